@@ -1,0 +1,87 @@
+# trailwatch build.
+#
+#   make            build build/trailwatch (release: -O2 -g)
+#   make run        install missing Debian packages, build, run the main job on the embedded defaults
+#   make check      install missing Debian packages, build (plain + ASan/UBSan), run every test
+#   make bench      run the benchmarks in bench/ and print their figures
+#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#
+# Dependencies come from Debian packages through pkg-config; scripts/setup-deps installs what is missing.
+
+PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl
+BUILD     ?= build
+CC        ?= cc
+SAN       ?=
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wformat=2 -Wvla -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef \
+             -Wnull-dereference -Wimplicit-fallthrough
+OPT       ?= -O2 -g
+CPPFLAGS  += -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
+CFLAGS    += -std=c17 $(OPT) $(WARN) -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+ifeq ($(SAN),1)
+  BUILD   := build-san
+  OPT     := -O1 -g -fno-omit-frame-pointer
+  CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC   := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIB       := $(BUILD)/libtrailwatch.a
+BIN       := $(BUILD)/trailwatch
+GEN       := $(BUILD)/gen/casefold_table.h
+
+.PHONY: all run check check-inner bench fuzz deps clean unit
+all: $(BIN) $(UNIT_BIN)
+
+deps:
+	@scripts/setup-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-default
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@python3 tests/run.py
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run
+
+fuzz: deps
+	@$(MAKE) --no-print-directory -f fuzz/Makefile
+
+$(GEN): scripts/gen-casefold.awk
+	@mkdir -p $(dir $@)
+	@awk -f scripts/gen-casefold.awk /usr/share/unicode/CaseFolding.txt > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/unit/%.d)

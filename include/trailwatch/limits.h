@@ -1,0 +1,81 @@
+/*
+ * trailwatch/limits.h: every limit on input-fed sizes and depths, in one place, with its reason.
+ *
+ * Ownership: tw_limits is a plain value owned by the caller; functions that take one copy what they need.
+ *
+ * TW_DEFAULT_* are the values tw_limits_default() fills in; a program may raise or lower them per
+ * instance (trailwatch's command line and configuration do). TW_MAX_* are fixed ceilings that no
+ * configuration can exceed, because structures are sized by them.
+ */
+#ifndef TRAILWATCH_LIMITS_H
+#define TRAILWATCH_LIMITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Events: EventBridge rejects entries over 256 KiB (PutEvents doc); AWS raised this to 1 MiB in
+ * 2026, so the limit is configurable, default the strict value. */
+#define TW_DEFAULT_EVENT_MAX        (256u * 1024u)
+#define TW_MAX_EVENT_MAX            (64u * 1024u * 1024u)
+
+/* JSON nesting: PutEvents documents a Detail nesting limit of 1000 levels, so accept at least that;
+ * the scanner keeps one byte of stack per level. */
+#define TW_DEFAULT_JSON_DEPTH       1000u
+#define TW_MAX_JSON_DEPTH           10000u
+
+/* Pattern text: EventPattern is limited to 4096 characters by the EventBridge API model. */
+#define TW_DEFAULT_PATTERN_MAX      4096u
+#define TW_MAX_PATTERN_MAX          (1024u * 1024u)
+
+/* $or: every combination becomes one conjunction in the automaton; EventBridge caps this near 1000. */
+#define TW_DEFAULT_OR_COMBINATIONS  1000u
+
+/* Wildcards are matched segment by segment (linear in the value); the number of '*' bounds the work
+ * per value and the size of the compiled form. EventBridge rejects "complex" wildcards too. */
+#define TW_DEFAULT_WILDCARD_STARS   32u
+
+/* Rules in one set: each rule costs a few hundred bytes compiled; 1 M keeps a set well under 1 GB. */
+#define TW_DEFAULT_RULES_MAX        1000000u
+
+/* Values recorded per event for fields that some rule names (array elements count one each). A
+ * 256 KiB event holds at most ~128 K values; the cap keeps scratch memory bounded for larger limits. */
+#define TW_DEFAULT_EVENT_VALUES     (256u * 1024u)
+
+/* Array consistency is decided by a backtracking search; this caps the steps spent on one event so
+ * that a hostile event cannot make matching quadratic or worse. Real events need a handful. */
+#define TW_DEFAULT_MATCH_STEPS      (1u << 20)
+
+/* One line of JSON-lines input may hold an event plus framing; lines beyond this are skipped. */
+#define TW_DEFAULT_LINE_MAX         (TW_DEFAULT_EVENT_MAX * 4u)
+
+/* A CloudTrail log file: CloudTrail writes files of a few MB; 512 MiB uncompressed is generous and
+ * still protects against gzip bombs. */
+#define TW_DEFAULT_FILE_MAX         (512u * 1024u * 1024u)
+
+/* Object keys longer than this are never field names a rule can name (paths are < pattern size). */
+#define TW_MAX_KEY_LEN              TW_MAX_PATTERN_MAX
+
+typedef struct tw_limits {
+    size_t event_max;        /* bytes of one event's JSON text */
+    unsigned json_depth;     /* nesting levels of any JSON text */
+    size_t pattern_max;      /* bytes of one pattern's JSON text */
+    unsigned or_combinations;/* conjunctions one pattern may expand to */
+    unsigned wildcard_stars; /* '*' in one wildcard */
+    size_t rules_max;        /* rules in one rule set */
+    size_t event_values;     /* recorded values per event */
+    size_t match_steps;      /* consistency search steps per event */
+    size_t line_max;         /* bytes of one input line */
+    size_t file_max;         /* bytes of one (decompressed) input file */
+} tw_limits;
+
+/* Fills *l with the TW_DEFAULT_* values. */
+void tw_limits_default(tw_limits *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

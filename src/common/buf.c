@@ -1,0 +1,93 @@
+/* common/buf.c: growable, capped byte buffer. */
+#include "common/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tw_buf_init(tw_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void tw_buf_free(tw_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+tw_status tw_buf_reserve(tw_buf *b, size_t n)
+{
+    size_t max = b->max ? b->max : (size_t)-1 / 2;
+    if (n > max || b->len > max - n)
+        return TW_ETOOBIG;
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return TW_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap * 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return TW_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return TW_OK;
+}
+
+tw_status tw_buf_append(tw_buf *b, const void *p, size_t n)
+{
+    tw_status rc = tw_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return TW_OK;
+}
+
+tw_status tw_buf_putc(tw_buf *b, char c) { return tw_buf_append(b, &c, 1); }
+
+tw_status tw_buf_puts(tw_buf *b, const char *s) { return tw_buf_append(b, s, strlen(s)); }
+
+tw_status tw_buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return TW_EINVAL;
+    tw_status rc = tw_buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return TW_OK;
+}
+
+tw_status tw_buf_printf(tw_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tw_status rc = tw_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+char *tw_buf_detach(tw_buf *b, size_t *len)
+{
+    if (!b->data && tw_buf_reserve(b, 0))
+        return NULL;
+    char *p = b->data;
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
