@@ -94,6 +94,9 @@ def main():
     args = ap.parse_args()
 
     total_p = total_f = 0
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    import twtest
+    os.environ.setdefault("TW_SHARED_DIR", twtest.shared_dir())
     env = dict(os.environ, **SAN_ENV)
     if not args.no_unit:
         print("unit tests:", flush=True)
