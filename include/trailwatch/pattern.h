@@ -77,6 +77,8 @@ typedef struct tw_match_result {
     const uint32_t *rules;    /* indexes of the matching rules, ascending */
     size_t count;
     tw_event_kind kind;       /* TW_EVENT_ENVELOPE or TW_EVENT_CLOUDTRAIL: how the event was read */
+    const char *id;           /* the event's "id" (a wrapped record: its "eventID"), NULL if none; */
+    size_t id_len;            /*   not NUL-terminated, valid until the next tw_match */
 } tw_match_result;
 
 tw_status tw_matcher_new(const tw_ruleset *rs, tw_matcher **out);

@@ -1,0 +1,842 @@
+/* pattern/compile.c: named patterns -> one rule set (path trie, shared predicates, anchor index). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "pattern/ruleset_int.h"
+
+/* ---- a build-time map from byte strings to uint32 (open addressing, keys copied) ---- */
+
+typedef struct smap {
+    uint64_t *hash;       /* 0 = empty */
+    uint32_t *val;
+    const char **key;
+    uint32_t *klen;
+    uint32_t mask, n;
+    tw_arena keys;
+} smap;
+
+static void smap_free(smap *m)
+{
+    free(m->hash);
+    free(m->val);
+    free(m->key);
+    free(m->klen);
+    tw_arena_free(&m->keys);
+    memset(m, 0, sizeof *m);
+}
+
+static tw_status smap_grow(smap *m)
+{
+    uint32_t cap = m->mask ? (m->mask + 1) * 2 : 64;
+    smap nm = {calloc(cap, 8), calloc(cap, 4), calloc(cap, sizeof(char *)), calloc(cap, 4), cap - 1, m->n,
+               m->keys};
+    if (!nm.hash || !nm.val || !nm.key || !nm.klen) {
+        free(nm.hash);
+        free(nm.val);
+        free(nm.key);
+        free(nm.klen);
+        return TW_ENOMEM;
+    }
+    for (uint32_t i = 0; m->mask && i <= m->mask; i++) {
+        if (!m->hash[i])
+            continue;
+        uint32_t j = (uint32_t)m->hash[i] & nm.mask;
+        while (nm.hash[j])
+            j = (j + 1) & nm.mask;
+        nm.hash[j] = m->hash[i];
+        nm.val[j] = m->val[i];
+        nm.key[j] = m->key[i];
+        nm.klen[j] = m->klen[i];
+    }
+    free(m->hash);
+    free(m->val);
+    free(m->key);
+    free(m->klen);
+    *m = nm;
+    return TW_OK;
+}
+
+/* Finds key; when absent, adds it with value `add` (and sets *added). Returns TW_NONE on OOM. */
+static uint32_t smap_get(smap *m, const void *key, size_t len, uint64_t seed, uint32_t add, int *added)
+{
+    if (added)
+        *added = 0;
+    if ((m->n + 1) * 2 > (m->mask ? m->mask + 1 : 0) && smap_grow(m))
+        return TW_NONE;
+    uint64_t h = tw__hash_bytes(key, len, seed) | 1;
+    uint32_t j = (uint32_t)h & m->mask;
+    for (; m->hash[j]; j = (j + 1) & m->mask)
+        if (m->hash[j] == h && m->klen[j] == len && memcmp(m->key[j], key, len) == 0)
+            return m->val[j];
+    if (add == TW_NONE)
+        return TW_NONE;
+    char *k = tw_arena_strndup(&m->keys, key, len);
+    if (!k)
+        return TW_NONE;
+    m->hash[j] = h;
+    m->val[j] = add;
+    m->key[j] = k;
+    m->klen[j] = (uint32_t)len;
+    m->n++;
+    if (added)
+        *added = 1;
+    return add;
+}
+
+/* ---- the builder ---- */
+
+typedef struct brule {
+    char *name;
+    tw_pattern *pat;
+} brule;
+
+struct tw_ruleset_builder {
+    tw_limits lim;
+    size_t n, cap;
+    brule *rules;
+    smap names;
+};
+
+tw_status tw_ruleset_builder_new(const tw_limits *lim, tw_ruleset_builder **out)
+{
+    tw_ruleset_builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return TW_ENOMEM;
+    if (lim)
+        b->lim = *lim;
+    else
+        tw_limits_default(&b->lim);
+    *out = b;
+    return TW_OK;
+}
+
+void tw_ruleset_builder_free(tw_ruleset_builder *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->rules[i].name);
+        tw_pattern_free(b->rules[i].pat);
+    }
+    free(b->rules);
+    smap_free(&b->names);
+    free(b);
+}
+
+tw_status tw_ruleset_builder_add(tw_ruleset_builder *b, const char *name, tw_pattern *pattern,
+                                 size_t *index, tw_error *err)
+{
+    tw_status rc = TW_OK;
+    if (!name || !pattern) {
+        rc = tw__err(err, TW_EINVAL, "a rule needs a name and a pattern");
+        goto out;
+    }
+    if (b->n >= b->lim.rules_max) {
+        rc = tw__err(err, TW_ELIMIT, "more than %zu rules in one rule set", b->lim.rules_max);
+        goto out;
+    }
+    int added;
+    uint32_t v = smap_get(&b->names, name, strlen(name), 0, (uint32_t)b->n, &added);
+    if (v == TW_NONE) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory adding rule");
+        goto out;
+    }
+    if (!added) {
+        rc = tw__err(err, TW_EEXIST, "rule \"%s\" is defined twice", name);
+        goto out;
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        brule *r = realloc(b->rules, cap * sizeof *r);
+        if (!r) {
+            rc = tw__err(err, TW_ENOMEM, "out of memory adding rule");
+            goto out;
+        }
+        b->rules = r;
+        b->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory adding rule");
+        goto out;
+    }
+    b->rules[b->n] = (brule){copy, pattern};
+    pattern = NULL;
+    if (index)
+        *index = b->n;
+    b->n++;
+out:
+    tw_pattern_free(pattern);
+    return rc;
+}
+
+/* ---- compilation ---- */
+
+/* Growable malloc'd arrays used while building. */
+#define VEC(T) struct { T *v; uint32_t n, cap; }
+#define VEC_PUSH(vec, x, fail)                                                      \
+    do {                                                                            \
+        if ((vec).n == (vec).cap) {                                                 \
+            uint32_t c_ = (vec).cap ? (vec).cap * 2 : 16;                           \
+            void *p_ = realloc((vec).v, (size_t)c_ * sizeof *(vec).v);              \
+            if (!p_)                                                                \
+                goto fail;                                                          \
+            (vec).v = p_;                                                           \
+            (vec).cap = c_;                                                         \
+        }                                                                           \
+        (vec).v[(vec).n++] = (x);                                                   \
+    } while (0)
+
+typedef struct anchor_tuple {
+    uint32_t field, tag;
+    const char *key;
+    uint32_t klen;
+    uint32_t conj;
+} anchor_tuple;
+
+typedef struct scan_tuple {
+    uint32_t field, matcher, conj;
+} scan_tuple;
+
+typedef struct cstate {
+    tw_ruleset *rs;
+    tw_error *err;
+    smap paths;      /* field path -> field id */
+    smap nodes;      /* path prefix -> node id */
+    smap predkeys;   /* serialized predicate -> pred id */
+    smap akeycount;  /* (field, tag, key) -> conjunctions using it */
+    VEC(tw__node) nodes_v;
+    VEC(tw__field) fields_v;
+    VEC(tw__matcher) matchers_v;
+    VEC(tw__pred) preds_v;
+    VEC(tw__cconj) conjs_v;
+    VEC(uint32_t) conj_preds_v;
+    VEC(anchor_tuple) tuples;
+    VEC(scan_tuple) scans_v;
+    VEC(uint32_t) always_v;
+    VEC(tw__trans) edges;      /* before hashing */
+    tw_buf keypool;
+    tw_buf scratch;
+} cstate;
+
+static tw_status oom(cstate *c) { return tw__err(c->err, TW_ENOMEM, "out of memory compiling rules"); }
+
+static uint32_t node_for(cstate *c, const char *prefix, size_t len)
+{
+    int added;
+    uint32_t id = smap_get(&c->nodes, prefix, len, 1, c->nodes_v.n, &added);
+    if (id == TW_NONE || !added)
+        return id;
+    tw__node n = {TW_NONE, 0, 0};
+    VEC_PUSH(c->nodes_v, n, fail);
+    return id;
+fail:
+    return TW_NONE;
+}
+
+/* Adds the trie nodes and edges of a field path; returns the field id. */
+static uint32_t field_for(cstate *c, const char *path, size_t len)
+{
+    int added;
+    uint32_t f = smap_get(&c->paths, path, len, 2, c->fields_v.n, &added);
+    if (f == TW_NONE || !added)
+        return f;
+    /* Segment boundaries: 0 (root), then the index of every '.', then len. */
+    size_t nb = 2;
+    for (size_t i = 0; i < len; i++)
+        nb += path[i] == '.';
+    size_t *bound = malloc(nb * sizeof *bound);
+    uint32_t *ids = malloc(nb * sizeof *ids);
+    if (!bound || !ids)
+        goto fail;
+    size_t k = 0;
+    bound[k++] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (path[i] == '.')
+            bound[k++] = i;
+    bound[k++] = len;
+    for (size_t i = 0; i < nb; i++)
+        if ((ids[i] = node_for(c, path, bound[i])) == TW_NONE)
+            goto fail;
+    /* An event may spell any run of segments as one dotted key: add an edge for each. */
+    for (size_t i = 0; i + 1 < nb; i++) {
+        size_t kstart = i ? bound[i] + 1 : 0;
+        c->nodes_v.v[ids[i]].has_children = 1;
+        for (size_t j = i + 1; j < nb; j++) {
+            size_t klen = bound[j] - kstart;
+            tw__trans e = {0, ids[i], ids[j], (uint32_t)c->keypool.len, (uint32_t)klen};
+            if (tw_buf_append(&c->keypool, path + kstart, klen))
+                goto fail;
+            VEC_PUSH(c->edges, e, fail);
+            c->nodes_v.v[ids[i]].keylens |= (uint64_t)1 << (klen < 63 ? klen : 63);
+        }
+    }
+    c->nodes_v.v[ids[nb - 1]].field = f;
+    tw__field fld;
+    memset(&fld, 0, sizeof fld);
+    fld.node = ids[nb - 1];
+    VEC_PUSH(c->fields_v, fld, fail);
+    free(bound);
+    free(ids);
+    return f;
+fail:
+    free(bound);
+    free(ids);
+    return TW_NONE;
+}
+
+/* Canonical bytes of a matcher list, to share identical predicates across rules. */
+static tw_status serialize_matchers(tw_buf *b, const tw__matcher *m, uint32_t n)
+{
+    tw_status rc = TW_OK;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        const tw__matcher *x = &m[i];
+        uint8_t hdr[8] = {x->kind, x->num_exact, x->lo_incl, x->hi_incl, x->has_lo, x->has_hi, x->family,
+                          x->bits};
+        rc = tw_buf_append(b, hdr, sizeof hdr);
+        if (!rc)
+            rc = tw_buf_append(b, &x->len, sizeof x->len);
+        if (!rc && x->len)
+            rc = tw_buf_append(b, x->s, x->len);
+        if (!rc && x->kind == TW_M_NUMERIC) {
+            rc = tw_buf_append(b, &x->lo, sizeof x->lo);
+            if (!rc)
+                rc = tw_buf_append(b, &x->hi, sizeof x->hi);
+        }
+        if (!rc && x->kind == TW_M_CIDR)
+            rc = tw_buf_append(b, x->addr, sizeof x->addr);
+        if (!rc && x->kind == TW_M_ANYTHING_BUT) {
+            rc = tw_buf_append(b, &x->nlist, sizeof x->nlist);
+            if (!rc)
+                rc = serialize_matchers(b, x->list, x->nlist);
+        }
+    }
+    return rc;
+}
+
+/* Deep copy of a matcher into the rule set's arena. */
+static tw_status copy_matcher(tw_arena *a, const tw__matcher *src, tw__matcher *dst)
+{
+    *dst = *src;
+    if (src->len || src->s)
+        if (!(dst->s = tw_arena_strndup(a, src->s ? src->s : "", src->len)))
+            return TW_ENOMEM;
+    if (src->kind == TW_M_WILDCARD) {
+        uint32_t n = src->wc.nseg;
+        dst->wc.seg = tw_arena_alloc(a, n * sizeof(char *));
+        dst->wc.seglen = tw_arena_alloc(a, n * sizeof(uint32_t));
+        if (!dst->wc.seg || !dst->wc.seglen)
+            return TW_ENOMEM;
+        for (uint32_t i = 0; i < n; i++) {
+            dst->wc.seglen[i] = src->wc.seglen[i];
+            if (!(dst->wc.seg[i] = tw_arena_strndup(a, src->wc.seg[i], src->wc.seglen[i])))
+                return TW_ENOMEM;
+        }
+    }
+    if (src->kind == TW_M_ANYTHING_BUT) {
+        if (!(dst->list = tw_arena_alloc(a, src->nlist * sizeof *dst->list)))
+            return TW_ENOMEM;
+        for (uint32_t i = 0; i < src->nlist; i++)
+            if (copy_matcher(a, &src->list[i], &dst->list[i]))
+                return TW_ENOMEM;
+    }
+    return TW_OK;
+}
+
+static uint32_t pred_for(cstate *c, uint32_t field, const tw__leaf *leaf)
+{
+    tw_buf *b = &c->scratch;
+    tw_buf_reset(b);
+    uint32_t ef = leaf->exists_false;
+    if (tw_buf_append(b, &field, 4) || tw_buf_append(b, &ef, 4) || serialize_matchers(b, leaf->m, leaf->nm))
+        return TW_NONE;
+    int added;
+    uint32_t id = smap_get(&c->predkeys, b->data, b->len, 3, c->preds_v.n, &added);
+    if (id == TW_NONE || !added)
+        return id;
+    tw__pred p = {field, ef, c->matchers_v.n, leaf->nm};
+    for (uint32_t i = 0; i < leaf->nm; i++) {
+        tw__matcher m;
+        if (copy_matcher(&c->rs->arena, &leaf->m[i], &m))
+            return TW_NONE;
+        VEC_PUSH(c->matchers_v, m, fail);
+    }
+    VEC_PUSH(c->preds_v, p, fail);
+    return id;
+fail:
+    return TW_NONE;
+}
+
+/* The anchor key of a matcher: 1 with (tag, key) when it can be looked up, 0 when it must be tested. */
+static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uint32_t *klen, char lit[8])
+{
+    switch ((tw__mkind)m->kind) {
+    case TW_M_STRING: *tag = TW_TAG_EXACT; *key = m->s; *klen = m->len; return 1;
+    case TW_M_PREFIX: *tag = TW_TAG_PREFIX; *key = m->s; *klen = m->len; return 1;
+    case TW_M_SUFFIX: *tag = TW_TAG_SUFFIX; *key = m->s; *klen = m->len; return 1;
+    case TW_M_PREFIX_EIC: *tag = TW_TAG_PREFIX_EIC; *key = m->s; *klen = m->len; return 1;
+    case TW_M_SUFFIX_EIC: *tag = TW_TAG_SUFFIX_EIC; *key = m->s; *klen = m->len; return 1;
+    case TW_M_EIC: *tag = TW_TAG_EIC; *key = m->s; *klen = m->len; return 1;
+    case TW_M_NUMBER: {
+        double d = m->d == 0 ? 0.0 : m->d; /* -0 and 0 share a key */
+        if (!isfinite(d))
+            return 0;
+        memcpy(lit, &d, 8);
+        *tag = TW_TAG_NUMBER; *key = lit; *klen = 8;
+        return 1;
+    }
+    case TW_M_NULL: case TW_M_TRUE: case TW_M_FALSE:
+        lit[0] = (char)(m->kind == TW_M_NULL ? TW_JSON_NULL : m->kind == TW_M_TRUE ? TW_JSON_TRUE : TW_JSON_FALSE);
+        *tag = TW_TAG_LITERAL; *key = lit; *klen = 1;
+        return 1;
+    case TW_M_WILDCARD: {
+        /* File it under its literal head (or tail); the full wildcard is tested afterwards. */
+        uint32_t last = m->wc.nseg - 1;
+        if (m->wc.nseg == 1) {
+            *tag = TW_TAG_EXACT; *key = m->wc.seg[0]; *klen = m->wc.seglen[0];
+            return 1;
+        }
+        if (m->wc.seglen[0]) {
+            *tag = TW_TAG_PREFIX; *key = m->wc.seg[0]; *klen = m->wc.seglen[0];
+            return 1;
+        }
+        if (m->wc.seglen[last]) {
+            *tag = TW_TAG_SUFFIX; *key = m->wc.seg[last]; *klen = m->wc.seglen[last];
+            return 1;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static uint64_t count_seed(uint32_t field, uint32_t tag) { return ((uint64_t)field << 8 | tag) + 11; }
+
+/* Estimated share of events a predicate lets through as candidates: looked-up keys cost the number
+ * of conjunctions sharing them (a value common across rules is likely common in events); tested
+ * matchers cost far more. Predicates that absence satisfies cannot anchor. */
+static double pred_cost(cstate *c, const tw__pred *p)
+{
+    if (p->exists_false)
+        return INFINITY;
+    double cost = 0;
+    for (uint32_t i = 0; i < p->nm; i++) {
+        const tw__matcher *m = &c->rs->matchers[p->moff + i];
+        uint32_t tag, klen;
+        const char *key;
+        char lit[8];
+        if (anchor_key(m, &tag, &key, &klen, lit)) {
+            uint32_t n = smap_get(&c->akeycount, key, klen, count_seed(p->field, tag), TW_NONE, NULL);
+            cost += 1.0 + (n == TW_NONE ? 0 : n) + (tag == TW_TAG_EXACT ? 0 : 2.0 / (1.0 + klen));
+        } else {
+            cost += 1e6;
+        }
+    }
+    return cost;
+}
+
+static tw_status count_keys(cstate *c, const tw__pred *p)
+{
+    for (uint32_t i = 0; i < p->nm; i++) {
+        uint32_t tag, klen;
+        const char *key;
+        char lit[8];
+        if (!anchor_key(&c->matchers_v.v[p->moff + i], &tag, &key, &klen, lit))
+            continue;
+        uint64_t seed = count_seed(p->field, tag);
+        int added;
+        uint32_t n = smap_get(&c->akeycount, key, klen, seed, 1, &added);
+        if (n == TW_NONE)
+            return TW_ENOMEM;
+        if (!added) {
+            /* bump in place */
+            uint64_t h = tw__hash_bytes(key, klen, seed) | 1;
+            uint32_t j = (uint32_t)h & c->akeycount.mask;
+            while (!(c->akeycount.hash[j] == h && c->akeycount.klen[j] == klen &&
+                     memcmp(c->akeycount.key[j], key, klen) == 0))
+                j = (j + 1) & c->akeycount.mask;
+            c->akeycount.val[j]++;
+        }
+    }
+    return TW_OK;
+}
+
+static int cmp_tuple(const void *a, const void *b)
+{
+    const anchor_tuple *x = a, *y = b;
+    if (x->field != y->field)
+        return x->field < y->field ? -1 : 1;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    int r = memcmp(x->key, y->key, x->klen);
+    if (r)
+        return r;
+    return x->conj < y->conj ? -1 : x->conj > y->conj;
+}
+
+static int cmp_scan(const void *a, const void *b)
+{
+    const scan_tuple *x = a, *y = b;
+    if (x->field != y->field)
+        return x->field < y->field ? -1 : 1;
+    if (x->matcher != y->matcher)
+        return x->matcher < y->matcher ? -1 : 1;
+    return x->conj < y->conj ? -1 : x->conj > y->conj;
+}
+
+static int same_key(const anchor_tuple *x, const anchor_tuple *y)
+{
+    return x->field == y->field && x->tag == y->tag && x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0;
+}
+
+/* Files each conjunction under its anchor and orders its predicates (anchor, then cheapest first). */
+static tw_status choose_anchors(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    double *cost = NULL;
+    uint32_t maxp = 0;
+    for (uint32_t i = 0; i < c->rs->nconjs; i++)
+        if (c->rs->conjs[i].npred > maxp)
+            maxp = c->rs->conjs[i].npred;
+    rs->max_conj_preds = maxp;
+    cost = malloc((maxp + 1) * sizeof *cost);
+    if (!cost)
+        return oom(c);
+    for (uint32_t ci = 0; ci < c->rs->nconjs; ci++) {
+        tw__cconj *cj = &c->rs->conjs[ci];
+        uint32_t *pv = &c->rs->conj_preds[cj->poff];
+        for (uint32_t i = 0; i < cj->npred; i++)
+            cost[i] = pred_cost(c, &c->rs->preds[pv[i]]);
+        /* insertion sort by cost: conjunctions are short */
+        for (uint32_t i = 1; i < cj->npred; i++) {
+            double ck = cost[i];
+            uint32_t pk = pv[i];
+            uint32_t j = i;
+            for (; j > 0 && cost[j - 1] > ck; j--) {
+                cost[j] = cost[j - 1];
+                pv[j] = pv[j - 1];
+            }
+            cost[j] = ck;
+            pv[j] = pk;
+        }
+        if (cj->npred == 0 || isinf(cost[0])) {
+            VEC_PUSH(c->always_v, ci, fail);
+            continue;
+        }
+        const tw__pred *p = &c->rs->preds[pv[0]];
+        for (uint32_t i = 0; i < p->nm; i++) {
+            uint32_t tag, klen;
+            const char *key;
+            char lit[8];
+            const tw__matcher *m = &c->rs->matchers[p->moff + i];
+            if (anchor_key(m, &tag, &key, &klen, lit)) {
+                char *k = tw_arena_strndup(&rs->arena, key, klen);
+                if (!k)
+                    goto fail;
+                anchor_tuple t = {p->field, tag, k, klen, ci};
+                VEC_PUSH(c->tuples, t, fail);
+            } else {
+                scan_tuple s = {p->field, p->moff + i, ci};
+                VEC_PUSH(c->scans_v, s, fail);
+            }
+        }
+    }
+    free(cost);
+    return TW_OK;
+fail:
+    free(cost);
+    return oom(c);
+}
+
+/* Hash tables and per-field probe lists from the anchor tuples and scans. */
+static tw_status build_index(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    tw_buf pool = TW_BUF_INIT;
+    VEC(uint32_t) lens = {0};
+    if (c->tuples.n)
+        qsort(c->tuples.v, c->tuples.n, sizeof *c->tuples.v, cmp_tuple);
+    uint32_t nkeys = 0;
+    for (uint32_t i = 0; i < c->tuples.n; i++)
+        nkeys += i == 0 || !same_key(&c->tuples.v[i - 1], &c->tuples.v[i]);
+    uint32_t size = 16;
+    while (size < nkeys * 2 + 2)
+        size *= 2;
+    rs->akey_mask = size - 1;
+    rs->akeys = calloc(size, sizeof *rs->akeys);
+    rs->postings = malloc((c->tuples.n + 1) * sizeof *rs->postings);
+    if (!rs->akeys || !rs->postings)
+        goto fail;
+    uint32_t np = 0;
+    for (uint32_t i = 0; i < c->tuples.n;) {
+        const anchor_tuple *t = &c->tuples.v[i];
+        uint32_t j = i, start = np;
+        for (; j < c->tuples.n && same_key(&c->tuples.v[j], t); j++)
+            if (np == start || rs->postings[np - 1] != c->tuples.v[j].conj)
+                rs->postings[np++] = c->tuples.v[j].conj;
+        uint64_t h = tw__akey_hash(t->field, t->tag, t->key, t->klen);
+        uint32_t slot = (uint32_t)h & rs->akey_mask;
+        while (rs->akeys[slot].hash)
+            slot = (slot + 1) & rs->akey_mask;
+        rs->akeys[slot] = (tw__akey){h, t->field, t->tag, (uint32_t)pool.len, t->klen, start, np - start};
+        if (tw_buf_append(&pool, t->key, t->klen))
+            goto fail;
+        rs->fields[t->field].tags |= 1u << t->tag;
+        /* Distinct key lengths per field for the affix tags (sorted by field, tag, klen). */
+        if (t->tag >= TW_TAG_PREFIX && t->tag <= TW_TAG_SUFFIX_EIC) {
+            tw__field *f = &rs->fields[t->field];
+            uint32_t a = t->tag - TW_TAG_PREFIX;
+            if (f->nlens[a] == 0)
+                f->lens_off[a] = lens.n;
+            if (f->nlens[a] == 0 || lens.v[lens.n - 1] != t->klen) {
+                VEC_PUSH(lens, t->klen, fail);
+                f->nlens[a]++;
+            }
+        }
+        i = j;
+    }
+    if (!(rs->akeypool = tw_buf_detach(&pool, NULL)))
+        goto fail;
+    rs->lens = lens.v ? lens.v : malloc(sizeof(uint32_t));
+    lens.v = NULL;
+    /* Tested anchors, grouped by field. */
+    if (c->scans_v.n)
+        qsort(c->scans_v.v, c->scans_v.n, sizeof *c->scans_v.v, cmp_scan);
+    rs->scans = malloc((c->scans_v.n + 1) * sizeof *rs->scans);
+    if (!rs->lens || !rs->scans)
+        goto fail;
+    for (uint32_t i = 0; i < c->scans_v.n; i++) {
+        const scan_tuple *t = &c->scans_v.v[i];
+        tw__field *f = &rs->fields[t->field];
+        if (f->nscan == 0)
+            f->scan_off = i;
+        f->nscan++;
+        rs->scans[i] = (tw__scan){t->matcher, t->conj};
+    }
+    rs->memory += size * sizeof *rs->akeys + (c->tuples.n + 1) * 4 + c->scans_v.n * sizeof *rs->scans +
+                  c->tuples.n * 8;
+    return TW_OK;
+fail:
+    tw_buf_free(&pool);
+    free(lens.v);
+    return oom(c);
+}
+
+/* The trie edges into an open-addressing table. */
+static tw_status build_trie(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    uint32_t size = 16;
+    while (size < c->edges.n * 2 + 2)
+        size *= 2;
+    rs->trans_mask = size - 1;
+    if (!(rs->trans = calloc(size, sizeof *rs->trans)))
+        return oom(c);
+    const char *pool = c->keypool.data ? c->keypool.data : "";
+    for (uint32_t i = 0; i < c->edges.n; i++) {
+        tw__trans e = c->edges.v[i];
+        e.hash = tw__trans_hash(e.from, pool + e.koff, e.klen);
+        uint32_t slot = (uint32_t)e.hash & rs->trans_mask;
+        int dup = 0;
+        for (; rs->trans[slot].hash; slot = (slot + 1) & rs->trans_mask) {
+            const tw__trans *o = &rs->trans[slot];
+            if (o->hash == e.hash && o->from == e.from && o->klen == e.klen &&
+                memcmp(pool + o->koff, pool + e.koff, e.klen) == 0) {
+                dup = 1;
+                break;
+            }
+        }
+        if (!dup)
+            rs->trans[slot] = e;
+    }
+    rs->memory += size * sizeof *rs->trans + c->keypool.cap;
+    if (!(rs->keypool = tw_buf_detach(&c->keypool, NULL)))
+        return oom(c);
+    return TW_OK;
+}
+
+static void cstate_free(cstate *c)
+{
+    smap_free(&c->paths);
+    smap_free(&c->nodes);
+    smap_free(&c->predkeys);
+    smap_free(&c->akeycount);
+    free(c->nodes_v.v);
+    free(c->fields_v.v);
+    free(c->matchers_v.v);
+    free(c->preds_v.v);
+    free(c->conjs_v.v);
+    free(c->conj_preds_v.v);
+    free(c->tuples.v);
+    free(c->scans_v.v);
+    free(c->always_v.v);
+    free(c->edges.v);
+    tw_buf_free(&c->keypool);
+    tw_buf_free(&c->scratch);
+}
+
+static tw_status add_rules(cstate *c, tw_ruleset_builder *b)
+{
+    tw_ruleset *rs = c->rs;
+    /* node 0 is the root: created first */
+    if (node_for(c, "", 0) != 0)
+        return oom(c);
+    for (size_t r = 0; r < b->n; r++) {
+        if (!(rs->names[r] = tw_arena_strndup(&rs->arena, b->rules[r].name, strlen(b->rules[r].name))))
+            return oom(c);
+        const tw_pattern *pat = b->rules[r].pat;
+        for (uint32_t k = 0; k < pat->nconj; k++) {
+            const tw__conj *cj = &pat->conj[k];
+            tw__cconj cc = {(uint32_t)r, c->conj_preds_v.n, 0};
+            for (uint32_t l = 0; l < cj->n; l++) {
+                const tw__leaf *leaf = cj->leaves[l];
+                uint32_t f = field_for(c, leaf->path, leaf->plen);
+                uint32_t p = f == TW_NONE ? TW_NONE : pred_for(c, f, leaf);
+                if (p == TW_NONE)
+                    return oom(c);
+                int seen = 0; /* the same predicate twice in one conjunction counts once */
+                for (uint32_t q = cc.poff; q < c->conj_preds_v.n && !seen; q++)
+                    seen = c->conj_preds_v.v[q] == p;
+                if (!seen) {
+                    VEC_PUSH(c->conj_preds_v, p, fail);
+                    cc.npred++;
+                }
+            }
+            VEC_PUSH(c->conjs_v, cc, fail);
+            for (uint32_t q = cc.poff; q < cc.poff + cc.npred; q++)
+                if (count_keys(c, &c->preds_v.v[c->conj_preds_v.v[q]]))
+                    return oom(c);
+        }
+    }
+    return TW_OK;
+fail:
+    return oom(c);
+}
+
+static void find_env_fields(cstate *c)
+{
+    static const char *const names[TW_ENV_COUNT_] = {"version", "id", "detail-type", "source", "account",
+                                                     "time", "region"};
+    for (int i = 0; i < TW_ENV_COUNT_; i++)
+        c->rs->env_field[i] = smap_get(&c->paths, names[i], strlen(names[i]), 2, TW_NONE, NULL);
+    c->rs->detail_node = smap_get(&c->nodes, "detail", 6, 1, TW_NONE, NULL);
+}
+
+#define TAKE(dst, vec)                                                                       \
+    do {                                                                                     \
+        (dst) = (vec).v ? (vec).v : malloc(sizeof *(vec).v);                                 \
+        c.rs->memory += (size_t)(vec).cap * sizeof *(vec).v;                                 \
+        (vec).v = NULL;                                                                      \
+        if (!(dst))                                                                          \
+            goto nomem;                                                                      \
+    } while (0)
+
+tw_status tw_ruleset_build(tw_ruleset_builder *b, tw_ruleset **out, tw_error *err)
+{
+    *out = NULL;
+    cstate c;
+    memset(&c, 0, sizeof c);
+    c.err = err;
+    tw_status rc = TW_ENOMEM;
+    if (!(c.rs = calloc(1, sizeof *c.rs)))
+        goto nomem;
+    c.rs->lim = b->lim;
+    c.rs->nrules = b->n;
+    if (!(c.rs->names = calloc(b->n + 1, sizeof *c.rs->names)))
+        goto nomem;
+    if ((rc = add_rules(&c, b)))
+        goto out;
+    find_env_fields(&c);
+    c.rs->nfields = c.fields_v.n;
+    c.rs->nnodes = c.nodes_v.n;
+    c.rs->nmatchers = c.matchers_v.n;
+    c.rs->npreds = c.preds_v.n;
+    c.rs->nconjs = c.conjs_v.n;
+    TAKE(c.rs->fields, c.fields_v);
+    TAKE(c.rs->nodes, c.nodes_v);
+    TAKE(c.rs->matchers, c.matchers_v);
+    TAKE(c.rs->preds, c.preds_v);
+    TAKE(c.rs->conjs, c.conjs_v);
+    TAKE(c.rs->conj_preds, c.conj_preds_v);
+    if ((rc = choose_anchors(&c)) || (rc = build_index(&c)) || (rc = build_trie(&c)))
+        goto out;
+    c.rs->nalways = c.always_v.n;
+    TAKE(c.rs->always, c.always_v);
+    c.rs->memory += sizeof *c.rs + c.rs->arena.total + (b->n + 1) * sizeof(char *);
+    *out = c.rs;
+    c.rs = NULL;
+    rc = TW_OK;
+    goto out;
+nomem:
+    rc = tw__err(err, TW_ENOMEM, "out of memory compiling rules");
+out:
+    cstate_free(&c);
+    tw_ruleset_free(c.rs);
+    return rc;
+}
+
+void tw_ruleset_free(tw_ruleset *rs)
+{
+    if (!rs)
+        return;
+    free(rs->names);
+    free(rs->nodes);
+    free(rs->trans);
+    free(rs->keypool);
+    free(rs->fields);
+    free(rs->lens);
+    free(rs->matchers);
+    free(rs->preds);
+    free(rs->conjs);
+    free(rs->conj_preds);
+    free(rs->akeys);
+    free(rs->akeypool);
+    free(rs->postings);
+    free(rs->scans);
+    free(rs->always);
+    tw_arena_free(&rs->arena);
+    free(rs);
+}
+
+size_t tw_ruleset_size(const tw_ruleset *rs) { return rs ? rs->nrules : 0; }
+
+const char *tw_ruleset_name(const tw_ruleset *rs, size_t index)
+{
+    return rs && index < rs->nrules ? rs->names[index] : NULL;
+}
+
+size_t tw_ruleset_memory(const tw_ruleset *rs) { return rs ? rs->memory : 0; }
+
+uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len)
+{
+    if (!(rs->nodes[from].keylens & ((uint64_t)1 << (len < 63 ? len : 63))))
+        return TW_NONE;
+    uint64_t h = tw__trans_hash(from, key, len);
+    for (uint32_t slot = (uint32_t)h & rs->trans_mask;; slot = (slot + 1) & rs->trans_mask) {
+        const tw__trans *t = &rs->trans[slot];
+        if (!t->hash)
+            return TW_NONE;
+        if (t->hash == h && t->from == from && t->klen == len && memcmp(rs->keypool + t->koff, key, len) == 0)
+            return t->to;
+    }
+}
+
+const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t field, uint32_t tag, const void *key,
+                                   size_t len)
+{
+    uint64_t h = tw__akey_hash(field, tag, key, len);
+    for (uint32_t slot = (uint32_t)h & rs->akey_mask;; slot = (slot + 1) & rs->akey_mask) {
+        const tw__akey *k = &rs->akeys[slot];
+        if (!k->hash)
+            return NULL;
+        if (k->hash == h && k->field == field && k->tag == tag && k->klen == len &&
+            memcmp(rs->akeypool + k->koff, key, len) == 0)
+            return k;
+    }
+}

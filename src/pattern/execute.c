@@ -1,0 +1,301 @@
+/* pattern/execute.c: per event, look the recorded values up in the anchor index, then check each
+ * candidate conjunction in full (with array consistency). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "pattern/execute_int.h"
+
+tw_status tw_matcher_new(const tw_ruleset *rs, tw_matcher **out)
+{
+    *out = NULL;
+    tw_matcher *m = calloc(1, sizeof *m);
+    if (!m)
+        return TW_ENOMEM;
+    m->rs = rs;
+    size_t nf = rs->nfields + 1, nc = rs->nconjs + 1, nr = rs->nrules + 1, np = rs->npreds + 1;
+    for (int i = 0; i < 2; i++) {
+        m->head[i] = calloc(nf, sizeof(uint32_t));
+        m->head_gen[i] = calloc(nf, sizeof(uint32_t));
+        m->touched[i] = calloc(nf, sizeof(uint32_t));
+    }
+    m->conj_gen = calloc(nc, sizeof(uint32_t));
+    m->cands = calloc(nc, sizeof(uint32_t));
+    m->rule_gen = calloc(nr, sizeof(uint32_t));
+    m->result = calloc(nr, sizeof(uint32_t));
+    m->pred_gen = calloc(np, sizeof(uint32_t));
+    m->pred_sat = calloc(np, 1);
+    m->chosen = calloc(rs->max_conj_preds + 1, sizeof(uint32_t));
+    m->rng = (uint64_t)(uintptr_t)m ^ 0x2545f4914f6cdd1dULL;
+    if (!m->head[0] || !m->head[1] || !m->head_gen[0] || !m->head_gen[1] || !m->touched[0] ||
+        !m->touched[1] || !m->conj_gen || !m->cands || !m->rule_gen || !m->result || !m->pred_gen ||
+        !m->pred_sat || !m->chosen) {
+        tw_matcher_free(m);
+        return TW_ENOMEM;
+    }
+    *out = m;
+    return TW_OK;
+}
+
+void tw_matcher_free(tw_matcher *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < 2; i++) {
+        free(m->head[i]);
+        free(m->head_gen[i]);
+        free(m->touched[i]);
+    }
+    free(m->vals);
+    free(m->elems);
+    free(m->conj_gen);
+    free(m->cands);
+    free(m->rule_gen);
+    free(m->result);
+    free(m->pred_gen);
+    free(m->pred_sat);
+    free(m->chosen);
+    tw_arena_free(&m->scratch);
+    free(m);
+}
+
+/* Starts a new event: a new generation invalidates every per-event mark at once. */
+static void next_generation(tw_matcher *m)
+{
+    if (++m->gen == 0) {
+        const tw_ruleset *rs = m->rs;
+        for (int i = 0; i < 2; i++)
+            memset(m->head_gen[i], 0, (rs->nfields + 1) * sizeof(uint32_t));
+        memset(m->conj_gen, 0, (rs->nconjs + 1) * sizeof(uint32_t));
+        memset(m->rule_gen, 0, (rs->nrules + 1) * sizeof(uint32_t));
+        memset(m->pred_gen, 0, (rs->npreds + 1) * sizeof(uint32_t));
+        m->gen = 1;
+    }
+    m->nvals = 1; /* index 0 is the list terminator */
+    m->nelems = 1;
+    m->narrays = 0;
+    m->ntouched[0] = m->ntouched[1] = 0;
+    m->ncands = 0;
+    m->nresult = 0;
+    m->steps = 0;
+    m->fail = TW_OK;
+    tw_arena_reset(&m->scratch);
+}
+
+static void add_candidates(tw_matcher *m, const tw__akey *k)
+{
+    if (!k)
+        return;
+    const uint32_t *post = m->rs->postings + k->post_off;
+    for (uint32_t i = 0; i < k->npost; i++) {
+        uint32_t c = post[i];
+        if (m->conj_gen[c] != m->gen) {
+            m->conj_gen[c] = m->gen;
+            m->cands[m->ncands++] = c;
+        }
+    }
+}
+
+static void probe_affix(tw_matcher *m, uint32_t f, uint32_t tag, const char *s, uint32_t len)
+{
+    const tw__field *fld = &m->rs->fields[f];
+    uint32_t a = tag - TW_TAG_PREFIX;
+    const uint32_t *lens = m->rs->lens + fld->lens_off[a];
+    int suffix = tag == TW_TAG_SUFFIX || tag == TW_TAG_SUFFIX_EIC;
+    for (uint32_t i = 0; i < fld->nlens[a] && lens[i] <= len; i++)
+        add_candidates(m, tw__ruleset_anchor(m->rs, f, tag, suffix ? s + len - lens[i] : s, lens[i]));
+}
+
+/* Files every conjunction anchored on a matcher that accepts value v of field f as a candidate. */
+static int probe(tw_matcher *m, uint32_t f, tw__value *v)
+{
+    const tw_ruleset *rs = m->rs;
+    const tw__field *fld = &rs->fields[f];
+    uint32_t tags = fld->tags;
+    if (v->type == TW_JSON_STRING) {
+        if (tags & (1u << TW_TAG_EXACT))
+            add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_EXACT, v->s, v->len));
+        if (tags & (1u << TW_TAG_PREFIX))
+            probe_affix(m, f, TW_TAG_PREFIX, v->s, v->len);
+        if (tags & (1u << TW_TAG_SUFFIX))
+            probe_affix(m, f, TW_TAG_SUFFIX, v->s, v->len);
+        if (tags & (1u << TW_TAG_EIC | 1u << TW_TAG_PREFIX_EIC | 1u << TW_TAG_SUFFIX_EIC)) {
+            uint32_t flen;
+            const char *fs = tw__value_fold(v, &m->scratch, &flen);
+            if (!fs)
+                return 0;
+            if (tags & (1u << TW_TAG_EIC))
+                add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_EIC, fs, flen));
+            if (tags & (1u << TW_TAG_PREFIX_EIC))
+                probe_affix(m, f, TW_TAG_PREFIX_EIC, fs, flen);
+            if (tags & (1u << TW_TAG_SUFFIX_EIC))
+                probe_affix(m, f, TW_TAG_SUFFIX_EIC, fs, flen);
+        }
+    } else if (v->type == TW_JSON_NUMBER) {
+        if (tags & (1u << TW_TAG_NUMBER)) {
+            double d = tw__value_number(v);
+            if (isfinite(d)) {
+                if (d == 0)
+                    d = 0.0;
+                add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_NUMBER, &d, 8));
+            }
+        }
+    } else if (tags & (1u << TW_TAG_LITERAL)) {
+        char lit = (char)v->type;
+        add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_LITERAL, &lit, 1));
+    }
+    for (uint32_t i = 0; i < fld->nscan; i++) {
+        const tw__scan *s = &rs->scans[fld->scan_off + i];
+        if (m->conj_gen[s->conj] != m->gen && tw__matcher_test(&rs->matchers[s->matcher], v, &m->scratch)) {
+            m->conj_gen[s->conj] = m->gen;
+            m->cands[m->ncands++] = s->conj;
+        }
+    }
+    return 1;
+}
+
+static uint32_t first_value(const tw_matcher *m, uint32_t interp, uint32_t f)
+{
+    return m->head_gen[interp][f] == m->gen ? m->head[interp][f] : 0;
+}
+
+static int pred_accepts(tw_matcher *m, const tw__pred *p, tw__value *v)
+{
+    const tw__matcher *ms = &m->rs->matchers[p->moff];
+    for (uint32_t i = 0; i < p->nm; i++)
+        if (tw__matcher_test(&ms[i], v, &m->scratch))
+            return 1;
+    return 0;
+}
+
+/* Whether the predicate can hold at all in this event, ignoring array consistency (cached). */
+static int pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp)
+{
+    if (m->pred_gen[pid] == m->gen)
+        return m->pred_sat[pid];
+    const tw__pred *p = &m->rs->preds[pid];
+    uint32_t vi = first_value(m, interp, p->field);
+    int sat = 0;
+    if (!vi)
+        sat = p->exists_false != 0;
+    for (; vi && !sat; vi = m->vals[vi].next)
+        sat = pred_accepts(m, p, &m->vals[vi]);
+    m->pred_gen[pid] = m->gen;
+    m->pred_sat[pid] = (uint8_t)sat;
+    return sat;
+}
+
+/* No array holds a and b in different elements. */
+static int consistent(const tw_matcher *m, uint32_t ea, uint32_t eb)
+{
+    if (!ea || !eb || ea == eb)
+        return 1;
+    for (uint32_t x = ea; x; x = m->elems[x].parent)
+        for (uint32_t y = eb; y; y = m->elems[y].parent)
+            if (m->elems[x].array == m->elems[y].array)
+                return x == y;
+    return 1;
+}
+
+/* Backtracking over the values of each predicate so that all chosen values are consistent. */
+static int solve(tw_matcher *m, const uint32_t *preds, uint32_t n, uint32_t level, uint32_t interp)
+{
+    if (level == n)
+        return 1;
+    const tw__pred *p = &m->rs->preds[preds[level]];
+    uint32_t vi = first_value(m, interp, p->field);
+    if (!vi) {
+        m->chosen[level] = 0;
+        return p->exists_false && solve(m, preds, n, level + 1, interp);
+    }
+    for (; vi; vi = m->vals[vi].next) {
+        if (++m->steps > m->rs->lim.match_steps)
+            return 0;
+        tw__value *v = &m->vals[vi];
+        if (!pred_accepts(m, p, v))
+            continue;
+        int ok = 1;
+        for (uint32_t j = 0; j < level && ok; j++)
+            if (m->chosen[j])
+                ok = consistent(m, v->elem, m->vals[m->chosen[j]].elem);
+        if (!ok)
+            continue;
+        m->chosen[level] = vi;
+        if (solve(m, preds, n, level + 1, interp))
+            return 1;
+    }
+    return 0;
+}
+
+static int conj_matches(tw_matcher *m, uint32_t ci, uint32_t interp)
+{
+    const tw__cconj *c = &m->rs->conjs[ci];
+    const uint32_t *preds = m->rs->conj_preds + c->poff;
+    for (uint32_t i = 0; i < c->npred; i++)
+        if (!pred_possible(m, preds[i], interp))
+            return 0;
+    if (m->nelems <= 1) /* no constraining arrays in this event: each predicate holds on its own */
+        return 1;
+    return solve(m, preds, c->npred, 0, interp);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, tw_match_result *res,
+                   tw_error *err)
+{
+    const tw_ruleset *rs = m->rs;
+    res->rules = m->result;
+    res->count = 0;
+    res->kind = TW_EVENT_ENVELOPE;
+    res->id = NULL;
+    res->id_len = 0;
+    if (len > rs->lim.event_max)
+        return tw__err(err, TW_ETOOBIG, "event of %zu bytes exceeds the limit of %zu bytes", len,
+                       rs->lim.event_max);
+    next_generation(m);
+    int is_record = 0;
+    tw_status rc = tw__walk_event(m, json, len, kind, &is_record, err);
+    if (rc)
+        return rc;
+    uint32_t interp = is_record ? 1 : 0;
+    for (uint32_t t = 0; t < m->ntouched[interp]; t++) {
+        uint32_t f = m->touched[interp][t];
+        for (uint32_t vi = m->head[interp][f]; vi; vi = m->vals[vi].next)
+            if (!probe(m, f, &m->vals[vi]))
+                return tw__err(err, TW_ENOMEM, "out of memory matching an event");
+    }
+    for (uint32_t i = 0; i < rs->nalways; i++) {
+        uint32_t c = rs->always[i];
+        if (m->conj_gen[c] != m->gen) {
+            m->conj_gen[c] = m->gen;
+            m->cands[m->ncands++] = c;
+        }
+    }
+    for (uint32_t i = 0; i < m->ncands; i++) {
+        uint32_t c = m->cands[i], r = rs->conjs[c].rule;
+        if (m->rule_gen[r] == m->gen)
+            continue;
+        if (conj_matches(m, c, interp)) {
+            m->rule_gen[r] = m->gen;
+            m->result[m->nresult++] = r;
+        }
+        if (m->steps > rs->lim.match_steps)
+            return tw__err(err, TW_ELIMIT,
+                           "event too complex to match: array consistency needs more than %zu steps",
+                           rs->lim.match_steps);
+    }
+    if (m->nresult > 1)
+        qsort(m->result, m->nresult, sizeof *m->result, cmp_u32);
+    res->count = m->nresult;
+    res->kind = is_record ? TW_EVENT_CLOUDTRAIL : TW_EVENT_ENVELOPE;
+    const tw__capture *id = &m->cap[is_record ? TW_CAP_EVENT_ID : TW_CAP_ID];
+    res->id = id->s;
+    res->id_len = id->len;
+    return TW_OK;
+}

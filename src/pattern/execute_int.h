@@ -1,0 +1,77 @@
+/*
+ * pattern/execute_int.h: the per-thread matcher state (internal to src/pattern/).
+ *
+ * Ownership: a tw_matcher owns every array here; they grow to the largest event seen and are then
+ * reused, so steady-state matching allocates nothing. Per-event "clearing" is a generation counter.
+ */
+#ifndef TW_PATTERN_EXECUTE_INT_H
+#define TW_PATTERN_EXECUTE_INT_H
+
+#include "json/lex.h"
+#include "pattern/ruleset_int.h"
+
+/* Two readings of one event's root object: 0 = as an EventBridge event, 1 = as a raw CloudTrail
+ * record wrapped as "detail". In TW_EVENT_AUTO both are recorded in one pass and one is kept. */
+#define TW_INTERP_EVENT 0
+#define TW_INTERP_RECORD 1
+
+typedef struct tw__elem {      /* an array element that holds a container */
+    uint32_t parent;           /* enclosing element (0: none) */
+    uint32_t array;            /* array instance, unique per event */
+} tw__elem;
+
+/* Root keys captured while walking, to wrap a record and to name the event. */
+enum {
+    TW_CAP_EVENT_VERSION = 0,
+    TW_CAP_EVENT_SOURCE,
+    TW_CAP_DETAIL_TYPE,
+    TW_CAP_EVENT_TYPE,
+    TW_CAP_RECIPIENT,
+    TW_CAP_EVENT_TIME,
+    TW_CAP_AWS_REGION,
+    TW_CAP_EVENT_ID,
+    TW_CAP_ID,
+    TW_CAP_COUNT_
+};
+
+typedef struct tw__capture {
+    const char *s;             /* string value (decoded), NULL when absent or not a string */
+    uint32_t len;
+    uint8_t seen;              /* the key was present (any value) */
+} tw__capture;
+
+struct tw_matcher {
+    const tw_ruleset *rs;
+    uint32_t gen;
+
+    tw__value *vals;           /* recorded values (index 0 unused: links are index + 1) */
+    uint32_t nvals, capvals;
+    uint32_t *head[2], *head_gen[2];  /* per field and reading: first value */
+    uint32_t *touched[2], ntouched[2];
+
+    tw__elem *elems;           /* index 0 = "not in a constraining array" */
+    uint32_t nelems, capelems, narrays;
+    uint32_t interp;           /* reading being recorded */
+
+    uint32_t *conj_gen, *cands, ncands;
+    uint32_t *rule_gen, *result, nresult;
+    uint32_t *pred_gen;
+    uint8_t *pred_sat;
+    uint32_t *chosen;
+    size_t steps;
+
+    tw__capture cap[TW_CAP_COUNT_];
+    char synth[96];            /* "aws." + service, and a generated id */
+    uint64_t rng;
+    tw_arena scratch;          /* decoded strings and foldings of this event */
+    tw_lex_err lexerr;
+    tw_status fail;            /* set by the walk on errors other than lexing */
+    const char *fail_at;
+    const char *fail_why;
+};
+
+/* Walks the event's root object, recording values (walk.c). Sets *is_record. */
+tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, int *is_record,
+                         tw_error *err);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * pattern/pattern_int.h: a validated pattern, its matchers, and how one matcher tests one value
+ * (internal to src/pattern/).
+ *
+ * Ownership: a tw_pattern owns (in its arena) its conjunctions, leaves, matchers and their strings.
+ * The compiled rule set copies what it keeps, so a pattern may be freed once added to a builder.
+ *
+ * A pattern is kept in disjunctive normal form: every $or multiplied out into conjunctions; each
+ * conjunction is a list of leaves (one dotted field path and the matchers OR-ed on it).
+ */
+#ifndef TW_PATTERN_PATTERN_INT_H
+#define TW_PATTERN_PATTERN_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "trailwatch/pattern.h"
+
+typedef enum tw__mkind {
+    TW_M_STRING = 0,     /* exact string (byte-exact) */
+    TW_M_NUMBER,         /* exact number (numeric, or by text when not exact in a double) */
+    TW_M_NULL,
+    TW_M_TRUE,
+    TW_M_FALSE,
+    TW_M_PREFIX,
+    TW_M_SUFFIX,
+    TW_M_PREFIX_EIC,     /* prefix, case-folded (s holds the folded prefix) */
+    TW_M_SUFFIX_EIC,
+    TW_M_EIC,            /* equals-ignore-case (s holds the folded string) */
+    TW_M_WILDCARD,
+    TW_M_NUMERIC,        /* range */
+    TW_M_EXISTS,         /* exists: true (exists: false is a leaf flag, not a value test) */
+    TW_M_CIDR,
+    TW_M_ANYTHING_BUT,   /* matches a present value that none of `list` matches */
+    TW_M_KIND_COUNT_
+} tw__mkind;
+
+typedef struct tw__wildcard {
+    uint32_t nseg;            /* segments between stars; nseg = stars + 1 */
+    const char **seg;         /* unescaped segment bytes */
+    uint32_t *seglen;
+} tw__wildcard;
+
+typedef struct tw__matcher tw__matcher;
+struct tw__matcher {
+    uint8_t kind;             /* tw__mkind */
+    uint8_t num_exact;        /* TW_M_NUMBER: the literal survives a double */
+    uint8_t lo_incl, hi_incl; /* TW_M_NUMERIC */
+    uint8_t has_lo, has_hi;
+    uint8_t family, bits;     /* TW_M_CIDR: 4 or 6, prefix length */
+    uint32_t len;             /* bytes of s */
+    const char *s;            /* string operand; number literal text for TW_M_NUMBER */
+    double d;                 /* TW_M_NUMBER value */
+    double lo, hi;            /* TW_M_NUMERIC bounds */
+    uint8_t addr[16];         /* TW_M_CIDR network address, host bits cleared */
+    tw__wildcard wc;          /* TW_M_WILDCARD */
+    uint32_t nlist;           /* TW_M_ANYTHING_BUT: the excluded forms */
+    tw__matcher *list;
+};
+
+typedef struct tw__leaf {
+    const char *path;         /* dotted field path, NUL-terminated */
+    uint32_t plen;
+    uint8_t exists_false;     /* also satisfied when the field has no value */
+    uint32_t nm;              /* value matchers, OR-ed */
+    tw__matcher *m;
+} tw__leaf;
+
+typedef struct tw__conj {
+    uint32_t n;
+    tw__leaf **leaves;
+} tw__conj;
+
+struct tw_pattern {
+    tw_arena arena;
+    uint32_t nconj;
+    tw__conj *conj;
+};
+
+/* ---- testing one event value ---- */
+
+/* An event value as the matcher sees it: strings decoded, numbers parsed on demand. */
+typedef struct tw__value {
+    const char *s;            /* string bytes, or the number literal */
+    uint32_t len;
+    uint8_t type;             /* tw_json_type */
+    uint8_t interp;           /* which reading of the event recorded it (see execute.c) */
+    uint8_t have_num;         /* num is valid */
+    uint8_t have_fold;        /* fold/flen are valid */
+    uint32_t elem;            /* innermost array element holding it that constrains (0: none) */
+    uint32_t next;            /* next value of the same field: index + 1, 0 ends */
+    double num;
+    const char *fold;         /* case-folded string (equals-ignore-case forms) */
+    uint32_t flen;
+} tw__value;
+
+/* 1 when m accepts v. scratch is the per-event arena (reset per event by the matcher) where v's
+ * case folding is kept once computed. */
+int tw__matcher_test(const tw__matcher *m, tw__value *v, tw_arena *scratch);
+
+/* Lazily computed forms of a value, shared by the tests and the anchor index. */
+double tw__value_number(tw__value *v);
+/* NULL only when out of memory. */
+const char *tw__value_fold(tw__value *v, tw_arena *scratch, uint32_t *len);
+/* Exact-number equality with the "survives a double, else compare text" rule. */
+int tw__number_equal(const tw__matcher *m, tw__value *v);
+
+/* ---- building matchers (parse.c) ---- */
+
+/* Splits and validates a wildcard; on error returns a static reason. */
+const char *tw__wildcard_compile(tw_arena *a, const char *s, size_t len, unsigned max_stars,
+                                 tw__wildcard *out);
+int tw__wildcard_match(const tw__wildcard *wc, const char *s, size_t len);
+/* Parses "addr/bits" (IPv4 or IPv6); returns a static reason on error. */
+const char *tw__cidr_parse(const char *s, size_t len, tw__matcher *m);
+int tw__cidr_match(const tw__matcher *m, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * pattern/ruleset_int.h: the compiled rule set, shared by compile.c (which builds it) and
+ * execute.c / walk.c (which read it per event). Internal to src/pattern/.
+ *
+ * Ownership: the tw_ruleset owns every array below; after tw_ruleset_build it is never written.
+ *
+ * The automaton:
+ *   - a path trie over the fields rules name ("detail.userIdentity.type"): an event is walked once
+ *     and only objects on a named path are entered; everything else is validated and skipped;
+ *   - fields -> predicates (one field and the matchers OR-ed on it), deduplicated across rules;
+ *   - conjunctions (a rule's pattern after $or expansion) -> predicates, ANDed;
+ *   - an anchor index: each conjunction is filed under one of its predicates, the most selective
+ *     (exact values first, then prefixes/suffixes, ...). Per event, only the event's own values are
+ *     looked up there, so the work grows with the rules an event could match, not with the rule count.
+ */
+#ifndef TW_PATTERN_RULESET_INT_H
+#define TW_PATTERN_RULESET_INT_H
+
+#include <stdint.h>
+
+#include "common/hash.h"
+#include "pattern/pattern_int.h"
+
+#define TW_NONE UINT32_MAX
+
+typedef struct tw__node {
+    uint32_t field;           /* field whose path ends here, or TW_NONE */
+    uint32_t has_children;    /* some field path continues below */
+    uint64_t keylens;         /* bit n: a child key of n bytes exists (bit 63: 63 or more) */
+} tw__node;
+
+typedef struct tw__trans {    /* path trie edge: (from, key) -> to; hash 0 = empty slot */
+    uint64_t hash;
+    uint32_t from, to;
+    uint32_t koff, klen;      /* key bytes in keypool */
+} tw__trans;
+
+/* Anchor key tags: how an event value is turned into a lookup key. */
+enum {
+    TW_TAG_EXACT = 0,         /* string bytes */
+    TW_TAG_PREFIX,            /* first n bytes, n from the field's prefix lengths */
+    TW_TAG_SUFFIX,
+    TW_TAG_PREFIX_EIC,        /* ... of the case-folded string */
+    TW_TAG_SUFFIX_EIC,
+    TW_TAG_EIC,               /* case-folded string */
+    TW_TAG_NUMBER,            /* the double's bits */
+    TW_TAG_LITERAL,           /* one byte: the tw_json_type of null / true / false */
+    TW_TAG_COUNT_
+};
+
+typedef struct tw__field {
+    uint32_t node;
+    uint32_t lens_off[4], nlens[4]; /* distinct key lengths for the four affix tags (in rs->lens) */
+    uint32_t tags;                  /* bit per tag present for this field */
+    uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
+} tw__field;
+
+typedef struct tw__pred {
+    uint32_t field;
+    uint32_t exists_false;          /* also satisfied by the field's absence */
+    uint32_t moff, nm;              /* matchers in rs->matchers */
+} tw__pred;
+
+typedef struct tw__cconj {
+    uint32_t rule;
+    uint32_t poff, npred;           /* predicate ids in rs->conj_preds, anchor first */
+} tw__cconj;
+
+typedef struct tw__akey {           /* anchor index entry; hash 0 = empty slot */
+    uint64_t hash;
+    uint32_t field, tag;
+    uint32_t koff, klen;            /* key bytes in akeypool */
+    uint32_t post_off, npost;       /* conjunction ids in rs->postings */
+} tw__akey;
+
+typedef struct tw__scan {
+    uint32_t matcher;               /* index in rs->matchers */
+    uint32_t conj;
+} tw__scan;
+
+/* Root fields an EventBridge envelope has, filled in when a CloudTrail record is wrapped. */
+enum {
+    TW_ENV_VERSION = 0,
+    TW_ENV_ID,
+    TW_ENV_DETAIL_TYPE,
+    TW_ENV_SOURCE,
+    TW_ENV_ACCOUNT,
+    TW_ENV_TIME,
+    TW_ENV_REGION,
+    TW_ENV_COUNT_
+};
+
+struct tw_ruleset {
+    tw_limits lim;
+    tw_arena arena;                 /* names, matcher strings and sub-arrays, key pools */
+
+    size_t nrules;
+    char **names;
+
+    uint32_t nnodes;
+    tw__node *nodes;                /* node 0 = the event's root object */
+    uint32_t trans_mask;
+    tw__trans *trans;
+    char *keypool;
+    uint32_t detail_node;           /* node of "detail" (TW_NONE if no rule looks inside detail) */
+
+    uint32_t nfields;
+    tw__field *fields;
+    uint32_t *lens;
+
+    uint32_t nmatchers;
+    tw__matcher *matchers;
+    uint32_t npreds;
+    tw__pred *preds;
+    uint32_t nconjs;
+    tw__cconj *conjs;
+    uint32_t *conj_preds;
+    uint32_t max_conj_preds;
+
+    uint32_t akey_mask;
+    tw__akey *akeys;
+    char *akeypool;
+    uint32_t *postings;
+    tw__scan *scans;
+    uint32_t nalways;
+    uint32_t *always;               /* conjunctions with no anchor (every predicate allows absence) */
+
+    uint32_t env_field[TW_ENV_COUNT_]; /* field ids of the envelope fields (TW_NONE: no rule names it) */
+    size_t memory;
+};
+
+/* Trie step: the child of `from` for the object key, or TW_NONE. */
+uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len);
+
+/* Anchor lookup: the entry for (field, tag, key) or NULL. */
+const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t field, uint32_t tag, const void *key,
+                                   size_t len);
+
+static inline uint64_t tw__trans_hash(uint32_t from, const char *key, size_t len)
+{
+    return tw__hash_bytes(key, len, 0x51ed270b27d5e3f1ULL ^ ((uint64_t)from * 0x9e3779b97f4a7c15ULL)) | 1;
+}
+
+static inline uint64_t tw__akey_hash(uint32_t field, uint32_t tag, const void *key, size_t len)
+{
+    return tw__hash_bytes(key, len, ((uint64_t)field << 8 | tag) * 0xc2b2ae3d27d4eb4fULL + 7) | 1;
+}
+
+#endif
