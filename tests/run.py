@@ -97,6 +97,7 @@ def main():
     sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
     import twtest
     os.environ.setdefault("TW_SHARED_DIR", twtest.shared_dir())
+    os.environ.setdefault("TW_SOURCE_DIR", ROOT)
     env = dict(os.environ, **SAN_ENV)
     if not args.no_unit:
         print("unit tests:", flush=True)
