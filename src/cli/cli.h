@@ -1,0 +1,43 @@
+/*
+ * cli/cli.h: what the subcommands share: messages, exit codes, reading arguments (the CLI is the only
+ * part of trailwatch that prints; it uses the public library API only).
+ *
+ * Ownership: buffers returned by tw_cli_read_arg are malloc'd and belong to the caller.
+ */
+#ifndef TW_CLI_CLI_H
+#define TW_CLI_CLI_H
+
+#include <stddef.h>
+
+#include "trailwatch/error.h"
+#include "trailwatch/limits.h"
+
+/* Exit codes (docs/CLI.md): 0 yes/success, 1 no/not found, 2 usage or input error, 3 runtime failure. */
+#define TW_EXIT_OK 0
+#define TW_EXIT_NO 1
+#define TW_EXIT_USAGE 2
+#define TW_EXIT_FAIL 3
+
+typedef struct tw_cli_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} tw_cli_cmd;
+
+/* "trailwatch: <message>" on stderr. */
+void tw_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error from the library, with a prefix naming the subject. */
+void tw_cli_error_status(const char *what, const tw_error *err);
+/* Exit code for a library status: input problems are 2, resource and I/O failures 3. */
+int tw_cli_exit_for(tw_status code);
+
+/* An argument that is JSON text, or @FILE for the contents of FILE. */
+int tw_cli_read_arg(const char *arg, size_t max, char **text, size_t *len, tw_error *err);
+
+/* Parses a size such as 262144, 256k, 1m (bytes). Returns 0 on error. */
+int tw_cli_parse_size(const char *s, size_t *out);
+
+int tw_cmd_test_pattern(int argc, char **argv);
+int tw_cmd_match(int argc, char **argv);
+
+#endif

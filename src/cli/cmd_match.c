@@ -1,0 +1,249 @@
+/* cli/cmd_match.c: `trailwatch match`: events from files (or stdin) against a rules file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "trailwatch/trailwatch.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: trailwatch match --rules FILE [--count] [--stats] [EVENTS...]\n\n"
+            "Matches events against the rules in FILE, a YAML or JSON mapping of rule names to\n"
+            "EventBridge event patterns ({\"name\": pattern, ...}). EVENTS are files (default: stdin;\n"
+            "'-' is stdin; gzip is read transparently) holding JSON lines, a CloudTrail log file\n"
+            "({\"Records\": [...]}) or a JSON array. A raw CloudTrail record is wrapped into the event\n"
+            "EventBridge would deliver before matching.\n\n"
+            "Output: one JSON line per matching event, {\"event\": ID, \"rules\": [NAMES]}, where ID is\n"
+            "the event's id (a CloudTrail record's eventID), or FILE:LINE (FILE:[INDEX] in documents)\n"
+            "when it has none. With --count: one JSON object mapping every rule to its match count.\n"
+            "Invalid events are reported on stderr with where they are and skipped.\n\n"
+            "Exit status: 0 when some event matched (always with --count), 1 when none did, 2 on\n"
+            "invalid rules, unreadable input or skipped events, 3 on a runtime failure.\n\n"
+            "options:\n"
+            "  --rules, -r FILE         rule names to patterns (YAML or JSON)\n"
+            "  --count, -c              print match counts per rule instead of matching events\n"
+            "  --stats                  print timing and memory figures as JSON on stderr\n"
+            "  --max-event-size SIZE    largest event accepted (default 256k)\n"
+            "  --help, -h               this text\n");
+}
+
+typedef struct run {
+    tw_limits lim;
+    const tw_ruleset *rs;
+    tw_matcher *m;
+    int count;
+    unsigned long *counts;
+    unsigned long events, matched, skipped;
+    size_t bytes;
+    int io_error;
+} run;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void print_json_string(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_location(const char *path, const tw_event_where *w)
+{
+    char loc[64];
+    if (w->format == TW_FORMAT_LINES)
+        snprintf(loc, sizeof loc, ":%lu", w->line);
+    else
+        snprintf(loc, sizeof loc, ":[%lu]", w->index);
+    size_t pl = strlen(path), ll = strlen(loc);
+    char *both = malloc(pl + ll + 1);
+    if (!both)
+        return;
+    memcpy(both, path, pl);
+    memcpy(both + pl, loc, ll + 1);
+    print_json_string(both, pl + ll);
+    free(both);
+}
+
+static void match_file(run *r, const char *path)
+{
+    tw_event_reader *rd;
+    tw_error err;
+    const char *shown = strcmp(path, "-") == 0 ? "(stdin)" : path;
+    if (tw_event_reader_open(path, &r->lim, &rd, &err)) {
+        tw_cli_error_status(NULL, &err);
+        r->io_error = 1;
+        return;
+    }
+    for (;;) {
+        const char *json;
+        size_t len;
+        tw_event_where w;
+        tw_status rc = tw_event_reader_next(rd, &json, &len, &w, &err);
+        if (rc) {
+            r->skipped++;
+            if (rc == TW_EGZIP || rc == TW_EIO)
+                tw_cli_error("%s: %s", shown, err.msg);
+            else
+                tw_cli_error("%s:%lu: %s", shown, w.line, err.msg);
+            continue;
+        }
+        if (!json)
+            break;
+        r->events++;
+        tw_match_result res;
+        if ((rc = tw_match(r->m, json, len, TW_EVENT_AUTO, &res, &err))) {
+            r->skipped++;
+            if (w.format == TW_FORMAT_LINES)
+                tw_cli_error("%s:%lu: %s", shown, w.line, err.msg);
+            else
+                tw_cli_error("%s:[%lu] (line %lu): %s", shown, w.index, w.line, err.msg);
+            if (rc == TW_ENOMEM)
+                break;
+            continue;
+        }
+        if (!res.count)
+            continue;
+        r->matched++;
+        if (r->count) {
+            for (size_t i = 0; i < res.count; i++)
+                r->counts[res.rules[i]]++;
+            continue;
+        }
+        fputs("{\"event\":", stdout);
+        if (res.id)
+            print_json_string(res.id, res.id_len);
+        else
+            print_location(shown, &w);
+        fputs(",\"rules\":[", stdout);
+        for (size_t i = 0; i < res.count; i++) {
+            if (i)
+                putchar(',');
+            const char *name = tw_ruleset_name(r->rs, res.rules[i]);
+            print_json_string(name, strlen(name));
+        }
+        fputs("]}\n", stdout);
+    }
+    r->bytes += tw_event_reader_bytes(rd);
+    tw_event_reader_free(rd);
+}
+
+static void report_rule_error(void *ctx, const char *msg)
+{
+    (void)ctx;
+    tw_cli_error("%s", msg);
+}
+
+int tw_cmd_match(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rules", required_argument, NULL, 'r'},
+        {"count", no_argument, NULL, 'c'},
+        {"stats", no_argument, NULL, 'S'},
+        {"max-event-size", required_argument, NULL, 'M'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    run r;
+    memset(&r, 0, sizeof r);
+    tw_limits_default(&r.lim);
+    const char *rules = NULL;
+    int stats = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "r:ch", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': rules = optarg; break;
+        case 'c': r.count = 1; break;
+        case 'S': stats = 1; break;
+        case 'M':
+            if (!tw_cli_parse_size(optarg, &r.lim.event_max) || r.lim.event_max > TW_MAX_EVENT_MAX) {
+                tw_cli_error("--max-event-size: invalid size '%s'", optarg);
+                return TW_EXIT_USAGE;
+            }
+            r.lim.line_max = r.lim.event_max * 4;
+            break;
+        case 'h': usage(stdout); return TW_EXIT_OK;
+        default: usage(stderr); return TW_EXIT_USAGE;
+        }
+    }
+    if (!rules) {
+        tw_cli_error("match: --rules FILE is required");
+        usage(stderr);
+        return TW_EXIT_USAGE;
+    }
+    static char outbuf[1 << 20];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+
+    double t0 = now_ms();
+    tw_ruleset *rs = NULL;
+    size_t nerrors = 0;
+    tw_error err;
+    tw_status rc = tw_rulefile_load(rules, &r.lim, &rs, &nerrors, report_rule_error, NULL, &err);
+    if (rc) {
+        if (nerrors > 1)
+            tw_cli_error("%zu invalid rules in %s", nerrors, rules);
+        else if (!nerrors)
+            tw_cli_error_status(NULL, &err);
+        return tw_cli_exit_for(rc);
+    }
+    double t1 = now_ms();
+    r.rs = rs;
+    int code = TW_EXIT_FAIL;
+    if (tw_matcher_new(rs, &r.m) || !(r.counts = calloc(tw_ruleset_size(rs) + 1, sizeof *r.counts))) {
+        tw_cli_error("out of memory");
+        goto out;
+    }
+    if (optind >= argc)
+        match_file(&r, "-");
+    for (int i = optind; i < argc; i++)
+        match_file(&r, argv[i]);
+    if (r.count) {
+        putchar('{');
+        for (size_t i = 0; i < tw_ruleset_size(rs); i++) {
+            fputs(i ? ",\n  " : "\n  ", stdout);
+            const char *name = tw_ruleset_name(rs, i);
+            print_json_string(name, strlen(name));
+            printf(": %lu", r.counts[i]);
+        }
+        puts(tw_ruleset_size(rs) ? "\n}" : "}");
+    }
+    fflush(stdout);
+    double t2 = now_ms();
+    if (r.skipped)
+        tw_cli_error("skipped %lu invalid event%s (reported above)", r.skipped, r.skipped == 1 ? "" : "s");
+    if (stats) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        fprintf(stderr,
+                "{\"rules\":%zu,\"compile_ms\":%.3f,\"ruleset_bytes\":%zu,\"events\":%lu,\"matched\":%lu,"
+                "\"skipped\":%lu,\"bytes\":%zu,\"match_ms\":%.3f,\"peak_rss_kb\":%ld}\n",
+                tw_ruleset_size(rs), t1 - t0, tw_ruleset_memory(rs), r.events, r.matched, r.skipped, r.bytes,
+                t2 - t1, ru.ru_maxrss);
+    }
+    if (r.io_error || r.skipped)
+        code = TW_EXIT_USAGE;
+    else
+        code = r.count || r.matched ? TW_EXIT_OK : TW_EXIT_NO;
+out:
+    free(r.counts);
+    tw_matcher_free(r.m);
+    tw_ruleset_free(rs);
+    return code;
+}
