@@ -87,7 +87,7 @@ static int single(const tw_limits *lim, const char *parg, const char *earg)
         tw_cli_error_status("--pattern", &err);
         goto out;
     }
-    if (tw_cli_read_arg(earg, lim->event_max + 1, &etext, &elen, &err)) {
+    if (tw_cli_read_arg(earg, lim->file_max, &etext, &elen, &err)) {
         tw_cli_error_status("--event", &err);
         goto out;
     }
