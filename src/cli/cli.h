@@ -38,6 +38,9 @@ int tw_cli_read_arg(const char *arg, size_t max, char **text, size_t *len, tw_er
 int tw_cli_parse_size(const char *s, size_t *out);
 
 int tw_cmd_test_pattern(int argc, char **argv);
+int tw_cmd_serve(int argc, char **argv);  /* cmd_serve.c */
+int tw_cmd_rules(int argc, char **argv);  /* cmd_rules.c */
+int tw_cmd_dlq(int argc, char **argv);    /* cmd_dlq.c */
 int tw_cmd_match(int argc, char **argv);
 
 #endif

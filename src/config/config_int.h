@@ -1,0 +1,108 @@
+/*
+ * config/config_int.h: a loaded configuration, as the server reads it (internal).
+ *
+ * Ownership: the tw_config owns everything reachable from it: strings (in its arena), each target's
+ * kind-specific settings (released through its ops), each binding's transform, the rule set.
+ * Immutable once loaded; a reload builds a whole new one.
+ *
+ * Both trailwatch.yml (config.c) and serverless.yml (serverless.c) load into this shape.
+ */
+#ifndef TW_CONFIG_CONFIG_INT_H
+#define TW_CONFIG_CONFIG_INT_H
+
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "target/target.h"
+#include "target/transform.h"
+#include "trailwatch/limits.h"
+#include "trailwatch/pattern.h"
+#include "trailwatch/server.h"
+
+typedef struct tw_binding {        /* a rule's target, with its input transformation */
+    uint32_t target;               /* index in cfg->targets */
+    tw_transform *xf;              /* NULL: the event as is */
+} tw_binding;
+
+typedef struct tw_storm_cfg {      /* alert storm control, per rule */
+    uint32_t nkeys;
+    char **keys;                   /* JSONPaths ("$.detail.eventName") whose values make alerts "identical" */
+    int64_t window_ms;             /* 0: off */
+} tw_storm_cfg;
+
+typedef struct tw_rule_cfg {
+    char *name;
+    char *description;             /* "" when none */
+    char *severity;                /* critical | high | medium | low | info (default medium) */
+    int enabled;
+    uint32_t nbindings;
+    tw_binding *bindings;
+    tw_storm_cfg storm;
+    char *where;                   /* "FILE:LINE" of the rule, for messages */
+} tw_rule_cfg;
+
+typedef struct tw_retry_cfg {
+    uint32_t max_attempts;         /* default 185 (EventBridge's) */
+    int64_t max_age_ms;            /* default 24 h */
+    int64_t base_ms;               /* first backoff, default 1 s */
+    int64_t cap_ms;                /* longest backoff, default 5 min */
+} tw_retry_cfg;
+
+typedef struct tw_rate_cfg {
+    double per_second;             /* 0: unlimited */
+    double burst;
+} tw_rate_cfg;
+
+typedef struct tw_target_cfg {
+    char *name;
+    const tw_target_ops *ops;      /* the kind */
+    void *impl;                    /* the kind's parsed settings (ops->configure / ops->release) */
+    tw_retry_cfg retry;
+    tw_rate_cfg rate;
+    int64_t timeout_ms;            /* per delivery attempt, default 10 s (exec: 30 s) */
+    char *where;
+} tw_target_cfg;
+
+typedef struct tw_access_key {
+    char *id;
+    char *secret;
+} tw_access_key;
+
+typedef struct tw_sources_cfg {
+    int eventbridge;               /* POST / : PutEvents, TestEventPattern (default on) */
+    int http;                      /* POST /events (default on) */
+    int firehose;                  /* POST <firehose_path> */
+    char *firehose_path;           /* default /firehose */
+    char *firehose_key;            /* X-Amz-Firehose-Access-Key expected; NULL: none required */
+    char *folder;                  /* CloudTrail log files folder, NULL: none */
+    int folder_watch;              /* keep watching after the first pass (default on) */
+} tw_sources_cfg;
+
+struct tw_config {
+    tw_arena arena;
+    char *path;
+    char *data_dir;                /* default "./var" next to the config file */
+    char *listen;                  /* "host:port", default 127.0.0.1:8080; "" = no HTTP listener */
+    char *account;                 /* the account id PutEvents events get (default 123456789012) */
+    char *region;                  /* default us-east-1 */
+    uint32_t nkeys;
+    tw_access_key *keys;           /* SigV4 keys; none: the API refuses non-loopback listeners */
+    tw_limits lim;
+    int64_t drain_ms;              /* how long SIGTERM waits for deliveries in flight (default 10 s) */
+    int64_t dedup_window_ms;       /* how long a CloudTrail eventID is remembered (default 24 h) */
+    tw_sources_cfg src;
+    uint32_t nrules;
+    tw_rule_cfg *rules;
+    uint32_t ntargets;
+    tw_target_cfg *targets;
+    tw_ruleset *ruleset;           /* enabled rules only */
+    uint32_t *ruleset_rule;        /* ruleset index -> index in rules */
+};
+
+/* Looks a target up by name; NULL when unknown. */
+const tw_target_cfg *tw__config_target(const tw_config *cfg, const char *name);
+
+/* Parses "10s", "5m", "24h", "250ms", "1d", or a bare number of seconds; 0 on error. */
+int tw__parse_duration(const char *s, int64_t *ms);
+
+#endif

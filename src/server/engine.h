@@ -1,0 +1,58 @@
+/*
+ * server/engine.h: what every source calls: events in, alerts durably queued, then acknowledge
+ * (internal).
+ *
+ * Ownership: the engine belongs to the server. Items and their text are borrowed for the duration
+ * of the call; results are written into the caller's array.
+ *
+ * tw_engine_submit normalises each event (a raw CloudTrail record is wrapped into its EventBridge
+ * envelope), drops CloudTrail duplicates (same eventID within the dedup window), matches it against
+ * the current rules, renders one alert per (matched rule, target), and returns only once those
+ * alerts are committed (fsync) to the outbox. A source acknowledges its sender after that, so an
+ * accepted event's alerts survive kill -9. Safe to call from many threads at once: commits are
+ * grouped.
+ */
+#ifndef TW_SERVER_ENGINE_H
+#define TW_SERVER_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trailwatch/error.h"
+#include "trailwatch/pattern.h"
+
+typedef struct tw_engine tw_engine;
+
+typedef struct tw_ingest_item {
+    const char *json;              /* one event (an EventBridge envelope) or one raw CloudTrail record */
+    size_t len;
+    tw_event_kind kind;            /* TW_EVENT_AUTO unless the source knows */
+} tw_ingest_item;
+
+typedef struct tw_ingest_result {
+    tw_status status;              /* TW_OK: accepted (a duplicate is accepted too) */
+    int duplicate;                 /* dropped as a CloudTrail duplicate */
+    uint32_t matched;              /* rules matched */
+    char id[64];                   /* the event's id (a wrapped record's new id) */
+    char error[200];               /* why it was rejected, when status != TW_OK */
+} tw_ingest_result;
+
+typedef struct tw_ingest_opts {
+    const char *source;            /* metrics label: eventbridge, http, firehose, folder, stdin */
+    /* Optional: mark this file processed in the same transaction as its events' alerts. */
+    const char *file_path;
+    int64_t file_size, file_mtime;
+} tw_ingest_opts;
+
+/* Returns TW_OK when every item has its result (accepted or rejected on its own); an error when the
+ * batch could not be made durable at all (then no item counts as accepted). */
+tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+                           tw_ingest_result *results, tw_error *err);
+
+/* 1 when the file was processed completely before with this size and mtime. */
+int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime);
+
+/* 1 once the server is stopping: long-running sources end their loops. */
+int tw_engine_stopping(const tw_engine *e);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * server/metrics.h: counters and histograms for GET /metrics (Prometheus text format) (internal).
+ *
+ * Ownership: a tw_metrics registry is owned by the server; the counters it hands out live as long
+ * as the registry. Increments are lock-free atomics; creating a series takes a mutex, so callers
+ * on hot paths look a series up once and keep the pointer.
+ */
+#ifndef TW_SERVER_METRICS_H
+#define TW_SERVER_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef struct tw_metrics tw_metrics;
+typedef struct tw_counter {
+    _Atomic uint64_t value;
+} tw_counter;
+
+#define TW_HIST_BUCKETS 14
+typedef struct tw_histogram {
+    _Atomic uint64_t buckets[TW_HIST_BUCKETS + 1]; /* last: +Inf */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_us;
+} tw_histogram;
+
+tw_metrics *tw_metrics_new(void);
+void tw_metrics_free(tw_metrics *m);
+
+/* The series `name{labels}` (labels: `source="http"` text, already escaped, may be ""), created
+ * on first use with help text. NULL only when out of memory (callers then skip counting). */
+tw_counter *tw_metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels);
+/* A gauge is a counter whose value is set. */
+tw_counter *tw_metrics_gauge(tw_metrics *m, const char *name, const char *help, const char *labels);
+tw_histogram *tw_metrics_histogram(tw_metrics *m, const char *name, const char *help, const char *labels);
+
+static inline void tw_count(tw_counter *c, uint64_t n)
+{
+    if (c)
+        atomic_fetch_add_explicit(&c->value, n, memory_order_relaxed);
+}
+static inline void tw_gauge_set(tw_counter *c, uint64_t v)
+{
+    if (c)
+        atomic_store_explicit(&c->value, v, memory_order_relaxed);
+}
+void tw_observe(tw_histogram *h, int64_t us);
+
+/* Label text escaping (\\, \", \n) of a value into a caller buffer; returns buf. */
+const char *tw_metrics_label(char *buf, size_t cap, const char *key, const char *value);
+
+/* The whole registry in Prometheus text exposition format 0.0.4. */
+tw_status tw_metrics_render(tw_metrics *m, tw_buf *out);
+
+#endif

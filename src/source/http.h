@@ -1,0 +1,70 @@
+/*
+ * source/http.h: one HTTP request and its response, as the handlers see them (internal).
+ *
+ * Ownership: the request and everything it points to are borrowed for the handler's call; the
+ * response's body buffer is the handler's to fill and the server's to send and free.
+ */
+#ifndef TW_SOURCE_HTTP_H
+#define TW_SOURCE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "server/engine.h"
+#include "server/metrics.h"
+
+struct tw_config;
+
+typedef struct tw_http_header {
+    const char *name;
+    const char *value;
+} tw_http_header;
+
+typedef struct tw_http_req {
+    const char *method;            /* "POST" */
+    const char *path;              /* raw path, as sent (no query) */
+    const char *query;             /* raw query string without '?', NULL when none */
+    const tw_http_header *headers;
+    size_t nheaders;
+    const char *body;              /* exactly as received (NUL-terminated copy); handlers undo a
+                                      Content-Encoding: gzip themselves (tw_gunzip) */
+    size_t body_len;
+    int loopback;                  /* the peer is 127.0.0.0/8 or ::1 */
+} tw_http_req;
+
+#define TW_HTTP_RESP_HEADERS 8
+typedef struct tw_http_resp {
+    int status;
+    const char *content_type;      /* static string */
+    tw_buf body;
+    uint32_t nheaders;
+    char headers[TW_HTTP_RESP_HEADERS][2][128]; /* name, value */
+} tw_http_resp;
+
+/* What handlers may use: the engine, the current configuration (stable for the call), metrics. */
+typedef struct tw_source_ctx {
+    tw_engine *engine;
+    const struct tw_config *cfg;
+    tw_metrics *metrics;
+} tw_source_ctx;
+
+typedef void (*tw_http_handler)(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
+
+/* The value of a request header (case-insensitive name), NULL when absent. */
+const char *tw_http_req_header(const tw_http_req *req, const char *name);
+/* Adds a response header (silently ignored past TW_HTTP_RESP_HEADERS). */
+void tw_http_resp_header(tw_http_resp *resp, const char *name, const char *value);
+/* Sets status and a JSON body from printf-style text (content type application/json). */
+void tw_http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* gunzip of a whole buffer into out, at most max bytes (TW_ETOOBIG past it, TW_EGZIP if corrupt or
+ * truncated). */
+tw_status tw_gunzip(const void *in, size_t len, size_t max, tw_buf *out, tw_error *err);
+
+/* The handlers (one file each). */
+void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);      /* POST / */
+void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);   /* POST /events */
+void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp); /* Firehose */
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * target/target.h: destinations for alerts behind one small interface (internal).
+ *
+ * Ownership: a kind's settings are parsed once by ops->configure into an impl the configuration owns
+ * (freed by ops->release). render() writes into a caller's tw_buf. Nothing here keeps state between
+ * calls, so every function may be called from any thread.
+ *
+ * An alert is rendered once, when it is created, and the rendered body is what the outbox stores and
+ * what a dead letter shows. Secrets (URLs with tokens, keys, passwords) are NOT in the body: they are
+ * added at send time by http_prepare from the current configuration.
+ *
+ * Kinds: slack, webhook, teams, discord, pagerduty (HTTP); exec, file, console (local).
+ */
+#ifndef TW_TARGET_TARGET_H
+#define TW_TARGET_TARGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "trailwatch/json.h"
+
+typedef enum tw_transport {
+    TW_TRANSPORT_HTTP = 0,
+    TW_TRANSPORT_EXEC,
+    TW_TRANSPORT_FILE,
+    TW_TRANSPORT_CONSOLE,
+} tw_transport;
+
+/* Everything a kind may use to render one alert. */
+typedef struct tw_alert_ctx {
+    const tw_json *event;          /* the EventBridge event (envelope), parsed */
+    const char *event_text;        /* ... and as text */
+    size_t event_len;
+    const char *rule_name;
+    const char *rule_description;  /* "" when none */
+    const char *severity;          /* critical | high | medium | low | info */
+    const char *rule_arn;          /* arn:aws:events:REGION:ACCOUNT:rule/NAME */
+    /* The rule's input transformation result for this target; NULL when the rule has none, and the
+     * kind then renders its own default message for the event. */
+    const char *input;
+    size_t input_len;
+    int input_is_json;             /* input is a JSON value (object, array, quoted string, ...),
+                                      else plain text (a template that is not JSON) */
+    uint64_t storm_count;          /* > 1: stands for this many identical alerts in the storm window */
+    int64_t storm_window_ms;
+    const char *idempotency_key;   /* stable per (event, rule, target): destinations may dedupe on it */
+} tw_alert_ctx;
+
+/* What an HTTP delivery adds at send time. */
+#define TW_HTTP_MAX_HEADERS 32
+typedef struct tw_http_prep {
+    const char *url;               /* borrowed from impl */
+    const char *method;            /* "POST" unless the kind says otherwise */
+    uint32_t nheaders;
+    char headers[TW_HTTP_MAX_HEADERS][512]; /* "Name: value" lines (Content-Type, auth, idempotency) */
+} tw_http_prep;
+
+typedef enum tw_outcome {
+    TW_OUTCOME_DELIVERED = 0,
+    TW_OUTCOME_RETRY,              /* transient: try again later (5xx, 408, 429, timeouts, refused) */
+    TW_OUTCOME_PERMANENT,          /* will never work: dead-letter now (other 4xx, bad command) */
+} tw_outcome;
+
+typedef struct tw_target_ops {
+    const char *kind;              /* "slack", ... as written in configuration */
+    tw_transport transport;
+    /* Validates and keeps the kind's settings (the target's mapping in the configuration, with
+     * ${VAR} already substituted). Errors name the setting: "url: must be an http(s) URL". */
+    tw_status (*configure)(const tw_json *settings, void **impl, tw_error *err);
+    void (*release)(void *impl);
+    /* The body to deliver for one alert. */
+    tw_status (*render)(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);
+    /* HTTP kinds: the URL, method and headers of a delivery (idem_key: the alert's idempotency key). */
+    tw_status (*http_prepare)(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err);
+    /* HTTP kinds: what a response means. *retry_after_ms is set (else left -1) from Retry-After or
+     * the body (Discord's retry_after). */
+    tw_outcome (*http_classify)(const void *impl, long status, const char *body, size_t len,
+                                int64_t retry_after_header_ms, int64_t *retry_after_ms);
+    /* Local kinds: deliver synchronously (exec: run the command with the body on stdin). On failure
+     * writes a short reason into why (no secrets). */
+    tw_outcome (*deliver_local)(const void *impl, const char *body, size_t len, int64_t timeout_ms,
+                                char *why, size_t why_len);
+} tw_target_ops;
+
+/* The kind named `kind`, or NULL. */
+const tw_target_ops *tw_target_kind(const char *kind);
+
+/* Default HTTP classification shared by the kinds: 2xx delivered; 408, 429, 5xx retry; other 4xx
+ * permanent; Retry-After honoured. */
+tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms);
+
+/* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and
+ * "<http://x|y>" coming from an event cannot ping or link. */
+tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len);
+
+#endif
