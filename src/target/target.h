@@ -81,6 +81,10 @@ typedef struct tw_target_ops {
      * writes a short reason into why (no secrets). */
     tw_outcome (*deliver_local)(const void *impl, const char *body, size_t len, int64_t timeout_ms,
                                 char *why, size_t why_len);
+    /* Optional (NULL for most kinds): the body actually sent, built at send time from the stored one,
+     * for kinds whose body must carry a secret (PagerDuty's routing_key), which the outbox must not
+     * hold. */
+    tw_status (*finalize_body)(const void *impl, const char *body, size_t len, tw_buf *out);
 } tw_target_ops;
 
 /* The kind named `kind`, or NULL. */
