@@ -14,6 +14,7 @@
 #include "trailwatch/limits.h"
 #include "trailwatch/pattern.h"
 #include "trailwatch/rulefile.h"
+#include "trailwatch/server.h"
 #include "trailwatch/yaml.h"
 
 #endif

@@ -34,7 +34,7 @@ typedef struct tw_ingest_result {
     int duplicate;                 /* dropped as a CloudTrail duplicate */
     uint32_t matched;              /* rules matched */
     char id[64];                   /* the event's id (a wrapped record's new id) */
-    char error[200];               /* why it was rejected, when status != TW_OK */
+    char error[TW_ERROR_MSG_MAX];  /* why it was rejected, when status != TW_OK */
 } tw_ingest_result;
 
 typedef struct tw_ingest_opts {
@@ -54,5 +54,23 @@ int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mt
 
 /* 1 once the server is stopping: long-running sources end their loops. */
 int tw_engine_stopping(const tw_engine *e);
+
+/* ---- for the server (server.c) ---- */
+
+struct tw_snapshots;
+struct tw_outbox;
+struct tw_metrics;
+struct tw_storm_summary;
+struct tw_new_alert;
+
+tw_status tw_engine_new(struct tw_snapshots *snaps, struct tw_metrics *m, tw_engine **out, tw_error *err);
+/* The outbox is started after the engine (its hooks call back into it). Loads the remembered
+ * CloudTrail eventIDs of the dedup window. */
+tw_status tw_engine_attach(tw_engine *e, struct tw_outbox *ob, tw_error *err);
+void tw_engine_set_stopping(tw_engine *e);
+void tw_engine_free(tw_engine *e);
+/* The outbox writer's hooks for storm windows that close with suppressed alerts. */
+size_t tw_engine_render_summary(void *engine, const struct tw_storm_summary *s, struct tw_new_alert **alerts);
+void tw_engine_release_summary(void *engine, struct tw_new_alert *alerts, size_t n);
 
 #endif

@@ -10,16 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aws/sigv4.h"
 #include "common/buf.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 
 struct tw_config;
 
-typedef struct tw_http_header {
-    const char *name;
-    const char *value;
-} tw_http_header;
+/* The same pair SigV4 verification takes, so a request's headers go to it as they are. */
+typedef tw_sigv4_header tw_http_header;
 
 typedef struct tw_http_req {
     const char *method;            /* "POST" */

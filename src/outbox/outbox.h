@@ -1,0 +1,84 @@
+/*
+ * outbox/outbox.h: the outbox writer: one thread owning the database's write connection, committing
+ * what every source and the dispatcher hand it in groups (internal).
+ *
+ * Ownership: the outbox owns its store connection and thread. A batch and everything it points to
+ * stay the caller's; tw_outbox_commit returns once the batch is committed or failed. Rows passed to
+ * on_committed are borrowed for the call.
+ *
+ * Why one writer: SQLite has one writer at a time anyway; funnelling all writes through one thread
+ * lets many concurrent requests share one fsync (group commit), which is what makes "persist before
+ * acknowledging" cheap.
+ */
+#ifndef TW_OUTBOX_OUTBOX_H
+#define TW_OUTBOX_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outbox/store.h"
+
+typedef struct tw_outbox tw_outbox;
+
+typedef struct tw_new_alert {
+    const char *target, *rule, *event_id, *idem_key;
+    const char *body;
+    size_t body_len;
+    const char *dead_reason;       /* non-NULL: could not be rendered: straight to the dead letters */
+    /* storm control (storm_key NULL: none) */
+    const char *storm_key;
+    int64_t storm_window_ms;
+    const char *event;             /* the event text, kept while a storm window is open */
+    size_t event_len;
+} tw_new_alert;
+
+typedef struct tw_commit_batch {
+    const tw_new_alert *alerts;
+    size_t nalerts;
+    const char *const *seen;       /* CloudTrail eventIDs to remember */
+    size_t nseen;
+    int64_t now_ms;
+    const char *file_path;         /* mark this file done (NULL: none) */
+    int64_t file_size, file_mtime, file_records;
+    /* out */
+    size_t suppressed;             /* alerts counted into an open storm window instead of sent */
+} tw_commit_batch;
+
+/* Storm summaries are rendered by the engine when a window closes with suppressed alerts. */
+typedef struct tw_storm_summary {
+    const char *rule, *key;
+    const char *event;
+    size_t event_len;
+    uint64_t suppressed;
+    int64_t window_ms;
+} tw_storm_summary;
+
+typedef struct tw_outbox_hooks {
+    void *ctx;
+    /* New outbox rows, after their commit: the dispatcher takes them. */
+    void (*on_committed)(void *ctx, const tw_alert_row *rows, size_t n);
+    /* Renders the alerts of a closed storm window into *alerts (the engine allocates; freed by
+     * release_summary after the commit). Returns the count. */
+    size_t (*render_summary)(void *ctx, const tw_storm_summary *s, tw_new_alert **alerts);
+    void (*release_summary)(void *ctx, tw_new_alert *alerts, size_t n);
+} tw_outbox_hooks;
+
+tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err);
+/* Commits any queued work and stops the thread. */
+void tw_outbox_stop(tw_outbox *ob);
+
+/* Blocks until the batch is durable (TW_OK) or failed (err says why; nothing of it was kept). */
+tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err);
+
+/* Delivery outcomes, applied in the next group commit (losing one in a crash means a redelivery). */
+void tw_outbox_delivered(tw_outbox *ob, int64_t id);
+void tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error);
+void tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
+
+/* Things the engine reads at start and while running, through the writer's connection. */
+tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
+int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime);
+/* Rows committed so far (for the outbox depth gauge). */
+int64_t tw_outbox_depth(tw_outbox *ob);
+
+#endif

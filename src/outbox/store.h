@@ -1,0 +1,76 @@
+/*
+ * outbox/store.h: the durable state of a server in one SQLite database (internal).
+ *
+ * Ownership: a tw_store is one connection; it is used by one thread at a time (the writer owns the
+ * write connection; the dispatcher and `trailwatch dlq` open their own). Rows handed to callbacks
+ * are borrowed for the callback's duration.
+ *
+ * Tables: outbox (alerts waiting for delivery), dead (dead letters), seen (CloudTrail eventIDs for
+ * deduplication), files (CloudTrail log files done), storm (open storm-control windows).
+ * WAL journal, synchronous=FULL: a commit is on disk (fsync) when tw__store_commit returns.
+ */
+#ifndef TW_OUTBOX_STORE_H
+#define TW_OUTBOX_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trailwatch/server.h"
+
+typedef struct tw_alert_row {
+    int64_t id;
+    const char *target, *rule, *event_id, *idem_key;
+    const char *body;
+    size_t body_len;
+    int64_t created_ms, next_ms;
+    uint32_t attempts;
+    const char *last_error;
+} tw_alert_row;
+
+typedef struct tw_storm_row {
+    const char *rule, *key;
+    int64_t window_end_ms;
+    uint64_t suppressed;
+    const char *event;             /* the latest suppressed event (text) */
+    size_t event_len;
+} tw_storm_row;
+
+tw_status tw__store_begin(tw_store *st, tw_error *err);
+tw_status tw__store_commit(tw_store *st, tw_error *err);
+void tw__store_rollback(tw_store *st);
+
+tw_status tw__store_insert_alert(tw_store *st, tw_alert_row *row, tw_error *err); /* sets row->id */
+tw_status tw__store_insert_dead(tw_store *st, const tw_alert_row *row, const char *reason, const char *response,
+                                int64_t failed_ms, tw_error *err);
+tw_status tw__store_delete_alert(tw_store *st, int64_t id, tw_error *err);
+tw_status tw__store_reschedule(tw_store *st, int64_t id, int64_t next_ms, uint32_t attempts, const char *error,
+                               tw_error *err);
+/* Moves an outbox row to the dead letters. */
+tw_status tw__store_kill(tw_store *st, int64_t id, uint32_t attempts, const char *reason, const char *response,
+                         int64_t failed_ms, tw_error *err);
+
+/* Outbox rows with id > after, in id order (crash recovery at start, then redriven rows). */
+typedef int (*tw_alert_fn)(void *ctx, const tw_alert_row *row);
+tw_status tw__store_scan_outbox(tw_store *st, int64_t after, tw_alert_fn fn, void *ctx, tw_error *err);
+tw_status tw__store_outbox_count(tw_store *st, int64_t *n, tw_error *err);
+
+tw_status tw__store_mark_seen(tw_store *st, const char *event_id, int64_t at_ms, tw_error *err);
+typedef void (*tw_seen_fn)(void *ctx, const char *event_id, int64_t at_ms);
+tw_status tw__store_scan_seen(tw_store *st, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
+tw_status tw__store_prune_seen(tw_store *st, int64_t before_ms, tw_error *err);
+
+tw_status tw__store_mark_file(tw_store *st, const char *path, int64_t size, int64_t mtime, int64_t records,
+                              tw_error *err);
+int tw__store_file_done(tw_store *st, const char *path, int64_t size, int64_t mtime);
+
+tw_status tw__store_storm_get(tw_store *st, const char *rule, const char *key, tw_storm_row *row, int *found,
+                              tw_error *err);
+tw_status tw__store_storm_put(tw_store *st, const tw_storm_row *row, tw_error *err);
+tw_status tw__store_storm_delete(tw_store *st, const char *rule, const char *key, tw_error *err);
+/* Windows that ended at or before now. */
+typedef int (*tw_storm_fn)(void *ctx, const tw_storm_row *row);
+tw_status tw__store_storm_due(tw_store *st, int64_t now_ms, tw_storm_fn fn, void *ctx, tw_error *err);
+
+int64_t tw__now_ms(void);
+
+#endif

@@ -1,0 +1,402 @@
+/* outbox/writer.c: the single writer thread and its group commits. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "outbox/outbox.h"
+#include "server/log.h"
+
+typedef enum { R_DELIVERED, R_RETRY, R_DEAD } result_kind;
+
+typedef struct result {
+    struct result *next;
+    result_kind kind;
+    int64_t id, next_ms;
+    uint32_t attempts;
+    char *error, *response;
+} result;
+
+typedef struct waiter {
+    struct waiter *next;
+    tw_commit_batch *batch;
+    tw_status status;
+    tw_error err;
+    int done;
+} waiter;
+
+struct tw_outbox {
+    tw_store *st;
+    tw_outbox_hooks hooks;
+    pthread_t thread;
+    pthread_mutex_t lock;          /* the queues below */
+    pthread_cond_t wake, done;
+    pthread_mutex_t db;            /* the connection, shared with readers on other threads */
+    waiter *waiters, **waiters_tail;
+    result *results, **results_tail;
+    int stopping;
+    _Atomic int64_t depth;
+    int64_t next_storm_check;
+};
+
+/* Rows created in one commit, handed to the dispatcher afterwards. */
+typedef struct created {
+    tw_alert_row *rows;
+    size_t n, cap;
+} created;
+
+static tw_status keep_row(created *c, const tw_alert_row *r)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        tw_alert_row *p = realloc(c->rows, cap * sizeof *p);
+        if (!p)
+            return TW_ENOMEM;
+        c->rows = p;
+        c->cap = cap;
+    }
+    c->rows[c->n++] = *r;
+    return TW_OK;
+}
+
+/* One alert into the outbox, or into an open storm window. */
+static tw_status put_alert(tw_outbox *ob, const tw_new_alert *a, int64_t now, created *c, size_t *suppressed,
+                           tw_error *err)
+{
+    tw_alert_row row = {0, a->target, a->rule, a->event_id, a->idem_key, a->body, a->body_len, now, now, 0, ""};
+    if (a->dead_reason)
+        return tw__store_insert_dead(ob->st, &row, a->dead_reason, "", now, err);
+    if (a->storm_key) {
+        tw_storm_row s;
+        int found;
+        tw_status rc = tw__store_storm_get(ob->st, a->rule, a->storm_key, &s, &found, err);
+        if (rc)
+            return rc;
+        if (found && s.window_end_ms > now) {
+            /* Inside the window: count it and keep the latest event for the summary. */
+            tw_storm_row upd = {a->rule, a->storm_key, s.window_end_ms, s.suppressed + 1, a->event, a->event_len};
+            (*suppressed)++;
+            return tw__store_storm_put(ob->st, &upd, err);
+        }
+        tw_storm_row open = {a->rule, a->storm_key, now + a->storm_window_ms, 0, "", 0};
+        if ((rc = tw__store_storm_put(ob->st, &open, err)))
+            return rc;
+    }
+    tw_status rc = tw__store_insert_alert(ob->st, &row, err);
+    if (!rc && keep_row(c, &row))
+        rc = tw__err(err, TW_ENOMEM, "out of memory");
+    return rc;
+}
+
+static tw_status apply_batch(tw_outbox *ob, tw_commit_batch *b, created *c, tw_error *err)
+{
+    tw_status rc = TW_OK;
+    for (size_t i = 0; i < b->nseen && !rc; i++)
+        rc = tw__store_mark_seen(ob->st, b->seen[i], b->now_ms, err);
+    b->suppressed = 0;
+    for (size_t i = 0; i < b->nalerts && !rc; i++)
+        rc = put_alert(ob, &b->alerts[i], b->now_ms, c, &b->suppressed, err);
+    if (!rc && b->file_path)
+        rc = tw__store_mark_file(ob->st, b->file_path, b->file_size, b->file_mtime, b->file_records, err);
+    return rc;
+}
+
+static void apply_results(tw_outbox *ob, result *r, int64_t now)
+{
+    tw_error err;
+    for (; r; r = r->next) {
+        tw_status rc = TW_OK;
+        switch (r->kind) {
+        case R_DELIVERED: rc = tw__store_delete_alert(ob->st, r->id, &err); break;
+        case R_RETRY: rc = tw__store_reschedule(ob->st, r->id, r->next_ms, r->attempts, r->error, &err); break;
+        case R_DEAD: rc = tw__store_kill(ob->st, r->id, r->attempts, r->error, r->response, now, &err); break;
+        }
+        if (rc)
+            tw_log(TW_LOG_ERROR, "cannot record a delivery outcome", "error", err.msg, NULL);
+        else if (r->kind != R_RETRY)
+            ob->depth--;
+    }
+}
+
+typedef struct storm_ctx {
+    tw_outbox *ob;
+    int64_t now;
+    created *c;
+    tw_status rc;
+    tw_error *err;
+    char (*keys)[2][256];
+    size_t nkeys, capkeys;
+} storm_ctx;
+
+/* Closed windows: a summary alert per window that suppressed something, then forget the window. */
+static int storm_due(void *ctx, const tw_storm_row *row)
+{
+    storm_ctx *s = ctx;
+    if (row->suppressed && s->ob->hooks.render_summary) {
+        tw_storm_summary sum = {row->rule, row->key, row->event, row->event_len, row->suppressed, 0};
+        tw_new_alert *alerts = NULL;
+        size_t n = s->ob->hooks.render_summary(s->ob->hooks.ctx, &sum, &alerts);
+        size_t ignored = 0;
+        for (size_t i = 0; i < n && !s->rc; i++) {
+            tw_new_alert a = alerts[i];
+            a.storm_key = NULL; /* the summary itself is never suppressed */
+            s->rc = put_alert(s->ob, &a, s->now, s->c, &ignored, s->err);
+        }
+        if (s->ob->hooks.release_summary)
+            s->ob->hooks.release_summary(s->ob->hooks.ctx, alerts, n);
+    }
+    if (s->nkeys == s->capkeys) {
+        size_t cap = s->capkeys ? s->capkeys * 2 : 16;
+        void *p = realloc(s->keys, cap * sizeof *s->keys);
+        if (!p) {
+            s->rc = TW_ENOMEM;
+            return 1;
+        }
+        s->keys = p;
+        s->capkeys = cap;
+    }
+    snprintf(s->keys[s->nkeys][0], 256, "%s", row->rule);
+    snprintf(s->keys[s->nkeys][1], 256, "%s", row->key);
+    s->nkeys++;
+    return s->rc != TW_OK;
+}
+
+static tw_status close_storms(tw_outbox *ob, int64_t now, created *c, tw_error *err)
+{
+    storm_ctx s = {ob, now, c, TW_OK, err, NULL, 0, 0};
+    tw_status rc = tw__store_storm_due(ob->st, now, storm_due, &s, err);
+    if (!rc)
+        rc = s.rc;
+    for (size_t i = 0; i < s.nkeys && !rc; i++)
+        rc = tw__store_storm_delete(ob->st, s.keys[i][0], s.keys[i][1], err);
+    free(s.keys);
+    return rc;
+}
+
+static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
+{
+    pthread_mutex_lock(&ob->lock);
+    for (; w; w = w->next) {
+        w->status = rc;
+        if (rc && err)
+            w->err = *err;
+        w->done = 1;
+    }
+    pthread_cond_broadcast(&ob->done);
+    pthread_mutex_unlock(&ob->lock);
+}
+
+/* One group: every queued batch and result in one transaction. If the group fails, each batch is
+ * retried in a transaction of its own so that one bad batch fails alone. */
+static void run_group(tw_outbox *ob, waiter *ws, result *rs)
+{
+    created c = {0};
+    tw_error err;
+    int64_t now = tw__now_ms();
+    pthread_mutex_lock(&ob->db);
+    tw_status rc = tw__store_begin(ob->st, &err);
+    for (waiter *w = ws; w && !rc; w = w->next)
+        rc = apply_batch(ob, w->batch, &c, &err);
+    if (!rc)
+        apply_results(ob, rs, now);
+    if (!rc && now >= ob->next_storm_check) {
+        rc = close_storms(ob, now, &c, &err);
+        ob->next_storm_check = now + 250;
+    }
+    if (!rc)
+        rc = tw__store_commit(ob->st, &err);
+    if (rc) {
+        tw__store_rollback(ob->st);
+        c.n = 0;
+        for (waiter *w = ws, *next; w; w = next) {
+            next = w->next;
+            w->next = NULL;
+            tw_status r1 = tw__store_begin(ob->st, &err);
+            size_t before = c.n;
+            if (!r1)
+                r1 = apply_batch(ob, w->batch, &c, &err);
+            if (!r1)
+                r1 = tw__store_commit(ob->st, &err);
+            if (r1) {
+                tw__store_rollback(ob->st);
+                c.n = before;
+            }
+            finish(ob, w, r1, &err);
+        }
+        if (!tw__store_begin(ob->st, &err)) {
+            apply_results(ob, rs, now);
+            if (tw__store_commit(ob->st, &err))
+                tw__store_rollback(ob->st);
+        }
+        ws = NULL;
+    }
+    pthread_mutex_unlock(&ob->db);
+    ob->depth += (int64_t)c.n;
+    /* Hand the new rows over before releasing the sources, so their alerts are already queued. */
+    if (c.n && ob->hooks.on_committed)
+        ob->hooks.on_committed(ob->hooks.ctx, c.rows, c.n);
+    if (ws)
+        finish(ob, ws, TW_OK, NULL);
+    free(c.rows);
+    for (result *r = rs, *n; r; r = n) {
+        n = r->next;
+        free(r->error);
+        free(r->response);
+        free(r);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    tw_outbox *ob = arg;
+    pthread_mutex_lock(&ob->lock);
+    for (;;) {
+        while (!ob->waiters && !ob->results && !ob->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 250 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&ob->wake, &ob->lock, &ts))
+                break; /* timeout: look at storm windows */
+        }
+        waiter *ws = ob->waiters;
+        result *rs = ob->results;
+        ob->waiters = NULL;
+        ob->waiters_tail = &ob->waiters;
+        ob->results = NULL;
+        ob->results_tail = &ob->results;
+        int stopping = ob->stopping;
+        pthread_mutex_unlock(&ob->lock);
+        run_group(ob, ws, rs);
+        pthread_mutex_lock(&ob->lock);
+        if (stopping && !ob->waiters && !ob->results)
+            break;
+    }
+    pthread_mutex_unlock(&ob->lock);
+    return NULL;
+}
+
+tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err)
+{
+    *out = NULL;
+    tw_outbox *ob = calloc(1, sizeof *ob);
+    if (!ob)
+        return tw__err(err, TW_ENOMEM, "out of memory starting the outbox");
+    tw_status rc = tw_store_open(data_dir, &ob->st, err);
+    if (rc) {
+        free(ob);
+        return rc;
+    }
+    int64_t depth = 0;
+    tw__store_outbox_count(ob->st, &depth, NULL);
+    ob->depth = depth;
+    if (hooks)
+        ob->hooks = *hooks;
+    ob->waiters_tail = &ob->waiters;
+    ob->results_tail = &ob->results;
+    pthread_mutex_init(&ob->lock, NULL);
+    pthread_mutex_init(&ob->db, NULL);
+    pthread_cond_init(&ob->wake, NULL);
+    pthread_cond_init(&ob->done, NULL);
+    if (pthread_create(&ob->thread, NULL, writer_main, ob)) {
+        tw_store_close(ob->st);
+        free(ob);
+        return tw__err(err, TW_ESYS, "cannot start the outbox writer thread");
+    }
+    *out = ob;
+    return TW_OK;
+}
+
+void tw_outbox_stop(tw_outbox *ob)
+{
+    if (!ob)
+        return;
+    pthread_mutex_lock(&ob->lock);
+    ob->stopping = 1;
+    pthread_cond_signal(&ob->wake);
+    pthread_mutex_unlock(&ob->lock);
+    pthread_join(ob->thread, NULL);
+    tw_store_close(ob->st);
+    pthread_mutex_destroy(&ob->lock);
+    pthread_mutex_destroy(&ob->db);
+    pthread_cond_destroy(&ob->wake);
+    pthread_cond_destroy(&ob->done);
+    free(ob);
+}
+
+tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err)
+{
+    waiter w = {NULL, b, TW_OK, {TW_OK, ""}, 0};
+    pthread_mutex_lock(&ob->lock);
+    if (ob->stopping) {
+        pthread_mutex_unlock(&ob->lock);
+        return tw__err(err, TW_EINVAL, "the server is stopping");
+    }
+    *ob->waiters_tail = &w;
+    ob->waiters_tail = &w.next;
+    pthread_cond_signal(&ob->wake);
+    while (!w.done)
+        pthread_cond_wait(&ob->done, &ob->lock);
+    pthread_mutex_unlock(&ob->lock);
+    if (w.status && err)
+        *err = w.err;
+    return w.status;
+}
+
+static void push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t next_ms, uint32_t attempts,
+                        const char *error, const char *response)
+{
+    result *r = calloc(1, sizeof *r);
+    if (!r) {
+        tw_log(TW_LOG_ERROR, "out of memory recording a delivery outcome", NULL);
+        return;
+    }
+    r->kind = kind;
+    r->id = id;
+    r->next_ms = next_ms;
+    r->attempts = attempts;
+    r->error = error ? strdup(error) : NULL;
+    r->response = response ? strdup(response) : NULL;
+    pthread_mutex_lock(&ob->lock);
+    *ob->results_tail = r;
+    ob->results_tail = &r->next;
+    pthread_cond_signal(&ob->wake);
+    pthread_mutex_unlock(&ob->lock);
+}
+
+void tw_outbox_delivered(tw_outbox *ob, int64_t id) { push_result(ob, R_DELIVERED, id, 0, 0, NULL, NULL); }
+
+void tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error)
+{
+    push_result(ob, R_RETRY, id, next_ms, attempts, error, NULL);
+}
+
+void tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response)
+{
+    push_result(ob, R_DEAD, id, 0, attempts, reason, response);
+}
+
+tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err)
+{
+    pthread_mutex_lock(&ob->db);
+    tw_status rc = tw__store_scan_seen(ob->st, since_ms, fn, ctx, err);
+    if (!rc)
+        rc = tw__store_prune_seen(ob->st, since_ms, err);
+    pthread_mutex_unlock(&ob->db);
+    return rc;
+}
+
+int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime)
+{
+    pthread_mutex_lock(&ob->db);
+    int done = tw__store_file_done(ob->st, path, size, mtime);
+    pthread_mutex_unlock(&ob->db);
+    return done;
+}
+
+int64_t tw_outbox_depth(tw_outbox *ob) { return ob->depth; }

@@ -1,0 +1,471 @@
+/* server/engine.c: events -> (wrap, dedup, match, render) -> one durable commit -> results. */
+#include "server/engine.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "event/ids.h"
+#include "json/json_int.h"
+#include "outbox/outbox.h"
+#include "server/dedup.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/snapshot.h"
+#include "trailwatch/event.h"
+
+struct tw_engine {
+    tw_snapshots *snaps;
+    tw_outbox *ob;
+    tw_metrics *metrics;
+    pthread_mutex_t dedup_lock;
+    tw_dedup *dedup;
+    _Atomic int stopping;
+    tw_counter *duplicates;
+};
+
+tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
+{
+    tw_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    tw_snapshot *snap = tw_snapshot_acquire(snaps);
+    e->dedup = tw_dedup_new(snap->cfg->dedup_window_ms);
+    tw_snapshot_release(snap);
+    if (!e->dedup) {
+        free(e);
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    }
+    e->snaps = snaps;
+    e->metrics = m;
+    pthread_mutex_init(&e->dedup_lock, NULL);
+    e->duplicates = tw_metrics_counter(m, "trailwatch_events_duplicate_total",
+                                       "Events dropped as repeated deliveries of one CloudTrail eventID", "");
+    *out = e;
+    return TW_OK;
+}
+
+static void remember(void *ctx, const char *id, int64_t at)
+{
+    tw_engine *e = ctx;
+    tw_dedup_check_add(e->dedup, id, strlen(id), at);
+}
+
+tw_status tw_engine_attach(tw_engine *e, tw_outbox *ob, tw_error *err)
+{
+    e->ob = ob;
+    tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
+    int64_t since = tw__now_ms() - snap->cfg->dedup_window_ms;
+    tw_snapshot_release(snap);
+    pthread_mutex_lock(&e->dedup_lock);
+    tw_status rc = tw_outbox_load_seen(ob, since, remember, e, err);
+    pthread_mutex_unlock(&e->dedup_lock);
+    return rc;
+}
+
+void tw_engine_set_stopping(tw_engine *e) { e->stopping = 1; }
+int tw_engine_stopping(const tw_engine *e) { return e->stopping; }
+
+void tw_engine_free(tw_engine *e)
+{
+    if (!e)
+        return;
+    tw_dedup_free(e->dedup);
+    pthread_mutex_destroy(&e->dedup_lock);
+    free(e);
+}
+
+int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime)
+{
+    return tw_outbox_file_done(e->ob, path, size, mtime);
+}
+
+/* ---- a batch under construction ---- */
+
+typedef struct batch {
+    tw_new_alert *alerts;
+    size_t nalerts, capalerts;
+    char **seen;
+    size_t nseen, capseen;
+    char **owned;                  /* strings to free after the commit */
+    size_t nowned, capowned;
+} batch;
+
+static int own(batch *b, char *s)
+{
+    if (!s)
+        return 0;
+    if (b->nowned == b->capowned) {
+        size_t cap = b->capowned ? b->capowned * 2 : 32;
+        char **p = realloc(b->owned, cap * sizeof *p);
+        if (!p) {
+            free(s);
+            return 0;
+        }
+        b->owned = p;
+        b->capowned = cap;
+    }
+    b->owned[b->nowned++] = s;
+    return 1;
+}
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->nowned; i++)
+        free(b->owned[i]);
+    free(b->owned);
+    free(b->alerts);
+    free(b->seen);
+}
+
+static tw_new_alert *new_alert(batch *b)
+{
+    if (b->nalerts == b->capalerts) {
+        size_t cap = b->capalerts ? b->capalerts * 2 : 16;
+        tw_new_alert *p = realloc(b->alerts, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        b->alerts = p;
+        b->capalerts = cap;
+    }
+    tw_new_alert *a = &b->alerts[b->nalerts++];
+    memset(a, 0, sizeof *a);
+    return a;
+}
+
+/* A stable key per (event, rule, target): the same alert after a crash and a redelivery of its event
+ * gets the same key, so a destination can recognise the repeat. */
+static void idem_key(const char *event_id, const char *rule, const char *target, char out[33])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    char buf[1024];
+    int len = snprintf(buf, sizeof buf, "%s%c%s%c%s", event_id, 0, rule, 0, target);
+    EVP_Digest(buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1), md, &n, EVP_sha256(), NULL);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* Values at the storm key paths, as JSON: what makes two alerts "identical". */
+static char *storm_key(const tw_config *cfg, const tw_rule_cfg *r, const tw_target_cfg *t, const tw_json *ev)
+{
+    tw_buf b = TW_BUF_INIT;
+    tw_buf_init(&b, 4096);
+    (void)cfg;
+    int ok = tw_buf_puts(&b, t->name) == TW_OK && tw_buf_puts(&b, "\n[") == TW_OK;
+    for (uint32_t i = 0; ok && i < r->storm.nkeys; i++) {
+        const tw_json *v = tw_jsonpath_get(ev, r->storm.keys[i]);
+        ok = (!i || tw_buf_putc(&b, ',') == TW_OK) &&
+             (v ? tw__json_write(&b, v) == TW_OK : tw_buf_puts(&b, "null") == TW_OK);
+    }
+    /* A very long key is cut: the first 4 KB of values tell alerts apart well enough. */
+    if (ok || b.len)
+        tw_buf_putc(&b, ']');
+    return tw_buf_detach(&b, NULL);
+}
+
+/* Renders one alert for one binding into a (body owned by the batch). On failure the alert goes to
+ * the dead letters with the reason: an alert that cannot be rendered is still not lost. */
+static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_binding *bd, const tw_json *ev,
+                         const char *text, size_t len, const char *event_id, uint64_t storm_count, batch *b,
+                         tw_new_alert *a)
+{
+    const tw_target_cfg *t = &cfg->targets[bd->target];
+    char arn[512];
+    snprintf(arn, sizeof arn, "arn:aws:events:%s:%s:rule/%s", cfg->region, cfg->account, r->name);
+    char *key = malloc(33);
+    if (!own(b, key)) {
+        a->dead_reason = "out of memory rendering the alert";
+        return;
+    }
+    idem_key(event_id, r->name, t->name, key);
+    a->target = t->name;
+    a->rule = r->name;
+    a->event_id = event_id;
+    a->idem_key = key;
+    tw_buf input = TW_BUF_INIT, body = TW_BUF_INIT;
+    tw_error err;
+    int is_json = 0;
+    tw_status rc = TW_OK;
+    if (bd->xf) {
+        tw_xf_ctx x = {r->name, arn, tw__now_ms(), text, len, strcmp(t->ops->kind, "slack") == 0};
+        rc = tw_transform_apply(bd->xf, ev, &x, &input, &is_json, &err);
+    }
+    if (!rc) {
+        tw_alert_ctx ac = {ev, text, len, r->name, r->description, r->severity, arn,
+                           bd->xf ? (input.data ? input.data : "") : NULL, input.len, is_json,
+                           storm_count, r->storm.window_ms, key};
+        rc = t->ops->render(t->impl, &ac, &body, &err);
+    }
+    tw_buf_free(&input);
+    if (rc) {
+        char *why = malloc(600);
+        if (own(b, why))
+            snprintf(why, 600, "cannot render the alert: %s", err.msg);
+        a->dead_reason = why ? why : "cannot render the alert";
+        tw_buf_free(&body);
+        return;
+    }
+    size_t blen = 0;
+    char *bd_text = tw_buf_detach(&body, &blen);
+    if (!own(b, bd_text)) {
+        a->dead_reason = "out of memory rendering the alert";
+        return;
+    }
+    a->body = bd_text;
+    a->body_len = blen;
+}
+
+static int add_seen(batch *b, const char *id)
+{
+    char *copy = strdup(id);
+    if (!own(b, copy))
+        return 0;
+    if (b->nseen == b->capseen) {
+        size_t cap = b->capseen ? b->capseen * 2 : 32;
+        char **p = realloc(b->seen, cap * sizeof *p);
+        if (!p)
+            return 0;
+        b->seen = p;
+        b->capseen = cap;
+    }
+    b->seen[b->nseen++] = copy;
+    return 1;
+}
+
+typedef struct item_state {
+    char dedup_id[96];
+    int added;                     /* its id went into the dedup set by this call */
+} item_state;
+
+static void reject(tw_ingest_result *res, tw_status code, const char *msg)
+{
+    res->status = code;
+    snprintf(res->error, sizeof res->error, "%s", msg);
+}
+
+/* One event: normalise, dedup, match, render. */
+static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ingest_item *it, tw_ingest_result *res,
+                    item_state *st, batch *b, const char *source)
+{
+    const tw_config *cfg = snap->cfg;
+    tw_error err;
+    char *wrapped = NULL;
+    const char *text = it->json;
+    size_t len = it->len;
+    if (len > cfg->lim.event_max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "event of %zu bytes exceeds the limit of %zu bytes", len, cfg->lim.event_max);
+        reject(res, TW_ETOOBIG, msg);
+        return;
+    }
+    int record = it->kind == TW_EVENT_CLOUDTRAIL || (it->kind == TW_EVENT_AUTO && tw_event_is_cloudtrail_record(text, len));
+    if (record) {
+        size_t wl;
+        if (tw_event_wrap_cloudtrail(text, len, &wrapped, &wl, &err)) {
+            reject(res, err.code, err.msg);
+            return;
+        }
+        text = wrapped;
+        len = wl;
+    }
+    tw_match_result mr;
+    if (tw_match(m, text, len, TW_EVENT_ENVELOPE, &mr, &err)) {
+        reject(res, err.code, err.msg);
+        free(wrapped);
+        return;
+    }
+    snprintf(res->id, sizeof res->id, "%.*s", (int)(mr.id_len < 63 ? mr.id_len : 63), mr.id ? mr.id : "");
+    /* CloudTrail delivers some records more than once: same eventID, same record. */
+    size_t dl = tw__event_cloudtrail_id(text, len, 0, st->dedup_id, sizeof st->dedup_id);
+    if (dl) {
+        pthread_mutex_lock(&e->dedup_lock);
+        int seen = tw_dedup_check_add(e->dedup, st->dedup_id, dl, tw__now_ms());
+        pthread_mutex_unlock(&e->dedup_lock);
+        if (seen == 1) {
+            res->duplicate = 1;
+            tw_count(e->duplicates, 1);
+            free(wrapped);
+            return;
+        }
+        st->added = seen == 0;
+    }
+    const char *event_id = dl ? st->dedup_id : res->id;
+    res->matched = (uint32_t)mr.count;
+    if (!mr.count) {
+        free(wrapped);
+        return;
+    }
+    /* The event text outlives this function in the batch (storm windows keep it). */
+    char *kept = wrapped;
+    if (!kept && (kept = malloc(len + 1))) {
+        memcpy(kept, text, len);
+        kept[len] = '\0';
+    }
+    tw_json_doc *doc = NULL;
+    char *eid = strdup(event_id);
+    if (!own(b, kept) || !own(b, eid) || tw_json_parse(kept, len, &cfg->lim, &doc, &err) ||
+        (dl && !add_seen(b, st->dedup_id))) {
+        reject(res, TW_ENOMEM, "out of memory");
+        tw_json_doc_free(doc);
+        return;
+    }
+    const tw_json *ev = tw_json_root(doc);
+    char lbl[256];
+    for (size_t i = 0; i < mr.count; i++) {
+        const tw_rule_cfg *r = &cfg->rules[cfg->ruleset_rule[mr.rules[i]]];
+        tw_count(tw_metrics_counter(e->metrics, "trailwatch_rule_matches_total", "Events matched, by rule",
+                                    tw_metrics_label(lbl, sizeof lbl, "rule", r->name)),
+                 1);
+        for (uint32_t k = 0; k < r->nbindings; k++) {
+            tw_new_alert *a = new_alert(b);
+            if (!a) {
+                reject(res, TW_ENOMEM, "out of memory");
+                break;
+            }
+            render_alert(cfg, r, &r->bindings[k], ev, kept, len, eid, 0, b, a);
+            if (r->storm.window_ms > 0 && !a->dead_reason) {
+                char *sk = storm_key(cfg, r, &cfg->targets[r->bindings[k].target], ev);
+                if (own(b, sk)) {
+                    a->storm_key = sk;
+                    a->storm_window_ms = r->storm.window_ms;
+                    a->event = kept;
+                    a->event_len = len;
+                }
+            }
+        }
+    }
+    (void)source;
+    tw_json_doc_free(doc);
+}
+
+tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+                           tw_ingest_result *results, tw_error *err)
+{
+    const char *source = o && o->source ? o->source : "unknown";
+    char lbl[128];
+    tw_metrics_label(lbl, sizeof lbl, "source", source);
+    tw_counter *in = tw_metrics_counter(e->metrics, "trailwatch_events_received_total", "Events received, by source", lbl);
+    tw_counter *bad = tw_metrics_counter(e->metrics, "trailwatch_events_rejected_total",
+                                         "Events rejected as invalid, by source", lbl);
+    if (e->stopping)
+        return tw__err(err, TW_EINVAL, "the server is stopping");
+    batch b;
+    memset(&b, 0, sizeof b);
+    item_state *st = calloc(n ? n : 1, sizeof *st);
+    if (!st)
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
+    tw_matcher *m = tw_snapshot_matcher(snap);
+    tw_status rc = TW_OK;
+    if (!m) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&results[i], 0, sizeof results[i]);
+        process(e, snap, m, &items[i], &results[i], &st[i], &b, source);
+        if (results[i].status)
+            tw_count(bad, 1);
+    }
+    tw_count(in, n);
+    if (b.nalerts || b.nseen || (o && o->file_path)) {
+        tw_commit_batch cb = {b.alerts, b.nalerts, (const char *const *)b.seen, b.nseen, tw__now_ms(),
+                              o ? o->file_path : NULL, o ? o->file_size : 0, o ? o->file_mtime : 0, (int64_t)n, 0};
+        rc = tw_outbox_commit(e->ob, &cb, err);
+        if (rc) {
+            /* Nothing was kept: the sender must try again, and these ids are not "seen". */
+            pthread_mutex_lock(&e->dedup_lock);
+            for (size_t i = 0; i < n; i++)
+                if (st[i].added)
+                    tw_dedup_forget(e->dedup, st[i].dedup_id, strlen(st[i].dedup_id));
+            pthread_mutex_unlock(&e->dedup_lock);
+            tw_log(TW_LOG_ERROR, "cannot store alerts", "source", source, "error", err ? err->msg : "", NULL);
+        }
+    }
+out:
+    tw_snapshot_matcher_put(snap, m);
+    tw_snapshot_release(snap);
+    batch_free(&b);
+    free(st);
+    return rc;
+}
+
+/* ---- storm summaries ---- */
+
+/* A summary alert and the memory its strings live in, released together. */
+typedef struct summary {
+    tw_new_alert alert;            /* first: release_summary gets this pointer back */
+    batch b;
+} summary;
+
+size_t tw_engine_render_summary(void *engine, const tw_storm_summary *s, tw_new_alert **alerts)
+{
+    tw_engine *e = engine;
+    *alerts = NULL;
+    tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
+    const tw_config *cfg = snap->cfg;
+    const tw_rule_cfg *r = NULL;
+    for (uint32_t i = 0; i < cfg->nrules && !r; i++)
+        if (strcmp(cfg->rules[i].name, s->rule) == 0)
+            r = &cfg->rules[i];
+    /* The storm key starts with the target's name (see storm_key). */
+    const char *nl = strchr(s->key, '\n');
+    const tw_binding *bd = NULL;
+    for (uint32_t k = 0; r && nl && k < r->nbindings && !bd; k++) {
+        const char *name = cfg->targets[r->bindings[k].target].name;
+        if (strlen(name) == (size_t)(nl - s->key) && strncmp(name, s->key, (size_t)(nl - s->key)) == 0)
+            bd = &r->bindings[k];
+    }
+    summary *sum = calloc(1, sizeof *sum);
+    tw_json_doc *doc = NULL;
+    char *text = sum ? malloc(s->event_len + 1) : NULL;
+    char *eid = sum ? malloc(64) : NULL;
+    tw_error err;
+    size_t n = 0;
+    if (!bd)
+        tw_log(TW_LOG_WARN, "storm summary dropped: the rule or its target is gone", "rule", s->rule, NULL);
+    if (!bd || !own(&sum->b, text) || !own(&sum->b, eid))
+        goto out;
+    memcpy(text, s->event, s->event_len);
+    text[s->event_len] = '\0';
+    if (tw_json_parse(text, s->event_len, &cfg->lim, &doc, &err))
+        goto out;
+    snprintf(eid, 64, "storm-%lld", (long long)tw__now_ms());
+    render_alert(cfg, r, bd, tw_json_root(doc), text, s->event_len, eid, s->suppressed + 1, &sum->b, &sum->alert);
+    n = 1;
+out:
+    tw_json_doc_free(doc);
+    if (n) {
+        *alerts = &sum->alert;
+    } else if (sum) {
+        if (!sum->b.nowned) {
+            free(text);
+            free(eid);
+        }
+        batch_free(&sum->b);
+        free(sum);
+    } else {
+        free(text);
+        free(eid);
+    }
+    tw_snapshot_release(snap);
+    return n;
+}
+
+void tw_engine_release_summary(void *engine, tw_new_alert *alerts, size_t n)
+{
+    (void)engine;
+    if (!alerts || !n)
+        return;
+    summary *sum = (summary *)alerts;
+    batch_free(&sum->b);
+    free(sum);
+}

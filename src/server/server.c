@@ -1,0 +1,327 @@
+/* server/server.c: start, reload and stop the parts of `trailwatch serve` in the right order. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "config/config_int.h"
+#include "outbox/dispatch.h"
+#include "outbox/outbox.h"
+#include "server/engine.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/snapshot.h"
+#include "source/folder.h"
+#include "source/http_server.h"
+
+#define STDIN_BATCH 500
+
+struct tw_server {
+    tw_snapshots snaps;
+    int snaps_ready;
+    tw_metrics *metrics;
+    tw_engine *engine;
+    tw_outbox *ob;
+    _Atomic(tw_dispatch *) disp;
+    tw_http_server *http;
+    tw_folder *folder;
+    pthread_t stdin_thread;
+    int stdin_running;
+    _Atomic int stdin_done;
+    _Atomic int stopping;
+    char *listen, *listen_cfg, *data_dir, *folder_path;
+    int64_t drain_ms;
+};
+
+static void on_committed(void *ctx, const tw_alert_row *rows, size_t n)
+{
+    tw_server *s = ctx;
+    tw_dispatch *d = s->disp;
+    /* Before the dispatcher exists the rows wait in the outbox; its start-up scan takes them. */
+    if (d)
+        tw_dispatch_enqueue(d, rows, n);
+}
+
+static size_t render_summary(void *ctx, const tw_storm_summary *sum, tw_new_alert **alerts)
+{
+    tw_server *s = ctx;
+    return tw_engine_render_summary(s->engine, sum, alerts);
+}
+
+static void release_summary(void *ctx, tw_new_alert *alerts, size_t n)
+{
+    tw_server *s = ctx;
+    tw_engine_release_summary(s->engine, alerts, n);
+}
+
+static int64_t outbox_depth(void *ctx)
+{
+    tw_server *s = ctx;
+    return s->ob ? tw_outbox_depth(s->ob) : 0;
+}
+
+/* ---- stdin: JSON lines, batched by what is already available ---- */
+
+static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
+{
+    tw_ingest_result *res = calloc(n, sizeof *res);
+    tw_error err;
+    tw_ingest_opts o = {"stdin", NULL, 0, 0};
+    if (!res) {
+        tw_log(TW_LOG_ERROR, "out of memory reading stdin", NULL);
+        return;
+    }
+    /* The engine fails a batch only when it cannot store it: wait and try again, nothing is dropped. */
+    while (tw_engine_submit(s->engine, items, n, &o, res, &err) && !s->stopping) {
+        tw_log(TW_LOG_ERROR, "cannot store stdin events; retrying", "error", err.msg, NULL);
+        sleep(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (res[i].status)
+            tw_log(TW_LOG_WARN, "invalid event on stdin skipped", "error", res[i].error, NULL);
+    free(res);
+}
+
+static void *stdin_main(void *arg)
+{
+    tw_server *s = arg;
+    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    size_t max = snap->cfg->lim.line_max;
+    tw_snapshot_release(snap);
+    size_t cap = max + 65536, len = 0;
+    char *buf = malloc(cap);
+    tw_ingest_item *items = calloc(STDIN_BATCH, sizeof *items);
+    int skipping = 0;
+    while (buf && items && !s->stopping) {
+        struct pollfd p = {0, POLLIN, 0};
+        int r = poll(&p, 1, 200);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0)
+            continue;
+        ssize_t got = read(0, buf + len, cap - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (len && !skipping) { /* a last line without a newline */
+                items[0] = (tw_ingest_item){buf, len, TW_EVENT_AUTO};
+                submit_lines(s, items, 1);
+            }
+            break;
+        }
+        len += (size_t)got;
+        size_t start = 0, n = 0;
+        for (;;) {
+            char *nl = memchr(buf + start, '\n', len - start);
+            if (!nl)
+                break;
+            size_t l = (size_t)(nl - (buf + start));
+            if (skipping) {
+                skipping = 0;
+            } else if (l && !(l == 1 && buf[start] == '\r')) {
+                items[n++] = (tw_ingest_item){buf + start, l, TW_EVENT_AUTO};
+                if (n == STDIN_BATCH) {
+                    submit_lines(s, items, n);
+                    n = 0;
+                }
+            }
+            start += l + 1;
+        }
+        if (n)
+            submit_lines(s, items, n);
+        memmove(buf, buf + start, len - start);
+        len -= start;
+        if (len > max) {
+            tw_log(TW_LOG_WARN, "stdin line longer than the limit skipped", NULL);
+            skipping = 1;
+            len = 0;
+        }
+    }
+    free(buf);
+    free(items);
+    s->stdin_done = 1;
+    return NULL;
+}
+
+/* ---- start / stop ---- */
+
+static void precreate_series(tw_server *s, const tw_config *cfg)
+{
+    /* Series that exist from the start read as 0 rather than missing. */
+    char lbl[256];
+    static const char *const sources[] = {"eventbridge", "http", "firehose", "folder", "stdin"};
+    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
+        tw_metrics_counter(s->metrics, "trailwatch_events_received_total", "Events received, by source",
+                           tw_metrics_label(lbl, sizeof lbl, "source", sources[i]));
+    for (uint32_t i = 0; i < cfg->nrules; i++)
+        tw_metrics_counter(s->metrics, "trailwatch_rule_matches_total", "Events matched, by rule",
+                           tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name));
+}
+
+static tw_status check_exposure(const tw_config *cfg, const char *listen, tw_error *err)
+{
+    if (!listen || !*listen || tw_listen_is_loopback(listen))
+        return TW_OK;
+    if ((cfg->src.eventbridge || cfg->src.http) && !cfg->nkeys)
+        return tw__err(err, TW_ECONFIG, "refusing to listen on %s without server.access_keys: the EventBridge "
+                                        "API and /events only listen on loopback unless requests are signed", listen);
+    if (cfg->src.firehose && !cfg->src.firehose_key)
+        return tw__err(err, TW_ECONFIG, "refusing to listen on %s with a Firehose endpoint that has no "
+                                        "sources.firehose.access_key", listen);
+    return TW_OK;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_server **out, tw_error *err)
+{
+    *out = NULL;
+    tw_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        tw_config_free(cfg);
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    }
+    const char *listen = opt && opt->listen ? opt->listen : cfg->listen;
+    s->listen = dup_or_null(listen ? listen : "");
+    s->listen_cfg = dup_or_null(cfg->listen ? cfg->listen : "");
+    s->data_dir = dup_or_null(cfg->data_dir);
+    s->folder_path = dup_or_null(cfg->src.folder);
+    s->drain_ms = cfg->drain_ms;
+    tw_status rc = check_exposure(cfg, s->listen, err);
+    if (rc) {
+        tw_config_free(cfg);
+        goto fail;
+    }
+    if (!(s->metrics = tw_metrics_new()) || !s->listen || !s->data_dir) {
+        tw_config_free(cfg);
+        rc = tw__err(err, TW_ENOMEM, "out of memory");
+        goto fail;
+    }
+    precreate_series(s, cfg);
+    if ((rc = tw_snapshots_init(&s->snaps, cfg, err)))
+        goto fail;
+    s->snaps_ready = 1;
+    if ((rc = tw_engine_new(&s->snaps, s->metrics, &s->engine, err)))
+        goto fail;
+    tw_outbox_hooks hooks = {s, on_committed, render_summary, release_summary};
+    if ((rc = tw_outbox_start(s->data_dir, &hooks, &s->ob, err)) || (rc = tw_engine_attach(s->engine, s->ob, err)))
+        goto fail;
+    tw_dispatch *d = NULL;
+    if ((rc = tw_dispatch_start(s->data_dir, s->ob, &s->snaps, s->metrics, &d, err)))
+        goto fail;
+    s->disp = d;
+    if (*s->listen) {
+        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth};
+        if ((rc = tw_http_server_start(s->listen, &env, &s->http, err)))
+            goto fail;
+    }
+    if (s->folder_path) {
+        tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+        int watch = snap->cfg->src.folder_watch;
+        tw_snapshot_release(snap);
+        if ((rc = tw_folder_start(s->engine, s->metrics, s->folder_path, watch, &s->folder, err)))
+            goto fail;
+    }
+    if (opt && opt->stdin_events) {
+        if (pthread_create(&s->stdin_thread, NULL, stdin_main, s)) {
+            rc = tw__err(err, TW_ESYS, "cannot start the stdin reader");
+            goto fail;
+        }
+        s->stdin_running = 1;
+    } else {
+        s->stdin_done = 1;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", tw_server_port(s));
+    tw_log(TW_LOG_INFO, "trailwatch is running", "listen", *s->listen ? s->listen : "(none)", "port", port,
+           "data_dir", s->data_dir, NULL);
+    *out = s;
+    return TW_OK;
+fail:
+    tw_server_stop(s);
+    tw_server_free(s);
+    return rc;
+}
+
+int tw_server_port(const tw_server *s) { return s ? tw_http_server_port(s->http) : 0; }
+
+int tw_server_idle(const tw_server *s)
+{
+    tw_dispatch *d = s->disp;
+    return s->stdin_done && (!s->folder || tw_folder_idle(s->folder)) && (!d || tw_dispatch_pending(d) == 0);
+}
+
+static int same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+tw_status tw_server_reload(tw_server *s, tw_config *cfg, tw_error *err)
+{
+    /* What threads were started for cannot change under them: those need a restart. */
+    const char *what = NULL;
+    if (!same(cfg->data_dir, s->data_dir))
+        what = "data_dir";
+    else if (!same(cfg->src.folder, s->folder_path))
+        what = "sources.folder";
+    else if (!same(cfg->listen ? cfg->listen : "", s->listen_cfg))
+        what = "server.listen";
+    tw_status rc = what ? tw__err(err, TW_ECONFIG, "%s cannot change on reload; restart trailwatch to change it", what)
+                        : check_exposure(cfg, s->listen, err);
+    if (rc) {
+        tw_config_free(cfg);
+        return rc;
+    }
+    precreate_series(s, cfg);
+    uint32_t nrules = cfg->nrules, ntargets = cfg->ntargets;
+    if ((rc = tw_snapshots_swap(&s->snaps, cfg, err)))
+        return rc;
+    char r[16], t[16];
+    snprintf(r, sizeof r, "%u", nrules);
+    snprintf(t, sizeof t, "%u", ntargets);
+    tw_log(TW_LOG_INFO, "configuration reloaded", "rules", r, "targets", t, NULL);
+    return TW_OK;
+}
+
+void tw_server_stop(tw_server *s)
+{
+    if (!s || s->stopping)
+        return;
+    s->stopping = 1;
+    int64_t drain = s->drain_ms > 0 ? s->drain_ms : 10000;
+    /* Inputs first (what they already accepted is committed before they return), then deliveries,
+     * then the writer with the last outcomes. */
+    tw_http_server_stop(s->http, drain);
+    s->http = NULL;
+    if (s->folder)
+        tw_folder_stop(s->folder);
+    s->folder = NULL;
+    if (s->stdin_running)
+        pthread_join(s->stdin_thread, NULL);
+    s->stdin_running = 0;
+    if (s->engine)
+        tw_engine_set_stopping(s->engine);
+    tw_dispatch *d = s->disp;
+    s->disp = NULL;
+    tw_dispatch_stop(d, drain);
+    tw_outbox_stop(s->ob);
+    s->ob = NULL;
+    tw_log(TW_LOG_INFO, "trailwatch stopped", NULL);
+}
+
+void tw_server_free(tw_server *s)
+{
+    if (!s)
+        return;
+    tw_server_stop(s);
+    tw_engine_free(s->engine);
+    if (s->snaps_ready)
+        tw_snapshots_destroy(&s->snaps);
+    tw_metrics_free(s->metrics);
+    free(s->listen);
+    free(s->listen_cfg);
+    free(s->data_dir);
+    free(s->folder_path);
+    free(s);
+}

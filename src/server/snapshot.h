@@ -1,0 +1,41 @@
+/*
+ * server/snapshot.h: the current configuration, swappable while threads use it (internal).
+ *
+ * Ownership: a snapshot owns its tw_config and a pool of matchers for its rule set. Threads take a
+ * reference for as long as they use it (one request, one delivery attempt); a reload swaps in a new
+ * snapshot and the old one is freed when its last user lets go, so nothing in flight is dropped.
+ */
+#ifndef TW_SERVER_SNAPSHOT_H
+#define TW_SERVER_SNAPSHOT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config/config_int.h"
+
+typedef struct tw_snapshot {
+    tw_config *cfg;
+    _Atomic int refs;
+    pthread_mutex_t pool_lock;
+    tw_matcher **pool;
+    size_t npool, cappool;
+} tw_snapshot;
+
+typedef struct tw_snapshots {
+    pthread_mutex_t lock;
+    tw_snapshot *cur;
+} tw_snapshots;
+
+tw_status tw_snapshots_init(tw_snapshots *s, tw_config *cfg, tw_error *err);
+void tw_snapshots_destroy(tw_snapshots *s);
+/* Replaces the current configuration (cfg is taken over, even on error). */
+tw_status tw_snapshots_swap(tw_snapshots *s, tw_config *cfg, tw_error *err);
+
+tw_snapshot *tw_snapshot_acquire(tw_snapshots *s);
+void tw_snapshot_release(tw_snapshot *snap);
+
+/* A matcher for the snapshot's rule set from its pool (created when the pool is empty). */
+tw_matcher *tw_snapshot_matcher(tw_snapshot *snap);
+void tw_snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m);
+
+#endif

@@ -1,0 +1,358 @@
+/* source/http_server.c: libmicrohttpd glue: collect the request, authenticate, route, respond. */
+#include "source/http_server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "config/config_int.h"
+#include "json/json_int.h"
+#include "outbox/store.h"
+#include "server/log.h"
+#include "source/http.h"
+
+#define MAX_REQUEST_HEADERS 128
+
+struct tw_http_server {
+    struct MHD_Daemon *d;
+    tw_http_env env;
+    int port;
+    _Atomic int active;            /* requests being handled */
+    _Atomic int closing;
+    int64_t started_ms;
+};
+
+typedef struct req_state {
+    char *uri;                     /* raw request target, with the query */
+    tw_buf body;
+    size_t cap;
+    int too_large;
+} req_state;
+
+/* ---- addresses ---- */
+
+static int split_listen(const char *listen, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return 0;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+        listen++;
+        hl -= 2;
+    }
+    if (hl >= hcap || strlen(colon + 1) >= pcap || !colon[1])
+        return 0;
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    snprintf(port, pcap, "%s", colon + 1);
+    return 1;
+}
+
+static int addr_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+int tw_listen_is_loopback(const char *listen)
+{
+    char host[256], port[16];
+    if (!split_listen(listen, host, sizeof host, port, sizeof port))
+        return 0;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(*host ? host : NULL, port, &hints, &ai) || !ai)
+        return 0;
+    int all = 1;
+    for (struct addrinfo *p = ai; p; p = p->ai_next)
+        all &= addr_loopback(p->ai_addr);
+    freeaddrinfo(ai);
+    return all;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, tw_http_resp *r)
+{
+    size_t len = 0;
+    char *body = tw_buf_detach(&r->body, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
+                                                                body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
+    for (uint32_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)(r->status ? r->status : 500), resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- authentication ---- */
+
+static const char *secret_for(void *ctx, const char *akid)
+{
+    const tw_config *cfg = ctx;
+    for (uint32_t i = 0; i < cfg->nkeys; i++)
+        if (strcmp(cfg->keys[i].id, akid) == 0)
+            return cfg->keys[i].secret;
+    return NULL;
+}
+
+/* Requests to the API and /events must be signed with a configured key; without keys, only local
+ * clients may call (the server also refuses to listen beyond loopback then). */
+static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shape, tw_http_resp *resp)
+{
+    if (!cfg->nkeys) {
+        if (req->loopback)
+            return 1;
+        tw_http_resp_json(resp, 403, "{\"__type\":\"AccessDeniedException\",\"message\":\"no access keys are "
+                                     "configured: only loopback clients may call\"}");
+        return 0;
+    }
+    tw_sigv4_request sr = {req->method, req->path, req->query, req->headers, req->nheaders, req->body, req->body_len};
+    tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0};
+    tw_sigv4_result res;
+    tw_error err;
+    if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK)
+        return 1;
+    int status = res.fail == TW_SIGV4_INCOMPLETE_SIGNATURE ? 400 : res.fail == TW_SIGV4_INTERNAL ? 500 : 403;
+    tw_http_resp_json(resp, status, "{\"__type\":\"%s\",\"message\":", tw_sigv4_fail_code(res.fail));
+    tw__json_write_string(&resp->body, err.msg, strlen(err.msg));
+    tw_buf_putc(&resp->body, '}');
+    if (aws_shape)
+        resp->content_type = "application/x-amz-json-1.1";
+    tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw_sigv4_fail_code(res.fail),
+           "access_key", res.access_key_id, NULL);
+    return 0;
+}
+
+/* ---- routing ---- */
+
+static void healthz(tw_http_server *s, tw_http_resp *resp)
+{
+    int64_t depth = s->env.outbox_depth ? s->env.outbox_depth(s->env.ctx) : 0;
+    tw_http_resp_json(resp, 200, "{\"status\":\"ok\",\"outbox_depth\":%lld,\"uptime_seconds\":%lld}",
+                      (long long)depth, (long long)((tw__now_ms() - s->started_ms) / 1000));
+}
+
+static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
+{
+    tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
+    const tw_config *cfg = snap->cfg;
+    tw_source_ctx ctx = {s->env.engine, cfg, s->env.metrics};
+    int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    int post = strcmp(req->method, "POST") == 0;
+    const char *p = req->path;
+    int known = 1;
+    if (strcmp(p, "/healthz") == 0) {
+        if (get)
+            healthz(s, resp);
+        else
+            known = 0;
+    } else if (strcmp(p, "/metrics") == 0) {
+        if (get) {
+            resp->status = 200;
+            resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+            tw_metrics_render(s->env.metrics, &resp->body);
+        } else {
+            known = 0;
+        }
+    } else if (strcmp(p, "/") == 0 && cfg->src.eventbridge) {
+        if (!post)
+            known = 0;
+        else if (authorized(cfg, req, 1, resp))
+            tw_api_handle(&ctx, req, resp);
+    } else if (strcmp(p, "/events") == 0 && cfg->src.http) {
+        if (!post)
+            known = 0;
+        else if (authorized(cfg, req, 0, resp))
+            tw_ingest_handle(&ctx, req, resp);
+    } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(p, cfg->src.firehose_path) == 0) {
+        if (!post)
+            known = 0;
+        else
+            tw_firehose_handle(&ctx, req, resp); /* Firehose authenticates with its own access key */
+    } else {
+        tw_http_resp_json(resp, 404, "{\"error\":\"not found\"}");
+    }
+    if (!known) {
+        tw_http_resp_json(resp, 405, "{\"error\":\"method not allowed\"}");
+        tw_http_resp_header(resp, "Allow", strncmp(p, "/healthz", 8) == 0 || strcmp(p, "/metrics") == 0 ? "GET" : "POST");
+    }
+    tw_snapshot_release(snap);
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+typedef struct header_collect {
+    tw_http_header h[MAX_REQUEST_HEADERS];
+    size_t n;
+} header_collect;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    header_collect *hc = cls;
+    if (hc->n < MAX_REQUEST_HEADERS)
+        hc->h[hc->n++] = (tw_http_header){key, value ? value : ""};
+    return MHD_YES;
+}
+
+static size_t body_cap(const tw_http_server *s, const char *url)
+{
+    (void)s;
+    return url && (strcmp(url, "/") == 0) ? TW_HTTP_API_BODY_MAX : TW_HTTP_BULK_BODY_MAX;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    tw_http_server *s = cls;
+    req_state *rs = *con_cls;
+    if (!rs)
+        return MHD_NO;
+    if (!rs->cap) {
+        /* First call: headers only. Refuse an announced oversize body before reading it. */
+        rs->cap = body_cap(s, url);
+        tw_buf_init(&rs->body, rs->cap);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > rs->cap)
+            rs->too_large = 1;
+        else
+            return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rs->too_large && tw_buf_append(&rs->body, upload, *upload_size))
+            rs->too_large = 1;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    tw_http_resp resp;
+    memset(&resp, 0, sizeof resp);
+    tw_buf_init(&resp.body, 0);
+    if (rs->too_large) {
+        tw_http_resp_json(&resp, 413, "{\"error\":\"request body larger than the limit of %zu bytes\"}", rs->cap);
+        return respond(c, &resp);
+    }
+    s->active++;
+    header_collect hc;
+    hc.n = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hc);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char *q = rs->uri ? strchr(rs->uri, '?') : NULL;
+    if (q)
+        *q++ = '\0';
+    tw_http_req req = {method, rs->uri && *rs->uri ? rs->uri : url, q, hc.h, hc.n,
+                       rs->body.data ? rs->body.data : "", rs->body.len,
+                       ci && ci->client_addr ? addr_loopback(ci->client_addr) : 0};
+    route(s, &req, &resp);
+    s->active--;
+    return respond(c, &resp);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    req_state *rs = calloc(1, sizeof *rs);
+    if (rs)
+        rs->uri = strdup(uri ? uri : "/");
+    return rs;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    req_state *rs = *con_cls;
+    if (!rs)
+        return;
+    tw_buf_free(&rs->body);
+    free(rs->uri);
+    free(rs);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    tw_log(TW_LOG_DEBUG, "http", "detail", msg, NULL);
+}
+
+tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err)
+{
+    *out = NULL;
+    char host[256], port[16];
+    if (!split_listen(listen, host, sizeof host, port, sizeof port))
+        return tw__err(err, TW_ECONFIG, "server.listen: \"%s\" is not host:port", listen);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+    if (gai || !ai)
+        return tw__err(err, TW_ECONFIG, "server.listen: cannot resolve %s: %s", listen, gai_strerror(gai));
+    tw_http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        freeaddrinfo(ai);
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    }
+    s->env = *env;
+    s->started_ms = tw__now_ms();
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, NULL, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->d) {
+        free(s);
+        return tw__err(err, TW_ESYS, "cannot listen on %s (address in use, or not allowed)", listen);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : atoi(port);
+    *out = s;
+    return TW_OK;
+}
+
+int tw_http_server_port(const tw_http_server *s) { return s ? s->port : 0; }
+
+void tw_http_server_stop(tw_http_server *s, int64_t drain_ms)
+{
+    if (!s)
+        return;
+    /* Stop accepting; requests already inside finish (their alerts become durable) before close. */
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t until = tw__now_ms() + drain_ms;
+    while (s->active > 0 && tw__now_ms() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(s->d);
+    free(s);
+}

@@ -1,0 +1,40 @@
+/*
+ * source/http_server.h: the HTTP listener (libmicrohttpd): routing, body limits, authentication,
+ * and the operational endpoints GET /healthz and GET /metrics (internal).
+ *
+ * Ownership: the server owns the listener and its threads (one per connection, since handlers block
+ * until their alerts are durable). Handlers get a source context with the configuration snapshot
+ * current when the request arrived.
+ */
+#ifndef TW_SOURCE_HTTP_SERVER_H
+#define TW_SOURCE_HTTP_SERVER_H
+
+#include "server/engine.h"
+#include "server/metrics.h"
+#include "server/snapshot.h"
+
+typedef struct tw_http_server tw_http_server;
+
+typedef struct tw_http_env {
+    tw_engine *engine;
+    tw_snapshots *snaps;
+    tw_metrics *metrics;
+    void *ctx;
+    int64_t (*outbox_depth)(void *ctx);  /* for /healthz */
+} tw_http_env;
+
+/* Request body caps by endpoint: the API carries at most 10 entries of 256 KiB in JSON; Firehose
+ * documents 64 MiB before compression; /events takes whole CloudTrail log files. */
+#define TW_HTTP_API_BODY_MAX (4u * 1024u * 1024u)
+#define TW_HTTP_BULK_BODY_MAX (64u * 1024u * 1024u)
+
+/* listen: "host:port" (IPv4, [IPv6] or a name; port 0 picks one). */
+tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err);
+int tw_http_server_port(const tw_http_server *s);
+/* Stops accepting, lets requests in progress finish (up to drain_ms), closes. */
+void tw_http_server_stop(tw_http_server *s, int64_t drain_ms);
+
+/* 1 when host:port names a loopback address. */
+int tw_listen_is_loopback(const char *listen);
+
+#endif
