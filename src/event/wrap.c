@@ -1,4 +1,5 @@
 /* event/wrap.c: a raw CloudTrail record as the EventBridge event EventBridge would deliver. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -14,8 +15,20 @@ enum { F_VERSION, F_SOURCE, F_DETAIL_TYPE, F_TYPE, F_ACCOUNT, F_TIME, F_REGION, 
 typedef struct span {
     const char *s;      /* raw string body (escapes kept), NULL when absent or not a string */
     size_t len;
+    int esc;            /* the body holds escapes */
     int seen;
 } span;
+
+/* The decoded bytes of a string span into out (room for s->len bytes); returns how many. The
+ * matcher reads decoded text, so the wrapper must too: an escaped key, eventSource or eventType
+ * means what its unescaped form means. */
+static size_t decode(const span *s, char *out)
+{
+    if (s->esc)
+        return tw__lex_unescape(s->s, s->len, out);
+    memcpy(out, s->s, s->len);
+    return s->len;
+}
 
 /* Top-level keys of an object, with the raw bodies of the string values we need. */
 static tw_status top_fields(const char *json, size_t len, span f[F_COUNT], tw_error *err)
@@ -39,10 +52,18 @@ static tw_status top_fields(const char *json, size_t len, span f[F_COUNT], tw_er
         const char *close = tw__lex_string(p + 1, end, &esc, &e);
         if (!close)
             goto bad;
+        /* Keys compare decoded too. The names are at most 18 bytes and an escape decodes at most 6
+         * bytes to at least 1, so a longer escaped key cannot be one of them. */
         size_t klen = (size_t)(close - p - 1);
+        const char *key = p + 1;
+        char kbuf[128];
+        if (esc && klen <= sizeof kbuf) {
+            klen = tw__lex_unescape(p + 1, klen, kbuf);
+            key = kbuf;
+        }
         int which = -1;
         for (int i = 0; i < F_COUNT && which < 0; i++)
-            if (strlen(names[i]) == klen && memcmp(names[i], p + 1, klen) == 0)
+            if (strlen(names[i]) == klen && memcmp(names[i], key, klen) == 0)
                 which = i;
         p = tw__lex_ws(close + 1, end);
         if (p >= end || *p != ':') {
@@ -54,10 +75,15 @@ static tw_status top_fields(const char *json, size_t len, span f[F_COUNT], tw_er
         if (!(p = tw__json_skip(p, end, TW_MAX_JSON_DEPTH, &e)))
             goto bad;
         if (which >= 0) {
+            /* The last occurrence wins, as in the tree and the matcher: a later non-string value
+             * leaves no string behind. */
             f[which].seen = 1;
+            f[which].s = NULL;
+            f[which].len = 0;
             if (*v == '"') {
                 f[which].s = v + 1;
                 f[which].len = (size_t)(p - v - 2);
+                f[which].esc = memchr(v + 1, '\\', f[which].len) != NULL;
             }
         }
         p = tw__lex_ws(p, end);
@@ -100,24 +126,27 @@ tw_status tw_event_wrap_cloudtrail(const char *record, size_t len, char **out, s
     tw_status rc = top_fields(record, len, f, err);
     if (rc)
         return rc;
-    char id[TW_UUID_LEN + 1], type[64];
+    char id[TW_UUID_LEN + 1], type[128];
     tw__uuid4(id);
-    /* eventType is plain ASCII when it is one we know; an escaped or unknown one maps to the default. */
-    size_t tl = f[F_TYPE].s && f[F_TYPE].len < sizeof type ? f[F_TYPE].len : 0;
-    if (tl)
-        memcpy(type, f[F_TYPE].s, tl);
+    /* The eventTypes we know are at most 20 bytes, escaped at most 120: a longer one is unknown and
+     * maps to the default. */
+    size_t tl = f[F_TYPE].s && f[F_TYPE].len <= sizeof type ? decode(&f[F_TYPE], type) : 0;
     const char *dt = tw__envelope_detail_type(tl ? type : NULL, tl);
     tw_buf b = TW_BUF_INIT;
     rc = tw_buf_printf(&b, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"%s\"", id, dt);
     if (!rc && f[F_SOURCE].s) {
-        size_t svc;
-        tw__envelope_service(f[F_SOURCE].s, f[F_SOURCE].len, &svc);
-        span s = {f[F_SOURCE].s, svc, 1};
-        rc = tw_buf_puts(&b, ",\"source\":\"aws.");
+        /* "aws." + the service of the decoded eventSource, written as a JSON string again. */
+        char *src = malloc(f[F_SOURCE].len + 5);
+        size_t svc = 0;
+        rc = src ? TW_OK : TW_ENOMEM;
+        if (!rc) {
+            memcpy(src, "aws.", 4);
+            tw__envelope_service(src + 4, decode(&f[F_SOURCE], src + 4), &svc);
+            rc = tw_buf_puts(&b, ",\"source\":");
+        }
         if (!rc)
-            rc = tw_buf_append(&b, s.s, s.len);
-        if (!rc)
-            rc = tw_buf_putc(&b, '"');
+            rc = tw__json_write_string(&b, src, 4 + svc);
+        free(src);
     }
     if (!rc && f[F_ACCOUNT].s)
         rc = put_raw(&b, "account", &f[F_ACCOUNT]);
