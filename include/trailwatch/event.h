@@ -42,6 +42,11 @@ typedef struct tw_event_where {
 tw_status tw_event_reader_open(const char *path, const tw_limits *lim, tw_event_reader **out, tw_error *err);
 /* Reads from an open descriptor, which the reader does not close. */
 tw_status tw_event_reader_fd(int fd, const tw_limits *lim, tw_event_reader **out, tw_error *err);
+/* Reads from memory (buf is copied; gzip recognised by its magic is decompressed at once, so corrupt
+ * or truncated gzip and input over lim->file_max are errors of this call, and nothing is read). The
+ * event text returned by next stays valid until the reader is freed, not only until the next call. */
+tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *lim, tw_event_reader **out,
+                                 tw_error *err);
 void tw_event_reader_free(tw_event_reader *r);
 
 /* The next event's JSON text. TW_OK with *json set; TW_OK with *json == NULL at the end; an error for

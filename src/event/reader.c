@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/gunzip.h"
 #include "event/input.h"
 #include "json/skip.h"
 #include "trailwatch/event.h"
@@ -354,4 +355,67 @@ tw_status tw_event_reader_next(tw_event_reader *r, const char **json, size_t *le
     if (r->fmt == TW_FORMAT_LINES)
         return next_line(r, json, len, where, err);
     return next_element(r, json, len, where, err);
+}
+
+/* An in-memory input needs no read loop: the reader is set up as if the whole input had been read
+ * (input_done), so next_line and next_element never call read_more, and every event's text points
+ * into storage that lives until the reader is freed. gzip is undone up front, all or nothing. */
+tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *lim, tw_event_reader **out,
+                                 tw_error *err)
+{
+    *out = NULL;
+    tw_limits l;
+    if (lim)
+        l = *lim;
+    else
+        tw_limits_default(&l);
+    tw_buf data;
+    tw_buf_init(&data, l.file_max);
+    tw_status rc;
+    if (tw__is_gzip(buf, len))
+        rc = tw__gunzip(buf, len, l.file_max, &data, err);
+    else if ((rc = tw_buf_append(&data, buf, len)))
+        rc = rc == TW_ETOOBIG ? tw__err(err, rc, "input larger than %zu bytes", l.file_max)
+                              : tw__err(err, rc, "out of memory reading input");
+    if (rc) {
+        tw_buf_free(&data);
+        return rc;
+    }
+    tw_event_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        tw_buf_free(&data);
+        return tw__err(err, TW_ENOMEM, "out of memory opening input");
+    }
+    r->lim = l;
+    r->fd = -1;
+    tw__input_init(&r->in, -1);
+    r->input_done = r->detected = 1;
+    size_t n = 0;
+    char *text = tw_buf_detach(&data, &n);
+    if (!text) {
+        free(r);
+        return tw__err(err, TW_ENOMEM, "out of memory opening input");
+    }
+    r->in.total = n; /* all of it is read already (tw_event_reader_bytes) */
+    /* The same detection as detect(): '[' or {"Records" start a document, anything else is lines. */
+    const char *end = text + n, *p = tw__lex_ws(text, end);
+    if (p < end && *p == '[') {
+        r->fmt = TW_FORMAT_ARRAY;
+    } else if (p < end && *p == '{') {
+        p = tw__lex_ws(p + 1, end);
+        if (end - p >= 9 && memcmp(p, "\"Records\"", 9) == 0)
+            r->fmt = TW_FORMAT_RECORDS;
+    }
+    if (r->fmt == TW_FORMAT_LINES) {
+        r->buf = text;
+        r->len = r->cap = n;
+        tw_buf_init(&r->doc, l.file_max);
+    } else {
+        r->doc = (tw_buf){text, n, n + 1, l.file_max};
+        r->p = r->line_pos = text;
+        r->end = text + n;
+        r->doc_line = 1;
+    }
+    *out = r;
+    return TW_OK;
 }

@@ -1,0 +1,600 @@
+/*
+ * source/folder.c: CloudTrail log files in a folder (the S3 AWSLogs/ layout, .json and .json.gz): one
+ * pass over everything in sorted order, then inotify for what arrives.
+ *
+ * A file is marked done by the engine in the same transaction as its last events' alerts, with its
+ * size and mtime, so a restart skips exactly the files that were finished. A file that cannot be read
+ * completely (still being written, truncated, corrupt) is submitted not at all and not marked: it is
+ * read again when it changes (inotify, or a stat every backoff period, which also covers writers
+ * inotify cannot see). A file that is complete but is not a CloudTrail log file (no "Records") is
+ * counted as rejected and marked done, so it is not read again until it changes.
+ *
+ * One thread does everything (walk, inotify, retries), so the state below needs no lock; stop and
+ * idle are atomics shared with the server's thread.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "server/log.h"
+#include "source/batch.h"
+#include "source/folder.h"
+
+#define RETRY_FIRST_MS 30000       /* a file still being written is usually complete within this */
+#define RETRY_MAX_MS   3600000
+#define RESCAN_MS      60000       /* when some directory could not be watched */
+#define DEPTH_MAX      32          /* AWSLogs/<org>/<account>/CloudTrail/<region>/Y/M/D is 8 deep */
+#define WATCH_MASK     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MOVE_SELF | IN_ONLYDIR)
+
+typedef struct watched {
+    int wd;
+    char *path;
+} watched;
+
+typedef struct retry {
+    char *path;
+    int64_t size, mtime;           /* of the failed attempt */
+    int64_t due_ms, backoff_ms;
+    int content;                   /* the bytes were bad (not the disk or the engine): unchanged = same fate */
+} retry;
+
+struct tw_folder {
+    tw_engine *engine;
+    tw_metrics *metrics;
+    char *root;
+    int watch;
+    pthread_t thread;
+    int wake_fd;
+    atomic_int stop, idle;
+
+    /* the thread's own */
+    tw_limits lim;
+    tw_src_batch b;
+    int ino;
+    watched *dirs;
+    size_t ndirs, capdirs;
+    char **queue;
+    size_t nqueue, capqueue;
+    retry *retries;
+    size_t nretries, capretries;
+    int rescan, degraded;
+    int64_t next_rescan_ms;
+    tw_ingest_item *items;         /* one file's records, submitted only once all are read */
+    tw_event_where *where;
+    size_t capitems;
+    tw_counter *m_processed, *m_done, *m_rejected, *m_failed, *m_records, *m_failing;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int stopping(const tw_folder *f) { return atomic_load(&f->stop) || tw_engine_stopping(f->engine); }
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* Log files only: digests (CloudTrail-Digest/, *_CloudTrail-Digest_*) hold hashes, not records, and
+ * dot files are other tools' temporary files (rsync, editors) that are renamed when complete. */
+static int wanted_file(const char *name)
+{
+    return name[0] != '.' && (ends_with(name, ".json") || ends_with(name, ".json.gz")) &&
+           !strstr(name, "_CloudTrail-Digest_");
+}
+
+static int wanted_dir(const char *name) { return name[0] != '.' && strcmp(name, "CloudTrail-Digest") != 0; }
+
+/* ---- retries ---- */
+
+static retry *find_retry(tw_folder *f, const char *path)
+{
+    for (size_t i = 0; i < f->nretries; i++)
+        if (strcmp(f->retries[i].path, path) == 0)
+            return &f->retries[i];
+    return NULL;
+}
+
+static void drop_retry(tw_folder *f, const char *path)
+{
+    retry *r = find_retry(f, path);
+    if (!r)
+        return;
+    free(r->path);
+    *r = f->retries[--f->nretries];
+    tw_gauge_set(f->m_failing, f->nretries);
+}
+
+static void schedule_retry(tw_folder *f, const char *path, int64_t size, int64_t mtime, int content)
+{
+    retry *r = find_retry(f, path);
+    if (!r) {
+        if (f->nretries == f->capretries) {
+            size_t cap = f->capretries ? f->capretries * 2 : 16;
+            retry *n = realloc(f->retries, cap * sizeof *n);
+            if (!n)
+                return; /* forgotten until it changes or the next start: it was not marked done */
+            f->retries = n;
+            f->capretries = cap;
+        }
+        char *p = strdup(path);
+        if (!p)
+            return;
+        r = &f->retries[f->nretries++];
+        *r = (retry){.path = p, .backoff_ms = RETRY_FIRST_MS / 2};
+    }
+    r->size = size;
+    r->mtime = mtime;
+    r->content = content;
+    r->backoff_ms = r->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->backoff_ms * 2;
+    r->due_ms = mono_ms() + r->backoff_ms;
+    tw_gauge_set(f->m_failing, f->nretries);
+}
+
+/* ---- one file ---- */
+
+static int content_error(tw_status rc) { return rc != TW_EIO && rc != TW_ENOMEM; }
+
+static void file_failed(tw_folder *f, const char *path, int64_t size, int64_t mtime, tw_status rc, const char *why)
+{
+    tw_count(f->m_failed, 1);
+    schedule_retry(f, path, size, mtime, content_error(rc));
+    tw_log(TW_LOG_WARN, "folder: file not read completely, will retry when it changes", "path", path, "error", why,
+           NULL);
+}
+
+static tw_status grow_items(tw_folder *f)
+{
+    size_t cap = f->capitems ? f->capitems * 2 : 256;
+    tw_ingest_item *it = realloc(f->items, cap * sizeof *it);
+    if (it)
+        f->items = it;
+    tw_event_where *w = it ? realloc(f->where, cap * sizeof *w) : NULL;
+    if (!w)
+        return TW_ENOMEM;
+    f->where = w;
+    f->capitems = cap;
+    return TW_OK;
+}
+
+/* Reads all of the file's records, then submits them; the last batch marks the file done. */
+static void process_file(tw_folder *f, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return; /* gone since it was listed or announced */
+    int64_t size = st.st_size, mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    retry *r = find_retry(f, path);
+    if (r && r->content && r->size == size && r->mtime == mtime)
+        return; /* the same bytes failed before; the retry timer rechecks for a change */
+    if (tw_engine_file_done(f->engine, path, size, mtime)) {
+        tw_count(f->m_done, 1);
+        drop_retry(f, path);
+        return;
+    }
+    tw_event_reader *rd = NULL;
+    tw_error err;
+    tw_status rc = tw_event_reader_open(path, &f->lim, &rd, &err);
+    size_t n = 0;
+    int records = 1;
+    while (!rc) {
+        const char *json;
+        size_t len;
+        tw_event_where w;
+        tw_status got = tw_event_reader_next(rd, &json, &len, &w, &err);
+        if (w.format != TW_FORMAT_RECORDS) {
+            /* Not {"Records":[...]}: not a CloudTrail log file. Read to the end all the same: only a
+             * file read completely may be marked done. */
+            records = 0;
+            if (got == TW_EGZIP || got == TW_EIO)
+                rc = got;
+            if (got || json)
+                continue;
+            break;
+        }
+        if ((rc = got) || !json)
+            break;
+        if (n == f->capitems && (rc = grow_items(f))) {
+            tw__err(&err, rc, "out of memory reading the file");
+            break;
+        }
+        f->items[n] = (tw_ingest_item){json, len, TW_EVENT_CLOUDTRAIL};
+        f->where[n++] = w;
+    }
+    if (rc) {
+        file_failed(f, path, size, mtime, rc, err.msg);
+        tw_event_reader_free(rd);
+        return;
+    }
+    /* Submitted as a whole: the records' text lives in the reader until the last flush. */
+    for (size_t i = 0; records && i < n && !rc; i++)
+        rc = tw__src_add(&f->b, f->items[i].json, f->items[i].len, TW_EVENT_CLOUDTRAIL, &f->where[i]);
+    if (!rc) {
+        f->b.opts.file_path = path;
+        f->b.opts.file_size = size;
+        f->b.opts.file_mtime = mtime;
+        rc = tw__src_flush(&f->b);
+        f->b.opts.file_path = NULL;
+    }
+    tw_event_reader_free(rd);
+    if (rc) {
+        /* The engine failed (it is stopping, or its disk): nothing of the file counts; retry later. */
+        f->b.failed = TW_OK;
+        f->b.n = 0;
+        file_failed(f, path, size, mtime, TW_EIO, f->b.err.msg);
+        return;
+    }
+    drop_retry(f, path);
+    if (!records) {
+        tw_count(f->m_rejected, 1);
+        tw_log(TW_LOG_INFO, "folder: not a CloudTrail log file (no Records), skipped", "path", path, NULL);
+        return;
+    }
+    tw_count(f->m_processed, 1);
+    tw_count(f->m_records, n);
+}
+
+/* ---- the walk ---- */
+
+static void add_watch(tw_folder *f, const char *dir)
+{
+    if (f->ino < 0)
+        return;
+    int wd = inotify_add_watch(f->ino, dir, WATCH_MASK);
+    if (wd < 0) {
+        if (!f->degraded)
+            tw_log(TW_LOG_WARN, "folder: cannot watch a directory, rescanning every minute instead", "path", dir,
+                   "error", strerror(errno), NULL);
+        f->degraded = 1;
+        return;
+    }
+    /* The same directory (a rescan, or after a rename) keeps its wd: update its path. */
+    for (size_t i = 0; i < f->ndirs; i++)
+        if (f->dirs[i].wd == wd) {
+            char *p = strdup(dir);
+            if (p) {
+                free(f->dirs[i].path);
+                f->dirs[i].path = p;
+            }
+            return;
+        }
+    if (f->ndirs == f->capdirs) {
+        size_t cap = f->capdirs ? f->capdirs * 2 : 64;
+        watched *n = realloc(f->dirs, cap * sizeof *n);
+        if (!n)
+            return;
+        f->dirs = n;
+        f->capdirs = cap;
+    }
+    char *p = strdup(dir);
+    if (p)
+        f->dirs[f->ndirs++] = (watched){wd, p};
+}
+
+typedef struct entry {
+    char *name;
+    unsigned char type;
+} entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+/* Watches dir first (files landing while it is listed are announced, not lost), then takes its
+ * entries in byte order, descending into subdirectories (symlinked directories are not followed:
+ * they could loop). */
+static void scan(tw_folder *f, const char *dir, int depth)
+{
+    if (depth > DEPTH_MAX || stopping(f))
+        return;
+    add_watch(f, dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    entry *ents = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        unsigned char type = de->d_type;
+        struct stat st;
+        if (type == DT_UNKNOWN && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : 0;
+        if (type == DT_LNK) /* a link to a file is taken, a link to a directory is not */
+            type = fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) ? DT_REG : 0;
+        if ((type == DT_REG && !wanted_file(de->d_name)) || (type == DT_DIR && !wanted_dir(de->d_name)) ||
+            (type != DT_REG && type != DT_DIR))
+            continue;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 64;
+            entry *e = realloc(ents, c * sizeof *e);
+            if (!e)
+                break;
+            ents = e;
+            cap = c;
+        }
+        if (!(ents[n].name = strdup(de->d_name)))
+            break;
+        ents[n++].type = type;
+    }
+    closedir(d);
+    qsort(ents, n, sizeof *ents, entry_cmp);
+    char path[PATH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        if (!stopping(f) && (size_t)snprintf(path, sizeof path, "%s/%s", dir, ents[i].name) < sizeof path) {
+            if (ents[i].type == DT_DIR)
+                scan(f, path, depth + 1);
+            else
+                process_file(f, path);
+        }
+        free(ents[i].name);
+    }
+    free(ents);
+}
+
+/* ---- inotify ---- */
+
+static void enqueue(tw_folder *f, const char *path)
+{
+    for (size_t i = 0; i < f->nqueue; i++)
+        if (strcmp(f->queue[i], path) == 0)
+            return;
+    if (f->nqueue == f->capqueue) {
+        size_t cap = f->capqueue ? f->capqueue * 2 : 32;
+        char **q = realloc(f->queue, cap * sizeof *q);
+        if (!q) {
+            f->rescan = 1; /* found again by the walk */
+            return;
+        }
+        f->queue = q;
+        f->capqueue = cap;
+    }
+    if ((f->queue[f->nqueue] = strdup(path)))
+        f->nqueue++;
+    else
+        f->rescan = 1;
+}
+
+static void forget_wd(tw_folder *f, int wd)
+{
+    for (size_t i = 0; i < f->ndirs; i++)
+        if (f->dirs[i].wd == wd) {
+            free(f->dirs[i].path);
+            f->dirs[i] = f->dirs[--f->ndirs];
+            return;
+        }
+}
+
+static void read_events(tw_folder *f)
+{
+    char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t got = read(f->ino, buf, sizeof buf);
+        if (got <= 0)
+            return; /* EAGAIN: drained */
+        for (char *p = buf; p < buf + got;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            p += sizeof *ev + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                f->rescan = 1; /* events were lost: the walk finds what they announced */
+                continue;
+            }
+            if (ev->mask & IN_IGNORED) {
+                forget_wd(f, ev->wd);
+                continue;
+            }
+            if (ev->mask & IN_MOVE_SELF) {
+                f->rescan = 1; /* a watched directory moved: the walk fixes the paths */
+                continue;
+            }
+            const char *dir = NULL;
+            for (size_t i = 0; i < f->ndirs && !dir; i++)
+                if (f->dirs[i].wd == ev->wd)
+                    dir = f->dirs[i].path;
+            char path[PATH_MAX];
+            if (!dir || !ev->len || (size_t)snprintf(path, sizeof path, "%s/%s", dir, ev->name) >= sizeof path)
+                continue;
+            if (ev->mask & IN_ISDIR) {
+                /* Files may have landed in it before its watch exists: walk it now. */
+                if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && wanted_dir(ev->name))
+                    scan(f, path, 1);
+            } else if ((ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) && wanted_file(ev->name)) {
+                enqueue(f, path);
+            }
+        }
+    }
+}
+
+/* Failed files whose backoff ended: re-read when changed (or when the failure was not the bytes'). */
+static int64_t run_retries(tw_folder *f)
+{
+    int64_t now = mono_ms(), next = INT64_MAX;
+    for (size_t i = 0; i < f->nretries && !stopping(f);) {
+        retry *r = &f->retries[i];
+        if (r->due_ms > now) {
+            next = r->due_ms < next ? r->due_ms : next;
+            i++;
+            continue;
+        }
+        struct stat st;
+        int64_t size = 0, mtime = 0;
+        if (stat(r->path, &st) != 0) {
+            drop_retry(f, r->path); /* gone */
+            continue;
+        }
+        size = st.st_size;
+        mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        if (r->content && size == r->size && mtime == r->mtime) {
+            schedule_retry(f, r->path, size, mtime, 1);
+            next = r->due_ms < next ? r->due_ms : next;
+            i++;
+            continue;
+        }
+        r->content = 0; /* let process_file read it */
+        char *path = strdup(r->path);
+        if (!path)
+            break;
+        size_t before = f->nretries;
+        process_file(f, path);
+        free(path);
+        if (f->nretries == before)
+            i++; /* still failing: rescheduled in place */
+        now = mono_ms();
+    }
+    return next;
+}
+
+static void *folder_main(void *arg)
+{
+    tw_folder *f = arg;
+    if (f->watch && (f->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+        tw_log(TW_LOG_WARN, "folder: inotify unavailable, rescanning every minute instead", "error", strerror(errno),
+               NULL);
+        f->degraded = 1;
+    }
+    scan(f, f->root, 0);
+    if (!f->watch) {
+        atomic_store(&f->idle, 1);
+        return NULL;
+    }
+    f->next_rescan_ms = mono_ms() + RESCAN_MS;
+    while (!stopping(f)) {
+        atomic_store(&f->idle, f->nqueue == 0 && !f->rescan);
+        int64_t next = run_retries(f), now = mono_ms();
+        if (f->degraded && f->next_rescan_ms < next)
+            next = f->next_rescan_ms;
+        /* A bounded wait also notices tw_engine_stopping, which has no wake-up of its own. */
+        int timeout = next - now > 1000 ? 1000 : next - now < 0 ? 0 : (int)(next - now);
+        struct pollfd p[2] = {{f->wake_fd, POLLIN, 0}, {f->ino, POLLIN, 0}};
+        if (poll(p, f->ino >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+            break;
+        if (stopping(f))
+            break;
+        if (f->ino >= 0 && (p[1].revents & POLLIN)) {
+            atomic_store(&f->idle, 0);
+            read_events(f);
+        }
+        if (f->degraded && mono_ms() >= f->next_rescan_ms) {
+            f->rescan = 1;
+            f->next_rescan_ms = mono_ms() + RESCAN_MS;
+        }
+        if (f->rescan) {
+            f->rescan = 0;
+            scan(f, f->root, 0);
+        }
+        for (size_t i = 0; i < f->nqueue; i++) {
+            if (!stopping(f))
+                process_file(f, f->queue[i]);
+            free(f->queue[i]);
+        }
+        f->nqueue = 0;
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void folder_free(tw_folder *f)
+{
+    if (f->wake_fd >= 0)
+        close(f->wake_fd);
+    if (f->ino >= 0)
+        close(f->ino);
+    for (size_t i = 0; i < f->ndirs; i++)
+        free(f->dirs[i].path);
+    for (size_t i = 0; i < f->nqueue; i++)
+        free(f->queue[i]);
+    for (size_t i = 0; i < f->nretries; i++)
+        free(f->retries[i].path);
+    free(f->dirs);
+    free(f->queue);
+    free(f->retries);
+    free(f->items);
+    free(f->where);
+    tw__src_batch_free(&f->b);
+    free(f->root);
+    free(f);
+}
+
+tw_status tw_folder_start(tw_engine *e, tw_metrics *m, const char *path, int watch, tw_folder **out, tw_error *err)
+{
+    *out = NULL;
+    tw_folder *f = calloc(1, sizeof *f);
+    if (!f)
+        return tw__err(err, TW_ENOMEM, "out of memory starting the folder source");
+    f->engine = e;
+    f->metrics = m;
+    f->watch = watch;
+    f->wake_fd = f->ino = -1;
+    tw_limits_default(&f->lim);
+    tw_status rc;
+    struct stat st;
+    /* The canonical path names files for the done marks, so "./trail" and "/srv/trail" agree. */
+    if (!(f->root = realpath(path, NULL)) || stat(f->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rc = tw__err(err, errno == ENOMEM ? TW_ENOMEM : TW_ENOTFOUND, "folder %s: %s", path,
+                     f->root ? "not a directory" : strerror(errno));
+        goto fail;
+    }
+    if ((rc = tw__src_batch_init(&f->b, e, m, "folder", err)))
+        goto fail;
+    if ((f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        rc = tw__err(err, TW_ESYS, "folder %s: eventfd: %s", path, strerror(errno));
+        goto fail;
+    }
+    static const char *const results[] = {"processed", "already_done", "rejected", "failed"};
+    tw_counter **counters[] = {&f->m_processed, &f->m_done, &f->m_rejected, &f->m_failed};
+    for (size_t i = 0; i < 4; i++) {
+        char label[48];
+        *counters[i] = tw_metrics_counter(m, "trailwatch_folder_files_total",
+                                          "CloudTrail log files seen in the folder, by what became of them.",
+                                          tw_metrics_label(label, sizeof label, "result", results[i]));
+    }
+    f->m_records = tw_metrics_counter(m, "trailwatch_folder_records_total",
+                                      "CloudTrail records read from log files in the folder.", "");
+    f->m_failing = tw_metrics_gauge(m, "trailwatch_folder_files_failing",
+                                    "Log files that could not be read completely and wait for a change.", "");
+    int prc = pthread_create(&f->thread, NULL, folder_main, f);
+    if (prc) {
+        rc = tw__err(err, TW_ESYS, "folder %s: cannot start its thread: %s", path, strerror(prc));
+        goto fail;
+    }
+    *out = f;
+    return TW_OK;
+fail:
+    folder_free(f);
+    return rc;
+}
+
+int tw_folder_idle(const tw_folder *f) { return atomic_load(&f->idle); }
+
+void tw_folder_stop(tw_folder *f)
+{
+    if (!f)
+        return;
+    atomic_store(&f->stop, 1);
+    uint64_t one = 1;
+    if (write(f->wake_fd, &one, sizeof one) < 0) {
+        /* the counter is full, so the thread is being woken already */
+    }
+    pthread_join(f->thread, NULL);
+    folder_free(f);
+}
