@@ -11,7 +11,7 @@ struct tw_arena_chunk {
     max_align_t data[];
 };
 
-#define ARENA_CHUNK_MIN 4096u
+#define ARENA_CHUNK_MIN 1024u /* small: many arenas (one per pattern) hold about a kilobyte */
 
 void *tw_arena_alloc(tw_arena *a, size_t n)
 {

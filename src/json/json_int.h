@@ -53,6 +53,9 @@ tw_json *tw__json_copy(tw_json_doc *d, const tw_json *v);
 tw_status tw__json_write(tw_buf *b, const tw_json *v);
 tw_status tw__json_write_string(tw_buf *b, const char *s, size_t len);
 
+/* Bytes of v's compact JSON text, counting stops past cap (returns cap + 1 then). */
+size_t tw__json_compact_len(const tw_json *v, size_t cap);
+
 /* Structural equality (numbers compare by value, object members in order). */
 int tw__json_equal(const tw_json *a, const tw_json *b);
 

@@ -81,3 +81,38 @@ tw_status tw__json_write(tw_buf *b, const tw_json *v)
     }
     return TW_EINVAL;
 }
+
+static size_t string_len(const char *s, size_t len)
+{
+    size_t n = 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        n += c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f' ? 2
+             : c < 0x20                                                                   ? 6
+                                                                                          : 1;
+    }
+    return n;
+}
+
+size_t tw__json_compact_len(const tw_json *v, size_t cap)
+{
+    size_t n = 0;
+    switch (v->type) {
+    case TW_JSON_NULL: case TW_JSON_TRUE: return 4;
+    case TW_JSON_FALSE: return 5;
+    case TW_JSON_NUMBER: return v->n;
+    case TW_JSON_STRING: return string_len(v->u.str, v->n);
+    case TW_JSON_ARRAY:
+        n = 2 + (v->n ? v->n - 1 : 0);
+        for (size_t i = 0; i < v->n && n <= cap; i++)
+            n += tw__json_compact_len(v->u.items[i], cap - n + 1);
+        break;
+    case TW_JSON_OBJECT:
+        n = 2 + (v->n ? v->n - 1 : 0);
+        for (size_t i = 0; i < v->n && n <= cap; i++)
+            n += string_len(v->u.members[i].key, v->u.members[i].klen) + 1 +
+                 tw__json_compact_len(v->u.members[i].val, cap - n + 1);
+        break;
+    }
+    return n > cap ? cap + 1 : n;
+}

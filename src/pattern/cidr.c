@@ -17,7 +17,7 @@ static int parse_addr(const char *s, size_t len, uint8_t out[16])
     return inet_pton(AF_INET, buf, out) == 1 ? 4 : 0;
 }
 
-static void mask_bits(uint8_t *a, unsigned bits, unsigned total)
+void tw__cidr_mask(uint8_t *a, unsigned bits, unsigned total)
 {
     for (unsigned i = 0; i < total / 8; i++) {
         unsigned have = bits > i * 8 ? bits - i * 8 : 0;
@@ -51,17 +51,27 @@ const char *tw__cidr_parse(const char *s, size_t len, tw__matcher *m)
     }
     m->family = (uint8_t)fam;
     m->bits = (uint8_t)bits;
-    mask_bits(m->addr, bits, total);
+    tw__cidr_mask(m->addr, bits, total);
     return NULL;
 }
 
-int tw__cidr_match(const tw__matcher *m, const char *s, size_t len)
+int tw__value_ip(tw__value *v)
 {
-    uint8_t a[16];
-    int fam = parse_addr(s, len, a);
+    if (!v->ip_family) {
+        int fam = v->type == TW_JSON_STRING ? parse_addr(v->s, v->len, v->ip) : 0;
+        v->ip_family = (uint8_t)(fam ? fam : 255);
+    }
+    return v->ip_family == 255 ? 0 : v->ip_family;
+}
+
+int tw__cidr_match(const tw__matcher *m, tw__value *v)
+{
+    int fam = tw__value_ip(v);
     if (fam != m->family)
         return 0;
     unsigned total = fam == 4 ? 32 : 128;
-    mask_bits(a, m->bits, total);
+    uint8_t a[16];
+    memcpy(a, v->ip, total / 8);
+    tw__cidr_mask(a, m->bits, total);
     return memcmp(a, m->addr, total / 8) == 0;
 }

@@ -9,21 +9,23 @@
 
 /* ---- a build-time map from byte strings to uint32 (open addressing, keys copied) ---- */
 
+typedef struct sentry {
+    uint64_t hash;        /* 0 = empty */
+    const char *key;
+    uint32_t klen;
+    uint32_t val;
+} sentry;
+
+/* One array of entries, so a probe touches one cache line, not four. */
 typedef struct smap {
-    uint64_t *hash;       /* 0 = empty */
-    uint32_t *val;
-    const char **key;
-    uint32_t *klen;
+    sentry *e;
     uint32_t mask, n;
     tw_arena keys;
 } smap;
 
 static void smap_free(smap *m)
 {
-    free(m->hash);
-    free(m->val);
-    free(m->key);
-    free(m->klen);
+    free(m->e);
     tw_arena_free(&m->keys);
     memset(m, 0, sizeof *m);
 }
@@ -31,31 +33,20 @@ static void smap_free(smap *m)
 static tw_status smap_grow(smap *m)
 {
     uint32_t cap = m->mask ? (m->mask + 1) * 2 : 64;
-    smap nm = {calloc(cap, 8), calloc(cap, 4), calloc(cap, sizeof(char *)), calloc(cap, 4), cap - 1, m->n,
-               m->keys};
-    if (!nm.hash || !nm.val || !nm.key || !nm.klen) {
-        free(nm.hash);
-        free(nm.val);
-        free(nm.key);
-        free(nm.klen);
+    sentry *e = calloc(cap, sizeof *e);
+    if (!e)
         return TW_ENOMEM;
-    }
-    for (uint32_t i = 0; m->mask && i <= m->mask; i++) {
-        if (!m->hash[i])
+    for (uint32_t i = 0; m->e && i <= m->mask; i++) {
+        if (!m->e[i].hash)
             continue;
-        uint32_t j = (uint32_t)m->hash[i] & nm.mask;
-        while (nm.hash[j])
-            j = (j + 1) & nm.mask;
-        nm.hash[j] = m->hash[i];
-        nm.val[j] = m->val[i];
-        nm.key[j] = m->key[i];
-        nm.klen[j] = m->klen[i];
+        uint32_t j = (uint32_t)m->e[i].hash & (cap - 1);
+        while (e[j].hash)
+            j = (j + 1) & (cap - 1);
+        e[j] = m->e[i];
     }
-    free(m->hash);
-    free(m->val);
-    free(m->key);
-    free(m->klen);
-    *m = nm;
+    free(m->e);
+    m->e = e;
+    m->mask = cap - 1;
     return TW_OK;
 }
 
@@ -64,26 +55,35 @@ static uint32_t smap_get(smap *m, const void *key, size_t len, uint64_t seed, ui
 {
     if (added)
         *added = 0;
-    if ((m->n + 1) * 2 > (m->mask ? m->mask + 1 : 0) && smap_grow(m))
+    if ((m->n + 1) * 2 > (m->e ? m->mask + 1 : 0) && smap_grow(m))
         return TW_NONE;
     uint64_t h = tw__hash_bytes(key, len, seed) | 1;
     uint32_t j = (uint32_t)h & m->mask;
-    for (; m->hash[j]; j = (j + 1) & m->mask)
-        if (m->hash[j] == h && m->klen[j] == len && memcmp(m->key[j], key, len) == 0)
-            return m->val[j];
+    for (; m->e[j].hash; j = (j + 1) & m->mask)
+        if (m->e[j].hash == h && m->e[j].klen == len && memcmp(m->e[j].key, key, len) == 0)
+            return m->e[j].val;
     if (add == TW_NONE)
         return TW_NONE;
     char *k = tw_arena_strndup(&m->keys, key, len);
     if (!k)
         return TW_NONE;
-    m->hash[j] = h;
-    m->val[j] = add;
-    m->key[j] = k;
-    m->klen[j] = (uint32_t)len;
+    m->e[j] = (sentry){h, k, (uint32_t)len, add};
     m->n++;
     if (added)
         *added = 1;
     return add;
+}
+
+/* The value slot of an existing key (NULL when absent), to update it in place. */
+static uint32_t *smap_slot(smap *m, const void *key, size_t len, uint64_t seed)
+{
+    if (!m->e)
+        return NULL;
+    uint64_t h = tw__hash_bytes(key, len, seed) | 1;
+    for (uint32_t j = (uint32_t)h & m->mask; m->e[j].hash; j = (j + 1) & m->mask)
+        if (m->e[j].hash == h && m->e[j].klen == len && memcmp(m->e[j].key, key, len) == 0)
+            return &m->e[j].val;
+    return NULL;
 }
 
 /* ---- the builder ---- */
@@ -230,7 +230,7 @@ static uint32_t node_for(cstate *c, const char *prefix, size_t len)
     uint32_t id = smap_get(&c->nodes, prefix, len, 1, c->nodes_v.n, &added);
     if (id == TW_NONE || !added)
         return id;
-    tw__node n = {TW_NONE, 0, 0};
+    tw__node n = {TW_NONE, 0, 0, 0};
     VEC_PUSH(c->nodes_v, n, fail);
     return id;
 fail:
@@ -272,6 +272,7 @@ static uint32_t field_for(cstate *c, const char *path, size_t len)
                 goto fail;
             VEC_PUSH(c->edges, e, fail);
             c->nodes_v.v[ids[i]].keylens |= (uint64_t)1 << (klen < 63 ? klen : 63);
+            c->nodes_v.v[ids[i]].keysig |= (uint64_t)1 << tw__key_sig(path + kstart, klen);
         }
     }
     c->nodes_v.v[ids[nb - 1]].field = f;
@@ -371,7 +372,7 @@ fail:
 }
 
 /* The anchor key of a matcher: 1 with (tag, key) when it can be looked up, 0 when it must be tested. */
-static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uint32_t *klen, char lit[8])
+static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uint32_t *klen, char lit[18])
 {
     switch ((tw__mkind)m->kind) {
     case TW_M_STRING: *tag = TW_TAG_EXACT; *key = m->s; *klen = m->len; return 1;
@@ -386,6 +387,14 @@ static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uin
             return 0;
         memcpy(lit, &d, 8);
         *tag = TW_TAG_NUMBER; *key = lit; *klen = 8;
+        return 1;
+    }
+    case TW_M_CIDR: {
+        unsigned total = m->family == 4 ? 4 : 16;
+        lit[0] = (char)m->family;
+        lit[1] = (char)m->bits;
+        memcpy(lit + 2, m->addr, total);
+        *tag = TW_TAG_CIDR; *key = lit; *klen = 2 + total;
         return 1;
     }
     case TW_M_NULL: case TW_M_TRUE: case TW_M_FALSE:
@@ -428,7 +437,7 @@ static double pred_cost(cstate *c, const tw__pred *p)
         const tw__matcher *m = &c->rs->matchers[p->moff + i];
         uint32_t tag, klen;
         const char *key;
-        char lit[8];
+        char lit[18];
         if (anchor_key(m, &tag, &key, &klen, lit)) {
             uint32_t n = smap_get(&c->akeycount, key, klen, count_seed(p->field, tag), TW_NONE, NULL);
             cost += 1.0 + (n == TW_NONE ? 0 : n) + (tag == TW_TAG_EXACT ? 0 : 2.0 / (1.0 + klen));
@@ -444,23 +453,15 @@ static tw_status count_keys(cstate *c, const tw__pred *p)
     for (uint32_t i = 0; i < p->nm; i++) {
         uint32_t tag, klen;
         const char *key;
-        char lit[8];
+        char lit[18];
         if (!anchor_key(&c->matchers_v.v[p->moff + i], &tag, &key, &klen, lit))
             continue;
         uint64_t seed = count_seed(p->field, tag);
-        int added;
-        uint32_t n = smap_get(&c->akeycount, key, klen, seed, 1, &added);
-        if (n == TW_NONE)
+        uint32_t *slot = smap_slot(&c->akeycount, key, klen, seed);
+        if (slot)
+            (*slot)++;
+        else if (smap_get(&c->akeycount, key, klen, seed, 1, NULL) == TW_NONE)
             return TW_ENOMEM;
-        if (!added) {
-            /* bump in place */
-            uint64_t h = tw__hash_bytes(key, klen, seed) | 1;
-            uint32_t j = (uint32_t)h & c->akeycount.mask;
-            while (!(c->akeycount.hash[j] == h && c->akeycount.klen[j] == klen &&
-                     memcmp(c->akeycount.key[j], key, klen) == 0))
-                j = (j + 1) & c->akeycount.mask;
-            c->akeycount.val[j]++;
-        }
     }
     return TW_OK;
 }
@@ -533,7 +534,7 @@ static tw_status choose_anchors(cstate *c)
         for (uint32_t i = 0; i < p->nm; i++) {
             uint32_t tag, klen;
             const char *key;
-            char lit[8];
+            char lit[18];
             const tw__matcher *m = &c->rs->matchers[p->moff + i];
             if (anchor_key(m, &tag, &key, &klen, lit)) {
                 char *k = tw_arena_strndup(&rs->arena, key, klen);
@@ -552,6 +553,65 @@ static tw_status choose_anchors(cstate *c)
 fail:
     free(cost);
     return oom(c);
+}
+
+/* One trie per (field, affix tag) over the keys filed under that tag, so a value finds all its
+ * prefixes in one walk. Values of the trie are slots of rs->akeys. */
+static int build_tries(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    for (uint32_t f = 0; f < rs->nfields; f++)
+        for (int a = 0; a < 4; a++)
+            rs->fields[f].trie[a] = TW_NONE;
+    size_t nkeys = 0, want = 0;
+    for (uint32_t s = 0; s <= rs->akey_mask; s++) {
+        const tw__akey *k = &rs->akeys[s];
+        if (k->hash && k->tag >= TW_TAG_PREFIX && k->tag <= TW_TAG_SUFFIX_EIC) {
+            nkeys++;
+            tw__field *f = &rs->fields[k->field];
+            if (f->trie[k->tag - TW_TAG_PREFIX] == TW_NONE)
+                f->trie[k->tag - TW_TAG_PREFIX] = (uint32_t)want++;
+        }
+    }
+    if (!want)
+        return 1;
+    rs->tries = calloc(want, sizeof *rs->tries);
+    tw__affix_key *keys = malloc(nkeys * sizeof *keys);
+    size_t *count = calloc(want + 1, sizeof *count);
+    int ok = rs->tries && keys && count;
+    /* Bucket the keys by trie, then build each trie from its bucket. */
+    for (uint32_t s = 0; ok && s <= rs->akey_mask; s++) {
+        const tw__akey *k = &rs->akeys[s];
+        if (k->hash && k->tag >= TW_TAG_PREFIX && k->tag <= TW_TAG_SUFFIX_EIC)
+            count[rs->fields[k->field].trie[k->tag - TW_TAG_PREFIX] + 1]++;
+    }
+    for (size_t i = 0; ok && i < want; i++)
+        count[i + 1] += count[i];
+    size_t *fillp = ok ? malloc((want + 1) * sizeof *fillp) : NULL;
+    ok = ok && fillp;
+    if (ok)
+        memcpy(fillp, count, (want + 1) * sizeof *fillp);
+    int *reverse = ok ? calloc(want, sizeof *reverse) : NULL;
+    ok = ok && reverse;
+    for (uint32_t s = 0; ok && s <= rs->akey_mask; s++) {
+        const tw__akey *k = &rs->akeys[s];
+        if (!(k->hash && k->tag >= TW_TAG_PREFIX && k->tag <= TW_TAG_SUFFIX_EIC))
+            continue;
+        uint32_t t = rs->fields[k->field].trie[k->tag - TW_TAG_PREFIX];
+        reverse[t] = k->tag == TW_TAG_SUFFIX || k->tag == TW_TAG_SUFFIX_EIC;
+        keys[fillp[t]++] = (tw__affix_key){(const uint8_t *)rs->akeypool + k->koff, k->klen, s};
+    }
+    for (size_t t = 0; ok && t < want; t++) {
+        ok = tw__affix_build(&rs->tries[t], keys + count[t], count[t + 1] - count[t], reverse[t]);
+        rs->ntries = (uint32_t)t + ok;
+        if (ok)
+            rs->memory += tw__affix_memory(&rs->tries[t]);
+    }
+    free(keys);
+    free(count);
+    free(fillp);
+    free(reverse);
+    return ok;
 }
 
 /* Hash tables and per-field probe lists from the anchor tuples and scans. */
@@ -588,6 +648,22 @@ static tw_status build_index(cstate *c)
         if (tw_buf_append(&pool, t->key, t->klen))
             goto fail;
         rs->fields[t->field].tags |= 1u << t->tag;
+        if (t->tag == TW_TAG_CIDR) {
+            /* Distinct (family, bits) per field; few, so a linear check is enough. */
+            tw__field *f = &rs->fields[t->field];
+            uint32_t code = (uint32_t)(uint8_t)t->key[0] << 8 | (uint8_t)t->key[1];
+            int have = 0;
+            for (uint32_t q = 0; q < f->nlens[4] && !have; q++)
+                have = lens.v[f->lens_off[4] + q] == code;
+            if (!have) {
+                if (f->nlens[4] == 0)
+                    f->lens_off[4] = lens.n;
+                else if (f->lens_off[4] + f->nlens[4] != lens.n)
+                    goto fail; /* tuples of one field and tag are contiguous: cannot happen */
+                VEC_PUSH(lens, code, fail);
+                f->nlens[4]++;
+            }
+        }
         /* Distinct key lengths per field for the affix tags (sorted by field, tag, klen). */
         if (t->tag >= TW_TAG_PREFIX && t->tag <= TW_TAG_SUFFIX_EIC) {
             tw__field *f = &rs->fields[t->field];
@@ -621,7 +697,7 @@ static tw_status build_index(cstate *c)
     }
     rs->memory += size * sizeof *rs->akeys + (c->tuples.n + 1) * 4 + c->scans_v.n * sizeof *rs->scans +
                   c->tuples.n * 8;
-    return TW_OK;
+    return build_tries(c) ? TW_OK : oom(c);
 fail:
     tw_buf_free(&pool);
     free(lens.v);
@@ -791,6 +867,9 @@ void tw_ruleset_free(tw_ruleset *rs)
     free(rs->keypool);
     free(rs->fields);
     free(rs->lens);
+    for (uint32_t i = 0; i < rs->ntries; i++)
+        tw__affix_free(&rs->tries[i]);
+    free(rs->tries);
     free(rs->matchers);
     free(rs->preds);
     free(rs->conjs);
@@ -815,7 +894,8 @@ size_t tw_ruleset_memory(const tw_ruleset *rs) { return rs ? rs->memory : 0; }
 
 uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len)
 {
-    if (!(rs->nodes[from].keylens & ((uint64_t)1 << (len < 63 ? len : 63))))
+    const tw__node *n = &rs->nodes[from];
+    if (!(n->keylens & ((uint64_t)1 << (len < 63 ? len : 63))) || !(n->keysig & ((uint64_t)1 << tw__key_sig(key, len))))
         return TW_NONE;
     uint64_t h = tw__trans_hash(from, key, len);
     for (uint32_t slot = (uint32_t)h & rs->trans_mask;; slot = (slot + 1) & rs->trans_mask) {

@@ -97,14 +97,39 @@ static void add_candidates(tw_matcher *m, const tw__akey *k)
     }
 }
 
+static void on_affix(void *ctx, uint32_t slot)
+{
+    tw_matcher *m = ctx;
+    add_candidates(m, &m->rs->akeys[slot]);
+}
+
+/* Every prefix (suffix) key of the field that the string starts (ends) with, in one trie walk. */
 static void probe_affix(tw_matcher *m, uint32_t f, uint32_t tag, const char *s, uint32_t len)
 {
+    uint32_t t = m->rs->fields[f].trie[tag - TW_TAG_PREFIX];
+    if (t != TW_NONE)
+        tw__affix_walk(&m->rs->tries[t], s, len, tag == TW_TAG_SUFFIX || tag == TW_TAG_SUFFIX_EIC, on_affix, m);
+}
+
+/* Looks the address up once per (family, prefix length) that some cidr of the field uses. */
+static void probe_cidr(tw_matcher *m, uint32_t f, tw__value *v)
+{
+    int fam = tw__value_ip(v);
+    if (!fam)
+        return;
     const tw__field *fld = &m->rs->fields[f];
-    uint32_t a = tag - TW_TAG_PREFIX;
-    const uint32_t *lens = m->rs->lens + fld->lens_off[a];
-    int suffix = tag == TW_TAG_SUFFIX || tag == TW_TAG_SUFFIX_EIC;
-    for (uint32_t i = 0; i < fld->nlens[a] && lens[i] <= len; i++)
-        add_candidates(m, tw__ruleset_anchor(m->rs, f, tag, suffix ? s + len - lens[i] : s, lens[i]));
+    const uint32_t *codes = m->rs->lens + fld->lens_off[4];
+    unsigned total = fam == 4 ? 32 : 128;
+    for (uint32_t i = 0; i < fld->nlens[4]; i++) {
+        if ((int)(codes[i] >> 8) != fam)
+            continue;
+        uint8_t key[18];
+        key[0] = (uint8_t)fam;
+        key[1] = (uint8_t)(codes[i] & 0xff);
+        memcpy(key + 2, v->ip, total / 8);
+        tw__cidr_mask(key + 2, key[1], total);
+        add_candidates(m, tw__ruleset_anchor(m->rs, f, TW_TAG_CIDR, key, 2 + total / 8));
+    }
 }
 
 /* Files every conjunction anchored on a matcher that accepts value v of field f as a candidate. */
@@ -132,6 +157,8 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
             if (tags & (1u << TW_TAG_SUFFIX_EIC))
                 probe_affix(m, f, TW_TAG_SUFFIX_EIC, fs, flen);
         }
+        if (tags & (1u << TW_TAG_CIDR))
+            probe_cidr(m, f, v);
     } else if (v->type == TW_JSON_NUMBER) {
         if (tags & (1u << TW_TAG_NUMBER)) {
             double d = tw__value_number(v);

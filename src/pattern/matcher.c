@@ -115,7 +115,7 @@ int tw__matcher_test(const tw__matcher *m, tw__value *v, tw_arena *scratch)
     case TW_M_EXISTS:
         return 1;
     case TW_M_CIDR:
-        return is_string(v) && tw__cidr_match(m, v->s, v->len);
+        return is_string(v) && tw__cidr_match(m, v);
     case TW_M_ANYTHING_BUT:
         for (uint32_t i = 0; i < m->nlist; i++)
             if (tw__matcher_test(&m->list[i], v, scratch))

@@ -456,7 +456,9 @@ static tw_status parse_object(pctx *c, const char *prefix, const tw_json *obj, p
             size_t plen = strlen(prefix);
             if (plen + 1 + klen >= c->lim->pattern_max + 64)
                 return bad(c, prefix, "field path too long");
-            char *path = malloc(plen + klen + 2);
+            /* Paths are short; the heap only for long ones. */
+            char stackpath[256];
+            char *path = plen + klen + 2 <= sizeof stackpath ? stackpath : malloc(plen + klen + 2);
             if (!path)
                 return oom(c);
             memcpy(path, prefix, plen);
@@ -481,7 +483,8 @@ static tw_status parse_object(pctx *c, const char *prefix, const tw_json *obj, p
                 rc = bad(c, path, why);
             }
             }
-            free(path);
+            if (path != stackpath)
+                free(path);
         }
         if (rc)
             return rc;
@@ -619,17 +622,9 @@ tw_status tw_pattern_from_json(const tw_json *v, const tw_limits *lim, tw_patter
         tw_limits_default(&def);
         lim = &def;
     }
-    /* The size limit is on the pattern's JSON text; measure the compact form of a tree. */
-    tw_buf b = TW_BUF_INIT;
-    tw_buf_init(&b, lim->pattern_max);
-    tw_status rc = tw__json_write(&b, v);
-    size_t len = b.len;
-    tw_buf_free(&b);
-    if (rc == TW_ETOOBIG)
+    /* The size limit is on the pattern's JSON text; a tree is measured in its compact form. */
+    if (tw__json_compact_len(v, lim->pattern_max) > lim->pattern_max)
         return tw__err(err, TW_ETOOBIG, "pattern exceeds the limit of %zu bytes", lim->pattern_max);
-    if (rc)
-        return tw__err(err, rc, "out of memory compiling pattern");
-    (void)len;
     return build(v, lim, out, err);
 }
 

@@ -88,11 +88,13 @@ typedef struct tw__value {
     uint8_t interp;           /* which reading of the event recorded it (see execute.c) */
     uint8_t have_num;         /* num is valid */
     uint8_t have_fold;        /* fold/flen are valid */
+    uint8_t ip_family;        /* 0: not parsed yet; 4 / 6: ip holds the address; 255: not an IP */
     uint32_t elem;            /* innermost array element holding it that constrains (0: none) */
     uint32_t next;            /* next value of the same field: index + 1, 0 ends */
     double num;
     const char *fold;         /* case-folded string (equals-ignore-case forms) */
     uint32_t flen;
+    uint8_t ip[16];           /* the string as an address, when ip_family is 4 or 6 */
 } tw__value;
 
 /* 1 when m accepts v. scratch is the per-event arena (reset per event by the matcher) where v's
@@ -114,6 +116,10 @@ const char *tw__wildcard_compile(tw_arena *a, const char *s, size_t len, unsigne
 int tw__wildcard_match(const tw__wildcard *wc, const char *s, size_t len);
 /* Parses "addr/bits" (IPv4 or IPv6); returns a static reason on error. */
 const char *tw__cidr_parse(const char *s, size_t len, tw__matcher *m);
-int tw__cidr_match(const tw__matcher *m, const char *s, size_t len);
+int tw__cidr_match(const tw__matcher *m, tw__value *v);
+/* The value as an IP address (parsed once, cached in v): 4, 6, or 0 when it is not one. */
+int tw__value_ip(tw__value *v);
+/* Clears the bits of a (total bits long) past the first `bits`. */
+void tw__cidr_mask(uint8_t *a, unsigned bits, unsigned total);
 
 #endif

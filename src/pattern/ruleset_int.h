@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/hash.h"
+#include "pattern/affix.h"
 #include "pattern/pattern_int.h"
 
 #define TW_NONE UINT32_MAX
@@ -27,7 +28,17 @@ typedef struct tw__node {
     uint32_t field;           /* field whose path ends here, or TW_NONE */
     uint32_t has_children;    /* some field path continues below */
     uint64_t keylens;         /* bit n: a child key of n bytes exists (bit 63: 63 or more) */
+    uint64_t keysig;          /* bit tw__key_sig(key): a child key with that signature exists */
 } tw__node;
+
+/* A cheap signature of an object key (length and two bytes), so most keys no rule names are turned
+ * away by one bit test instead of a hash lookup. */
+static inline unsigned tw__key_sig(const char *k, size_t len)
+{
+    if (!len)
+        return 0;
+    return (unsigned)((len * 0x9e37u) ^ ((unsigned char)k[0] * 0x85ebu) ^ ((unsigned char)k[len - 1] * 0xc2b3u)) >> 4 & 63u;
+}
 
 typedef struct tw__trans {    /* path trie edge: (from, key) -> to; hash 0 = empty slot */
     uint64_t hash;
@@ -45,12 +56,16 @@ enum {
     TW_TAG_EIC,               /* case-folded string */
     TW_TAG_NUMBER,            /* the double's bits */
     TW_TAG_LITERAL,           /* one byte: the tw_json_type of null / true / false */
+    TW_TAG_CIDR,              /* family (4|6), prefix bits, then the masked address (4 or 16 bytes) */
     TW_TAG_COUNT_
 };
 
 typedef struct tw__field {
     uint32_t node;
-    uint32_t lens_off[4], nlens[4]; /* distinct key lengths for the four affix tags (in rs->lens) */
+    /* Probe lists (in rs->lens): distinct key lengths for the four affix tags, and for cidr the
+     * distinct family << 8 | bits, so a value is looked up once per length, not once per rule. */
+    uint32_t lens_off[5], nlens[5];
+    uint32_t trie[4];               /* affix tag -> index in rs->tries (values: akey slots), TW_NONE */
     uint32_t tags;                  /* bit per tag present for this field */
     uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
 } tw__field;
@@ -106,6 +121,8 @@ struct tw_ruleset {
 
     uint32_t nfields;
     tw__field *fields;
+    uint32_t ntries;
+    tw__affix *tries;
     uint32_t *lens;
 
     uint32_t nmatchers;

@@ -1,0 +1,205 @@
+/* Unit tests: the SQLite store, the group-commit writer, storm windows, dead letters, backoff. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "outbox/dispatch.h"
+#include "outbox/outbox.h"
+#include "outbox/store.h"
+#include "tw_test.h"
+
+static char *tmpdir(void)
+{
+    char *d = strdup("/tmp/tw-outbox-XXXXXX");
+    return mkdtemp(d);
+}
+
+static void rmrf(const char *d)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", d);
+}
+
+typedef struct collected {
+    int n;
+    int64_t ids[64];
+    char targets[64][32];
+} collected;
+
+static void on_committed(void *ctx, const tw_alert_row *rows, size_t n)
+{
+    collected *c = ctx;
+    for (size_t i = 0; i < n && c->n < 64; i++) {
+        c->ids[c->n] = rows[i].id;
+        snprintf(c->targets[c->n], 32, "%s", rows[i].target);
+        c->n++;
+    }
+}
+
+static int count_rows(void *ctx, const tw_alert_row *row)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int count_dead(void *ctx, const tw_dead_letter *dl)
+{
+    (void)dl;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+TW_TEST(commit_persists_and_reports_rows)
+{
+    char *dir = tmpdir();
+    collected c = {0};
+    tw_outbox_hooks hooks = {&c, on_committed, NULL, NULL};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    tw_new_alert a[2] = {{"slack", "r1", "e1", "k1", "{\"text\":\"a\"}", 12, NULL, NULL, 0, NULL, 0},
+                         {"hook", "r1", "e1", "k2", "{}", 2, NULL, NULL, 0, NULL, 0}};
+    const char *seen[] = {"e1"};
+    tw_commit_batch b = {a, 2, seen, 1, tw__now_ms(), "/x/f.json.gz", 10, 20, 2, 0};
+    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    CHECK_EQ_INT(c.n, 2);
+    CHECK_EQ_STR(c.targets[0], "slack");
+    CHECK_EQ_INT(tw_outbox_depth(ob), 2);
+    CHECK(tw_outbox_file_done(ob, "/x/f.json.gz", 10, 20));
+    CHECK(!tw_outbox_file_done(ob, "/x/f.json.gz", 11, 20));
+    tw_outbox_delivered(ob, c.ids[0]);
+    tw_outbox_dead(ob, c.ids[1], 3, "HTTP 404: no_service", "no_service");
+    tw_outbox_stop(ob);
+
+    /* Reopen: one row delivered (gone), one dead-lettered with its reason. */
+    tw_store *st;
+    REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
+    int rows = 0, dead = 0;
+    CHECK(tw__store_scan_outbox(st, 0, count_rows, &rows, &err) == TW_OK);
+    CHECK_EQ_INT(rows, 0);
+    CHECK(tw_dlq_list(st, NULL, count_dead, &dead, &err) == TW_OK);
+    CHECK_EQ_INT(dead, 1);
+    size_t moved = 0;
+    CHECK(tw_dlq_redrive(st, 0, "nope", &moved, &err) == TW_OK);
+    CHECK_EQ_INT(moved, 0);
+    CHECK(tw_dlq_redrive(st, 0, NULL, &moved, &err) == TW_OK);
+    CHECK_EQ_INT(moved, 1);
+    rows = dead = 0;
+    tw__store_scan_outbox(st, 0, count_rows, &rows, &err);
+    tw_dlq_list(st, NULL, count_dead, &dead, &err);
+    CHECK_EQ_INT(rows, 1);
+    CHECK_EQ_INT(dead, 0);
+    CHECK_EQ_INT(tw_dlq_redrive(st, 99999, NULL, &moved, &err), TW_ENOTFOUND);
+    tw_store_close(st);
+    rmrf(dir);
+    free(dir);
+}
+
+typedef struct committer {
+    tw_outbox *ob;
+    int ok;
+    int index;
+} committer;
+
+static void *commit_many(void *arg)
+{
+    committer *cm = arg;
+    char idem[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(idem, sizeof idem, "k-%d-%d", cm->index, i);
+        tw_new_alert a = {"t", "r", "e", idem, "{}", 2, NULL, NULL, 0, NULL, 0};
+        tw_commit_batch b = {&a, 1, NULL, 0, tw__now_ms(), NULL, 0, 0, 0, 0};
+        tw_error err;
+        cm->ok += tw_outbox_commit(cm->ob, &b, &err) == TW_OK;
+    }
+    return NULL;
+}
+
+TW_TEST(concurrent_commits_are_grouped_and_all_kept)
+{
+    char *dir = tmpdir();
+    collected c = {0};
+    tw_outbox_hooks hooks = {&c, NULL, NULL, NULL};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    pthread_t th[4];
+    committer cm[4];
+    for (int i = 0; i < 4; i++) {
+        cm[i] = (committer){ob, 0, i};
+        pthread_create(&th[i], NULL, commit_many, &cm[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(cm[i].ok, 50);
+    }
+    CHECK_EQ_INT(tw_outbox_depth(ob), 200);
+    tw_outbox_stop(ob);
+    tw_store *st;
+    REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
+    int rows = 0;
+    tw__store_scan_outbox(st, 0, count_rows, &rows, &err);
+    CHECK_EQ_INT(rows, 200);
+    tw_store_close(st);
+    rmrf(dir);
+    free(dir);
+}
+
+static int summaries;
+static size_t render_summary(void *ctx, const tw_storm_summary *s, tw_new_alert **alerts)
+{
+    (void)ctx;
+    static tw_new_alert a;
+    static char body[64];
+    summaries++;
+    snprintf(body, sizeof body, "{\"count\":%llu}", (unsigned long long)s->suppressed);
+    a = (tw_new_alert){"t", s->rule, "storm", "ks", body, strlen(body), NULL, NULL, 0, NULL, 0};
+    *alerts = &a;
+    return 1;
+}
+
+TW_TEST(storm_window_counts_then_summarises)
+{
+    char *dir = tmpdir();
+    collected c = {0};
+    tw_outbox_hooks hooks = {&c, on_committed, render_summary, NULL};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    for (int i = 0; i < 5; i++) {
+        tw_new_alert a = {"t", "noisy", "e", "k", "{}", 2, NULL, "t\n[\"x\"]", 300, "{\"id\":1}", 8};
+        tw_commit_batch b = {&a, 1, NULL, 0, tw__now_ms(), NULL, 0, 0, 0, 0};
+        REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+        CHECK_EQ_INT(b.suppressed, i == 0 ? 0 : 1);
+    }
+    CHECK_EQ_INT(c.n, 1); /* only the first one went out */
+    usleep(900 * 1000);   /* the window (300 ms) closes; the writer checks every 250 ms */
+    CHECK_EQ_INT(summaries, 1);
+    CHECK_EQ_INT(c.n, 2);
+    tw_outbox_stop(ob);
+    rmrf(dir);
+    free(dir);
+}
+
+TW_TEST(backoff_and_retry_after)
+{
+    for (uint32_t n = 1; n < 40; n++) {
+        int64_t d = tw_backoff_ms(n, 1000, 300000, (uint64_t)n * 7919);
+        int64_t step = n < 20 ? (int64_t)1000 << (n - 1) : 300000;
+        if (step > 300000)
+            step = 300000;
+        CHECK(d >= step / 2 && d <= step);
+    }
+    CHECK_EQ_INT(tw_parse_retry_after("30", 0), 30000);
+    CHECK_EQ_INT(tw_parse_retry_after(" 1.5", 0), 1500);
+    CHECK_EQ_INT(tw_parse_retry_after("-1", 0), -2);
+    CHECK_EQ_INT(tw_parse_retry_after("soon", 0), -1);
+    CHECK_EQ_INT(tw_parse_retry_after(NULL, 0), -1);
+    /* an HTTP date 10 s after now */
+    CHECK_EQ_INT(tw_parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 0), 10000);
+}
+
+TW_TEST_MAIN()
