@@ -97,6 +97,8 @@ struct tw_config {
     tw_target_cfg *targets;
     tw_ruleset *ruleset;           /* enabled rules only */
     uint32_t *ruleset_rule;        /* ruleset index -> index in rules */
+    char *notes;                   /* extra lines for tw_config_describe (what a serverless.yml had
+                                      that trailwatch ignores), "" when none */
 };
 
 /* Looks a target up by name; NULL when unknown. */

@@ -1,0 +1,328 @@
+/* config/config_rules.c: the `rules:` section, rules and bindings from any file, and the rule set
+ * built from the enabled rules once every target is known. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "config/load_int.h"
+#include "json/json_int.h"
+
+static const char *const severities[] = {"critical", "high", "medium", "low", "info", NULL};
+
+/* The deepest node a message's leading dotted path ("detail.eventName: ...") reaches from v: errors
+ * then point at the line that holds the mistake, not only at the start of the pattern. */
+static unsigned path_line(const tw_json *v, const char *msg)
+{
+    unsigned line = tw_json_line(v);
+    const char *end = strstr(msg, ": ");
+    const char *p = msg;
+    while (end && p < end && tw_json_typeof(v) == TW_JSON_OBJECT) {
+        const tw_json *next = NULL;
+        size_t used = 0;
+        for (size_t i = 0; i < v->n; i++) {   /* keys may hold dots: the longest key that fits */
+            const tw_json_member *m = &v->u.members[i];
+            if (m->klen > used && m->klen <= (size_t)(end - p) && memcmp(p, m->key, m->klen) == 0 &&
+                (p + m->klen == end || p[m->klen] == '.')) {
+                next = m->val;
+                used = m->klen;
+            }
+        }
+        if (!next)
+            break;
+        v = next;
+        if (v->line)
+            line = v->line;
+        p += used + (p + used < end);
+    }
+    return line;
+}
+
+int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
+{
+    tw_config *cfg = ld->cfg;
+    if (!tw__cl_valid_name(in->name)) {
+        tw__cl_err(ld, in->line, TW_ECONFIG, "rule \"%.80s\": a name is 1 to %d of A-Z a-z 0-9 . _ -", in->name,
+                   TW_CFG_NAME_MAX);
+        return -1;
+    }
+    for (uint32_t i = 0; i < cfg->nrules; i++)
+        if (strcmp(cfg->rules[i].name, in->name) == 0) {
+            tw__cl_err(ld, in->line, TW_EEXIST, "rule \"%s\": defined twice (first at %s)", in->name,
+                       cfg->rules[i].where);
+            return -1;
+        }
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "rule \"%s\": ", in->name);
+    tw_pattern *p = NULL;
+    const tw_json *pv = in->pattern;
+    tw_error e;
+    tw_status rc = TW_OK;
+    if (!pv || pv->type == TW_JSON_NULL)
+        tw__cl_err(ld, in->line, TW_ECONFIG, "%spattern: missing", prefix);
+    else if (pv->type == TW_JSON_STRING && !tw__cl_tainted(ld, pv))
+        rc = tw_pattern_parse(pv->u.str, pv->n, &cfg->lim, &p, &e);
+    else if (pv->type == TW_JSON_OBJECT && !tw__cl_tainted(ld, pv))
+        rc = tw_pattern_from_json(pv, &cfg->lim, &p, &e);
+    else if (pv->type != TW_JSON_STRING && pv->type != TW_JSON_OBJECT)
+        tw__cl_err(ld, pv->line, TW_ECONFIG, "%spattern: must be a mapping (or JSON text), not %s", prefix,
+                   tw_json_type_name((tw_json_type)pv->type));
+    if (rc)
+        tw__cl_err_from(ld, pv->type == TW_JSON_OBJECT ? path_line(pv, e.msg) : pv->line, prefix, &e);
+    if (p && !in->enabled) {   /* validated, but not part of the rule set */
+        tw_pattern_free(p);
+        p = NULL;
+    }
+    if (cfg->nrules == ld->rules_cap) {
+        uint32_t cap = ld->rules_cap ? 2 * ld->rules_cap : 16;
+        tw_rule_cfg *r = realloc(cfg->rules, cap * sizeof *r);
+        if (!r) {
+            tw_pattern_free(p);
+            ld->oom = 1;
+            return -1;
+        }
+        cfg->rules = r;
+        ld->rules_cap = cap;
+    }
+    if (tw_buf_append(&ld->patterns, &p, sizeof p)) {
+        tw_pattern_free(p);
+        ld->oom = 1;
+        return -1;
+    }
+    tw_rule_cfg *r = &cfg->rules[cfg->nrules];
+    memset(r, 0, sizeof *r);
+    r->name = tw__cl_strdup(ld, in->name);
+    r->description = tw__cl_strdup(ld, in->description ? in->description : "");
+    r->severity = tw__cl_strdup(ld, in->severity ? in->severity : "medium");
+    r->enabled = in->enabled;
+    r->storm = in->storm;
+    r->where = tw__cl_printf(ld, "%s:%u", ld->file, in->line);
+    r->bindings = tw_arena_calloc(&cfg->arena, (nbindings ? nbindings : 1) * sizeof *r->bindings);
+    if (!r->bindings)
+        ld->oom = 1;
+    return ld->oom ? -1 : (int)cfg->nrules++;
+}
+
+void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_json *xf_binding,
+                        const char *ctx, unsigned line)
+{
+    if (rule < 0)
+        return;
+    char label[200];
+    ctx = tw__cl_label(label, sizeof label, ctx);
+    tw_rule_cfg *r = &ld->cfg->rules[rule];
+    const cl_ref *refs = (const cl_ref *)(const void *)ld->refs.data;
+    for (size_t i = 0; i < ld->refs.len / sizeof *refs; i++)
+        if (refs[i].rule == (uint32_t)rule && strcmp(refs[i].name, target) == 0) {
+            /* One alert per (event, rule, target): the idempotency key would collide. */
+            tw__cl_err(ld, line, TW_ECONFIG, "%starget \"%s\" is listed twice", ctx, target);
+            return;
+        }
+    tw_transform *xf = NULL;
+    if (xf_binding && !tw__cl_tainted(ld, xf_binding)) {
+        tw_error e;
+        if (tw_transform_compile(xf_binding, &xf, &e)) {
+            unsigned at = path_line(xf_binding, e.msg);
+            tw__cl_err_from(ld, at ? at : line, ctx, &e);
+            xf = NULL;
+        }
+    }
+    cl_ref ref = {(uint32_t)rule, r->nbindings, tw__cl_strdup(ld, target), ld->file, ld->file_no, line};
+    if (tw_buf_append(&ld->refs, &ref, sizeof ref)) {
+        tw_transform_free(xf);
+        ld->oom = 1;
+        return;
+    }
+    r->bindings[r->nbindings++] = (tw_binding){UINT32_MAX, xf};
+}
+
+/* ---- trailwatch.yml rules: ---- */
+
+static void storm(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_storm_cfg *st)
+{
+    static const char *const known[] = {"keys", "window", NULL};
+    if (!v || v->type == TW_JSON_NULL || tw__cl_keys(ld, v, ctx, known) < 0)
+        return;
+    char kp[200];
+    if (tw__cl_duration(ld, v, ctx, "window", 1000, 7LL * 86400000, &st->window_ms) == 0)
+        tw__cl_err(ld, v->line, TW_ECONFIG, "%s: missing (how long identical alerts are folded, e.g. 5m)",
+                   tw__cl_path(kp, sizeof kp, ctx, "window"));
+    const tw_json *keys = tw_json_get(v, "keys");
+    tw__cl_path(kp, sizeof kp, ctx, "keys");
+    if (!keys || keys->type == TW_JSON_NULL)
+        return;
+    if (keys->type != TW_JSON_ARRAY || keys->n > 16) {
+        tw__cl_err(ld, keys->line, TW_ECONFIG, "%s: must be a list of at most 16 JSONPaths ($.detail.name)", kp);
+        return;
+    }
+    st->keys = tw_arena_calloc(&ld->cfg->arena, (keys->n ? keys->n : 1) * sizeof *st->keys);
+    if (!st->keys) {
+        ld->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < keys->n; i++) {
+        const char *k;
+        char name[240];
+        snprintf(name, sizeof name, "%s[%zu]", kp, i);
+        if (tw__cl_vstring(ld, keys->u.items[i], name, 1, &k) <= 0)
+            continue;
+        if (!tw_jsonpath_valid(k))
+            tw__cl_err(ld, keys->u.items[i]->line, TW_ECONFIG, "%s: not a JSONPath such as $.detail.name", name);
+        else
+            st->keys[st->nkeys++] = tw__cl_strdup(ld, k);
+    }
+}
+
+/* {target: NAME, input | input_path | input_transformer {input_paths_map, input_template}} */
+static void binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx)
+{
+    static const char *const known[] = {"target", "input", "input_path", "input_transformer", NULL};
+    static const char *const xf_keys[] = {"input_paths_map", "input_template", NULL};
+    const char *name;
+    char label[200];
+    if (b->type == TW_JSON_STRING) {
+        if (tw__cl_vstring(ld, b, ctx, 1, &name) > 0)
+            tw__cl_add_binding(ld, rule, name, NULL, ctx, b->line);
+        return;
+    }
+    if (tw__cl_keys(ld, b, ctx, known) < 0)
+        return;
+    int r = tw__cl_string(ld, b, ctx, "target", 1, &name);
+    if (r == 0)
+        tw__cl_err(ld, b->line, TW_ECONFIG, "%starget: missing (the name of a target)",
+                   tw__cl_label(label, sizeof label, ctx));
+    const tw_json *in = tw_json_get(b, "input"), *ip = tw_json_get(b, "input_path"),
+                  *it = tw_json_get(b, "input_transformer");
+    if (!!in + !!ip + !!it > 1) {
+        tw__cl_err(ld, b->line, TW_ETRANSFORM, "%sgive only one of input, input_path, input_transformer",
+                   tw__cl_label(label, sizeof label, ctx));
+        return;
+    }
+    char sub[160];
+    if (it && tw__cl_keys(ld, it, tw__cl_path(sub, sizeof sub, ctx, "input_transformer"), xf_keys) < 0)
+        return;
+    /* tw_transform_compile reads these three members (in any spelling) and ignores `target`. */
+    if (r > 0)
+        tw__cl_add_binding(ld, rule, name, in || ip || it ? b : NULL, ctx, b->line);
+}
+
+static void one_rule(tw_cfg_ld *ld, const tw_json *v, size_t index)
+{
+    static const char *const known[] = {"name", "description", "severity", "enabled", "pattern", "targets",
+                                        "storm", NULL};
+    char ctx[128], sub[160];
+    snprintf(ctx, sizeof ctx, "rules[%zu]", index);
+    if (tw__cl_keys(ld, v, ctx, known) < 0 && v->type != TW_JSON_OBJECT)
+        return;
+    cl_rule_in in = {.enabled = 1, .line = v->line, .pattern = tw_json_get(v, "pattern")};
+    int r = tw__cl_string(ld, v, ctx, "name", 1, &in.name);
+    if (r == 0)
+        tw__cl_err(ld, v->line, TW_ECONFIG, "%s: name: missing", ctx);
+    if (r <= 0)
+        return;
+    snprintf(ctx, sizeof ctx, "rule \"%.64s\": ", in.name);
+    if (tw__cl_string(ld, v, ctx, "description", 0, &in.description) > 0 && strlen(in.description) > 512)
+        tw__cl_err(ld, tw_json_get(v, "description")->line, TW_ECONFIG, "%sdescription: longer than 512 characters", ctx);
+    if (tw__cl_string(ld, v, ctx, "severity", 1, &in.severity) > 0) {
+        size_t k = 0;
+        while (severities[k] && strcmp(severities[k], in.severity) != 0)
+            k++;
+        if (!severities[k]) {
+            char shown[96];
+            tw__cl_err(ld, tw_json_get(v, "severity")->line, TW_ECONFIG,
+                       "%sseverity: must be critical, high, medium, low or info, not %s", ctx,
+                       tw__cl_shown(ld, tw_json_get(v, "severity"), shown, sizeof shown));
+        }
+    }
+    tw__cl_bool(ld, v, ctx, "enabled", &in.enabled);
+    storm(ld, tw_json_get(v, "storm"), tw__cl_path(sub, sizeof sub, ctx, "storm"), &in.storm);
+    const tw_json *ts = tw_json_get(v, "targets");
+    if (!ts || ts->type != TW_JSON_ARRAY || ts->n == 0) {
+        tw__cl_err(ld, ts ? ts->line : v->line, TW_ECONFIG, "%stargets: must be a non-empty list of target names "
+                   "or {target: NAME, input_transformer: ...}", ctx);
+        ts = NULL;
+    }
+    int rule = tw__cl_add_rule(ld, &in, ts ? (uint32_t)ts->n : 0);
+    for (size_t i = 0; ts && i < ts->n; i++) {
+        snprintf(sub, sizeof sub, "%stargets[%zu]", ctx, i);
+        binding(ld, rule, ts->u.items[i], sub);
+    }
+}
+
+void tw__cl_rules(tw_cfg_ld *ld, const tw_json *v)
+{
+    if (!v || v->type == TW_JSON_NULL)
+        return;
+    if (v->type != TW_JSON_ARRAY) {
+        tw__cl_err(ld, v->line, TW_ECONFIG, "rules: must be a list of {name, pattern, targets, ...}");
+        return;
+    }
+    for (size_t i = 0; i < v->n; i++)
+        one_rule(ld, v->u.items[i], i);
+}
+
+/* ---- the end ---- */
+
+void tw__cl_finish_rules(tw_cfg_ld *ld)
+{
+    tw_config *cfg = ld->cfg;
+    const cl_ref *refs = (const cl_ref *)(const void *)ld->refs.data;
+    const char **names = calloc(cfg->ntargets + 1, sizeof *names);
+    if (!names) {
+        ld->oom = 1;
+        return;
+    }
+    for (uint32_t i = 0; i < cfg->ntargets; i++)
+        names[i] = cfg->targets[i].name;
+    for (size_t i = 0; i < ld->refs.len / sizeof *refs; i++) {
+        const cl_ref *f = &refs[i];
+        const tw_target_cfg *t = tw__config_target(cfg, f->name);
+        if (t) {
+            cfg->rules[f->rule].bindings[f->binding].target = (uint32_t)(t - cfg->targets);
+            continue;
+        }
+        const char *near = tw__cl_closest(f->name, names, cfg->ntargets);
+        ld->file = f->file;
+        ld->file_no = f->file_no;
+        tw__cl_err(ld, f->line, TW_ENOTFOUND, "rule \"%s\": unknown target \"%.80s\"%s%s%s", cfg->rules[f->rule].name,
+                   f->name, near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+    }
+    free(names);
+    if (tw__cl_nerrors(ld) || ld->oom)
+        return;
+    tw_pattern **pats = (tw_pattern **)(void *)ld->patterns.data;
+    tw_ruleset_builder *b = NULL;
+    tw_error e;
+    if (tw_ruleset_builder_new(&cfg->lim, &b) || !(cfg->ruleset_rule = calloc(cfg->nrules + 1, sizeof(uint32_t)))) {
+        tw_ruleset_builder_free(b);
+        ld->oom = 1;
+        return;
+    }
+    tw_status rc = TW_OK;
+    size_t n = 0;
+    for (uint32_t i = 0; i < cfg->nrules && !rc; i++) {
+        if (!cfg->rules[i].enabled || !pats[i])
+            continue;
+        rc = tw_ruleset_builder_add(b, cfg->rules[i].name, pats[i], NULL, &e);
+        pats[i] = NULL;   /* consumed */
+        cfg->ruleset_rule[n++] = i;
+    }
+    if (!rc)
+        rc = tw_ruleset_build(b, &cfg->ruleset, &e);
+    tw_ruleset_builder_free(b);
+    if (rc == TW_ENOMEM)
+        ld->oom = 1;
+    else if (rc) {
+        ld->file = cfg->path;
+        ld->file_no = 0;
+        tw__cl_err(ld, 0, rc, "%s", e.msg);
+    }
+}
+
+void tw__cl_free_patterns(tw_cfg_ld *ld)
+{
+    tw_pattern **pats = (tw_pattern **)(void *)ld->patterns.data;
+    for (size_t i = 0; i < ld->patterns.len / sizeof *pats; i++)
+        tw_pattern_free(pats[i]);
+    tw_buf_free(&ld->patterns);
+}
