@@ -56,6 +56,8 @@ typedef struct tw_http_prep {
     char headers[TW_HTTP_MAX_HEADERS][512]; /* "Name: value" lines (Content-Type, auth, idempotency) */
 } tw_http_prep;
 
+#define TW_RETRY_AFTER_NONE (-1)       /* retry_after_header_ms when there is no Retry-After */
+
 typedef enum tw_outcome {
     TW_OUTCOME_DELIVERED = 0,
     TW_OUTCOME_RETRY,              /* transient: try again later (5xx, 408, 429, timeouts, refused) */
@@ -74,7 +76,9 @@ typedef struct tw_target_ops {
     /* HTTP kinds: the URL, method and headers of a delivery (idem_key: the alert's idempotency key). */
     tw_status (*http_prepare)(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err);
     /* HTTP kinds: what a response means. *retry_after_ms is set (else left -1) from Retry-After or
-     * the body (Discord's retry_after). */
+     * the body (Discord's retry_after). retry_after_header_ms is TW_RETRY_AFTER_NONE (-1) when the
+     * response has no Retry-After; any other negative value is a negative Retry-After, which means
+     * "stop retrying" (EventBridge API destinations) and makes the outcome permanent. */
     tw_outcome (*http_classify)(const void *impl, long status, const char *body, size_t len,
                                 int64_t retry_after_header_ms, int64_t *retry_after_ms);
     /* Local kinds: deliver synchronously (exec: run the command with the body on stdin). On failure
@@ -91,7 +95,8 @@ typedef struct tw_target_ops {
 const tw_target_ops *tw_target_kind(const char *kind);
 
 /* Default HTTP classification shared by the kinds: 2xx delivered; 408, 429, 5xx retry; other 4xx
- * permanent; Retry-After honoured. */
+ * permanent; Retry-After honoured. Also: no response (status <= 0) retry; 1xx and 3xx permanent
+ * (as EventBridge API destinations); a negative Retry-After permanent. */
 tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms);
 
 /* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and

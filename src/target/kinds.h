@@ -1,0 +1,92 @@
+/*
+ * target/kinds.h: the target kinds and what they share: settings, message text and JSON building
+ * (internal to src/target/).
+ *
+ * Ownership: settings helpers return malloc'd copies that the kind's impl owns (its release frees
+ * them); the settings tree itself belongs to the configuration loader and is not kept. A tw_jb owns
+ * its tree until tw__jb_finish writes and frees it.
+ */
+#ifndef TW_TARGET_KINDS_H
+#define TW_TARGET_KINDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target/target.h"
+#include "trailwatch/trailwatch.h"
+
+extern const tw_target_ops tw_target_slack;
+extern const tw_target_ops tw_target_webhook;
+extern const tw_target_ops tw_target_teams;
+extern const tw_target_ops tw_target_discord;
+extern const tw_target_ops tw_target_pagerduty;
+extern const tw_target_ops tw_target_exec;
+extern const tw_target_ops tw_target_file;
+extern const tw_target_ops tw_target_console;
+
+#define TW_USER_AGENT "trailwatch/" TW_VERSION
+#define TW_URL_MAX 2048                 /* EventBridge API destination endpoints: <= 2048 characters */
+
+/* ---- settings ---- */
+
+/* A string setting (numbers and booleans are taken as written, as YAML users expect), malloc'd into
+ * *out; NULL when absent and not required. Errors name the setting, never its value. */
+tw_status tw__setting_str(const tw_json *settings, const char *name, int required, char **out, tw_error *err);
+/* An http(s) URL setting. The value is a secret (webhook URLs carry tokens): errors never show it. */
+tw_status tw__setting_url(const tw_json *settings, const char *name, int required, char **out, tw_error *err);
+/* A mapping setting of string values (env, headers), or NULL when absent. */
+tw_status tw__setting_map(const tw_json *settings, const char *name, const tw_json **out, tw_error *err);
+/* A scalar as text ("8080", "true"), or NULL for arrays, objects and null. */
+const char *tw__scalar_text(const tw_json *v, char *tmp, size_t tmplen);
+
+/* ---- text ---- */
+
+/* Appends s, Slack-escaped when slack, keeping the appended part within max bytes: a cut falls on a
+ * UTF-8 character boundary, never inside an escape entity, and is marked with "…". */
+tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int slack);
+/* Length of the longest prefix of s (n bytes) of at most max bytes that ends on a character boundary. */
+size_t tw__utf8_prefix(const char *s, size_t n, size_t max);
+
+/* Per severity (critical | high | medium | low | info, anything else counts as medium). */
+const char *tw__sev_emoji(const char *severity);      /* Slack emoji code */
+uint32_t tw__sev_color(const char *severity);         /* 0xRRGGBB */
+/* 1 when s starts like an ISO-8601 time ("2018-01-12T18:06:01"): destinations reject bad ones. */
+int tw__iso_time(const char *s);
+/* "5m", "90s", "2h" for a storm window. */
+void tw__duration_text(int64_t ms, char *out, size_t outlen);
+
+/* ---- JSON building (tree builders with out-of-memory remembered, checked once at the end) ---- */
+
+typedef struct tw_jb {
+    tw_json_doc *d;
+    int failed;
+} tw_jb;
+
+tw_status tw__jb_init(tw_jb *jb);
+tw_json *tw__jb_obj(tw_jb *jb);
+tw_json *tw__jb_arr(tw_jb *jb);
+tw_json *tw__jb_str(tw_jb *jb, const char *s);      /* NULL s: "" */
+tw_json *tw__jb_strn(tw_jb *jb, const char *s, size_t n);
+tw_json *tw__jb_int(tw_jb *jb, int64_t v);
+tw_json *tw__jb_lit(tw_jb *jb, tw_json_type t);      /* null, true, false */
+tw_json *tw__jb_copy(tw_jb *jb, const tw_json *v);
+/* Adds key: v to obj (or v to arr) and returns v, so calls nest. NULL in, NULL out. */
+tw_json *tw__jb_put(tw_jb *jb, tw_json *obj, const char *key, tw_json *v);
+tw_json *tw__jb_push(tw_jb *jb, tw_json *arr, tw_json *v);
+/* Writes root's JSON text into out and frees the tree. */
+tw_status tw__jb_finish(tw_jb *jb, const tw_json *root, tw_buf *out, tw_error *err);
+
+/* The alert's transformed input parsed as JSON (a->input_is_json), or NULL (then *doc is NULL). */
+const tw_json *tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc);
+
+/* file and console: the transformation's result or the event, JSON compacted to one line. */
+tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);
+
+/* ---- HTTP ---- */
+
+/* Starts a delivery: url, method, Content-Type: application/json and User-Agent. */
+void tw__prep_init(tw_http_prep *prep, const char *url, const char *method);
+/* Adds one "Name: value" header line; TW_ELIMIT when it does not fit (too many, too long). */
+tw_status tw__prep_add(tw_http_prep *prep, const char *name, const char *value, tw_error *err);
+
+#endif

@@ -1,0 +1,281 @@
+/* target/kindutil.c: what the target kinds share: settings, bounded text, JSON building, HTTP prep. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/err.h"
+#include "json/json_int.h"
+#include "target/kinds.h"
+
+/* ---- settings ---- */
+
+const char *tw__scalar_text(const tw_json *v, char *tmp, size_t tmplen)
+{
+    switch (tw_json_typeof(v)) {
+    case TW_JSON_STRING: return tw_json_string(v, NULL);
+    case TW_JSON_NUMBER: snprintf(tmp, tmplen, "%s", tw_json_number_text(v, NULL)); return tmp;
+    case TW_JSON_TRUE: return "true";
+    case TW_JSON_FALSE: return "false";
+    default: return NULL;
+    }
+}
+
+tw_status tw__setting_str(const tw_json *settings, const char *name, int required, char **out, tw_error *err)
+{
+    *out = NULL;
+    const tw_json *v = tw_json_get(settings, name);
+    if (!v || tw_json_typeof(v) == TW_JSON_NULL)
+        return required ? tw__err(err, TW_ECONFIG, "%s: required", name) : TW_OK;
+    char tmp[64];
+    const char *s = tw__scalar_text(v, tmp, sizeof tmp);
+    if (!s)
+        return tw__err(err, TW_ECONFIG, "%s: must be a string, not %s", name,
+                       tw_json_type_name(tw_json_typeof(v)));
+    if (required && !*s)
+        return tw__err(err, TW_ECONFIG, "%s: required (it is empty)", name);
+    if (!(*out = strdup(s)))
+        return tw__err(err, TW_ENOMEM, "%s: out of memory", name);
+    return TW_OK;
+}
+
+tw_status tw__setting_url(const tw_json *settings, const char *name, int required, char **out, tw_error *err)
+{
+    tw_status rc = tw__setting_str(settings, name, required, out, err);
+    if (rc || !*out)
+        return rc;
+    const char *u = *out;
+    size_t skip = strncasecmp(u, "https://", 8) == 0 ? 8 : strncasecmp(u, "http://", 7) == 0 ? 7 : 0;
+    int ok = skip && u[skip] && u[skip] != '/' && strlen(u) <= TW_URL_MAX;
+    for (const char *p = u; ok && *p; p++)
+        ok = (unsigned char)*p > 0x20 && *p != 0x7f;
+    if (ok)
+        return TW_OK;
+    free(*out);
+    *out = NULL;
+    /* Never the value: it is usually a secret (Slack, Teams and Discord webhook URLs are tokens). */
+    return tw__err(err, TW_ECONFIG, "%s: must be an http(s) URL of at most %d characters without spaces", name,
+                   TW_URL_MAX);
+}
+
+tw_status tw__setting_map(const tw_json *settings, const char *name, const tw_json **out, tw_error *err)
+{
+    *out = NULL;
+    const tw_json *v = tw_json_get(settings, name);
+    if (!v || tw_json_typeof(v) == TW_JSON_NULL)
+        return TW_OK;
+    if (tw_json_typeof(v) != TW_JSON_OBJECT)
+        return tw__err(err, TW_ECONFIG, "%s: must be a mapping", name);
+    char tmp[64];
+    for (size_t i = 0; i < tw_json_size(v); i++)
+        if (!tw__scalar_text(tw_json_at(v, i), tmp, sizeof tmp))
+            return tw__err(err, TW_ECONFIG, "%s.%s: must be a string", name, tw_json_key(v, i, NULL));
+    *out = v;
+    return TW_OK;
+}
+
+/* ---- text ---- */
+
+size_t tw__utf8_prefix(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+static size_t seq_len(const char *s, size_t n)
+{
+    unsigned char c = (unsigned char)s[0];
+    size_t k = c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    return k > n ? n : k;
+}
+
+tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int slack)
+{
+    static const char ellipsis[] = "\xe2\x80\xa6";
+    size_t full = n;
+    if (slack)
+        for (size_t i = 0; i < n; i++)
+            full += s[i] == '&' ? 4 : (s[i] == '<' || s[i] == '>') ? 3 : 0;
+    if (full <= max)
+        return slack ? tw_slack_escape(b, s, n) : tw_buf_append(b, s, n);
+    size_t room = max >= 3 ? max - 3 : max, used = 0;
+    tw_status rc = TW_OK;
+    for (size_t i = 0; i < n && !rc;) {
+        size_t k = seq_len(s + i, n - i);
+        const char *rep = !slack ? NULL : s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
+        size_t w = rep ? strlen(rep) : k;
+        if (used + w > room)
+            break;
+        rc = rep ? tw_buf_puts(b, rep) : tw_buf_append(b, s + i, k);
+        used += w;
+        i += k;
+    }
+    return rc || max < 3 ? rc : tw_buf_puts(b, ellipsis);
+}
+
+static int sev_index(const char *s)
+{
+    static const char *const names[] = {"critical", "high", "medium", "low", "info"};
+    for (int i = 0; s && i < 5; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return 2;
+}
+
+const char *tw__sev_emoji(const char *severity)
+{
+    static const char *const e[] = {":rotating_light:", ":red_circle:", ":warning:", ":large_blue_circle:",
+                                    ":information_source:"};
+    return e[sev_index(severity)];
+}
+
+uint32_t tw__sev_color(const char *severity)
+{
+    static const uint32_t c[] = {0xD00000, 0xE8590C, 0xF2A900, 0x2F80ED, 0x8A8A8A};
+    return c[sev_index(severity)];
+}
+
+void tw__duration_text(int64_t ms, char *out, size_t outlen)
+{
+    if (ms > 0 && ms % 3600000 == 0)
+        snprintf(out, outlen, "%lldh", (long long)(ms / 3600000));
+    else if (ms > 0 && ms % 60000 == 0)
+        snprintf(out, outlen, "%lldm", (long long)(ms / 60000));
+    else if (ms > 0 && ms % 1000 == 0)
+        snprintf(out, outlen, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(out, outlen, "%lldms", (long long)ms);
+}
+
+int tw__iso_time(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    if (!s || strlen(s) < sizeof shape - 1)
+        return 0;
+    for (size_t i = 0; i < sizeof shape - 1; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return 0;
+    return 1;
+}
+
+/* ---- JSON building ---- */
+
+tw_status tw__jb_init(tw_jb *jb)
+{
+    jb->d = tw__json_doc_new();
+    jb->failed = !jb->d;
+    return jb->d ? TW_OK : TW_ENOMEM;
+}
+
+static tw_json *ok(tw_jb *jb, tw_json *v)
+{
+    if (!v)
+        jb->failed = 1;
+    return v;
+}
+
+tw_json *tw__jb_obj(tw_jb *jb) { return jb->d ? ok(jb, tw__json_new(jb->d, TW_JSON_OBJECT)) : NULL; }
+tw_json *tw__jb_arr(tw_jb *jb) { return jb->d ? ok(jb, tw__json_new(jb->d, TW_JSON_ARRAY)) : NULL; }
+tw_json *tw__jb_lit(tw_jb *jb, tw_json_type t) { return jb->d ? ok(jb, tw__json_new(jb->d, t)) : NULL; }
+
+tw_json *tw__jb_strn(tw_jb *jb, const char *s, size_t n)
+{
+    return jb->d ? ok(jb, tw__json_new_string(jb->d, s ? s : "", s ? n : 0)) : NULL;
+}
+
+tw_json *tw__jb_str(tw_jb *jb, const char *s) { return tw__jb_strn(jb, s, s ? strlen(s) : 0); }
+
+tw_json *tw__jb_int(tw_jb *jb, int64_t v)
+{
+    char t[32];
+    int n = snprintf(t, sizeof t, "%lld", (long long)v);
+    return jb->d ? ok(jb, tw__json_new_number(jb->d, t, (size_t)n)) : NULL;
+}
+
+tw_json *tw__jb_copy(tw_jb *jb, const tw_json *v)
+{
+    return jb->d && v ? ok(jb, tw__json_copy(jb->d, v)) : ok(jb, NULL);
+}
+
+tw_json *tw__jb_put(tw_jb *jb, tw_json *obj, const char *key, tw_json *v)
+{
+    if (!obj || !v || tw__json_put(jb->d, obj, key, strlen(key), v) != TW_OK)
+        return ok(jb, NULL);
+    return v;
+}
+
+tw_json *tw__jb_push(tw_jb *jb, tw_json *arr, tw_json *v)
+{
+    if (!arr || !v || tw__json_push(jb->d, arr, v) != TW_OK)
+        return ok(jb, NULL);
+    return v;
+}
+
+tw_status tw__jb_finish(tw_jb *jb, const tw_json *root, tw_buf *out, tw_error *err)
+{
+    tw_status rc = jb->failed || !root ? TW_ENOMEM : tw__json_write(out, root);
+    tw_json_doc_free(jb->d);
+    jb->d = NULL;
+    if (rc == TW_ETOOBIG)
+        return tw__err(err, rc, "rendered message exceeds %zu bytes", out->max);
+    return rc ? tw__err(err, rc, "rendering the message: out of memory") : TW_OK;
+}
+
+const tw_json *tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc)
+{
+    *doc = NULL;
+    if (!a->input || !a->input_is_json)
+        return NULL;
+    tw_limits lim;
+    tw_limits_default(&lim);
+    lim.event_max = TW_MAX_EVENT_MAX;          /* transformation results may be larger than one event */
+    if (tw_json_parse(a->input, a->input_len, &lim, doc, NULL) != TW_OK)
+        return NULL;
+    return tw_json_root(*doc);
+}
+
+/* The transformation's result or the event, JSON written compactly so that each alert is one line
+ * (JSON-lines files stay parseable even when the event text had newlines). */
+tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+{
+    (void)impl;
+    tw_status rc;
+    if (a->input) {
+        tw_json_doc *doc;
+        const tw_json *v = tw__input_json(a, &doc);
+        rc = v ? tw__json_write(out, v) : tw_buf_append(out, a->input, a->input_len);
+        tw_json_doc_free(doc);
+    } else {
+        rc = a->event ? tw__json_write(out, a->event)
+             : a->event_text ? tw_buf_append(out, a->event_text, a->event_len) : tw_buf_puts(out, "null");
+    }
+    return rc ? tw__err(err, rc, "rendering the alert: %s", tw_strerror(rc)) : TW_OK;
+}
+
+/* ---- HTTP ---- */
+
+void tw__prep_init(tw_http_prep *prep, const char *url, const char *method)
+{
+    prep->url = url;
+    prep->method = method ? method : "POST";
+    prep->nheaders = 0;
+    tw__prep_add(prep, "Content-Type", "application/json; charset=utf-8", NULL);
+    tw__prep_add(prep, "User-Agent", TW_USER_AGENT, NULL);
+}
+
+tw_status tw__prep_add(tw_http_prep *prep, const char *name, const char *value, tw_error *err)
+{
+    if (prep->nheaders >= TW_HTTP_MAX_HEADERS)
+        return tw__err(err, TW_ELIMIT, "more than %d HTTP headers", TW_HTTP_MAX_HEADERS);
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return tw__err(err, TW_EINVAL, "header %.64s: line breaks are not allowed", name);
+    char *line = prep->headers[prep->nheaders];
+    int n = snprintf(line, sizeof prep->headers[0], "%s: %s", name, value);
+    if (n < 0 || (size_t)n >= sizeof prep->headers[0])
+        return tw__err(err, TW_ELIMIT, "header %.64s: longer than %zu bytes", name, sizeof prep->headers[0] - 1);
+    prep->nheaders++;
+    return TW_OK;
+}

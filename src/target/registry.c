@@ -1,0 +1,55 @@
+/* target/registry.c: the table of target kinds, the shared HTTP response rules, Slack escaping. */
+#include <string.h>
+
+#include "target/kinds.h"
+#include "target/target.h"
+
+static const tw_target_ops *const kinds[] = {
+    &tw_target_slack, &tw_target_webhook, &tw_target_teams, &tw_target_discord,
+    &tw_target_pagerduty, &tw_target_exec, &tw_target_file, &tw_target_console,
+};
+
+const tw_target_ops *tw_target_kind(const char *kind)
+{
+    if (!kind)
+        return NULL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i]->kind, kind) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+/* EventBridge API destinations' rules (aws-formats 5.1): 429 and 5xx are retried, other statuses are
+ * not; 408 is a timeout, retried like the 5 s client timeout; Retry-After is honoured and a negative
+ * one stops retrying. */
+tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms)
+{
+    if (retry_after_ms)
+        *retry_after_ms = -1;
+    if (status >= 200 && status <= 299)
+        return TW_OUTCOME_DELIVERED;
+    if (status > 0 && status != 408 && status != 429 && status < 500)
+        return TW_OUTCOME_PERMANENT;           /* 1xx, 3xx, other 4xx */
+    if (retry_after_header_ms < TW_RETRY_AFTER_NONE)
+        return TW_OUTCOME_PERMANENT;
+    if (retry_after_ms && retry_after_header_ms >= 0)
+        *retry_after_ms = retry_after_header_ms;
+    return TW_OUTCOME_RETRY;                   /* 408, 429, 5xx, no response at all */
+}
+
+tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len)
+{
+    tw_status rc = tw_buf_reserve(out, len);
+    size_t run = 0;
+    for (size_t i = 0; i < len && !rc; i++) {
+        const char *rep = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
+        if (!rep) {
+            run++;
+            continue;
+        }
+        if (!(rc = tw_buf_append(out, s + i - run, run)))
+            rc = tw_buf_puts(out, rep);
+        run = 0;
+    }
+    return rc ? rc : tw_buf_append(out, s + len - run, run);
+}

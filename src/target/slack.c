@@ -1,0 +1,303 @@
+/* target/slack.c: Slack incoming webhooks (Block Kit message with a text fallback).
+ *
+ * Everything taken from the event is escaped (& < >) before it reaches mrkdwn, so event data cannot
+ * ping (<!channel>, <@U123>) or disguise links (<https://evil|click>); the only mention a message
+ * carries is the operator's `mention` setting. Texts are cut to Slack's limits (section 3000,
+ * header 150, fields 10 x 2000, text 4000 kept short of the 40000 truncation), counted in bytes,
+ * which is never less than Slack's characters. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "target/facts.h"
+#include "target/kinds.h"
+
+#define SECTION_MAX 3000
+#define HEADER_MAX 150
+#define FIELD_MAX 2000
+#define FALLBACK_MAX 4000
+#define INPUT_TEXT_MAX 40000
+
+typedef struct slack {
+    char *url, *channel, *username, *icon_emoji, *mention;
+} slack;
+
+static void release(void *impl)
+{
+    slack *s = impl;
+    if (!s)
+        return;
+    free(s->url);
+    free(s->channel);
+    free(s->username);
+    free(s->icon_emoji);
+    free(s->mention);
+    free(s);
+}
+
+static tw_status configure(const tw_json *settings, void **impl, tw_error *err)
+{
+    slack *s = calloc(1, sizeof *s);
+    if (!s)
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    tw_status rc;
+    if ((rc = tw__setting_url(settings, "url", 1, &s->url, err)) ||
+        (rc = tw__setting_str(settings, "channel", 0, &s->channel, err)) ||
+        (rc = tw__setting_str(settings, "username", 0, &s->username, err)) ||
+        (rc = tw__setting_str(settings, "icon_emoji", 0, &s->icon_emoji, err)) ||
+        (rc = tw__setting_str(settings, "mention", 0, &s->mention, err))) {
+        release(s);
+        return rc;
+    }
+    if (s->mention && strlen(s->mention) > 500) {
+        release(s);
+        return tw__err(err, TW_ECONFIG, "mention: longer than 500 bytes");
+    }
+    *impl = s;
+    return TW_OK;
+}
+
+/* channel, username, icon_emoji: honoured by legacy webhooks, ignored by app webhooks. */
+static void legacy(tw_jb *jb, tw_json *msg, const slack *s)
+{
+    if (s->channel)
+        tw__jb_put(jb, msg, "channel", tw__jb_str(jb, s->channel));
+    if (s->username)
+        tw__jb_put(jb, msg, "username", tw__jb_str(jb, s->username));
+    if (s->icon_emoji)
+        tw__jb_put(jb, msg, "icon_emoji", tw__jb_str(jb, s->icon_emoji));
+}
+
+static tw_json *mrkdwn(tw_jb *jb, const tw_buf *b)
+{
+    tw_json *t = tw__jb_obj(jb);
+    tw__jb_put(jb, t, "type", tw__jb_str(jb, "mrkdwn"));
+    tw__jb_put(jb, t, "text", tw__jb_strn(jb, b->data, b->len));
+    return t;
+}
+
+/* The transformation's result: a JSON object is the Slack payload itself; text and JSON strings are
+ * the message text (already escaped by the transformation); any other JSON is shown as code. */
+static tw_status render_input(const slack *s, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+{
+    tw_json_doc *doc;
+    const tw_json *v = tw__input_json(a, &doc);
+    if (tw_json_typeof(v) == TW_JSON_OBJECT) {
+        tw_json_doc_free(doc);
+        tw_status rc = tw_buf_append(out, a->input, a->input_len);
+        return rc ? tw__err(err, rc, "slack: message too large") : TW_OK;
+    }
+    tw_buf text = TW_BUF_INIT;
+    tw_status rc = TW_OK;
+    if (s->mention)
+        rc = tw_buf_printf(&text, "%s ", s->mention);
+    if (!rc && !v) {
+        rc = tw__put_text(&text, a->input, a->input_len, INPUT_TEXT_MAX, 0);
+    } else if (!rc && tw_json_typeof(v) == TW_JSON_STRING) {
+        size_t n;
+        const char *str = tw_json_string(v, &n);
+        rc = tw__put_text(&text, str, n, INPUT_TEXT_MAX, 0);
+    } else if (!rc) {
+        if (!(rc = tw_buf_puts(&text, "```")) && !(rc = tw__put_text(&text, a->input, a->input_len,
+                                                                      INPUT_TEXT_MAX - 6, 1)))
+            rc = tw_buf_puts(&text, "```");
+    }
+    tw_json_doc_free(doc);
+    tw_jb jb;
+    if (!rc)
+        rc = tw__jb_init(&jb);
+    if (rc) {
+        tw_buf_free(&text);
+        return tw__err(err, rc, "slack: out of memory");
+    }
+    tw_json *msg = tw__jb_obj(&jb);
+    tw__jb_put(&jb, msg, "text", tw__jb_strn(&jb, text.data, text.len));
+    legacy(&jb, msg, s);
+    tw_buf_free(&text);
+    return tw__jb_finish(&jb, msg, out, err);
+}
+
+/* Appends event text, escaped and cut to max bytes. */
+static void put(tw_buf *b, const char *s, size_t max)
+{
+    if (s)
+        tw__put_text(b, s, strlen(s), max, 1);
+}
+
+static void main_section(tw_buf *b, const slack *s, const tw_facts *f)
+{
+    if (s->mention)
+        tw_buf_printf(b, "%s\n", s->mention);
+    if (f->cloudtrail) {
+        tw_buf_puts(b, "*");
+        f->who ? put(b, f->who, 300) : (void)tw_buf_puts(b, "unknown caller");
+        tw_buf_puts(b, "*");
+        if (f->who_type) {
+            tw_buf_puts(b, " (");
+            put(b, f->who_type, 60);
+            tw_buf_puts(b, ")");
+        }
+        tw_buf_puts(b, " called *");
+        put(b, f->what, 200);
+        tw_buf_puts(b, "* on `");
+        put(b, f->service, 200);
+        tw_buf_puts(b, "`");
+    } else {
+        tw_buf_puts(b, "*");
+        put(b, f->detail_type ? f->detail_type : "Event", 300);
+        tw_buf_puts(b, "* from `");
+        put(b, f->source ? f->source : "unknown source", 200);
+        tw_buf_puts(b, "`");
+    }
+    if (f->resource) {
+        tw_buf_puts(b, f->cloudtrail ? "\n*Resource:* " : "\n*Resources:* ");
+        put(b, f->resource, 800);
+    }
+    tw_buf_puts(b, "\n*Where:* ");
+    put(b, f->region ? f->region : "unknown region", 60);
+    if (f->account) {
+        tw_buf_puts(b, " \xc2\xb7 account ");
+        put(b, f->account, 60);
+    }
+    if (f->source_ip) {
+        tw_buf_puts(b, " \xc2\xb7 from ");
+        put(b, f->source_ip, 200);
+    }
+    if (f->when) {
+        tw_buf_puts(b, "\n*When:* ");
+        put(b, f->when, 64);
+    }
+}
+
+static tw_status render_default(const slack *s, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+{
+    tw_facts f;
+    tw_jb jb;
+    tw__facts_extract(a->event, &f);
+    if (tw__jb_init(&jb)) {
+        tw__facts_free(&f);
+        return tw__err(err, TW_ENOMEM, "slack: out of memory");
+    }
+    const char *emoji = tw__sev_emoji(a->severity), *rule = a->rule_name ? a->rule_name : "trailwatch";
+    tw_buf t = TW_BUF_INIT;
+    tw_json *msg = tw__jb_obj(&jb), *blocks = tw__jb_arr(&jb), *b;
+
+    /* header: plain text, so the operator's rule name needs no escaping */
+    tw_buf_printf(&t, "%s ", emoji);
+    tw__put_text(&t, rule, strlen(rule), HEADER_MAX - t.len, 0);
+    b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+    tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "header"));
+    tw_json *ht = tw__jb_put(&jb, b, "text", tw__jb_obj(&jb));
+    tw__jb_put(&jb, ht, "type", tw__jb_str(&jb, "plain_text"));
+    tw__jb_put(&jb, ht, "text", tw__jb_strn(&jb, t.data, t.len));
+
+    tw_buf_reset(&t);
+    main_section(&t, s, &f);
+    t.len = tw__utf8_prefix(t.data ? t.data : "", t.len, SECTION_MAX);
+    b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+    tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
+    tw__jb_put(&jb, b, "text", mrkdwn(&jb, &t));
+
+    if (f.nparams) {
+        b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+        tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
+        tw_json *fields = tw__jb_put(&jb, b, "fields", tw__jb_arr(&jb));
+        for (size_t i = 0; i < f.nparams; i++) {
+            tw_buf_reset(&t);
+            tw_buf_puts(&t, "*");
+            put(&t, f.params[i].name, 100);
+            tw_buf_puts(&t, "*\n");
+            put(&t, f.params[i].value, FIELD_MAX - t.len);
+            tw__jb_push(&jb, fields, mrkdwn(&jb, &t));
+        }
+    }
+    if (f.error) {
+        tw_buf_reset(&t);
+        tw_buf_puts(&t, ":x: *Error:* ");
+        put(&t, f.error, SECTION_MAX - t.len);
+        b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+        tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
+        tw__jb_put(&jb, b, "text", mrkdwn(&jb, &t));
+    }
+
+    tw_buf_reset(&t);
+    if (a->rule_description && *a->rule_description) {
+        put(&t, a->rule_description, 600);
+        tw_buf_puts(&t, " \xc2\xb7 ");
+    }
+    tw_buf_puts(&t, "event ");
+    put(&t, f.event_id ? f.event_id : "?", 100);
+    tw_buf_puts(&t, " \xc2\xb7 ");
+    put(&t, f.account ? f.account : "?", 60);
+    tw_buf_puts(&t, "/");
+    put(&t, f.region ? f.region : "?", 60);
+    b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+    tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "context"));
+    tw__jb_push(&jb, tw__jb_put(&jb, b, "elements", tw__jb_arr(&jb)), mrkdwn(&jb, &t));
+    if (a->storm_count > 1) {
+        char win[32];
+        tw__duration_text(a->storm_window_ms, win, sizeof win);
+        tw_buf_reset(&t);
+        tw_buf_printf(&t, ":repeat: +%llu identical alerts in the last %s", (unsigned long long)(a->storm_count - 1),
+                      win);
+        b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+        tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "context"));
+        tw__jb_push(&jb, tw__jb_put(&jb, b, "elements", tw__jb_arr(&jb)), mrkdwn(&jb, &t));
+    }
+
+    /* text: the notification and fallback line */
+    tw_buf_reset(&t);
+    if (s->mention)
+        tw_buf_printf(&t, "%s ", s->mention);
+    tw_buf_printf(&t, "%s ", emoji);
+    tw__put_text(&t, rule, strlen(rule), 300, 1);
+    tw_buf_puts(&t, ": ");
+    tw_buf sum = TW_BUF_INIT;
+    tw__facts_summary(&f, &sum);
+    if (f.region)
+        tw_buf_printf(&sum, " (%s)", f.region);
+    tw__put_text(&t, sum.data ? sum.data : "", sum.len, FALLBACK_MAX - t.len, 1);
+    tw_buf_free(&sum);
+    tw__jb_put(&jb, msg, "text", tw__jb_strn(&jb, t.data, t.len));
+    tw__jb_put(&jb, msg, "blocks", blocks);
+    tw__jb_put(&jb, msg, "unfurl_links", tw__jb_lit(&jb, TW_JSON_FALSE));
+    tw__jb_put(&jb, msg, "unfurl_media", tw__jb_lit(&jb, TW_JSON_FALSE));
+    legacy(&jb, msg, s);
+    tw_buf_free(&t);
+    tw__facts_free(&f);
+    return tw__jb_finish(&jb, msg, out, err);
+}
+
+static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+{
+    return a->input ? render_input(impl, a, out, err) : render_default(impl, a, out, err);
+}
+
+static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err)
+{
+    (void)idem_key;
+    (void)err;
+    tw__prep_init(prep, ((const slack *)impl)->url, "POST");
+    return TW_OK;
+}
+
+/* 200 "ok" delivered; 429 (Retry-After) and 5xx retried; invalid_payload, no_service (404),
+ * channel_is_archived (410), action_prohibited (403) will not get better: dead-letter. */
+static tw_outcome http_classify(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
+                                int64_t *retry_after_ms)
+{
+    (void)impl;
+    (void)body;
+    (void)len;
+    return tw_target_http_default(status, ra_header, retry_after_ms);
+}
+
+const tw_target_ops tw_target_slack = {
+    .kind = "slack",
+    .transport = TW_TRANSPORT_HTTP,
+    .configure = configure,
+    .release = release,
+    .render = render,
+    .http_prepare = http_prepare,
+    .http_classify = http_classify,
+};
