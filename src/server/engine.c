@@ -353,8 +353,6 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
     char lbl[128];
     tw_metrics_label(lbl, sizeof lbl, "source", source);
     tw_counter *in = tw_metrics_counter(e->metrics, "trailwatch_events_received_total", "Events received, by source", lbl);
-    tw_counter *bad = tw_metrics_counter(e->metrics, "trailwatch_events_rejected_total",
-                                         "Events rejected as invalid, by source", lbl);
     if (e->stopping)
         return tw__err(err, TW_EINVAL, "the server is stopping");
     batch b;
@@ -371,9 +369,9 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
     }
     for (size_t i = 0; i < n; i++) {
         memset(&results[i], 0, sizeof results[i]);
+        /* Rejections are counted by the source (trailwatch_events_rejected_total), which also sees
+         * the events that never reach the engine. */
         process(e, snap, m, &items[i], &results[i], &st[i], &b, source);
-        if (results[i].status)
-            tw_count(bad, 1);
     }
     tw_count(in, n);
     if (b.nalerts || b.nseen || (o && o->file_path)) {

@@ -80,9 +80,15 @@ static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
         tw_log(TW_LOG_ERROR, "cannot store stdin events; retrying", "error", err.msg, NULL);
         sleep(1);
     }
+    char lbl[64];
+    tw_counter *bad = tw_metrics_counter(s->metrics, "trailwatch_events_rejected_total",
+                                         "Events a source could not read or the engine rejected, by source.",
+                                         tw_metrics_label(lbl, sizeof lbl, "source", "stdin"));
     for (size_t i = 0; i < n; i++)
-        if (res[i].status)
+        if (res[i].status) {
+            tw_count(bad, 1);
             tw_log(TW_LOG_WARN, "invalid event on stdin skipped", "error", res[i].error, NULL);
+        }
     free(res);
 }
 
