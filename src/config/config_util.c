@@ -273,6 +273,9 @@ int tw__cl_keys(tw_cfg_ld *ld, const tw_json *obj, const char *ctx, const char *
     for (size_t i = 0; i < obj->n; i++) {
         const tw_json_member *m = &obj->u.members[i];
         unsigned line = m->val->line;
+        /* Top-level "x-..." keys are the user's own: a place for YAML anchors (as in Compose files). */
+        if (!cl && strncmp(m->key, "x-", 2) == 0)
+            continue;
         int found = 0;
         for (size_t k = 0; k < nk && !found; k++)
             found = strcmp(m->key, known[k]) == 0;
