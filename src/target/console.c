@@ -5,6 +5,9 @@
 
 static tw_status console_configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     (void)settings;
     (void)err;
     *impl = NULL;

@@ -32,6 +32,9 @@ static void release(void *impl)
 
 static tw_status configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"url", "username", "avatar_url", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     discord *d = calloc(1, sizeof *d);
     if (!d)
         return tw__err(err, TW_ENOMEM, "out of memory");

@@ -183,6 +183,9 @@ static tw_status configure_handler(tw_exec *x, const char *runtime, tw_error *er
 
 tw_status tw__exec_configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"command", "env", "cwd", "handler", "runtime", "code_dir", "function_name", "memory_size", "region", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     tw_exec *x = calloc(1, sizeof *x);
     char *runtime = NULL;
     const tw_json *env, *cmd = tw_json_get(settings, "command");

@@ -25,6 +25,9 @@ static void file_release(void *impl)
 
 static tw_status file_configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"path", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     file_impl *f = calloc(1, sizeof *f);
     if (!f)
         return tw__err(err, TW_ENOMEM, "out of memory");

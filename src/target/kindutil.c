@@ -76,6 +76,50 @@ tw_status tw__setting_map(const tw_json *settings, const char *name, const tw_js
 
 /* ---- text ---- */
 
+/* Edit distance, capped: enough to suggest the setting a typo meant. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    size_t d[41][41];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb];
+}
+
+tw_status tw__setting_known(const tw_json *settings, const char *const *known, tw_error *err)
+{
+    for (size_t i = 0; i < tw_json_size(settings); i++) {
+        const char *key = tw_json_key(settings, i, NULL);
+        const char *best = NULL;
+        size_t bestd = 3;
+        int found = 0;
+        for (size_t k = 0; known[k] && !found; k++) {
+            found = strcmp(key, known[k]) == 0;
+            size_t dd = distance(key, known[k]);
+            if (dd < bestd) {
+                bestd = dd;
+                best = known[k];
+            }
+        }
+        if (!found) {
+            if (best)
+                return tw__err(err, TW_ECONFIG, "unknown setting \"%.64s\" (did you mean \"%s\"?)", key, best);
+            return tw__err(err, TW_ECONFIG, "unknown setting \"%.64s\"", key);
+        }
+    }
+    return TW_OK;
+}
+
 size_t tw__utf8_prefix(const char *s, size_t n, size_t max)
 {
     if (n <= max)

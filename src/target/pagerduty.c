@@ -33,6 +33,9 @@ static void release(void *impl)
 
 static tw_status configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"routing_key", "url", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     pagerduty *p = calloc(1, sizeof *p);
     if (!p)
         return tw__err(err, TW_ENOMEM, "out of memory");

@@ -37,6 +37,9 @@ static void release(void *impl)
 
 static tw_status configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"url", "channel", "username", "icon_emoji", "mention", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     slack *s = calloc(1, sizeof *s);
     if (!s)
         return tw__err(err, TW_ENOMEM, "out of memory");

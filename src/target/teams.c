@@ -31,6 +31,9 @@ static void release(void *impl)
 
 static tw_status configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"url", "format", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     teams *t = calloc(1, sizeof *t);
     char *format = NULL;
     if (!t)

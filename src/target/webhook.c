@@ -137,6 +137,9 @@ static tw_status configure_auth(webhook *w, const tw_json *auth, tw_error *err)
 
 static tw_status configure(const tw_json *settings, void **impl, tw_error *err)
 {
+    static const char *const known[] = {"url", "method", "headers", "auth", NULL};
+    if (tw__setting_known(settings, known, err))
+        return err ? err->code : TW_ECONFIG;
     webhook *w = calloc(1, sizeof *w);
     if (!w)
         return tw__err(err, TW_ENOMEM, "out of memory");

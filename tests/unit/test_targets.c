@@ -199,6 +199,33 @@ TW_TEST(registry_has_the_eight_kinds)
     CHECK(tw_target_kind(NULL) == NULL);
 }
 
+TW_TEST(unknown_settings_are_errors_with_a_suggestion)
+{
+    static const struct {
+        const char *kind, *settings, *needle;
+    } cases[] = {
+        {"slack", "{\"url\":\"https://hooks.slack.com/services/T/B/x\",\"chanel\":\"#a\"}", "did you mean \"channel\""},
+        {"webhook", "{\"url\":\"http://127.0.0.1/x\",\"header\":{}}", "did you mean \"headers\""},
+        {"file", "{\"path\":\"/tmp/x\",\"mode\":\"0600\"}", "unknown setting \"mode\""},
+        {"console", "{\"colour\":true}", "unknown setting \"colour\""},
+        {"exec", "{\"comand\":[\"/bin/true\"]}", "did you mean \"command\""},
+        {"pagerduty", "{\"routing_key\":\"k\",\"severity\":\"x\"}", "unknown setting \"severity\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tw_json_doc *d = parse(cases[i].settings);
+        void *impl = NULL;
+        tw_error err;
+        const tw_target_ops *ops = tw_target_kind(cases[i].kind);
+        REQUIRE(ops && d);
+        CHECK_EQ_INT(ops->configure(tw_json_root(d), &impl, &err), TW_ECONFIG);
+        CHECK_CONTAINS(err.msg, cases[i].needle);
+        CHECK(!strstr(err.msg, "hooks.slack.com")); /* a secret never shows */
+        if (impl)
+            ops->release(impl);
+        tw_json_doc_free(d);
+    }
+}
+
 TW_TEST(default_http_classification)
 {
     static const struct { long status; int64_t ra; tw_outcome want; int64_t want_ra; } cases[] = {
