@@ -2,7 +2,8 @@
 """Runs every trailwatch test and ends with the summary line "N passed, N failed".
 
 Layers, in order:
-  1. C unit tests (tests/unit/test_*.c), built plain (build/) and with ASan+UBSan (build-san/);
+  1. C unit tests (tests/unit/test_*.c), built plain (build/) and with ASan+UBSan (build-san/), and
+     the plain build once more under valgrind (memcheck, leaks as errors) when valgrind is there;
   2. end-to-end suites (tests/e2e/test_*.py, Python unittest) against the sanitizer build of the
      binary (TW_BIN), so every end-to-end path also runs under ASan+UBSan and LeakSanitizer.
 
@@ -13,6 +14,7 @@ import glob
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,11 +28,15 @@ SAN_ENV = {
 }
 
 
-def run_unit(binary, env, only):
+VALGRIND = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--error-exitcode=89"]
+
+
+def run_unit(binary, env, only, prefix=()):
     passed = failed = 0
     t0 = time.time()
     try:
-        p = subprocess.run([binary], capture_output=True, text=True, env=env, timeout=900)
+        p = subprocess.run(list(prefix) + [binary], capture_output=True, text=True, env=env, timeout=900)
         out, rc = p.stdout + p.stderr, p.returncode
     except subprocess.TimeoutExpired as e:
         out, rc = (e.stdout or b"").decode(errors="replace") + "\n# TIMEOUT", -1
@@ -46,7 +52,7 @@ def run_unit(binary, env, only):
         else:
             failed += 1
             names.append(m.group(2))
-    label = os.path.relpath(binary, ROOT)
+    label = ("valgrind " if prefix else "") + os.path.relpath(binary, ROOT)
     if rc != 0 and not names:
         failed += 1  # crashed, sanitizer report, or leak after the tests ran
         names.append("(exit status %d)" % rc)
@@ -91,6 +97,7 @@ def main():
     ap.add_argument("--plain", action="store_true", help="end-to-end against build/ instead of build-san/")
     ap.add_argument("--no-unit", action="store_true")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--no-valgrind", action="store_true")
     args = ap.parse_args()
 
     total_p = total_f = 0
@@ -106,6 +113,13 @@ def main():
                 if binary.endswith(".d") or not os.access(binary, os.X_OK):
                     continue
                 p, f = run_unit(binary, env, args.only)
+                total_p += p
+                total_f += f
+        if not args.no_valgrind and shutil.which("valgrind"):
+            for binary in sorted(glob.glob(os.path.join(ROOT, "build", "tests", "test_*"))):
+                if binary.endswith(".d") or not os.access(binary, os.X_OK):
+                    continue
+                p, f = run_unit(binary, dict(os.environ), args.only, VALGRIND)
                 total_p += p
                 total_f += f
     if not args.no_e2e:

@@ -90,6 +90,7 @@ static int tw_failed_now_;
             fflush(stdout);                                                               \
             printf("%s %d - %s\n", tw_failed_now_ ? "not ok" : "ok", i + 1,               \
                    tw_tests_[i].name);                                                    \
+            fflush(stdout); /* nothing buffered when a later test forks */                \
             failed += tw_failed_now_;                                                     \
         }                                                                                 \
         return failed ? 1 : 0;                                                            \
