@@ -15,6 +15,8 @@
  *      same sequence as one memfd; gzip gives the same sequence as the plain bytes (unless the plain
  *      bytes themselves start with the gzip magic); two gzip members give the events of the text
  *      twice concatenated.
+ *   3. A document (array or {"Records": [...]}) that is not JSON gives at least one error; a valid
+ *      one read without error gives exactly the array's items.
  */
 #ifndef TW_FUZZ_READER_BODY_H
 #define TW_FUZZ_READER_BODY_H
@@ -28,6 +30,7 @@
 
 #include "common/buf.h"
 #include "fuzz_common.h"
+#include "json/json_int.h"
 #include "trailwatch/event.h"
 #include "trailwatch/json.h"
 
@@ -214,13 +217,58 @@ FUZZ_FN void fuzz_reader_same(const fz_log *a, const fz_log *b, const char *what
     for (size_t i = 0; i < n; i++) {
         const fz_item *x = &a->items[i], *y = &b->items[i];
         int same = x->rc == y->rc && x->len == y->len && x->format == y->format && x->line == y->line &&
-                   x->index == y->index && memcmp(a->text.data + x->off, b->text.data + y->off, x->len) == 0;
+                   x->index == y->index &&
+                   (x->len == 0 || memcmp(a->text.data + x->off, b->text.data + y->off, x->len) == 0);
         FUZZ_CHECK(same, "%s: item %zu differs: rc %d/%d, len %zu/%zu, line %lu/%lu, index %lu/%lu", what, i,
                    x->rc, y->rc, x->len, y->len, x->line, y->line, x->index, y->index);
         if (!same)
             return;
     }
     FUZZ_CHECK(a->n == b->n, "%s: %zu items, against %zu", what, a->n, b->n);
+}
+
+/* A document read from the plain bytes p: if they are not JSON the reader must have said so; if
+ * they are and it said nothing, its events are the items of the array (ARRAY) or of the first
+ * "Records" member holding an array (RECORDS), in order. */
+FUZZ_FN void fuzz_reader_document(const uint8_t *p, size_t n, const fz_log *log)
+{
+    if (!log->n || log->items[0].format == TW_FORMAT_LINES || n > fz_reader_lim.file_max)
+        return;
+    size_t errors = 0;
+    for (size_t i = 0; i < log->n; i++)
+        errors += log->items[i].rc != TW_OK;
+    tw_limits jl = fz_reader_lim;
+    jl.event_max = fz_reader_lim.file_max;
+    tw_json_doc *doc = NULL;
+    tw_error err = {0};
+    tw_status rc = tw_json_parse((const char *)p, n, &jl, &doc, &err);
+    if (rc != TW_OK) {
+        FUZZ_CHECK(errors > 0, "the reader takes a document that is not JSON (%s) without an error", err.msg);
+        return;
+    }
+    const tw_json *root = tw_json_root(doc), *items = NULL;
+    if (log->items[0].format == TW_FORMAT_ARRAY) {
+        items = root;
+    } else {
+        for (size_t i = 0; i < tw_json_size(root) && !items; i++) {
+            size_t klen = 0;
+            const char *k = tw_json_key(root, i, &klen);
+            if (klen == 7 && memcmp(k, "Records", 7) == 0 && tw_json_typeof(tw_json_at(root, i)) == TW_JSON_ARRAY)
+                items = tw_json_at(root, i);
+        }
+    }
+    if (errors == 0 && items) {
+        FUZZ_CHECK(log->n == tw_json_size(items), "%zu events from an array of %zu", log->n, tw_json_size(items));
+        for (size_t i = 0; i < log->n && i < tw_json_size(items); i++) {
+            const fz_item *it = &log->items[i];
+            tw_json_doc *e = NULL;
+            if (tw_json_parse(log->text.data + it->off, it->len, &jl, &e, &err) == TW_OK) {
+                FUZZ_CHECK(tw__json_equal(tw_json_root(e), tw_json_at(items, i)), "event %zu is not item %zu", i, i);
+                tw_json_doc_free(e);
+            }
+        }
+    }
+    tw_json_doc_free(doc);
 }
 
 FUZZ_FN void fuzz_reader_check(const uint8_t *data, size_t size)
@@ -251,10 +299,13 @@ FUZZ_FN void fuzz_reader_check(const uint8_t *data, size_t size)
         fuzz_reader_log_free(&ref);
     }
     int magic = n >= 2 && body[0] == 0x1f && body[1] == 0x8b;
-    if (enc == 1 && !magic) {
+    if (enc == 0 && !magic) {
+        fuzz_reader_document(body, n, &got);
+    } else if (enc == 1 && !magic) {
         fuzz_reader_read(body, n, 0, &ref);
         fuzz_reader_same(&ref, &got, "gzip against plain");
         fuzz_reader_log_free(&ref);
+        fuzz_reader_document(body, n, &got);
     } else if (enc == 3 && !magic && n <= (1u << 19)) {
         tw_buf twice = TW_BUF_INIT;
         FUZZ_SETUP(tw_buf_append(&twice, body, n) == TW_OK && tw_buf_append(&twice, body, n) == TW_OK,
@@ -262,6 +313,7 @@ FUZZ_FN void fuzz_reader_check(const uint8_t *data, size_t size)
         fuzz_reader_read((const uint8_t *)(twice.data ? twice.data : ""), twice.len, 0, &ref);
         fuzz_reader_same(&ref, &got, "two gzip members against the text twice");
         fuzz_reader_log_free(&ref);
+        fuzz_reader_document((const uint8_t *)(twice.data ? twice.data : ""), twice.len, &got);
         tw_buf_free(&twice);
     }
     fuzz_reader_log_free(&got);

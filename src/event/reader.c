@@ -117,11 +117,27 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
-/* Looks at the first bytes: '[' or {"Records" start a document, anything else is JSON lines. */
+/* Whether the bytes read so far decide the format: the first token, and after a '{' enough of the
+ * next one to tell "Records" from anything else. */
+static int format_known(const char *p, const char *end)
+{
+    p = tw__lex_ws(p, end);
+    if (p >= end)
+        return 0;
+    if (*p != '{')
+        return 1;
+    p = tw__lex_ws(p + 1, end);
+    size_t n = end - p < 9 ? (size_t)(end - p) : 9;
+    return n == 9 || (n && memcmp(p, "\"Records\"", n) != 0);
+}
+
+/* Looks at the first bytes: '[' or {"Records" start a document, anything else is JSON lines. It reads
+ * until they decide (or the buffer is full, or the input ends), not a fixed count: the format must not
+ * depend on how read(2) splits the input, nor on the length of leading whitespace. */
 static void detect(tw_event_reader *r)
 {
     r->detected = 1;
-    while (!r->input_done && r->len < 64)
+    while (!r->input_done && r->len < r->cap && !format_known(r->buf, r->buf + r->len))
         read_more(r);
     const char *p = tw__lex_ws(r->buf, r->buf + r->len), *end = r->buf + r->len;
     if (p < end && *p == '[') {
@@ -252,6 +268,9 @@ static tw_status next_element(tw_event_reader *r, const char **json, size_t *len
             r->p = tw__lex_ws(r->p + 1, r->end);
             for (;;) {
                 int escaped = 0;
+                if (r->p >= r->end || *r->p != '"')
+                    return doc_error(r, &(tw_lex_err){"expected a string key in object", TW_EJSON, r->p},
+                                     where, err);
                 const char *close = tw__lex_string(r->p + 1, r->end, &escaped, &e);
                 if (!close)
                     return doc_error(r, &e, where, err);
