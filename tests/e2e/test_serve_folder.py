@@ -1,0 +1,147 @@
+"""End-to-end: `trailwatch serve` reading a folder of CloudTrail log files in the S3 layout.
+
+The shared s3-layout folder (3,872 real log files, 30,477 records of which 6,496 are duplicate
+deliveries of the same eventID) is copied to a temporary folder and served with sources.folder; a rule
+matching every record sends its alerts to a file target. Then: a restart reads no file again, and a new
+file dropped into the tree is picked up."""
+import glob
+import gzip
+import json
+import os
+import shutil
+import sys
+import time
+import unittest
+
+import twserve
+from twserve import Server
+
+FILES, RECORDS, DISTINCT = 3872, 30477, 23981
+DUPLICATES = RECORDS - DISTINCT          # 6,496
+DELIVERY_BUDGET = 60.0                   # seconds for every alert to reach the file
+
+
+def folder_config():
+    return {"server": {"listen": "127.0.0.1:0"},
+            "sources": {"folder": {"path": "logs", "watch": True}},
+            "targets": {"audit": {"kind": "file", "path": "alerts.jsonl"}},
+            "rules": [{"name": "every-record", "pattern": {"detail": {"eventID": [{"exists": True}]}},
+                       "targets": ["audit"]}]}
+
+
+def new_log_file(records):
+    return gzip.compress(json.dumps({"Records": records}).encode())
+
+
+class TestFolder(unittest.TestCase):
+    """The steps run in order (test_1_..., test_2_...) on one server and one copy of the folder."""
+
+    @classmethod
+    def setUpClass(cls):
+        src = twserve.shared("data", "cloudtrail", "s3-layout")
+        cls.srv = Server(None, folder_config())
+        shutil.copytree(src, cls.srv.path("logs"))
+        files = glob.glob(cls.srv.path("logs", "**", "*.json.gz"), recursive=True)
+        assert len(files) == FILES, len(files)
+        cls.sample = None
+        with gzip.open(sorted(files)[0], "rt") as f:
+            cls.sample = json.load(f)["Records"][0]
+        cls.t0 = time.monotonic()
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+
+    def test_1_every_record_is_read_and_duplicates_are_dropped(self):
+        srv = self.srv
+        srv.wait_metric("trailwatch_folder_files_total", FILES, timeout=60, result="processed")
+        srv.wait_metric("trailwatch_rule_matches_total", DISTINCT, timeout=10, rule="every-record")
+        self.assertEqual(srv.metric("trailwatch_folder_records_total"), RECORDS)
+        self.assertEqual(srv.metric("trailwatch_events_received_total", source="folder"), RECORDS)
+        self.assertEqual(srv.metric("trailwatch_events_duplicate_total"), DUPLICATES)
+        self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), DISTINCT)
+        self.assertEqual(srv.metric("trailwatch_folder_files_total", result="rejected"), 0)
+        self.assertEqual(srv.metric("trailwatch_folder_files_total", result="failed"), 0)
+        self.assertEqual(srv.metric("trailwatch_events_rejected_total", source="folder"), 0)
+        # every alert exists: delivered or waiting in the outbox
+        time.sleep(1.2)                  # the depth gauge is refreshed by the delivery loop
+        m = srv.metrics()
+        delivered = m.get(("trailwatch_deliveries_total", frozenset({("target", "audit"), ("outcome", "delivered")})), 0)
+        depth = srv.healthz()["outbox_depth"]
+        self.assertAlmostEqual(delivered + depth, DISTINCT, delta=5)
+
+    @unittest.expectedFailure  # product bug: a file target delivers ~1 alert/s once the input is idle
+    def test_2_every_alert_is_delivered_once(self):
+        srv = self.srv
+        end = self.t0 + DELIVERY_BUDGET
+        last, last_t = -1, time.monotonic()
+        while True:
+            n = len(srv.jsonl("alerts.jsonl"))
+            now = time.monotonic()
+            if n >= DISTINCT or now > end:
+                break
+            # give up early when the rate cannot finish within the budget (reported below)
+            if now - last_t >= 5:
+                rate = (n - last) / (now - last_t) if last >= 0 else None
+                if rate is not None and (rate <= 0 or n + rate * (end - now) < DISTINCT * 0.9):
+                    break
+                last, last_t = n, now
+            time.sleep(0.5)
+        alerts = srv.jsonl("alerts.jsonl")
+        took = time.monotonic() - self.t0
+        print("\n  folder: %d of %d alerts in the file after %.0f s" % (len(alerts), DISTINCT, took), file=sys.stderr)
+        ids = [a["detail"]["eventID"] for a in alerts]
+        self.assertEqual(len(ids), len(set(ids)), "an alert was written twice")
+        self.assertEqual(len(alerts), DISTINCT, "deliveries too slow: %d of %d after %.0f s (budget %.0f s)" %
+                         (len(alerts), DISTINCT, took, DELIVERY_BUDGET))
+        for a in alerts[:50]:
+            self.assertEqual(a["detail-type"][:4], "AWS ")
+            self.assertEqual(a["account"], a["detail"].get("recipientAccountId", "342082656213"))
+
+    def test_3_restart_reads_no_file_again(self):
+        srv = self.srv
+        srv.stop()
+        srv.start()
+        srv.wait_metric("trailwatch_folder_files_total", FILES, timeout=60, result="already_done")
+        time.sleep(1.0)
+        self.assertEqual(srv.metric("trailwatch_folder_files_total", result="processed"), 0)
+        self.assertEqual(srv.metric("trailwatch_events_received_total", source="folder"), 0)
+        self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), 0)
+
+    def test_4_a_new_file_is_picked_up(self):
+        srv = self.srv
+        if not srv.alive():
+            srv.start()
+        srv.wait_metric("trailwatch_folder_files_total", FILES, timeout=60, result="already_done")
+        base = srv.metric("trailwatch_rule_matches_total", rule="every-record")
+        recs = []
+        for i in range(3):
+            r = json.loads(json.dumps(self.sample))
+            r["eventID"] = "00000000-0000-4000-8000-00000000000%d" % i
+            r["eventTime"] = "2021-08-03T00:0%d:00Z" % i
+            recs.append(r)
+        # CloudTrail's way: a new day's folder, the file written elsewhere and moved in
+        day = srv.path("logs", "AWSLogs", "342082656213", "CloudTrail", "us-east-1", "2021", "08", "03")
+        os.makedirs(day)
+        name = "342082656213_CloudTrail_us-east-1_20210803T0005Z_NewFileTest0001.json.gz"
+        tmp = srv.path("incoming.tmp")
+        with open(tmp, "wb") as f:
+            f.write(new_log_file(recs[:2]))
+        os.rename(tmp, os.path.join(day, name))
+        srv.wait_metric("trailwatch_rule_matches_total", base + 2, timeout=15, rule="every-record")
+        # and one written in place into an existing folder, with a duplicate of a record already seen
+        with open(os.path.join(day, name.replace("0001", "0002")), "wb") as f:
+            f.write(new_log_file([recs[2], recs[0]]))
+        srv.wait_metric("trailwatch_rule_matches_total", base + 3, timeout=15, rule="every-record")
+        time.sleep(0.5)
+        self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), base + 3)
+        self.assertEqual(srv.metric("trailwatch_folder_files_total", result="processed"), 2)
+        self.assertEqual(srv.metric("trailwatch_events_duplicate_total"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

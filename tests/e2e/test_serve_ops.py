@@ -1,0 +1,380 @@
+"""End-to-end: running `trailwatch serve`: /healthz, /metrics, SIGTERM (drain, exit 0), kill -9 during
+delivery and restart (nothing lost), the dead-letter commands while the server runs, --stdin, and
+start-up errors."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import twserve
+from twserve import Receiver, Response, Server
+
+FAST_RETRY = {"base": "100ms", "cap": "1s"}
+
+
+def hook_config(url, rules_source="ops", **target):
+    t = {"kind": "webhook", "url": url, "retry": FAST_RETRY, "timeout": "2s"}
+    t.update(target)
+    return {"server": {"listen": "127.0.0.1:0", "drain_timeout": "1s"},
+            "targets": {"hook": t},
+            "rules": [{"name": "ops-rule", "pattern": {"source": [rules_source]}, "targets": ["hook"]}]}
+
+
+def entries(n, source="ops", start=0):
+    return [{"Source": source, "DetailType": "d", "Detail": json.dumps({"n": i})} for i in range(start, start + n)]
+
+
+class OpsCase(unittest.TestCase):
+    def setUp(self):
+        self.rcv = Receiver().start()
+        self.addCleanup(self.rcv.stop)
+
+    def put(self, srv, ents):
+        ids = []
+        for i in range(0, len(ents), 10):
+            st, _, b = srv.api("PutEvents", {"Entries": ents[i:i + 10]})
+            self.assertEqual((st, b.get("FailedEntryCount")), (200, 0), b)
+            ids += [e["EventId"] for e in b["Entries"]]
+        return ids
+
+
+class TestHealthAndMetrics(OpsCase):
+    def test_healthz(self):
+        srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
+        st, hd, data = srv.request("GET", "/healthz")
+        self.assertEqual(st, 200)
+        self.assertEqual(hd.get("content-type"), "application/json")
+        h = json.loads(data)
+        self.assertEqual(h["status"], "ok")
+        self.assertEqual(h["outbox_depth"], 0)
+        self.assertIsInstance(h["uptime_seconds"], int)
+        st, _, _ = srv.request("HEAD", "/healthz")
+        self.assertEqual(st, 200)
+        # the depth counts what waits to be delivered
+        self.rcv.set_default("/hook", Response(503, "down"))
+        self.put(srv, entries(3))
+        twserve.wait_until(lambda: srv.healthz()["outbox_depth"] == 3, 10, what="outbox_depth 3")
+        srv.wait_metric("trailwatch_outbox_depth", 3)
+        self.rcv.set_default("/hook", Response(200, "ok"))
+        twserve.wait_until(lambda: srv.healthz()["outbox_depth"] == 0, 15, what="outbox_depth 0")
+
+    def test_metrics_series(self):
+        self.rcv.script("/hook", Response(500, "once"))
+        self.rcv.set_default("/gone", Response(404, "no"))
+        cfg = hook_config(self.rcv.url("/hook"))
+        cfg["targets"]["gone"] = {"kind": "webhook", "url": self.rcv.url("/gone")}
+        cfg["rules"].append({"name": "to-gone", "pattern": {"source": ["gone"]}, "targets": ["gone"]})
+        cfg["rules"].append({"name": "never", "pattern": {"source": ["nothing-sends-this"]}, "targets": ["hook"]})
+        srv = Server(self, cfg).start()
+        self.put(srv, entries(2) + entries(1, "gone") + entries(1, "unmatched"))
+        rec = twserve.cloudtrail_records(limit=1)[0]
+        st, _ = srv.post_events([rec, dict(rec, eventID=rec["eventID"] + "-2")])
+        self.assertEqual(st, 200)
+        self.rcv.wait_for(3, 10, "/hook")
+        srv.wait_metric("trailwatch_deliveries_total", 2, target="hook", outcome="delivered")
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="gone", outcome="dead")
+        twserve.wait_until(lambda: srv.metric("trailwatch_outbox_depth") == 0, 5, what="gauge back to 0")
+        st, hd, data = srv.request("GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertTrue(hd["content-type"].startswith("text/plain; version=0.0.4"), hd)
+        text = data.decode()
+        m = twserve.parse_metrics(text)
+
+        def v(name, **labels):
+            return m.get((name, frozenset((k, str(x)) for k, x in labels.items())))
+        # events in, by source (every source's series exists from the start)
+        self.assertEqual(v("trailwatch_events_received_total", source="eventbridge"), 4)
+        self.assertEqual(v("trailwatch_events_received_total", source="http"), 2)
+        for src in ("firehose", "folder", "stdin"):
+            self.assertEqual(v("trailwatch_events_received_total", source=src), 0)
+        # matches, by rule (a rule that never matched reads 0)
+        self.assertEqual(v("trailwatch_rule_matches_total", rule="ops-rule"), 2)
+        self.assertEqual(v("trailwatch_rule_matches_total", rule="to-gone"), 1)
+        self.assertEqual(v("trailwatch_rule_matches_total", rule="never"), 0)
+        # deliveries, by target and outcome
+        self.assertEqual(v("trailwatch_deliveries_total", target="hook", outcome="delivered"), 2)
+        self.assertEqual(v("trailwatch_deliveries_total", target="hook", outcome="retry"), 1)
+        self.assertEqual(v("trailwatch_deliveries_total", target="hook", outcome="dead"), 0)
+        self.assertEqual(v("trailwatch_deliveries_total", target="gone", outcome="dead"), 1)
+        self.assertEqual(v("trailwatch_outbox_depth"), 0)
+        # the latency histogram: cumulative buckets, +Inf = count = deliveries
+        buckets = sorted(((float(dict(k[1])["le"]), val) for k, val in m.items()
+                          if k[0] == "trailwatch_delivery_latency_seconds_bucket"), key=lambda x: x[0])
+        self.assertGreater(len(buckets), 5)
+        self.assertEqual(buckets[-1][0], float("inf"))
+        counts = [c for _, c in buckets]
+        self.assertEqual(counts, sorted(counts))
+        self.assertEqual(buckets[-1][1], v("trailwatch_delivery_latency_seconds_count"))
+        self.assertEqual(v("trailwatch_delivery_latency_seconds_count"), 2)
+        self.assertGreater(v("trailwatch_delivery_latency_seconds_sum"), 0)
+        for name, kind in (("trailwatch_events_received_total", "counter"), ("trailwatch_outbox_depth", "gauge"),
+                           ("trailwatch_delivery_latency_seconds", "histogram"),
+                           ("trailwatch_deliveries_total", "counter"), ("trailwatch_rule_matches_total", "counter")):
+            self.assertIn("# TYPE %s %s\n" % (name, kind), text)
+            self.assertIn("# HELP %s " % name, text)
+        # no series twice
+        names = [l.split(" ")[0] for l in text.splitlines() if l and not l.startswith("#")]
+        self.assertEqual(len(names), len(set(names)))
+
+
+class TestStopAndCrash(OpsCase):
+    def test_sigterm_exits_0_promptly_with_a_delivery_in_flight(self):
+        self.rcv.script("/hook", Response(200, "ok", delay=30))
+        srv = Server(self, hook_config(self.rcv.url("/hook"), timeout="20s")).start()
+        [eid] = self.put(srv, entries(1))
+        self.rcv.wait_for(1, 10, "/hook")
+        rc, took = srv.stop(timeout=15)
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5.0, "drain_timeout is 1 s")
+        self.assertEqual(srv.logs(this_run=True)[-1]["msg"], "trailwatch stopped")
+        # what was cut short is delivered after the restart (the same alert: same key)
+        srv.start()
+        got = self.rcv.wait_for(2, 10, "/hook")
+        self.assertEqual(got[1].json()["id"], eid)
+        self.assertEqual(got[0].header("Idempotency-Key"), got[1].header("Idempotency-Key"))
+
+    def test_sigterm_drains_a_delivery_that_finishes_in_time(self):
+        self.rcv.script("/hook", Response(200, "ok", delay=0.8))
+        cfg = hook_config(self.rcv.url("/hook"))
+        cfg["server"]["drain_timeout"] = "5s"
+        srv = Server(self, cfg).start()
+        self.put(srv, entries(1))
+        self.rcv.wait_for(1, 10, "/hook")
+        rc, took = srv.stop()
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5.0)
+        srv.start()
+        self.rcv.quiet(2.5, "/hook")            # it was recorded as delivered: not sent again
+
+    def test_sigint_and_idle_server_stop_quickly(self):
+        srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
+        t0 = time.monotonic()
+        srv.signal(signal.SIGINT)
+        self.assertEqual(srv.proc.wait(10), 0, srv.stderr())
+        self.assertLess(time.monotonic() - t0, 2.0)
+
+    def test_kill9_during_retries_then_restart_loses_nothing(self):
+        # the destination is down (connection refused) while alerts are retried; kill -9; it comes back
+        port = twserve.free_loopback_port_for_refusal()
+        cfg = hook_config("http://127.0.0.1:%d/hook" % port)
+        cfg["rules"].append({"name": "ct", "pattern": {"detail": {"eventID": [{"exists": True}]}},
+                             "targets": ["hook"]})
+        srv = Server(self, cfg).start()
+        ids = self.put(srv, entries(25))
+        recs = twserve.cloudtrail_records(limit=5)
+        st, b = srv.post_events(recs)
+        self.assertEqual((st, b["accepted"]), (200, 5))
+        srv.wait_log("delivery will be retried", target="hook", attempt="2")
+        srv.kill9()
+        rcv = Receiver(port).start()
+        self.addCleanup(rcv.stop)
+        srv.start()
+        rcv.wait_for(30, 20, "/hook")
+        time.sleep(0.5)
+        seen = {}
+        for r in rcv.requests("/hook"):
+            ev = r.json()
+            key = ev["detail"].get("eventID") if ev["source"] != "ops" else ev["id"]
+            seen.setdefault(key, set()).add(r.header("Idempotency-Key"))
+        want = set(ids) | {r["eventID"] for r in recs}
+        missing = want - set(seen)
+        self.assertFalse(missing, "alerts lost across kill -9: %s" % sorted(missing))
+        self.assertEqual(set(seen), want)
+        for eid, keys in seen.items():
+            self.assertEqual(len(keys), 1, "repeats of %s with different idempotency keys %s" % (eid, keys))
+        self.assertEqual(len({k for ks in seen.values() for k in ks}), len(seen))
+        twserve.wait_until(lambda: srv.healthz()["outbox_depth"] == 0, 10, what="empty outbox")
+
+    def test_kill9_right_after_acknowledging(self):
+        # every event answered 200 is durable (fsync before the answer): kill -9 at once, nothing lost
+        port = twserve.free_loopback_port_for_refusal()
+        srv = Server(self, hook_config("http://127.0.0.1:%d/hook" % port)).start()
+        ids = []
+        for k in range(5):
+            ids += self.put(srv, entries(10, start=10 * k))
+        srv.kill9()
+        rcv = Receiver(port).start()
+        self.addCleanup(rcv.stop)
+        srv.start()
+        rcv.wait_for(50, 20, "/hook")
+        time.sleep(0.3)
+        self.assertEqual(set(ids) - {r.json()["id"] for r in rcv.requests("/hook")}, set())
+
+
+class TestDurabilityAndLoad(OpsCase):
+    def test_duplicate_records_are_remembered_across_a_restart(self):
+        cfg = hook_config(self.rcv.url("/hook"))
+        cfg["rules"] = [{"name": "ct", "pattern": {"detail": {"eventID": [{"exists": True}]}}, "targets": ["hook"]}]
+        srv = Server(self, cfg).start()
+        recs = twserve.cloudtrail_records(limit=3)
+        st, b = srv.post_events(recs)
+        self.assertEqual((b["accepted"], b["duplicates"]), (3, 0))
+        self.rcv.wait_for(3, 10, "/hook")
+        srv.stop()
+        srv.start()
+        st, b = srv.post_events(recs[1:] + [dict(recs[0], eventID="fresh-" + recs[0]["eventID"])])
+        self.assertEqual((b["accepted"], b["duplicates"]), (3, 2), b)
+        got = self.rcv.wait_for(4, 10, "/hook")
+        self.rcv.quiet(0.5, "/hook")
+        self.assertEqual(got[3].json()["detail"]["eventID"], "fresh-" + recs[0]["eventID"])
+
+    def test_concurrent_clients(self):
+        import threading
+        srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
+        ids, errors = [], []
+        lock = threading.Lock()
+
+        def client(k):
+            try:
+                for j in range(8):
+                    st, _, b = srv.api("PutEvents", {"Entries": entries(10, start=100 * k + 10 * j)})
+                    with lock:
+                        if st != 200 or b["FailedEntryCount"]:
+                            errors.append(b)
+                        else:
+                            ids.extend(e["EventId"] for e in b["Entries"])
+            except Exception as e:      # reported below
+                with lock:
+                    errors.append(repr(e))
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(ids), 480)
+        got = self.rcv.wait_for(480, 30, "/hook", server=srv)
+        self.assertEqual({r.json()["id"] for r in got}, set(ids))
+        srv.wait_metric("trailwatch_deliveries_total", 480, target="hook", outcome="delivered")
+        self.assertEqual(srv.metric("trailwatch_events_received_total", source="eventbridge"), 480)
+
+
+class TestDeadLetters(OpsCase):
+    def test_dlq_list_show_redrive_while_running(self):
+        token = "SECRET-TOKEN-8f2a7c"
+        self.rcv.set_default("/hook/" + token, Response(404, '{"error":"no such hook"}'))
+        cfg = hook_config(self.rcv.url("/hook/${HOOK_TOKEN}"))
+        cfg["targets"]["other"] = {"kind": "webhook", "url": self.rcv.url("/other")}
+        cfg["rules"].append({"name": "other-rule", "pattern": {"source": ["other"]}, "targets": ["other"]})
+        self.rcv.set_default("/other", Response(410, "gone"))
+        srv = Server(self, cfg, env={"HOOK_TOKEN": token}).start()
+        ids = self.put(srv, entries(3) + entries(1, "other"))
+        srv.wait_metric("trailwatch_deliveries_total", 3, target="hook", outcome="dead")
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="other", outcome="dead")
+        p = srv.dlq("list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertTrue(lines[0].split()[:3] == ["ID", "FAILED", "TARGET"], lines[0])
+        self.assertEqual(len(lines), 5)
+        rows = [json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines()]
+        self.assertEqual(sorted(r["target"] for r in rows), ["hook", "hook", "hook", "other"])
+        only = [json.loads(l) for l in srv.dlq("list", "--json", "--target", "other").stdout.splitlines()]
+        self.assertEqual([r["target"] for r in only], ["other"])
+        hook_row = [r for r in rows if r["target"] == "hook"][0]
+        shown = srv.dlq("show", str(hook_row["id"]))
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertIn("no such hook", shown.stdout)
+        self.assertIn("HTTP 404", shown.stdout)
+        payload = json.loads(shown.stdout.split("payload:\n", 1)[1])
+        self.assertIn(payload["id"], ids)
+        for text in (p.stdout, shown.stdout, srv.stderr(), srv.metrics_text()):
+            self.assertNotIn(token, text)
+        # errors of the command itself
+        p = srv.dlq("show", "999999")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("999999", p.stderr + p.stdout)
+        p = srv.dlq("show", "abc")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a dead letter id", p.stderr)
+        p = srv.dlq("redrive")
+        self.assertEqual(p.returncode, 2)
+        p = srv.dlq("frobnicate")
+        self.assertEqual(p.returncode, 2)
+        # the destination is fixed: redrive one, then the rest of one target, while the server runs
+        self.rcv.set_default("/hook/" + token, Response(200, "ok"))
+        self.rcv.clear()
+        p = srv.dlq("redrive", str(hook_row["id"]))
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "redrove 1 dead letter"), p.stderr)
+        t0 = time.monotonic()
+        got = self.rcv.wait_for(1, 5, "/hook/" + token)
+        self.assertLess(time.monotonic() - t0, 4.0)
+        self.assertEqual(got[0].json()["id"], payload["id"])
+        p = srv.dlq("redrive", "--all", "--target", "hook")
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "redrove 2 dead letters"), p.stderr)
+        got = self.rcv.wait_for(3, 5, "/hook/" + token)
+        self.assertEqual({r.json()["id"] for r in got}, set(ids[:3]))
+        left = [json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines()]
+        self.assertEqual([r["target"] for r in left], ["other"])
+        srv.wait_metric("trailwatch_deliveries_total", 3, target="hook", outcome="delivered")
+        # redriven while the destination still fails: dead again, not lost
+        p = srv.dlq("redrive", "--all")
+        self.assertEqual(p.stdout.strip(), "redrove 1 dead letter")
+        srv.wait_metric("trailwatch_deliveries_total", 2, target="other", outcome="dead")
+        self.assertEqual(len(srv.dlq("list", "--json").stdout.splitlines()), 1)
+
+    def test_dlq_without_a_server_and_redrive_at_next_start(self):
+        self.rcv.set_default("/hook", Response(400, "bad request"))
+        srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
+        [eid] = self.put(srv, entries(1))
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="hook", outcome="dead")
+        srv.stop()
+        p = srv.tw("dlq", "list", "--json", "--data-dir", srv.path("var"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(p.stdout.splitlines()), 1)
+        p = srv.dlq("redrive", "--all")
+        self.assertEqual(p.stdout.strip(), "redrove 1 dead letter")
+        self.rcv.set_default("/hook", Response(200, "ok"))
+        self.rcv.clear()
+        srv.start()
+        self.assertEqual(self.rcv.wait_for(1, 5, "/hook")[0].json()["id"], eid)
+
+
+class TestStdinAndStartup(OpsCase):
+    def test_stdin_events_without_a_listener(self):
+        cfg = {"server": {"listen": False},
+               "targets": {"hook": {"kind": "webhook", "url": self.rcv.url("/hook")}},
+               "rules": [{"name": "r", "pattern": {"detail": {"eventID": [{"exists": True}]}}, "targets": ["hook"]}]}
+        srv = Server(self, cfg, listen=None, stdin=True)
+        srv.start(wait=False)
+        recs = twserve.cloudtrail_records(limit=3)
+        text = "".join(json.dumps(r) + "\n" for r in recs) + "not json\n" + json.dumps(recs[0]) + "\n"
+        srv.proc.stdin.write(text.encode())
+        srv.proc.stdin.close()
+        self.assertEqual(srv.proc.wait(30), 0, srv.stderr())
+        got = self.rcv.requests("/hook")
+        self.assertEqual(sorted(r.json()["detail"]["eventID"] for r in got), sorted(r["eventID"] for r in recs))
+        self.assertTrue(any("invalid event on stdin" in l.get("msg", "") for l in srv.logs()), srv.stderr())
+
+    def test_startup_errors_are_clear(self):
+        # the port is taken
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            port = s.getsockname()[1]
+            srv = Server(self, hook_config(self.rcv.url("/hook")), listen="127.0.0.1:%d" % port)
+            with self.assertRaises(twserve.ServerFailed) as cm:
+                srv.start(timeout=10)
+            self.assertNotEqual(srv.proc.returncode, 0)
+            self.assertIn("cannot listen on 127.0.0.1:%d" % port, str(cm.exception))
+        # beyond loopback without access keys
+        srv = Server(self, hook_config(self.rcv.url("/hook")), listen="0.0.0.0:0")
+        with self.assertRaises(twserve.ServerFailed) as cm:
+            srv.start(timeout=10)
+        self.assertIn("access_keys", str(cm.exception))
+        # usage
+        p = srv.tw("serve")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("-c FILE", p.stderr)
+        p = srv.tw("serve", "-c", srv.path("missing.yml"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("missing.yml", p.stderr)
+        p = srv.tw("serve", "-c", srv.config_path, "--log-level", "loud")
+        self.assertEqual(p.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
