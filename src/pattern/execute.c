@@ -80,6 +80,7 @@ static void next_generation(tw_matcher *m)
     m->nresult = 0;
     m->steps = 0;
     m->fail = TW_OK;
+    m->over_limit = 0;
     tw_arena_reset(&m->scratch);
 }
 

@@ -66,6 +66,7 @@ struct tw_matcher {
     tw_arena scratch;          /* decoded strings and foldings of this event */
     tw_lex_err lexerr;
     tw_status fail;            /* set by the walk on errors other than lexing */
+    int over_limit;            /* more values than lim.event_values: reported after validation */
     const char *fail_at;
     const char *fail_why;
 };

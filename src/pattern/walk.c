@@ -20,8 +20,9 @@ static const char *lex_fail(tw_matcher *m, const char *at, tw_status code, const
 static int grow_vals(tw_matcher *m)
 {
     if (m->nvals >= m->rs->lim.event_values + 1) {
-        m->fail = TW_ELIMIT;
-        return 0;
+        /* Keep validating: a JSON error later in the event is the better message. */
+        m->over_limit = 1;
+        return 1;
     }
     uint32_t cap = m->capvals ? m->capvals * 2 : 256;
     tw__value *v = realloc(m->vals, cap * sizeof *v);
@@ -42,6 +43,8 @@ static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uin
         return 1;
     if (m->nvals >= m->capvals && !grow_vals(m))
         return 0;
+    if (m->over_limit)
+        return 1;
     uint32_t i = m->interp;
     uint32_t idx = m->nvals++;
     tw__value *v = &m->vals[idx];
@@ -331,6 +334,9 @@ tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_k
         const char *q = tw__json_skip(p, end, max, &m->lexerr);
         if (!q)
             return walk_failed(m, json, err);
+        q = tw__lex_ws(q, end);
+        if (q != end)
+            return report(m, json, q, TW_EJSON, "unexpected data after the JSON value", err);
         return tw__err(err, TW_EEVENT, "an event must be a JSON object (got %s)",
                        *p == '[' ? "an array" : *p == '"' ? "a string" : "a scalar");
     }
@@ -406,6 +412,9 @@ done:
     p = tw__lex_ws(p, end);
     if (p != end)
         return report(m, json, p, TW_EJSON, "unexpected data after the JSON value", err);
+    if (m->over_limit)
+        return tw__err(err, TW_ELIMIT, "event has more than %zu values in fields that rules name",
+                       m->rs->lim.event_values);
     const tw__capture *c = m->cap;
     *is_record = kind == TW_EVENT_CLOUDTRAIL ||
                  (kind == TW_EVENT_AUTO && c[TW_CAP_EVENT_VERSION].seen && c[TW_CAP_EVENT_SOURCE].seen &&
