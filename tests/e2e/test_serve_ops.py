@@ -2,11 +2,8 @@
 delivery and restart (nothing lost), the dead-letter commands while the server runs, --stdin, and
 start-up errors."""
 import json
-import os
-import re
 import signal
 import socket
-import subprocess
 import time
 import unittest
 
@@ -150,12 +147,25 @@ class TestStopAndCrash(OpsCase):
         srv.start()
         self.rcv.quiet(2.5, "/hook")            # it was recorded as delivered: not sent again
 
+    @unittest.expectedFailure  # product bug: a stop waits for a running exec delivery, beyond drain_timeout
+    def test_sigterm_with_an_exec_delivery_in_flight_stops_within_the_drain_timeout(self):
+        cfg = {"server": {"listen": "127.0.0.1:0", "drain_timeout": "1s"},
+               "targets": {"slow": {"kind": "exec", "timeout": "10s",
+                                    "command": ["python3", "-c", "import sys, time; sys.stdin.read(); time.sleep(8)"]}},
+               "rules": [{"name": "r", "pattern": {"source": ["ops"]}, "targets": ["slow"]}]}
+        srv = Server(self, cfg).start()
+        self.put(srv, entries(1))
+        time.sleep(0.8)                              # the program is running
+        rc, took = srv.stop(timeout=30)
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 4.0, "drain_timeout is 1 s")
+
     def test_sigint_and_idle_server_stop_quickly(self):
         srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
         t0 = time.monotonic()
         srv.signal(signal.SIGINT)
         self.assertEqual(srv.proc.wait(10), 0, srv.stderr())
-        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertLess(time.monotonic() - t0, 3.0)
 
     def test_kill9_during_retries_then_restart_loses_nothing(self):
         # the destination is down (connection refused) while alerts are retried; kill -9; it comes back

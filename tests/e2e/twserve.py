@@ -46,6 +46,7 @@ SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 AWS_CLI_V2 = "/usr/bin/aws"
 
 _live = set()          # every Popen started here, killed at exit whatever happened
+_dirs = set()          # temporary folders not yet removed
 
 
 @atexit.register
@@ -57,6 +58,8 @@ def _kill_leftovers():
                 p.wait(timeout=5)
             except Exception:
                 pass
+    for d in list(_dirs):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def tw_bin():
@@ -301,6 +304,8 @@ class Server:
         self.test = test
         self.dir = dir or tempfile.mkdtemp(prefix="tw-serve-")
         self._own_dir = dir is None
+        if self._own_dir:
+            _dirs.add(self.dir)
         self.name = name
         self.config_path = os.path.join(self.dir, name)
         self.extra_args = list(args)
@@ -492,6 +497,7 @@ class Server:
                 self.proc.wait(5)
             if self._own_dir:
                 shutil.rmtree(self.dir, ignore_errors=True)
+                _dirs.discard(self.dir)
 
     # -- logs and output --
 
