@@ -125,6 +125,42 @@ class TestReload(ConfigCase):
         self.assertEqual({r.json()["id"] for r in self.rcv.wait_for(2, 10, "/x")}, set(ids))
 
 
+class TestReloadUnderLoad(ConfigCase):
+    def test_many_reloads_while_events_flow(self):
+        import threading
+        cfg1 = {"server": {"listen": "127.0.0.1:0"}, "targets": {"t": self.hook("/t")},
+                "rules": [{"name": "r", "pattern": {"source": ["load"]}, "targets": ["t"]}]}
+        cfg2 = json.loads(json.dumps(cfg1))
+        cfg2["targets"]["u"] = self.hook("/u")
+        cfg2["rules"].append({"name": "extra", "pattern": {"source": ["never"]}, "targets": ["u"]})
+        srv = Server(self, cfg1).start()
+        ids, stop, errors = [], threading.Event(), []
+
+        def client():
+            n = 0
+            while not stop.is_set() and n < 400:
+                try:
+                    ids.extend(put(srv, *[("load", "d", {"n": n + i}) for i in range(5)]))
+                except Exception as e:          # reported below
+                    errors.append(repr(e))
+                    return
+                n += 5
+        t = threading.Thread(target=client)
+        t.start()
+        for i in range(20):
+            srv.write_config(cfg2 if i % 2 == 0 else cfg1)
+            srv.sighup()
+            time.sleep(0.15)
+        stop.set()
+        t.join(30)
+        self.assertEqual(errors, [])
+        srv.check_alive()
+        self.assertGreater(len(ids), 0)
+        got = self.rcv.wait_for(len(ids), 30, "/t", server=srv)
+        self.assertEqual({r.json()["id"] for r in got}, set(ids))
+        self.assertGreaterEqual(len([l for l in srv.logs() if l.get("msg") == "configuration reloaded"]), 2)
+
+
 class TestBrokenFiles(ConfigCase):
     def check(self, text, *wanted, env=None):
         srv = Server(self, text, env=env)

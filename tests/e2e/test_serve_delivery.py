@@ -231,6 +231,144 @@ class TestSlack(DeliveryCase):
         self.assertIn("timed out", rec["reason"])
 
 
+class TestRetryPolicy(DeliveryCase):
+    """EventBridge API destinations' rules (aws-formats 5.1): 429/5xx/timeouts retried, other statuses
+    not; a negative Retry-After stops; max_attempts and max_age end the retries in a dead letter."""
+
+    def hook(self, path, **kw):
+        t = {"kind": "webhook", "url": self.rcv.url(path), "retry": dict(FAST_RETRY), "timeout": "1s"}
+        t.update(kw)
+        return t
+
+    def test_statuses_that_are_never_retried(self):
+        answers = {"/moved": Response(301, "", {"Location": "http://127.0.0.1:1/"}), "/bad": Response(400, "bad"),
+                   "/forbidden": Response(403, "action_prohibited"), "/gone": Response(410, "channel_is_archived"),
+                   "/stop": Response(503, "busy", {"Retry-After": "-1"})}
+        for path, r in answers.items():
+            self.rcv.set_default(path, r)
+        self.rcv.set_default("/timeout", Response(408, "slow"))
+        targets = {p.strip("/"): self.hook(p) for p in list(answers) + ["/timeout"]}
+        srv = self.serve(targets, [{"name": "r", "pattern": {"source": ["codes"]}, "targets": sorted(targets)}])
+        self.put(srv, ("codes", "d", {}))
+        for name in (p.strip("/") for p in answers):
+            srv.wait_metric("trailwatch_deliveries_total", 1, target=name, outcome="dead")
+        # 408 is a timeout: retried
+        self.rcv.wait_for(2, 10, "/timeout")
+        time.sleep(1.0)
+        for path in answers:
+            self.assertEqual(len(self.rcv.requests(path)), 1, path)
+        rows = {r["target"]: r for r in (json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines())}
+        self.assertEqual(set(rows), {p.strip("/") for p in answers})
+        self.assertEqual(rows["moved"]["attempts"], 1)
+
+    # product bug (minor): the dead letter of a negative Retry-After reads "HTTP 503: busy", which does
+    # not say why a 503 was not retried (dispatch.c's "negative Retry-After" reason is never reached)
+    @unittest.expectedFailure
+    def test_negative_retry_after_reason_says_why(self):
+        self.rcv.set_default("/stop", Response(503, "busy", {"Retry-After": "-1"}))
+        srv = self.serve({"stop": self.hook("/stop")}, [{"name": "r", "pattern": {"source": ["neg"]},
+                                                        "targets": ["stop"]}])
+        self.put(srv, ("neg", "d", {}))
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="stop", outcome="dead")
+        [row] = [json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines()]
+        self.assertIn("Retry-After", row["reason"])
+
+    def test_retry_after_as_an_http_date(self):
+        import email.utils
+        when = email.utils.formatdate(time.time() + 3, usegmt=True)
+        self.rcv.script("/h", Response(429, "slow down", {"Retry-After": when}))
+        srv = self.serve({"h": self.hook("/h")}, [{"name": "r", "pattern": {"source": ["date"]}, "targets": ["h"]}])
+        self.put(srv, ("date", "d", {}))
+        a, b = self.rcv.wait_for(2, 10, "/h")
+        self.assertGreaterEqual(b.t - a.t, 1.9)
+
+    def test_max_attempts_and_max_age_end_in_dead_letters(self):
+        self.rcv.set_default("/a", Response(500, "always"))
+        self.rcv.set_default("/b", Response(502, "always"))
+        srv = self.serve({"a": self.hook("/a", retry={"max_attempts": 3, "base": "100ms", "cap": "200ms"}),
+                          "b": self.hook("/b", retry={"max_age": "2s", "base": "100ms", "cap": "300ms"})},
+                         [{"name": "r", "pattern": {"source": ["limits"]}, "targets": ["a", "b"]}])
+        t0 = time.monotonic()
+        self.put(srv, ("limits", "d", {}))
+        srv.wait_metric("trailwatch_deliveries_total", 1, timeout=15, target="a", outcome="dead")
+        srv.wait_metric("trailwatch_deliveries_total", 1, timeout=15, target="b", outcome="dead")
+        self.assertEqual(len(self.rcv.requests("/a")), 3)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        rows = {r["target"]: r for r in (json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines())}
+        self.assertEqual(rows["a"]["attempts"], 3)
+        self.assertIn("retry attempts exhausted (3)", rows["a"]["reason"])
+        self.assertIn("maximum event age exhausted", rows["b"]["reason"])
+        self.assertIn("HTTP 502: always", rows["b"]["reason"])
+
+    def test_large_error_response_is_kept_short(self):
+        self.rcv.set_default("/big", Response(400, "x" * 200000))
+        srv = self.serve({"big": self.hook("/big")}, [{"name": "r", "pattern": {"source": ["big"]}, "targets": ["big"]}])
+        self.put(srv, ("big", "d", {}))
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="big", outcome="dead")
+        rows = [json.loads(l) for l in srv.dlq("list", "--json").stdout.splitlines()]
+        shown = srv.dlq("show", str(rows[0]["id"])).stdout
+        response = re.search(r"^response:\s+(x+)$", shown, re.M).group(1)
+        self.assertGreater(len(response), 100)
+        self.assertLessEqual(len(response), 8192)
+
+
+class TestMessageLimits(DeliveryCase):
+    def test_huge_event_fits_every_destination(self):
+        self.rcv.set_default("/discord", Response(204, ""))
+        self.rcv.set_default("/teams", Response(202, ""))
+        self.rcv.set_default("/pd", Response(202, "{}"))
+        srv = self.serve({"slack": {"kind": "slack", "url": self.rcv.url("/slack"), "rate": {"per_second": 0}},
+                          "discord": {"kind": "discord", "url": self.rcv.url("/discord"), "rate": {"per_second": 0}},
+                          "teams": {"kind": "teams", "url": self.rcv.url("/teams")},
+                          "pd": {"kind": "pagerduty", "url": self.rcv.url("/pd"), "routing_key": "k"}},
+                         [{"name": "r" * 64, "description": "é" * 250, "pattern": {"source": ["aws.s3"]},
+                           "targets": ["slack", "discord", "teams", "pd"]}])
+        rec = json.loads(json.dumps(twserve.cloudtrail_records(
+            pred=lambda r: r.get("eventID") == REAL_RECORD_ID)[0]))
+        rec["userIdentity"]["userName"] = "ü" * 2000
+        rec["errorCode"] = "E" * 3000
+        rec["errorMessage"] = "\U0001F4A5<&>" * 3000
+        rec["requestParameters"] = {"param%02d" % i: "v&<" * 1000 + "ñ" for i in range(20)}
+        rec["requestParameters"]["bucketName"] = "b" * 5000
+        st, b = srv.post_events([rec])
+        self.assertEqual((st, b["accepted"]), (200, 1), b)
+        self.rcv.wait_for(4, 10)
+        slack = self.rcv.requests("/slack")[0].json()
+        self.assertLessEqual(len(slack["text"]), 4000)
+        self.assertLessEqual(len(slack["blocks"]), 50)
+        for blk in slack["blocks"]:
+            if blk["type"] == "header":
+                self.assertLessEqual(len(blk["text"]["text"]), 150)
+            elif "fields" in blk:
+                self.assertLessEqual(len(blk["fields"]), 10)
+                for f in blk["fields"]:
+                    self.assertLessEqual(len(f["text"]), 2000)
+                    self.assertTrue(f["text"].strip())
+            elif "text" in blk:
+                self.assertLessEqual(len(blk["text"]["text"]), 3000)
+        for text in strings(slack):
+            self.assertIsNone(re.search(r"&(?!amp;|lt;|gt;)", text), text[-40:])   # no entity cut in half
+            self.assertNotIn("<&>", text)
+        d = self.rcv.requests("/discord")[0].json()
+        e = d["embeds"][0]
+        self.assertLessEqual(len(d["content"]), 2000)
+        self.assertLessEqual(len(e["title"]), 256)
+        self.assertLessEqual(len(e["description"]), 4096)
+        self.assertLessEqual(len(e["footer"]["text"]), 2048)
+        self.assertLessEqual(len(e["fields"]), 25)
+        for f in e["fields"]:
+            self.assertLessEqual(len(f["name"]), 256)
+            self.assertLessEqual(len(f["value"]), 1024)
+        total = len(e["title"]) + len(e["description"]) + len(e["footer"]["text"]) + \
+            sum(len(f["name"]) + len(f["value"]) for f in e["fields"])
+        self.assertLessEqual(total, 6000)
+        self.assertLessEqual(len(self.rcv.requests("/teams")[0].body), 28 * 1024)
+        pd = self.rcv.requests("/pd")[0].json()
+        self.assertLessEqual(len(pd["payload"]["summary"]), 1024)
+        self.assertLessEqual(len(pd["dedup_key"]), 255)
+        self.assertLessEqual(len(self.rcv.requests("/pd")[0].body), 512 * 1024)
+
+
 class TestWebhook(DeliveryCase):
     def test_idempotency_key_is_identical_across_retries(self):
         self.rcv.script("/hook", Response(500, "a"), Response(502, "b"))

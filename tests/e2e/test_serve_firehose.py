@@ -213,27 +213,44 @@ class TestFirehose(unittest.TestCase):
         bad["records"].append({"data": "***"})
         check(compact(bad).encode(), headers(rid), 400, rid, "records[1]")
         check(b"\x1f\x8b\x08\x00junk", headers(rid, gzip_body=True), 400, rid, "gzip")
+        # at most 10,000 records per request
+        many = firehose_body([b"{}"] * 10001, rid)
+        check(many, headers(rid), 400, rid, "records")
         self.rcv.quiet(0.8, "/hook")
         # the key is a secret
         self.assertNotIn(KEY, self.srv.stderr())
         self.assertGreaterEqual(self.srv.metric("trailwatch_firehose_requests_total", code="401"), 2)
-        self.assertGreaterEqual(self.srv.metric("trailwatch_firehose_requests_total", code="400"), 7)
+        self.assertGreaterEqual(self.srv.metric("trailwatch_firehose_requests_total", code="400"), 8)
 
-    def test_oversize_request_is_413(self):
-        # Firehose treats 413 as permanent; the server decides from Content-Length, before reading
-        rid = str(uuid.uuid4())
+    def oversize(self, rid):
+        """Headers announcing a body over the 64 MiB cap; returns the raw answer."""
         with socket.create_connection(("127.0.0.1", self.srv.port), timeout=10) as s:
             head = "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % (PATH, 65 << 20)
             for k, v in headers(rid).items():
                 head += "%s: %s\r\n" % (k, v)
             s.sendall((head + "\r\n").encode())
             data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(4096)
+            while True:
+                chunk = s.recv(65536)
                 if not chunk:
                     break
                 data += chunk
+        return data
+
+    def test_oversize_request_is_413(self):
+        # Firehose treats 413 as permanent; the server decides from Content-Length, before reading
+        data = self.oversize(str(uuid.uuid4()))
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:200])
+
+    # product bug (minor): the 413 answer is {"error": ...}, not the endpoint's response contract
+    # {"requestId", "timestamp", "errorMessage"} (the HTTP layer answers before the Firehose handler)
+    @unittest.expectedFailure
+    def test_oversize_answer_follows_the_contract(self):
+        rid = str(uuid.uuid4())
+        head, _, body = self.oversize(rid).partition(b"\r\n\r\n")
+        resp = json.loads(body)
+        self.assertEqual(resp.get("requestId"), rid)
+        self.assertIn("errorMessage", resp)
 
     def test_get_is_refused(self):
         st, hd, _ = self.srv.request("GET", PATH)

@@ -147,6 +147,11 @@ class TestFolder(unittest.TestCase):
         self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), base + 3)
         self.assertEqual(srv.metric("trailwatch_folder_files_total", result="processed"), 2)
         self.assertEqual(srv.metric("trailwatch_events_duplicate_total"), 1)
+        # their alerts reach the file once the backlog is delivered (at once when test_2 emptied it)
+        if len(srv.jsonl("alerts.jsonl")) >= DISTINCT:
+            want = {r["eventID"] for r in recs}
+            twserve.wait_until(lambda: want <= {a["detail"]["eventID"] for a in srv.jsonl("alerts.jsonl")}, 15,
+                               what="the new file's alerts in alerts.jsonl")
 
 
     # product bug: scanning an empty directory calls qsort(NULL, 0, ...) (source/folder.c scan()): UBSan
