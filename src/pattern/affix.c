@@ -125,7 +125,7 @@ size_t tw__affix_memory(const tw__affix *t)
     return (size_t)t->nnodes * (sizeof *t->child_off + sizeof *t->nchild + sizeof *t->byte + sizeof *t->value);
 }
 
-static uint32_t child(const tw__affix *t, uint32_t node, uint8_t c)
+uint32_t tw__affix_child(const tw__affix *t, uint32_t node, uint8_t c)
 {
     uint32_t lo = t->child_off[node], hi = lo + t->nchild[node];
     if (hi - lo <= 8) {
@@ -153,7 +153,7 @@ void tw__affix_walk(const tw__affix *t, const char *s, size_t len, int reverse, 
         fn(ctx, t->value[0]); /* the empty prefix: every string */
     for (size_t i = 0; i < len; i++) {
         uint8_t c = (uint8_t)(reverse ? s[len - 1 - i] : s[i]);
-        if ((node = child(t, node, c)) == UINT32_MAX)
+        if ((node = tw__affix_child(t, node, c)) == UINT32_MAX)
             return;
         if (t->value[node] != UINT32_MAX)
             fn(ctx, t->value[node]);

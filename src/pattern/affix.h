@@ -31,6 +31,9 @@ int tw__affix_build(tw__affix *t, tw__affix_key *keys, size_t n, int reverse);
 void tw__affix_free(tw__affix *t);
 size_t tw__affix_memory(const tw__affix *t);
 
+/* The child of node for byte c, or UINT32_MAX. */
+uint32_t tw__affix_child(const tw__affix *t, uint32_t node, uint8_t c);
+
 typedef void (*tw__affix_fn)(void *ctx, uint32_t value);
 /* Calls fn for the value of every key that is a prefix of s (a suffix when the trie is reversed,
  * walking s from its end). */

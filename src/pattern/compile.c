@@ -191,6 +191,7 @@ out:
     } while (0)
 
 typedef struct anchor_tuple {
+    uint32_t ns;
     uint32_t field, tag;
     const char *key;
     uint32_t klen;
@@ -208,6 +209,8 @@ typedef struct cstate {
     smap nodes;      /* path prefix -> node id */
     smap predkeys;   /* serialized predicate -> pred id */
     smap akeycount;  /* (field, tag, key) -> conjunctions using it */
+    smap nsmap;      /* (field, exact value) -> namespace id */
+    VEC(anchor_tuple) nskeys; /* namespace id - 1 -> (field, value) that opens it */
     VEC(tw__node) nodes_v;
     VEC(tw__field) fields_v;
     VEC(tw__matcher) matchers_v;
@@ -425,6 +428,47 @@ static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uin
 
 static uint64_t count_seed(uint32_t field, uint32_t tag) { return ((uint64_t)field << 8 | tag) + 11; }
 
+/* The anchor of a wildcard: its literal segment shared by the fewest conjunctions (then the longest),
+ * as a prefix (head), suffix (tail) or contains key (a middle segment). Without counts (c NULL):
+ * the longest segment. Returns 0 when every segment is empty ("*"). */
+static int wildcard_key(cstate *c, uint32_t field, const tw__matcher *m, uint32_t *tag, const char **key,
+                        uint32_t *klen)
+{
+    const tw__wildcard *wc = &m->wc;
+    uint32_t last = wc->nseg - 1, best = UINT32_MAX, besttag = 0;
+    uint64_t bestocc = UINT64_MAX;
+    for (uint32_t i = 0; i <= last; i++) {
+        if (!wc->seglen[i])
+            continue;
+        uint32_t t = i == 0 ? TW_TAG_PREFIX : i == last ? TW_TAG_SUFFIX : TW_TAG_CONTAINS;
+        uint64_t occ = 0;
+        if (c) {
+            uint32_t *n = smap_slot(&c->akeycount, wc->seg[i], wc->seglen[i], count_seed(field, t));
+            occ = n ? *n : 0;
+        }
+        if (best == UINT32_MAX || occ < bestocc || (occ == bestocc && wc->seglen[i] > wc->seglen[best])) {
+            best = i;
+            bestocc = occ;
+            besttag = t;
+        }
+    }
+    if (best == UINT32_MAX)
+        return 0;
+    *tag = besttag;
+    *key = wc->seg[best];
+    *klen = wc->seglen[best];
+    return 1;
+}
+
+/* anchor_key, with wildcards anchored by their rarest segment. */
+static int anchor_of(cstate *c, uint32_t field, const tw__matcher *m, uint32_t *tag, const char **key,
+                     uint32_t *klen, char lit[18])
+{
+    if (m->kind == TW_M_WILDCARD && m->wc.nseg > 1)
+        return wildcard_key(c, field, m, tag, key, klen);
+    return anchor_key(m, tag, key, klen, lit);
+}
+
 /* Estimated share of events a predicate lets through as candidates: looked-up keys cost the number
  * of conjunctions sharing them (a value common across rules is likely common in events); tested
  * matchers cost far more. Predicates that absence satisfies cannot anchor. */
@@ -438,7 +482,7 @@ static double pred_cost(cstate *c, const tw__pred *p)
         uint32_t tag, klen;
         const char *key;
         char lit[18];
-        if (anchor_key(m, &tag, &key, &klen, lit)) {
+        if (anchor_of(c, p->field, m, &tag, &key, &klen, lit)) {
             uint32_t n = smap_get(&c->akeycount, key, klen, count_seed(p->field, tag), TW_NONE, NULL);
             cost += 1.0 + (n == TW_NONE ? 0 : n) + (tag == TW_TAG_EXACT ? 0 : 2.0 / (1.0 + klen));
         } else {
@@ -448,27 +492,48 @@ static double pred_cost(cstate *c, const tw__pred *p)
     return cost;
 }
 
+static tw_status count_one(cstate *c, uint32_t field, uint32_t tag, const char *key, uint32_t klen);
+
 static tw_status count_keys(cstate *c, const tw__pred *p)
 {
     for (uint32_t i = 0; i < p->nm; i++) {
         uint32_t tag, klen;
         const char *key;
         char lit[18];
-        if (!anchor_key(&c->matchers_v.v[p->moff + i], &tag, &key, &klen, lit))
+        const tw__matcher *m = &c->matchers_v.v[p->moff + i];
+        if (m->kind == TW_M_WILDCARD && m->wc.nseg > 1) {
+            /* every segment could become the anchor: count them all */
+            for (uint32_t s = 0; s < m->wc.nseg; s++) {
+                uint32_t t = s == 0 ? TW_TAG_PREFIX : s == m->wc.nseg - 1 ? TW_TAG_SUFFIX : TW_TAG_CONTAINS;
+                if (m->wc.seglen[s] && count_one(c, p->field, t, m->wc.seg[s], m->wc.seglen[s]))
+                    return TW_ENOMEM;
+            }
             continue;
-        uint64_t seed = count_seed(p->field, tag);
-        uint32_t *slot = smap_slot(&c->akeycount, key, klen, seed);
-        if (slot)
-            (*slot)++;
-        else if (smap_get(&c->akeycount, key, klen, seed, 1, NULL) == TW_NONE)
+        }
+        if (!anchor_key(m, &tag, &key, &klen, lit))
+            continue;
+        if (count_one(c, p->field, tag, key, klen))
             return TW_ENOMEM;
     }
+    return TW_OK;
+}
+
+static tw_status count_one(cstate *c, uint32_t field, uint32_t tag, const char *key, uint32_t klen)
+{
+    uint64_t seed = count_seed(field, tag);
+    uint32_t *slot = smap_slot(&c->akeycount, key, klen, seed);
+    if (slot)
+        (*slot)++;
+    else if (smap_get(&c->akeycount, key, klen, seed, 1, NULL) == TW_NONE)
+        return TW_ENOMEM;
     return TW_OK;
 }
 
 static int cmp_tuple(const void *a, const void *b)
 {
     const anchor_tuple *x = a, *y = b;
+    if (x->ns != y->ns)
+        return x->ns < y->ns ? -1 : 1;
     if (x->field != y->field)
         return x->field < y->field ? -1 : 1;
     if (x->tag != y->tag)
@@ -493,7 +558,72 @@ static int cmp_scan(const void *a, const void *b)
 
 static int same_key(const anchor_tuple *x, const anchor_tuple *y)
 {
-    return x->field == y->field && x->tag == y->tag && x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0;
+    return x->ns == y->ns && x->field == y->field && x->tag == y->tag && x->klen == y->klen &&
+           memcmp(x->key, y->key, x->klen) == 0;
+}
+
+static int all_kinds(const tw_ruleset *rs, const tw__pred *p, int affix_ok)
+{
+    if (p->exists_false || !p->nm)
+        return 0;
+    for (uint32_t i = 0; i < p->nm; i++) {
+        uint8_t k = rs->matchers[p->moff + i].kind;
+        if (k != TW_M_STRING && !(affix_ok && (k == TW_M_PREFIX || k == TW_M_SUFFIX)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Files conjunction ci under composite anchors when its best predicate (pv[0]) is exact strings and
+ * another predicate on another field is exact / prefix / suffix strings. 1 when filed, 0 when not
+ * applicable, -1 when out of memory. */
+static int composite(cstate *c, const uint32_t *pv, uint32_t npred, uint32_t ci)
+{
+    tw_ruleset *rs = c->rs;
+    const tw__pred *p1 = &rs->preds[pv[0]], *p2 = NULL;
+    if (!all_kinds(rs, p1, 0))
+        return 0;
+    for (uint32_t i = 1; i < npred && !p2; i++) {
+        const tw__pred *q = &rs->preds[pv[i]];
+        if (q->field != p1->field && all_kinds(rs, q, 1))
+            p2 = q;
+    }
+    if (!p2 || (uint64_t)p1->nm * p2->nm > 64) /* a few combinations, not a cross product blow-up */
+        return 0;
+    rs->conjs[ci].proven = npred == 2;
+    for (uint32_t i = 0; i < p1->nm; i++)
+        if (rs->matchers[p1->moff + i].len > 256)
+            return 0; /* an unusually long value: plain anchoring */
+    for (uint32_t i = 0; i < p1->nm; i++) {
+        const tw__matcher *m1 = &rs->matchers[p1->moff + i];
+        char kb[4 + 256];
+        /* the namespace of (field, value) */
+        memcpy(kb, &p1->field, 4);
+        memcpy(kb + 4, m1->s, m1->len);
+        int added;
+        uint32_t ns = smap_get(&c->nsmap, kb, 4 + m1->len, 5, c->nskeys.n + 1, &added);
+        if (ns == TW_NONE)
+            return -1;
+        if (added) {
+            anchor_tuple k = {0, p1->field, TW_TAG_NS, m1->s, m1->len, 0};
+            VEC_PUSH(c->nskeys, k, fail);
+        }
+        for (uint32_t j = 0; j < p2->nm; j++) {
+            uint32_t tag, klen;
+            const char *key;
+            char lit[18];
+            if (!anchor_key(&rs->matchers[p2->moff + j], &tag, &key, &klen, lit))
+                return -1; /* cannot happen: exact, prefix and suffix always have keys */
+            char *k = tw_arena_strndup(&rs->arena, key, klen);
+            if (!k)
+                return -1;
+            anchor_tuple t = {ns, p2->field, tag, k, klen, ci};
+            VEC_PUSH(c->tuples, t, fail);
+        }
+    }
+    return 1;
+fail:
+    return -1;
 }
 
 /* Files each conjunction under its anchor and orders its predicates (anchor, then cheapest first). */
@@ -531,16 +661,22 @@ static tw_status choose_anchors(cstate *c)
             continue;
         }
         const tw__pred *p = &c->rs->preds[pv[0]];
+        cj->proven = cj->npred == 1 && all_kinds(rs, p, 1);
+        int comp = composite(c, pv, cj->npred, ci);
+        if (comp < 0)
+            goto fail;
+        if (comp)
+            continue;
         for (uint32_t i = 0; i < p->nm; i++) {
             uint32_t tag, klen;
             const char *key;
             char lit[18];
             const tw__matcher *m = &c->rs->matchers[p->moff + i];
-            if (anchor_key(m, &tag, &key, &klen, lit)) {
+            if (anchor_of(c, p->field, m, &tag, &key, &klen, lit)) {
                 char *k = tw_arena_strndup(&rs->arena, key, klen);
                 if (!k)
                     goto fail;
-                anchor_tuple t = {p->field, tag, k, klen, ci};
+                anchor_tuple t = {0, p->field, tag, k, klen, ci};
                 VEC_PUSH(c->tuples, t, fail);
             } else {
                 scan_tuple s = {p->field, p->moff + i, ci};
@@ -553,6 +689,84 @@ static tw_status choose_anchors(cstate *c)
 fail:
     free(cost);
     return oom(c);
+}
+
+/* One Aho-Corasick automaton per field over its contains keys (values: akey slots). */
+static int build_acs(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    for (uint32_t f = 0; f < rs->nfields; f++)
+        rs->fields[f].ac = TW_NONE;
+    size_t n = 0;
+    for (uint32_t s = 0; s <= rs->akey_mask; s++)
+        if (rs->akeys[s].hash && rs->akeys[s].tag == TW_TAG_CONTAINS && rs->fields[rs->akeys[s].field].ac == TW_NONE)
+            rs->fields[rs->akeys[s].field].ac = (uint32_t)n++;
+    if (!n)
+        return 1;
+    rs->acs = calloc(n, sizeof *rs->acs);
+    tw__affix_key *keys = malloc((rs->akey_mask + 1) * sizeof *keys);
+    int ok = rs->acs && keys;
+    for (uint32_t f = 0; ok && f < rs->nfields; f++) {
+        if (rs->fields[f].ac == TW_NONE)
+            continue;
+        size_t k = 0;
+        for (uint32_t s = 0; s <= rs->akey_mask; s++) {
+            const tw__akey *a = &rs->akeys[s];
+            if (a->hash && a->tag == TW_TAG_CONTAINS && a->field == f)
+                keys[k++] = (tw__affix_key){(const uint8_t *)rs->akeypool + a->koff, a->klen, s};
+        }
+        ok = tw__ac_build(&rs->acs[rs->fields[f].ac], keys, k);
+        if (ok) {
+            rs->nacs++;
+            rs->memory += tw__ac_memory(&rs->acs[rs->fields[f].ac]);
+        }
+    }
+    free(keys);
+    return ok;
+}
+
+/* Namespace records from the composite tuples (sorted by namespace, field). */
+static int build_namespaces(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    rs->nns = c->nskeys.n;
+    rs->ns = calloc(rs->nns + 1, sizeof *rs->ns);
+    VEC(tw__nsfield) nf = {0};
+    if (!rs->ns)
+        return 0;
+    for (uint32_t i = 0; i < c->tuples.n; i++) {
+        const anchor_tuple *t = &c->tuples.v[i];
+        if (!t->ns)
+            continue;
+        tw__ns *ns = &rs->ns[t->ns];
+        if (!ns->n || nf.v[nf.n - 1].field != t->field) {
+            if (!ns->n)
+                ns->off = nf.n;
+            tw__nsfield f = {t->field, 0, {TW_NONE, TW_NONE}};
+            VEC_PUSH(nf, f, fail);
+            ns->n++;
+        }
+        nf.v[nf.n - 1].tags |= 1u << t->tag;
+    }
+    rs->nsfields = nf.v ? nf.v : malloc(sizeof *nf.v);
+    rs->memory += (rs->nns + 1) * sizeof *rs->ns + nf.cap * sizeof *nf.v;
+    return rs->nsfields != NULL;
+fail:
+    free(nf.v);
+    return 0;
+}
+
+/* Where the trie of an affix key goes: the field's (plain anchors) or its namespace's. */
+static uint32_t *trie_slot(tw_ruleset *rs, const tw__akey *k)
+{
+    uint32_t a = k->tag - TW_TAG_PREFIX;
+    if (!k->ns)
+        return &rs->fields[k->field].trie[a];
+    const tw__ns *ns = &rs->ns[k->ns];
+    for (uint32_t i = 0; i < ns->n; i++)
+        if (rs->nsfields[ns->off + i].field == k->field)
+            return &rs->nsfields[ns->off + i].trie[k->tag == TW_TAG_PREFIX ? 0 : 1];
+    return NULL;
 }
 
 /* One trie per (field, affix tag) over the keys filed under that tag, so a value finds all its
@@ -568,9 +782,11 @@ static int build_tries(cstate *c)
         const tw__akey *k = &rs->akeys[s];
         if (k->hash && k->tag >= TW_TAG_PREFIX && k->tag <= TW_TAG_SUFFIX_EIC) {
             nkeys++;
-            tw__field *f = &rs->fields[k->field];
-            if (f->trie[k->tag - TW_TAG_PREFIX] == TW_NONE)
-                f->trie[k->tag - TW_TAG_PREFIX] = (uint32_t)want++;
+            uint32_t *slot = trie_slot(rs, k);
+            if (!slot)
+                return 0;
+            if (*slot == TW_NONE)
+                *slot = (uint32_t)want++;
         }
     }
     if (!want)
@@ -583,7 +799,7 @@ static int build_tries(cstate *c)
     for (uint32_t s = 0; ok && s <= rs->akey_mask; s++) {
         const tw__akey *k = &rs->akeys[s];
         if (k->hash && k->tag >= TW_TAG_PREFIX && k->tag <= TW_TAG_SUFFIX_EIC)
-            count[rs->fields[k->field].trie[k->tag - TW_TAG_PREFIX] + 1]++;
+            count[*trie_slot(rs, k) + 1]++;
     }
     for (size_t i = 0; ok && i < want; i++)
         count[i + 1] += count[i];
@@ -597,7 +813,7 @@ static int build_tries(cstate *c)
         const tw__akey *k = &rs->akeys[s];
         if (!(k->hash && k->tag >= TW_TAG_PREFIX && k->tag <= TW_TAG_SUFFIX_EIC))
             continue;
-        uint32_t t = rs->fields[k->field].trie[k->tag - TW_TAG_PREFIX];
+        uint32_t t = *trie_slot(rs, k);
         reverse[t] = k->tag == TW_TAG_SUFFIX || k->tag == TW_TAG_SUFFIX_EIC;
         keys[fillp[t]++] = (tw__affix_key){(const uint8_t *)rs->akeypool + k->koff, k->klen, s};
     }
@@ -622,7 +838,7 @@ static tw_status build_index(cstate *c)
     VEC(uint32_t) lens = {0};
     if (c->tuples.n)
         qsort(c->tuples.v, c->tuples.n, sizeof *c->tuples.v, cmp_tuple);
-    uint32_t nkeys = 0;
+    uint32_t nkeys = c->nskeys.n;
     for (uint32_t i = 0; i < c->tuples.n; i++)
         nkeys += i == 0 || !same_key(&c->tuples.v[i - 1], &c->tuples.v[i]);
     uint32_t size = 16;
@@ -640,13 +856,17 @@ static tw_status build_index(cstate *c)
         for (; j < c->tuples.n && same_key(&c->tuples.v[j], t); j++)
             if (np == start || rs->postings[np - 1] != c->tuples.v[j].conj)
                 rs->postings[np++] = c->tuples.v[j].conj;
-        uint64_t h = tw__akey_hash(t->field, t->tag, t->key, t->klen);
+        uint64_t h = tw__akey_hash(t->ns, t->field, t->tag, t->key, t->klen);
         uint32_t slot = (uint32_t)h & rs->akey_mask;
         while (rs->akeys[slot].hash)
             slot = (slot + 1) & rs->akey_mask;
-        rs->akeys[slot] = (tw__akey){h, t->field, t->tag, (uint32_t)pool.len, t->klen, start, np - start};
+        rs->akeys[slot] = (tw__akey){h, t->ns, t->field, t->tag, (uint32_t)pool.len, t->klen, start, np - start};
         if (tw_buf_append(&pool, t->key, t->klen))
             goto fail;
+        if (t->ns) { /* composite: described by its namespace, not by the field */
+            i = j;
+            continue;
+        }
         rs->fields[t->field].tags |= 1u << t->tag;
         if (t->tag == TW_TAG_CIDR) {
             /* Distinct (family, bits) per field; few, so a linear check is enough. */
@@ -677,6 +897,20 @@ static tw_status build_index(cstate *c)
         }
         i = j;
     }
+    /* The keys that open namespaces: value -> namespace id (in post_off). */
+    for (uint32_t i = 0; i < c->nskeys.n; i++) {
+        const anchor_tuple *t = &c->nskeys.v[i];
+        uint64_t h = tw__akey_hash(0, t->field, TW_TAG_NS, t->key, t->klen);
+        uint32_t slot = (uint32_t)h & rs->akey_mask;
+        while (rs->akeys[slot].hash)
+            slot = (slot + 1) & rs->akey_mask;
+        rs->akeys[slot] = (tw__akey){h, 0, t->field, TW_TAG_NS, (uint32_t)pool.len, t->klen, i + 1, 0};
+        if (tw_buf_append(&pool, t->key, t->klen))
+            goto fail;
+        rs->fields[t->field].tags |= 1u << TW_TAG_NS;
+    }
+    if (!build_namespaces(c))
+        goto fail;
     if (!(rs->akeypool = tw_buf_detach(&pool, NULL)))
         goto fail;
     rs->lens = lens.v ? lens.v : malloc(sizeof(uint32_t));
@@ -697,7 +931,7 @@ static tw_status build_index(cstate *c)
     }
     rs->memory += size * sizeof *rs->akeys + (c->tuples.n + 1) * 4 + c->scans_v.n * sizeof *rs->scans +
                   c->tuples.n * 8;
-    return build_tries(c) ? TW_OK : oom(c);
+    return build_tries(c) && build_acs(c) ? TW_OK : oom(c);
 fail:
     tw_buf_free(&pool);
     free(lens.v);
@@ -743,6 +977,8 @@ static void cstate_free(cstate *c)
     smap_free(&c->nodes);
     smap_free(&c->predkeys);
     smap_free(&c->akeycount);
+    smap_free(&c->nsmap);
+    free(c->nskeys.v);
     free(c->nodes_v.v);
     free(c->fields_v.v);
     free(c->matchers_v.v);
@@ -769,7 +1005,7 @@ static tw_status add_rules(cstate *c, tw_ruleset_builder *b)
         const tw_pattern *pat = b->rules[r].pat;
         for (uint32_t k = 0; k < pat->nconj; k++) {
             const tw__conj *cj = &pat->conj[k];
-            tw__cconj cc = {(uint32_t)r, c->conj_preds_v.n, 0};
+            tw__cconj cc = {(uint32_t)r, c->conj_preds_v.n, 0, 0};
             for (uint32_t l = 0; l < cj->n; l++) {
                 const tw__leaf *leaf = cj->leaves[l];
                 uint32_t f = field_for(c, leaf->path, leaf->plen);
@@ -870,6 +1106,9 @@ void tw_ruleset_free(tw_ruleset *rs)
     for (uint32_t i = 0; i < rs->ntries; i++)
         tw__affix_free(&rs->tries[i]);
     free(rs->tries);
+    for (uint32_t i = 0; i < rs->nacs; i++)
+        tw__ac_free(&rs->acs[i]);
+    free(rs->acs);
     free(rs->matchers);
     free(rs->preds);
     free(rs->conjs);
@@ -877,6 +1116,8 @@ void tw_ruleset_free(tw_ruleset *rs)
     free(rs->akeys);
     free(rs->akeypool);
     free(rs->postings);
+    free(rs->ns);
+    free(rs->nsfields);
     free(rs->scans);
     free(rs->always);
     tw_arena_free(&rs->arena);
@@ -907,15 +1148,15 @@ uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key,
     }
 }
 
-const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t field, uint32_t tag, const void *key,
-                                   size_t len)
+const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t ns, uint32_t field, uint32_t tag,
+                                   const void *key, size_t len)
 {
-    uint64_t h = tw__akey_hash(field, tag, key, len);
+    uint64_t h = tw__akey_hash(ns, field, tag, key, len);
     for (uint32_t slot = (uint32_t)h & rs->akey_mask;; slot = (slot + 1) & rs->akey_mask) {
         const tw__akey *k = &rs->akeys[slot];
         if (!k->hash)
             return NULL;
-        if (k->hash == h && k->field == field && k->tag == tag && k->klen == len &&
+        if (k->hash == h && k->ns == ns && k->field == field && k->tag == tag && k->klen == len &&
             memcmp(rs->akeypool + k->koff, key, len) == 0)
             return k;
     }

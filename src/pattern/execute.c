@@ -24,13 +24,12 @@ tw_status tw_matcher_new(const tw_ruleset *rs, tw_matcher **out)
     m->cands = calloc(nc, sizeof(uint32_t));
     m->rule_gen = calloc(nr, sizeof(uint32_t));
     m->result = calloc(nr, sizeof(uint32_t));
-    m->pred_gen = calloc(np, sizeof(uint32_t));
-    m->pred_sat = calloc(np, 1);
+    m->pred_mark = calloc(np, sizeof(uint32_t));
     m->chosen = calloc(rs->max_conj_preds + 1, sizeof(uint32_t));
     m->rng = (uint64_t)(uintptr_t)m ^ 0x2545f4914f6cdd1dULL;
     if (!m->head[0] || !m->head[1] || !m->head_gen[0] || !m->head_gen[1] || !m->touched[0] ||
-        !m->touched[1] || !m->conj_gen || !m->cands || !m->rule_gen || !m->result || !m->pred_gen ||
-        !m->pred_sat || !m->chosen) {
+        !m->touched[1] || !m->conj_gen || !m->cands || !m->rule_gen || !m->result || !m->pred_mark ||
+        !m->chosen) {
         tw_matcher_free(m);
         return TW_ENOMEM;
     }
@@ -53,8 +52,7 @@ void tw_matcher_free(tw_matcher *m)
     free(m->cands);
     free(m->rule_gen);
     free(m->result);
-    free(m->pred_gen);
-    free(m->pred_sat);
+    free(m->pred_mark);
     free(m->chosen);
     tw_arena_free(&m->scratch);
     free(m);
@@ -63,13 +61,14 @@ void tw_matcher_free(tw_matcher *m)
 /* Starts a new event: a new generation invalidates every per-event mark at once. */
 static void next_generation(tw_matcher *m)
 {
-    if (++m->gen == 0) {
+    /* Generations live in 31 bits (pred_mark keeps a flag beside them). */
+    if (++m->gen == 0x7fffffff) {
         const tw_ruleset *rs = m->rs;
         for (int i = 0; i < 2; i++)
             memset(m->head_gen[i], 0, (rs->nfields + 1) * sizeof(uint32_t));
         memset(m->conj_gen, 0, (rs->nconjs + 1) * sizeof(uint32_t));
         memset(m->rule_gen, 0, (rs->nrules + 1) * sizeof(uint32_t));
-        memset(m->pred_gen, 0, (rs->npreds + 1) * sizeof(uint32_t));
+        memset(m->pred_mark, 0, (rs->npreds + 1) * sizeof(uint32_t));
         m->gen = 1;
     }
     m->nvals = 1; /* index 0 is the list terminator */
@@ -129,7 +128,7 @@ static void probe_cidr(tw_matcher *m, uint32_t f, tw__value *v)
         key[1] = (uint8_t)(codes[i] & 0xff);
         memcpy(key + 2, v->ip, total / 8);
         tw__cidr_mask(key + 2, key[1], total);
-        add_candidates(m, tw__ruleset_anchor(m->rs, f, TW_TAG_CIDR, key, 2 + total / 8));
+        add_candidates(m, tw__ruleset_anchor(m->rs, 0, f, TW_TAG_CIDR, key, 2 + total / 8));
     }
 }
 
@@ -141,7 +140,7 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
     uint32_t tags = fld->tags;
     if (v->type == TW_JSON_STRING) {
         if (tags & (1u << TW_TAG_EXACT))
-            add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_EXACT, v->s, v->len));
+            add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EXACT, v->s, v->len));
         if (tags & (1u << TW_TAG_PREFIX))
             probe_affix(m, f, TW_TAG_PREFIX, v->s, v->len);
         if (tags & (1u << TW_TAG_SUFFIX))
@@ -152,7 +151,7 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
             if (!fs)
                 return 0;
             if (tags & (1u << TW_TAG_EIC))
-                add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_EIC, fs, flen));
+                add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EIC, fs, flen));
             if (tags & (1u << TW_TAG_PREFIX_EIC))
                 probe_affix(m, f, TW_TAG_PREFIX_EIC, fs, flen);
             if (tags & (1u << TW_TAG_SUFFIX_EIC))
@@ -160,18 +159,20 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
         }
         if (tags & (1u << TW_TAG_CIDR))
             probe_cidr(m, f, v);
+        if (fld->ac != TW_NONE)
+            tw__ac_scan(&rs->acs[fld->ac], v->s, v->len, on_affix, m);
     } else if (v->type == TW_JSON_NUMBER) {
         if (tags & (1u << TW_TAG_NUMBER)) {
             double d = tw__value_number(v);
             if (isfinite(d)) {
                 if (d == 0)
                     d = 0.0;
-                add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_NUMBER, &d, 8));
+                add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_NUMBER, &d, 8));
             }
         }
     } else if (tags & (1u << TW_TAG_LITERAL)) {
         char lit = (char)v->type;
-        add_candidates(m, tw__ruleset_anchor(rs, f, TW_TAG_LITERAL, &lit, 1));
+        add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_LITERAL, &lit, 1));
     }
     for (uint32_t i = 0; i < fld->nscan; i++) {
         const tw__scan *s = &rs->scans[fld->scan_off + i];
@@ -188,6 +189,30 @@ static uint32_t first_value(const tw_matcher *m, uint32_t interp, uint32_t f)
     return m->head_gen[interp][f] == m->gen ? m->head[interp][f] : 0;
 }
 
+/* The composite anchors of the namespace opened by value v1 (see ruleset_int.h). */
+static void probe_namespace(tw_matcher *m, uint32_t interp, uint32_t f1, const tw__value *v1)
+{
+    const tw_ruleset *rs = m->rs;
+    const tw__akey *k = tw__ruleset_anchor(rs, 0, f1, TW_TAG_NS, v1->s, v1->len);
+    if (!k)
+        return;
+    const tw__ns *ns = &rs->ns[k->post_off];
+    for (uint32_t i = 0; i < ns->n; i++) {
+        const tw__nsfield *nf = &rs->nsfields[ns->off + i];
+        for (uint32_t vi = first_value(m, interp, nf->field); vi; vi = m->vals[vi].next) {
+            const tw__value *v = &m->vals[vi];
+            if (v->type != TW_JSON_STRING)
+                continue;
+            if (nf->tags & (1u << TW_TAG_EXACT))
+                add_candidates(m, tw__ruleset_anchor(rs, k->post_off, nf->field, TW_TAG_EXACT, v->s, v->len));
+            if (nf->trie[0] != TW_NONE)
+                tw__affix_walk(&rs->tries[nf->trie[0]], v->s, v->len, 0, on_affix, m);
+            if (nf->trie[1] != TW_NONE)
+                tw__affix_walk(&rs->tries[nf->trie[1]], v->s, v->len, 1, on_affix, m);
+        }
+    }
+}
+
 static int pred_accepts(tw_matcher *m, const tw__pred *p, tw__value *v)
 {
     const tw__matcher *ms = &m->rs->matchers[p->moff];
@@ -200,8 +225,9 @@ static int pred_accepts(tw_matcher *m, const tw__pred *p, tw__value *v)
 /* Whether the predicate can hold at all in this event, ignoring array consistency (cached). */
 static int pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp)
 {
-    if (m->pred_gen[pid] == m->gen)
-        return m->pred_sat[pid];
+    uint32_t mark = m->pred_mark[pid];
+    if (mark >> 1 == m->gen)
+        return (int)(mark & 1);
     const tw__pred *p = &m->rs->preds[pid];
     uint32_t vi = first_value(m, interp, p->field);
     int sat = 0;
@@ -209,8 +235,7 @@ static int pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp)
         sat = p->exists_false != 0;
     for (; vi && !sat; vi = m->vals[vi].next)
         sat = pred_accepts(m, p, &m->vals[vi]);
-    m->pred_gen[pid] = m->gen;
-    m->pred_sat[pid] = (uint8_t)sat;
+    m->pred_mark[pid] = m->gen << 1 | (uint32_t)(sat != 0);
     return sat;
 }
 
@@ -294,9 +319,13 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
     uint32_t interp = is_record ? 1 : 0;
     for (uint32_t t = 0; t < m->ntouched[interp]; t++) {
         uint32_t f = m->touched[interp][t];
-        for (uint32_t vi = m->head[interp][f]; vi; vi = m->vals[vi].next)
+        int heads_ns = (rs->fields[f].tags & (1u << TW_TAG_NS)) != 0;
+        for (uint32_t vi = m->head[interp][f]; vi; vi = m->vals[vi].next) {
             if (!probe(m, f, &m->vals[vi]))
                 return tw__err(err, TW_ENOMEM, "out of memory matching an event");
+            if (heads_ns && m->vals[vi].type == TW_JSON_STRING)
+                probe_namespace(m, interp, f, &m->vals[vi]);
+        }
     }
     for (uint32_t i = 0; i < rs->nalways; i++) {
         uint32_t c = rs->always[i];
@@ -309,7 +338,8 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
         uint32_t c = m->cands[i], r = rs->conjs[c].rule;
         if (m->rule_gen[r] == m->gen)
             continue;
-        if (conj_matches(m, c, interp)) {
+        /* Arrays can make two values of one conjunction come from different elements. */
+        if ((rs->conjs[c].proven && m->nelems <= 1) || conj_matches(m, c, interp)) {
             m->rule_gen[r] = m->gen;
             m->result[m->nresult++] = r;
         }

@@ -55,8 +55,7 @@ struct tw_matcher {
 
     uint32_t *conj_gen, *cands, ncands;
     uint32_t *rule_gen, *result, nresult;
-    uint32_t *pred_gen;
-    uint8_t *pred_sat;
+    uint32_t *pred_mark;       /* per predicate: gen << 1 | holds, this event's memo (one word: one miss) */
     uint32_t *chosen;
     size_t steps;
 

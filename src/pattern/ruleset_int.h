@@ -20,6 +20,7 @@
 
 #include "common/hash.h"
 #include "pattern/affix.h"
+#include "pattern/contains.h"
 #include "pattern/pattern_int.h"
 
 #define TW_NONE UINT32_MAX
@@ -57,6 +58,8 @@ enum {
     TW_TAG_NUMBER,            /* the double's bits */
     TW_TAG_LITERAL,           /* one byte: the tw_json_type of null / true / false */
     TW_TAG_CIDR,              /* family (4|6), prefix bits, then the masked address (4 or 16 bytes) */
+    TW_TAG_NS,                /* an exact string that opens a namespace (post_off = the namespace id) */
+    TW_TAG_CONTAINS,          /* a literal segment a wildcard needs somewhere in the value */
     TW_TAG_COUNT_
 };
 
@@ -66,6 +69,7 @@ typedef struct tw__field {
      * distinct family << 8 | bits, so a value is looked up once per length, not once per rule. */
     uint32_t lens_off[5], nlens[5];
     uint32_t trie[4];               /* affix tag -> index in rs->tries (values: akey slots), TW_NONE */
+    uint32_t ac;                    /* the field's contains automaton in rs->acs, or TW_NONE */
     uint32_t tags;                  /* bit per tag present for this field */
     uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
 } tw__field;
@@ -78,15 +82,35 @@ typedef struct tw__pred {
 
 typedef struct tw__cconj {
     uint32_t rule;
-    uint32_t poff, npred;           /* predicate ids in rs->conj_preds, anchor first */
+    uint32_t poff;                  /* predicate ids in rs->conj_preds, anchor first */
+    uint32_t npred : 31;
+    uint32_t proven : 1;            /* finding it through its anchors proves every predicate (exact,
+                                       prefix or suffix strings only): no check needed unless arrays
+                                       are involved */
 } tw__cconj;
 
 typedef struct tw__akey {           /* anchor index entry; hash 0 = empty slot */
     uint64_t hash;
+    uint32_t ns;                    /* 0, or the namespace (see tw__ns) the key lives in */
     uint32_t field, tag;
     uint32_t koff, klen;            /* key bytes in akeypool */
     uint32_t post_off, npost;       /* conjunction ids in rs->postings */
 } tw__akey;
+
+/* Composite anchors. A conjunction whose best predicate is an exact string on one field (say
+ * eventSource = "s3.amazonaws.com") and that has another exact / prefix / suffix predicate on a
+ * second field (eventName prefix "Put") is filed under the second key inside the namespace of the
+ * first value. An event looks its first field's values up (TW_TAG_NS), then the second field's
+ * values inside each namespace found: only conjunctions satisfying both become candidates. */
+typedef struct tw__nsfield {
+    uint32_t field;                 /* the second field */
+    uint32_t tags;                  /* TW_TAG_EXACT / PREFIX / SUFFIX bits present */
+    uint32_t trie[2];               /* prefix, suffix trie in rs->tries, or TW_NONE */
+} tw__nsfield;
+
+typedef struct tw__ns {
+    uint32_t off, n;                /* its second fields in rs->nsfields */
+} tw__ns;
 
 typedef struct tw__scan {
     uint32_t matcher;               /* index in rs->matchers */
@@ -123,6 +147,8 @@ struct tw_ruleset {
     tw__field *fields;
     uint32_t ntries;
     tw__affix *tries;
+    uint32_t nacs;
+    tw__ac *acs;
     uint32_t *lens;
 
     uint32_t nmatchers;
@@ -138,6 +164,9 @@ struct tw_ruleset {
     tw__akey *akeys;
     char *akeypool;
     uint32_t *postings;
+    uint32_t nns;
+    tw__ns *ns;                     /* index 0 unused */
+    tw__nsfield *nsfields;
     tw__scan *scans;
     uint32_t nalways;
     uint32_t *always;               /* conjunctions with no anchor (every predicate allows absence) */
@@ -149,18 +178,18 @@ struct tw_ruleset {
 /* Trie step: the child of `from` for the object key, or TW_NONE. */
 uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len);
 
-/* Anchor lookup: the entry for (field, tag, key) or NULL. */
-const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t field, uint32_t tag, const void *key,
-                                   size_t len);
+/* Anchor lookup: the entry for (namespace, field, tag, key) or NULL. */
+const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t ns, uint32_t field, uint32_t tag,
+                                   const void *key, size_t len);
 
 static inline uint64_t tw__trans_hash(uint32_t from, const char *key, size_t len)
 {
     return tw__hash_bytes(key, len, 0x51ed270b27d5e3f1ULL ^ ((uint64_t)from * 0x9e3779b97f4a7c15ULL)) | 1;
 }
 
-static inline uint64_t tw__akey_hash(uint32_t field, uint32_t tag, const void *key, size_t len)
+static inline uint64_t tw__akey_hash(uint32_t ns, uint32_t field, uint32_t tag, const void *key, size_t len)
 {
-    return tw__hash_bytes(key, len, ((uint64_t)field << 8 | tag) * 0xc2b2ae3d27d4eb4fULL + 7) | 1;
+    return tw__hash_bytes(key, len, (((uint64_t)ns << 40) ^ ((uint64_t)field << 8 | tag)) * 0xc2b2ae3d27d4eb4fULL + 7) | 1;
 }
 
 #endif
