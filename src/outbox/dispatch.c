@@ -596,12 +596,14 @@ static int start_local(tw_dispatch *d, entry *e, tstate *t, tw_snapshot *snap, c
     return 1;
 }
 
-static void local_done(tw_dispatch *d)
+/* Records the outcomes of finished local deliveries; 1 when there were any. */
+static int local_done(tw_dispatch *d)
 {
     pthread_mutex_lock(&d->lock);
     local_job *js = d->done_jobs;
     d->done_jobs = NULL;
     pthread_mutex_unlock(&d->lock);
+    int any = js != NULL;
     while (js) {
         local_job *j = js;
         js = j->next;
@@ -613,6 +615,7 @@ static void local_done(tw_dispatch *d)
         tw_snapshot_release(snap);
         free(j);
     }
+    return any;
 }
 
 /* ---- the loop ---- */
@@ -746,12 +749,16 @@ static void *dispatch_main(void *arg)
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
-        int left;
+        int left, finished = 0;
         while ((msg = curl_multi_info_read(d->multi, &left)))
-            if (msg->msg == CURLMSG_DONE)
+            if (msg->msg == CURLMSG_DONE) {
                 http_done(d, msg->easy_handle, msg->data.result);
-        local_done(d);
-        curl_multi_poll(d->multi, NULL, 0, (int)(wait > 1000 ? 1000 : wait), NULL);
+                finished = 1;
+            }
+        finished |= local_done(d);
+        /* A completion frees a slot that schedule() has not seen yet: go round again at once
+         * instead of sleeping until the next socket event or timeout. */
+        curl_multi_poll(d->multi, NULL, 0, finished ? 0 : (int)(wait > 1000 ? 1000 : wait), NULL);
     }
     return NULL;
 }

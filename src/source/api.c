@@ -10,6 +10,7 @@
 #include "common/uuid.h"
 #include "config/config_int.h"
 #include "json/json_int.h"
+#include "json/skip.h"
 #include "source/http.h"
 #include "trailwatch/pattern.h"
 
@@ -117,14 +118,12 @@ static void build_entry(const tw_config *cfg, const char *region, const tw_json 
     time_t when;
     if (!entry_time(tm, &when))
         return fail_entry(e, "InvalidArgument", "Parameter Time is not valid.");
-    /* Detail must be a JSON object (any nesting within the limits). */
-    tw_json_doc *dd = NULL;
-    tw_error err;
-    if (tw_json_parse(d, dl, &cfg->lim, &dd, &err) || tw_json_typeof(tw_json_root(dd)) != TW_JSON_OBJECT) {
-        tw_json_doc_free(dd);
+    /* Detail must be a JSON object (any nesting within the limits): validated, not built. */
+    tw_lex_err le;
+    const char *dp = tw__lex_ws(d, d + dl), *dend = d + dl;
+    const char *after = dp < dend && *dp == '{' ? tw__json_skip(dp, dend, cfg->lim.json_depth, &le) : NULL;
+    if (!after || tw__lex_ws(after, dend) != dend)
         return fail_entry(e, "MalformedDetail", "Detail is malformed.");
-    }
-    tw_json_doc_free(dd);
     char id[TW_UUID_LEN + 1], iso[32];
     tw__uuid4(id);
     struct tm g;
