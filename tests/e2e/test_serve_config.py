@@ -1,6 +1,7 @@
 """End-to-end: configuration of `trailwatch serve`: SIGHUP reloads (valid and invalid), start-up with a
 broken file, ${VAR} secrets that never show, per-rule storm control, disabled rules."""
 import json
+import os
 import time
 import unittest
 
@@ -63,10 +64,15 @@ class TestReload(ConfigCase):
             (json.dumps(dict(self.base(), targets={"a": {"kind": "webhook", "url": "${UNSET_VAR_FOR_TEST}"}})),
              "environment variable UNSET_VAR_FOR_TEST is not set"),
             (json.dumps(dict(self.base(), server={"listen": "127.0.0.1:1"})), "server.listen cannot change on reload"),
+            (json.dumps(dict(self.base(), sources={"folder": "logs"})), "sources.folder cannot change on reload"),
+            (None, "trailwatch.yml"),                                                        # the file is gone
         ]
         for text, why in broken:
             before = len(srv.logs(this_run=True))
-            srv.write_config(text)
+            if text is None:
+                os.remove(srv.config_path)
+            else:
+                srv.write_config(text)
             srv.sighup()
             twserve.wait_until(lambda: any(why in str(l.get("error", "")) for l in srv.logs(this_run=True)[before:]),
                                10, what="reload error %r; stderr:\n%s" % (why, srv.stderr()[-2000:]))

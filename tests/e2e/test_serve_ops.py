@@ -126,7 +126,7 @@ class TestStopAndCrash(OpsCase):
         self.rcv.wait_for(1, 10, "/hook")
         rc, took = srv.stop(timeout=15)
         self.assertEqual(rc, 0)
-        self.assertLess(took, 5.0, "drain_timeout is 1 s")
+        self.assertLess(took, 6.0, "drain_timeout is 1 s")
         self.assertEqual(srv.logs(this_run=True)[-1]["msg"], "trailwatch stopped")
         # what was cut short is delivered after the restart (the same alert: same key)
         srv.start()
@@ -143,7 +143,7 @@ class TestStopAndCrash(OpsCase):
         self.rcv.wait_for(1, 10, "/hook")
         rc, took = srv.stop()
         self.assertEqual(rc, 0)
-        self.assertLess(took, 5.0)
+        self.assertLess(took, 9.0, "drain_timeout is 5 s")
         srv.start()
         self.rcv.quiet(2.5, "/hook")            # it was recorded as delivered: not sent again
 
@@ -165,7 +165,7 @@ class TestStopAndCrash(OpsCase):
         t0 = time.monotonic()
         srv.signal(signal.SIGINT)
         self.assertEqual(srv.proc.wait(10), 0, srv.stderr())
-        self.assertLess(time.monotonic() - t0, 3.0)
+        self.assertLess(time.monotonic() - t0, 5.0)
 
     def test_kill9_during_retries_then_restart_loses_nothing(self):
         # the destination is down (connection refused) while alerts are retried; kill -9; it comes back
