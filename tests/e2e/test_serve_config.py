@@ -39,6 +39,7 @@ class TestReload(ConfigCase):
         srv = Server(self, self.base()).start()
         put(srv, ("src.a", "d", {}), ("src.b", "d", {}))
         self.rcv.wait_for(1, 10, "/a")
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="a", outcome="delivered")   # nothing in flight
         cfg = self.base()
         cfg["rules"].append({"name": "rule-b", "pattern": {"source": ["src.b"]}, "targets": ["b"]})
         cfg["rules"][0]["targets"] = ["a", "b"]

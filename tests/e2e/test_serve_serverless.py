@@ -80,6 +80,16 @@ class TestServerless(unittest.TestCase):
             "  - path: %s" % json.dumps(DDB_YML),
             "    environment:",
             "      SLACK_URL: \"${SLACK_URL_FOR_TEST}\"",
+            "rules:                                   # trailwatch.yml rules may name the functions' targets",
+            "  - name: custom-to-ssm-handler",
+            "    pattern: {source: [custom.params]}",
+            "    targets:",
+            "      - target: cloudwatch-ssm-dev-parameter",
+            "        input_transformer:",
+            "          input_paths_map: {n: $.detail.param}",
+            "          input_template: >-",
+            "            {\"account\": \"111122223333\", \"region\": \"eu-west-1\", \"time\": \"2020-01-01T00:00:00Z\",",
+            "            \"detail\": {\"operation\": \"LabelParameterVersion\", \"name\": <n>, \"type\": \"SecureString\"}}",
             ""])
         env = {"SLACK_URL_FOR_TEST": cls.rcv.url("/services/T000/B000/XXXX"),
                "AWS_ENDPOINT_URL": cls.moto_url, "AWS_ENDPOINT_URL_SSM": cls.moto_url,
@@ -109,6 +119,9 @@ class TestServerless(unittest.TestCase):
 
     def tearDown(self):
         self.srv.check_alive()
+        # every test's deliveries are finished before the next one starts (tests stay independent; a
+        # target first used while another's delivery is in flight is test_serve_ops's business)
+        twserve.wait_until(lambda: self.srv.healthz()["outbox_depth"] == 0, 30, what="an empty outbox")
 
     def slack_texts(self, n, timeout=20):
         got = self.rcv.wait_for(n, timeout, self.SLACK, server=self.srv)
@@ -121,7 +134,7 @@ class TestServerless(unittest.TestCase):
         p = self.srv.tw("rules", "check", "-c", self.srv.config_path)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout
-        self.assertIn("2 rules (2 enabled), 2 targets", out)
+        self.assertIn("3 rules (3 enabled), 2 targets", out)
         self.assertIn("target cloudwatch-ssm-dev-parameter: exec, timeout 6s", out)
         self.assertIn("target cloudtrail-dynamodb-dev-createTable: exec, timeout 6s", out)
         self.assertIn("rule cloudwatch-ssm-dev-parameter-1: medium -> cloudwatch-ssm-dev-parameter", out)
@@ -155,6 +168,16 @@ class TestServerless(unittest.TestCase):
         [text] = self.slack_texts(1)
         self.assertTrue(text.startswith("Parameter Store: Update of */app/db-url*\n"), text)
         self.assertIn("\nVersion: 2\n", text)
+
+    def test_a_trailwatch_rule_can_feed_a_serverless_function(self):
+        st, _, b = self.srv.api("PutEvents", {"Entries": [{"Source": "custom.params", "DetailType": "Label",
+                                                           "Detail": json.dumps({"param": PARAM})}]})
+        self.assertEqual((st, b["FailedEntryCount"]), (200, 0), b)
+        [text] = self.slack_texts(1)
+        self.assertTrue(text.startswith("Parameter Store: LabelParameterVersion of */app/db-url*\nType: SecureString\n"),
+                        text)
+        self.assertIn("\nVersion: ", text)                 # SSM was asked about the parameter
+        self.assertTrue(text.endswith("Account 111122223333, region eu-west-1, at 2020-01-01T00:00:00Z"), text)
 
     def test_unknown_parameter_still_reported(self):
         detail = {"operation": "Delete", "name": "/not/there", "type": "String"}
