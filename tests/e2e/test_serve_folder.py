@@ -170,5 +170,29 @@ class TestFolder(unittest.TestCase):
         srv.wait_metric("trailwatch_rule_matches_total", base + 1, timeout=15, rule="every-record")
 
 
+class TestEmptyFolder(unittest.TestCase):
+    # product bug: see test_5 above (qsort(NULL, 0, ...) on an empty directory)
+    @unittest.expectedFailure
+    def test_an_empty_folder_then_files(self):
+        cfg = folder_config()
+        srv = Server(self, cfg, files={"logs/.keep-dir/x.txt": ""})
+        os.remove(srv.path("logs", ".keep-dir", "x.txt"))
+        os.rmdir(srv.path("logs", ".keep-dir"))           # logs/ exists and is empty
+        srv.start()
+        try:
+            with gzip.open(twserve.shared(
+                    "data", "cloudtrail", "s3-layout", "AWSLogs", "342082656213", "CloudTrail", "us-west-1", "2021",
+                    "07", "30", "342082656213_CloudTrail_us-west-1_20210730T1635Z_W8YRCdsGjKxgFiLT.json.gz"), "rt") as f:
+                n = len(json.load(f)["Records"])
+            shutil.copy(twserve.shared(
+                "data", "cloudtrail", "s3-layout", "AWSLogs", "342082656213", "CloudTrail", "us-west-1", "2021", "07",
+                "30", "342082656213_CloudTrail_us-west-1_20210730T1635Z_W8YRCdsGjKxgFiLT.json.gz"),
+                srv.path("logs", "one.json.gz"))
+            srv.wait_metric("trailwatch_rule_matches_total", n, timeout=15, rule="every-record")
+            twserve.wait_until(lambda: len(srv.jsonl("alerts.jsonl")) == n, 30, what="%d alerts" % n)
+        finally:
+            srv.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

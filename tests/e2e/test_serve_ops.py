@@ -2,6 +2,7 @@
 delivery and restart (nothing lost), the dead-letter commands while the server runs, --stdin, and
 start-up errors."""
 import json
+import os
 import signal
 import socket
 import time
@@ -295,6 +296,115 @@ class TestDurabilityAndLoad(OpsCase):
         self.assertEqual({r.json()["id"] for r in got}, set(ids))
         srv.wait_metric("trailwatch_deliveries_total", 480, target="hook", outcome="delivered")
         self.assertEqual(srv.metric("trailwatch_events_received_total", source="eventbridge"), 480)
+
+
+class TestEverythingAtOnce(OpsCase):
+    def test_all_sources_and_targets_at_once(self):
+        """Every source feeding every kind of local and HTTP target at the same time, under the
+        sanitizers: nothing crashes, every match is delivered, SIGTERM ends in exit 0."""
+        import base64
+        import glob
+        import gzip
+        import shutil
+        import threading
+        import uuid
+        files = sorted(glob.glob(twserve.shared("data", "cloudtrail", "s3-layout", "AWSLogs", "*", "CloudTrail",
+                                                "us-east-1", "*", "*", "*", "*.json.gz")))[:40]
+        cfg = {"server": {"listen": "127.0.0.1:0"},
+               "sources": {"folder": {"path": "logs", "watch": True}, "firehose": True},
+               "targets": {"hook": {"kind": "webhook", "url": self.rcv.url("/hook")},
+                           "slack": {"kind": "slack", "url": self.rcv.url("/slack"), "rate": {"per_second": 0}},
+                           "audit": {"kind": "file", "path": "audit.jsonl"},
+                           "run": {"kind": "exec", "command": ["python3", "-c", "import sys; sys.stdin.read()"]},
+                           "term": {"kind": "console"}},
+               "rules": [{"name": "api", "pattern": {"source": ["ops"]}, "targets": ["hook", "slack", "audit"]},
+                         {"name": "records", "pattern": {"detail": {"eventID": [{"exists": True}]}},
+                          "targets": ["audit", "hook"]},
+                         {"name": "some-records", "pattern": {"detail": {"eventName": [{"prefix": "Get"}]}},
+                          "targets": ["run", "term"]}]}
+        # a folder that is not empty (an empty one is test_serve_folder's bug) but holds no record
+        srv = Server(self, cfg, stdin=True, files={"logs/empty.json": '{"Records": []}'})
+        srv.start()
+        # every target once first, all in one go, so that none is seen for the first time while another
+        # is in flight (that is test_new_targets_while_deliveries_are_in_flight's bug, not this test's)
+        st, _, b = srv.api("PutEvents", {"Entries": [{"Source": "ops", "DetailType": "warm-up", "Detail": json.dumps(
+            {"eventID": "warm-up-0", "eventName": "GetWarmUp"})}]})
+        self.assertEqual((st, b["FailedEntryCount"]), (200, 0))
+        for t in ("hook", "slack", "audit", "run", "term"):
+            srv.wait_metric("trailwatch_deliveries_total", 1, timeout=10, target=t, outcome="delivered")
+        recs = twserve.cloudtrail_records(limit=160)
+        errors = []
+
+        def api():
+            try:
+                for j in range(5):
+                    self.put(srv, entries(10, start=1000 + 10 * j))
+            except Exception as e:      # reported below
+                errors.append(repr(e))
+
+        def events():
+            try:
+                for k in range(0, 60, 20):
+                    st, b = srv.post_events(recs[k:k + 20])
+                    assert st == 200, b
+            except Exception as e:
+                errors.append(repr(e))
+
+        def firehose():
+            try:
+                for k in range(60, 120, 30):
+                    msg = {"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
+                           "subscriptionFilters": ["f"], "logEvents": [
+                               {"id": str(i), "timestamp": 0, "message": json.dumps(r)}
+                               for i, r in enumerate(recs[k:k + 30])]}
+                    rid = str(uuid.uuid4())
+                    body = json.dumps({"requestId": rid, "timestamp": int(time.time() * 1000), "records": [
+                        {"data": base64.b64encode(gzip.compress(json.dumps(msg).encode())).decode()}]})
+                    st, _, data = srv.post("/firehose", body, {
+                        "X-Amz-Firehose-Request-Id": rid, "X-Amz-Firehose-Protocol-Version": "1.0",
+                        "Content-Type": "application/json"})
+                    assert st == 200, data
+            except Exception as e:
+                errors.append(repr(e))
+
+        def stdin():
+            try:
+                srv.proc.stdin.write("".join(json.dumps(r) + "\n" for r in recs[120:160]).encode())
+                srv.proc.stdin.flush()
+            except Exception as e:
+                errors.append(repr(e))
+
+        def folder():
+            for i, f in enumerate(files):
+                shutil.copy(f, srv.path("logs", "f%03d.json.gz" % i))
+
+        threads = [threading.Thread(target=x) for x in (api, api, events, firehose, stdin, folder)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        srv.wait_metric("trailwatch_folder_files_total", len(files), timeout=30, result="processed")
+        twserve.wait_until(lambda: srv.healthz()["outbox_depth"] == 0, 60, what="every alert delivered")
+        m = srv.metrics()
+
+        def v(name, **labels):
+            return m.get((name, frozenset((k, str(x)) for k, x in labels.items())), 0)
+        self.assertEqual(v("trailwatch_rule_matches_total", rule="api"), 101)
+        for t in ("hook", "slack", "audit", "run", "term"):
+            self.assertEqual(v("trailwatch_deliveries_total", target=t, outcome="dead"), 0, t)
+        self.assertEqual(v("trailwatch_deliveries_total", target="slack", outcome="delivered"), 101)
+        records = v("trailwatch_rule_matches_total", rule="records")
+        self.assertEqual(v("trailwatch_deliveries_total", target="audit", outcome="delivered"), 101 + records)
+        self.assertEqual(len(srv.jsonl("audit.jsonl")), 101 + records)
+        self.assertEqual(v("trailwatch_deliveries_total", target="run", outcome="delivered"),
+                         v("trailwatch_rule_matches_total", rule="some-records"))
+        self.assertEqual(len(srv.stdout_lines()), v("trailwatch_rule_matches_total", rule="some-records"))
+        for src in ("eventbridge", "http", "firehose", "stdin", "folder"):
+            self.assertGreater(v("trailwatch_events_received_total", source=src), 0, src)
+        srv.proc.stdin.close()
+        rc, _ = srv.stop()
+        self.assertEqual(rc, 0)
 
 
 class TestDeadLetters(OpsCase):
