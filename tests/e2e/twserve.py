@@ -68,6 +68,23 @@ def tw_bin():
     return os.path.abspath(twtest.tw_bin())
 
 
+_sanitized = {}
+
+
+def sanitized():
+    """True when the binary under test is built with ASan/UBSan (make SAN=1): some undefined
+    behaviour is only seen there."""
+    b = tw_bin()
+    if b not in _sanitized:
+        try:
+            with open(b, "rb") as f:
+                data = f.read()
+            _sanitized[b] = b"__ubsan_handle" in data or b"__asan_init" in data
+        except OSError:
+            _sanitized[b] = False
+    return _sanitized[b]
+
+
 def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
     """Polls pred() until it returns a true value (returned) or raises AssertionError after timeout."""
     end = time.monotonic() + timeout
