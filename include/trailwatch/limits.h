@@ -56,6 +56,11 @@ extern "C" {
  * still protects against gzip bombs. */
 #define TW_DEFAULT_FILE_MAX         (512u * 1024u * 1024u)
 
+/* Segments of one field path ("a.b.c" has 3). An event may spell any run of segments as one
+ * dotted key, so the path trie holds an edge per run: quadratic in the segments. Real patterns
+ * name paths of 2 to 6 segments. */
+#define TW_MAX_PATH_SEGMENTS        64u
+
 /* Object keys longer than this are never field names a rule can name (paths are < pattern size). */
 #define TW_MAX_KEY_LEN              TW_MAX_PATTERN_MAX
 

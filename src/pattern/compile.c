@@ -227,10 +227,20 @@ typedef struct cstate {
 
 static tw_status oom(cstate *c) { return tw__err(c->err, TW_ENOMEM, "out of memory compiling rules"); }
 
-static uint32_t node_for(cstate *c, const char *prefix, size_t len)
+/* A trie node stands for the first `nseg` segments of a path: the count is part of its identity,
+ * so "" (the root) and the empty first segment of ".a" are different nodes. */
+static uint32_t node_for(cstate *c, const char *prefix, size_t len, uint32_t nseg)
 {
+    char stack[512];
+    char *key = len + 4 <= sizeof stack ? stack : malloc(len + 4);
+    if (!key)
+        return TW_NONE;
+    memcpy(key, &nseg, 4);
+    memcpy(key + 4, prefix, len);
     int added;
-    uint32_t id = smap_get(&c->nodes, prefix, len, 1, c->nodes_v.n, &added);
+    uint32_t id = smap_get(&c->nodes, key, len + 4, 1, c->nodes_v.n, &added);
+    if (key != stack)
+        free(key);
     if (id == TW_NONE || !added)
         return id;
     tw__node n = {TW_NONE, 0, 0, 0};
@@ -262,17 +272,19 @@ static uint32_t field_for(cstate *c, const char *path, size_t len)
             bound[k++] = i;
     bound[k++] = len;
     for (size_t i = 0; i < nb; i++)
-        if ((ids[i] = node_for(c, path, bound[i])) == TW_NONE)
+        if ((ids[i] = node_for(c, path, bound[i], (uint32_t)i)) == TW_NONE)
             goto fail;
-    /* An event may spell any run of segments as one dotted key: add an edge for each. */
+    /* An event may spell any run of segments as one dotted key: add an edge for each. Every edge's
+     * key is a piece of the path, so the path is stored once and the edges point into it. */
+    uint32_t base = (uint32_t)c->keypool.len;
+    if (tw_buf_append(&c->keypool, path, len))
+        goto fail;
     for (size_t i = 0; i + 1 < nb; i++) {
         size_t kstart = i ? bound[i] + 1 : 0;
         c->nodes_v.v[ids[i]].has_children = 1;
         for (size_t j = i + 1; j < nb; j++) {
             size_t klen = bound[j] - kstart;
-            tw__trans e = {0, ids[i], ids[j], (uint32_t)c->keypool.len, (uint32_t)klen};
-            if (tw_buf_append(&c->keypool, path + kstart, klen))
-                goto fail;
+            tw__trans e = {0, ids[i], ids[j], base + (uint32_t)kstart, (uint32_t)klen};
             VEC_PUSH(c->edges, e, fail);
             c->nodes_v.v[ids[i]].keylens |= (uint64_t)1 << (klen < 63 ? klen : 63);
             c->nodes_v.v[ids[i]].keysig |= (uint64_t)1 << tw__key_sig(path + kstart, klen);
@@ -997,7 +1009,7 @@ static tw_status add_rules(cstate *c, tw_ruleset_builder *b)
 {
     tw_ruleset *rs = c->rs;
     /* node 0 is the root: created first */
-    if (node_for(c, "", 0) != 0)
+    if (node_for(c, "", 0, 0) != 0)
         return oom(c);
     for (size_t r = 0; r < b->n; r++) {
         if (!(rs->names[r] = tw_arena_strndup(&rs->arena, b->rules[r].name, strlen(b->rules[r].name))))
@@ -1037,7 +1049,11 @@ static void find_env_fields(cstate *c)
                                                      "time", "region"};
     for (int i = 0; i < TW_ENV_COUNT_; i++)
         c->rs->env_field[i] = smap_get(&c->paths, names[i], strlen(names[i]), 2, TW_NONE, NULL);
-    c->rs->detail_node = smap_get(&c->nodes, "detail", 6, 1, TW_NONE, NULL);
+    char key[4 + 6];
+    uint32_t one = 1;
+    memcpy(key, &one, 4);
+    memcpy(key + 4, "detail", 6);
+    c->rs->detail_node = smap_get(&c->nodes, key, sizeof key, 1, TW_NONE, NULL);
 }
 
 #define TAKE(dst, vec)                                                                       \

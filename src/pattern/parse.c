@@ -466,6 +466,17 @@ static tw_status parse_object(pctx *c, const char *prefix, const tw_json *obj, p
                 path[plen++] = '.';
             memcpy(path + plen, key, klen);
             path[plen + klen] = '\0';
+            size_t segs = 1;
+            for (const char *q = path; *q; q++)
+                segs += *q == '.';
+            if (segs > TW_MAX_PATH_SEGMENTS) {
+                char why[96];
+                snprintf(why, sizeof why, "field path has more than %u segments", TW_MAX_PATH_SEGMENTS);
+                rc = bad(c, prefix, why);
+                if (path != stackpath)
+                    free(path);
+                return rc;
+            }
             switch (tw_json_typeof(v)) {
             case TW_JSON_OBJECT:
                 rc = parse_object(c, path, v, o, depth + 1);
