@@ -5,6 +5,7 @@ Alerts go to a webhook target pointed at a local receiver, whose requests carry 
 trailwatch built them."""
 import datetime
 import gzip
+import http.client
 import json
 import os
 import re
@@ -398,6 +399,20 @@ class TestApiBadInput(ApiCase):
                 self.assertIn(st, (200, 400), body[:40])
             st, _, _ = self.srv.post("/events", body, {"Content-Type": "application/json"})
             self.assertIn(st, (200, 400, 415), body[:40])
+        # deep nesting, a gzip bomb, a huge header: refused, no crash
+        st, _, _ = self.srv.post("/events", b"[" * 300000, {"Content-Type": "application/json"})
+        self.assertIn(st, (200, 400))
+        st, _, _ = self.srv.post("/events", b'{"a":' * 300000, {"Content-Type": "application/json"})
+        self.assertIn(st, (200, 400))
+        st, _, _ = self.srv.post("/events", gzip.compress(b" " * (80 << 20)),
+                                 {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        self.assertEqual(st, 413)
+        try:
+            st, _, _ = self.srv.post("/", b"{}", {"X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": JSON11,
+                                                  "X-Big": "h" * 200000})
+            self.assertGreaterEqual(st, 400)
+        except (ConnectionError, http.client.HTTPException):
+            pass                    # closing the connection is a fine answer too
         # a client that sends headers promising a body and hangs up
         import socket
         with socket.create_connection(("127.0.0.1", self.srv.port)) as s:

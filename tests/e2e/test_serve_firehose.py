@@ -213,6 +213,11 @@ class TestFirehose(unittest.TestCase):
         bad["records"].append({"data": "***"})
         check(compact(bad).encode(), headers(rid), 400, rid, "records[1]")
         check(b"\x1f\x8b\x08\x00junk", headers(rid, gzip_body=True), 400, rid, "gzip")
+        # a gzip bomb: 80 MiB of zeros in a small body, over the 64 MiB cap once decompressed
+        bomb = gzip.compress(b"0" * (80 << 20), compresslevel=9)
+        st, hd, data = self.srv.post(PATH, bomb, headers(rid, gzip_body=True))
+        self.assertEqual(st, 413, data[:200])
+        self.assertEqual(json.loads(data)["requestId"], rid)
         # at most 10,000 records per request
         many = firehose_body([b"{}"] * 10001, rid)
         check(many, headers(rid), 400, rid, "records")

@@ -60,6 +60,42 @@ class TestHealthAndMetrics(OpsCase):
         self.rcv.set_default("/hook", Response(200, "ok"))
         twserve.wait_until(lambda: srv.healthz()["outbox_depth"] == 0, 15, what="outbox_depth 0")
 
+    def test_logs_are_json_lines(self):
+        self.rcv.script("/hook", Response(500, 'bad "quote" \\ and\nnewline'))
+        srv = Server(self, hook_config(self.rcv.url("/hook")), log_level="debug").start()
+        self.put(srv, entries(1))
+        srv.api("PutEvents", b"{broken")
+        self.rcv.wait_for(2, 10, "/hook")
+        srv.wait_metric("trailwatch_deliveries_total", 1, target="hook", outcome="delivered")
+        srv.sighup()
+        srv.wait_log("configuration reloaded")
+        srv.stop()
+        lines = srv.stderr().splitlines()
+        self.assertGreater(len(lines), 3)
+        for line in lines:
+            rec = json.loads(line)
+            self.assertIsInstance(rec, dict, line)
+            self.assertRegex(rec["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertIn(rec["level"], ("debug", "info", "warn", "error"))
+            self.assertIsInstance(rec["msg"], str)
+        retry = [json.loads(l) for l in lines if '"delivery will be retried"' in l][0]
+        self.assertIn('bad "quote"', retry["reason"])
+        # warn level: no info lines (not even the port: a fixed one here)
+        port = twserve.free_port()
+        srv2 = Server(self, hook_config(self.rcv.url("/hook")), log_level="warn", listen="127.0.0.1:%d" % port)
+        srv2.start(wait=False)
+        srv2.port = port
+
+        def up():
+            srv2.check_alive()
+            try:
+                return srv2.healthz()["status"] == "ok"
+            except OSError:
+                return False
+        twserve.wait_until(up, 20, what="the server answering on port %d" % port)
+        srv2.stop()
+        self.assertEqual(srv2.stderr().strip(), "")
+
     def test_metrics_series(self):
         self.rcv.script("/hook", Response(500, "once"))
         self.rcv.set_default("/gone", Response(404, "no"))
