@@ -172,6 +172,26 @@ class TestFolder(unittest.TestCase):
         srv.wait_metric("trailwatch_rule_matches_total", base + 1, timeout=15, rule="every-record")
 
 
+class TestFileWrittenInTwoGoes(unittest.TestCase):
+    def test_a_truncated_file_is_read_once_it_is_complete(self):
+        srv = Server(self, folder_config(), files={"logs/empty.json": '{"Records": []}'}).start()
+        recs = twserve.cloudtrail_records(limit=40)
+        blob = gzip.compress(json.dumps({"Records": recs}).encode())
+        path = srv.path("logs", "copying.json.gz")
+        with open(path, "wb") as f:                       # a copy that stops half-way (closed)
+            f.write(blob[:len(blob) // 2])
+        srv.wait_log("not read completely", path=path)
+        self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), 0)
+        with open(path, "ab") as f:                       # and is finished later
+            f.write(blob[len(blob) // 2:])
+        srv.wait_metric("trailwatch_rule_matches_total", 40, timeout=60, rule="every-record")
+        twserve.wait_until(lambda: len(srv.jsonl("alerts.jsonl")) == 40, 15, what="40 alerts")
+        time.sleep(0.5)
+        self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), 40)
+        self.assertEqual(sorted(a["detail"]["eventID"] for a in srv.jsonl("alerts.jsonl")),
+                         sorted(r["eventID"] for r in recs))
+
+
 class TestEmptyFolder(unittest.TestCase):
     # product bug: see test_5 above (qsort(NULL, 0, ...) on an empty directory)
     @unittest.expectedFailure
