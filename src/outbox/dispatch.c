@@ -539,7 +539,11 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
             oc = tc->ops->http_classify(tc->impl, status, resp, j->response.len, j->retry_after_ms, &retry_after);
         else
             oc = tw_target_http_default(status, j->retry_after_ms, &retry_after);
-        snprintf(why, sizeof why, "HTTP %ld: %.200s", status, resp);
+        if (j->retry_after_ms == -2)
+            snprintf(why, sizeof why, "HTTP %ld with a negative Retry-After (the destination asks not to "
+                                      "retry): %.200s", status, resp);
+        else
+            snprintf(why, sizeof why, "HTTP %ld: %.200s", status, resp);
     }
     outcome(d, j->e, j->t, tc, oc, why, resp, retry_after);
     tw_snapshot_release(snap);

@@ -120,10 +120,17 @@ static void apply_results(tw_outbox *ob, result *r, int64_t now)
     }
 }
 
+typedef struct pending_release {
+    tw_new_alert *alerts;
+    size_t n;
+} pending_release;
+
 typedef struct storm_ctx {
     tw_outbox *ob;
     int64_t now;
     created *c;
+    pending_release *rel;          /* summaries to release once their rows were handed over */
+    size_t nrel, caprel;
     tw_status rc;
     tw_error *err;
     char (*keys)[2][256];
@@ -144,8 +151,21 @@ static int storm_due(void *ctx, const tw_storm_row *row)
             a.storm_key = NULL; /* the summary itself is never suppressed */
             s->rc = put_alert(s->ob, &a, s->now, s->c, &ignored, s->err);
         }
-        if (s->ob->hooks.release_summary)
-            s->ob->hooks.release_summary(s->ob->hooks.ctx, alerts, n);
+        /* The created rows point into the summary's strings: keep them until they are handed over. */
+        if (n && s->nrel == s->caprel) {
+            size_t cap = s->caprel ? s->caprel * 2 : 8;
+            pending_release *p = realloc(s->rel, cap * sizeof *p);
+            if (!p) {
+                if (s->ob->hooks.release_summary)
+                    s->ob->hooks.release_summary(s->ob->hooks.ctx, alerts, n);
+                s->rc = TW_ENOMEM;
+                return 1;
+            }
+            s->rel = p;
+            s->caprel = cap;
+        }
+        if (n)
+            s->rel[s->nrel++] = (pending_release){alerts, n};
     }
     if (s->nkeys == s->capkeys) {
         size_t cap = s->capkeys ? s->capkeys * 2 : 16;
@@ -163,16 +183,27 @@ static int storm_due(void *ctx, const tw_storm_row *row)
     return s->rc != TW_OK;
 }
 
-static tw_status close_storms(tw_outbox *ob, int64_t now, created *c, tw_error *err)
+static tw_status close_storms(tw_outbox *ob, int64_t now, created *c, pending_release **rel, size_t *nrel,
+                              tw_error *err)
 {
-    storm_ctx s = {ob, now, c, TW_OK, err, NULL, 0, 0};
+    storm_ctx s = {ob, now, c, NULL, 0, 0, TW_OK, err, NULL, 0, 0};
     tw_status rc = tw__store_storm_due(ob->st, now, storm_due, &s, err);
     if (!rc)
         rc = s.rc;
     for (size_t i = 0; i < s.nkeys && !rc; i++)
         rc = tw__store_storm_delete(ob->st, s.keys[i][0], s.keys[i][1], err);
     free(s.keys);
+    *rel = s.rel;
+    *nrel = s.nrel;
     return rc;
+}
+
+static void release_all(tw_outbox *ob, pending_release *rel, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ob->hooks.release_summary)
+            ob->hooks.release_summary(ob->hooks.ctx, rel[i].alerts, rel[i].n);
+    free(rel);
 }
 
 static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
@@ -194,6 +225,8 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
 {
     created c = {0};
     tw_error err;
+    pending_release *rel = NULL;
+    size_t nrel = 0;
     int64_t now = tw__now_ms();
     pthread_mutex_lock(&ob->db);
     tw_status rc = tw__store_begin(ob->st, &err);
@@ -202,7 +235,7 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
     if (!rc)
         apply_results(ob, rs, now);
     if (!rc && now >= ob->next_storm_check) {
-        rc = close_storms(ob, now, &c, &err);
+        rc = close_storms(ob, now, &c, &rel, &nrel, &err);
         ob->next_storm_check = now + 250;
     }
     if (!rc)
@@ -237,6 +270,7 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
     /* Hand the new rows over before releasing the sources, so their alerts are already queued. */
     if (c.n && ob->hooks.on_committed)
         ob->hooks.on_committed(ob->hooks.ctx, c.rows, c.n);
+    release_all(ob, rel, nrel);
     if (ws)
         finish(ob, ws, TW_OK, NULL);
     free(c.rows);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/uuid.h"
 #include "config/config_int.h"
 #include "json/json_int.h"
 #include "outbox/store.h"
@@ -124,6 +125,12 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
             return 1;
         tw_http_resp_json(resp, 403, "{\"__type\":\"AccessDeniedException\",\"message\":\"no access keys are "
                                      "configured: only loopback clients may call\"}");
+        if (aws_shape) {
+            char rid[TW_UUID_LEN + 1];
+            tw__uuid4(rid);
+            resp->content_type = "application/x-amz-json-1.1";
+            tw_http_resp_header(resp, "x-amzn-RequestId", rid);
+        }
         return 0;
     }
     tw_sigv4_request sr = {req->method, req->path, req->query, req->headers, req->nheaders, req->body, req->body_len};
@@ -136,8 +143,12 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
     tw_http_resp_json(resp, status, "{\"__type\":\"%s\",\"message\":", tw_sigv4_fail_code(res.fail));
     tw__json_write_string(&resp->body, err.msg, strlen(err.msg));
     tw_buf_putc(&resp->body, '}');
-    if (aws_shape)
+    if (aws_shape) {
+        char rid[TW_UUID_LEN + 1];
+        tw__uuid4(rid);
         resp->content_type = "application/x-amz-json-1.1";
+        tw_http_resp_header(resp, "x-amzn-RequestId", rid);
+    }
     tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw_sigv4_fail_code(res.fail),
            "access_key", res.access_key_id, NULL);
     return 0;
@@ -221,6 +232,31 @@ static size_t body_cap(const tw_http_server *s, const char *url)
     return url && (strcmp(url, "/") == 0) ? TW_HTTP_API_BODY_MAX : TW_HTTP_BULK_BODY_MAX;
 }
 
+/* 413 in the shape each endpoint's clients expect: AWS's error for the API, the Firehose response
+ * contract for Firehose, plain JSON elsewhere. */
+static void too_large(tw_http_server *s, struct MHD_Connection *c, const char *url, size_t cap, tw_http_resp *resp)
+{
+    tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
+    const tw_config *cfg = snap->cfg;
+    if (strcmp(url, "/") == 0) {
+        char rid[TW_UUID_LEN + 1];
+        tw__uuid4(rid);
+        tw_http_resp_json(resp, 413, "{\"__type\":\"ValidationException\",\"message\":\"Request body larger "
+                                     "than the limit of %zu bytes\"}", cap);
+        resp->content_type = "application/x-amz-json-1.1";
+        tw_http_resp_header(resp, "x-amzn-RequestId", rid);
+    } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(url, cfg->src.firehose_path) == 0) {
+        const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Firehose-Request-Id");
+        tw_http_resp_json(resp, 413, "{\"requestId\":");
+        tw__json_write_string(&resp->body, rid ? rid : "", rid ? strnlen(rid, 256) : 0);
+        tw_buf_printf(&resp->body, ",\"timestamp\":%lld,\"errorMessage\":\"request body larger than the limit "
+                                   "of %zu bytes\"}", (long long)tw__now_ms(), cap);
+    } else {
+        tw_http_resp_json(resp, 413, "{\"error\":\"request body larger than the limit of %zu bytes\"}", cap);
+    }
+    tw_snapshot_release(snap);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -249,7 +285,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     memset(&resp, 0, sizeof resp);
     tw_buf_init(&resp.body, 0);
     if (rs->too_large) {
-        tw_http_resp_json(&resp, 413, "{\"error\":\"request body larger than the limit of %zu bytes\"}", rs->cap);
+        too_large(s, c, url, rs->cap, &resp);
         return respond(c, &resp);
     }
     s->active++;
