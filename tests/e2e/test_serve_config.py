@@ -268,10 +268,6 @@ class TestSecrets(ConfigCase):
 
 
 class TestStorm(ConfigCase):
-    # product bug: a storm summary is handed to the dispatcher after its strings were freed
-    # (heap-use-after-free, outbox/writer.c storm_due -> release_summary, then on_committed -> entry_copy);
-    # under ASan the server aborts at the first summary.
-    @unittest.expectedFailure
     def test_storm_folds_identical_alerts_per_key(self):
         cfg = {"server": {"listen": "127.0.0.1:0"},
                "targets": {"slack": {"kind": "slack", "url": self.rcv.url("/slack"), "rate": {"per_second": 0}},
@@ -315,7 +311,6 @@ class TestStorm(ConfigCase):
         put(srv, ("aws.ssm", "Parameter Store Change", {"name": "/a", "n": 9}))
         self.assertEqual(len(self.rcv.wait_for(5, 10, "/slack", server=srv)), 5)
 
-    @unittest.expectedFailure  # product bug: see above (heap-use-after-free closing a storm window)
     def test_storm_without_keys_folds_every_alert_of_the_rule(self):
         cfg = {"server": {"listen": "127.0.0.1:0"},
                "targets": {"hook": self.hook("/hook")},

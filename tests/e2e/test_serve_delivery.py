@@ -260,9 +260,6 @@ class TestRetryPolicy(DeliveryCase):
         self.assertEqual(set(rows), {p.strip("/") for p in answers})
         self.assertEqual(rows["moved"]["attempts"], 1)
 
-    # product bug (minor): the dead letter of a negative Retry-After reads "HTTP 503: busy", which does
-    # not say why a 503 was not retried (dispatch.c's "negative Retry-After" reason is never reached)
-    @unittest.expectedFailure
     def test_negative_retry_after_reason_says_why(self):
         self.rcv.set_default("/stop", Response(503, "busy", {"Retry-After": "-1"}))
         srv = self.serve({"stop": self.hook("/stop")}, [{"name": "r", "pattern": {"source": ["neg"]},
