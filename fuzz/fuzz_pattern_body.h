@@ -5,10 +5,11 @@
  *   1. tw_pattern_parse; the handle is set iff TW_OK, and a failure fills err with the same code.
  *   2. When the text is JSON, tw_pattern_from_json on its tree must reach the same verdict (code and
  *      message) and the same number of combinations.
- *   3. A valid pattern P is compiled twice: alone (set A = {P}) and after a fixed pattern Q (set
- *      B = {Q, P}). Every fixed event below is matched in TW_EVENT_AUTO and TW_EVENT_ENVELOPE
- *      against both: P matches in A iff it matches in B, and Q matches in B iff it matches alone
- *      (computed once at start). Another rule must never change a rule's verdict.
+ *   3. A valid pattern P is compiled twice: alone (set A = {P}) and after four fixed patterns
+ *      (B = {Q, R1, R2, R3, P}). Every fixed event below is matched in TW_EVENT_AUTO and
+ *      TW_EVENT_ENVELOPE against both: P matches in A iff it matches in B, and each fixed rule
+ *      matches in B iff it matches alone (computed once at start). Another rule must never change a
+ *      rule's verdict.
  *   4. Matching the same event twice with one matcher gives the same result (scratch reuse).
  */
 #ifndef TW_FUZZ_PATTERN_BODY_H
@@ -67,34 +68,39 @@ static const char *const fz_pattern_events[] = {
 
 static const tw_event_kind fz_pattern_kinds[2] = {TW_EVENT_AUTO, TW_EVENT_ENVELOPE};
 
+/* The fixed rules compiled beside the fuzzed one: Q first, then rules on fields the events have, so
+ * that their anchors share the automaton's fields, tries and lists with the fuzzed pattern's. */
+static const char *const fz_pattern_fixed[] = {
+    ("{\"detail\":{\"eventName\":[{\"prefix\":\"Run\"},\"ConsoleLogin\"],\"errorCode\":[{\"exists\":false}]},"
+     "\"source\":[{\"anything-but\":\"aws.iam\"}]}"),
+    "{\"ip\":[{\"cidr\":\"10.0.0.0/8\"},{\"cidr\":\"2001:db8::/32\"}],\"f\":[{\"suffix\":\".JSON\"},{\"prefix\":\"a\"}]}",
+    "{\"s\":[{\"prefix\":{\"equals-ignore-case\":\"\xc3\xa9t\xc3\xa9\"}},\"5\"],\"a\":{\"b\":[{\"wildcard\":\"*x*\"}]}}",
+    "{\"n\":[{\"numeric\":[\">\",1]},5],\"detail\":{\"eventName\":[{\"prefix\":\"Create\"},{\"suffix\":\"Login\"}]}}",
+};
+
+#define FZ_PATTERN_NFIXED (sizeof fz_pattern_fixed / sizeof fz_pattern_fixed[0])
+#define FZ_PATTERN_ERR UINT64_MAX   /* the match failed (a matching limit) */
+
 static struct {
     tw_limits lim;
-    signed char q_alone[FZ_PATTERN_NEVENTS][2];   /* Q's verdict alone; -1: the match failed */
+    uint64_t fixed_alone[FZ_PATTERN_NFIXED][FZ_PATTERN_NEVENTS][2];  /* bit 0: matched alone */
 } fz_pattern;
 
-static const char fz_pattern_q[] =
-    "{\"detail\":{\"eventName\":[{\"prefix\":\"Run\"},\"ConsoleLogin\"],\"errorCode\":[{\"exists\":false}]},"
-    "\"source\":[{\"anything-but\":\"aws.iam\"}]}";
-
-/* Matches every fixed event in both kinds; verdict[i][k] is whether rule `rule` matched (-1: error). */
-FUZZ_FN void fuzz_pattern_verdicts(tw_matcher *m, uint32_t rule, size_t nrules,
-                                   signed char verdict[FZ_PATTERN_NEVENTS][2])
+/* Matches every fixed event in both kinds: res[i][k] is the set of matching rules. */
+FUZZ_FN void fuzz_pattern_results(tw_matcher *m, size_t nrules, uint64_t res[FZ_PATTERN_NEVENTS][2])
 {
     for (size_t i = 0; i < FZ_PATTERN_NEVENTS; i++) {
         for (int k = 0; k < 2; k++) {
-            tw_match_result res;
-            tw_error err;
+            tw_match_result r;
+            tw_error err = {0};
             const char *ev = fz_pattern_events[i];
-            tw_status rc = tw_match(m, ev, strlen(ev), fz_pattern_kinds[k], &res, &err);
+            tw_status rc = tw_match(m, ev, strlen(ev), fz_pattern_kinds[k], &r, &err);
             FUZZ_CHECK(rc == TW_OK || rc == TW_ELIMIT, "fixed event %zu: tw_match %d: %s", i, rc, err.msg);
-            verdict[i][k] = -1;
+            res[i][k] = FZ_PATTERN_ERR;
             if (rc != TW_OK)
                 continue;
-            FUZZ_CHECK(fuzz_result_sane(&res, nrules), "bad match result");
-            verdict[i][k] = 0;
-            for (size_t j = 0; j < res.count; j++)
-                if (res.rules[j] == rule)
-                    verdict[i][k] = 1;
+            FUZZ_CHECK(fuzz_result_sane(&r, nrules), "bad match result");
+            res[i][k] = fuzz_result_bits(&r);
         }
     }
 }
@@ -102,41 +108,47 @@ FUZZ_FN void fuzz_pattern_verdicts(tw_matcher *m, uint32_t rule, size_t nrules,
 FUZZ_FN void fuzz_pattern_init(void)
 {
     fuzz_limits(&fz_pattern.lim);
-    const char *q = fz_pattern_q;
-    tw_ruleset *rs = fuzz_build_rules(&fz_pattern.lim, &q, 1);
-    tw_matcher *m = NULL;
-    FUZZ_SETUP(tw_matcher_new(rs, &m) == TW_OK, "tw_matcher_new");
-    fuzz_pattern_verdicts(m, 0, 1, fz_pattern.q_alone);
-    tw_matcher_free(m);
-    tw_ruleset_free(rs);
+    for (size_t j = 0; j < FZ_PATTERN_NFIXED; j++) {
+        tw_ruleset *rs = fuzz_build_rules(&fz_pattern.lim, &fz_pattern_fixed[j], 1);
+        tw_matcher *m = NULL;
+        FUZZ_SETUP(tw_matcher_new(rs, &m) == TW_OK, "tw_matcher_new");
+        fuzz_pattern_results(m, 1, fz_pattern.fixed_alone[j]);
+        tw_matcher_free(m);
+        tw_ruleset_free(rs);
+    }
 }
 
 FUZZ_FN void fuzz_pattern_fini(void) {}
 
-/* Compiles the patterns into a set (consuming them); NULL when building fails (checked, not fatal). */
-FUZZ_FN tw_ruleset *fuzz_pattern_set(tw_pattern *first, tw_pattern *second)
+/* Compiles the fixed rules (when with_fixed) and then p (consumed) into a set; NULL when building
+ * fails (checked, not fatal). */
+FUZZ_FN tw_ruleset *fuzz_pattern_set(tw_pattern *p, int with_fixed)
 {
     tw_ruleset_builder *b = NULL;
     tw_ruleset *rs = NULL;
     tw_error err = {0};
-    if (tw_ruleset_builder_new(&fz_pattern.lim, &b) != TW_OK) {
-        tw_pattern_free(first);
-        tw_pattern_free(second);
-        return NULL;
+    tw_status rc = tw_ruleset_builder_new(&fz_pattern.lim, &b);
+    FUZZ_SETUP(rc == TW_OK, "tw_ruleset_builder_new");
+    size_t n = 0;
+    for (size_t j = 0; with_fixed && j < FZ_PATTERN_NFIXED; j++, n++) {
+        tw_pattern *f = NULL;
+        char name[16];
+        FUZZ_SETUP(tw_pattern_parse(fz_pattern_fixed[j], strlen(fz_pattern_fixed[j]), &fz_pattern.lim, &f,
+                                    &err) == TW_OK, err.msg);
+        snprintf(name, sizeof name, "fixed%zu", j);
+        FUZZ_SETUP(tw_ruleset_builder_add(b, name, f, NULL, &err) == TW_OK, err.msg);
     }
-    tw_status rc = tw_ruleset_builder_add(b, "first", first, NULL, &err);
-    if (second) {
-        tw_status rc2 = tw_ruleset_builder_add(b, "second", second, NULL, &err);
-        rc = rc ? rc : rc2;
-    }
+    size_t index = 99;
+    rc = tw_ruleset_builder_add(b, "fuzzed", p, &index, &err);
+    FUZZ_CHECK(rc != TW_OK || index == n, "rule index %zu, expected %zu", index, n);
     if (rc == TW_OK)
         rc = tw_ruleset_build(b, &rs, &err);
     FUZZ_CHECK(rc == TW_OK || (err.code == rc && err.msg[0]), "build failed without a message (%d)", rc);
     FUZZ_CHECK((rc == TW_OK) == (rs != NULL), "rule set set iff TW_OK");
     tw_ruleset_builder_free(b);
     if (rs) {
-        FUZZ_CHECK(tw_ruleset_size(rs) == (second ? 2u : 1u), "rule set size");
-        FUZZ_CHECK(strcmp(tw_ruleset_name(rs, 0), "first") == 0, "rule name");
+        FUZZ_CHECK(tw_ruleset_size(rs) == n + 1, "rule set size %zu", tw_ruleset_size(rs));
+        FUZZ_CHECK(strcmp(tw_ruleset_name(rs, n), "fuzzed") == 0, "rule name");
         (void)tw_ruleset_memory(rs);
     }
     return rs;
@@ -146,7 +158,7 @@ FUZZ_FN void fuzz_pattern_check(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
     const tw_limits *lim = &fz_pattern.lim;
-    tw_pattern *p = NULL, *p2 = NULL, *q = NULL;
+    tw_pattern *p = NULL, *p2 = NULL;
     tw_error err = {0}, err2 = {0};
     tw_json_doc *doc = NULL;
     tw_ruleset *a = NULL, *b = NULL;
@@ -176,35 +188,35 @@ FUZZ_FN void fuzz_pattern_check(const uint8_t *data, size_t size)
         FUZZ_CHECK(0, "the same text parsed once but not twice: %s", err2.msg);
         goto out;
     }
-    if (tw_pattern_parse(fz_pattern_q, strlen(fz_pattern_q), lim, &q, &err2) != TW_OK) {
-        FUZZ_CHECK(0, "fixed pattern Q: %s", err2.msg);
-        goto out;
-    }
-    a = fuzz_pattern_set(p, NULL);
-    b = fuzz_pattern_set(q, p2);
-    p = p2 = q = NULL;
+    a = fuzz_pattern_set(p, 0);
+    b = fuzz_pattern_set(p2, 1);
+    p = p2 = NULL;
     if (!a || !b || tw_matcher_new(a, &ma) != TW_OK || tw_matcher_new(b, &mb) != TW_OK)
         goto out;
 
-    signed char va[FZ_PATTERN_NEVENTS][2], vb_p[FZ_PATTERN_NEVENTS][2], vb_q[FZ_PATTERN_NEVENTS][2];
-    fuzz_pattern_verdicts(ma, 0, 1, va);
-    fuzz_pattern_verdicts(mb, 1, 2, vb_p);
-    fuzz_pattern_verdicts(mb, 0, 2, vb_q);
+    uint64_t ra[FZ_PATTERN_NEVENTS][2], rb[FZ_PATTERN_NEVENTS][2];
+    fuzz_pattern_results(ma, 1, ra);
+    fuzz_pattern_results(mb, FZ_PATTERN_NFIXED + 1, rb);
     for (size_t i = 0; i < FZ_PATTERN_NEVENTS; i++) {
         for (int k = 0; k < 2; k++) {
-            if (va[i][k] < 0 || vb_p[i][k] < 0)
+            if (ra[i][k] == FZ_PATTERN_ERR || rb[i][k] == FZ_PATTERN_ERR)
                 continue;  /* a matching limit was hit in one of the sets: nothing to compare */
-            FUZZ_CHECK(va[i][k] == vb_p[i][k], "event %zu (kind %d): the pattern matches %s alone but %s "
-                       "after Q", i, k, va[i][k] ? "true" : "false", vb_p[i][k] ? "true" : "false");
-            if (fz_pattern.q_alone[i][k] >= 0)
-                FUZZ_CHECK(fz_pattern.q_alone[i][k] == vb_q[i][k], "event %zu (kind %d): Q matches %d "
-                           "alone but %d beside the pattern", i, k, fz_pattern.q_alone[i][k], vb_q[i][k]);
+            int alone = (int)(ra[i][k] & 1), beside = (int)(rb[i][k] >> FZ_PATTERN_NFIXED & 1);
+            FUZZ_CHECK(alone == beside, "event %zu (kind %d): the pattern matches %d alone but %d beside the "
+                       "fixed rules", i, k, alone, beside);
+            for (size_t j = 0; j < FZ_PATTERN_NFIXED; j++) {
+                uint64_t fa = fz_pattern.fixed_alone[j][i][k];
+                if (fa != FZ_PATTERN_ERR)
+                    FUZZ_CHECK((fa & 1) == (rb[i][k] >> j & 1), "event %zu (kind %d): fixed rule %zu matches "
+                               "%d alone but %d beside the pattern", i, k, j, (int)(fa & 1),
+                               (int)(rb[i][k] >> j & 1));
+            }
         }
     }
-    /* The same event again, after the others: scratch state must not carry over. */
-    signed char again[FZ_PATTERN_NEVENTS][2];
-    fuzz_pattern_verdicts(ma, 0, 1, again);
-    FUZZ_CHECK(memcmp(again, va, sizeof va) == 0, "matching is not repeatable");
+    /* The same events again, after the others: scratch state must not carry over. */
+    uint64_t again[FZ_PATTERN_NEVENTS][2];
+    fuzz_pattern_results(ma, 1, again);
+    FUZZ_CHECK(memcmp(again, ra, sizeof ra) == 0, "matching is not repeatable");
 out:
     tw_matcher_free(ma);
     tw_matcher_free(mb);
@@ -212,7 +224,6 @@ out:
     tw_ruleset_free(b);
     tw_pattern_free(p);
     tw_pattern_free(p2);
-    tw_pattern_free(q);
 }
 
 #endif
