@@ -78,7 +78,7 @@ struct tw_dispatch {
     /* dispatcher thread only */
     entry **heap;
     size_t nheap, capheap;
-    tstate *targets;
+    tstate **targets;              /* each allocated once: deliveries in flight point at them */
     size_t ntargets;
     int64_t *ids;                  /* open-addressing set of ids held (0 = empty, -1 = deleted) */
     size_t idcap, nids;
@@ -279,16 +279,17 @@ static entry *heap_pop(tw_dispatch *d)
 static tstate *tstate_for(tw_dispatch *d, const char *name)
 {
     for (size_t i = 0; i < d->ntargets; i++)
-        if (strcmp(d->targets[i].name, name) == 0)
-            return &d->targets[i];
-    tstate *t = realloc(d->targets, (d->ntargets + 1) * sizeof *t);
-    if (!t)
+        if (strcmp(d->targets[i]->name, name) == 0)
+            return d->targets[i];
+    tstate **arr = realloc(d->targets, (d->ntargets + 1) * sizeof *arr);
+    if (!arr)
         return NULL;
-    d->targets = t;
-    t = &d->targets[d->ntargets];
-    memset(t, 0, sizeof *t);
-    if (!(t->name = strdup(name)))
+    d->targets = arr;
+    tstate *t = calloc(1, sizeof *t);
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
         return NULL;
+    }
     char lbl[256];
     tw_metrics_label(lbl, sizeof lbl, "target", name);
     char lbl2[320];
@@ -300,7 +301,7 @@ static tstate *tstate_for(tw_dispatch *d, const char *name)
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"dead\"", lbl);
     t->dead = tw_metrics_counter(d->metrics, "trailwatch_deliveries_total", help, lbl2);
     t->tokens = -1; /* filled on first use from the target's burst */
-    d->ntargets++;
+    d->targets[d->ntargets++] = t;
     return t;
 }
 
@@ -685,7 +686,7 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
         return wait;
     tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
     for (size_t i = 0; i < d->ntargets; i++) {
-        tstate *t = &d->targets[i];
+        tstate *t = d->targets[i];
         while (t->head) {
             const tw_target_cfg *tc = tw__config_target(snap->cfg, t->name);
             entry *e = t->head;
@@ -876,8 +877,11 @@ void tw_dispatch_stop(tw_dispatch *d, int64_t drain_ms)
     d->abandon = 1;
     pthread_cond_broadcast(&d->jobs_cond);
     pthread_mutex_unlock(&d->lock);
+    /* The drain time is up: a command still running is stopped rather than waited for. */
+    tw_target_cancel_local(1);
     for (int k = 0; k < LOCAL_WORKERS; k++)
         pthread_join(d->workers[k], NULL);
+    tw_target_cancel_local(0);
     for (local_job *j = d->jobs, *n; j; j = n) {
         n = j->next;
         tw_snapshot_release(j->snap);
@@ -888,11 +892,12 @@ void tw_dispatch_stop(tw_dispatch *d, int64_t drain_ms)
     while (d->nheap)
         entry_free(heap_pop(d));
     for (size_t i = 0; i < d->ntargets; i++) {
-        for (entry *e = d->targets[i].head, *n; e; e = n) {
+        for (entry *e = d->targets[i]->head, *n; e; e = n) {
             n = e->next;
             entry_free(e);
         }
-        free(d->targets[i].name);
+        free(d->targets[i]->name);
+        free(d->targets[i]);
     }
     for (entry *e = d->incoming, *n; e; e = n) {
         n = e->next;

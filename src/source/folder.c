@@ -337,7 +337,8 @@ static void scan(tw_folder *f, const char *dir, int depth)
         ents[n++].type = type;
     }
     closedir(d);
-    qsort(ents, n, sizeof *ents, entry_cmp);
+    if (n) /* qsort wants a valid array even for nothing to sort */
+        qsort(ents, n, sizeof *ents, entry_cmp);
     char path[PATH_MAX];
     for (size_t i = 0; i < n; i++) {
         if (!stopping(f) && (size_t)snprintf(path, sizeof path, "%s/%s", dir, ents[i].name) < sizeof path) {

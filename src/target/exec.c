@@ -7,6 +7,7 @@
  * configured ones. Exit 0 is delivered; 126/127 (cannot run, not found) will never work; any other
  * failure is retried, like Lambda's asynchronous retries. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -139,6 +140,7 @@ typedef struct run {
     size_t outlen;
     int status;                    /* from waitpid */
     int timed_out;
+    int cancelled;                 /* stopped early by tw_target_cancel_local */
 } run;
 
 static void keep_output(run *r, const char *p, size_t n)
@@ -156,6 +158,11 @@ static void keep_output(run *r, const char *p, size_t n)
     memcpy(r->out + r->outlen, p, n);
     r->outlen += n;
 }
+
+/* Set by tw_target_cancel_local when the server stops and its drain time is up. */
+static _Atomic int cancel_local;
+
+void tw_target_cancel_local(int on) { atomic_store(&cancel_local, on); }
 
 /* 1 once pid has exited, waiting at most ms. It is not reaped (WNOWAIT): while it is a zombie its id
  * stays reserved, so signalling its process group afterwards cannot hit an unrelated process. */
@@ -211,8 +218,9 @@ static void supervise(pid_t pid, int in, int out, const char *body, size_t len, 
             break;
         }
         int64_t left = deadline - now_ms();
-        if (left <= 0) {
+        if (left <= 0 || atomic_load(&cancel_local)) {
             r->timed_out = 1;
+            r->cancelled = left > 0;
             break;
         }
         struct pollfd fds[2];
@@ -368,7 +376,10 @@ static tw_outcome deliver(const void *impl, const char *body, size_t len, int64_
         run r;
         memset(&r, 0, sizeof r);
         supervise(pid, in[1], out[0], body, len, timeout_ms, &r);
-        if (r.timed_out) {
+        if (r.cancelled) {
+            reason(why, why_len, &r, "stopped: trailwatch was shutting down (it runs again at the next start)");
+            o = TW_OUTCOME_RETRY;
+        } else if (r.timed_out) {
             reason(why, why_len, &r, "timed out after %lld ms", (long long)timeout_ms);
             o = TW_OUTCOME_RETRY;
         } else if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) {

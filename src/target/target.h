@@ -99,6 +99,10 @@ const tw_target_ops *tw_target_kind(const char *kind);
  * (as EventBridge API destinations); a negative Retry-After permanent. */
 tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms);
 
+/* Asks local deliveries in progress (exec) to stop now: the program's process group is killed and
+ * the outcome is a retry. Used when a stop's drain time is up; 0 lets deliveries run again. */
+void tw_target_cancel_local(int on);
+
 /* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and
  * "<http://x|y>" coming from an event cannot ping or link. */
 tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len);

@@ -151,12 +151,8 @@ class TestFolder(unittest.TestCase):
                                what="the new file's alerts in alerts.jsonl")
 
 
-    # product bug: scanning an empty directory calls qsort(NULL, 0, ...) (source/folder.c scan()): UBSan
-    # "null pointer passed as argument 1", and the sanitizer build exits (87)
-    @unittest.expectedFailure
+    # Was a bug: scanning an empty directory called qsort(NULL, 0, ...), undefined behaviour (UBSan).
     def test_5_a_file_in_a_folder_that_was_created_empty(self):
-        if not twserve.sanitized():
-            self.skipTest("the undefined behaviour shows only under UBSan (make SAN=1)")
         srv = self.srv
         if not srv.alive():
             srv.start()
@@ -193,11 +189,8 @@ class TestFileWrittenInTwoGoes(unittest.TestCase):
 
 
 class TestEmptyFolder(unittest.TestCase):
-    # product bug: see test_5 above (qsort(NULL, 0, ...) on an empty directory)
-    @unittest.expectedFailure
+    # Was a bug: see test_5 above (qsort(NULL, 0, ...) on an empty directory).
     def test_an_empty_folder_then_files(self):
-        if not twserve.sanitized():
-            self.skipTest("the undefined behaviour shows only under UBSan (make SAN=1)")
         cfg = folder_config()
         srv = Server(self, cfg, files={"logs/.keep-dir/x.txt": ""})
         os.remove(srv.path("logs", ".keep-dir", "x.txt"))
