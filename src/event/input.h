@@ -29,7 +29,8 @@ typedef struct tw_input {
 tw_status tw__input_init(tw_input *in, int fd);
 void tw__input_free(tw_input *in);
 
-/* Reads up to cap bytes into buf; *got = 0 only at the end. Errors: TW_EIO, TW_EGZIP. */
+/* Reads up to cap bytes into buf; *got = 0 only at the end. Errors: TW_EIO, TW_EGZIP; *got bytes
+ * (decoded before corrupt gzip data was met) are valid on an error too. */
 tw_status tw__input_read(tw_input *in, char *buf, size_t cap, size_t *got, tw_error *err);
 
 #endif

@@ -99,6 +99,7 @@ static void read_more(tw_event_reader *r)
     }
     size_t got = 0;
     tw_status rc = tw__input_read(&r->in, r->buf + r->len, r->cap - r->len, &got, &r->pending_err);
+    r->len += got;   /* also on an error: what was decoded before corrupt gzip data is events too */
     if (rc) {
         r->pending = rc;
         r->input_done = 1;
@@ -106,7 +107,6 @@ static void read_more(tw_event_reader *r)
     }
     if (got == 0)
         r->input_done = 1;
-    r->len += got;
 }
 
 static int is_blank(const char *s, size_t n)

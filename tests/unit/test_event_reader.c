@@ -3,14 +3,14 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "trailwatch/event.h"
 #include "tw_test.h"
 
-/* A descriptor whose reads return the text in pieces of `piece` bytes (0: all at once). */
-static int feed(const char *text, size_t piece)
+/* A descriptor whose reads return n bytes in pieces of `piece` bytes (0: all at once). */
+static int feed_bytes(const char *text, size_t n, size_t piece)
 {
-    size_t n = strlen(text);
     if (!piece) {
         int fd = memfd_create("reader", MFD_CLOEXEC);
         if (fd < 0 || write(fd, text, n) != (ssize_t)n || lseek(fd, 0, SEEK_SET) != 0)
@@ -31,6 +31,8 @@ static int feed(const char *text, size_t piece)
     close(sv[1]);
     return sv[0];
 }
+
+static int feed(const char *text, size_t piece) { return feed_bytes(text, strlen(text), piece); }
 
 /* Reads everything: the events joined by '|', then "!<code>" for each error; the format of the last
  * call in *fmt. */
@@ -105,6 +107,61 @@ TW_TEST(records_file_members_are_strict_json)
     read_all("{\"Records\":1,\"x\":{},\"Records\":[{\"a\":1}],\"y\":2}", 0, got, sizeof got, &fmt);
     CHECK_EQ_STR(got, "{\"a\":1}");
     CHECK_EQ_INT(fmt, TW_FORMAT_RECORDS);
+}
+
+/* Found by fuzz_reader (tests/fuzz-regressions/fuzz_reader/gzip-error-drops-decoded-bytes): when
+ * one read decoded data and then met corrupt gzip (here: a bad CRC at the end), the data decoded
+ * in that read was dropped, so up to 256 KB of events before the error were lost, more or fewer
+ * depending on how read(2) split the input. */
+TW_TEST(events_before_corrupt_gzip_are_read)
+{
+    enum { LINES = 3000 };
+    char *text = malloc(LINES * 32);
+    REQUIRE(text);
+    size_t n = 0;
+    for (int i = 0; i < LINES; i++)
+        n += (size_t)sprintf(text + n, "{\"n\":%d}\n", i);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n);
+    unsigned char *gz = malloc(cap);
+    REQUIRE(gz);
+    z.next_in = (Bytef *)text;
+    z.avail_in = (uInt)n;
+    z.next_out = gz;
+    z.avail_out = (uInt)cap;
+    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    gz[len - 8] ^= 0xff;   /* the CRC-32 of the trailer */
+    static const size_t pieces[] = {0, 1000, 4093};
+    for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+        int fd = feed_bytes((const char *)gz, len, pieces[p]);
+        tw_event_reader *r = NULL;
+        tw_error err;
+        REQUIRE(fd >= 0 && tw_event_reader_fd(fd, NULL, &r, &err) == TW_OK);
+        int events = 0, errors = 0;
+        tw_status last = TW_OK;
+        for (int i = 0; i < LINES + 10; i++) {
+            const char *json;
+            size_t jl;
+            tw_event_where w;
+            tw_status rc = tw_event_reader_next(r, &json, &jl, &w, &err);
+            if (rc == TW_OK && !json)
+                break;
+            events += rc == TW_OK;
+            errors += rc != TW_OK;
+            last = rc;
+        }
+        if (events != LINES || errors != 1 || last != TW_EGZIP)
+            TW_FAIL_("pieces of %zu: %d events, %d errors (last %d), expected %d, 1 (%d)", pieces[p], events,
+                     errors, (int)last, LINES, (int)TW_EGZIP);
+        tw_event_reader_free(r);
+        close(fd);
+    }
+    free(gz);
+    free(text);
 }
 
 TW_TEST_MAIN()
