@@ -44,6 +44,9 @@ extern "C" {
  * hundred bytes of nested aliases can otherwise denote 10^9 nodes ("billion laughs"), and every
  * consumer walking the tree would pay for them. A large serverless.yml has a few thousand nodes. */
 #define TW_YAML_NODES_MAX 1000000u
+/* Strings count one node per this many bytes toward TW_YAML_NODES_MAX, so what a document expands
+ * to through aliases stays under ~64 MB of text as well as under a million nodes. */
+#define TW_YAML_BYTES_PER_NODE 64u
 
 /* Parses text (len bytes, UTF-8, NUL not needed) into *out. lim may be NULL for the defaults. On
  * failure *out is NULL and err names line, column and the reason. Never prints. */

@@ -167,7 +167,8 @@ static tw_status count(loader *ld, size_t n, yaml_mark_t m)
 {
     if (n > TW_YAML_NODES_MAX - ld->nodes)
         return at_err(ld, m, TW_ELIMIT, "the document expands to more than %u nodes (each use of an "
-                      "alias counts its whole subtree)", TW_YAML_NODES_MAX);
+                      "alias counts its whole subtree; every %u bytes of a string count as a node)",
+                      TW_YAML_NODES_MAX, TW_YAML_BYTES_PER_NODE);
     ld->nodes += n;
     return TW_OK;
 }
@@ -179,7 +180,10 @@ static tw_status place(loader *ld, tw_json *v, yaml_mark_t m)
         return oom(ld);
     v->line = (unsigned)m.line + 1;
     v->col = (unsigned)m.column + 1;
-    return count(ld, 1, m);
+    /* Long strings weigh more: the budget bounds the bytes an alias expansion can stand for, not
+     * only the nodes (a 4 KB scalar behind nested aliases would otherwise be gigabytes of text). */
+    size_t len = v->type == TW_JSON_STRING || v->type == TW_JSON_NUMBER ? v->n : 0;
+    return count(ld, 1 + len / TW_YAML_BYTES_PER_NODE, m);
 }
 
 /* ---- scalars ---- */
