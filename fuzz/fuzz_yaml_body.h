@@ -6,9 +6,10 @@
  *   2. A loaded tree has a position on every node (1-based line and column) and nests no deeper than
  *      json_depth; tw_json_dump of it is valid JSON for tw_json_parse under the same depth limit, and
  *      that parse is structurally equal to the tree.
- * The tree may share nodes (aliases); the walk is bounded by the node budget the loader enforces
- * (TW_YAML_NODES_MAX), and the dump by a byte budget checked before dumping (see
- * fuzz_yaml_expanded_size): a document whose expansion outgrows it is reported, and not dumped.
+ *   3. What the tree expands to (aliases included) stays within what the node budget allows
+ *      (TW_YAML_NODES_MAX nodes, strings weighing one node per TW_YAML_BYTES_PER_NODE bytes): its
+ *      dump's size, computed first, is at most FZ_YAML_EXPANSION_MAX bytes, and the dump is exactly
+ *      that size.
  */
 #ifndef TW_FUZZ_YAML_BODY_H
 #define TW_FUZZ_YAML_BODY_H
@@ -18,9 +19,11 @@
 #include "trailwatch/json.h"
 #include "trailwatch/yaml.h"
 
-/* Bytes the compact dump of a loaded document may take before the check calls it a blow-up: a
- * 1 MiB YAML file of plain data dumps to a few MiB. */
-#define FZ_YAML_DUMP_MAX (64u << 20)
+/* The most a loaded document may dump to: the node budget also bounds string bytes (one node per
+ * TW_YAML_BYTES_PER_NODE), so each node stands for at most that many bytes, each escaped to at most
+ * 6, plus punctuation. Past FZ_YAML_REPARSE_MAX the dump is not written and parsed again (time). */
+#define FZ_YAML_EXPANSION_MAX ((size_t)TW_YAML_NODES_MAX * (6u * TW_YAML_BYTES_PER_NODE + 8u))
+#define FZ_YAML_REPARSE_MAX (64u << 20)
 
 static tw_limits fz_yaml_lim;
 
@@ -53,22 +56,37 @@ FUZZ_FN unsigned fuzz_yaml_walk(const tw_json *v, size_t *nodes)
     return h + 1;
 }
 
-/* Bytes of the compact dump of v, computed without writing it; stops counting past max. */
+/* Bytes of a string as tw__json_write_string writes it. */
+FUZZ_FN size_t fuzz_yaml_string_size(const char *s, size_t n)
+{
+    size_t out = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out += c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f' ? 2
+               : c < 0x20                                                                   ? 6
+                                                                                            : 1;
+    }
+    return out;
+}
+
+/* Bytes of the compact dump of v (as tw_json_dump writes it), computed without writing it; stops
+ * counting soon after max. */
 FUZZ_FN size_t fuzz_yaml_expanded_size(const tw_json *v, size_t max)
 {
     size_t n = 0, len = 0;
+    const char *s;
     switch (tw_json_typeof(v)) {
     case TW_JSON_NULL: case TW_JSON_TRUE: return 4;
     case TW_JSON_FALSE: return 5;
     case TW_JSON_NUMBER: tw_json_number_text(v, &len); return len;
-    case TW_JSON_STRING: tw_json_string(v, &len); return 6 * len + 2;   /* at most, escaped */
+    case TW_JSON_STRING: s = tw_json_string(v, &len); return fuzz_yaml_string_size(s, len);
     case TW_JSON_ARRAY:
     case TW_JSON_OBJECT:
-        n = 2 + tw_json_size(v);
+        n = 2 + (tw_json_size(v) ? tw_json_size(v) - 1 : 0);   /* brackets, commas */
         for (size_t i = 0; i < tw_json_size(v) && n <= max; i++) {
             if (tw_json_typeof(v) == TW_JSON_OBJECT) {
-                tw_json_key(v, i, &len);
-                n += 6 * len + 3;
+                s = tw_json_key(v, i, &len);
+                n += fuzz_yaml_string_size(s, len) + 1;
             }
             n += fuzz_yaml_expanded_size(tw_json_at(v, i), max - (n < max ? n : max));
         }
@@ -92,18 +110,16 @@ FUZZ_FN void fuzz_yaml_check(const uint8_t *data, size_t size)
     FUZZ_CHECK(nodes <= 2u * TW_YAML_NODES_MAX + 1, "more than %u nodes", 2u * TW_YAML_NODES_MAX);
     FUZZ_CHECK(h <= fz_yaml_lim.json_depth, "the tree nests %u levels, over the limit of %u", h,
                fz_yaml_lim.json_depth);
-    size_t est = fuzz_yaml_expanded_size(root, FZ_YAML_DUMP_MAX);
-    /* Open: the node budget does not bound bytes; a long scalar behind nested aliases expands to
-     * hundreds of MB from 4 KB (open-alias-bytes-bomb). The estimate is an upper bound (every
-     * string byte counted as a \u escape). */
-    FUZZ_CHECK(est <= FZ_YAML_DUMP_MAX || FUZZ_KNOWN(1), "%zu bytes of YAML may dump to more than %u bytes of JSON",
-               size, FZ_YAML_DUMP_MAX);
-    if (est <= FZ_YAML_DUMP_MAX) {
+    size_t est = fuzz_yaml_expanded_size(root, FZ_YAML_EXPANSION_MAX);
+    FUZZ_CHECK(est <= FZ_YAML_EXPANSION_MAX, "%zu bytes of YAML dump to more than %zu bytes of JSON (the node "
+               "budget should bound that)", size, FZ_YAML_EXPANSION_MAX);
+    if (est <= FZ_YAML_REPARSE_MAX) {
         size_t n = 0;
         char *j = tw_json_dump(root, &n);
         FUZZ_CHECK(j != NULL, "dump failed");
+        FUZZ_CHECK(!j || n == est, "the dump is %zu bytes, %zu expected", n, est);
         tw_limits jl = fz_yaml_lim;
-        jl.event_max = FZ_YAML_DUMP_MAX;
+        jl.event_max = FZ_YAML_REPARSE_MAX;
         tw_status rc2 = j ? tw_json_parse(j, n, &jl, &doc2, &err2) : TW_ENOMEM;
         FUZZ_CHECK(rc2 == TW_OK, "the JSON of a loaded YAML document does not parse: %s\n    %.300s",
                    err2.msg, j ? j : "");

@@ -387,6 +387,10 @@ static tw_status cfn_wrap(loader *ld, const char *name, yaml_mark_t m, tw_json *
         rc = tw_buf_puts(&ld->tmp, "Fn::");
     if (rc || tw_buf_puts(&ld->tmp, name))
         return oom(ld);
+    /* The key comes from the tag, which may be long: it weighs like a string of that length, or a
+     * long tag behind nested aliases would expand past the byte budget. */
+    if ((rc = count(ld, ld->tmp.len / TW_YAML_BYTES_PER_NODE, m)))
+        return rc;
     if (strcmp(name, "GetAtt") == 0 && inner->type == TW_JSON_STRING) {
         /* "A.B.C" is resource A, attribute "B.C" (attributes may hold dots, resources cannot). */
         const char *s = inner->u.str, *dot = memchr(s, '.', inner->n);

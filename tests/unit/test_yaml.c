@@ -291,6 +291,22 @@ TW_TEST(billion_laughs_is_rejected)
     while (n + 16 < sizeof big)
         n += (size_t)snprintf(big + n, sizeof big - n, "- *k : 1\n");
     expect_error(big, TW_ELIMIT, "every 64 bytes of a string count as a node");
+    /* so do the keys CloudFormation tags become ("Fn::" + the tag): found by fuzz_yaml
+     * (tests/fuzz-regressions/fuzz_yaml/alias-long-cfn-tag: 4 KB of YAML, 446 MB of JSON) */
+    n = (size_t)snprintf(big, sizeof big, "a: &a !");
+    memset(big + n, 'A', 4000);
+    n += 4000;
+    n += (size_t)snprintf(big + n, sizeof big - n, " x\n");
+    const char *prev = "a";
+    static const char *const names[] = {"b", "c", "d", "e", "f"};
+    for (size_t i = 0; i < 5; i++) {
+        n += (size_t)snprintf(big + n, sizeof big - n, "%s: &%s [", names[i], names[i]);
+        for (int j = 0; j < 10; j++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "%s*%s", j ? ", " : "", prev);
+        n += (size_t)snprintf(big + n, sizeof big - n, "]\n");
+        prev = names[i];
+    }
+    expect_error(big, TW_ELIMIT, "every 64 bytes of a string count as a node");
 }
 
 TW_TEST(depth_and_size_limits)
