@@ -38,6 +38,11 @@ tw_status tw__setting_url(const tw_json *settings, const char *name, int require
 tw_status tw__setting_map(const tw_json *settings, const char *name, const tw_json **out, tw_error *err);
 /* TW_ECONFIG when settings holds a key not in known (NULL-terminated): "unknown setting \"urll\"
  * (did you mean \"url\"?)". A misspelled optional setting must not be silently ignored. */
+/* tw_target_http_default in the shape of tw_target_ops.http_classify, for kinds whose responses
+ * mean nothing beyond their status. */
+tw_outcome tw__classify_default(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
+                                int64_t *retry_after_ms);
+
 tw_status tw__setting_known(const tw_json *settings, const char *const *known, tw_error *err);
 /* A scalar as text ("8080", "true"), or NULL for arrays, objects and null. */
 const char *tw__scalar_text(const tw_json *v, char *tmp, size_t tmplen);

@@ -323,3 +323,12 @@ tw_status tw__prep_add(tw_http_prep *prep, const char *name, const char *value, 
     prep->nheaders++;
     return TW_OK;
 }
+
+tw_outcome tw__classify_default(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
+                                int64_t *retry_after_ms)
+{
+    (void)impl;
+    (void)body;
+    (void)len;
+    return tw_target_http_default(status, ra_header, retry_after_ms);
+}

@@ -166,15 +166,6 @@ static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_pr
 }
 
 /* 202 delivered; 400 (invalid event) permanent; 429 and 5xx retried. */
-static tw_outcome http_classify(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
-                                int64_t *retry_after_ms)
-{
-    (void)impl;
-    (void)body;
-    (void)len;
-    return tw_target_http_default(status, ra_header, retry_after_ms);
-}
-
 const tw_target_ops tw_target_pagerduty = {
     .kind = "pagerduty",
     .transport = TW_TRANSPORT_HTTP,
@@ -182,6 +173,6 @@ const tw_target_ops tw_target_pagerduty = {
     .release = release,
     .render = render,
     .http_prepare = http_prepare,
-    .http_classify = http_classify,
+    .http_classify = tw__classify_default,
     .finalize_body = finalize_body,
 };

@@ -286,15 +286,6 @@ static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_pr
 
 /* 200 "ok" delivered; 429 (Retry-After) and 5xx retried; invalid_payload, no_service (404),
  * channel_is_archived (410), action_prohibited (403) will not get better: dead-letter. */
-static tw_outcome http_classify(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
-                                int64_t *retry_after_ms)
-{
-    (void)impl;
-    (void)body;
-    (void)len;
-    return tw_target_http_default(status, ra_header, retry_after_ms);
-}
-
 const tw_target_ops tw_target_slack = {
     .kind = "slack",
     .transport = TW_TRANSPORT_HTTP,
@@ -302,5 +293,5 @@ const tw_target_ops tw_target_slack = {
     .release = release,
     .render = render,
     .http_prepare = http_prepare,
-    .http_classify = http_classify,
+    .http_classify = tw__classify_default,
 };

@@ -232,15 +232,6 @@ static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_pr
     return rc;
 }
 
-static tw_outcome http_classify(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
-                                int64_t *retry_after_ms)
-{
-    (void)impl;
-    (void)body;
-    (void)len;
-    return tw_target_http_default(status, ra_header, retry_after_ms);
-}
-
 const tw_target_ops tw_target_webhook = {
     .kind = "webhook",
     .transport = TW_TRANSPORT_HTTP,
@@ -248,5 +239,5 @@ const tw_target_ops tw_target_webhook = {
     .release = release,
     .render = render,
     .http_prepare = http_prepare,
-    .http_classify = http_classify,
+    .http_classify = tw__classify_default,
 };
