@@ -19,11 +19,6 @@ static const char *lex_fail(tw_matcher *m, const char *at, tw_status code, const
 
 static int grow_vals(tw_matcher *m)
 {
-    if (m->nvals >= m->rs->lim.event_values + 1) {
-        /* Keep validating: a JSON error later in the event is the better message. */
-        m->over_limit = 1;
-        return 1;
-    }
     uint32_t cap = m->capvals ? m->capvals * 2 : 256;
     tw__value *v = realloc(m->vals, cap * sizeof *v);
     if (!v) {
@@ -41,10 +36,14 @@ static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uin
     uint32_t f = m->rs->nodes[node].field;
     if (f == TW_NONE)
         return 1;
+    /* Past the limit, keep validating without recording: a JSON error later in the event is the
+     * better message, and the limit is reported once the whole text is known to be valid. */
+    if (m->over_limit || m->nvals > m->rs->lim.event_values) {
+        m->over_limit = 1;
+        return 1;
+    }
     if (m->nvals >= m->capvals && !grow_vals(m))
         return 0;
-    if (m->over_limit)
-        return 1;
     uint32_t i = m->interp;
     uint32_t idx = m->nvals++;
     tw__value *v = &m->vals[idx];

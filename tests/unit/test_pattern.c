@@ -217,6 +217,33 @@ TW_TEST(invalid_events)
     CHECK_CONTAINS(last_error, "too deep");
 }
 
+TW_TEST(values_limit_is_exact_and_after_validation)
+{
+    tw_limits lim;
+    tw_limits_default(&lim);
+    lim.event_values = 4;
+    tw_ruleset_builder *b;
+    tw_pattern *p;
+    tw_error err;
+    REQUIRE(tw_ruleset_builder_new(&lim, &b) == TW_OK);
+    REQUIRE(tw_pattern_parse("{\"a\":[9]}", 9, &lim, &p, &err) == TW_OK);
+    REQUIRE(tw_ruleset_builder_add(b, "r", p, NULL, &err) == TW_OK);
+    tw_ruleset *rs;
+    REQUIRE(tw_ruleset_build(b, &rs, &err) == TW_OK);
+    tw_ruleset_builder_free(b);
+    tw_matcher *m;
+    REQUIRE(tw_matcher_new(rs, &m) == TW_OK);
+    tw_match_result res;
+    const char *four = "{\"a\":[1,2,3,9]}", *five = "{\"a\":[1,2,3,4,9]}", *bad = "{\"a\":[1,2,3,4,9],x}";
+    CHECK_EQ_INT(tw_match(m, four, strlen(four), TW_EVENT_AUTO, &res, &err), TW_OK);
+    CHECK_EQ_INT(res.count, 1);
+    CHECK_EQ_INT(tw_match(m, five, strlen(five), TW_EVENT_AUTO, &res, &err), TW_ELIMIT);
+    CHECK_CONTAINS(err.msg, "more than 4 values");
+    CHECK_EQ_INT(tw_match(m, bad, strlen(bad), TW_EVENT_AUTO, &res, &err), TW_EJSON); /* the JSON error wins */
+    tw_matcher_free(m);
+    tw_ruleset_free(rs);
+}
+
 TW_TEST(many_rules_report_all_matches_in_order)
 {
     tw_ruleset_builder *b;
