@@ -24,10 +24,14 @@ void tw__cl_target_defaults(const char *kind, tw_target_cfg *t)
     t->timeout_ms = strcmp(kind, "exec") == 0 ? 30000 : 10000;
 }
 
-/* The line of the setting a kind's message names ("url: must be ...", "headers.X: ..."). */
+/* The line of the setting a kind's message names ("url: must be ...", "headers.X: ...",
+ * "unknown setting \"bogus\" ..."). */
 static unsigned setting_line(const tw_json *settings, const char *msg, unsigned dflt)
 {
-    size_t n = strcspn(msg, ":.[ ");
+    static const char unknown[] = "unknown setting \"";
+    if (strncmp(msg, unknown, sizeof unknown - 1) == 0)
+        msg += sizeof unknown - 1;
+    size_t n = strcspn(msg, ":.[ \"");
     for (size_t i = 0; i < tw_json_size(settings); i++) {
         size_t kl;
         const char *k = tw_json_key(settings, i, &kl);

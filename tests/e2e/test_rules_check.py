@@ -196,6 +196,15 @@ class RulesCheck(unittest.TestCase):
         self.assertIn("%d errors" % len(want), p.stderr.splitlines()[-1])
         self.assertNoSecrets(p)
 
+    def test_an_unknown_setting_is_reported_at_its_own_line(self):
+        # Not at the target's first key: the line a user has to edit.
+        path = self.write("t.yml", "targets:\n  hook:\n    kind: webhook\n    url: http://127.0.0.1:9/\n"
+                                   "    headers:\n      X-A: b\n    retires: 3\n"
+                                   "rules:\n  - {name: r, pattern: {source: [x]}, targets: [hook]}\n")
+        p = run(["rules", "check", "-c", path], env=env())
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('%s:7: target "hook": unknown setting "retires"' % path, p.stderr)
+
     def test_the_tutorial_serverless_files_are_unchanged_and_load(self):
         for name, text, rule in (("ssm-parameter-store", TUTORIAL_SSM, "cloudwatch-ssm-dev-parameter-1"),
                                  ("dynamodb-create-table", TUTORIAL_DYNAMODB, "cloudtrail-dynamodb-dev-createTable-1")):
