@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "common/err.h"
-#include "server/log.h"
+#include "telemetry/log.h"
 
 #define RESPONSE_CAP 4096          /* response bytes kept for a dead letter's reason */
 #define LOCAL_WORKERS 4

@@ -14,8 +14,8 @@
 #define TW_OUTBOX_DISPATCH_H
 
 #include "outbox/outbox.h"
-#include "server/metrics.h"
-#include "server/snapshot.h"
+#include "telemetry/metrics.h"
+#include "config/snapshot.h"
 
 typedef struct tw_dispatch tw_dispatch;
 

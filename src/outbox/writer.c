@@ -7,7 +7,7 @@
 
 #include "common/err.h"
 #include "outbox/outbox.h"
-#include "server/log.h"
+#include "telemetry/log.h"
 
 typedef enum { R_DELIVERED, R_RETRY, R_DEAD } result_kind;
 

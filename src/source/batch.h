@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/engine.h"
-#include "server/metrics.h"
+#include "engine/engine.h"
+#include "telemetry/metrics.h"
 #include "trailwatch/event.h"
 
 /* Events per tw_engine_submit: large enough that commits are few (the engine also groups commits

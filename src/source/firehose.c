@@ -22,7 +22,7 @@
 #include "config/config_int.h"
 #include "json/json_int.h"
 #include "json/skip.h"
-#include "server/log.h"
+#include "telemetry/log.h"
 #include "source/batch.h"
 #include "source/http.h"
 

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
-#include "server/log.h"
+#include "telemetry/log.h"
 #include "source/batch.h"
 #include "source/folder.h"
 

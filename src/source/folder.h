@@ -10,8 +10,8 @@
 #ifndef TW_SOURCE_FOLDER_H
 #define TW_SOURCE_FOLDER_H
 
-#include "server/engine.h"
-#include "server/metrics.h"
+#include "engine/engine.h"
+#include "telemetry/metrics.h"
 
 typedef struct tw_folder tw_folder;
 

@@ -12,8 +12,8 @@
 
 #include "aws/sigv4.h"
 #include "common/buf.h"
-#include "server/engine.h"
-#include "server/metrics.h"
+#include "engine/engine.h"
+#include "telemetry/metrics.h"
 
 struct tw_config;
 

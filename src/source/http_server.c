@@ -16,7 +16,7 @@
 #include "config/config_int.h"
 #include "json/json_int.h"
 #include "outbox/store.h"
-#include "server/log.h"
+#include "telemetry/log.h"
 #include "source/http.h"
 
 #define MAX_REQUEST_HEADERS 128

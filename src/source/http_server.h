@@ -9,9 +9,9 @@
 #ifndef TW_SOURCE_HTTP_SERVER_H
 #define TW_SOURCE_HTTP_SERVER_H
 
-#include "server/engine.h"
-#include "server/metrics.h"
-#include "server/snapshot.h"
+#include "engine/engine.h"
+#include "telemetry/metrics.h"
+#include "config/snapshot.h"
 
 typedef struct tw_http_server tw_http_server;
 

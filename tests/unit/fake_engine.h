@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/engine.h"
+#include "engine/engine.h"
 #include "trailwatch/json.h"
 
 typedef struct fake_item {

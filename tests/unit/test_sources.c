@@ -14,7 +14,7 @@
 #include "common/gunzip.h"
 #include "config/config_int.h"
 #include "fake_engine.h"
-#include "server/metrics.h"
+#include "telemetry/metrics.h"
 #include "source/folder.h"
 #include "source/http.h"
 #include "trailwatch/event.h"

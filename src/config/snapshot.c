@@ -1,5 +1,5 @@
-/* server/snapshot.c: reference-counted configuration snapshots. */
-#include "server/snapshot.h"
+/* config/snapshot.c: reference-counted configuration snapshots. */
+#include "config/snapshot.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,5 @@
-/* server/log.c: structured log events handed to the program's sink as JSON objects. */
-#include "server/log.h"
+/* telemetry/log.c: structured log events handed to the program's sink as JSON objects. */
+#include "telemetry/log.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* server/engine.c: events -> (wrap, dedup, match, render) -> one durable commit -> results. */
-#include "server/engine.h"
+/* engine/engine.c: events -> (wrap, dedup, match, render) -> one durable commit -> results. */
+#include "engine/engine.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -11,10 +11,10 @@
 #include "event/ids.h"
 #include "json/json_int.h"
 #include "outbox/outbox.h"
-#include "server/dedup.h"
-#include "server/log.h"
-#include "server/metrics.h"
-#include "server/snapshot.h"
+#include "engine/dedup.h"
+#include "telemetry/log.h"
+#include "telemetry/metrics.h"
+#include "config/snapshot.h"
 #include "trailwatch/event.h"
 
 struct tw_engine {

@@ -1,12 +1,12 @@
 /*
- * server/metrics.h: counters and histograms for GET /metrics (Prometheus text format) (internal).
+ * telemetry/metrics.h: counters and histograms for GET /metrics (Prometheus text format) (internal).
  *
  * Ownership: a tw_metrics registry is owned by the server; the counters it hands out live as long
  * as the registry. Increments are lock-free atomics; creating a series takes a mutex, so callers
  * on hot paths look a series up once and keep the pointer.
  */
-#ifndef TW_SERVER_METRICS_H
-#define TW_SERVER_METRICS_H
+#ifndef TW_TELEMETRY_METRICS_H
+#define TW_TELEMETRY_METRICS_H
 
 #include <stdatomic.h>
 #include <stdint.h>

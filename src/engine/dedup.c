@@ -1,5 +1,5 @@
-/* server/dedup.c: a two-generation set of 128-bit id hashes. */
-#include "server/dedup.h"
+/* engine/dedup.c: a two-generation set of 128-bit id hashes. */
+#include "engine/dedup.h"
 
 #include <stdlib.h>
 

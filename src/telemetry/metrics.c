@@ -1,5 +1,5 @@
-/* server/metrics.c: a small registry of counters, gauges and histograms, rendered for Prometheus. */
-#include "server/metrics.h"
+/* telemetry/metrics.c: a small registry of counters, gauges and histograms, rendered for Prometheus. */
+#include "telemetry/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>

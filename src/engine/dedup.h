@@ -1,5 +1,5 @@
 /*
- * server/dedup.h: CloudTrail eventIDs seen recently, to drop duplicate deliveries (internal).
+ * engine/dedup.h: CloudTrail eventIDs seen recently, to drop duplicate deliveries (internal).
  *
  * Ownership: the set owns its tables; keys are stored as 128-bit hashes, never as strings.
  *
@@ -7,8 +7,8 @@
  * when the current one holds half the capacity) the previous generation is dropped. An id is
  * remembered for at least half the window and at most the whole of it, in bounded memory.
  */
-#ifndef TW_SERVER_DEDUP_H
-#define TW_SERVER_DEDUP_H
+#ifndef TW_ENGINE_DEDUP_H
+#define TW_ENGINE_DEDUP_H
 
 #include <stddef.h>
 #include <stdint.h>

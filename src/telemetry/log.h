@@ -1,5 +1,5 @@
 /*
- * server/log.h: structured logs from the long-running parts (internal).
+ * telemetry/log.h: structured logs from the long-running parts (internal).
  *
  * Ownership: messages are formatted into a caller-independent line and handed to the sink the
  * program installed (tw_log_set_sink); the library never writes to a stream itself. Without a sink,
@@ -8,8 +8,8 @@
  * Secrets (webhook URLs, keys, tokens) must never be passed to these functions: log target and rule
  * names, never their settings.
  */
-#ifndef TW_SERVER_LOG_H
-#define TW_SERVER_LOG_H
+#ifndef TW_TELEMETRY_LOG_H
+#define TW_TELEMETRY_LOG_H
 
 #include "trailwatch/server.h"
 

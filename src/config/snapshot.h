@@ -1,12 +1,12 @@
 /*
- * server/snapshot.h: the current configuration, swappable while threads use it (internal).
+ * config/snapshot.h: the current configuration, swappable while threads use it (internal).
  *
  * Ownership: a snapshot owns its tw_config and a pool of matchers for its rule set. Threads take a
  * reference for as long as they use it (one request, one delivery attempt); a reload swaps in a new
  * snapshot and the old one is freed when its last user lets go, so nothing in flight is dropped.
  */
-#ifndef TW_SERVER_SNAPSHOT_H
-#define TW_SERVER_SNAPSHOT_H
+#ifndef TW_CONFIG_SNAPSHOT_H
+#define TW_CONFIG_SNAPSHOT_H
 
 #include <pthread.h>
 #include <stdatomic.h>

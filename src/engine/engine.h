@@ -1,5 +1,5 @@
 /*
- * server/engine.h: what every source calls: events in, alerts durably queued, then acknowledge
+ * engine/engine.h: what every source calls: events in, alerts durably queued, then acknowledge
  * (internal).
  *
  * Ownership: the engine belongs to the server. Items and their text are borrowed for the duration
@@ -12,8 +12,8 @@
  * accepted event's alerts survive kill -9. Safe to call from many threads at once: commits are
  * grouped.
  */
-#ifndef TW_SERVER_ENGINE_H
-#define TW_SERVER_ENGINE_H
+#ifndef TW_ENGINE_ENGINE_H
+#define TW_ENGINE_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
