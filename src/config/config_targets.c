@@ -9,19 +9,15 @@
 #include "config/load_int.h"
 #include "json/json_int.h"
 
-static const char *const kinds[] = {"slack", "webhook", "teams", "discord", "pagerduty", "exec", "file", "console",
-                                    NULL};
+#define TW_CFG_KINDS_MAX 32            /* room for the registry's kinds in a did-you-mean list */
 
 void tw__cl_target_defaults(const char *kind, tw_target_cfg *t)
 {
     /* EventBridge's target retry policy; backoff from 1 s doubling to 5 min. */
     t->retry = (tw_retry_cfg){185, 24LL * 3600000, 1000, 300000};
-    t->rate = (tw_rate_cfg){0, 0};
-    if (strcmp(kind, "slack") == 0)          /* ~1 message/second per webhook, short bursts */
-        t->rate = (tw_rate_cfg){1, 3};
-    else if (strcmp(kind, "discord") == 0)   /* ~5 requests per 2 s per webhook */
-        t->rate = (tw_rate_cfg){0.5, 5};
-    t->timeout_ms = strcmp(kind, "exec") == 0 ? 30000 : 10000;
+    const tw_target_ops *ops = tw_target_kind(kind);   /* an unknown kind is reported elsewhere */
+    t->rate = ops ? (tw_rate_cfg){ops->policy.rate_per_second, ops->policy.rate_burst} : (tw_rate_cfg){0, 0};
+    t->timeout_ms = ops && ops->policy.timeout_ms ? ops->policy.timeout_ms : 10000;
 }
 
 /* The line of the setting a kind's message names ("url: must be ...", "headers.X: ...",
@@ -57,13 +53,19 @@ int tw__cl_add_target(tw_cfg_ld *ld, const char *name, const char *kind, const t
     }
     const tw_target_ops *ops = tw_target_kind(kind);
     if (!ops) {
-        const char *near = tw__cl_closest(kind, kinds, 8);
+        const char *names[TW_CFG_KINDS_MAX + 1];
+        size_t n = 0;
+        for (const tw_target_ops *k; n < TW_CFG_KINDS_MAX && (k = tw_target_kind_at(n)); n++)
+            names[n] = k->kind;
+        names[n] = NULL;
+        const char *near = tw__cl_closest(kind, names, n);
+        char list[256];
         if (near)
             tw__cl_err(ld, line, TW_ECONFIG, "target \"%s\": unknown kind \"%.40s\" (did you mean \"%s\"?)", name,
                        kind, near);
         else
-            tw__cl_err(ld, line, TW_ECONFIG, "target \"%s\": unknown kind \"%.40s\" (kinds: slack, webhook, teams, "
-                       "discord, pagerduty, exec, file, console)", name, kind);
+            tw__cl_err(ld, line, TW_ECONFIG, "target \"%s\": unknown kind \"%.40s\" (kinds: %s)", name, kind,
+                       tw_target_kind_list(list, sizeof list));
         return -1;
     }
     void *impl = NULL;
@@ -135,6 +137,7 @@ static void retry(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_target_cf
 static const tw_json *kind_settings(tw_cfg_ld *ld, const char *kind, const tw_json *obj)
 {
     static const char *const generic[] = {"kind", "rate", "retry", "timeout", NULL};
+    const tw_target_ops *ops = tw_target_kind(kind);
     tw_json_doc *doc = tw__cl_new_doc(ld);
     tw_json *s = doc ? tw__json_new(doc, TW_JSON_OBJECT) : NULL;
     if (!s) {
@@ -150,8 +153,9 @@ static const tw_json *kind_settings(tw_cfg_ld *ld, const char *kind, const tw_js
         if (skip)
             continue;
         tw_json *val = m->val;
-        int is_path = (strcmp(kind, "file") == 0 && strcmp(m->key, "path") == 0) ||
-                      (strcmp(kind, "exec") == 0 && (strcmp(m->key, "cwd") == 0 || strcmp(m->key, "code_dir") == 0));
+        int is_path = 0;
+        for (size_t p = 0; ops && ops->policy.path_settings && ops->policy.path_settings[p]; p++)
+            is_path |= strcmp(m->key, ops->policy.path_settings[p]) == 0;
         if (is_path && val->type == TW_JSON_STRING && val->n && val->u.str[0] != '/' && strlen(val->u.str) == val->n) {
             const char *p = tw__cl_join(ld, ld->dir_abs, val->u.str);
             val = tw__json_new_string(doc, p, strlen(p));
@@ -186,9 +190,9 @@ static void one_target(tw_cfg_ld *ld, const char *name, const tw_json *obj)
         return;
     const char *kind = NULL;
     int r = tw__cl_string(ld, obj, ctx, "kind", 1, &kind);
+    char list[256];
     if (r == 0)
-        tw__cl_err(ld, obj->line, TW_ECONFIG, "%skind: missing (slack, webhook, teams, discord, pagerduty, exec, "
-                   "file or console)", ctx);
+        tw__cl_err(ld, obj->line, TW_ECONFIG, "%skind: missing (%s)", ctx, tw_target_kind_list(list, sizeof list));
     if (r <= 0)
         return;
     if (!tw_target_kind(kind))   /* reported by tw__cl_add_target, at the kind's own line */

@@ -195,14 +195,14 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
     int is_json = 0;
     tw_status rc = TW_OK;
     if (bd->xf) {
-        tw_xf_ctx x = {r->name, arn, tw__now_ms(), text, len, strcmp(t->ops->kind, "slack") == 0};
+        tw_xf_ctx x = {r->name, arn, tw__now_ms(), text, len, t->ops->policy.escape_text};
         rc = tw_transform_apply(bd->xf, ev, &x, &input, &is_json, &err);
     }
     if (!rc) {
         tw_alert_ctx ac = {ev, text, len, r->name, r->description, r->severity, arn,
                            bd->xf ? (input.data ? input.data : "") : NULL, input.len, is_json,
                            storm_count, r->storm.window_ms, key};
-        rc = t->ops->render(t->impl, &ac, &body, &err);
+        rc = tw_target_render(t->ops, t->impl, &ac, &body, &err);
     }
     tw_buf_free(&input);
     if (rc) {

@@ -305,13 +305,10 @@ static tstate *tstate_for(tw_dispatch *d, const char *name)
     return t;
 }
 
+/* The kind's policy: 1 keeps the order (chat channels, local kinds). */
 static size_t concurrency(const tw_target_cfg *tc)
 {
-    /* Chat destinations keep order and are rate limited: one at a time. */
-    const char *k = tc->ops->kind;
-    if (!strcmp(k, "slack") || !strcmp(k, "discord") || !strcmp(k, "teams") || tc->ops->transport != TW_TRANSPORT_HTTP)
-        return 1;
-    return 16;
+    return tc->ops->policy.concurrency ? tc->ops->policy.concurrency : 1;
 }
 
 /* Takes a token; when none, sets *wait_ms until one is due. */

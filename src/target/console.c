@@ -34,6 +34,7 @@ static tw_outcome console_deliver(const void *impl, const char *body, size_t len
 const tw_target_ops tw_target_console = {
     .kind = "console",
     .transport = TW_TRANSPORT_CONSOLE,
+    .policy = {.timeout_ms = 10000, .concurrency = 1},
     .configure = console_configure,
     .release = console_release,
     .render = tw__render_line,

@@ -16,7 +16,8 @@
 #define FIELD_VALUE_MAX 300        /* shorter than Discord's 1024 so that 25 facts fit the total */
 
 typedef struct discord {
-    char *url, *username, *avatar_url;
+    char *url;                     /* first: tw__http_prepare_url reads it */
+    char *username, *avatar_url;
 } discord;
 
 static void release(void *impl)
@@ -70,8 +71,9 @@ static tw_json *budgeted(tw_jb *jb, const char *s, size_t max, size_t *budget)
     return tw__jb_strn(jb, s, n);
 }
 
-static tw_status render_input(const discord *d, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
+    const discord *d = impl;
     tw_json_doc *doc;
     const tw_json *v = tw__input_json(a, &doc);
     tw_jb jb;
@@ -109,8 +111,9 @@ static tw_status render_input(const discord *d, const tw_alert_ctx *a, tw_buf *o
     return tw__jb_finish(&jb, msg, out, err);
 }
 
-static tw_status render_default(const discord *d, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
+    const discord *d = impl;
     tw_facts f;
     tw_kv kv[TW_FACTS_LIST_MAX];
     tw_buf sum = TW_BUF_INIT, foot = TW_BUF_INIT, content = TW_BUF_INIT;
@@ -160,19 +163,6 @@ static tw_status render_default(const discord *d, const tw_alert_ctx *a, tw_buf 
     return rc;
 }
 
-static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
-{
-    return a->input ? render_input(impl, a, out, err) : render_default(impl, a, out, err);
-}
-
-static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err)
-{
-    (void)idem_key;
-    (void)err;
-    tw__prep_init(prep, ((const discord *)impl)->url, "POST");
-    return TW_OK;
-}
-
 /* 204 (200 with ?wait=true) delivered; 429 waits retry_after seconds from the JSON body (a float,
  * more precise than the header), else the header. */
 static tw_outcome http_classify(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
@@ -195,9 +185,12 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
 const tw_target_ops tw_target_discord = {
     .kind = "discord",
     .transport = TW_TRANSPORT_HTTP,
+    /* ~5 requests per 2 s per webhook; one at a time keeps the channel in order */
+    .policy = {.rate_per_second = 0.5, .rate_burst = 5, .timeout_ms = 10000, .concurrency = 1},
     .configure = configure,
     .release = release,
-    .render = render,
-    .http_prepare = http_prepare,
+    .render = render_default,
+    .render_input = render_input,
+    .http_prepare = tw__http_prepare_url,
     .http_classify = http_classify,
 };

@@ -404,9 +404,12 @@ static tw_outcome deliver(const void *impl, const char *body, size_t len, int64_
     return o;
 }
 
+static const char *const exec_paths[] = {"cwd", "code_dir", NULL};
+
 const tw_target_ops tw_target_exec = {
     .kind = "exec",
     .transport = TW_TRANSPORT_EXEC,
+    .policy = {.timeout_ms = 30000, .concurrency = 1, .path_settings = exec_paths},
     .configure = tw__exec_configure,
     .release = tw__exec_release,
     .render = tw__render_line,

@@ -82,9 +82,12 @@ static tw_outcome file_deliver(const void *impl, const char *body, size_t len, i
     return TW_OUTCOME_DELIVERED;
 }
 
+static const char *const file_paths[] = {"path", NULL};
+
 const tw_target_ops tw_target_file = {
     .kind = "file",
     .transport = TW_TRANSPORT_FILE,
+    .policy = {.timeout_ms = 10000, .concurrency = 1, .path_settings = file_paths},
     .configure = file_configure,
     .release = file_release,
     .render = tw__render_line,

@@ -38,11 +38,6 @@ tw_status tw__setting_url(const tw_json *settings, const char *name, int require
 tw_status tw__setting_map(const tw_json *settings, const char *name, const tw_json **out, tw_error *err);
 /* TW_ECONFIG when settings holds a key not in known (NULL-terminated): "unknown setting \"urll\"
  * (did you mean \"url\"?)". A misspelled optional setting must not be silently ignored. */
-/* tw_target_http_default in the shape of tw_target_ops.http_classify, for kinds whose responses
- * mean nothing beyond their status. */
-tw_outcome tw__classify_default(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
-                                int64_t *retry_after_ms);
-
 tw_status tw__setting_known(const tw_json *settings, const char *const *known, tw_error *err);
 /* A scalar as text ("8080", "true"), or NULL for arrays, objects and null. */
 const char *tw__scalar_text(const tw_json *v, char *tmp, size_t tmplen);
@@ -92,9 +87,17 @@ tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, 
 
 /* ---- HTTP ---- */
 
+/* tw_target_http_default in the shape of tw_target_ops.http_classify, for kinds whose responses
+ * mean nothing beyond their status. */
+tw_outcome tw__classify_default(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
+                                int64_t *retry_after_ms);
+
 /* Starts a delivery: url, method, Content-Type: application/json and User-Agent. */
 void tw__prep_init(tw_http_prep *prep, const char *url, const char *method);
 /* Adds one "Name: value" header line; TW_ELIMIT when it does not fit (too many, too long). */
 tw_status tw__prep_add(tw_http_prep *prep, const char *name, const char *value, tw_error *err);
+/* http_prepare of the kinds whose deliveries need only their URL (POST, JSON, User-Agent). Their
+ * impl starts with the URL: `char *url` is its first member. */
+tw_status tw__http_prepare_url(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err);
 
 #endif

@@ -310,6 +310,14 @@ void tw__prep_init(tw_http_prep *prep, const char *url, const char *method)
     tw__prep_add(prep, "User-Agent", TW_USER_AGENT, NULL);
 }
 
+tw_status tw__http_prepare_url(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err)
+{
+    (void)idem_key;
+    (void)err;
+    tw__prep_init(prep, *(char *const *)impl, "POST");
+    return TW_OK;
+}
+
 tw_status tw__prep_add(tw_http_prep *prep, const char *name, const char *value, tw_error *err)
 {
     if (prep->nheaders >= TW_HTTP_MAX_HEADERS)

@@ -16,7 +16,8 @@
 #define DEDUP_MAX 255
 
 typedef struct pagerduty {
-    char *routing_key, *url;
+    char *url;                     /* first: tw__http_prepare_url reads it */
+    char *routing_key;
 } pagerduty;
 
 static void release(void *impl)
@@ -157,22 +158,15 @@ static tw_status finalize_body(const void *impl, const char *body, size_t len, t
     return rc ? rc : tw_buf_append(out, body + i + 1, len - i - 1);
 }
 
-static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err)
-{
-    (void)idem_key;
-    (void)err;
-    tw__prep_init(prep, ((const pagerduty *)impl)->url, "POST");
-    return TW_OK;
-}
-
 /* 202 delivered; 400 (invalid event) permanent; 429 and 5xx retried. */
 const tw_target_ops tw_target_pagerduty = {
     .kind = "pagerduty",
     .transport = TW_TRANSPORT_HTTP,
+    .policy = {.timeout_ms = 10000, .concurrency = 16},
     .configure = configure,
     .release = release,
     .render = render,
-    .http_prepare = http_prepare,
+    .http_prepare = tw__http_prepare_url,
     .http_classify = tw__classify_default,
     .finalize_body = finalize_body,
 };

@@ -1,4 +1,6 @@
-/* target/registry.c: the table of target kinds, the shared HTTP response rules, Slack escaping. */
+/* target/registry.c: the table of target kinds, the render dispatcher, the shared HTTP response
+ * rules, Slack escaping. */
+#include <stdio.h>
 #include <string.h>
 
 #include "target/kinds.h"
@@ -17,6 +19,31 @@ const tw_target_ops *tw_target_kind(const char *kind)
         if (strcmp(kinds[i]->kind, kind) == 0)
             return kinds[i];
     return NULL;
+}
+
+const tw_target_ops *tw_target_kind_at(size_t i)
+{
+    return i < sizeof kinds / sizeof kinds[0] ? kinds[i] : NULL;
+}
+
+const char *tw_target_kind_list(char *buf, size_t len)
+{
+    size_t at = 0;
+    if (len)
+        buf[0] = '\0';
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && at < len; i++) {
+        int n = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", kinds[i]->kind);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
+tw_status tw_target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
+                           tw_error *err)
+{
+    if (a->input && ops->render_input)
+        return ops->render_input(impl, a, out, err);
+    return ops->render(impl, a, out, err);
 }
 
 /* EventBridge API destinations' rules (aws-formats 5.1): 429 and 5xx are retried, other statuses are

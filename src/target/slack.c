@@ -19,7 +19,8 @@
 #define INPUT_TEXT_MAX 40000
 
 typedef struct slack {
-    char *url, *channel, *username, *icon_emoji, *mention;
+    char *url;                     /* first: tw__http_prepare_url reads it */
+    char *channel, *username, *icon_emoji, *mention;
 } slack;
 
 static void release(void *impl)
@@ -81,8 +82,9 @@ static tw_json *mrkdwn(tw_jb *jb, const tw_buf *b)
 
 /* The transformation's result: a JSON object is the Slack payload itself; text and JSON strings are
  * the message text (already escaped by the transformation); any other JSON is shown as code. */
-static tw_status render_input(const slack *s, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
+    const slack *s = impl;
     tw_json_doc *doc;
     const tw_json *v = tw__input_json(a, &doc);
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {
@@ -172,8 +174,9 @@ static void main_section(tw_buf *b, const slack *s, const tw_facts *f)
     }
 }
 
-static tw_status render_default(const slack *s, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
+    const slack *s = impl;
     tw_facts f;
     tw_jb jb;
     tw__facts_extract(a->event, &f);
@@ -271,27 +274,18 @@ static tw_status render_default(const slack *s, const tw_alert_ctx *a, tw_buf *o
     return tw__jb_finish(&jb, msg, out, err);
 }
 
-static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
-{
-    return a->input ? render_input(impl, a, out, err) : render_default(impl, a, out, err);
-}
-
-static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err)
-{
-    (void)idem_key;
-    (void)err;
-    tw__prep_init(prep, ((const slack *)impl)->url, "POST");
-    return TW_OK;
-}
-
 /* 200 "ok" delivered; 429 (Retry-After) and 5xx retried; invalid_payload, no_service (404),
  * channel_is_archived (410), action_prohibited (403) will not get better: dead-letter. */
 const tw_target_ops tw_target_slack = {
     .kind = "slack",
     .transport = TW_TRANSPORT_HTTP,
+    /* ~1 message per second per webhook with short bursts; one at a time keeps the channel in order */
+    .policy = {.rate_per_second = 1, .rate_burst = 3, .timeout_ms = 10000, .concurrency = 1,
+               .escape_text = tw_slack_escape},
     .configure = configure,
     .release = release,
-    .render = render,
-    .http_prepare = http_prepare,
+    .render = render_default,
+    .render_input = render_input,
+    .http_prepare = tw__http_prepare_url,
     .http_classify = tw__classify_default,
 };

@@ -64,15 +64,38 @@ typedef enum tw_outcome {
     TW_OUTCOME_PERMANENT,          /* will never work: dead-letter now (other 4xx, bad command) */
 } tw_outcome;
 
+/* Kind policy: what a target of this kind gets unless its configuration says otherwise, and how the
+ * kind's destinations want to be treated. Read by the configuration loader (defaults, paths), the
+ * engine (text escaping) and the dispatcher (ordering): no other module names a kind. */
+typedef struct tw_target_policy {
+    double rate_per_second;        /* default rate limit per target; 0: unlimited */
+    double rate_burst;
+    int64_t timeout_ms;            /* default per-attempt timeout */
+    /* Deliveries in flight at once per target. 1 keeps the alerts in order (chat channels, where
+     * the order is what people read; local kinds, which run on the shared workers). */
+    uint32_t concurrency;
+    /* Escapes event text inserted into the kind's message text by an input transformation (Slack:
+     * & < >, so event data cannot ping or link); NULL: inserted as is. */
+    tw_status (*escape_text)(tw_buf *out, const char *s, size_t len);
+    /* Settings that name files, resolved against the configuration's folder when relative
+     * (NULL-terminated; NULL: none). */
+    const char *const *path_settings;
+} tw_target_policy;
+
 typedef struct tw_target_ops {
     const char *kind;              /* "slack", ... as written in configuration */
     tw_transport transport;
+    tw_target_policy policy;
     /* Validates and keeps the kind's settings (the target's mapping in the configuration, with
      * ${VAR} already substituted). Errors name the setting: "url: must be an http(s) URL". */
     tw_status (*configure)(const tw_json *settings, void **impl, tw_error *err);
     void (*release)(void *impl);
-    /* The body to deliver for one alert. */
+    /* The body to deliver for one alert: the kind's own message for the event. Call through
+     * tw_target_render, which picks render_input when the rule transforms the input. */
     tw_status (*render)(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);
+    /* Optional: the body when the rule has an input transformation (a->input set); NULL: render
+     * handles both. */
+    tw_status (*render_input)(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);
     /* HTTP kinds: the URL, method and headers of a delivery (idem_key: the alert's idempotency key). */
     tw_status (*http_prepare)(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err);
     /* HTTP kinds: what a response means. *retry_after_ms is set (else left -1) from Retry-After or
@@ -93,6 +116,14 @@ typedef struct tw_target_ops {
 
 /* The kind named `kind`, or NULL. */
 const tw_target_ops *tw_target_kind(const char *kind);
+/* The i-th kind of the registry (0, 1, ...), NULL past the last: the one list of kinds. */
+const tw_target_ops *tw_target_kind_at(size_t i);
+/* Writes "slack, webhook, ..., console" (the kinds, for messages) into buf, cut to len. */
+const char *tw_target_kind_list(char *buf, size_t len);
+
+/* Renders one alert with its target's kind into out (render_input or render, see tw_target_ops). */
+tw_status tw_target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
+                           tw_error *err);
 
 /* Default HTTP classification shared by the kinds: 2xx delivered; 408, 429, 5xx retry; other 4xx
  * permanent; Retry-After honoured. Also: no response (status <= 0) retry; 1xx and 3xx permanent

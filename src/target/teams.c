@@ -17,7 +17,7 @@
 #define TEXT_MAX 20000              /* a transformation's text, kept under the ~28 KB card limit */
 
 typedef struct teams {
-    char *url;
+    char *url;                     /* first: tw__http_prepare_url reads it */
     int messagecard;
 } teams;
 
@@ -92,8 +92,9 @@ static tw_json *messagecard(tw_jb *jb, const char *severity, const char *summary
     return msg;
 }
 
-static tw_status render_input(const teams *t, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
+    const teams *t = impl;
     tw_json_doc *doc;
     const tw_json *v = tw__input_json(a, &doc);
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {  /* the operator's own card or message */
@@ -135,8 +136,9 @@ static const char *sev_color_name(const char *sev)
     return !strcmp(sev, "critical") || !strcmp(sev, "high") ? "Attention" : "Accent";
 }
 
-static tw_status render_default(const teams *t, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
+static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
+    const teams *t = impl;
     tw_facts f;
     tw_kv kv[TW_FACTS_LIST_MAX];
     tw_buf sum = TW_BUF_INIT, ctx = TW_BUF_INIT;
@@ -200,19 +202,6 @@ static tw_status render_default(const teams *t, const tw_alert_ctx *a, tw_buf *o
     return rc;
 }
 
-static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
-{
-    return a->input ? render_input(impl, a, out, err) : render_default(impl, a, out, err);
-}
-
-static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_prep *prep, tw_error *err)
-{
-    (void)idem_key;
-    (void)err;
-    tw__prep_init(prep, ((const teams *)impl)->url, "POST");
-    return TW_OK;
-}
-
 /* Workflows answer 202. O365 connectors answer 200 even on failure: success is a number in the body
  * ("1"); a failure reads "... returned HTTP error 429 ..." and is classified by that inner status. */
 static tw_outcome http_classify(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
@@ -239,9 +228,11 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
 const tw_target_ops tw_target_teams = {
     .kind = "teams",
     .transport = TW_TRANSPORT_HTTP,
+    .policy = {.timeout_ms = 10000, .concurrency = 1},   /* a channel: in order */
     .configure = configure,
     .release = release,
-    .render = render,
-    .http_prepare = http_prepare,
+    .render = render_default,
+    .render_input = render_input,
+    .http_prepare = tw__http_prepare_url,
     .http_classify = http_classify,
 };

@@ -6,7 +6,7 @@
  *
  * Semantics: ../shared/reference/event-patterns.md, "Input transformation". Ours: values inserted
  * into a JSON template are escaped so the result is always valid JSON; when the destination is
- * Slack text, inserted values also escape & < > (see tw_xf_ctx.slack_text).
+ * Slack text, inserted values also escape & < > (see tw_xf_ctx.escape_text).
  */
 #ifndef TW_TARGET_TRANSFORM_H
 #define TW_TARGET_TRANSFORM_H
@@ -33,7 +33,8 @@ typedef struct tw_xf_ctx {
     int64_t ingestion_ms;          /* <aws.events.event.ingestion-time> */
     const char *event_text;        /* <aws.events.event.json> verbatim */
     size_t event_len;
-    int slack_text;                /* escape & < > in values inserted into text */
+    /* The target kind's text escaping for values inserted into text (Slack: & < >); NULL: none. */
+    tw_status (*escape_text)(tw_buf *out, const char *s, size_t len);
 } tw_xf_ctx;
 
 /* Applies xf to the event. *is_json tells whether the result is JSON text (else plain text). */

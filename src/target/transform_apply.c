@@ -45,17 +45,17 @@ static tw_status flatten(tw_buf *b, const tw_json *v)
 typedef struct applier {
     tw_buf *out;
     tw_buf t1, t2;                             /* scratch */
-    int slack;
+    tw_status (*escape)(tw_buf *out, const char *s, size_t len);
 } applier;
 
 /* Inserts text s at position `at`: raw in text, escaped inside a JSON string, quoted as a value.
- * For Slack, & < > are escaped first, so event data cannot mention or link. */
+ * The kind's text escaping comes first (Slack: & < >, so event data cannot mention or link). */
 static tw_status put_text(applier *ap, const char *s, size_t n, int at)
 {
     tw_status rc;
-    if (ap->slack) {
+    if (ap->escape) {
         tw_buf_reset(&ap->t2);
-        if ((rc = tw_slack_escape(&ap->t2, s, n)))
+        if ((rc = ap->escape(&ap->t2, s, n)))
             return rc;
         s = ap->t2.data ? ap->t2.data : "";
         n = ap->t2.len;
@@ -137,7 +137,7 @@ static tw_status put_predefined(applier *ap, int p, int at, const tw_json *event
 tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const tw_xf_ctx *ctx, tw_buf *out,
                              int *is_json, tw_error *err)
 {
-    applier ap = {out, TW_BUF_INIT, TW_BUF_INIT, ctx && ctx->slack_text};
+    applier ap = {out, TW_BUF_INIT, TW_BUF_INIT, ctx ? ctx->escape_text : NULL};
     size_t start = out->len;
     size_t cap = XF_OUTPUT_BASE + (ctx && ctx->event_text ? ctx->event_len : 0);
     tw_status rc = TW_OK;

@@ -311,6 +311,40 @@ TW_TEST(empty_configuration_loads_with_defaults)
     tw_config_free(cfg);
 }
 
+/* Defaults per kind come from the kind's policy (src/target/), not from a list in the loader. */
+TW_TEST(target_defaults_come_from_the_kind)
+{
+    msgs m;
+    tw_config *cfg = load(put("kinds/trailwatch.yml", "targets:\n"
+                                                      "  s: {kind: slack, url: 'https://hooks.slack.com/x'}\n"
+                                                      "  d: {kind: discord, url: 'https://discord.com/api/webhooks/1/x'}\n"
+                                                      "  x: {kind: exec, command: [/bin/true], cwd: sub}\n"
+                                                      "  f: {kind: file, path: out/alerts.jsonl}\n"
+                                                      "  w: {kind: webhook, url: 'https://example.com/', timeout: 3s}\n"
+                                                      "rules: []\n"),
+                          &m);
+    REQUIRE(cfg);
+    const tw_target_cfg *s = &cfg->targets[target_index(cfg, "s")], *d = &cfg->targets[target_index(cfg, "d")];
+    const tw_target_cfg *x = &cfg->targets[target_index(cfg, "x")], *w = &cfg->targets[target_index(cfg, "w")];
+    CHECK(s->rate.per_second == 1 && s->rate.burst == 3 && s->timeout_ms == 10000);
+    CHECK(d->rate.per_second == 0.5 && d->rate.burst == 5);
+    CHECK(x->rate.per_second == 0 && x->timeout_ms == 30000);
+    CHECK(w->rate.per_second == 0 && w->timeout_ms == 3000);
+    /* the kind's path settings are resolved against the configuration's folder */
+    const tw_exec *xe = x->impl;
+    char want[512];
+    snprintf(want, sizeof want, "%s/kinds/sub", tmp_dir);
+    CHECK(xe && xe->cwd && strcmp(xe->cwd, want) == 0);
+    tw_config_free(cfg);
+    /* the kinds in messages are the registry's */
+    const char *p = put("kinds/bad.yml", "targets:\n  a: {kind: lambda}\n  b: {url: x}\nrules: []\n");
+    CHECK(load(p, &m) == NULL);
+    CHECK(has(&m, p, 2, "target \"a\": unknown kind \"lambda\" (kinds: slack, webhook, teams, discord, pagerduty, "
+                        "exec, file, console)"));
+    CHECK(has(&m, p, 3, "target \"b\": kind: missing (slack, webhook, teams, discord, pagerduty, exec, file, "
+                        "console)"));
+}
+
 TW_TEST(every_error_at_its_line_all_at_once)
 {
     msgs m;

@@ -141,7 +141,7 @@ static tw_json_doc *render(const char *kind, const char *settings, const tw_aler
         return NULL;
     }
     tw_buf_reset(body);
-    tw_status rc = tw_target_kind(kind)->render(impl, a, body, &err);
+    tw_status rc = tw_target_render(tw_target_kind(kind), impl, a, body, &err);
     tw_target_kind(kind)->release(impl);
     if (rc) {
         printf("# render %s: %s\n", kind, err.msg);
@@ -176,6 +176,63 @@ static void walk(const tw_json *v, const char *key, str_fn fn, void *ctx)
 static const char SLACK_URL[] = "https://hooks.slack.com/services/T000/B000/SECRETTOKEN123";
 
 /* ---- registry and classification ---- */
+
+/* Kind policy lives with the kinds (tw_target_ops.policy): the loader's defaults, the dispatcher's
+ * ordering and the engine's escaping all come from there, and the kind list from the registry. */
+TW_TEST(kind_policy_is_the_kinds_own)
+{
+    size_t n = 0;
+    for (const tw_target_ops *o; (o = tw_target_kind_at(n)); n++) {
+        CHECK(tw_target_kind(o->kind) == o);
+        CHECK(o->policy.timeout_ms > 0);
+        CHECK(o->policy.concurrency >= 1);
+        /* a local kind runs on the shared workers, one at a time */
+        if (o->transport != TW_TRANSPORT_HTTP)
+            CHECK_EQ_INT(o->policy.concurrency, 1);
+        CHECK((o->policy.escape_text != NULL) == (strcmp(o->kind, "slack") == 0));
+        CHECK(o->policy.rate_per_second == 0 || o->policy.rate_burst >= 1);
+    }
+    CHECK_EQ_INT(n, 8);
+    CHECK(tw_target_kind_at(n) == NULL);
+    const tw_target_ops *slack = tw_target_kind("slack"), *discord = tw_target_kind("discord");
+    CHECK(slack->policy.rate_per_second == 1 && slack->policy.rate_burst == 3);
+    CHECK(discord->policy.rate_per_second == 0.5 && discord->policy.rate_burst == 5);
+    CHECK_EQ_INT(tw_target_kind("teams")->policy.concurrency, 1);     /* chat: in order */
+    CHECK(tw_target_kind("webhook")->policy.concurrency > 1);
+    CHECK(tw_target_kind("pagerduty")->policy.concurrency > 1);
+    CHECK_EQ_INT(tw_target_kind("exec")->policy.timeout_ms, 30000);
+    CHECK_EQ_STR(tw_target_kind("file")->policy.path_settings[0], "path");
+    char list[256];
+    CHECK_EQ_STR(tw_target_kind_list(list, sizeof list),
+                 "slack, webhook, teams, discord, pagerduty, exec, file, console");
+    CHECK_EQ_STR(tw_target_kind_list(list, 8), "slack, ");
+}
+
+/* The URL-only kinds share one http_prepare: their URL, POST, JSON and our User-Agent. */
+TW_TEST(url_only_kinds_share_http_prepare)
+{
+    static const char *const kinds[] = {"slack", "teams", "discord", "pagerduty"};
+    static const char *const settings[] = {
+        "{\"url\":\"https://hooks.example/a\"}", "{\"url\":\"https://hooks.example/a\"}",
+        "{\"url\":\"https://hooks.example/a\"}", "{\"routing_key\":\"R0123456789abcdef0123456789abcdef\","
+        "\"url\":\"https://hooks.example/a\"}"};
+    for (size_t i = 0; i < 4; i++) {
+        tw_error err;
+        void *impl = configure(kinds[i], settings[i], &err);
+        if (!impl) {
+            TW_FAIL_("configure %s: %s", kinds[i], err.msg);
+            continue;
+        }
+        const tw_target_ops *o = tw_target_kind(kinds[i]);
+        tw_http_prep prep;
+        CHECK_EQ_INT(o->http_prepare(impl, "k", &prep, &err), TW_OK);
+        CHECK_EQ_STR(prep.url, "https://hooks.example/a");
+        CHECK_EQ_STR(prep.method, "POST");
+        CHECK_EQ_INT(prep.nheaders, 2);
+        CHECK_EQ_STR(prep.headers[0], "Content-Type: application/json; charset=utf-8");
+        o->release(impl);
+    }
+}
 
 TW_TEST(registry_has_the_eight_kinds)
 {
