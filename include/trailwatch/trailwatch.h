@@ -12,6 +12,7 @@
 #include "trailwatch/event.h"
 #include "trailwatch/json.h"
 #include "trailwatch/limits.h"
+#include "trailwatch/packs.h"
 #include "trailwatch/pattern.h"
 #include "trailwatch/rulefile.h"
 #include "trailwatch/server.h"

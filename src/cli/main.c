@@ -7,7 +7,7 @@
 
 static const tw_cli_cmd commands[] = {
     {"serve", "run the server: events in (EventBridge API, HTTP, Firehose, files, stdin), alerts out", tw_cmd_serve},
-    {"rules", "check a configuration: 'rules check -c FILE' reports every error with FILE:LINE", tw_cmd_rules},
+    {"rules", "rules check -c FILE: every configuration error; rules test: run the rules' example events", tw_cmd_rules},
     {"dlq", "dead letters: 'dlq list|show ID|redrive [ID]'", tw_cmd_dlq},
     {"match", "match events (JSON lines, CloudTrail log files, .gz) against a rules file", tw_cmd_match},
     {"test-pattern", "test one event pattern against one event, or a batch of them", tw_cmd_test_pattern},

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "config/load_int.h"
 #include "json/json_int.h"
+#include "trailwatch/packs.h"
 #include "trailwatch/rulefile.h"
 #include "trailwatch/yaml.h"
 
@@ -325,7 +326,8 @@ static void serverless_entries(tw_cfg_ld *ld, const tw_json *v)
 
 static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
-    static const char *const known[] = {"data_dir", "server", "sources", "targets", "rules", "serverless", NULL};
+    static const char *const known[] = {"data_dir", "server", "sources", "targets", "rules", "packs", "serverless",
+                                        NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -345,6 +347,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
     sources(ld, tw_json_get(root, "sources"));
     tw__cl_targets(ld, tw_json_get(root, "targets"));
     tw__cl_rules(ld, tw_json_get(root, "rules"));
+    tw__cl_packs(ld, tw_json_get(root, "packs"));
     serverless_entries(ld, tw_json_get(root, "serverless"));
 }
 
@@ -382,8 +385,10 @@ static void load(tw_cfg_ld *ld, const char *path)
         trailwatch_yml(ld, root);
 }
 
-tw_status tw_config_load(const char *path, tw_config **out, size_t *nerrors, tw_report_fn report, void *ctx,
-                         tw_error *err)
+/* Loads path (a trailwatch.yml or serverless.yml; NULL: nothing but the defaults, then the packs) and
+ * the pack files `packs` (for `rules test`, which sets test). */
+static tw_status load_all(const char *path, const char *const *packs, size_t npacks, int test, tw_config **out,
+                          size_t *nerrors, tw_report_fn report, void *ctx, tw_error *err)
 {
     size_t nerr_local;
     if (!nerrors)
@@ -394,18 +399,22 @@ tw_status tw_config_load(const char *path, tw_config **out, size_t *nerrors, tw_
     tw_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return tw__err(err, TW_ENOMEM, "out of memory");
-    tw_cfg_ld ld = {.cfg = cfg, .file = path};
+    const char *shown = path ? path : npacks ? packs[0] : "(no configuration)";
+    tw_cfg_ld ld = {.cfg = cfg, .file = shown, .test = test};
     /* Relative paths in the file resolve against its folder: absolute, so that they still hold when
      * the server changes directory; messages show paths as the user gave them. */
-    const char *slash = strrchr(path, '/');
+    const char *slash = path ? strrchr(path, '/') : NULL;
     ld.dir_shown = slash ? tw__cl_strndup(&ld, path, slash == path ? 1 : (size_t)(slash - path))
                          : tw__cl_strdup(&ld, ".");
     char *abs = realpath(ld.dir_shown, NULL);
     ld.dir_abs = abs ? tw__cl_strdup(&ld, abs) : ld.dir_shown;
     free(abs);
-    cfg->path = tw__cl_strdup(&ld, path);
+    cfg->path = tw__cl_strdup(&ld, shown);
     set_defaults(&ld);
-    load(&ld, path);
+    if (path)
+        load(&ld, path);
+    for (size_t i = 0; i < npacks && !ld.oom; i++)
+        tw__cl_pack_for_test(&ld, packs[i]);
     tw_status rc = TW_OK;
     if (!ld.oom)
         tw__cl_finish_rules(&ld);
@@ -422,7 +431,7 @@ tw_status tw_config_load(const char *path, tw_config **out, size_t *nerrors, tw_
     tw_buf_free(&ld.refs);
     tw_buf_free(&ld.notes);
     if (ld.oom)
-        rc = tw__err(err, TW_ENOMEM, "out of memory loading %s", path);
+        rc = tw__err(err, TW_ENOMEM, "out of memory loading %s", shown);
     else if (*nerrors)
         rc = err && err->code ? err->code : TW_ECONFIG;
     if (rc) {
@@ -431,4 +440,16 @@ tw_status tw_config_load(const char *path, tw_config **out, size_t *nerrors, tw_
     }
     *out = cfg;
     return TW_OK;
+}
+
+tw_status tw_config_load(const char *path, tw_config **out, size_t *nerrors, tw_report_fn report, void *ctx,
+                         tw_error *err)
+{
+    return load_all(path, NULL, 0, 0, out, nerrors, report, ctx, err);
+}
+
+tw_status tw_config_load_for_test(const char *path, const char *const *packs, size_t npacks, tw_config **out,
+                                  size_t *nerrors, tw_report_fn report, void *ctx, tw_error *err)
+{
+    return load_all(path, packs, npacks, 1, out, nerrors, report, ctx, err);
 }

@@ -30,6 +30,13 @@ typedef struct tw_storm_cfg {      /* alert storm control, per rule */
     int64_t window_ms;             /* 0: off */
 } tw_storm_cfg;
 
+typedef struct tw_rule_example {   /* an event a rule must (or must not) match: `rules test` */
+    char *json;                    /* the event as JSON text */
+    size_t len;
+    unsigned line;                 /* where it is written */
+    int want_match;
+} tw_rule_example;
+
 typedef struct tw_rule_cfg {
     char *name;
     char *description;             /* "" when none */
@@ -39,6 +46,13 @@ typedef struct tw_rule_cfg {
     tw_binding *bindings;
     tw_storm_cfg storm;
     char *where;                   /* "FILE:LINE" of the rule, for messages */
+    char *pack;                    /* the rule pack it came from, NULL for trailwatch.yml's own rules */
+    int severity_given;            /* severity was written, not the default */
+    uint32_t nrefs, ntags;
+    char **refs;                   /* references (URLs, benchmark sections) */
+    char **tags;
+    uint32_t nexamples;            /* kept only when loaded for `rules test` */
+    tw_rule_example *examples;
 } tw_rule_cfg;
 
 typedef struct tw_retry_cfg {

@@ -69,7 +69,7 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
                    tw_json_type_name((tw_json_type)pv->type));
     if (rc)
         tw__cl_err_from(ld, pv->type == TW_JSON_OBJECT ? path_line(pv, e.msg) : pv->line, prefix, &e);
-    if (p && !in->enabled) {   /* validated, but not part of the rule set */
+    if (p && !in->enabled && !ld->test) {   /* validated, but not part of the rule set */
         tw_pattern_free(p);
         p = NULL;
     }
@@ -127,7 +127,8 @@ void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_js
             xf = NULL;
         }
     }
-    cl_ref ref = {(uint32_t)rule, r->nbindings, tw__cl_strdup(ld, target), ld->file, ld->file_no, line};
+    cl_ref ref = {(uint32_t)rule, r->nbindings, tw__cl_strdup(ld, target), ld->file, ld->file_no, line,
+                  ld->ref_label};
     if (tw_buf_append(&ld->refs, &ref, sizeof ref)) {
         tw_transform_free(xf);
         ld->oom = 1;
@@ -206,13 +207,100 @@ static void binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx)
         tw__cl_add_binding(ld, rule, name, in || ip || it ? b : NULL, ctx, b->line);
 }
 
-static void one_rule(tw_cfg_ld *ld, const tw_json *v, size_t index)
+/* A list of strings (references, tags) into the arena; -1 when invalid (reported). */
+static int strings(tw_cfg_ld *ld, const tw_json *v, const char *ctx, const char *key, char ***out, uint32_t *n)
+{
+    char name[200];
+    const tw_json *l = tw_json_get(v, key);
+    tw__cl_path(name, sizeof name, ctx, key);
+    if (!l || l->type == TW_JSON_NULL)
+        return 0;
+    if (l->type != TW_JSON_ARRAY || l->n > TW_CFG_LIST_MAX) {
+        tw__cl_err(ld, l->line, TW_ECONFIG, "%s: must be a list of at most %d strings", name, TW_CFG_LIST_MAX);
+        return -1;
+    }
+    *out = tw_arena_calloc(&ld->cfg->arena, (l->n ? l->n : 1) * sizeof **out);
+    if (!*out) {
+        ld->oom = 1;
+        return -1;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const char *s;
+        char item[240];
+        snprintf(item, sizeof item, "%s[%zu]", name, i);
+        if (tw__cl_vstring(ld, l->u.items[i], item, 1, &s) > 0)
+            (*out)[(*n)++] = tw__cl_strdup(ld, s);
+    }
+    return 1;
+}
+
+/* examples: {match: [event...], no_match: [event...]}: kept (as JSON text) only for `rules test`. */
+static void examples(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_cfg *r)
+{
+    static const char *const known[] = {"match", "no_match", NULL};
+    char name[200];
+    tw__cl_path(name, sizeof name, ctx, "examples");
+    if (!v || v->type == TW_JSON_NULL || tw__cl_keys(ld, v, name, known) < 0)
+        return;
+    const tw_json *lists[2] = {tw_json_get(v, "match"), tw_json_get(v, "no_match")};
+    size_t total = 0;
+    for (int w = 0; w < 2; w++) {
+        const tw_json *l = lists[w];
+        if (l && l->type != TW_JSON_NULL && (l->type != TW_JSON_ARRAY || l->n > TW_CFG_LIST_MAX)) {
+            tw__cl_err(ld, l->line, TW_ECONFIG, "%s.%s: must be a list of at most %d events", name,
+                       w ? "no_match" : "match", TW_CFG_LIST_MAX);
+            lists[w] = NULL;
+        } else if (l && l->type == TW_JSON_ARRAY) {
+            total += l->n;
+        }
+    }
+    if (!r || !ld->test || !total)
+        return;
+    r->examples = tw_arena_calloc(&ld->cfg->arena, total * sizeof *r->examples);
+    if (!r->examples) {
+        ld->oom = 1;
+        return;
+    }
+    for (int w = 0; w < 2; w++)
+        for (size_t i = 0; lists[w] && lists[w]->type == TW_JSON_ARRAY && i < lists[w]->n; i++) {
+            const tw_json *ev = lists[w]->u.items[i];
+            if (ev->type != TW_JSON_OBJECT) {
+                tw__cl_err(ld, ev->line, TW_ECONFIG, "%s.%s[%zu]: must be an event (a mapping)", name,
+                           w ? "no_match" : "match", i);
+                continue;
+            }
+            size_t len;
+            char *text = tw_json_dump(ev, &len);
+            char *kept = text ? tw__cl_strndup(ld, text, len) : NULL;
+            free(text);
+            if (!kept) {
+                ld->oom = 1;
+                return;
+            }
+            r->examples[r->nexamples++] = (tw_rule_example){kept, len, ev->line, !w};
+        }
+}
+
+/* 1 when name is in the pack entry's `disable` list. */
+static int disabled_by_entry(const cl_pack *pk, const char *name)
+{
+    for (size_t i = 0; pk && pk->disable && i < tw_json_size(pk->disable); i++) {
+        const char *d = tw_json_string(tw_json_at(pk->disable, i), NULL);
+        if (d && strcmp(d, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *pk)
 {
     static const char *const known[] = {"name", "description", "severity", "enabled", "pattern", "targets",
-                                        "storm", NULL};
+                                        "storm", "references", "tags", "examples", NULL};
+    static const char *const pack_known[] = {"name", "description", "severity", "enabled", "pattern", "storm",
+                                             "references", "tags", "examples", NULL};
     char ctx[128], sub[160];
     snprintf(ctx, sizeof ctx, "rules[%zu]", index);
-    if (tw__cl_keys(ld, v, ctx, known) < 0 && v->type != TW_JSON_OBJECT)
+    if (tw__cl_keys(ld, v, ctx, pk ? pack_known : known) < 0 && v->type != TW_JSON_OBJECT)
         return;
     cl_rule_in in = {.enabled = 1, .line = v->line, .pattern = tw_json_get(v, "pattern")};
     int r = tw__cl_string(ld, v, ctx, "name", 1, &in.name);
@@ -235,14 +323,46 @@ static void one_rule(tw_cfg_ld *ld, const tw_json *v, size_t index)
         }
     }
     tw__cl_bool(ld, v, ctx, "enabled", &in.enabled);
+    if (disabled_by_entry(pk, in.name))
+        in.enabled = 0;
     storm(ld, tw_json_get(v, "storm"), tw__cl_path(sub, sizeof sub, ctx, "storm"), &in.storm);
-    const tw_json *ts = tw_json_get(v, "targets");
-    if (!ts || ts->type != TW_JSON_ARRAY || ts->n == 0) {
+    /* A pack's rules take the targets of the entry that loads it (none when tested). */
+    const tw_json *ts = pk ? pk->targets : tw_json_get(v, "targets");
+    if (!pk && (!ts || ts->type != TW_JSON_ARRAY || ts->n == 0)) {
         tw__cl_err(ld, ts ? ts->line : v->line, TW_ECONFIG, "%stargets: must be a non-empty list of target names "
                    "or {target: NAME, input_transformer: ...}", ctx);
         ts = NULL;
     }
+    if (ts && ts->type != TW_JSON_ARRAY)
+        ts = NULL;
     int rule = tw__cl_add_rule(ld, &in, ts ? (uint32_t)ts->n : 0);
+    tw_rule_cfg *rc = rule >= 0 ? &ld->cfg->rules[rule] : NULL;
+    if (rc) {
+        rc->pack = pk ? tw__cl_strdup(ld, pk->name) : NULL;
+        rc->severity_given = in.severity != NULL;
+        strings(ld, v, ctx, "references", &rc->refs, &rc->nrefs);
+        strings(ld, v, ctx, "tags", &rc->tags, &rc->ntags);
+    }
+    examples(ld, tw_json_get(v, "examples"), ctx, rc);
+    if (pk && ts) {
+        /* The entry's targets are written in trailwatch.yml: messages point there, labelled by the
+         * entry, so that one mistake is reported once, not once per rule of the pack. */
+        const char *was_file = ld->file;
+        uint32_t was_no = ld->file_no;
+        ld->file = pk->entry_file;
+        ld->file_no = pk->entry_file_no;
+        char label[160];
+        snprintf(label, sizeof label, "%s: ", pk->entry_ctx);
+        ld->ref_label = tw__cl_strdup(ld, label);
+        for (size_t i = 0; i < ts->n; i++) {
+            snprintf(sub, sizeof sub, "%s.targets[%zu]", pk->entry_ctx, i);
+            binding(ld, rule, ts->u.items[i], sub);
+        }
+        ld->ref_label = NULL;
+        ld->file = was_file;
+        ld->file_no = was_no;
+        return;
+    }
     for (size_t i = 0; ts && i < ts->n; i++) {
         snprintf(sub, sizeof sub, "%stargets[%zu]", ctx, i);
         binding(ld, rule, ts->u.items[i], sub);
@@ -258,7 +378,7 @@ void tw__cl_rules(tw_cfg_ld *ld, const tw_json *v)
         return;
     }
     for (size_t i = 0; i < v->n; i++)
-        one_rule(ld, v->u.items[i], i);
+        tw__cl_rule(ld, v->u.items[i], i, NULL);
 }
 
 /* ---- the end ---- */
@@ -284,8 +404,13 @@ void tw__cl_finish_rules(tw_cfg_ld *ld)
         const char *near = tw__cl_closest(f->name, names, cfg->ntargets);
         ld->file = f->file;
         ld->file_no = f->file_no;
-        tw__cl_err(ld, f->line, TW_ENOTFOUND, "rule \"%s\": unknown target \"%.80s\"%s%s%s", cfg->rules[f->rule].name,
-                   f->name, near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+        char label[160];
+        if (f->label)
+            snprintf(label, sizeof label, "%s", f->label);
+        else
+            snprintf(label, sizeof label, "rule \"%s\": ", cfg->rules[f->rule].name);
+        tw__cl_err(ld, f->line, TW_ENOTFOUND, "%sunknown target \"%.80s\"%s%s%s", label, f->name,
+                   near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
     }
     free(names);
     if (tw__cl_nerrors(ld) || ld->oom)
@@ -301,7 +426,7 @@ void tw__cl_finish_rules(tw_cfg_ld *ld)
     tw_status rc = TW_OK;
     size_t n = 0;
     for (uint32_t i = 0; i < cfg->nrules && !rc; i++) {
-        if (!cfg->rules[i].enabled || !pats[i])
+        if ((!cfg->rules[i].enabled && !ld->test) || !pats[i])
             continue;
         rc = tw_ruleset_builder_add(b, cfg->rules[i].name, pats[i], NULL, &e);
         pats[i] = NULL;   /* consumed */

@@ -25,6 +25,9 @@
 
 /* Rule and target names: [A-Za-z0-9._-]{1,64}, EventBridge's rule name alphabet. */
 #define TW_CFG_NAME_MAX 64
+/* A rule's references, tags and examples, a pack's params and `disable` list: written by people, a
+ * few each; the cap keeps a generated or hostile file from growing the configuration without end. */
+#define TW_CFG_LIST_MAX 1000
 
 typedef struct tw_cfg_ld {
     tw_config *cfg;
@@ -43,6 +46,10 @@ typedef struct tw_cfg_ld {
     tw_buf patterns;            /* tw_pattern *[]: per rule, NULL when invalid or disabled */
     tw_buf notes;               /* lines for tw_config_describe (cfg->notes) */
     uint32_t rules_cap, targets_cap;
+    int test;                   /* loading for `rules test`: examples kept, every rule compiled and
+                                   matched (enabled or not), packs take their params' examples and
+                                   need no targets */
+    const char *ref_label;      /* set while a pack's bindings are added: their cl_ref label */
 } tw_cfg_ld;
 
 typedef struct cl_ref {         /* a binding whose target is named but not yet looked up */
@@ -51,6 +58,7 @@ typedef struct cl_ref {         /* a binding whose target is named but not yet l
     const char *file;           /* in cfg->arena */
     uint32_t file_no;
     unsigned line;
+    const char *label;          /* message prefix ("packs[0]: "), NULL: `rule "NAME": ` */
 } cl_ref;
 
 /* ---- messages (config_util.c) ---- */
@@ -155,6 +163,20 @@ typedef struct cl_rule_in {     /* one rule, whichever file it comes from */
     tw_storm_cfg storm;
 } cl_rule_in;
 
+/* The rule pack a rule is read from (config_packs.c); NULL for trailwatch.yml's own rules. */
+typedef struct cl_pack {
+    const char *name;           /* the pack's name, in cfg->arena */
+    const tw_json *targets;     /* the `packs:` entry's targets (a list in trailwatch.yml), NULL in tests */
+    const char *entry_file;     /* trailwatch.yml, where the entry and its targets are written */
+    uint32_t entry_file_no;
+    const char *entry_ctx;      /* "packs[0]": message prefix for the targets */
+    const tw_json *disable;     /* the entry's list of rule names to load disabled, or NULL */
+} cl_pack;
+
+/* One rule mapping (trailwatch.yml's `rules:` or a pack's): name, description, severity, enabled,
+ * pattern, storm, references, tags, examples, and targets (not in packs: the entry gives them). */
+void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *pk);
+
 /* Adds a rule (compiles and keeps its pattern) with room for nbindings; returns its index or -1. */
 int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings);
 /* Adds binding to rule: target by name (looked up at the end), transformation compiled from the
@@ -168,6 +190,13 @@ void tw__cl_rules(tw_cfg_ld *ld, const tw_json *rules);
  * rules. */
 void tw__cl_finish_rules(tw_cfg_ld *ld);
 void tw__cl_free_patterns(tw_cfg_ld *ld);
+
+/* ---- rule packs (config_packs.c) ---- */
+
+/* The `packs:` list of trailwatch.yml. */
+void tw__cl_packs(tw_cfg_ld *ld, const tw_json *packs);
+/* Loads one pack file for `rules test` (params from their examples, no targets). */
+void tw__cl_pack_for_test(tw_cfg_ld *ld, const char *path);
 
 /* ---- serverless.yml (serverless.c) ---- */
 

@@ -14,6 +14,7 @@
 #include "engine/dedup.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
+#include "config/match.h"
 #include "config/snapshot.h"
 #include "trailwatch/event.h"
 
@@ -277,7 +278,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         len = wl;
     }
     tw_match_result mr;
-    if (tw_match(m, text, len, TW_EVENT_ENVELOPE, &mr, &err)) {
+    if (tw__config_match(cfg, m, text, len, &mr, &err)) {
         reject(res, err.code, err.msg);
         free(wrapped);
         return;
