@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "event/ids.h"
@@ -26,6 +27,11 @@ struct tw_engine {
     tw_dedup *dedup;
     _Atomic int stopping;
     tw_counter *duplicates;
+    /* the storm closer thread (started by tw_engine_attach) */
+    pthread_t storm_thread;
+    int storm_started, storm_stop;
+    pthread_mutex_t storm_lock;
+    pthread_cond_t storm_wake;
 };
 
 tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
@@ -43,11 +49,15 @@ tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_
     e->snaps = snaps;
     e->metrics = m;
     pthread_mutex_init(&e->dedup_lock, NULL);
+    pthread_mutex_init(&e->storm_lock, NULL);
+    pthread_cond_init(&e->storm_wake, NULL);
     e->duplicates = tw_metrics_counter(m, "trailwatch_events_duplicate_total",
                                        "Events dropped as repeated deliveries of one CloudTrail eventID", "");
     *out = e;
     return TW_OK;
 }
+
+static void *storm_main(void *arg);
 
 static void remember(void *ctx, const char *id, int64_t at)
 {
@@ -64,18 +74,42 @@ tw_status tw_engine_attach(tw_engine *e, tw_outbox *ob, tw_error *err)
     pthread_mutex_lock(&e->dedup_lock);
     tw_status rc = tw_outbox_load_seen(ob, since, remember, e, err);
     pthread_mutex_unlock(&e->dedup_lock);
+    if (!rc && !e->storm_started) {
+        if (pthread_create(&e->storm_thread, NULL, storm_main, e))
+            return tw__err(err, TW_ESYS, "cannot start the storm window thread");
+        e->storm_started = 1;
+    }
     return rc;
 }
 
-void tw_engine_set_stopping(tw_engine *e) { e->stopping = 1; }
+static void stop_storms(tw_engine *e)
+{
+    if (!e->storm_started)
+        return;
+    pthread_mutex_lock(&e->storm_lock);
+    e->storm_stop = 1;
+    pthread_cond_signal(&e->storm_wake);
+    pthread_mutex_unlock(&e->storm_lock);
+    pthread_join(e->storm_thread, NULL);
+    e->storm_started = 0;
+}
+
+void tw_engine_set_stopping(tw_engine *e)
+{
+    e->stopping = 1;
+    stop_storms(e);   /* before the outbox stops; open windows are closed after the next start */
+}
 int tw_engine_stopping(const tw_engine *e) { return e->stopping; }
 
 void tw_engine_free(tw_engine *e)
 {
     if (!e)
         return;
+    stop_storms(e);
     tw_dedup_free(e->dedup);
     pthread_mutex_destroy(&e->dedup_lock);
+    pthread_mutex_destroy(&e->storm_lock);
+    pthread_cond_destroy(&e->storm_wake);
     free(e);
 }
 
@@ -111,6 +145,16 @@ static int own(batch *b, char *s)
     }
     b->owned[b->nowned++] = s;
     return 1;
+}
+
+static char *own_copy(batch *b, const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return own(b, p) ? p : NULL;
 }
 
 static void batch_free(batch *b)
@@ -311,9 +355,10 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         kept[len] = '\0';
     }
     tw_json_doc *doc = NULL;
-    char *eid = strdup(event_id);
-    if (!own(b, kept) || !own(b, eid) || tw_json_parse(kept, len, &cfg->lim, &doc, &err) ||
-        (dl && !add_seen(b, st->dedup_id))) {
+    char *eid = NULL;
+    /* own() frees what it cannot keep; each copy is made only once the previous one is kept */
+    if (!own(b, kept) || !(eid = own_copy(b, event_id, strlen(event_id))) ||
+        tw_json_parse(kept, len, &cfg->lim, &doc, &err) || (dl && !add_seen(b, st->dedup_id))) {
         reject(res, TW_ENOMEM, "out of memory");
         tw_json_doc_free(doc);
         return;
@@ -376,8 +421,10 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
     }
     tw_count(in, n);
     if (b.nalerts || b.nseen || (o && o->file_path)) {
-        tw_commit_batch cb = {b.alerts, b.nalerts, (const char *const *)b.seen, b.nseen, tw__now_ms(),
-                              o ? o->file_path : NULL, o ? o->file_size : 0, o ? o->file_mtime : 0, (int64_t)n, 0};
+        tw_commit_batch cb = {.alerts = b.alerts, .nalerts = b.nalerts, .seen = (const char *const *)b.seen,
+                              .nseen = b.nseen, .now_ms = tw__now_ms(), .file_path = o ? o->file_path : NULL,
+                              .file_size = o ? o->file_size : 0, .file_mtime = o ? o->file_mtime : 0,
+                              .file_records = (int64_t)n};
         rc = tw_outbox_commit(e->ob, &cb, err);
         if (rc) {
             /* Nothing was kept: the sender must try again, and these ids are not "seen". */
@@ -397,74 +444,161 @@ out:
     return rc;
 }
 
-/* ---- storm summaries ---- */
+/* ---- storm windows ----
+ *
+ * A window whose time is up is closed by the engine, not the writer: the summary alert is rendered
+ * here (it needs the configuration and the kinds) and reaches the writer as an ordinary batch that
+ * closes the window and queues the summary in one transaction. */
 
-/* A summary alert and the memory its strings live in, released together. */
-typedef struct summary {
-    tw_new_alert alert;            /* first: release_summary gets this pointer back */
-    batch b;
-} summary;
+typedef struct due {
+    const char *rule, *key, *event;   /* owned by the batch */
+    size_t event_len;
+    uint64_t suppressed;
+    int64_t window_end_ms;
+    size_t alert;                     /* index of its summary in the batch's alerts, or NO_ALERT */
+} due;
+#define NO_ALERT ((size_t)-1)
 
-size_t tw_engine_render_summary(void *engine, const tw_storm_summary *s, tw_new_alert **alerts)
+typedef struct due_list {
+    due *v;
+    size_t n, cap;
+    batch *b;
+    int oom;
+} due_list;
+
+static int collect_due(void *ctx, const tw_storm_summary *s)
 {
-    tw_engine *e = engine;
-    *alerts = NULL;
-    tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
-    const tw_config *cfg = snap->cfg;
+    due_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        due *p = realloc(l->v, cap * sizeof *p);
+        if (!p) {
+            l->oom = 1;
+            return 1;
+        }
+        l->v = p;
+        l->cap = cap;
+    }
+    due *d = &l->v[l->n];
+    d->rule = own_copy(l->b, s->rule, strlen(s->rule));
+    d->key = d->rule ? own_copy(l->b, s->key, strlen(s->key)) : NULL;
+    d->event = d->key ? own_copy(l->b, s->event ? s->event : "", s->event ? s->event_len : 0) : NULL;
+    if (!d->event) {
+        l->oom = 1;
+        return 1;
+    }
+    d->event_len = s->event ? s->event_len : 0;
+    d->suppressed = s->suppressed;
+    d->window_end_ms = s->window_end_ms;
+    d->alert = NO_ALERT;
+    l->n++;
+    return 0;
+}
+
+/* Renders the summary of one closed window into the batch (d->alert), if it needs one. */
+static tw_status summarise(const tw_config *cfg, due *d, int64_t now, batch *b, tw_error *err)
+{
+    if (!d->suppressed)
+        return TW_OK;
     const tw_rule_cfg *r = NULL;
     for (uint32_t i = 0; i < cfg->nrules && !r; i++)
-        if (strcmp(cfg->rules[i].name, s->rule) == 0)
+        if (strcmp(cfg->rules[i].name, d->rule) == 0)
             r = &cfg->rules[i];
     /* The storm key starts with the target's name (see storm_key). */
-    const char *nl = strchr(s->key, '\n');
+    const char *nl = strchr(d->key, '\n');
     const tw_binding *bd = NULL;
     for (uint32_t k = 0; r && nl && k < r->nbindings && !bd; k++) {
         const char *name = cfg->targets[r->bindings[k].target].name;
-        if (strlen(name) == (size_t)(nl - s->key) && strncmp(name, s->key, (size_t)(nl - s->key)) == 0)
+        if (strlen(name) == (size_t)(nl - d->key) && strncmp(name, d->key, (size_t)(nl - d->key)) == 0)
             bd = &r->bindings[k];
     }
-    summary *sum = calloc(1, sizeof *sum);
-    tw_json_doc *doc = NULL;
-    char *text = sum ? malloc(s->event_len + 1) : NULL;
-    char *eid = sum ? malloc(64) : NULL;
-    tw_error err;
-    size_t n = 0;
-    if (!bd)
-        tw_log(TW_LOG_WARN, "storm summary dropped: the rule or its target is gone", "rule", s->rule, NULL);
-    if (!bd || !own(&sum->b, text) || !own(&sum->b, eid))
-        goto out;
-    memcpy(text, s->event, s->event_len);
-    text[s->event_len] = '\0';
-    if (tw_json_parse(text, s->event_len, &cfg->lim, &doc, &err))
-        goto out;
-    snprintf(eid, 64, "storm-%lld", (long long)tw__now_ms());
-    render_alert(cfg, r, bd, tw_json_root(doc), text, s->event_len, eid, s->suppressed + 1, &sum->b, &sum->alert);
-    n = 1;
-out:
-    tw_json_doc_free(doc);
-    if (n) {
-        *alerts = &sum->alert;
-    } else if (sum) {
-        if (!sum->b.nowned) {
-            free(text);
-            free(eid);
-        }
-        batch_free(&sum->b);
-        free(sum);
-    } else {
-        free(text);
-        free(eid);
+    if (!bd) {
+        tw_log(TW_LOG_WARN, "storm summary dropped: the rule or its target is gone", "rule", d->rule, NULL);
+        return TW_OK;
     }
-    tw_snapshot_release(snap);
-    return n;
+    tw_json_doc *doc = NULL;
+    char eid[64];
+    snprintf(eid, sizeof eid, "storm-%lld", (long long)now);
+    const char *eid_kept = own_copy(b, eid, strlen(eid));
+    tw_new_alert *a = eid_kept ? new_alert(b) : NULL;
+    tw_status rc = a ? tw_json_parse(d->event, d->event_len, &cfg->lim, &doc, err)
+                     : tw__err(err, TW_ENOMEM, "out of memory rendering a storm summary");
+    if (rc == TW_OK) {
+        render_alert(cfg, r, bd, tw_json_root(doc), d->event, d->event_len, eid_kept, d->suppressed + 1, b, a);
+        d->alert = b->nalerts - 1;
+    } else if (a) {
+        b->nalerts--;             /* the stored event was parsed before: only memory can fail here */
+    }
+    tw_json_doc_free(doc);
+    return rc;
 }
 
-void tw_engine_release_summary(void *engine, tw_new_alert *alerts, size_t n)
+tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, tw_error *err)
 {
-    (void)engine;
-    if (!alerts || !n)
-        return;
-    summary *sum = (summary *)alerts;
-    batch_free(&sum->b);
-    free(sum);
+    batch b;
+    memset(&b, 0, sizeof b);
+    due_list l = {NULL, 0, 0, &b, 0};
+    tw_storm_close *closes = NULL;
+    tw_snapshot *snap = NULL;
+    if (nclosed)
+        *nclosed = 0;
+    tw_status rc = tw_outbox_storms_due(e->ob, now_ms, TW_STORM_CLOSE_MAX, collect_due, &l, err);
+    if (!rc && l.oom)
+        rc = tw__err(err, TW_ENOMEM, "out of memory reading storm windows");
+    if (rc || !l.n)
+        goto out;
+    if (!(closes = calloc(l.n, sizeof *closes))) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory closing storm windows");
+        goto out;
+    }
+    snap = tw_snapshot_acquire(e->snaps);
+    for (size_t i = 0; i < l.n && !rc; i++)
+        rc = summarise(snap->cfg, &l.v[i], now_ms, &b, err);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < l.n; i++)   /* the alerts array is final now */
+        closes[i] = (tw_storm_close){l.v[i].rule, l.v[i].key, l.v[i].window_end_ms,
+                                     l.v[i].alert == NO_ALERT ? NULL : &b.alerts[l.v[i].alert]};
+    tw_commit_batch cb = {.now_ms = now_ms, .closes = closes, .ncloses = l.n};
+    rc = tw_outbox_commit(e->ob, &cb, err);
+    if (!rc && nclosed)
+        *nclosed = l.n;
+out:
+    if (snap)
+        tw_snapshot_release(snap);
+    free(closes);
+    free(l.v);
+    batch_free(&b);
+    return rc;
+}
+
+static void *storm_main(void *arg)
+{
+    tw_engine *e = arg;
+    int64_t last_log = 0;
+    pthread_mutex_lock(&e->storm_lock);
+    while (!e->storm_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TW_STORM_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->storm_wake, &e->storm_lock, &ts);
+        if (e->storm_stop)
+            break;
+        pthread_mutex_unlock(&e->storm_lock);
+        tw_error err;
+        size_t n = 0;
+        int64_t now = tw__now_ms();
+        /* The windows stay in the database: a failed close is tried again on the next tick. */
+        if (tw_engine_close_storms(e, now, &n, &err) && now - last_log >= 60000) {
+            tw_log(TW_LOG_ERROR, "cannot close storm windows", "error", err.msg, NULL);
+            last_log = now;
+        }
+        pthread_mutex_lock(&e->storm_lock);
+    }
+    pthread_mutex_unlock(&e->storm_lock);
+    return NULL;
 }

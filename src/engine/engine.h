@@ -60,17 +60,21 @@ int tw_engine_stopping(const tw_engine *e);
 struct tw_snapshots;
 struct tw_outbox;
 struct tw_metrics;
-struct tw_storm_summary;
-struct tw_new_alert;
 
 tw_status tw_engine_new(struct tw_snapshots *snaps, struct tw_metrics *m, tw_engine **out, tw_error *err);
-/* The outbox is started after the engine (its hooks call back into it). Loads the remembered
- * CloudTrail eventIDs of the dedup window. */
+/* The outbox is started after the engine. Loads the remembered CloudTrail eventIDs of the dedup
+ * window and starts the storm window thread. */
 tw_status tw_engine_attach(tw_engine *e, struct tw_outbox *ob, tw_error *err);
+/* Also stops the storm window thread (call before the outbox stops). */
 void tw_engine_set_stopping(tw_engine *e);
 void tw_engine_free(tw_engine *e);
-/* The outbox writer's hooks for storm windows that close with suppressed alerts. */
-size_t tw_engine_render_summary(void *engine, const struct tw_storm_summary *s, struct tw_new_alert **alerts);
-void tw_engine_release_summary(void *engine, struct tw_new_alert *alerts, size_t n);
+
+/* Storm windows: tw_engine_attach starts a thread that every TW_STORM_TICK_MS closes the windows
+ * whose time is up, rendering a summary alert for each that suppressed something ("+N identical
+ * alerts"), and hands both to the outbox in one commit. Called directly by tests with a chosen
+ * now_ms; *nclosed (may be NULL) tells how many windows were closed. */
+#define TW_STORM_TICK_MS 250
+#define TW_STORM_CLOSE_MAX 256         /* windows closed per commit, so that one commit stays short */
+tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, tw_error *err);
 
 #endif

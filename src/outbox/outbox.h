@@ -32,6 +32,15 @@ typedef struct tw_new_alert {
     size_t event_len;
 } tw_new_alert;
 
+/* Closes a storm window whose time is up, with its summary alert (rendered by the engine before
+ * the batch reaches the writer). The window is closed only if it is still the one that was read
+ * (same end), so a close never removes a window opened since. */
+typedef struct tw_storm_close {
+    const char *rule, *key;
+    int64_t window_end_ms;
+    const tw_new_alert *summary;   /* NULL: nothing to send (it suppressed nothing, or its rule is gone) */
+} tw_storm_close;
+
 typedef struct tw_commit_batch {
     const tw_new_alert *alerts;
     size_t nalerts;
@@ -40,27 +49,25 @@ typedef struct tw_commit_batch {
     int64_t now_ms;
     const char *file_path;         /* mark this file done (NULL: none) */
     int64_t file_size, file_mtime, file_records;
+    const tw_storm_close *closes;  /* storm windows to close */
+    size_t ncloses;
     /* out */
     size_t suppressed;             /* alerts counted into an open storm window instead of sent */
 } tw_commit_batch;
 
-/* Storm summaries are rendered by the engine when a window closes with suppressed alerts. */
+/* A storm window whose time is up (tw_outbox_storms_due). */
 typedef struct tw_storm_summary {
     const char *rule, *key;
-    const char *event;
+    const char *event;             /* the latest suppressed event */
     size_t event_len;
     uint64_t suppressed;
-    int64_t window_ms;
+    int64_t window_end_ms;
 } tw_storm_summary;
 
 typedef struct tw_outbox_hooks {
     void *ctx;
     /* New outbox rows, after their commit: the dispatcher takes them. */
     void (*on_committed)(void *ctx, const tw_alert_row *rows, size_t n);
-    /* Renders the alerts of a closed storm window into *alerts (the engine allocates; freed by
-     * release_summary after the commit). Returns the count. */
-    size_t (*render_summary)(void *ctx, const tw_storm_summary *s, tw_new_alert **alerts);
-    void (*release_summary)(void *ctx, tw_new_alert *alerts, size_t n);
 } tw_outbox_hooks;
 
 tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err);
@@ -76,6 +83,10 @@ void tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attemp
 void tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
 
 /* Things the engine reads at start and while running, through the writer's connection. */
+/* Storm windows that ended at or before now_ms, up to max of them; fn returns nonzero to stop. The
+ * rows are borrowed for the call. */
+tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
+                               int (*fn)(void *ctx, const tw_storm_summary *s), void *ctx, tw_error *err);
 tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
 int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime);
 /* Rows committed so far (for the outbox depth gauge). */

@@ -48,8 +48,9 @@ static const char *const sql[S_COUNT_] = {
     [S_STORM_GET] = "SELECT window_end_ms, suppressed FROM storm WHERE rule = ?1 AND key = ?2",
     [S_STORM_PUT] = "INSERT OR REPLACE INTO storm(rule, key, window_end_ms, suppressed, event)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [S_STORM_DELETE] = "DELETE FROM storm WHERE rule = ?1 AND key = ?2",
-    [S_STORM_DUE] = "SELECT rule, key, window_end_ms, suppressed, event FROM storm WHERE window_end_ms <= ?1",
+    [S_STORM_DELETE] = "DELETE FROM storm WHERE rule = ?1 AND key = ?2 AND window_end_ms = ?3",
+    [S_STORM_DUE] = "SELECT rule, key, window_end_ms, suppressed, event FROM storm WHERE window_end_ms <= ?1"
+                    " ORDER BY window_end_ms LIMIT ?2",
     [S_DLQ_LIST] = "SELECT id, target, rule, event_id, reason, response, created_ms, failed_ms, attempts, body"
                    " FROM dead ORDER BY id",
     [S_DLQ_LIST_TARGET] = "SELECT id, target, rule, event_id, reason, response, created_ms, failed_ms, attempts,"
@@ -409,22 +410,27 @@ tw_status tw__store_storm_put(tw_store *st, const tw_storm_row *row, tw_error *e
     return run(st, s, err, "write storm window");
 }
 
-tw_status tw__store_storm_delete(tw_store *st, const char *rule, const char *key, tw_error *err)
+tw_status tw__store_storm_delete(tw_store *st, const char *rule, const char *key, int64_t window_end_ms,
+                                 int *closed, tw_error *err)
 {
     sqlite3_stmt *s = stmt(st, S_STORM_DELETE, err);
     if (!s)
         return TW_EDB;
     bind_text(s, 1, rule);
     bind_text(s, 2, key);
-    return run(st, s, err, "close storm window");
+    sqlite3_bind_int64(s, 3, window_end_ms);
+    tw_status rc = run(st, s, err, "close storm window");
+    *closed = !rc && sqlite3_changes(st->db) > 0;
+    return rc;
 }
 
-tw_status tw__store_storm_due(tw_store *st, int64_t now_ms, tw_storm_fn fn, void *ctx, tw_error *err)
+tw_status tw__store_storm_due(tw_store *st, int64_t now_ms, size_t max, tw_storm_fn fn, void *ctx, tw_error *err)
 {
     sqlite3_stmt *s = stmt(st, S_STORM_DUE, err);
     if (!s)
         return TW_EDB;
     sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int64(s, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         tw_storm_row row = {col_text(s, 0), col_text(s, 1), sqlite3_column_int64(s, 2),

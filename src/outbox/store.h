@@ -66,10 +66,12 @@ int tw__store_file_done(tw_store *st, const char *path, int64_t size, int64_t mt
 tw_status tw__store_storm_get(tw_store *st, const char *rule, const char *key, tw_storm_row *row, int *found,
                               tw_error *err);
 tw_status tw__store_storm_put(tw_store *st, const tw_storm_row *row, tw_error *err);
-tw_status tw__store_storm_delete(tw_store *st, const char *rule, const char *key, tw_error *err);
-/* Windows that ended at or before now. */
+/* Deletes the window if it still ends at window_end_ms (*closed = 1), else leaves it (*closed = 0). */
+tw_status tw__store_storm_delete(tw_store *st, const char *rule, const char *key, int64_t window_end_ms,
+                                 int *closed, tw_error *err);
+/* Windows that ended at or before now, oldest first, at most max. */
 typedef int (*tw_storm_fn)(void *ctx, const tw_storm_row *row);
-tw_status tw__store_storm_due(tw_store *st, int64_t now_ms, tw_storm_fn fn, void *ctx, tw_error *err);
+tw_status tw__store_storm_due(tw_store *st, int64_t now_ms, size_t max, tw_storm_fn fn, void *ctx, tw_error *err);
 
 int64_t tw__now_ms(void);
 

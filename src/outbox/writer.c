@@ -38,7 +38,6 @@ struct tw_outbox {
     result *results, **results_tail;
     int stopping;
     _Atomic int64_t depth;
-    int64_t next_storm_check;
 };
 
 /* Rows created in one commit, handed to the dispatcher afterwards. */
@@ -80,9 +79,13 @@ static tw_status put_alert(tw_outbox *ob, const tw_new_alert *a, int64_t now, cr
             (*suppressed)++;
             return tw__store_storm_put(ob->st, &upd, err);
         }
-        tw_storm_row open = {a->rule, a->storm_key, now + a->storm_window_ms, 0, "", 0};
-        if ((rc = tw__store_storm_put(ob->st, &open, err)))
-            return rc;
+        /* A window that ended with suppressed alerts waits for its summary (the engine closes it
+         * soon): this alert goes out, and the next window opens once that one is closed. */
+        if (!found || !s.suppressed) {
+            tw_storm_row open = {a->rule, a->storm_key, now + a->storm_window_ms, 0, "", 0};
+            if ((rc = tw__store_storm_put(ob->st, &open, err)))
+                return rc;
+        }
     }
     tw_status rc = tw__store_insert_alert(ob->st, &row, err);
     if (!rc && keep_row(c, &row))
@@ -98,6 +101,17 @@ static tw_status apply_batch(tw_outbox *ob, tw_commit_batch *b, created *c, tw_e
     b->suppressed = 0;
     for (size_t i = 0; i < b->nalerts && !rc; i++)
         rc = put_alert(ob, &b->alerts[i], b->now_ms, c, &b->suppressed, err);
+    for (size_t i = 0; i < b->ncloses && !rc; i++) {
+        const tw_storm_close *cl = &b->closes[i];
+        int closed = 0;
+        rc = tw__store_storm_delete(ob->st, cl->rule, cl->key, cl->window_end_ms, &closed, err);
+        if (!rc && closed && cl->summary) {
+            tw_new_alert a = *cl->summary;
+            size_t ignored = 0;
+            a.storm_key = NULL;    /* the summary itself is never suppressed */
+            rc = put_alert(ob, &a, b->now_ms, c, &ignored, err);
+        }
+    }
     if (!rc && b->file_path)
         rc = tw__store_mark_file(ob->st, b->file_path, b->file_size, b->file_mtime, b->file_records, err);
     return rc;
@@ -120,92 +134,6 @@ static void apply_results(tw_outbox *ob, result *r, int64_t now)
     }
 }
 
-typedef struct pending_release {
-    tw_new_alert *alerts;
-    size_t n;
-} pending_release;
-
-typedef struct storm_ctx {
-    tw_outbox *ob;
-    int64_t now;
-    created *c;
-    pending_release *rel;          /* summaries to release once their rows were handed over */
-    size_t nrel, caprel;
-    tw_status rc;
-    tw_error *err;
-    char (*keys)[2][256];
-    size_t nkeys, capkeys;
-} storm_ctx;
-
-/* Closed windows: a summary alert per window that suppressed something, then forget the window. */
-static int storm_due(void *ctx, const tw_storm_row *row)
-{
-    storm_ctx *s = ctx;
-    if (row->suppressed && s->ob->hooks.render_summary) {
-        tw_storm_summary sum = {row->rule, row->key, row->event, row->event_len, row->suppressed, 0};
-        tw_new_alert *alerts = NULL;
-        size_t n = s->ob->hooks.render_summary(s->ob->hooks.ctx, &sum, &alerts);
-        size_t ignored = 0;
-        for (size_t i = 0; i < n && !s->rc; i++) {
-            tw_new_alert a = alerts[i];
-            a.storm_key = NULL; /* the summary itself is never suppressed */
-            s->rc = put_alert(s->ob, &a, s->now, s->c, &ignored, s->err);
-        }
-        /* The created rows point into the summary's strings: keep them until they are handed over. */
-        if (n && s->nrel == s->caprel) {
-            size_t cap = s->caprel ? s->caprel * 2 : 8;
-            pending_release *p = realloc(s->rel, cap * sizeof *p);
-            if (!p) {
-                if (s->ob->hooks.release_summary)
-                    s->ob->hooks.release_summary(s->ob->hooks.ctx, alerts, n);
-                s->rc = TW_ENOMEM;
-                return 1;
-            }
-            s->rel = p;
-            s->caprel = cap;
-        }
-        if (n)
-            s->rel[s->nrel++] = (pending_release){alerts, n};
-    }
-    if (s->nkeys == s->capkeys) {
-        size_t cap = s->capkeys ? s->capkeys * 2 : 16;
-        void *p = realloc(s->keys, cap * sizeof *s->keys);
-        if (!p) {
-            s->rc = TW_ENOMEM;
-            return 1;
-        }
-        s->keys = p;
-        s->capkeys = cap;
-    }
-    snprintf(s->keys[s->nkeys][0], 256, "%s", row->rule);
-    snprintf(s->keys[s->nkeys][1], 256, "%s", row->key);
-    s->nkeys++;
-    return s->rc != TW_OK;
-}
-
-static tw_status close_storms(tw_outbox *ob, int64_t now, created *c, pending_release **rel, size_t *nrel,
-                              tw_error *err)
-{
-    storm_ctx s = {ob, now, c, NULL, 0, 0, TW_OK, err, NULL, 0, 0};
-    tw_status rc = tw__store_storm_due(ob->st, now, storm_due, &s, err);
-    if (!rc)
-        rc = s.rc;
-    for (size_t i = 0; i < s.nkeys && !rc; i++)
-        rc = tw__store_storm_delete(ob->st, s.keys[i][0], s.keys[i][1], err);
-    free(s.keys);
-    *rel = s.rel;
-    *nrel = s.nrel;
-    return rc;
-}
-
-static void release_all(tw_outbox *ob, pending_release *rel, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ob->hooks.release_summary)
-            ob->hooks.release_summary(ob->hooks.ctx, rel[i].alerts, rel[i].n);
-    free(rel);
-}
-
 static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
 {
     pthread_mutex_lock(&ob->lock);
@@ -225,8 +153,6 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
 {
     created c = {0};
     tw_error err;
-    pending_release *rel = NULL;
-    size_t nrel = 0;
     int64_t now = tw__now_ms();
     pthread_mutex_lock(&ob->db);
     tw_status rc = tw__store_begin(ob->st, &err);
@@ -234,10 +160,6 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
         rc = apply_batch(ob, w->batch, &c, &err);
     if (!rc)
         apply_results(ob, rs, now);
-    if (!rc && now >= ob->next_storm_check) {
-        rc = close_storms(ob, now, &c, &rel, &nrel, &err);
-        ob->next_storm_check = now + 250;
-    }
     if (!rc)
         rc = tw__store_commit(ob->st, &err);
     if (rc) {
@@ -270,7 +192,6 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
     /* Hand the new rows over before releasing the sources, so their alerts are already queued. */
     if (c.n && ob->hooks.on_committed)
         ob->hooks.on_committed(ob->hooks.ctx, c.rows, c.n);
-    release_all(ob, rel, nrel);
     if (ws)
         finish(ob, ws, TW_OK, NULL);
     free(c.rows);
@@ -287,17 +208,8 @@ static void *writer_main(void *arg)
     tw_outbox *ob = arg;
     pthread_mutex_lock(&ob->lock);
     for (;;) {
-        while (!ob->waiters && !ob->results && !ob->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 250 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            if (pthread_cond_timedwait(&ob->wake, &ob->lock, &ts))
-                break; /* timeout: look at storm windows */
-        }
+        while (!ob->waiters && !ob->results && !ob->stopping)
+            pthread_cond_wait(&ob->wake, &ob->lock);
         waiter *ws = ob->waiters;
         result *rs = ob->results;
         ob->waiters = NULL;
@@ -421,6 +333,28 @@ tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, vo
     tw_status rc = tw__store_scan_seen(ob->st, since_ms, fn, ctx, err);
     if (!rc)
         rc = tw__store_prune_seen(ob->st, since_ms, err);
+    pthread_mutex_unlock(&ob->db);
+    return rc;
+}
+
+typedef struct due_ctx {
+    int (*fn)(void *ctx, const tw_storm_summary *s);
+    void *ctx;
+} due_ctx;
+
+static int due_row(void *ctx, const tw_storm_row *row)
+{
+    const due_ctx *d = ctx;
+    tw_storm_summary s = {row->rule, row->key, row->event, row->event_len, row->suppressed, row->window_end_ms};
+    return d->fn(d->ctx, &s);
+}
+
+tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
+                               int (*fn)(void *ctx, const tw_storm_summary *s), void *ctx, tw_error *err)
+{
+    due_ctx d = {fn, ctx};
+    pthread_mutex_lock(&ob->db);
+    tw_status rc = tw__store_storm_due(ob->st, now_ms, max, due_row, &d, err);
     pthread_mutex_unlock(&ob->db);
     return rc;
 }

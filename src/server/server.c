@@ -46,18 +46,6 @@ static void on_committed(void *ctx, const tw_alert_row *rows, size_t n)
         tw_dispatch_enqueue(d, rows, n);
 }
 
-static size_t render_summary(void *ctx, const tw_storm_summary *sum, tw_new_alert **alerts)
-{
-    tw_server *s = ctx;
-    return tw_engine_render_summary(s->engine, sum, alerts);
-}
-
-static void release_summary(void *ctx, tw_new_alert *alerts, size_t n)
-{
-    tw_server *s = ctx;
-    tw_engine_release_summary(s->engine, alerts, n);
-}
-
 static int64_t outbox_depth(void *ctx)
 {
     tw_server *s = ctx;
@@ -213,7 +201,7 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     s->snaps_ready = 1;
     if ((rc = tw_engine_new(&s->snaps, s->metrics, &s->engine, err)))
         goto fail;
-    tw_outbox_hooks hooks = {s, on_committed, render_summary, release_summary};
+    tw_outbox_hooks hooks = {s, on_committed};
     if ((rc = tw_outbox_start(s->data_dir, &hooks, &s->ob, err)) || (rc = tw_engine_attach(s->engine, s->ob, err)))
         goto fail;
     tw_dispatch *d = NULL;

@@ -328,6 +328,25 @@ class TestStorm(ConfigCase):
             srv.stop()
 
 
+    def test_storm_with_a_long_key_summarises_once(self):
+        # A key of 300+ bytes was cut to 255 when its window closed, so the close matched nothing
+        # and the window summarised again on every check (11 summaries in 3 s instead of 1).
+        cfg = {"server": {"listen": "127.0.0.1:0"},
+               "targets": {"hook": self.hook("/hook")},
+               "rules": [{"name": "long", "pattern": {"source": ["long"]}, "targets": ["hook"],
+                          "storm": {"keys": ["$.detail.name"], "window": "1s"}}]}
+        srv = Server(self, cfg).start()
+        try:
+            name = "n" * 300
+            put(srv, *[("long", "d", {"name": name, "i": i}) for i in range(3)])
+            got = self.rcv.wait_for(2, 10, "/hook", server=srv)
+            self.rcv.quiet(2.0, "/hook")
+            self.assertEqual(len(self.rcv.requests("/hook")), 2)      # the first, then one summary
+            self.assertEqual(got[1].json()["detail"], {"name": name, "i": 2})
+        finally:
+            srv.stop()
+
+
 class TestRulesMisc(ConfigCase):
     def test_disabled_rule_and_severity(self):
         cfg = {"server": {"listen": "127.0.0.1:0"},
