@@ -21,6 +21,8 @@ static void snapshot_free(tw_snapshot *s)
     for (size_t i = 0; i < s->npool; i++)
         tw_matcher_free(s->pool[i]);
     free(s->pool);
+    if (s->ext && s->ext_free)
+        s->ext_free(s->ext);
     pthread_mutex_destroy(&s->pool_lock);
     tw_config_free(s->cfg);
     free(s);
@@ -104,4 +106,19 @@ void tw_snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m)
     }
     snap->pool[snap->npool++] = m;
     pthread_mutex_unlock(&snap->pool_lock);
+}
+
+void *tw_snapshot_ext(tw_snapshot *snap, void *(*make)(void *ctx, const tw_config *cfg), void (*free_fn)(void *),
+                      void *ctx)
+{
+    void *p = atomic_load_explicit(&snap->ext, memory_order_acquire);
+    if (p)
+        return p;
+    pthread_mutex_lock(&snap->pool_lock);
+    if (!(p = snap->ext) && (p = make(ctx, snap->cfg))) {
+        snap->ext_free = free_fn;
+        atomic_store_explicit(&snap->ext, p, memory_order_release);
+    }
+    pthread_mutex_unlock(&snap->pool_lock);
+    return p;
 }

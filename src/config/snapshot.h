@@ -19,6 +19,8 @@ typedef struct tw_snapshot {
     pthread_mutex_t pool_lock;
     tw_matcher **pool;
     size_t npool, cappool;
+    _Atomic(void *) ext;           /* see tw_snapshot_ext */
+    void (*ext_free)(void *);
 } tw_snapshot;
 
 typedef struct tw_snapshots {
@@ -37,5 +39,11 @@ void tw_snapshot_release(tw_snapshot *snap);
 /* A matcher for the snapshot's rule set from its pool (created when the pool is empty). */
 tw_matcher *tw_snapshot_matcher(tw_snapshot *snap);
 void tw_snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m);
+
+/* One slot of data that a higher layer derives from the configuration once per snapshot instead of
+ * per event (the engine's metric handle per rule): make(ctx, cfg) runs on first use, free_fn with
+ * the snapshot. Returns the data, or NULL when make failed (tried again next time). One user. */
+void *tw_snapshot_ext(tw_snapshot *snap, void *(*make)(void *ctx, const tw_config *cfg), void (*free_fn)(void *),
+                      void *ctx);
 
 #endif

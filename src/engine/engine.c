@@ -19,6 +19,8 @@
 #include "config/snapshot.h"
 #include "trailwatch/event.h"
 
+#define TW_ENGINE_SOURCES_MAX 16       /* source names with a cached counter (there are 5) */
+
 struct tw_engine {
     tw_snapshots *snaps;
     tw_outbox *ob;
@@ -27,6 +29,13 @@ struct tw_engine {
     tw_dedup *dedup;
     _Atomic int stopping;
     tw_counter *duplicates;
+    /* received counters by source (received_counter) */
+    pthread_mutex_t sources_lock;
+    struct {
+        char name[32];
+        tw_counter *counter;
+    } sources[TW_ENGINE_SOURCES_MAX];
+    _Atomic size_t nsources;
     /* the storm closer thread (started by tw_engine_attach) */
     pthread_t storm_thread;
     int storm_started, storm_stop;
@@ -50,6 +59,7 @@ tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_
     e->metrics = m;
     pthread_mutex_init(&e->dedup_lock, NULL);
     pthread_mutex_init(&e->storm_lock, NULL);
+    pthread_mutex_init(&e->sources_lock, NULL);
     pthread_cond_init(&e->storm_wake, NULL);
     e->duplicates = tw_metrics_counter(m, "trailwatch_events_duplicate_total",
                                        "Events dropped as repeated deliveries of one CloudTrail eventID", "");
@@ -109,6 +119,7 @@ void tw_engine_free(tw_engine *e)
     tw_dedup_free(e->dedup);
     pthread_mutex_destroy(&e->dedup_lock);
     pthread_mutex_destroy(&e->storm_lock);
+    pthread_mutex_destroy(&e->sources_lock);
     pthread_cond_destroy(&e->storm_wake);
     free(e);
 }
@@ -296,9 +307,43 @@ static void reject(tw_ingest_result *res, tw_status code, const char *msg)
     snprintf(res->error, sizeof res->error, "%s", msg);
 }
 
+/* The per-rule match counters of a configuration, resolved once per snapshot: the hot path then
+ * counts with one atomic add instead of the registry's mutex and list scan per matched rule. */
+static void *make_rule_counters(void *ctx, const tw_config *cfg)
+{
+    tw_engine *e = ctx;
+    tw_counter **c = calloc(cfg->nrules ? cfg->nrules : 1, sizeof *c);
+    char lbl[256];
+    for (uint32_t i = 0; c && i < cfg->nrules; i++)
+        c[i] = tw_metrics_counter(e->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP,
+                                  tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name));
+    return c;
+}
+
+/* The received counter of a source: sources are few, so their handles are kept in a small table. */
+static tw_counter *received_counter(tw_engine *e, const char *source)
+{
+    size_t n = atomic_load_explicit(&e->nsources, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e->sources[i].name, source) == 0)
+            return e->sources[i].counter;
+    char lbl[128];
+    tw_counter *c = tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP,
+                                       tw_metrics_label(lbl, sizeof lbl, "source", source));
+    pthread_mutex_lock(&e->sources_lock);
+    n = e->nsources;
+    if (n < TW_ENGINE_SOURCES_MAX && strlen(source) < sizeof e->sources[n].name) {
+        snprintf(e->sources[n].name, sizeof e->sources[n].name, "%s", source);
+        e->sources[n].counter = c;
+        atomic_store_explicit(&e->nsources, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&e->sources_lock);
+    return c;
+}
+
 /* One event: normalise, dedup, match, render. */
 static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ingest_item *it, tw_ingest_result *res,
-                    item_state *st, batch *b, const char *source)
+                    item_state *st, batch *b, tw_counter *const *rule_matches)
 {
     const tw_config *cfg = snap->cfg;
     tw_error err;
@@ -364,12 +409,11 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         return;
     }
     const tw_json *ev = tw_json_root(doc);
-    char lbl[256];
     for (size_t i = 0; i < mr.count; i++) {
-        const tw_rule_cfg *r = &cfg->rules[cfg->ruleset_rule[mr.rules[i]]];
-        tw_count(tw_metrics_counter(e->metrics, "trailwatch_rule_matches_total", "Events matched, by rule",
-                                    tw_metrics_label(lbl, sizeof lbl, "rule", r->name)),
-                 1);
+        uint32_t ri = cfg->ruleset_rule[mr.rules[i]];
+        const tw_rule_cfg *r = &cfg->rules[ri];
+        if (rule_matches)
+            tw_count(rule_matches[ri], 1);
         for (uint32_t k = 0; k < r->nbindings; k++) {
             tw_new_alert *a = new_alert(b);
             if (!a) {
@@ -388,7 +432,6 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
             }
         }
     }
-    (void)source;
     tw_json_doc_free(doc);
 }
 
@@ -396,9 +439,7 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
                            tw_ingest_result *results, tw_error *err)
 {
     const char *source = o && o->source ? o->source : "unknown";
-    char lbl[128];
-    tw_metrics_label(lbl, sizeof lbl, "source", source);
-    tw_counter *in = tw_metrics_counter(e->metrics, "trailwatch_events_received_total", "Events received, by source", lbl);
+    tw_counter *in = received_counter(e, source);
     if (e->stopping)
         return tw__err(err, TW_EINVAL, "the server is stopping");
     batch b;
@@ -408,6 +449,7 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
         return tw__err(err, TW_ENOMEM, "out of memory");
     tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
     tw_matcher *m = tw_snapshot_matcher(snap);
+    tw_counter *const *rule_matches = tw_snapshot_ext(snap, make_rule_counters, free, e);
     tw_status rc = TW_OK;
     if (!m) {
         rc = tw__err(err, TW_ENOMEM, "out of memory");
@@ -417,7 +459,7 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
         memset(&results[i], 0, sizeof results[i]);
         /* Rejections are counted by the source (trailwatch_events_rejected_total), which also sees
          * the events that never reach the engine. */
-        process(e, snap, m, &items[i], &results[i], &st[i], &b, source);
+        process(e, snap, m, &items[i], &results[i], &st[i], &b, rule_matches);
     }
     tw_count(in, n);
     if (b.nalerts || b.nseen || (o && o->file_path)) {

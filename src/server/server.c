@@ -69,8 +69,7 @@ static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
         sleep(1);
     }
     char lbl[64];
-    tw_counter *bad = tw_metrics_counter(s->metrics, "trailwatch_events_rejected_total",
-                                         "Events a source could not read or the engine rejected, by source.",
+    tw_counter *bad = tw_metrics_counter(s->metrics, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
                                          tw_metrics_label(lbl, sizeof lbl, "source", "stdin"));
     for (size_t i = 0; i < n; i++)
         if (res[i].status) {
@@ -149,10 +148,10 @@ static void precreate_series(tw_server *s, const tw_config *cfg)
     char lbl[256];
     static const char *const sources[] = {"eventbridge", "http", "firehose", "folder", "stdin"};
     for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
-        tw_metrics_counter(s->metrics, "trailwatch_events_received_total", "Events received, by source",
+        tw_metrics_counter(s->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP,
                            tw_metrics_label(lbl, sizeof lbl, "source", sources[i]));
     for (uint32_t i = 0; i < cfg->nrules; i++)
-        tw_metrics_counter(s->metrics, "trailwatch_rule_matches_total", "Events matched, by rule",
+        tw_metrics_counter(s->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP,
                            tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name));
 }
 

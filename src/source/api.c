@@ -243,7 +243,7 @@ static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char
     }
     tw_buf_printf(b, "],\"FailedEntryCount\":%zu}", failed);
     char lbl[64];
-    tw_count(tw_metrics_counter(ctx->metrics, "trailwatch_events_rejected_total", "Events a source could not read or the engine rejected, by source.",
+    tw_count(tw_metrics_counter(ctx->metrics, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
                                 tw_metrics_label(lbl, sizeof lbl, "source", "eventbridge")),
              failed);
 out:

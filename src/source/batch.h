@@ -31,9 +31,6 @@
 /* Reject details returned by POST /events: enough to fix a file, bounded for a bad million lines. */
 #define TW_INGEST_ERRORS_MAX    100u
 
-#define TW_METRIC_REJECTED "trailwatch_events_rejected_total"
-#define TW_METRIC_REJECTED_HELP "Events a source could not read or the engine rejected, by source."
-
 typedef void (*tw_src_reject_fn)(void *ctx, const tw_event_where *where, const char *why);
 
 typedef struct tw_src_hold {

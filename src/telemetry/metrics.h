@@ -13,6 +13,14 @@
 
 #include "common/buf.h"
 
+/* Series more than one module counts into: one spelling of each. */
+#define TW_METRIC_RECEIVED "trailwatch_events_received_total"
+#define TW_METRIC_RECEIVED_HELP "Events received, by source"
+#define TW_METRIC_REJECTED "trailwatch_events_rejected_total"
+#define TW_METRIC_REJECTED_HELP "Events a source could not read or the engine rejected, by source."
+#define TW_METRIC_RULE_MATCHES "trailwatch_rule_matches_total"
+#define TW_METRIC_RULE_MATCHES_HELP "Events matched, by rule"
+
 typedef struct tw_metrics tw_metrics;
 typedef struct tw_counter {
     _Atomic uint64_t value;
