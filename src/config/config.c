@@ -71,9 +71,13 @@ void tw_config_free(tw_config *cfg)
     for (uint32_t i = 0; i < cfg->ntargets; i++)
         if (cfg->targets[i].ops && cfg->targets[i].impl)
             cfg->targets[i].ops->release(cfg->targets[i].impl);
-    for (uint32_t i = 0; i < cfg->nrules; i++)
+    for (uint32_t i = 0; i < cfg->nrules; i++) {
         for (uint32_t j = 0; j < cfg->rules[i].nbindings; j++)
             tw_transform_free(cfg->rules[i].bindings[j].xf);
+        for (uint32_t j = 0; j < cfg->rules[i].nfacts; j++)
+            tw__expr_free(cfg->rules[i].facts[j].expr);
+    }
+    tw_json_doc_free(cfg->data_doc);
     free(cfg->targets);
     free(cfg->rules);
     free(cfg->ruleset_rule);
@@ -326,8 +330,8 @@ static void serverless_entries(tw_cfg_ld *ld, const tw_json *v)
 
 static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
-    static const char *const known[] = {"data_dir", "server", "sources", "targets", "rules", "packs", "serverless",
-                                        NULL};
+    static const char *const known[] = {"data_dir", "server", "sources", "data", "targets", "rules", "packs",
+                                        "serverless", NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -345,6 +349,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
         ld->cfg->data_dir = tw__cl_join(ld, ld->dir_abs, s);
     server(ld, tw_json_get(root, "server"));
     sources(ld, tw_json_get(root, "sources"));
+    tw__cl_data(ld, tw_json_get(root, "data"));
     tw__cl_targets(ld, tw_json_get(root, "targets"));
     tw__cl_rules(ld, tw_json_get(root, "rules"));
     tw__cl_packs(ld, tw_json_get(root, "packs"));

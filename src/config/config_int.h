@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/arena.h"
+#include "expr/expr.h"
 #include "target/target.h"
 #include "target/transform.h"
 #include "trailwatch/limits.h"
@@ -37,6 +38,11 @@ typedef struct tw_rule_example {   /* an event a rule must (or must not) match: 
     int want_match;
 } tw_rule_example;
 
+typedef struct tw_fact_cfg {       /* one of a rule's facts: NAME: EXPRESSION (docs/FACTS.md) */
+    char *name;
+    tw_expr *expr;                 /* may use the facts before it, by their index */
+} tw_fact_cfg;
+
 typedef struct tw_rule_cfg {
     char *name;
     char *description;             /* "" when none */
@@ -53,6 +59,8 @@ typedef struct tw_rule_cfg {
     char **tags;
     uint32_t nexamples;            /* kept only when loaded for `rules test` */
     tw_rule_example *examples;
+    uint32_t nfacts;               /* computed per matched event, in order; `$.facts.NAME` in templates */
+    tw_fact_cfg *facts;
 } tw_rule_cfg;
 
 typedef struct tw_retry_cfg {
@@ -111,6 +119,8 @@ struct tw_config {
     tw_target_cfg *targets;
     tw_ruleset *ruleset;           /* enabled rules only */
     uint32_t *ruleset_rule;        /* ruleset index -> index in rules */
+    tw_json_doc *data_doc;         /* the `data:` tables, NULL when none */
+    const tw_json *data;           /* {NAME: table, ...}: what `data` is in facts */
     char *notes;                   /* extra lines for tw_config_describe (what a serverless.yml had
                                       that trailwatch ignores), "" when none */
 };

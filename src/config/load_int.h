@@ -191,6 +191,13 @@ void tw__cl_rules(tw_cfg_ld *ld, const tw_json *rules);
 void tw__cl_finish_rules(tw_cfg_ld *ld);
 void tw__cl_free_patterns(tw_cfg_ld *ld);
 
+/* ---- facts and data tables (config_facts.c) ---- */
+
+/* The `data:` mapping of trailwatch.yml: NAME: file (YAML or JSON, relative to this file). */
+void tw__cl_data(tw_cfg_ld *ld, const tw_json *data);
+/* A rule's `facts:` mapping, compiled into r (ctx labels messages). */
+void tw__cl_facts(tw_cfg_ld *ld, const tw_json *facts, const char *ctx, tw_rule_cfg *r);
+
 /* ---- rule packs (config_packs.c) ---- */
 
 /* The `packs:` list of trailwatch.yml. */

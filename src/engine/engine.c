@@ -15,6 +15,7 @@
 #include "engine/dedup.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
+#include "config/facts_eval.h"
 #include "config/match.h"
 #include "config/snapshot.h"
 #include "trailwatch/event.h"
@@ -250,16 +251,27 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
     tw_error err;
     int is_json = 0;
     tw_status rc = TW_OK;
-    if (bd->xf) {
-        tw_xf_ctx x = {r->name, arn, tw__now_ms(), text, len, t->ops->policy.escape_text};
+    /* The rule's facts ($.facts.NAME in templates): a fact that fails is null, the alert goes out. */
+    tw_json_doc *xdoc = r->nfacts ? tw__json_doc_new() : NULL;
+    const tw_json *extra = NULL;
+    if (r->nfacts && (!xdoc || (rc = tw__config_rule_extra(cfg, r, ev, NULL, xdoc, &extra, &err)))) {
+        if (!xdoc || rc == TW_ENOMEM)
+            rc = tw__err(&err, TW_ENOMEM, "out of memory computing facts");
+        else
+            tw_log(TW_LOG_WARN, "a fact could not be computed", "rule", r->name, "error", err.msg, NULL);
+        rc = rc == TW_ENOMEM ? rc : TW_OK;
+    }
+    if (!rc && bd->xf) {
+        tw_xf_ctx x = {r->name, arn, tw__now_ms(), text, len, t->ops->policy.escape_text, extra};
         rc = tw_transform_apply(bd->xf, ev, &x, &input, &is_json, &err);
     }
     if (!rc) {
         tw_alert_ctx ac = {ev, text, len, r->name, r->description, r->severity, arn,
                            bd->xf ? (input.data ? input.data : "") : NULL, input.len, is_json,
-                           storm_count, r->storm.window_ms, key};
+                           storm_count, r->storm.window_ms, key, extra};
         rc = tw_target_render(t->ops, t->impl, &ac, &body, &err);
     }
+    tw_json_doc_free(xdoc);
     tw_buf_free(&input);
     if (rc) {
         char *why = malloc(600);

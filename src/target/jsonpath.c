@@ -115,14 +115,21 @@ static const tw_json *member(const tw_json *obj, const char *name, size_t nlen)
     return NULL;
 }
 
-const tw_json *tw_jsonpath_get(const tw_json *v, const char *path)
+const tw_json *tw_jsonpath_get(const tw_json *v, const char *path) { return tw_jsonpath_get_in(v, NULL, path); }
+
+const tw_json *tw_jsonpath_get_in(const tw_json *v, const tw_json *extra, const char *path)
 {
     if (!v || !tw_jsonpath_valid(path))
         return NULL;
     const char *p = path + 1;
     step st;
+    int first = 1;
     while (v && next_step(&p, &st) == 1) {
-        if (st.is_index)
+        const tw_json *x = first && !st.is_index ? member(extra, st.name, st.nlen) : NULL;
+        first = 0;
+        if (x)
+            v = x;
+        else if (st.is_index)
             v = tw_json_typeof(v) == TW_JSON_ARRAY && st.index < tw_json_size(v) ? tw_json_at(v, st.index)
                                                                                  : NULL;
         else

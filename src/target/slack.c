@@ -217,6 +217,32 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
             tw__jb_push(&jb, fields, mrkdwn(&jb, &t));
         }
     }
+    /* the rule's facts (docs/FACTS.md), scalars only: at most Slack's 10 fields */
+    const tw_json *facts = tw_json_get(a->extra, "facts");
+    tw_json *ffields = NULL;
+    for (size_t i = 0, shown = 0; i < tw_json_size(facts) && shown < 10; i++) {
+        const tw_json *v = tw_json_at(facts, i);
+        tw_json_type ty = tw_json_typeof(v);
+        if (ty == TW_JSON_NULL || ty == TW_JSON_ARRAY || ty == TW_JSON_OBJECT)
+            continue;
+        if (!ffields) {
+            b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+            tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
+            ffields = tw__jb_put(&jb, b, "fields", tw__jb_arr(&jb));
+        }
+        tw_buf_reset(&t);
+        tw_buf_puts(&t, "*");
+        put(&t, tw_json_key(facts, i, NULL), 100);
+        tw_buf_puts(&t, "*\n");
+        if (ty == TW_JSON_STRING)
+            put(&t, tw_json_string(v, NULL), FIELD_MAX - t.len);
+        else if (ty == TW_JSON_NUMBER)
+            put(&t, tw_json_number_text(v, NULL), FIELD_MAX - t.len);
+        else
+            tw_buf_puts(&t, ty == TW_JSON_TRUE ? "true" : "false");
+        tw__jb_push(&jb, ffields, mrkdwn(&jb, &t));
+        shown++;
+    }
     if (f.error) {
         tw_buf_reset(&t);
         tw_buf_puts(&t, ":x: *Error:* ");

@@ -45,6 +45,8 @@ typedef struct tw_alert_ctx {
     uint64_t storm_count;          /* > 1: stands for this many identical alerts in the storm window */
     int64_t storm_window_ms;
     const char *idempotency_key;   /* stable per (event, rule, target): destinations may dedupe on it */
+    const tw_json *extra;          /* the rule's facts and enrichment ({"facts": {...}}), NULL for none:
+                                      default messages may show them */
 } tw_alert_ctx;
 
 /* What an HTTP delivery adds at send time. */

@@ -35,6 +35,8 @@ typedef struct tw_xf_ctx {
     size_t event_len;
     /* The target kind's text escaping for values inserted into text (Slack: & < >); NULL: none. */
     tw_status (*escape_text)(tw_buf *out, const char *s, size_t len);
+    const tw_json *extra;          /* per-alert values ({"facts": ..., "enrichment": ...}) whose members
+                                      paths find before the event's own ($.facts.x); NULL for none */
 } tw_xf_ctx;
 
 /* Applies xf to the event. *is_json tells whether the result is JSON text (else plain text). */
@@ -44,6 +46,9 @@ tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const
 /* Resolves a JSONPath of the forms $, $.a.b, $.a[0].b, $['a.b'] against v; NULL when it does not
  * resolve. Shared by InputPath, InputPathsMap and storm keys. */
 const tw_json *tw_jsonpath_get(const tw_json *v, const char *path);
+/* The same, where the members of extra (an object, may be NULL) stand as top-level members of v, found
+ * before v's own: $.facts.price resolves in extra, $.detail in v. */
+const tw_json *tw_jsonpath_get_in(const tw_json *v, const tw_json *extra, const char *path);
 /* 1 when path is a JSONPath tw_jsonpath_get accepts. */
 int tw_jsonpath_valid(const char *path);
 

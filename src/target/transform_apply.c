@@ -148,7 +148,7 @@ tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const
         break;
     case XF_MODE_PATH: {
         /* A path that selects nothing sends JSON null rather than an empty, invalid body. */
-        const tw_json *v = tw_jsonpath_get(event, xf->text);
+        const tw_json *v = tw_jsonpath_get_in(event, ctx ? ctx->extra : NULL, xf->text);
         rc = !v ? tw_buf_puts(out, "null") : tw_json_typeof(v) == TW_JSON_STRING ? put_value(&ap, v, XF_AT_VALUE)
                                                                                  : tw__json_write(out, v);
         break;
@@ -161,7 +161,7 @@ tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const
             else if (g->var < 0)
                 rc = put_predefined(&ap, -g->var, g->at, event, ctx);
             else
-                rc = put_value(&ap, tw_jsonpath_get(event, xf->vars[g->var].path), g->at);
+                rc = put_value(&ap, tw_jsonpath_get_in(event, ctx ? ctx->extra : NULL, xf->vars[g->var].path), g->at);
             if (!rc && out->len - start > cap)
                 rc = TW_ETOOBIG;
         }

@@ -64,9 +64,9 @@ static const char *run_ctx(const char *binding, const tw_xf_ctx *ctx)
 }
 
 static const tw_xf_ctx CTX = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule", 1515780361000LL,
-                              EVENT, sizeof EVENT - 1, NULL};
+                              EVENT, sizeof EVENT - 1, NULL, NULL};
 static const tw_xf_ctx SLACK = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule", 1515780361000LL,
-                                EVENT, sizeof EVENT - 1, tw_slack_escape};
+                                EVENT, sizeof EVENT - 1, tw_slack_escape, NULL};
 
 static const char *run(const char *binding) { return run_ctx(binding, &CTX); }
 
