@@ -14,7 +14,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: trailwatch match --rules FILE [--count] [--stats] [EVENTS...]\n\n"
             "Matches events against the rules in FILE, a YAML or JSON mapping of rule names to\n"
-            "EventBridge event patterns ({\"name\": pattern, ...}). EVENTS are files (default: stdin;\n"
+            "EventBridge event patterns ({\"name\": pattern, ...}), or a rule pack (rules/README.md:\n"
+            "all its rules, params at their example values). EVENTS are files (default: stdin;\n"
             "'-' is stdin; gzip is read transparently) holding JSON lines, a CloudTrail log file\n"
             "({\"Records\": [...]}) or a JSON array. A raw CloudTrail record is wrapped into the event\n"
             "EventBridge would deliver before matching.\n\n"

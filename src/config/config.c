@@ -62,6 +62,13 @@ const tw_target_cfg *tw__config_target(const tw_config *cfg, const char *name)
     return NULL;
 }
 
+tw_ruleset *tw__config_take_ruleset(tw_config *cfg)
+{
+    tw_ruleset *rs = cfg->ruleset;
+    cfg->ruleset = NULL;
+    return rs;
+}
+
 const char *tw_config_data_dir(const tw_config *cfg) { return cfg ? cfg->data_dir : NULL; }
 
 void tw_config_free(tw_config *cfg)

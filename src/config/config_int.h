@@ -125,6 +125,9 @@ struct tw_config {
                                       that trailwatch ignores), "" when none */
 };
 
+/* Hands cfg's rule set to the caller (who frees it); cfg keeps none. */
+tw_ruleset *tw__config_take_ruleset(tw_config *cfg);
+
 /* Looks a target up by name; NULL when unknown. */
 const tw_target_cfg *tw__config_target(const tw_config *cfg, const char *name);
 

@@ -9,7 +9,9 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "config/config_int.h"
 #include "trailwatch/json.h"
+#include "trailwatch/packs.h"
 #include "trailwatch/rulefile.h"
 #include "trailwatch/yaml.h"
 
@@ -87,6 +89,16 @@ tw_status tw_rulefile_load(const char *path, const tw_limits *lim, tw_ruleset **
         goto out;
     }
     const tw_json *root = tw_json_root(doc);
+    if (tw_json_typeof(tw_json_get(root, "pack")) == TW_JSON_STRING &&
+        tw_json_typeof(tw_json_get(root, "rules")) == TW_JSON_ARRAY) {
+        /* a rule pack (rules/README.md): its rules, every one, params at their examples */
+        tw_config *cfg = NULL;
+        if (!(rc = tw_config_load_for_test(NULL, &path, 1, &cfg, nerrors, report, ctx, err))) {
+            *out = tw__config_take_ruleset(cfg);
+            tw_config_free(cfg);
+        }
+        goto out;
+    }
     if (tw_json_typeof(root) != TW_JSON_OBJECT || tw_json_size(root) == 0) {
         rc = tw__err(err, TW_ECONFIG, "%s: a rules file must map rule names to event patterns "
                                       "({\"name\": {\"source\": [\"aws.ec2\"]}, ...})", path);

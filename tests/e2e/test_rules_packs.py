@@ -76,6 +76,16 @@ class TestRulesTest(unittest.TestCase):
                 text = f.read()
             self.assertIn("\npack: ", "\n" + text, name)
 
+    def test_readme_figures_are_current(self):
+        # rules/README.md's figures come from scripts/pack-figures, never typed: a pack changed without
+        # regenerating them fails here. The plain build is used when there (it is the same matcher).
+        plain = os.path.join(ROOT, "build", "trailwatch")
+        env = dict(os.environ, TW_BIN=plain if os.access(plain, os.X_OK) else twtest.tw_bin(),
+                   TW_SHARED_DIR=twtest.shared_dir())
+        p = twserve.subprocess.run([os.path.join(ROOT, "scripts", "pack-figures"), "--check"], env=env,
+                                   capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_failures_are_reported_one_by_one(self):
         d = twtest.tmpdir()
         self.addCleanup(shutil.rmtree, d, True)
