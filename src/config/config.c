@@ -258,7 +258,7 @@ static void server(tw_cfg_ld *ld, const tw_json *v)
 
 static void sources(tw_cfg_ld *ld, const tw_json *v)
 {
-    static const char *const known[] = {"eventbridge", "http", "firehose", "folder", NULL};
+    static const char *const known[] = {"eventbridge", "http", "firehose", "folder", "s3", "sqs", NULL};
     static const char *const fh_keys[] = {"path", "access_key", NULL};
     static const char *const folder_keys[] = {"path", "watch", NULL};
     if (!v || v->type == TW_JSON_NULL || tw__cl_keys(ld, v, "sources", known) < 0)
@@ -267,6 +267,8 @@ static void sources(tw_cfg_ld *ld, const tw_json *v)
     const char *s;
     tw__cl_bool(ld, v, "sources", "eventbridge", &src->eventbridge);
     tw__cl_bool(ld, v, "sources", "http", &src->http);
+    tw__cl_s3_source(ld, tw_json_get(v, "s3"));
+    tw__cl_sqs_source(ld, tw_json_get(v, "sqs"));
     const tw_json *fh = tw_json_get(v, "firehose");
     if (fh && (fh->type == TW_JSON_TRUE || fh->type == TW_JSON_FALSE)) {
         src->firehose = fh->type == TW_JSON_TRUE;
@@ -337,8 +339,8 @@ static void serverless_entries(tw_cfg_ld *ld, const tw_json *v)
 
 static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
-    static const char *const known[] = {"data_dir", "server", "sources", "data", "targets", "rules", "packs",
-                                        "serverless", NULL};
+    static const char *const known[] = {"data_dir", "server", "aws", "sources", "data", "targets", "rules",
+                                        "packs", "serverless", NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -355,6 +357,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
     if (tw__cl_string(ld, root, "", "data_dir", 1, &s) > 0)
         ld->cfg->data_dir = tw__cl_join(ld, ld->dir_abs, s);
     server(ld, tw_json_get(root, "server"));
+    tw__cl_aws(ld, tw_json_get(root, "aws"));
     sources(ld, tw_json_get(root, "sources"));
     tw__cl_data(ld, tw_json_get(root, "data"));
     tw__cl_targets(ld, tw_json_get(root, "targets"));

@@ -43,6 +43,19 @@ typedef struct tw_fact_cfg {       /* one of a rule's facts: NAME: EXPRESSION (d
     tw_expr *expr;                 /* may use the facts before it, by their index */
 } tw_fact_cfg;
 
+/* One enrichment of a rule: a JSON-protocol AWS call made before its alerts are rendered, its
+ * answer placed at enrichment.<name> in the event the targets' transformers see (src/enrich/). */
+typedef struct tw_enrich_cfg {
+    char *name;                    /* [A-Za-z0-9_-], unique per rule */
+    char *service, *action;        /* "ssm", "DescribeParameters" */
+    char *target_prefix;           /* X-Amz-Target prefix for services trailwatch does not know, else NULL */
+    tw_transform *request;         /* builds the request body from the event (an input transformer) */
+    int64_t timeout_ms;            /* the call's deadline, retries included (default 3 s) */
+    int64_t cache_ms;              /* answers reused for the same request (default 60 s; 0: none) */
+    double rate, burst;            /* calls per second to this service+action (default 5, burst 10) */
+    char *where;                   /* FILE:LINE */
+} tw_enrich_cfg;
+
 typedef struct tw_rule_cfg {
     char *name;
     char *description;             /* "" when none */
@@ -51,6 +64,8 @@ typedef struct tw_rule_cfg {
     uint32_t nbindings;
     tw_binding *bindings;
     tw_storm_cfg storm;
+    uint32_t nenrich;
+    tw_enrich_cfg *enrich;         /* in the order given; NULL when none */
     char *where;                   /* "FILE:LINE" of the rule, for messages */
     char *pack;                    /* the rule pack it came from, NULL for trailwatch.yml's own rules */
     int severity_given;            /* severity was written, not the default */
@@ -90,6 +105,36 @@ typedef struct tw_access_key {
     char *secret;
 } tw_access_key;
 
+/* `aws:` — how trailwatch reaches AWS (src/aws/client.h); all optional. */
+typedef struct tw_aws_cfg {
+    char *profile, *region, *endpoint_url;
+    uint32_t nendpoints;
+    char **endpoint_services, **endpoint_urls;
+    int64_t timeout_ms;            /* per attempt, 0: the client's default (10 s) */
+    uint32_t max_attempts;         /* 0: the client's default (3) */
+} tw_aws_cfg;
+
+/* sources.s3: a CloudTrail bucket polled with ListObjectsV2 (src/source/s3src.c). */
+typedef struct tw_s3src_cfg {
+    char *bucket;
+    char *prefix;                  /* the trail's key prefix, "" when none */
+    char *organization;            /* "o-..." for an organization trail; NULL: whatever AWSLogs/ holds */
+    uint32_t naccounts, nregions;
+    char **accounts, **regions;    /* none: every one found in the bucket */
+    int64_t start_ms;              /* files delivered from this time; -1: one day before the first start */
+    int64_t poll_ms;               /* between listings (default 60 s) */
+    int64_t lookback_ms;           /* files named this much before the position are listed again (1 h) */
+    uint32_t workers;              /* objects fetched at once (default 4) */
+} tw_s3src_cfg;
+
+/* sources.sqs: a queue of S3 / CloudTrail notifications (src/source/sqssrc.c). */
+typedef struct tw_sqssrc_cfg {
+    char *queue_url;
+    uint32_t wait_s;               /* long poll (default 20) */
+    uint32_t visibility_s;         /* asked on receive and renewed while a file is processed (default 300) */
+    uint32_t workers;              /* receiving threads (default 1) */
+} tw_sqssrc_cfg;
+
 typedef struct tw_sources_cfg {
     int eventbridge;               /* POST / : PutEvents, TestEventPattern (default on) */
     int http;                      /* POST /events (default on) */
@@ -98,6 +143,8 @@ typedef struct tw_sources_cfg {
     char *firehose_key;            /* X-Amz-Firehose-Access-Key expected; NULL: none required */
     char *folder;                  /* CloudTrail log files folder, NULL: none */
     int folder_watch;              /* keep watching after the first pass (default on) */
+    tw_s3src_cfg *s3;              /* NULL: none */
+    tw_sqssrc_cfg *sqs;            /* NULL: none */
 } tw_sources_cfg;
 
 struct tw_config {
@@ -113,6 +160,7 @@ struct tw_config {
     int64_t drain_ms;              /* how long SIGTERM waits for deliveries in flight (default 10 s) */
     int64_t dedup_window_ms;       /* how long a CloudTrail eventID is remembered (default 24 h) */
     tw_sources_cfg src;
+    tw_aws_cfg aws;
     uint32_t nrules;
     tw_rule_cfg *rules;
     uint32_t ntargets;

@@ -205,6 +205,14 @@ void tw__cl_packs(tw_cfg_ld *ld, const tw_json *packs);
 /* Loads one pack file for `rules test` (params from their examples, no targets). */
 void tw__cl_pack_for_test(tw_cfg_ld *ld, const char *path);
 
+/* ---- AWS (config_aws.c) ---- */
+
+/* The top-level `aws:` mapping. */
+void tw__cl_aws(tw_cfg_ld *ld, const tw_json *v);
+/* sources.s3 and sources.sqs. */
+void tw__cl_s3_source(tw_cfg_ld *ld, const tw_json *v);
+void tw__cl_sqs_source(tw_cfg_ld *ld, const tw_json *v);
+
 /* ---- serverless.yml (serverless.c) ---- */
 
 /* 1 when root looks like a Serverless Framework service (top-level `service` and `functions`). */

@@ -16,6 +16,7 @@
 #include "telemetry/metrics.h"
 #include "config/snapshot.h"
 #include "source/folder.h"
+#include "source/aws_sources.h"
 #include "source/http_server.h"
 
 #define STDIN_BATCH 500
@@ -29,6 +30,7 @@ struct tw_server {
     _Atomic(tw_dispatch *) disp;
     tw_http_server *http;
     tw_folder *folder;
+    tw_aws_sources *aws;           /* S3 and SQS sources and the AWS client, NULL when none */
     pthread_t stdin_thread;
     int stdin_running;
     _Atomic int stdin_done;
@@ -219,6 +221,8 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
         if ((rc = tw_folder_start(s->engine, s->metrics, s->folder_path, watch, &s->folder, err)))
             goto fail;
     }
+    if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
+        goto fail;
     if (opt && opt->stdin_events) {
         if (pthread_create(&s->stdin_thread, NULL, stdin_main, s)) {
             rc = tw__err(err, TW_ESYS, "cannot start the stdin reader");
@@ -245,7 +249,8 @@ int tw_server_port(const tw_server *s) { return s ? tw_http_server_port(s->http)
 int tw_server_idle(const tw_server *s)
 {
     tw_dispatch *d = s->disp;
-    return s->stdin_done && (!s->folder || tw_folder_idle(s->folder)) && (!d || tw_dispatch_pending(d) == 0);
+    return s->stdin_done && (!s->folder || tw_folder_idle(s->folder)) && tw_aws_sources_idle(s->aws) &&
+           (!d || tw_dispatch_pending(d) == 0);
 }
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
@@ -290,6 +295,8 @@ void tw_server_stop(tw_server *s)
     if (s->folder)
         tw_folder_stop(s->folder);
     s->folder = NULL;
+    tw_aws_sources_stop(s->aws);
+    s->aws = NULL;
     if (s->stdin_running)
         pthread_join(s->stdin_thread, NULL);
     s->stdin_running = 0;
