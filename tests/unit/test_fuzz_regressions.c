@@ -11,6 +11,7 @@
 #define FUZZ_FAIL_HOOK() (tw_failed_now_ = 1)
 #define FUZZ_STRICT 1
 
+#include "../../fuzz/fuzz_aws_body.h"
 #include "../../fuzz/fuzz_event_body.h"
 #include "../../fuzz/fuzz_json_body.h"
 #include "../../fuzz/fuzz_pattern_body.h"
@@ -108,6 +109,13 @@ static void replay(const char *target, void (*check)(const uint8_t *, size_t))
     }
     free(names);
     printf("# %s: %zu reproducers replayed, %zu open\n", target, ran, open);
+}
+
+TW_TEST(fuzz_aws_regressions)
+{
+    fuzz_aws_init();
+    replay("fuzz_aws", fuzz_aws_check);
+    fuzz_aws_fini();
 }
 
 TW_TEST(fuzz_json_regressions)
