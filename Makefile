@@ -8,7 +8,7 @@
 #
 # Dependencies come from Debian packages through pkg-config; scripts/setup-deps installs what is missing.
 
-PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat
+PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat libnats
 BUILD     ?= build
 CC        ?= cc
 SAN       ?=

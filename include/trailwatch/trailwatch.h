@@ -8,6 +8,7 @@
 
 #define TW_VERSION "0.1.0"
 
+#include "trailwatch/cluster.h"
 #include "trailwatch/error.h"
 #include "trailwatch/event.h"
 #include "trailwatch/json.h"

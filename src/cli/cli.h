@@ -42,5 +42,6 @@ int tw_cmd_serve(int argc, char **argv);  /* cmd_serve.c */
 int tw_cmd_rules(int argc, char **argv);  /* cmd_rules.c */
 int tw_cmd_dlq(int argc, char **argv);    /* cmd_dlq.c */
 int tw_cmd_match(int argc, char **argv);
+int tw_cmd_cluster(int argc, char **argv); /* cmd_cluster.c */
 
 #endif

@@ -340,7 +340,7 @@ static void serverless_entries(tw_cfg_ld *ld, const tw_json *v)
 static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
     static const char *const known[] = {"data_dir", "server", "aws", "sources", "data", "targets", "rules",
-                                        "packs", "serverless", NULL};
+                                        "packs", "serverless", "cluster", NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -364,6 +364,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
     tw__cl_rules(ld, tw_json_get(root, "rules"));
     tw__cl_packs(ld, tw_json_get(root, "packs"));
     serverless_entries(ld, tw_json_get(root, "serverless"));
+    tw__cl_cluster(ld, tw_json_get(root, "cluster"));
 }
 
 static void set_defaults(tw_cfg_ld *ld)

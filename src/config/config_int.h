@@ -147,6 +147,33 @@ typedef struct tw_sources_cfg {
     tw_sqssrc_cfg *sqs;            /* NULL: none */
 } tw_sources_cfg;
 
+/* cluster: (docs/CLUSTER.md). Absent: the embedded single-process mode, nothing of NATS is used. */
+typedef enum tw_cluster_role {
+    TW_CLUSTER_OFF = 0,
+    TW_CLUSTER_BOTH,               /* publishes what its sources take and runs matcher workers */
+    TW_CLUSTER_INGEST,             /* sources publish to JetStream; nothing is matched here */
+    TW_CLUSTER_WORKER              /* only matches what the stream holds */
+} tw_cluster_role;
+
+typedef struct tw_cluster_cfg {
+    tw_cluster_role role;
+    uint32_t nurls;
+    char **urls;                   /* nats://[user:password@]host:port: may hold a secret, never shown */
+    char *name;                    /* this node in metrics and `cluster status`; NULL: host-pid */
+    const char *stream, *subject, *consumer;
+    char *credentials;             /* a NATS .creds file (JWT and nkey seed); NULL: none */
+    uint32_t replicas;             /* of the stream and consumer, when trailwatch creates them */
+    int64_t duplicate_window_ms;   /* the stream's Nats-Msg-Id window */
+    int64_t max_age_ms;            /* 0: events wait in the stream until a worker takes them */
+    uint64_t max_bytes;            /* 0: no cap; else publishing fails (and senders retry) when full */
+    int64_t ack_wait_ms;           /* a worker's time to commit and ack before redelivery */
+    uint64_t max_deliver;          /* 0: unlimited */
+    uint32_t fetch_batch;          /* events per fetch (and per engine call) */
+    uint32_t fetchers;             /* fetch loops per worker process */
+    uint32_t max_ack_pending;      /* events handed out and not yet acked, whole consumer */
+    int64_t publish_timeout_ms;    /* how long a source keeps retrying a publish (leader elections) */
+} tw_cluster_cfg;
+
 struct tw_config {
     tw_arena arena;
     char *path;
@@ -161,6 +188,7 @@ struct tw_config {
     int64_t dedup_window_ms;       /* how long a CloudTrail eventID is remembered (default 24 h) */
     tw_sources_cfg src;
     tw_aws_cfg aws;
+    tw_cluster_cfg cluster;
     uint32_t nrules;
     tw_rule_cfg *rules;
     uint32_t ntargets;

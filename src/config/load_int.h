@@ -213,6 +213,10 @@ void tw__cl_aws(tw_cfg_ld *ld, const tw_json *v);
 void tw__cl_s3_source(tw_cfg_ld *ld, const tw_json *v);
 void tw__cl_sqs_source(tw_cfg_ld *ld, const tw_json *v);
 
+/* ---- cluster: (config_cluster.c) ---- */
+
+void tw__cl_cluster(tw_cfg_ld *ld, const tw_json *cluster);
+
 /* ---- serverless.yml (serverless.c) ---- */
 
 /* 1 when root looks like a Serverless Framework service (top-level `service` and `functions`). */

@@ -42,6 +42,8 @@ struct tw_engine {
     int storm_started, storm_stop;
     pthread_mutex_t storm_lock;
     pthread_cond_t storm_wake;
+    tw_engine_forward_fn forward;  /* cluster mode: events go to JetStream instead */
+    void *forward_ctx;
 };
 
 tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
@@ -447,8 +449,41 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
     tw_json_doc_free(doc);
 }
 
+void tw__engine_set_forward(tw_engine *e, tw_engine_forward_fn fn, void *ctx)
+{
+    e->forward = fn;
+    e->forward_ctx = ctx;
+}
+
+/* Cluster mode: the events are durable once the stream has them; a file is marked done after that. */
+static tw_status forward(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+                         tw_ingest_result *results, tw_error *err)
+{
+    char lbl[128];
+    tw_metrics_label(lbl, sizeof lbl, "source", o && o->source ? o->source : "unknown");
+    if (e->stopping)
+        return tw__err(err, TW_EINVAL, "the server is stopping");
+    tw_status rc = e->forward(e->forward_ctx, items, n, o, results, err);
+    if (!rc)
+        tw_count(tw_metrics_counter(e->metrics, "trailwatch_events_received_total", "Events received, by source", lbl), n);
+    if (!rc && o && o->file_path) {
+        tw_commit_batch cb = {.now_ms = tw__now_ms(), .file_path = o->file_path, .file_size = o->file_size,
+                              .file_mtime = o->file_mtime, .file_records = (int64_t)n};
+        rc = tw_outbox_commit(e->ob, &cb, err);
+    }
+    return rc;
+}
+
 tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
                            tw_ingest_result *results, tw_error *err)
+{
+    if (e->forward)
+        return forward(e, items, n, o, results, err);
+    return tw__engine_submit_local(e, items, n, o, results, err);
+}
+
+tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+                                  tw_ingest_result *results, tw_error *err)
 {
     const char *source = o && o->source ? o->source : "unknown";
     tw_counter *in = received_counter(e, source);

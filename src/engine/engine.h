@@ -49,6 +49,19 @@ typedef struct tw_ingest_opts {
 tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
                            tw_ingest_result *results, tw_error *err);
 
+/* ---- cluster mode (src/cluster/) ---- */
+
+/* Where tw_engine_submit sends events instead of matching them here: in cluster mode, the JetStream
+ * publisher. It fills results as tw_engine_submit does and returns once every accepted event is
+ * stored by the stream (the engine then marks the file done, when there is one). */
+typedef tw_status (*tw_engine_forward_fn)(void *ctx, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+                                          tw_ingest_result *results, tw_error *err);
+/* Set before any source starts; NULL: match here (the embedded mode). */
+void tw__engine_set_forward(tw_engine *e, tw_engine_forward_fn fn, void *ctx);
+/* tw_engine_submit that never forwards: what cluster workers call with the events they fetched. */
+tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+                                  tw_ingest_result *results, tw_error *err);
+
 /* 1 when the file was processed completely before with this size and mtime. */
 int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime);
 

@@ -36,12 +36,10 @@ static const char *member(const char *p, const char *end, const char *name, size
     return NULL;
 }
 
-size_t tw__event_cloudtrail_id(const char *json, size_t len, int record, char *out, size_t cap)
+/* The plain string value of member name of the object at p, into out. */
+static size_t string_member(const char *p, const char *end, const char *name, size_t nlen, char *out, size_t cap)
 {
-    const char *end = json + len, *p = json;
-    if (!record && !(p = member(p, end, "detail", 6)))
-        return 0;
-    if (!(p = member(p, end, "eventID", 7)) || *p != '"')
+    if (!(p = member(p, end, name, nlen)) || *p != '"')
         return 0;
     tw_lex_err e;
     int esc = 0;
@@ -52,4 +50,17 @@ size_t tw__event_cloudtrail_id(const char *json, size_t len, int record, char *o
     memcpy(out, p + 1, n);
     out[n] = '\0';
     return n;
+}
+
+size_t tw__event_cloudtrail_id(const char *json, size_t len, int record, char *out, size_t cap)
+{
+    const char *end = json + len, *p = json;
+    if (!record && !(p = member(p, end, "detail", 6)))
+        return 0;
+    return string_member(p, end, "eventID", 7, out, cap);
+}
+
+size_t tw__event_envelope_id(const char *json, size_t len, char *out, size_t cap)
+{
+    return string_member(json, json + len, "id", 2, out, cap);
 }

@@ -13,4 +13,7 @@
  * into out), 0 when there is none, it is not a plain string, or it does not fit in cap - 1 bytes. */
 size_t tw__event_cloudtrail_id(const char *json, size_t len, int record, char *out, size_t cap);
 
+/* The top-level "id" of an EventBridge event, under the same rules. */
+size_t tw__event_envelope_id(const char *json, size_t len, char *out, size_t cap);
+
 #endif

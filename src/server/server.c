@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "common/err.h"
 #include "config/config_int.h"
 #include "outbox/dispatch.h"
@@ -31,6 +32,7 @@ struct tw_server {
     tw_http_server *http;
     tw_folder *folder;
     tw_aws_sources *aws;           /* S3 and SQS sources and the AWS client, NULL when none */
+    tw_cluster *cluster;           /* NULL: the embedded single-process mode */
     pthread_t stdin_thread;
     int stdin_running;
     _Atomic int stdin_done;
@@ -172,6 +174,19 @@ static tw_status check_exposure(const tw_config *cfg, const char *listen, tw_err
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/* Cluster mode: before any source starts, so that their first events already go to JetStream. */
+static tw_status start_cluster(tw_server *s, tw_error *err)
+{
+    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_status rc = TW_OK;
+    if (snap->cfg->cluster.role != TW_CLUSTER_OFF)
+        rc = tw__cluster_start(&snap->cfg->cluster, &s->snaps, s->engine, s->metrics, &s->cluster, err);
+    tw_snapshot_release(snap);
+    if (!rc && tw__cluster_ingests(s->cluster))
+        tw__engine_set_forward(s->engine, tw__cluster_publish, s->cluster);
+    return rc;
+}
+
 tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_server **out, tw_error *err)
 {
     *out = NULL;
@@ -209,6 +224,8 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     if ((rc = tw_dispatch_start(s->data_dir, s->ob, &s->snaps, s->metrics, &d, err)))
         goto fail;
     s->disp = d;
+    if ((rc = start_cluster(s, err)))
+        goto fail;
     if (*s->listen) {
         tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth};
         if ((rc = tw_http_server_start(s->listen, &env, &s->http, err)))
@@ -265,6 +282,12 @@ tw_status tw_server_reload(tw_server *s, tw_config *cfg, tw_error *err)
         what = "sources.folder";
     else if (!same(cfg->listen ? cfg->listen : "", s->listen_cfg))
         what = "server.listen";
+    if (!what) {
+        tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+        if (!tw__cluster_cfg_equal(&cfg->cluster, &snap->cfg->cluster))
+            what = "cluster";
+        tw_snapshot_release(snap);
+    }
     tw_status rc = what ? tw__err(err, TW_ECONFIG, "%s cannot change on reload; restart trailwatch to change it", what)
                         : check_exposure(cfg, s->listen, err);
     if (rc) {
@@ -300,6 +323,8 @@ void tw_server_stop(tw_server *s)
     if (s->stdin_running)
         pthread_join(s->stdin_thread, NULL);
     s->stdin_running = 0;
+    /* Workers finish (commit, ack) the batch they hold; what they did not fetch stays in the stream. */
+    tw__cluster_stop_workers(s->cluster);
     if (s->engine)
         tw_engine_set_stopping(s->engine);
     tw_dispatch *d = s->disp;
@@ -307,6 +332,8 @@ void tw_server_stop(tw_server *s)
     tw_dispatch_stop(d, drain);
     tw_outbox_stop(s->ob);
     s->ob = NULL;
+    tw__cluster_free(s->cluster);
+    s->cluster = NULL;
     tw_log(TW_LOG_INFO, "trailwatch stopped", NULL);
 }
 
