@@ -366,6 +366,13 @@ static int retryable(long status, const char *code)
            in_list(code, THROTTLING) || in_list(code, TRANSIENT);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void sleep_ms(int64_t ms)
 {
     if (ms <= 0)
@@ -521,6 +528,16 @@ tw_status tw__aws_call(tw_aws_client *c, const tw_aws_req *r, tw_aws_resp *resp,
     tw_status rc = TW_OK;
     for (unsigned attempt = 0;; attempt++) {
         resp->attempts = attempt + 1;
+        if (r->deadline_ms) {
+            int64_t left = r->deadline_ms - mono_ms();
+            if (left <= 0) {
+                rc = tw__err(err, TW_ETIMEOUT, "%s %s: no answer within the time allowed (%u attempts)", r->service,
+                             action, attempt);
+                break;
+            }
+            if (left < timeout)
+                timeout = left;
+        }
         tw_aws_cred cred;
         if ((rc = tw__creds_get(c->creds, &cred, err))) {
             tw__err_prefix(err, "%s %s", r->service, action);
@@ -539,12 +556,16 @@ tw_status tw__aws_call(tw_aws_client *c, const tw_aws_req *r, tw_aws_resp *resp,
         built_free(&b);
         if (rc == TW_EHTTP || rc == TW_ETIMEOUT) {
             /* no answer: the endpoint is down or far; retried like a 5xx */
-            if (attempt + 1 >= c->max_attempts) {
-                tw__err_prefix(err, "%s %s: cannot reach the endpoint after %u attempts", r->service, action,
-                               attempt + 1);
+            int64_t pause = backoff_ms(c, attempt);
+            if (attempt + 1 >= c->max_attempts || (r->deadline_ms && mono_ms() + pause >= r->deadline_ms)) {
+                if (rc == TW_ETIMEOUT)
+                    tw__err_prefix(err, "%s %s: timed out after %u attempts", r->service, action, attempt + 1);
+                else
+                    tw__err_prefix(err, "%s %s: cannot reach the endpoint after %u attempts", r->service, action,
+                                   attempt + 1);
                 break;
             }
-            sleep_ms(backoff_ms(c, attempt));
+            sleep_ms(pause);
             continue;
         }
         if (rc)
@@ -561,8 +582,10 @@ tw_status tw__aws_call(tw_aws_client *c, const tw_aws_req *r, tw_aws_resp *resp,
             tw__creds_invalidate(c->creds);
             continue;
         }
-        if (retryable(hr.status, resp->error_code) && attempt + 1 < c->max_attempts) {
-            sleep_ms(backoff_ms(c, attempt));
+        int64_t pause = backoff_ms(c, attempt);
+        if (retryable(hr.status, resp->error_code) && attempt + 1 < c->max_attempts &&
+            !(r->deadline_ms && mono_ms() + pause >= r->deadline_ms)) {
+            sleep_ms(pause);
             continue;
         }
         char tries[32] = "";
@@ -597,7 +620,7 @@ tw_status tw__aws_json(tw_aws_client *c, const char *service, const char *action
         len = 2;
     }
     tw_aws_req r = {service, action, "POST", "/", NULL, hs, strcmp(service, "sqs") == 0 ? 3u : 2u, body, len, 0,
-                    timeout_ms, 0};
+                    timeout_ms, 0, timeout_ms > 0 ? mono_ms() + timeout_ms : 0};
     tw_aws_resp resp;
     tw_status rc = tw__aws_call(c, &r, &resp, err);
     if (!rc) {

@@ -78,6 +78,7 @@ typedef struct tw_aws_req {
     size_t max_response;           /* 0: TW_AWS_RESP_MAX */
     int64_t timeout_ms;            /* 0: the client's */
     int s3;                        /* S3 signing rules (x-amz-content-sha256, raw path) */
+    int64_t deadline_ms;           /* CLOCK_MONOTONIC ms after which no attempt starts or waits; 0: none */
 } tw_aws_req;
 
 typedef struct tw_aws_resp {
@@ -96,7 +97,7 @@ void tw__aws_resp_free(tw_aws_resp *r);
 /* An AWS JSON protocol call (SSM, CloudTrail, DynamoDB, SQS, ...): service is the signing name;
  * action the operation; body the JSON input ("{}" when NULL). The output is parsed into *out. Known
  * services take their target prefix and JSON version from a table; others need target_prefix
- * (then JSON 1.1). */
+ * (then JSON 1.1). timeout_ms (0: the client's) bounds the whole call, retries included. */
 tw_status tw__aws_json(tw_aws_client *c, const char *service, const char *action, const char *target_prefix,
                        const char *body, size_t len, int64_t timeout_ms, tw_json_doc **out, tw_error *err);
 

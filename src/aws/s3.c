@@ -191,7 +191,7 @@ tw_status tw__s3_list(tw_aws_client *c, const char *bucket, const char *prefix, 
         rc = tw__err(err, rc, "out of memory");
         goto out;
     }
-    tw_aws_req r = {"s3", "ListObjectsV2", "GET", path.data, q.data, NULL, 0, NULL, 0, TW_S3_LIST_RESP_MAX, 0, 1};
+    tw_aws_req r = {"s3", "ListObjectsV2", "GET", path.data, q.data, NULL, 0, NULL, 0, TW_S3_LIST_RESP_MAX, 0, 1, 0};
     tw_aws_resp resp;
     rc = tw__aws_call(c, &r, &resp, err);
     if (!rc) {
@@ -222,7 +222,7 @@ tw_status tw__s3_get(tw_aws_client *c, const char *bucket, const char *key, size
         memset(resp, 0, sizeof *resp);
         return tw__err(err, rc, "out of memory");
     }
-    tw_aws_req r = {"s3", "GetObject", "GET", path.data, NULL, NULL, 0, NULL, 0, max, 0, 1};
+    tw_aws_req r = {"s3", "GetObject", "GET", path.data, NULL, NULL, 0, NULL, 0, max, 0, 1, 0};
     rc = tw__aws_call(c, &r, resp, err);
     if (rc == TW_ETOOBIG)
         tw__err(err, rc, "s3 GetObject s3://%s/%s: larger than %zu bytes", bucket, key, max);

@@ -83,6 +83,8 @@ void tw_config_free(tw_config *cfg)
             tw_transform_free(cfg->rules[i].bindings[j].xf);
         for (uint32_t j = 0; j < cfg->rules[i].nfacts; j++)
             tw__expr_free(cfg->rules[i].facts[j].expr);
+        for (uint32_t j = 0; j < cfg->rules[i].nenrich; j++)
+            tw_transform_free(cfg->rules[i].enrich[j].request);
     }
     tw_json_doc_free(cfg->data_doc);
     free(cfg->targets);

@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 #include "config/load_int.h"
+#include "aws/client.h"
 #include "json/json_int.h"
 
 /* A list of strings into an arena array; check: 1 to accept one, else report. */
@@ -225,4 +226,127 @@ void tw__cl_sqs_source(tw_cfg_ld *ld, const tw_json *v)
     if (tw__cl_uint(ld, v, ctx, "workers", 1, 16, &u) > 0)
         c->workers = (uint32_t)u;
     ld->cfg->src.sqs = c;
+}
+
+/* ---- a rule's enrich: ---- */
+
+static int enrich_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+/* The request: a JSON template (text) or a mapping written in YAML (turned into its JSON text), with
+ * <name> placeholders from input_paths_map; compiled as an EventBridge input transformer. */
+static tw_transform *enrich_request(tw_cfg_ld *ld, const tw_json *e, const char *ctx)
+{
+    const tw_json *req = tw_json_get(e, "request"), *map = tw_json_get(e, "input_paths_map");
+    tw_json_doc *doc = tw__cl_new_doc(ld);
+    if (!doc)
+        return NULL;
+    tw_buf text = TW_BUF_INIT;
+    tw_status rc = TW_OK;
+    if (!req || req->type == TW_JSON_NULL)
+        rc = tw_buf_puts(&text, "{}");
+    else if (req->type == TW_JSON_STRING)
+        rc = tw_buf_append(&text, req->u.str, req->n);
+    else if (req->type == TW_JSON_OBJECT)
+        rc = tw__json_write(&text, req);
+    else {
+        tw__cl_err(ld, req->line, TW_ECONFIG, "%srequest: a JSON object (as text or a mapping)", ctx);
+        tw_buf_free(&text);
+        return NULL;
+    }
+    tw_json *b = tw__json_new(doc, TW_JSON_OBJECT), *it = tw__json_new(doc, TW_JSON_OBJECT);
+    tw_json *tmpl = text.data ? tw__json_new_string(doc, text.data, text.len) : NULL;
+    tw_buf_free(&text);
+    if (rc || !b || !it || !tmpl || tw__json_put(doc, it, "InputTemplate", 13, tmpl) ||
+        (map && map->type != TW_JSON_NULL &&
+         tw__json_put(doc, it, "InputPathsMap", 13, tw__json_copy(doc, map))) ||
+        tw__json_put(doc, b, "InputTransformer", 16, it)) {
+        ld->oom = 1;
+        return NULL;
+    }
+    tw_transform *xf = NULL;
+    tw_error err;
+    if (tw_transform_compile(b, &xf, &err)) {
+        tw__cl_err(ld, req ? req->line : e->line, TW_ECONFIG, "%s%s", ctx, err.msg);
+        return NULL;
+    }
+    /* The body must be JSON: check with the template's own text. */
+    tw_json_doc *probe = NULL;
+    if (xf && tw_json_parse(tmpl->u.str, tmpl->n, NULL, &probe, NULL) != TW_OK && !map) {
+        tw__cl_err(ld, req ? req->line : e->line, TW_ECONFIG, "%srequest: not a JSON object", ctx);
+        tw_transform_free(xf);
+        xf = NULL;
+    }
+    tw_json_doc_free(probe);
+    return xf;
+}
+
+void tw__cl_enrich(tw_cfg_ld *ld, const tw_json *v, const char *rctx, tw_rule_cfg *r)
+{
+    static const char *const known[] = {"service", "action", "target_prefix", "input_paths_map", "request",
+                                        "timeout", "cache", "rate", NULL};
+    static const char *const rate_keys[] = {"per_second", "burst", NULL};
+    char ctx[200];
+    snprintf(ctx, sizeof ctx, "%senrich", rctx);
+    if (!v || v->type == TW_JSON_NULL || !tw__cl_is_object(ld, v, ctx))
+        return;
+    if (v->n > 8) {
+        tw__cl_err(ld, v->line, TW_ECONFIG, "%s: at most 8 enrichments per rule", ctx);
+        return;
+    }
+    r->enrich = tw_arena_alloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *r->enrich);
+    if (!r->enrich) {
+        ld->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const tw_json_member *m = &v->u.members[i];
+        const tw_json *e = m->val;
+        char ectx[300];
+        snprintf(ectx, sizeof ectx, "%s.%.64s: ", ctx, m->key);
+        if (!enrich_name_ok(m->key)) {
+            tw__cl_err(ld, e->line, TW_ECONFIG, "%s: the name must be 1 to 64 of A-Z a-z 0-9 _ -", ectx);
+            continue;
+        }
+        if (tw__cl_keys(ld, e, ectx, known) < 0)
+            continue;
+        tw_enrich_cfg c = {.timeout_ms = 3000, .cache_ms = 60000, .rate = 5, .burst = 10};
+        c.name = tw__cl_strdup(ld, m->key);
+        c.where = tw__cl_printf(ld, "%s:%u", ld->file, e->line);
+        const char *s;
+        int ok = 1;
+        if (tw__cl_string(ld, e, ectx, "service", 1, &s) > 0 && is_region(s))
+            c.service = tw__cl_strdup(ld, s);
+        else
+            ok = 0;
+        if (tw__cl_string(ld, e, ectx, "action", 1, &s) > 0 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == strlen(s) && strlen(s) < 128)
+            c.action = tw__cl_strdup(ld, s);
+        else
+            ok = 0;
+        if (!ok) {
+            tw__cl_err(ld, e->line, TW_ECONFIG, "%sneeds service (its signing name: ssm, dynamodb, ...) and action "
+                       "(the API operation: DescribeParameters)", ectx);
+            continue;
+        }
+        if (tw__cl_string(ld, e, ectx, "target_prefix", 1, &s) > 0)
+            c.target_prefix = tw__cl_strdup(ld, s);
+        else if (!tw__aws_json_target(c.service, NULL)) {
+            tw__cl_err(ld, e->line, TW_ECONFIG, "%sservice \"%s\" is not a JSON-protocol service trailwatch knows: "
+                       "give its target_prefix (X-Amz-Target without the action)", ectx, c.service);
+            continue;
+        }
+        tw__cl_duration(ld, e, ectx, "timeout", 100, 60000, &c.timeout_ms);
+        tw__cl_duration(ld, e, ectx, "cache", 0, 86400000, &c.cache_ms);
+        const tw_json *rate = tw_json_get(e, "rate");
+        if (rate && rate->type != TW_JSON_NULL && tw__cl_keys(ld, rate, ectx, rate_keys) == 0) {
+            tw__cl_number(ld, rate, ectx, "per_second", 0.01, 10000, &c.rate);
+            tw__cl_number(ld, rate, ectx, "burst", 1, 10000, &c.burst);
+        }
+        if (!(c.request = enrich_request(ld, e, ectx)))
+            continue;
+        r->enrich[r->nenrich++] = c;
+    }
 }

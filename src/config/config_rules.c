@@ -295,9 +295,9 @@ static int disabled_by_entry(const cl_pack *pk, const char *name)
 void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *pk)
 {
     static const char *const known[] = {"name", "description", "severity", "enabled", "pattern", "targets",
-                                        "storm", "facts", "references", "tags", "examples", NULL};
+                                        "storm", "facts", "enrich", "references", "tags", "examples", NULL};
     static const char *const pack_known[] = {"name", "description", "severity", "enabled", "pattern", "storm",
-                                             "facts", "references", "tags", "examples", NULL};
+                                             "facts", "enrich", "references", "tags", "examples", NULL};
     char ctx[128], sub[160];
     snprintf(ctx, sizeof ctx, "rules[%zu]", index);
     if (tw__cl_keys(ld, v, ctx, pk ? pack_known : known) < 0 && v->type != TW_JSON_OBJECT)
@@ -342,6 +342,7 @@ void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *p
         rc->severity_given = in.severity != NULL;
         strings(ld, v, ctx, "references", &rc->refs, &rc->nrefs);
         strings(ld, v, ctx, "tags", &rc->tags, &rc->ntags);
+        tw__cl_enrich(ld, tw_json_get(v, "enrich"), ctx, rc);
         tw__cl_facts(ld, tw_json_get(v, "facts"), ctx, rc);
     }
     examples(ld, tw_json_get(v, "examples"), ctx, rc);

@@ -212,6 +212,8 @@ void tw__cl_aws(tw_cfg_ld *ld, const tw_json *v);
 /* sources.s3 and sources.sqs. */
 void tw__cl_s3_source(tw_cfg_ld *ld, const tw_json *v);
 void tw__cl_sqs_source(tw_cfg_ld *ld, const tw_json *v);
+/* A rule's `enrich:` mapping (NAME: {service, action, input_paths_map, request, timeout, cache, rate}). */
+void tw__cl_enrich(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_cfg *r);
 
 /* ---- cluster: (config_cluster.c) ---- */
 

@@ -18,6 +18,7 @@
 #include "config/facts_eval.h"
 #include "config/match.h"
 #include "config/snapshot.h"
+#include "enrich/enrich.h"
 #include "trailwatch/event.h"
 
 #define TW_ENGINE_SOURCES_MAX 16       /* source names with a cached counter (there are 5) */
@@ -44,7 +45,10 @@ struct tw_engine {
     pthread_cond_t storm_wake;
     tw_engine_forward_fn forward;  /* cluster mode: events go to JetStream instead */
     void *forward_ctx;
+    tw_enricher *enricher;         /* rules' enrich: calls (NULL: none configured) */
 };
+
+void tw_engine_set_enricher(tw_engine *e, tw_enricher *en) { e->enricher = en; }
 
 tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
 {
@@ -141,6 +145,7 @@ typedef struct batch {
     size_t nseen, capseen;
     char **owned;                  /* strings to free after the commit */
     size_t nowned, capowned;
+    int64_t enrich_deadline_ms;    /* enrichment calls of this submit end by then (monotonic) */
 } batch;
 
 static int own(batch *b, char *s)
@@ -233,8 +238,8 @@ static char *storm_key(const tw_config *cfg, const tw_rule_cfg *r, const tw_targ
 /* Renders one alert for one binding into a (body owned by the batch). On failure the alert goes to
  * the dead letters with the reason: an alert that cannot be rendered is still not lost. */
 static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_binding *bd, const tw_json *ev,
-                         const char *text, size_t len, const char *event_id, uint64_t storm_count, batch *b,
-                         tw_new_alert *a)
+                         const tw_json *enrichment, const char *text, size_t len, const char *event_id,
+                         uint64_t storm_count, batch *b, tw_new_alert *a)
 {
     const tw_target_cfg *t = &cfg->targets[bd->target];
     char arn[512];
@@ -254,9 +259,10 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
     int is_json = 0;
     tw_status rc = TW_OK;
     /* The rule's facts ($.facts.NAME in templates): a fact that fails is null, the alert goes out. */
-    tw_json_doc *xdoc = r->nfacts ? tw__json_doc_new() : NULL;
+    tw_json_doc *xdoc = r->nfacts || enrichment ? tw__json_doc_new() : NULL;
     const tw_json *extra = NULL;
-    if (r->nfacts && (!xdoc || (rc = tw__config_rule_extra(cfg, r, ev, NULL, xdoc, &extra, &err)))) {
+    if ((r->nfacts || enrichment) &&
+        (!xdoc || (rc = tw__config_rule_extra(cfg, r, ev, enrichment, xdoc, &extra, &err)))) {
         if (!xdoc || rc == TW_ENOMEM)
             rc = tw__err(&err, TW_ENOMEM, "out of memory computing facts");
         else
@@ -428,13 +434,19 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         const tw_rule_cfg *r = &cfg->rules[ri];
         if (rule_matches)
             tw_count(rule_matches[ri], 1);
+        /* enrichment (src/enrich/): bounded by its timeouts and the batch's deadline; a failure only
+         * marks the alerts */
+        tw_json_doc *edoc = NULL;
+        const tw_json *enr = NULL;
+        if (r->nenrich)
+            tw__enrich_rule(e->enricher, r, ev, b->enrich_deadline_ms, &edoc, &enr);
         for (uint32_t k = 0; k < r->nbindings; k++) {
             tw_new_alert *a = new_alert(b);
             if (!a) {
                 reject(res, TW_ENOMEM, "out of memory");
                 break;
             }
-            render_alert(cfg, r, &r->bindings[k], ev, kept, len, eid, 0, b, a);
+            render_alert(cfg, r, &r->bindings[k], ev, enr, kept, len, eid, 0, b, a);
             if (r->storm.window_ms > 0 && !a->dead_reason) {
                 char *sk = storm_key(cfg, r, &cfg->targets[r->bindings[k].target], ev);
                 if (own(b, sk)) {
@@ -445,6 +457,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
                 }
             }
         }
+        tw_json_doc_free(edoc);
     }
     tw_json_doc_free(doc);
 }
@@ -491,6 +504,7 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         return tw__err(err, TW_EINVAL, "the server is stopping");
     batch b;
     memset(&b, 0, sizeof b);
+    b.enrich_deadline_ms = tw__enrich_now_ms() + TW_ENRICH_BATCH_BUDGET_MS;
     item_state *st = calloc(n ? n : 1, sizeof *st);
     if (!st)
         return tw__err(err, TW_ENOMEM, "out of memory");
@@ -613,7 +627,7 @@ static tw_status summarise(const tw_config *cfg, due *d, int64_t now, batch *b, 
     tw_status rc = a ? tw_json_parse(d->event, d->event_len, &cfg->lim, &doc, err)
                      : tw__err(err, TW_ENOMEM, "out of memory rendering a storm summary");
     if (rc == TW_OK) {
-        render_alert(cfg, r, bd, tw_json_root(doc), d->event, d->event_len, eid_kept, d->suppressed + 1, b, a);
+        render_alert(cfg, r, bd, tw_json_root(doc), NULL, d->event, d->event_len, eid_kept, d->suppressed + 1, b, a);
         d->alert = b->nalerts - 1;
     } else if (a) {
         b->nalerts--;             /* the stored event was parsed before: only memory can fail here */

@@ -80,6 +80,9 @@ tw_status tw_engine_new(struct tw_snapshots *snaps, struct tw_metrics *m, tw_eng
 tw_status tw_engine_attach(tw_engine *e, struct tw_outbox *ob, tw_error *err);
 /* Also stops the storm window thread (call before the outbox stops). */
 void tw_engine_set_stopping(tw_engine *e);
+/* Rules' enrichments go through en (borrowed; set before sources start, or NULL). */
+struct tw_enricher;
+void tw_engine_set_enricher(tw_engine *e, struct tw_enricher *en);
 void tw_engine_free(tw_engine *e);
 
 /* Storm windows: tw_engine_attach starts a thread that every TW_STORM_TICK_MS closes the windows

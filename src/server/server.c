@@ -226,6 +226,9 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     s->disp = d;
     if ((rc = start_cluster(s, err)))
         goto fail;
+    /* before the HTTP listener: the enricher must be in place for the first event */
+    if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
+        goto fail;
     if (*s->listen) {
         tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth};
         if ((rc = tw_http_server_start(s->listen, &env, &s->http, err)))
@@ -238,8 +241,6 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
         if ((rc = tw_folder_start(s->engine, s->metrics, s->folder_path, watch, &s->folder, err)))
             goto fail;
     }
-    if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
-        goto fail;
     if (opt && opt->stdin_events) {
         if (pthread_create(&s->stdin_thread, NULL, stdin_main, s)) {
             rc = tw__err(err, TW_ESYS, "cannot start the stdin reader");
@@ -319,7 +320,6 @@ void tw_server_stop(tw_server *s)
         tw_folder_stop(s->folder);
     s->folder = NULL;
     tw_aws_sources_stop(s->aws);
-    s->aws = NULL;
     if (s->stdin_running)
         pthread_join(s->stdin_thread, NULL);
     s->stdin_running = 0;
@@ -342,6 +342,8 @@ void tw_server_free(tw_server *s)
     if (!s)
         return;
     tw_server_stop(s);
+    tw_aws_sources_free(s->aws);
+    s->aws = NULL;
     tw_engine_free(s->engine);
     if (s->snaps_ready)
         tw_snapshots_destroy(&s->snaps);

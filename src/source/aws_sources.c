@@ -1,10 +1,13 @@
 /* source/aws_sources.c: the AWS client and the S3 / SQS sources of one `serve`. */
 #include "source/aws_sources.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "enrich/enrich.h"
+#include "target/target.h"
 #include "source/s3src.h"
 #include "source/sqssrc.h"
 #include "telemetry/log.h"
@@ -13,7 +16,21 @@ struct tw_aws_sources {
     tw_aws_client *client;
     tw_s3src *s3;
     tw_sqssrc *sqs;
+    tw_enricher *enricher;
+    tw_engine *engine;
 };
+
+/* The exec targets' AWS environment: trailwatch's region, endpoints and credentials. */
+static char **child_env(void *ctx)
+{
+    tw_aws_sources *a = ctx;
+    char **lines = NULL;
+    size_t n = 0;
+    tw_error err;
+    if (tw__aws_child_env(a->client, &lines, &n, &err))
+        return NULL;
+    return lines;
+}
 
 void tw_aws_settings_from_config(const tw_config *cfg, tw_aws_settings *s, tw_aws_endpoint *eps)
 {
@@ -52,23 +69,31 @@ tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg
     tw_aws_sources *a = calloc(1, sizeof *a);
     if (!a)
         return tw__err(err, TW_ENOMEM, "out of memory");
+    a->engine = e;
     tw_aws_settings st;
     tw_aws_endpoint eps[TW_AWS_ENDPOINTS_MAX];
     tw_aws_settings_from_config(cfg, &st, eps);
     tw_status rc = tw__aws_client_new(&st, &a->client, err);
+    char why[TW_ERROR_MSG_MAX + 32] = "";
     if (rc) {
-        /* Without S3/SQS sources a broken AWS setup only affects enrichment: say so and go on. */
-        if (!cfg->src.s3 && !cfg->src.sqs) {
-            tw_log(TW_LOG_WARN, "AWS settings unusable: enrichments and handlers get no AWS credentials", "error",
-                   err->msg, NULL);
+        if (cfg->src.s3 || cfg->src.sqs) {
+            tw__err_prefix(err, "aws");
             free(a);
-            tw_error_clear(err);
-            return TW_OK;
+            return rc;
         }
-        tw__err_prefix(err, "aws");
-        free(a);
+        /* Without S3/SQS sources a broken AWS setup only affects enrichment: say so and go on. */
+        snprintf(why, sizeof why, "AWS settings unusable: %s", err->msg);
+        tw_log(TW_LOG_WARN, "AWS settings unusable: enrichments fail, handlers get no AWS settings", "error",
+               err->msg, NULL);
+        tw_error_clear(err);
+    }
+    if ((rc = tw__enricher_new(a->client, why, m, &a->enricher, err))) {
+        tw_aws_sources_free(a);
         return rc;
     }
+    tw_engine_set_enricher(e, a->enricher);
+    if (a->client)
+        tw_target_exec_env(child_env, a);
     if (cfg->src.s3 &&
         (rc = tw_s3src_start(e, m, a->client, cfg->src.s3, data_dir, &cfg->lim, &a->s3, err)))
         goto fail;
@@ -78,6 +103,7 @@ tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg
     return TW_OK;
 fail:
     tw_aws_sources_stop(a);
+    tw_aws_sources_free(a);
     return rc;
 }
 
@@ -94,6 +120,20 @@ void tw_aws_sources_stop(tw_aws_sources *a)
         return;
     tw_s3src_stop(a->s3);
     tw_sqssrc_stop(a->sqs);
+    a->s3 = NULL;
+    a->sqs = NULL;
+}
+
+void tw_aws_sources_free(tw_aws_sources *a)
+{
+    if (!a)
+        return;
+    tw_aws_sources_stop(a);
+    if (a->client)
+        tw_target_exec_env(NULL, NULL);
+    if (a->engine)
+        tw_engine_set_enricher(a->engine, NULL);
+    tw__enricher_free(a->enricher);
     tw__aws_client_free(a->client);
     free(a);
 }

@@ -94,6 +94,38 @@ static void env_free(envlist *e)
     free(e->v);
 }
 
+static pthread_mutex_t env_hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static tw_exec_env_fn env_hook;
+static void *env_hook_ctx;
+
+void tw_target_exec_env(tw_exec_env_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&env_hook_lock);
+    env_hook = fn;
+    env_hook_ctx = ctx;
+    pthread_mutex_unlock(&env_hook_lock);
+}
+
+/* The installed provider's lines (trailwatch's AWS settings), after the server's own AWS_*. */
+static void hook_env(envlist *e)
+{
+    pthread_mutex_lock(&env_hook_lock);
+    char **lines = env_hook ? env_hook(env_hook_ctx) : NULL;
+    pthread_mutex_unlock(&env_hook_lock);
+    for (char **p = lines; p && *p; p++) {
+        const char *eq = strchr(*p, '=');
+        if (eq && eq - *p < 256) {
+            char name[256];
+            memcpy(name, *p, (size_t)(eq - *p));
+            name[eq - *p] = '\0';
+            env_set(e, name, eq + 1);
+        }
+        explicit_bzero(*p, strlen(*p)); /* credentials */
+        free(*p);
+    }
+    free(lines);
+}
+
 static void build_env(const tw_exec *x, const char *request_id, int64_t deadline_wall, envlist *e)
 {
     const char *path = getenv("PATH"), *home = getenv("HOME");
@@ -110,6 +142,7 @@ static void build_env(const tw_exec *x, const char *request_id, int64_t deadline
             env_set(e, name, eq + 1);
         }
     }
+    hook_env(e);
     if (x->region) {
         env_set(e, "AWS_REGION", x->region);
         env_set(e, "AWS_DEFAULT_REGION", x->region);

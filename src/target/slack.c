@@ -243,6 +243,21 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         tw__jb_push(&jb, ffields, mrkdwn(&jb, &t));
         shown++;
     }
+    /* enrichments that failed (src/enrich/): the alert says so instead of missing data silently */
+    const tw_json *enr = tw_json_get(a->extra, "enrichment");
+    for (size_t i = 0; i < tw_json_size(enr); i++) {
+        const tw_json *why = tw_json_get(tw_json_at(enr, i), "error");
+        if (tw_json_typeof(why) != TW_JSON_STRING)
+            continue;
+        tw_buf_reset(&t);
+        tw_buf_puts(&t, ":warning: *Enrichment ");
+        put(&t, tw_json_key(enr, i, NULL), 100);
+        tw_buf_puts(&t, " failed:* ");
+        put(&t, tw_json_string(why, NULL), SECTION_MAX - t.len);
+        b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
+        tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
+        tw__jb_put(&jb, b, "text", mrkdwn(&jb, &t));
+    }
     if (f.error) {
         tw_buf_reset(&t);
         tw_buf_puts(&t, ":x: *Error:* ");

@@ -136,6 +136,13 @@ tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, in
  * the outcome is a retry. Used when a stop's drain time is up; 0 lets deliveries run again. */
 void tw_target_cancel_local(int on);
 
+/* Extra environment for exec targets (Lambda-style handlers): "NAME=value" lines in a malloc'd,
+ * NULL-terminated array the caller frees (each line and the array). The server installs one that
+ * gives trailwatch's own AWS settings (region, configured endpoints, resolved credentials), so a
+ * handler's boto3 reaches AWS (or moto) exactly as trailwatch does. NULL uninstalls. */
+typedef char **(*tw_exec_env_fn)(void *ctx);
+void tw_target_exec_env(tw_exec_env_fn fn, void *ctx);
+
 /* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and
  * "<http://x|y>" coming from an event cannot ping or link. */
 tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len);
