@@ -57,6 +57,12 @@ static int is_region(const char *s)
     return n >= 3 && n < 40 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
+static int is_service(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 2 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
 static int is_org(const char *s)
 {
     size_t n = strlen(s);
@@ -111,7 +117,7 @@ void tw__cl_aws(tw_cfg_ld *ld, const tw_json *v)
         snprintf(ctx, sizeof ctx, "aws.endpoints.%.40s", m->key);
         if (tw__cl_vstring(ld, m->val, ctx, 1, &s) <= 0)
             continue;
-        if (!is_url(s) || !is_region(m->key)) {
+        if (!is_url(s) || !is_service(m->key)) {
             tw__cl_err(ld, m->val->line, TW_ECONFIG, "%s: must map a service name (s3, sqs, ssm, ...) to an http(s) URL",
                        ctx);
             continue;
@@ -318,7 +324,7 @@ void tw__cl_enrich(tw_cfg_ld *ld, const tw_json *v, const char *rctx, tw_rule_cf
         c.where = tw__cl_printf(ld, "%s:%u", ld->file, e->line);
         const char *s;
         int ok = 1;
-        if (tw__cl_string(ld, e, ectx, "service", 1, &s) > 0 && is_region(s))
+        if (tw__cl_string(ld, e, ectx, "service", 1, &s) > 0 && is_service(s))
             c.service = tw__cl_strdup(ld, s);
         else
             ok = 0;
