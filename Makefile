@@ -3,6 +3,7 @@
 #   make            build build/trailwatch (release: -O2 -g)
 #   make run        install missing Debian packages, build, run the main job on the embedded defaults
 #   make check      install missing Debian packages, build (plain + ASan/UBSan), run every test
+#   make torture    allocation-failure sweeps, every failure point once and from there on (ASan+UBSan)
 #   make bench      run the benchmarks in bench/ and print their figures
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
 #
@@ -38,7 +39,7 @@ LIB       := $(BUILD)/libtrailwatch.a
 BIN       := $(BUILD)/trailwatch
 GEN       := $(BUILD)/gen/casefold_table.h
 
-.PHONY: all run check check-inner bench fuzz deps clean unit
+.PHONY: all run check check-inner bench fuzz deps clean unit torture
 all: $(BIN) $(UNIT_BIN)
 
 deps:
@@ -52,6 +53,10 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all
 	@python3 tests/run.py
+
+torture: deps
+	@$(MAKE) --no-print-directory SAN=1 build-san/tests/test_torture
+	@TW_TORTURE=full ASAN_OPTIONS=detect_leaks=1 build-san/tests/test_torture
 
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -81,7 +86,18 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# Allocation-failure tests: the library's malloc, calloc, realloc, strdup and strndup go through
+# tests/unit/failalloc.c, which fails the Nth on demand (tests/unit/failalloc.h).
+TORTURE_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/tests/test_torture: $(BUILD)/obj/tests/unit/test_torture.o $(BUILD)/obj/tests/unit/failalloc.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(CC) $(LDFLAGS) $(TORTURE_WRAP) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/unit/%.d)
+# Objects are intermediate files of the test binaries: keep them, or every make rebuilds them all.
+.SECONDARY:
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/unit/%.d) \
+         $(BUILD)/obj/tests/unit/failalloc.d

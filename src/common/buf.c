@@ -11,6 +11,7 @@ void tw_buf_init(tw_buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->err = TW_OK;
 }
 
 void tw_buf_free(tw_buf *b)
@@ -18,13 +19,16 @@ void tw_buf_free(tw_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = TW_OK;
 }
 
 tw_status tw_buf_reserve(tw_buf *b, size_t n)
 {
+    if (b->err)
+        return b->err;
     size_t max = b->max ? b->max : (size_t)-1 / 2;
     if (n > max || b->len > max - n)
-        return TW_ETOOBIG;
+        return b->err = TW_ETOOBIG;
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return TW_OK;
@@ -33,7 +37,7 @@ tw_status tw_buf_reserve(tw_buf *b, size_t n)
         cap = cap * 2;
     char *p = realloc(b->data, cap);
     if (!p)
-        return TW_ENOMEM;
+        return b->err = TW_ENOMEM;
     b->data = p;
     b->cap = cap;
     return TW_OK;
@@ -59,10 +63,12 @@ tw_status tw_buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = b->err ? 0 : vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
+    if (b->err)
+        return b->err;
     if (n < 0)
-        return TW_EINVAL;
+        return b->err = TW_EINVAL;
     tw_status rc = tw_buf_reserve(b, (size_t)n);
     if (rc)
         return rc;
@@ -82,12 +88,16 @@ tw_status tw_buf_printf(tw_buf *b, const char *fmt, ...)
 
 char *tw_buf_detach(tw_buf *b, size_t *len)
 {
-    if (!b->data && tw_buf_reserve(b, 0))
-        return NULL;
+    if (!b->data) {
+        b->err = TW_OK;            /* room for the NUL of an empty result, whatever failed before */
+        if (tw_buf_reserve(b, 0))
+            return NULL;
+    }
     char *p = b->data;
     if (len)
         *len = b->len;
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = TW_OK;
     return p;
 }

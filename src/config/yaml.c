@@ -189,7 +189,7 @@ static tw_status place(loader *ld, tw_json *v, yaml_mark_t m)
 /* ---- scalars ---- */
 
 enum { T_NONE, T_NONSPECIFIC, T_STR, T_INT, T_FLOAT, T_BOOL, T_NULL, T_CORE, T_CFN, T_BAD };
-enum { NUM_NO, NUM_INT, NUM_FLOAT, NUM_SPECIAL, NUM_RANGE };
+enum { NUM_NO, NUM_INT, NUM_FLOAT, NUM_SPECIAL, NUM_RANGE, NUM_NOMEM };
 
 static int tag_kind(const char *tag)
 {
@@ -237,7 +237,8 @@ static int digit_val(char c)
     return 99;
 }
 
-/* Core-schema number -> JSON literal in b. NUM_SPECIAL: .inf/.nan; NUM_RANGE: 0x/0o past 64 bits. */
+/* Core-schema number -> JSON literal in b. NUM_SPECIAL: .inf/.nan; NUM_RANGE: 0x/0o past 64 bits;
+ * NUM_NOMEM: a number, but no memory to write it (not to be taken for a string). */
 static int core_number(const char *s, size_t n, tw_buf *b)
 {
     static const char *const special[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
@@ -257,7 +258,7 @@ static int core_number(const char *s, size_t n, tw_buf *b)
         }
         if (wide)
             return NUM_RANGE;
-        return tw_buf_printf(b, "%" PRIu64, v) ? NUM_NO : NUM_INT;
+        return tw_buf_printf(b, "%" PRIu64, v) ? NUM_NOMEM : NUM_INT;
     }
     if (is_one_of(s, n, special))
         return NUM_SPECIAL;
@@ -296,7 +297,7 @@ static int core_number(const char *s, size_t n, tw_buf *b)
         rc = fpn ? tw_buf_append(b, s + fp - 1, fpn + 1) : tw_buf_puts(b, ".0");
     if (!rc)
         rc = tw_buf_append(b, s + ep, n - ep);
-    return rc ? NUM_NO : dot || ep < n ? NUM_FLOAT : NUM_INT;
+    return rc ? NUM_NOMEM : dot || ep < n ? NUM_FLOAT : NUM_INT;
 }
 
 static tw_status bad_tag(loader *ld, yaml_mark_t m, const char *tag)
@@ -346,6 +347,8 @@ static tw_status load_scalar(loader *ld, const yaml_event_t *ev, tw_json **out)
     }
     if (num == NUM_RANGE)
         return at_err(ld, ev->start_mark, TW_EYAML, "integer %.40s does not fit in 64 bits", s);
+    if (num == NUM_NOMEM)
+        return oom(ld);
     if (want)
         return at_err(ld, ev->start_mark, TW_EYAML, "%.40s%s is not %s", s, n > 40 ? "..." : "", want);
     tw_json *v = t == TW_JSON_STRING ? tw__json_new_string(ld->doc, s, n)

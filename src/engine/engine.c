@@ -22,6 +22,7 @@
 #include "trailwatch/event.h"
 
 #define TW_ENGINE_SOURCES_MAX 16       /* source names with a cached counter (there are 5) */
+#define TW_STORM_KEY_MAX 4096          /* bytes of a storm key kept (the rest is cut) */
 
 struct tw_engine {
     tw_snapshots *snaps;
@@ -217,21 +218,26 @@ static void idem_key(const char *event_id, const char *rule, const char *target,
     out[32] = '\0';
 }
 
-/* Values at the storm key paths, as JSON: what makes two alerts "identical". */
-static char *storm_key(const tw_config *cfg, const tw_rule_cfg *r, const tw_target_cfg *t, const tw_json *ev)
+/* Values at the storm key paths, as JSON: what makes two alerts "identical". NULL when out of
+ * memory (the alert then goes out without storm control rather than under a wrong key). */
+static char *storm_key(const tw_rule_cfg *r, const tw_target_cfg *t, const tw_json *ev)
 {
-    tw_buf b = TW_BUF_INIT;
-    tw_buf_init(&b, 4096);
-    (void)cfg;
-    int ok = tw_buf_puts(&b, t->name) == TW_OK && tw_buf_puts(&b, "\n[") == TW_OK;
-    for (uint32_t i = 0; ok && i < r->storm.nkeys; i++) {
-        const tw_json *v = tw_jsonpath_get(ev, r->storm.keys[i]);
-        ok = (!i || tw_buf_putc(&b, ',') == TW_OK) &&
-             (v ? tw__json_write(&b, v) == TW_OK : tw_buf_puts(&b, "null") == TW_OK);
-    }
+    tw_buf b;
     /* A very long key is cut: the first 4 KB of values tell alerts apart well enough. */
-    if (ok || b.len)
-        tw_buf_putc(&b, ']');
+    tw_buf_init(&b, TW_STORM_KEY_MAX);
+    tw_buf_puts(&b, t->name);
+    tw_buf_puts(&b, "\n[");
+    for (uint32_t i = 0; i < r->storm.nkeys; i++) {
+        const tw_json *v = tw_jsonpath_get(ev, r->storm.keys[i]);
+        if (i)
+            tw_buf_putc(&b, ',');
+        v ? tw__json_write(&b, v) : tw_buf_puts(&b, "null");
+    }
+    tw_buf_putc(&b, ']');
+    if (tw_buf_error(&b) == TW_ENOMEM) {
+        tw_buf_free(&b);
+        return NULL;
+    }
     return tw_buf_detach(&b, NULL);
 }
 
@@ -244,15 +250,16 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
     const tw_target_cfg *t = &cfg->targets[bd->target];
     char arn[512];
     snprintf(arn, sizeof arn, "arn:aws:events:%s:%s:rule/%s", cfg->region, cfg->account, r->name);
+    a->target = t->name;
+    a->rule = r->name;
+    a->event_id = event_id;
+    a->idem_key = "";
     char *key = malloc(33);
     if (!own(b, key)) {
         a->dead_reason = "out of memory rendering the alert";
         return;
     }
     idem_key(event_id, r->name, t->name, key);
-    a->target = t->name;
-    a->rule = r->name;
-    a->event_id = event_id;
     a->idem_key = key;
     tw_buf input = TW_BUF_INIT, body = TW_BUF_INIT;
     tw_error err;
@@ -283,9 +290,11 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
     tw_buf_free(&input);
     if (rc) {
         char *why = malloc(600);
-        if (own(b, why))
+        if (why)
             snprintf(why, 600, "cannot render the alert: %s", err.msg);
-        a->dead_reason = why ? why : "cannot render the alert";
+        /* own() frees what it cannot keep: the reason is then a constant one */
+        a->dead_reason = own(b, why) ? why
+                         : rc == TW_ENOMEM ? "cannot render the alert: out of memory" : "cannot render the alert";
         tw_buf_free(&body);
         return;
     }
@@ -448,7 +457,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
             }
             render_alert(cfg, r, &r->bindings[k], ev, enr, kept, len, eid, 0, b, a);
             if (r->storm.window_ms > 0 && !a->dead_reason) {
-                char *sk = storm_key(cfg, r, &cfg->targets[r->bindings[k].target], ev);
+                char *sk = storm_key(r, &cfg->targets[r->bindings[k].target], ev);
                 if (own(b, sk)) {
                     a->storm_key = sk;
                     a->storm_window_ms = r->storm.window_ms;

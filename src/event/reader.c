@@ -430,7 +430,7 @@ tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *l
         r->len = r->cap = n;
         tw_buf_init(&r->doc, l.file_max);
     } else {
-        r->doc = (tw_buf){text, n, n + 1, l.file_max};
+        r->doc = (tw_buf){text, n, n + 1, l.file_max, TW_OK};
         r->p = r->line_pos = text;
         r->end = text + n;
         r->doc_line = 1;

@@ -75,10 +75,11 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
 {
     const discord *d = impl;
     tw_json_doc *doc;
-    const tw_json *v = tw__input_json(a, &doc);
+    const tw_json *v;
+    tw_status irc = tw__input_json(a, &doc, &v);
     tw_jb jb;
     tw_json *msg;
-    if (tw__jb_init(&jb)) {
+    if (irc || tw__jb_init(&jb)) {
         tw_json_doc_free(doc);
         return tw__err(err, TW_ENOMEM, "discord: out of memory");
     }
@@ -103,7 +104,7 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
             tw_buf_puts(&t, "\n```");
         }
         msg = tw__jb_obj(&jb);
-        tw__jb_put(&jb, msg, "content", tw__jb_strn(&jb, t.data, t.len));
+        tw__jb_put(&jb, msg, "content", tw__jb_buf(&jb, &t, t.len));
         common(&jb, msg, d);
         tw_buf_free(&t);
     }
@@ -120,7 +121,7 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw_jb jb;
     size_t budget = EMBED_TOTAL;
     const char *rule = a->rule_name ? a->rule_name : "trailwatch";
-    tw__facts_extract(a->event, &f);
+    tw_status frc = tw__facts_extract(a->event, &f);
     size_t nkv = tw__facts_list(&f, kv, 25);
     tw__facts_summary(&f, &sum);
     tw_buf_printf(&content, "%s: %s", rule, sum.data ? sum.data : "");
@@ -155,6 +156,10 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         }
         common(&jb, msg, d);
     }
+    tw__jb_check(&jb, frc);
+    tw__jb_check(&jb, tw_buf_error(&sum));
+    tw__jb_check(&jb, tw_buf_error(&foot));
+    tw__jb_check(&jb, tw_buf_error(&content));
     tw_buf_free(&sum);
     tw_buf_free(&foot);
     tw_buf_free(&content);

@@ -21,6 +21,7 @@ static const char *cat(tw_facts *f, const char *a, const char *b, const char *c)
 {
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
     char *s = tw_arena_alloc(&f->arena, la + lb + lc + 1);
+    f->failed |= !s;
     if (s) {
         memcpy(s, a, la);
         memcpy(s + la, b, lb);
@@ -74,7 +75,8 @@ static const char *join(tw_facts *f, const char **names, size_t n, size_t total)
         tw_buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
     if (total > n)
         tw_buf_printf(&b, " (+%zu more)", total - n);
-    const char *s = b.data ? tw_arena_strndup(&f->arena, b.data, b.len) : NULL;
+    const char *s = b.data && !tw_buf_error(&b) ? tw_arena_strndup(&f->arena, b.data, b.len) : NULL;
+    f->failed |= !s;
     tw_buf_free(&b);
     return s;
 }
@@ -122,13 +124,15 @@ static const char *param_value(tw_facts *f, const tw_json *v, int scalars_only)
         tw_buf_append(&b, s, n);
     } else {
         tw__json_write(&b, v);
-        if ((t == TW_JSON_ARRAY || t == TW_JSON_OBJECT) && b.len > TW_FACTS_VALUE_MAX) {
+        if ((t == TW_JSON_ARRAY || t == TW_JSON_OBJECT) && b.len > TW_FACTS_VALUE_MAX && !tw_buf_error(&b)) {
             tw_buf_free(&b);
             return NULL;                       /* not short: the resource line and the event have it */
         }
     }
     const char *s = NULL;
-    if (b.data) {
+    if (tw_buf_error(&b)) {
+        f->failed = 1;
+    } else if (b.data) {
         size_t keep = b.len;
         if (keep > TW_FACTS_VALUE_MAX) {       /* cut on a character boundary, mark the cut */
             keep = TW_FACTS_VALUE_MAX - 3;
@@ -137,7 +141,8 @@ static const char *param_value(tw_facts *f, const tw_json *v, int scalars_only)
             b.len = keep;
             tw_buf_append(&b, "\xe2\x80\xa6", 3);
         }
-        s = tw_arena_strndup(&f->arena, b.data, b.len);
+        s = tw_buf_error(&b) ? NULL : tw_arena_strndup(&f->arena, b.data, b.len);
+        f->failed |= !s;
     } else if (t == TW_JSON_STRING) {
         s = "";
     }
@@ -195,7 +200,7 @@ tw_status tw__facts_extract(const tw_json *event, tw_facts *f)
         if (f->nresources)
             f->resource = join(f, f->resources, f->nresources > 3 ? 3 : f->nresources, f->resources_total);
     }
-    return TW_OK;
+    return f->failed ? TW_ENOMEM : TW_OK;
 }
 
 void tw__facts_free(tw_facts *f) { tw_arena_free(&f->arena); }

@@ -25,6 +25,7 @@ typedef struct tw_kv {
 
 typedef struct tw_facts {
     tw_arena arena;
+    int failed;                    /* out of memory composing a fact */
     int cloudtrail;                /* detail is a CloudTrail record (eventName, eventSource) */
     const char *who;               /* "alice", "root user of 123456789012", "Admin/bob"; NULL: unknown */
     const char *who_type;          /* userIdentity.type, NULL when none */
@@ -39,8 +40,9 @@ typedef struct tw_facts {
     const char *resources[TW_FACTS_RESOURCES]; /* the envelope's resources (non-CloudTrail events) */
 } tw_facts;
 
-/* Fills f from event (any JSON value; missing parts stay NULL). Always TW_OK: running out of memory
- * only leaves composed facts out (a shorter message, never a wrong one). */
+/* Fills f from event (any JSON value; missing parts stay NULL). TW_ENOMEM when a fact could not be
+ * composed (f is still usable and must be freed): a renderer fails rather than send a message
+ * with facts silently missing. */
 tw_status tw__facts_extract(const tw_json *event, tw_facts *f);
 void tw__facts_free(tw_facts *f);
 

@@ -76,11 +76,19 @@ tw_json *tw__jb_copy(tw_jb *jb, const tw_json *v);
 /* Adds key: v to obj (or v to arr) and returns v, so calls nest. NULL in, NULL out. */
 tw_json *tw__jb_put(tw_jb *jb, tw_json *obj, const char *key, tw_json *v);
 tw_json *tw__jb_push(tw_jb *jb, tw_json *arr, tw_json *v);
-/* Writes root's JSON text into out and frees the tree. */
+/* Records a failure that happened beside the tree (a scratch tw_buf's sticky error, facts that
+ * could not be composed): tw__jb_finish then fails. Returns rc. */
+tw_status tw__jb_check(tw_jb *jb, tw_status rc);
+/* A string node from a scratch buffer's text; its error (tw_buf_error) fails the builder. */
+tw_json *tw__jb_buf(tw_jb *jb, const tw_buf *b, size_t n);
+/* Writes root's JSON text into out and frees the tree; fails when anything failed on the way
+ * (a node, a checked buffer, out itself). */
 tw_status tw__jb_finish(tw_jb *jb, const tw_json *root, tw_buf *out, tw_error *err);
 
-/* The alert's transformed input parsed as JSON (a->input_is_json), or NULL (then *doc is NULL). */
-const tw_json *tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc);
+/* The alert's transformed input parsed as JSON into *v (a->input_is_json), else *v NULL (text, or
+ * not parseable: shown as text). TW_ENOMEM when it could not be parsed for want of memory; *doc
+ * is to be freed either way. */
+tw_status tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc, const tw_json **v);
 
 /* file and console: the transformation's result or the event, JSON compacted to one line. */
 tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);

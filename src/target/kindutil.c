@@ -258,6 +258,20 @@ tw_json *tw__jb_push(tw_jb *jb, tw_json *arr, tw_json *v)
     return v;
 }
 
+tw_status tw__jb_check(tw_jb *jb, tw_status rc)
+{
+    if (rc)
+        jb->failed = 1;
+    return rc;
+}
+
+tw_json *tw__jb_buf(tw_jb *jb, const tw_buf *b, size_t n)
+{
+    if (tw__jb_check(jb, tw_buf_error(b)))
+        return NULL;
+    return tw__jb_strn(jb, b->data ? b->data : "", n < b->len ? n : b->len);
+}
+
 tw_status tw__jb_finish(tw_jb *jb, const tw_json *root, tw_buf *out, tw_error *err)
 {
     tw_status rc = jb->failed || !root ? TW_ENOMEM : tw__json_write(out, root);
@@ -268,17 +282,21 @@ tw_status tw__jb_finish(tw_jb *jb, const tw_json *root, tw_buf *out, tw_error *e
     return rc ? tw__err(err, rc, "rendering the message: out of memory") : TW_OK;
 }
 
-const tw_json *tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc)
+tw_status tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc, const tw_json **v)
 {
     *doc = NULL;
+    *v = NULL;
     if (!a->input || !a->input_is_json)
-        return NULL;
+        return TW_OK;
     tw_limits lim;
     tw_limits_default(&lim);
     lim.event_max = TW_MAX_EVENT_MAX;          /* transformation results may be larger than one event */
-    if (tw_json_parse(a->input, a->input_len, &lim, doc, NULL) != TW_OK)
-        return NULL;
-    return tw_json_root(*doc);
+    tw_status rc = tw_json_parse(a->input, a->input_len, &lim, doc, NULL);
+    if (rc == TW_ENOMEM)
+        return rc;
+    if (rc == TW_OK)
+        *v = tw_json_root(*doc);
+    return TW_OK;
 }
 
 /* The transformation's result or the event, JSON written compactly so that each alert is one line
@@ -289,8 +307,9 @@ tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, 
     tw_status rc;
     if (a->input) {
         tw_json_doc *doc;
-        const tw_json *v = tw__input_json(a, &doc);
-        rc = v ? tw__json_write(out, v) : tw_buf_append(out, a->input, a->input_len);
+        const tw_json *v;
+        if (!(rc = tw__input_json(a, &doc, &v)))
+            rc = v ? tw__json_write(out, v) : tw_buf_append(out, a->input, a->input_len);
         tw_json_doc_free(doc);
     } else {
         rc = a->event ? tw__json_write(out, a->event)

@@ -89,7 +89,8 @@ static tw_json *details(tw_jb *jb, const tw_alert_ctx *a)
         return d ? tw__jb_copy(jb, d) : tw__jb_obj(jb);
     }
     tw_json_doc *doc;
-    const tw_json *v = tw__input_json(a, &doc);
+    const tw_json *v;
+    tw__jb_check(jb, tw__input_json(a, &doc, &v));
     tw_json *out;
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {
         out = tw__jb_copy(jb, v);
@@ -107,7 +108,7 @@ static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw
     tw_facts f;
     tw_jb jb;
     tw_buf sum = TW_BUF_INIT;
-    tw__facts_extract(a->event, &f);
+    tw_status frc = tw__facts_extract(a->event, &f);
     tw_buf_printf(&sum, "%s: %s", a->rule_name ? a->rule_name : "trailwatch", f.what ? f.what : "event");
     if (f.cloudtrail)
         tw_buf_printf(&sum, " by %s", f.who ? f.who : "an unknown caller");
@@ -131,6 +132,8 @@ static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw
         tw__jb_put(&jb, p, "class", tw__jb_str(&jb, f.what ? f.what : "event"));
         tw__jb_put(&jb, p, "custom_details", details(&jb, a));
         tw__jb_put(&jb, msg, "client", tw__jb_str(&jb, "trailwatch"));
+        tw__jb_check(&jb, frc);
+        tw__jb_check(&jb, tw_buf_error(&sum));
     }
     tw_buf_free(&sum);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "target/kinds.h"
 #include "target/target.h"
 
@@ -41,9 +42,12 @@ const char *tw_target_kind_list(char *buf, size_t len)
 tw_status tw_target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
                            tw_error *err)
 {
-    if (a->input && ops->render_input)
-        return ops->render_input(impl, a, out, err);
-    return ops->render(impl, a, out, err);
+    tw_status rc = a->input && ops->render_input ? ops->render_input(impl, a, out, err)
+                                                 : ops->render(impl, a, out, err);
+    /* A kind that wrote on after a failed append still fails (out's error is sticky). */
+    if (!rc && (rc = tw_buf_error(out)))
+        tw__err(err, rc, "%s: rendering the alert: %s", ops->kind, tw_strerror(rc));
+    return rc;
 }
 
 /* EventBridge API destinations' rules (aws-formats 5.1): 429 and 5xx are retried, other statuses are

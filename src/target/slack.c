@@ -76,7 +76,7 @@ static tw_json *mrkdwn(tw_jb *jb, const tw_buf *b)
 {
     tw_json *t = tw__jb_obj(jb);
     tw__jb_put(jb, t, "type", tw__jb_str(jb, "mrkdwn"));
-    tw__jb_put(jb, t, "text", tw__jb_strn(jb, b->data, b->len));
+    tw__jb_put(jb, t, "text", tw__jb_buf(jb, b, b->len));
     return t;
 }
 
@@ -86,11 +86,15 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
 {
     const slack *s = impl;
     tw_json_doc *doc;
-    const tw_json *v = tw__input_json(a, &doc);
+    const tw_json *v;
+    if (tw__input_json(a, &doc, &v)) {
+        tw_json_doc_free(doc);
+        return tw__err(err, TW_ENOMEM, "slack: out of memory");
+    }
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {
         tw_json_doc_free(doc);
         tw_status rc = tw_buf_append(out, a->input, a->input_len);
-        return rc ? tw__err(err, rc, "slack: message too large") : TW_OK;
+        return rc ? tw__err(err, rc, "slack: %s", rc == TW_ETOOBIG ? "message too large" : tw_strerror(rc)) : TW_OK;
     }
     tw_buf text = TW_BUF_INIT;
     tw_status rc = TW_OK;
@@ -179,11 +183,12 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     const slack *s = impl;
     tw_facts f;
     tw_jb jb;
-    tw__facts_extract(a->event, &f);
+    tw_status frc = tw__facts_extract(a->event, &f);
     if (tw__jb_init(&jb)) {
         tw__facts_free(&f);
         return tw__err(err, TW_ENOMEM, "slack: out of memory");
     }
+    tw__jb_check(&jb, frc);
     const char *emoji = tw__sev_emoji(a->severity), *rule = a->rule_name ? a->rule_name : "trailwatch";
     tw_buf t = TW_BUF_INIT;
     tw_json *msg = tw__jb_obj(&jb), *blocks = tw__jb_arr(&jb), *b;
@@ -195,7 +200,7 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "header"));
     tw_json *ht = tw__jb_put(&jb, b, "text", tw__jb_obj(&jb));
     tw__jb_put(&jb, ht, "type", tw__jb_str(&jb, "plain_text"));
-    tw__jb_put(&jb, ht, "text", tw__jb_strn(&jb, t.data, t.len));
+    tw__jb_put(&jb, ht, "text", tw__jb_buf(&jb, &t, t.len));
 
     tw_buf_reset(&t);
     main_section(&t, s, &f);
@@ -304,8 +309,9 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     if (f.region)
         tw_buf_printf(&sum, " (%s)", f.region);
     tw__put_text(&t, sum.data ? sum.data : "", sum.len, FALLBACK_MAX - t.len, 1);
+    tw__jb_check(&jb, tw_buf_error(&sum));
     tw_buf_free(&sum);
-    tw__jb_put(&jb, msg, "text", tw__jb_strn(&jb, t.data, t.len));
+    tw__jb_put(&jb, msg, "text", tw__jb_buf(&jb, &t, t.len));
     tw__jb_put(&jb, msg, "blocks", blocks);
     tw__jb_put(&jb, msg, "unfurl_links", tw__jb_lit(&jb, TW_JSON_FALSE));
     tw__jb_put(&jb, msg, "unfurl_media", tw__jb_lit(&jb, TW_JSON_FALSE));

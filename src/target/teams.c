@@ -96,11 +96,15 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
 {
     const teams *t = impl;
     tw_json_doc *doc;
-    const tw_json *v = tw__input_json(a, &doc);
+    const tw_json *v;
+    if (tw__input_json(a, &doc, &v)) {
+        tw_json_doc_free(doc);
+        return tw__err(err, TW_ENOMEM, "teams: out of memory");
+    }
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {  /* the operator's own card or message */
         tw_json_doc_free(doc);
         tw_status rc = tw_buf_append(out, a->input, a->input_len);
-        return rc ? tw__err(err, rc, "teams: message too large") : TW_OK;
+        return rc ? tw__err(err, rc, "teams: %s", rc == TW_ETOOBIG ? "message too large" : tw_strerror(rc)) : TW_OK;
     }
     tw_buf text = TW_BUF_INIT;
     if (tw_json_typeof(v) == TW_JSON_STRING) {
@@ -114,7 +118,7 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
     const char *s = text.data ? text.data : "";
     tw_jb jb;
     tw_json *msg = NULL, *body;
-    if (tw__jb_init(&jb) == TW_OK) {
+    if (tw__jb_init(&jb) == TW_OK && !tw__jb_check(&jb, tw_buf_error(&text))) {
         if (t->messagecard) {
             msg = messagecard(&jb, a->severity, s, text.len);
             tw__jb_put(&jb, msg, "text", tw__jb_strn(&jb, s, text.len));
@@ -144,7 +148,7 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw_buf sum = TW_BUF_INIT, ctx = TW_BUF_INIT;
     tw_jb jb;
     const char *rule = a->rule_name ? a->rule_name : "trailwatch";
-    tw__facts_extract(a->event, &f);
+    tw_status frc = tw__facts_extract(a->event, &f);
     size_t nkv = tw__facts_list(&f, kv, TW_FACTS_LIST_MAX);
     tw__facts_summary(&f, &sum);
     if (a->rule_description && *a->rule_description)
@@ -195,6 +199,9 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         tw__jb_put(&jb, x, "isSubtle", tw__jb_lit(&jb, TW_JSON_TRUE));
         tw__jb_put(&jb, x, "size", tw__jb_str(&jb, "Small"));
     }
+    tw__jb_check(&jb, frc);
+    tw__jb_check(&jb, tw_buf_error(&sum));
+    tw__jb_check(&jb, tw_buf_error(&ctx));
     tw_buf_free(&sum);
     tw_buf_free(&ctx);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);

@@ -225,9 +225,12 @@ static tw_status compile_template(tw_transform *xf, const char *where, const cha
         rc = g->lit ? tw_buf_append(&probe, g->lit, g->len) : g->at == XF_AT_VALUE ? tw_buf_puts(&probe, "null") : 0;
     }
     tw_json_doc *d = NULL;
-    xf->json = !rc && probe.data && tw_json_parse(probe.data, probe.len, NULL, &d, NULL) == TW_OK;
+    tw_status prc = rc || !probe.data ? rc : tw_json_parse(probe.data, probe.len, NULL, &d, NULL);
+    xf->json = !rc && probe.data && prc == TW_OK;
     tw_json_doc_free(d);
     tw_buf_free(&probe);
+    if (!rc && prc == TW_ENOMEM)              /* not "not JSON": only unknown for want of memory */
+        rc = prc;
     if (rc)
         return tw__err(err, rc, "%s: out of memory", where);
 

@@ -200,7 +200,7 @@ static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw
                    : a->event_text ? tw_buf_append(out, a->event_text, a->event_len)
                    : a->event      ? tw__json_write(out, a->event)
                                    : tw_buf_puts(out, "null");
-    return rc ? tw__err(err, rc, "webhook: body too large") : TW_OK;
+    return rc ? tw__err(err, rc, "webhook: %s", rc == TW_ETOOBIG ? "body too large" : tw_strerror(rc)) : TW_OK;
 }
 
 static int configured(const webhook *w, const char *name)

@@ -1,78 +1,7 @@
 /* Unit tests: the engine with a real outbox on disk: alerts per (rule, target), metric handles
  * per rule, storm windows closed by the engine with their summary. */
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "config/snapshot.h"
-#include "engine/engine.h"
-#include "outbox/outbox.h"
-#include "outbox/store.h"
-#include "telemetry/metrics.h"
-#include "trailwatch/server.h"
+#include "engine_rig.h"
 #include "tw_test.h"
-
-typedef struct rig {
-    char dir[64];
-    tw_snapshots snaps;
-    tw_metrics *metrics;
-    tw_engine *engine;
-    tw_outbox *ob;
-    int committed;                 /* outbox rows handed over */
-    char last_body[8192];
-} rig;
-
-static void on_committed(void *ctx, const tw_alert_row *rows, size_t n)
-{
-    rig *r = ctx;
-    r->committed += (int)n;
-    if (n)
-        snprintf(r->last_body, sizeof r->last_body, "%.*s", (int)rows[n - 1].body_len, rows[n - 1].body);
-}
-
-static int rig_start(rig *r, const char *yaml)
-{
-    memset(r, 0, sizeof *r);
-    snprintf(r->dir, sizeof r->dir, "/tmp/tw-engine-XXXXXX");
-    if (!mkdtemp(r->dir))
-        return -1;
-    char path[128];
-    snprintf(path, sizeof path, "%s/trailwatch.yml", r->dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(yaml, f);
-    fclose(f);
-    tw_config *cfg = NULL;
-    size_t nerr = 0;
-    tw_error err;
-    if (tw_config_load(path, &cfg, &nerr, NULL, NULL, &err)) {
-        printf("# config: %s\n", err.msg);
-        return -1;
-    }
-    tw_outbox_hooks hooks = {r, on_committed};
-    if (!(r->metrics = tw_metrics_new()) || tw_snapshots_init(&r->snaps, cfg, &err) ||
-        tw_engine_new(&r->snaps, r->metrics, &r->engine, &err) || tw_outbox_start(r->dir, &hooks, &r->ob, &err) ||
-        tw_engine_attach(r->engine, r->ob, &err)) {
-        printf("# start: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static void rig_stop(rig *r)
-{
-    if (r->engine)
-        tw_engine_set_stopping(r->engine);
-    tw_outbox_stop(r->ob);
-    tw_engine_free(r->engine);
-    tw_snapshots_destroy(&r->snaps);
-    tw_metrics_free(r->metrics);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
-    if (system(cmd) != 0)
-        printf("# cannot remove %s\n", r->dir);
-}
 
 static tw_status submit(rig *r, const char *json, tw_ingest_result *res)
 {

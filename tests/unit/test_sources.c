@@ -1000,7 +1000,9 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
     CHECK(failing && atomic_load(&failing->value) == 1);
     REQUIRE(write_all(p4, data, len) == 0);
     expect += t.records[0];
-    WAIT_UNTIL(fake_count(&v.e) == expect && marked(&v.e, p4), 10000);
+    /* the gauge is set just after the file is marked: wait for both */
+    WAIT_UNTIL(fake_count(&v.e) == expect && marked(&v.e, p4) && failing && atomic_load(&failing->value) == 0,
+               10000);
     CHECK(marked(&v.e, p4));
     CHECK(failing && atomic_load(&failing->value) == 0);
     CHECK_EQ_INT(fake_count(&v.e), expect);
