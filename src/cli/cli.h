@@ -43,5 +43,6 @@ int tw_cmd_rules(int argc, char **argv);  /* cmd_rules.c */
 int tw_cmd_dlq(int argc, char **argv);    /* cmd_dlq.c */
 int tw_cmd_match(int argc, char **argv);
 int tw_cmd_cluster(int argc, char **argv); /* cmd_cluster.c */
+int tw_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
 
 #endif

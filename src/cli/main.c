@@ -11,6 +11,8 @@ static const tw_cli_cmd commands[] = {
     {"dlq", "dead letters: 'dlq list|show ID|redrive [ID]'", tw_cmd_dlq},
     {"match", "match events (JSON lines, CloudTrail log files, .gz) against a rules file", tw_cmd_match},
     {"test-pattern", "test one event pattern against one event, or a batch of them", tw_cmd_test_pattern},
+    {"verify", "CloudTrail log file integrity: digest signatures, their chain, log file hashes (S3 or a folder)",
+     tw_cmd_verify},
     {"cluster", "a cluster on NATS JetStream: 'cluster status -c FILE' (stream, consumer, workers)", tw_cmd_cluster},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
