@@ -150,7 +150,8 @@ static int parse_start(const char *s, int64_t *ms)
 void tw__cl_s3_source(tw_cfg_ld *ld, const tw_json *v)
 {
     static const char *const known[] = {"bucket", "prefix", "organization", "accounts", "regions", "start_time",
-                                        "poll_interval", "lookback", "workers", NULL};
+                                        "poll_interval", "lookback", "workers", "verify", NULL};
+    static const char *const verify_keys[] = {"public_keys", "interval", NULL};
     const char *ctx = "sources.s3";
     if (!v || v->type == TW_JSON_NULL || v->type == TW_JSON_FALSE || tw__cl_keys(ld, v, ctx, known) < 0)
         return;
@@ -194,6 +195,16 @@ void tw__cl_s3_source(tw_cfg_ld *ld, const tw_json *v)
     uint64_t u;
     if (tw__cl_uint(ld, v, ctx, "workers", 1, 32, &u) > 0)
         c->workers = (uint32_t)u;
+    const tw_json *vf = tw_json_get(v, "verify");
+    c->verify_ms = 3600000;
+    if (vf && (vf->type == TW_JSON_TRUE || vf->type == TW_JSON_FALSE)) {
+        c->verify = vf->type == TW_JSON_TRUE;
+    } else if (vf && vf->type != TW_JSON_NULL && tw__cl_keys(ld, vf, "sources.s3.verify", verify_keys) == 0) {
+        c->verify = 1;
+        if (tw__cl_string(ld, vf, "sources.s3.verify", "public_keys", 1, &s) > 0)
+            c->verify_keys = tw__cl_join(ld, ld->dir_abs, s);
+        tw__cl_duration(ld, vf, "sources.s3.verify", "interval", 1000, 7 * 86400000LL, &c->verify_ms);
+    }
     ld->cfg->src.s3 = c;
 }
 

@@ -125,6 +125,9 @@ typedef struct tw_s3src_cfg {
     int64_t poll_ms;               /* between listings (default 60 s) */
     int64_t lookback_ms;           /* files named this much before the position are listed again (1 h) */
     uint32_t workers;              /* objects fetched at once (default 4) */
+    int verify;                    /* validate digests (trailwatch verify) and raise an event on failure */
+    char *verify_keys;             /* public keys file; NULL: CloudTrail ListPublicKeys */
+    int64_t verify_ms;             /* how often (default 1 h) */
 } tw_s3src_cfg;
 
 /* sources.sqs: a queue of S3 / CloudTrail notifications (src/source/sqssrc.c). */

@@ -95,7 +95,7 @@ tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg
     if (a->client)
         tw_target_exec_env(child_env, a);
     if (cfg->src.s3 &&
-        (rc = tw_s3src_start(e, m, a->client, cfg->src.s3, data_dir, &cfg->lim, &a->s3, err)))
+        (rc = tw_s3src_start(e, m, a->client, cfg->src.s3, cfg->aws.profile, data_dir, &cfg->lim, &a->s3, err)))
         goto fail;
     if (cfg->src.sqs && (rc = tw_sqssrc_start(e, m, a->client, cfg->src.sqs, &cfg->lim, &a->sqs, err)))
         goto fail;

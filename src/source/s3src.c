@@ -14,7 +14,10 @@
 #include "common/err.h"
 #include "source/batch.h"
 #include "source/s3obj.h"
+#include "common/uuid.h"
+#include "json/json_int.h"
 #include "telemetry/log.h"
+#include "trailwatch/verify.h"
 
 #define REDISCOVER_POLLS 10        /* new accounts and regions are looked for every this many polls */
 #define STREAMS_MAX      4096      /* accounts x regions; an organization of 300 accounts x 13 regions fits */
@@ -36,7 +39,10 @@ struct tw_s3src {
     tw_metrics *metrics;
     tw_aws_client *client;
     tw_limits lim;
-    char *bucket, *base, *org, *state_path;
+    char *bucket, *base, *org, *state_path, *prefix;
+    int verify;                    /* digest validation every verify_ms (sources.s3.verify) */
+    char *verify_keys, *profile, *endpoint;
+    int64_t verify_ms, verified_at; /* monotonic ms of the last run, 0: never */
     char **accounts, **regions;
     size_t naccounts, nregions;
     int64_t start_ms, poll_ms, lookback_ms;
@@ -375,6 +381,8 @@ static void poll_stream(tw_s3src *s, stream *st)
     free(token);
 }
 
+static void run_verify(tw_s3src *s);
+
 static void *s3_main(void *arg)
 {
     tw_s3src *s = arg;
@@ -387,6 +395,8 @@ static void *s3_main(void *arg)
         }
         for (size_t i = 0; i < s->nstreams && !stopping(s); i++)
             poll_stream(s, &s->streams[i]);
+        if (!stopping(s))
+            run_verify(s);
         polls++;
         atomic_store(&s->idle, 1);
         pthread_mutex_lock(&s->lock);
@@ -413,6 +423,86 @@ static void *s3_main(void *arg)
         atomic_store(&s->idle, 0);
     }
     return NULL;
+}
+
+/* ---- digest validation (sources.s3.verify): failures become an event rules can match ---- */
+
+#define VERIFY_FINDINGS_MAX 50     /* findings carried in one event; the counts cover all */
+
+typedef struct vfind {
+    tw_buf *json;
+    unsigned n;
+} vfind;
+
+static void on_finding(void *ctx, const tw_verify_finding *f)
+{
+    static const char *const kinds[] = {"VALID", "VALID", "MISSING", "CHANGED", "UNSIGNED", "INVALID"};
+    vfind *v = ctx;
+    if (f->kind == TW_VERIFY_DIGEST_OK || f->kind == TW_VERIFY_FILE_OK || v->n >= VERIFY_FINDINGS_MAX)
+        return;
+    tw_buf_printf(v->json, "%s{\"kind\":\"%s\",\"object\":", v->n ? "," : "", kinds[f->kind]);
+    tw__json_write_string(v->json, f->object, strlen(f->object));
+    tw_buf_puts(v->json, ",\"detail\":");
+    tw__json_write_string(v->json, f->detail, strlen(f->detail));
+    tw_buf_putc(v->json, '}');
+    v->n++;
+}
+
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void run_verify(tw_s3src *s)
+{
+    if (!s->verify || (s->verified_at && mono_now() - s->verified_at < s->verify_ms))
+        return;
+    s->verified_at = mono_now();
+    tw_buf findings = TW_BUF_INIT, ev = TW_BUF_INIT;
+    vfind vf = {&findings, 0};
+    tw_verify_opts o = {NULL, s->bucket, s->prefix, s->verify_keys, tw__aws_client_region(s->client), s->profile,
+                        s->endpoint, s->start_ms, 0};
+    tw_verify_summary sum;
+    tw_error err;
+    if (tw_verify_run(&o, on_finding, &vf, &sum, &err)) {
+        tw_log(TW_LOG_WARN, "s3: digest validation could not run", "bucket", s->bucket, "error", err.msg, NULL);
+        goto out;
+    }
+    uint64_t bad = sum.missing + sum.changed + sum.unsigned_digests + sum.invalid;
+    if (!bad) {
+        tw_log(TW_LOG_INFO, "s3: CloudTrail digests validated", "bucket", s->bucket, NULL);
+        goto out;
+    }
+    char id[TW_UUID_LEN + 1], when[32];
+    tw__uuid4(id);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *account = s->nstreams ? s->streams[0].account : "";
+    tw_buf_printf(&ev, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"CloudTrail Log File Validation "
+                       "Failed\",\"source\":\"trailwatch\",\"account\":\"%s\",\"time\":\"%s\",\"region\":\"%s\","
+                       "\"resources\":[\"arn:aws:s3:::%s\"],\"detail\":{\"bucket\":\"%s\",\"digests\":%llu,"
+                       "\"log_files\":%llu,\"missing\":%llu,\"changed\":%llu,\"unsigned\":%llu,\"invalid\":%llu,"
+                       "\"findings\":[%s]}}",
+                  id, account, when, tw__aws_client_region(s->client), s->bucket, s->bucket,
+                  (unsigned long long)sum.digests, (unsigned long long)sum.files, (unsigned long long)sum.missing,
+                  (unsigned long long)sum.changed, (unsigned long long)sum.unsigned_digests,
+                  (unsigned long long)sum.invalid, findings.data ? findings.data : "");
+    tw_log(TW_LOG_WARN, "s3: CloudTrail log file validation failed", "bucket", s->bucket, NULL);
+    tw_src_batch *b = &s->batches[0];
+    if (tw__src_add(b, ev.data, ev.len, TW_EVENT_ENVELOPE, NULL) || tw__src_flush(b)) {
+        tw_log(TW_LOG_WARN, "s3: the validation event could not be stored; retried next time", "error", b->err.msg,
+               NULL);
+        b->failed = TW_OK;
+        b->n = 0;
+        s->verified_at = 0;
+    }
+out:
+    tw_buf_free(&findings);
+    tw_buf_free(&ev);
 }
 
 /* ---- lifecycle ---- */
@@ -449,13 +539,18 @@ static void s3src_free(tw_s3src *s)
     free(s->base);
     free(s->org);
     free(s->state_path);
+    free(s->prefix);
+    free(s->verify_keys);
+    free(s->profile);
+    free(s->endpoint);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);
 }
 
 tw_status tw_s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_s3src_cfg *cfg,
-                         const char *data_dir, const tw_limits *lim, tw_s3src **out, tw_error *err)
+                         const char *profile, const char *data_dir, const tw_limits *lim, tw_s3src **out,
+                         tw_error *err)
 {
     *out = NULL;
     tw_s3src *s = calloc(1, sizeof *s);
@@ -486,6 +581,15 @@ tw_status tw_s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw
         goto fail;
     }
     snprintf(s->base, bl, "%s%sAWSLogs/", cfg->prefix, *cfg->prefix ? "/" : "");
+    s->verify = cfg->verify;
+    s->verify_ms = cfg->verify_ms > 0 ? cfg->verify_ms : 3600000;
+    int configured = 0;
+    const char *ep = tw__aws_endpoint(c, "s3", &configured);
+    if (!(s->prefix = strdup(cfg->prefix)) || (cfg->verify_keys && !(s->verify_keys = strdup(cfg->verify_keys))) ||
+        (profile && !(s->profile = strdup(profile))) || (configured && ep && !(s->endpoint = strdup(ep)))) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory starting the S3 source");
+        goto fail;
+    }
     sprintf(s->state_path, "%s/s3-positions", data_dir);
     for (unsigned i = 0; i < s->nworkers; i++)
         if ((rc = tw__src_batch_init(&s->batches[i], e, m, "s3", err)))

@@ -17,6 +17,11 @@
  * ("s3://BUCKET/KEY", committed with the file's alerts), so nothing is read twice and a file that
  * appears late within the lookback is not missed. A file that fails holds the position back until
  * it is read. Digest and Insights files are skipped.
+ *
+ * With `verify`, the digests are validated after a poll every interval (trailwatch/verify.h); when
+ * something is missing, changed or unsigned, an event {"source": "trailwatch", "detail-type":
+ * "CloudTrail Log File Validation Failed", "detail": {counts, findings}} goes into the engine like
+ * any other, for rules to alert on.
  */
 #ifndef TW_SOURCE_S3SRC_H
 #define TW_SOURCE_S3SRC_H
@@ -28,8 +33,10 @@
 
 typedef struct tw_s3src tw_s3src;
 
+/* profile: aws.profile (for digest validation's own client), NULL for none. */
 tw_status tw_s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_s3src_cfg *cfg,
-                         const char *data_dir, const tw_limits *lim, tw_s3src **out, tw_error *err);
+                         const char *profile, const char *data_dir, const tw_limits *lim, tw_s3src **out,
+                         tw_error *err);
 /* 1 between polls once at least one full poll has completed. */
 int tw_s3src_idle(const tw_s3src *s);
 void tw_s3src_stop(tw_s3src *s);

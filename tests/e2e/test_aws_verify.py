@@ -175,5 +175,33 @@ class Verify(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
 
 
+class ServeAlert(unittest.TestCase):
+    def test_serve_raises_an_alert_when_validation_fails(self):
+        bucket = "ct-validate-serve"
+        objects = build_trail(bucket)
+        put_all(bucket, objects)
+        logs = sorted(k for k in objects if "/CloudTrail/" in k)
+        S3.put_object(Bucket=bucket, Key=logs[0], Body=gzip.compress(b'{"Records":[]}'))
+        d = twtest.tmpdir()
+        self.addCleanup(shutil.rmtree, d, True)
+        cfg = {"data_dir": "var", "aws": {"endpoint_url": MOTO.url},
+               "sources": {"eventbridge": False, "http": False,
+                           "s3": {"bucket": bucket, "start_time": "2021-07-01", "poll_interval": "1s",
+                                  "verify": {"public_keys": keys_file(d), "interval": "1h"}}},
+               "targets": {"log": {"kind": "file", "path": "alerts.jsonl"}},
+               "rules": [{"name": "integrity", "pattern": {"source": ["trailwatch"],
+                                                           "detail-type": ["CloudTrail Log File Validation Failed"]},
+                          "targets": ["log"]}]}
+        srv = twserve.Server(self, cfg, env=MOTO.env())
+        srv.start()
+        twserve.wait_until(lambda: srv.jsonl("alerts.jsonl"), timeout=60, what="the validation alert")
+        a = srv.jsonl("alerts.jsonl")[0]
+        self.assertEqual(a["detail"]["changed"], 1)
+        self.assertEqual(a["detail"]["digests"], 3)
+        self.assertEqual(a["detail"]["findings"][0]["kind"], "CHANGED")
+        self.assertIn(logs[0], a["detail"]["findings"][0]["object"])
+        srv.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
