@@ -45,6 +45,18 @@ typedef struct tw_cluster_peer {
 
 #define TW_CLUSTER_PEERS_MAX 8
 
+/* A durable consumer of the stream: trailwatch's workers share one; an operator may add others. */
+typedef struct tw_cluster_consumer {
+    char name[TW_CLUSTER_NAME_MAX];
+    uint64_t num_pending;          /* not yet handed to a worker */
+    int64_t num_ack_pending;       /* handed out, not yet acknowledged */
+    int64_t num_redelivered;       /* handed out more than once and not yet acknowledged */
+    int64_t num_waiting;           /* pull requests waiting for events */
+    int64_t ack_wait_ms;
+} tw_cluster_consumer;
+
+#define TW_CLUSTER_CONSUMERS_MAX 64
+
 typedef struct tw_cluster_status {
     char stream[TW_CLUSTER_NAME_MAX];
     uint64_t messages, bytes;      /* in the stream: the events not yet acknowledged by a worker */
@@ -57,11 +69,13 @@ typedef struct tw_cluster_status {
 
     int consumer_found;            /* 0 until a worker created it */
     char consumer[TW_CLUSTER_NAME_MAX];
-    uint64_t num_pending;          /* not yet handed to a worker */
-    int64_t num_ack_pending;       /* handed out, not yet acknowledged */
-    int64_t num_redelivered;       /* handed out more than once and not yet acknowledged */
-    int64_t num_waiting;           /* workers' pull requests waiting for events */
+    uint64_t num_pending;          /* the workers' consumer (as in consumers[]) */
+    int64_t num_ack_pending;
+    int64_t num_redelivered;
+    int64_t num_waiting;
     int64_t ack_wait_ms;
+    size_t nconsumers;             /* every consumer of the stream, the workers' included */
+    tw_cluster_consumer consumers[TW_CLUSTER_CONSUMERS_MAX];
 
     size_t nnodes;
     tw_cluster_node *nodes;        /* sorted by name */

@@ -66,9 +66,18 @@ static void print_json(const tw_cluster_status *st)
     fputs("]},\"consumer\":{\"name\":", stdout);
     json_str(st->consumer);
     printf(",\"exists\":%s,\"pending\":%llu,\"ack_pending\":%lld,\"redelivered\":%lld,\"waiting\":%lld,"
-           "\"ack_wait_ms\":%lld},\"nodes\":[",
+           "\"ack_wait_ms\":%lld},",
            st->consumer_found ? "true" : "false", (unsigned long long)st->num_pending, (long long)st->num_ack_pending,
            (long long)st->num_redelivered, (long long)st->num_waiting, (long long)st->ack_wait_ms);
+    for (size_t i = 0; i < st->nconsumers; i++) {
+        const tw_cluster_consumer *c = &st->consumers[i];
+        fputs(i ? ",{\"name\":" : "\"consumers\":[{\"name\":", stdout);
+        json_str(c->name);
+        printf(",\"pending\":%llu,\"ack_pending\":%lld,\"redelivered\":%lld,\"waiting\":%lld,\"ack_wait_ms\":%lld}",
+               (unsigned long long)c->num_pending, (long long)c->num_ack_pending, (long long)c->num_redelivered,
+               (long long)c->num_waiting, (long long)c->ack_wait_ms);
+    }
+    fputs(st->nconsumers ? "],\"nodes\":[" : "\"consumers\":[],\"nodes\":[", stdout);
     for (size_t i = 0; i < st->nnodes; i++) {
         const tw_cluster_node *n = &st->nodes[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
@@ -108,6 +117,12 @@ static void print_table(const tw_cluster_status *st, double wait)
                (long long)st->num_redelivered, (long long)st->num_waiting, (long long)(st->ack_wait_ms / 1000));
     else
         printf("consumer %s: not created yet (no worker has started)\n", st->consumer);
+    for (size_t i = 0; i < st->nconsumers; i++)
+        if (strcmp(st->consumers[i].name, st->consumer) != 0)
+            printf("other consumer %s: %llu pending, %lld unacknowledged, %lld redelivered, %lld pulls waiting\n",
+                   st->consumers[i].name, (unsigned long long)st->consumers[i].num_pending,
+                   (long long)st->consumers[i].num_ack_pending, (long long)st->consumers[i].num_redelivered,
+                   (long long)st->consumers[i].num_waiting);
     printf("nodes: %zu answered within %.1f s\n", st->nnodes, wait);
     if (!st->nnodes)
         return;

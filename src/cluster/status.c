@@ -215,7 +215,7 @@ tw_status tw_cluster_status_get(const tw_config *cfg, int64_t wait_ms, tw_cluste
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jsStreamInfo *si = NULL;
-    jsConsumerInfo *ci = NULL;
+    jsConsumerInfoList *cl = NULL;
     jsErrCode jerr = 0;
     tw_status rc = tw__cluster_connect(cc, "status", &nc, err);
     natsStatus s = NATS_OK;
@@ -229,15 +229,25 @@ tw_status tw_cluster_status_get(const tw_config *cfg, int64_t wait_ms, tw_cluste
     if (!rc)
         stream_state(st, si);
     jerr = 0;
-    if (!rc && js_GetConsumerInfo(&ci, js, cc->stream, cc->consumer, NULL, &jerr) == NATS_OK) {
-        st->consumer_found = 1;
-        st->num_pending = ci->NumPending;
-        st->num_ack_pending = ci->NumAckPending;
-        st->num_redelivered = ci->NumRedelivered;
-        st->num_waiting = ci->NumWaiting;
-        st->ack_wait_ms = ci->Config ? ci->Config->AckWait / 1000000 : 0;
-    } else if (!rc && jerr != JSConsumerNotFoundErr) {
-        rc = tw__cluster_err(err, NATS_ERR, jerr, "cluster: cannot read the consumer %s", cc->consumer);
+    if (!rc && (s = js_Consumers(&cl, js, cc->stream, NULL, &jerr)) != NATS_OK && s != NATS_NOT_FOUND)
+        rc = tw__cluster_err(err, s, jerr, "cluster: cannot list the consumers of %s", cc->stream);
+    for (int i = 0; !rc && cl && i < cl->Count && st->nconsumers < TW_CLUSTER_CONSUMERS_MAX; i++) {
+        const jsConsumerInfo *ci = cl->List[i];
+        tw_cluster_consumer *c = &st->consumers[st->nconsumers++];
+        copy_name(c->name, ci->Name);
+        c->num_pending = ci->NumPending;
+        c->num_ack_pending = ci->NumAckPending;
+        c->num_redelivered = ci->NumRedelivered;
+        c->num_waiting = ci->NumWaiting;
+        c->ack_wait_ms = ci->Config ? ci->Config->AckWait / 1000000 : 0;
+        if (strcmp(c->name, cc->consumer) == 0) {
+            st->consumer_found = 1;
+            st->num_pending = c->num_pending;
+            st->num_ack_pending = c->num_ack_pending;
+            st->num_redelivered = c->num_redelivered;
+            st->num_waiting = c->num_waiting;
+            st->ack_wait_ms = c->ack_wait_ms;
+        }
     }
     if (!rc) {
         char subject[320];
@@ -245,7 +255,7 @@ tw_status tw_cluster_status_get(const tw_config *cfg, int64_t wait_ms, tw_cluste
         rc = gather_nodes(nc, subject, wait_ms, st, err);
     }
     jsStreamInfo_Destroy(si);
-    jsConsumerInfo_Destroy(ci);
+    jsConsumerInfoList_Destroy(cl);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     if (rc) {

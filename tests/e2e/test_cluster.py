@@ -99,6 +99,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(by_name["ingest-b"]["publish_duplicates"], 90)
         self.assertEqual(st["stream"]["messages"], 0, "the work queue is drained")
         self.assertTrue(st["consumer"]["exists"])
+        self.assertEqual([c["name"] for c in st["consumers"]], ["trailwatch-workers"])
         self.assertEqual(st["consumer"]["ack_pending"], 0)
         self.assertEqual(st["stream"]["name"], "TRAILWATCH")
         # The text form names the same things.
