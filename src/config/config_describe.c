@@ -75,6 +75,11 @@ char *tw_config_describe(const tw_config *cfg)
                       s->firehose_key ? ", access key required" : "");
     if (s->folder)
         tw_buf_printf(&b, "%s folder %s%s", any++ ? "," : "", s->folder, s->folder_watch ? " (watched)" : " (once)");
+    if (s->s3)
+        tw_buf_printf(&b, "%s s3 bucket %s%s%s%s", any++ ? "," : "", s->s3->bucket ? s->s3->bucket : "?",
+                      *s->s3->prefix ? " prefix " : "", s->s3->prefix, s->s3->verify ? " (digests verified)" : "");
+    if (s->sqs)
+        tw_buf_printf(&b, "%s sqs %s", any++ ? "," : "", s->sqs->queue_url ? s->sqs->queue_url : "?");
     tw_buf_puts(&b, any ? "\n" : " none\n");
     tw_buf_printf(&b, "limits: events up to %zu bytes, JSON depth %u\n", cfg->lim.event_max, cfg->lim.json_depth);
     for (uint32_t i = 0; i < cfg->ntargets; i++)
