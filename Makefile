@@ -45,8 +45,9 @@ all: $(BIN) $(UNIT_BIN)
 deps:
 	@scripts/setup-deps
 
+# run needs the program only: the unit tests are `make check`'s business
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(BIN)
 	@scripts/run-default
 
 check: deps

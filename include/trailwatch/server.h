@@ -45,6 +45,12 @@ void tw_config_free(tw_config *cfg);
  * `trailwatch rules check`; the caller frees it (free()). Never contains secrets. */
 char *tw_config_describe(const tw_config *cfg);
 const char *tw_config_data_dir(const tw_config *cfg);
+/* The configured listener "host:port" ("" for none) and CloudTrail folder (NULL for none). */
+const char *tw_config_listen(const tw_config *cfg);
+const char *tw_config_folder(const tw_config *cfg);
+/* Warnings about a valid configuration, one per line ("" when none): things that work, but not as
+ * written (a serverless.yml runtime python3.6 that runs on another python3). `serve` logs them. */
+const char *tw_config_warnings(const tw_config *cfg);
 
 /* ---- the server ---- */
 
@@ -63,6 +69,27 @@ int tw_server_port(const tw_server *s);
 /* 1 once every input is exhausted and the server has nothing left to do but serve HTTP (used by
  * `serve --stdin` to end after stdin's EOF when no listener is configured). */
 int tw_server_idle(const tw_server *s);
+/* What the server has done since it started (the first run's summary, `serve --summary`). */
+typedef struct tw_server_stats {
+    uint64_t files_processed;  /* CloudTrail log files read from the folder */
+    uint64_t files_done;       /* ... skipped: read completely before (recorded in the data dir) */
+    uint64_t files_rejected;   /* ... not CloudTrail log files */
+    uint64_t files_failed;     /* ... that could not be read completely (retried when they change) */
+    uint64_t records;          /* CloudTrail records read from the folder */
+    uint64_t received;         /* events taken in from every source */
+    uint64_t duplicates;       /* dropped: their CloudTrail eventID was seen before (every source) */
+    uint64_t matches;          /* (event, rule) matches: an alert per target of the rule */
+    uint64_t folded;           /* alerts counted into an open storm window instead of sent */
+} tw_server_stats;
+
+void tw_server_get_stats(tw_server *s, tw_server_stats *st);
+/* Calls fn for every rule of the running configuration, in its order: events it matched and its
+ * alerts folded by storm control. */
+typedef void (*tw_rule_stats_fn)(void *ctx, const char *rule, uint64_t matches, uint64_t folded);
+void tw_server_rule_stats(tw_server *s, tw_rule_stats_fn fn, void *ctx);
+/* 1 once the folder source (when configured) has read every file it found at start. */
+int tw_server_folder_ready(const tw_server *s);
+
 /* Stops accepting, finishes what was accepted (alerts stay in the outbox for the next start), stops
  * every thread. Bounded by the drain timeout; never loses an accepted alert. */
 void tw_server_stop(tw_server *s);

@@ -37,6 +37,15 @@ int tw_cli_read_arg(const char *arg, size_t max, char **text, size_t *len, tw_er
 /* Parses a size such as 262144, 256k, 1m (bytes). Returns 0 on error. */
 int tw_cli_parse_size(const char *s, size_t *out);
 
+/* systemd's notification protocol: state ("READY=1", "STOPPING=1", "RELOADING=1") to $NOTIFY_SOCKET. */
+void tw_cli_notify(const char *state);
+
+struct tw_server;
+/* serve --summary (summary.c): the first lines, and the summary once the first pass is done. */
+void tw_cli_summary_start(const char *config_path, const char *describe, const char *listen, int port,
+                          const char *folder);
+void tw_cli_summary_print(struct tw_server *s, double seconds, int port);
+
 int tw_cmd_test_pattern(int argc, char **argv);
 int tw_cmd_serve(int argc, char **argv);  /* cmd_serve.c */
 int tw_cmd_rules(int argc, char **argv);  /* cmd_rules.c */

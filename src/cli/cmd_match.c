@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "invalid rules, unreadable input or skipped events, 3 on a runtime failure.\n\n"
             "options:\n"
             "  --rules, -r FILE         rule names to patterns (YAML or JSON)\n"
-            "  --count, -c              print match counts per rule instead of matching events\n"
+            "  --count, -n              print match counts per rule instead of matching events\n"
             "  --stats                  print timing and memory figures as JSON on stderr\n"
             "  --max-event-size SIZE    largest event accepted (default 256k)\n"
             "  --help, -h               this text\n");
@@ -156,7 +156,7 @@ int tw_cmd_match(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"rules", required_argument, NULL, 'r'},
-        {"count", no_argument, NULL, 'c'},
+        {"count", no_argument, NULL, 'n'},
         {"stats", no_argument, NULL, 'S'},
         {"max-event-size", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
@@ -168,10 +168,15 @@ int tw_cmd_match(int argc, char **argv)
     const char *rules = NULL;
     int stats = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:ch", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:nch", opts, NULL)) != -1) {
         switch (c) {
         case 'r': rules = optarg; break;
-        case 'c': r.count = 1; break;
+        case 'n': r.count = 1; break;
+        case 'c':
+            /* -c is --config everywhere else; here it once meant --count: say so rather than guess */
+            tw_cli_error("match: -c is not an option of match (elsewhere it is --config): use --rules FILE for the "
+                         "rules and --count (-n) for counts");
+            return TW_EXIT_USAGE;
         case 'S': stats = 1; break;
         case 'M':
             if (!tw_cli_parse_size(optarg, &r.lim.event_max) || r.lim.event_max > TW_MAX_EVENT_MAX) {

@@ -70,6 +70,9 @@ tw_ruleset *tw__config_take_ruleset(tw_config *cfg)
 }
 
 const char *tw_config_data_dir(const tw_config *cfg) { return cfg ? cfg->data_dir : NULL; }
+const char *tw_config_listen(const tw_config *cfg) { return cfg && cfg->listen ? cfg->listen : ""; }
+const char *tw_config_folder(const tw_config *cfg) { return cfg ? cfg->src.folder : NULL; }
+const char *tw_config_warnings(const tw_config *cfg) { return cfg && cfg->warnings ? cfg->warnings : ""; }
 
 void tw_config_free(tw_config *cfg)
 {
@@ -384,6 +387,7 @@ static void set_defaults(tw_cfg_ld *ld)
     cfg->src.firehose_path = tw__cl_strdup(ld, "/firehose");
     cfg->src.folder_watch = 1;
     cfg->notes = tw__cl_strdup(ld, "");
+    cfg->warnings = tw__cl_strdup(ld, "");
 }
 
 static void load(tw_cfg_ld *ld, const char *path)
@@ -439,6 +443,8 @@ static tw_status load_all(const char *path, const char *const *packs, size_t npa
     tw__cl_free_patterns(&ld);
     if (!ld.oom && ld.notes.len)
         cfg->notes = tw__cl_strndup(&ld, ld.notes.data, ld.notes.len);
+    if (!ld.oom && ld.warnings.len)
+        cfg->warnings = tw__cl_strndup(&ld, ld.warnings.data, ld.warnings.len);
     *nerrors = tw__cl_flush_msgs(&ld, report, ctx, err);
     tw_json_doc **docs = (tw_json_doc **)(void *)ld.docs.data;
     for (size_t i = 0; i < ld.docs.len / sizeof *docs; i++)
@@ -448,6 +454,8 @@ static tw_status load_all(const char *path, const char *const *packs, size_t npa
     tw_buf_free(&ld.tainted);
     tw_buf_free(&ld.refs);
     tw_buf_free(&ld.notes);
+    tw_buf_free(&ld.warnings);
+    tw_buf_free(&ld.bad_targets);
     if (ld.oom)
         rc = tw__err(err, TW_ENOMEM, "out of memory loading %s", shown);
     else if (*nerrors)

@@ -88,6 +88,8 @@ char *tw_config_describe(const tw_config *cfg)
         describe_rule(&b, cfg, &cfg->rules[i]);
     if (cfg->notes && *cfg->notes)
         tw_buf_printf(&b, "notes:\n%s", cfg->notes);
+    if (cfg->warnings && *cfg->warnings)
+        tw_buf_printf(&b, "warnings:\n%s", cfg->warnings);
     size_t len;
     char *out = b.data ? tw_buf_detach(&b, &len) : NULL;
     tw_buf_free(&b);

@@ -200,6 +200,8 @@ struct tw_config {
     uint32_t *ruleset_rule;        /* ruleset index -> index in rules */
     tw_json_doc *data_doc;         /* the `data:` tables, NULL when none */
     const tw_json *data;           /* {NAME: table, ...}: what `data` is in facts */
+    char *warnings;                /* lines worth a warning (a runtime that is not installed), "" when
+                                      none: `rules check` shows them, `serve` logs them at start */
     char *notes;                   /* extra lines for tw_config_describe (what a serverless.yml had
                                       that trailwatch ignores), "" when none */
 };

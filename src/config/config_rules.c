@@ -403,7 +403,6 @@ void tw__cl_finish_rules(tw_cfg_ld *ld)
             cfg->rules[f->rule].bindings[f->binding].target = (uint32_t)(t - cfg->targets);
             continue;
         }
-        const char *near = tw__cl_closest(f->name, names, cfg->ntargets);
         ld->file = f->file;
         ld->file_no = f->file_no;
         char label[160];
@@ -411,6 +410,16 @@ void tw__cl_finish_rules(tw_cfg_ld *ld)
             snprintf(label, sizeof label, "%s", f->label);
         else
             snprintf(label, sizeof label, "rule \"%s\": ", cfg->rules[f->rule].name);
+        const cl_bad_target *bad = (const cl_bad_target *)(const void *)ld->bad_targets.data;
+        size_t nbad = ld->bad_targets.len / sizeof *bad, k = 0;
+        while (k < nbad && strcmp(bad[k].name, f->name) != 0)
+            k++;
+        if (k < nbad) {   /* defined, but its definition has errors: those say what to fix */
+            tw__cl_err(ld, f->line, TW_ECONFIG, "%starget \"%.80s\" cannot be used: its definition at %s has errors",
+                       label, f->name, bad[k].where);
+            continue;
+        }
+        const char *near = tw__cl_closest(f->name, names, cfg->ntargets);
         tw__cl_err(ld, f->line, TW_ENOTFOUND, "%sunknown target \"%.80s\"%s%s%s", label, f->name,
                    near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
     }

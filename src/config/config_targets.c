@@ -176,6 +176,14 @@ static const tw_json *kind_settings(tw_cfg_ld *ld, const char *kind, const tw_js
     return s;
 }
 
+/* A target whose definition failed: rules naming it say so (its own error says why). */
+static void bad_target(tw_cfg_ld *ld, const char *name, unsigned line)
+{
+    cl_bad_target b = {tw__cl_strdup(ld, name), tw__cl_printf(ld, "%s:%u", ld->file, line)};
+    if (tw_buf_append(&ld->bad_targets, &b, sizeof b))
+        ld->oom = 1;
+}
+
 static void one_target(tw_cfg_ld *ld, const char *name, const tw_json *obj)
 {
     unsigned line = obj->line;
@@ -186,15 +194,19 @@ static void one_target(tw_cfg_ld *ld, const char *name, const tw_json *obj)
                    TW_CFG_NAME_MAX);
         return;
     }
-    if (!tw__cl_is_object(ld, obj, ctx))
+    if (!tw__cl_is_object(ld, obj, ctx)) {
+        bad_target(ld, name, line);
         return;
+    }
     const char *kind = NULL;
     int r = tw__cl_string(ld, obj, ctx, "kind", 1, &kind);
     char list[256];
     if (r == 0)
         tw__cl_err(ld, obj->line, TW_ECONFIG, "%skind: missing (%s)", ctx, tw_target_kind_list(list, sizeof list));
-    if (r <= 0)
+    if (r <= 0) {
+        bad_target(ld, name, line);
         return;
+    }
     if (!tw_target_kind(kind))   /* reported by tw__cl_add_target, at the kind's own line */
         line = tw_json_get(obj, "kind")->line;
     tw_target_cfg t = {0};
@@ -203,8 +215,8 @@ static void one_target(tw_cfg_ld *ld, const char *name, const tw_json *obj)
     retry(ld, tw_json_get(obj, "retry"), tw__cl_path(sub, sizeof sub, ctx, "retry"), &t);
     tw__cl_duration(ld, obj, ctx, "timeout", 1, 3600000, &t.timeout_ms);
     const tw_json *settings = kind_settings(ld, kind, obj);
-    if (settings)
-        tw__cl_add_target(ld, name, kind, settings, &t, line);
+    if ((!settings || tw__cl_add_target(ld, name, kind, settings, &t, line) < 0) && !tw__config_target(ld->cfg, name))
+        bad_target(ld, name, line);
 }
 
 void tw__cl_targets(tw_cfg_ld *ld, const tw_json *v)

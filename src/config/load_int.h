@@ -45,11 +45,14 @@ typedef struct tw_cfg_ld {
     tw_buf refs;                /* cl_ref[]: rule -> target references, resolved at the end */
     tw_buf patterns;            /* tw_pattern *[]: per rule, NULL when invalid or disabled */
     tw_buf notes;               /* lines for tw_config_describe (cfg->notes) */
+    tw_buf warnings;            /* lines for cfg->warnings */
     uint32_t rules_cap, targets_cap;
     int test;                   /* loading for `rules test`: examples kept, every rule compiled and
                                    matched (enabled or not), packs take their params' examples and
                                    need no targets */
     const char *ref_label;      /* set while a pack's bindings are added: their cl_ref label */
+    tw_buf bad_targets;         /* cl_bad_target[]: targets defined with errors, so that a rule naming
+                                   one is told so rather than "unknown target" */
 } tw_cfg_ld;
 
 typedef struct cl_ref {         /* a binding whose target is named but not yet looked up */
@@ -141,6 +144,11 @@ int tw__cl_parse_size(const char *s, size_t *out);
 tw_json *tw__cl_subst_tree(tw_cfg_ld *ld, tw_json_doc *doc, const tw_json *v);
 /* Marks v as holding text from the environment (never quoted in messages). */
 void tw__cl_mark(tw_cfg_ld *ld, tw_buf *set, const tw_json *v);
+
+typedef struct cl_bad_target {
+    const char *name;           /* in cfg->arena */
+    const char *where;          /* "FILE:LINE" of its definition */
+} cl_bad_target;
 
 /* ---- targets (config_targets.c) ---- */
 

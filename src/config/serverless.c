@@ -214,6 +214,14 @@ static void function(sls *s, const char *fn, const tw_json *f)
     tw_buf_free(&ignored);
     if (!handler || !runtime)
         return;
+    /* Lambda runs exactly the runtime written; here it is the python3 PATH has: say so when that is
+     * another version, instead of running it there silently. */
+    const char *have = strncmp(runtime, "python3.", 8) == 0 ? tw__exec_python_version() : NULL;
+    if (have && strcmp(runtime + 6, have) != 0 &&
+        tw_buf_printf(&ld->warnings, "  %s: function %s: runtime %s, but its handler runs with %s%s%s\n", ld->file,
+                      fn, runtime, *have ? "python " : "python3, which is not installed", have,
+                      *have ? " (the python3 on PATH)" : ""))
+        ld->oom = 1;
     /* the exec kind's settings */
     tw_json *set = tw__json_new(s->sv.doc, TW_JSON_OBJECT), *env = tw__json_new(s->sv.doc, TW_JSON_OBJECT);
     if (!set || !env) {

@@ -31,12 +31,11 @@ struct tw_engine {
     pthread_mutex_t dedup_lock;
     tw_dedup *dedup;
     _Atomic int stopping;
-    tw_counter *duplicates;
-    /* received counters by source (received_counter) */
+    /* received and duplicate counters by source (source_counters) */
     pthread_mutex_t sources_lock;
     struct {
         char name[32];
-        tw_counter *counter;
+        tw_counter *counter, *duplicates;
     } sources[TW_ENGINE_SOURCES_MAX];
     _Atomic size_t nsources;
     /* the storm closer thread (started by tw_engine_attach) */
@@ -69,8 +68,6 @@ tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_
     pthread_mutex_init(&e->storm_lock, NULL);
     pthread_mutex_init(&e->sources_lock, NULL);
     pthread_cond_init(&e->storm_wake, NULL);
-    e->duplicates = tw_metrics_counter(m, "trailwatch_events_duplicate_total",
-                                       "Events dropped as repeated deliveries of one CloudTrail eventID", "");
     *out = e;
     return TW_OK;
 }
@@ -141,6 +138,7 @@ int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mt
 
 typedef struct batch {
     tw_new_alert *alerts;
+    uint32_t *alert_rule;          /* per alert: its rule's index in cfg->rules (UINT32_MAX: none) */
     size_t nalerts, capalerts;
     char **seen;
     size_t nseen, capseen;
@@ -183,10 +181,11 @@ static void batch_free(batch *b)
         free(b->owned[i]);
     free(b->owned);
     free(b->alerts);
+    free(b->alert_rule);
     free(b->seen);
 }
 
-static tw_new_alert *new_alert(batch *b)
+static tw_new_alert *new_alert(batch *b, uint32_t rule)
 {
     if (b->nalerts == b->capalerts) {
         size_t cap = b->capalerts ? b->capalerts * 2 : 16;
@@ -194,8 +193,13 @@ static tw_new_alert *new_alert(batch *b)
         if (!p)
             return NULL;
         b->alerts = p;
+        uint32_t *r = realloc(b->alert_rule, cap * sizeof *r);
+        if (!r)
+            return NULL;
+        b->alert_rule = r;
         b->capalerts = cap;
     }
+    b->alert_rule[b->nalerts] = rule;
     tw_new_alert *a = &b->alerts[b->nalerts++];
     memset(a, 0, sizeof *a);
     return a;
@@ -338,32 +342,40 @@ static void reject(tw_ingest_result *res, tw_status code, const char *msg)
 
 /* The per-rule match counters of a configuration, resolved once per snapshot: the hot path then
  * counts with one atomic add instead of the registry's mutex and list scan per matched rule. */
+/* Per rule: [i] its matches, [nrules + i] its alerts folded into storm windows. */
 static void *make_rule_counters(void *ctx, const tw_config *cfg)
 {
     tw_engine *e = ctx;
-    tw_counter **c = calloc(cfg->nrules ? cfg->nrules : 1, sizeof *c);
+    tw_counter **c = calloc(cfg->nrules ? 2 * (size_t)cfg->nrules : 1, sizeof *c);
     char lbl[256];
-    for (uint32_t i = 0; c && i < cfg->nrules; i++)
-        c[i] = tw_metrics_counter(e->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP,
-                                  tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name));
+    for (uint32_t i = 0; c && i < cfg->nrules; i++) {
+        tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name);
+        c[i] = tw_metrics_counter(e->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP, lbl);
+        c[cfg->nrules + i] = tw_metrics_counter(e->metrics, TW_METRIC_FOLDED, TW_METRIC_FOLDED_HELP, lbl);
+    }
     return c;
 }
 
-/* The received counter of a source: sources are few, so their handles are kept in a small table. */
-static tw_counter *received_counter(tw_engine *e, const char *source)
+/* The received and duplicate counters of a source: sources are few, so their handles are kept in a
+ * small table. */
+static tw_counter *source_counters(tw_engine *e, const char *source, tw_counter **duplicates)
 {
     size_t n = atomic_load_explicit(&e->nsources, memory_order_acquire);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(e->sources[i].name, source) == 0)
+        if (strcmp(e->sources[i].name, source) == 0) {
+            *duplicates = e->sources[i].duplicates;
             return e->sources[i].counter;
+        }
     char lbl[128];
-    tw_counter *c = tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP,
-                                       tw_metrics_label(lbl, sizeof lbl, "source", source));
+    tw_metrics_label(lbl, sizeof lbl, "source", source);
+    tw_counter *c = tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl);
+    *duplicates = tw_metrics_counter(e->metrics, TW_METRIC_DUPLICATES, TW_METRIC_DUPLICATES_HELP, lbl);
     pthread_mutex_lock(&e->sources_lock);
     n = e->nsources;
     if (n < TW_ENGINE_SOURCES_MAX && strlen(source) < sizeof e->sources[n].name) {
         snprintf(e->sources[n].name, sizeof e->sources[n].name, "%s", source);
         e->sources[n].counter = c;
+        e->sources[n].duplicates = *duplicates;
         atomic_store_explicit(&e->nsources, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&e->sources_lock);
@@ -410,7 +422,6 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         pthread_mutex_unlock(&e->dedup_lock);
         if (seen == 1) {
             res->duplicate = 1;
-            tw_count(e->duplicates, 1);
             free(wrapped);
             return;
         }
@@ -450,7 +461,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         if (r->nenrich)
             tw__enrich_rule(e->enricher, r, ev, b->enrich_deadline_ms, &edoc, &enr);
         for (uint32_t k = 0; k < r->nbindings; k++) {
-            tw_new_alert *a = new_alert(b);
+            tw_new_alert *a = new_alert(b, ri);
             if (!a) {
                 reject(res, TW_ENOMEM, "out of memory");
                 break;
@@ -508,7 +519,7 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
                                   tw_ingest_result *results, tw_error *err)
 {
     const char *source = o && o->source ? o->source : "unknown";
-    tw_counter *in = received_counter(e, source);
+    tw_counter *dups = NULL, *in = source_counters(e, source, &dups);
     if (e->stopping)
         return tw__err(err, TW_EINVAL, "the server is stopping");
     batch b;
@@ -532,12 +543,32 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         process(e, snap, m, &items[i], &results[i], &st[i], &b, rule_matches);
     }
     tw_count(in, n);
+    /* A repeated CloudTrail eventID is acknowledged (the sender did nothing wrong: CloudTrail and
+     * EventBridge deliver at least once) and dropped, but not silently: counted per source, and one
+     * line per call says how many and the first id. */
+    size_t ndup = 0, first_dup = 0;
+    for (size_t i = 0; i < n; i++)
+        if (results[i].duplicate && !ndup++)
+            first_dup = i;
+    if (ndup) {
+        char count[24];
+        snprintf(count, sizeof count, "%zu", ndup);
+        tw_count(dups, ndup);
+        tw_log(TW_LOG_INFO, "duplicate events dropped: their CloudTrail eventID was seen before (within "
+               "server.dedup_window)", "source", source, "count", count, "event_id", st[first_dup].dedup_id, NULL);
+    }
     if (b.nalerts || b.nseen || (o && o->file_path)) {
         tw_commit_batch cb = {.alerts = b.alerts, .nalerts = b.nalerts, .seen = (const char *const *)b.seen,
                               .nseen = b.nseen, .now_ms = tw__now_ms(), .file_path = o ? o->file_path : NULL,
                               .file_size = o ? o->file_size : 0, .file_mtime = o ? o->file_mtime : 0,
                               .file_records = (int64_t)n};
+        uint8_t *folded = b.nalerts ? calloc(b.nalerts, 1) : NULL;
+        cb.folded = folded;
         rc = tw_outbox_commit(e->ob, &cb, err);
+        for (size_t i = 0; !rc && folded && rule_matches && i < b.nalerts; i++)
+            if (folded[i] && b.alert_rule[i] < snap->cfg->nrules)
+                tw_count(rule_matches[snap->cfg->nrules + b.alert_rule[i]], 1);
+        free(folded);
         if (rc) {
             /* Nothing was kept: the sender must try again, and these ids are not "seen". */
             pthread_mutex_lock(&e->dedup_lock);
@@ -632,7 +663,7 @@ static tw_status summarise(const tw_config *cfg, due *d, int64_t now, batch *b, 
     char eid[64];
     snprintf(eid, sizeof eid, "storm-%lld", (long long)now);
     const char *eid_kept = own_copy(b, eid, strlen(eid));
-    tw_new_alert *a = eid_kept ? new_alert(b) : NULL;
+    tw_new_alert *a = eid_kept ? new_alert(b, UINT32_MAX) : NULL;
     tw_status rc = a ? tw_json_parse(d->event, d->event_len, &cfg->lim, &doc, err)
                      : tw__err(err, TW_ENOMEM, "out of memory rendering a storm summary");
     if (rc == TW_OK) {

@@ -352,6 +352,11 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
         tw_outbox_delivered(d->ob, e->id);
         tw_count(t->delivered, 1);
         tw_observe(d->latency, (now - e->created_ms) * 1000);
+        char n[16], ms[24];
+        snprintf(n, sizeof n, "%u", attempts);
+        snprintf(ms, sizeof ms, "%lld", (long long)(now - e->created_ms));
+        tw_log(TW_LOG_DEBUG, "alert delivered", "target", e->target, "rule", e->rule, "event", e->event_id,
+               "attempt", n, "ms_since_created", ms, NULL);
         finish_entry(d, e);
         return;
     }

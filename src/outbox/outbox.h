@@ -53,6 +53,7 @@ typedef struct tw_commit_batch {
     size_t ncloses;
     /* out */
     size_t suppressed;             /* alerts counted into an open storm window instead of sent */
+    uint8_t *folded;               /* optional, nalerts entries: set to 1 for each alert suppressed so */
 } tw_commit_batch;
 
 /* A storm window whose time is up (tw_outbox_storms_due). */

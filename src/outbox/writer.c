@@ -99,8 +99,12 @@ static tw_status apply_batch(tw_outbox *ob, tw_commit_batch *b, created *c, tw_e
     for (size_t i = 0; i < b->nseen && !rc; i++)
         rc = tw__store_mark_seen(ob->st, b->seen[i], b->now_ms, err);
     b->suppressed = 0;
-    for (size_t i = 0; i < b->nalerts && !rc; i++)
+    for (size_t i = 0; i < b->nalerts && !rc; i++) {
+        size_t before = b->suppressed;
         rc = put_alert(ob, &b->alerts[i], b->now_ms, c, &b->suppressed, err);
+        if (b->folded)
+            b->folded[i] = b->suppressed != before;
+    }
     for (size_t i = 0; i < b->ncloses && !rc; i++) {
         const tw_storm_close *cl = &b->closes[i];
         int closed = 0;

@@ -151,12 +151,16 @@ static void precreate_series(tw_server *s, const tw_config *cfg)
     /* Series that exist from the start read as 0 rather than missing. */
     char lbl[256];
     static const char *const sources[] = {"eventbridge", "http", "firehose", "folder", "stdin"};
-    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
-        tw_metrics_counter(s->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP,
-                           tw_metrics_label(lbl, sizeof lbl, "source", sources[i]));
-    for (uint32_t i = 0; i < cfg->nrules; i++)
-        tw_metrics_counter(s->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP,
-                           tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name));
+    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++) {
+        tw_metrics_label(lbl, sizeof lbl, "source", sources[i]);
+        tw_metrics_counter(s->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl);
+        tw_metrics_counter(s->metrics, TW_METRIC_DUPLICATES, TW_METRIC_DUPLICATES_HELP, lbl);
+    }
+    for (uint32_t i = 0; i < cfg->nrules; i++) {
+        tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name);
+        tw_metrics_counter(s->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP, lbl);
+        tw_metrics_counter(s->metrics, TW_METRIC_FOLDED, TW_METRIC_FOLDED_HELP, lbl);
+    }
 }
 
 static tw_status check_exposure(const tw_config *cfg, const char *listen, tw_error *err)
@@ -270,6 +274,49 @@ int tw_server_idle(const tw_server *s)
     return s->stdin_done && (!s->folder || tw_folder_idle(s->folder)) && tw_aws_sources_idle(s->aws) &&
            (!d || tw_dispatch_pending(d) == 0);
 }
+
+static uint64_t counter_value(tw_server *s, const char *name, const char *key, const char *value)
+{
+    char lbl[256] = "";
+    if (key)
+        tw_metrics_label(lbl, sizeof lbl, key, value);
+    const tw_counter *c = tw_metrics_find(s->metrics, name, lbl);   /* absent: nothing counted */
+    return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
+}
+
+void tw_server_get_stats(tw_server *s, tw_server_stats *st)
+{
+    static const char *const sources[] = {"eventbridge", "http", "firehose", "folder", "stdin"};
+    memset(st, 0, sizeof *st);
+    st->files_processed = counter_value(s, "trailwatch_folder_files_total", "result", "processed");
+    st->files_done = counter_value(s, "trailwatch_folder_files_total", "result", "already_done");
+    st->files_rejected = counter_value(s, "trailwatch_folder_files_total", "result", "rejected");
+    st->files_failed = counter_value(s, "trailwatch_folder_files_total", "result", "failed");
+    st->records = counter_value(s, "trailwatch_folder_records_total", NULL, NULL);
+    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++) {
+        st->received += counter_value(s, TW_METRIC_RECEIVED, "source", sources[i]);
+        st->duplicates += counter_value(s, TW_METRIC_DUPLICATES, "source", sources[i]);
+    }
+    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    for (uint32_t i = 0; i < snap->cfg->nrules; i++) {
+        st->matches += counter_value(s, TW_METRIC_RULE_MATCHES, "rule", snap->cfg->rules[i].name);
+        st->folded += counter_value(s, TW_METRIC_FOLDED, "rule", snap->cfg->rules[i].name);
+    }
+    tw_snapshot_release(snap);
+}
+
+void tw_server_rule_stats(tw_server *s, tw_rule_stats_fn fn, void *ctx)
+{
+    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    for (uint32_t i = 0; i < snap->cfg->nrules; i++) {
+        const char *name = snap->cfg->rules[i].name;
+        fn(ctx, name, counter_value(s, TW_METRIC_RULE_MATCHES, "rule", name),
+           counter_value(s, TW_METRIC_FOLDED, "rule", name));
+    }
+    tw_snapshot_release(snap);
+}
+
+int tw_server_folder_ready(const tw_server *s) { return !s->folder || tw_folder_idle(s->folder); }
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 

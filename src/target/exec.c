@@ -295,7 +295,31 @@ static void supervise(pid_t pid, int in, int out, const char *body, size_t len, 
     }
 }
 
-/* why = "<what>: <the end of the program's output>", on one line. */
+/* The line of a program's output that says what went wrong: the last non-empty line that does not
+ * start with white space (a Python traceback ends with "HTTPError: HTTP Error 500: ...", a Node.js
+ * stack begins with "Error: ..." followed by indented "at" lines), else the last non-empty line. */
+static void last_meaningful_line(const char *out, size_t n, size_t *start, size_t *end)
+{
+    size_t best_s = 0, best_e = 0, any_s = 0, any_e = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && out[j] != '\n')
+            j++;
+        size_t e = j;
+        while (e > i && (unsigned char)out[e - 1] <= ' ')
+            e--;                               /* trailing white space and \r */
+        if (e > i) {
+            any_s = i, any_e = e;
+            if ((unsigned char)out[i] > ' ')
+                best_s = i, best_e = e;
+        }
+        i = j + 1;
+    }
+    *start = best_e ? best_s : any_s;
+    *end = best_e ? best_e : any_e;
+}
+
+/* why = "<what>: <the meaningful line of the program's output>", on one line. */
 static void reason(char *why, size_t why_len, const run *r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void reason(char *why, size_t why_len, const run *r, const char *fmt, ...)
 {
@@ -305,19 +329,22 @@ static void reason(char *why, size_t why_len, const run *r, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(why, why_len, fmt, ap);
     va_end(ap);
-    size_t len = strlen(why), n = r ? r->outlen : 0;
-    while (n > 0 && (unsigned char)r->out[n - 1] <= ' ')
-        n--;                                   /* trailing newlines */
-    if (n == 0 || len + 3 >= why_len)
+    size_t len = strlen(why), start = 0, end = 0;
+    if (r && r->outlen)
+        last_meaningful_line(r->out, r->outlen, &start, &end);
+    if (end == start || len + 3 >= why_len)
         return;
-    size_t room = why_len - len - 3, start = n > room ? n - room : 0;
-    while (start < n && ((unsigned char)r->out[start] & 0xc0) == 0x80)
-        start++;                               /* begin on a character */
+    size_t room = why_len - len - 3;
+    if (end - start > room) {                  /* keep its start: the exception's name comes first */
+        end = start + room;
+        while (end > start && ((unsigned char)r->out[end] & 0xc0) == 0x80)
+            end--;                             /* end on a character */
+    }
     why[len++] = ':';
     why[len++] = ' ';
-    for (size_t i = start; i < n; i++) {
+    for (size_t i = start; i < end; i++) {
         unsigned char c = (unsigned char)r->out[i];
-        why[len++] = c == '\n' || c == '\t' || c == '\r' ? ' ' : c < ' ' || c == 0x7f ? '?' : (char)c;
+        why[len++] = c == '\t' ? ' ' : c < ' ' || c == 0x7f ? '?' : (char)c;
     }
     why[len] = '\0';
 }

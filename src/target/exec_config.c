@@ -5,9 +5,15 @@
  *   env: {NAME: value}  cwd: DIR  region: REGION
  * or, as serverless.yml describes a function:
  *   handler: module.function  runtime: python3.x  code_dir: DIR  function_name: NAME  memory_size: MB */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "target/exec_int.h"
@@ -161,6 +167,55 @@ static tw_status parse_memory(tw_exec *x, const tw_json *settings, tw_error *err
     return TW_OK;
 }
 
+/* "3.11": the version of the python3 on PATH, asked once per process (a serverless.yml is loaded
+ * again on every reload); "" when there is none. */
+static char python_version[16];
+static pthread_once_t python_once = PTHREAD_ONCE_INIT;
+
+static void ask_python(void)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    static char a0[] = "python3", a1[] = "-c", a2[] = "import sys; print('%d.%d' % sys.version_info[:2])";
+    char *argv[] = {a0, a1, a2, NULL};
+    extern char **environ;
+    pid_t pid;
+    int ok = posix_spawnp(&pid, "python3", &fa, NULL, argv, environ) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    /* read to the end (closing early would kill it with SIGPIPE); keep the first bytes */
+    char buf[sizeof python_version], sink[256];
+    ssize_t n = 0, r;
+    while (ok && (r = read(fds[0], n < (ssize_t)sizeof buf - 1 ? buf + n : sink,
+                           n < (ssize_t)sizeof buf - 1 ? sizeof buf - 1 - (size_t)n : sizeof sink)) != 0) {
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r > 0 && n < (ssize_t)sizeof buf - 1)
+            n += r;
+    }
+    close(fds[0]);
+    int status = 0;
+    if (ok)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    if (ok && n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        snprintf(python_version, sizeof python_version, "%s", buf);
+    }
+}
+
+const char *tw__exec_python_version(void)
+{
+    pthread_once(&python_once, ask_python);
+    return python_version;
+}
+
 static tw_status configure_handler(tw_exec *x, const char *runtime, tw_error *err)
 {
     tw_status rc = parse_handler(x, err);
@@ -172,7 +227,9 @@ static tw_status configure_handler(tw_exec *x, const char *runtime, tw_error *er
         return tw__err(err, TW_ENOMEM, "out of memory");
     if (!x->function_name && !(x->function_name = strdup(x->function)))
         return tw__err(err, TW_ENOMEM, "out of memory");
-    (void)runtime;                             /* python3.x runs on the python3 found on PATH */
+    /* python3.X runs on the python3 PATH has, whatever its version: the configuration loader says
+     * so when the versions differ (tw__exec_python_version) */
+    (void)runtime;
     if (!(x->argv = calloc(6, sizeof *x->argv)))
         return tw__err(err, TW_ENOMEM, "out of memory");
     if ((rc = add_arg(x, "python3", err)) || (rc = add_arg(x, "-c", err)) ||

@@ -143,6 +143,10 @@ void tw_target_cancel_local(int on);
 typedef char **(*tw_exec_env_fn)(void *ctx);
 void tw_target_exec_env(tw_exec_env_fn fn, void *ctx);
 
+/* The version ("3.11") of the python3 on PATH that Python handlers run on (asked once per process),
+ * "" when there is none: a serverless.yml that says python3.6 is told what it really runs on. */
+const char *tw__exec_python_version(void);
+
 /* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and
  * "<http://x|y>" coming from an event cannot ping or link. */
 tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len);

@@ -82,6 +82,18 @@ static series *get(tw_metrics *m, const char *name, const char *help, const char
     return s;
 }
 
+const tw_counter *tw_metrics_find(tw_metrics *m, const char *name, const char *labels)
+{
+    if (!m)
+        return NULL;
+    pthread_mutex_lock(&m->lock);
+    series *s = m->head;
+    while (s && !(s->type != M_HISTOGRAM && strcmp(s->name, name) == 0 && strcmp(s->labels, labels ? labels : "") == 0))
+        s = s->next;
+    pthread_mutex_unlock(&m->lock);
+    return s ? &s->u.c : NULL;
+}
+
 tw_counter *tw_metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels)
 {
     series *s = get(m, name, help, labels, M_COUNTER);

@@ -18,6 +18,10 @@
 #define TW_METRIC_RECEIVED_HELP "Events received, by source"
 #define TW_METRIC_REJECTED "trailwatch_events_rejected_total"
 #define TW_METRIC_REJECTED_HELP "Events a source could not read or the engine rejected, by source."
+#define TW_METRIC_DUPLICATES "trailwatch_events_duplicate_total"
+#define TW_METRIC_DUPLICATES_HELP "Events dropped as repeated deliveries of one CloudTrail eventID, by source"
+#define TW_METRIC_FOLDED "trailwatch_alerts_folded_total"
+#define TW_METRIC_FOLDED_HELP "Alerts counted into an open storm window instead of sent, by rule"
 #define TW_METRIC_RULE_MATCHES "trailwatch_rule_matches_total"
 #define TW_METRIC_RULE_MATCHES_HELP "Events matched, by rule"
 
@@ -41,6 +45,8 @@ void tw_metrics_free(tw_metrics *m);
 tw_counter *tw_metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels);
 /* A gauge is a counter whose value is set. */
 tw_counter *tw_metrics_gauge(tw_metrics *m, const char *name, const char *help, const char *labels);
+/* The counter or gauge `name{labels}` when it exists (never creates one), else NULL. */
+const tw_counter *tw_metrics_find(tw_metrics *m, const char *name, const char *labels);
 tw_histogram *tw_metrics_histogram(tw_metrics *m, const char *name, const char *help, const char *labels);
 
 static inline void tw_count(tw_counter *c, uint64_t n)

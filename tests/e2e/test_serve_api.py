@@ -474,7 +474,7 @@ class TestEventsEndpoint(ApiCase):
         self.assertEqual((b["accepted"], b["duplicates"]), (1, 1), b)
         bodies(self.rcv, 3)
         self.rcv.quiet(0.5, "/hook")
-        self.assertGreaterEqual(self.srv.metric("trailwatch_events_duplicate_total"), 2)
+        self.assertGreaterEqual(self.srv.metric("trailwatch_events_duplicate_total", source="http"), 2)
 
     def test_bad_lines_are_reported_and_the_rest_accepted(self):
         good = self.records[25:27]

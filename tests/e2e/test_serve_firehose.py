@@ -152,11 +152,11 @@ class TestFirehose(unittest.TestCase):
         self.assertContract(st, hd, resp, 200, rid)
         self.assertEqual(sorted(self.event_ids(8)), sorted(r["eventID"] for r in recs))
         # Firehose did not see the answer and sends the same request again: nothing is alerted twice
-        dups = self.srv.metric("trailwatch_events_duplicate_total")
+        dups = self.srv.metric("trailwatch_events_duplicate_total", source="firehose")
         st, hd, resp = self.send(body, headers(rid, gzip_body=True))
         self.assertContract(st, hd, resp, 200, rid)
         self.rcv.quiet(1.0, "/hook")
-        self.assertEqual(self.srv.metric("trailwatch_events_duplicate_total"), dups + 8)
+        self.assertEqual(self.srv.metric("trailwatch_events_duplicate_total", source="firehose"), dups + 8)
 
     def test_control_message_alone(self):
         rid = str(uuid.uuid4())

@@ -61,7 +61,7 @@ class TestFolder(unittest.TestCase):
         srv.wait_metric("trailwatch_rule_matches_total", DISTINCT, timeout=10, rule="every-record")
         self.assertEqual(srv.metric("trailwatch_folder_records_total"), RECORDS)
         self.assertEqual(srv.metric("trailwatch_events_received_total", source="folder"), RECORDS)
-        self.assertEqual(srv.metric("trailwatch_events_duplicate_total"), DUPLICATES)
+        self.assertEqual(srv.metric("trailwatch_events_duplicate_total", source="folder"), DUPLICATES)
         self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), DISTINCT)
         self.assertEqual(srv.metric("trailwatch_folder_files_total", result="rejected"), 0)
         self.assertEqual(srv.metric("trailwatch_folder_files_total", result="failed"), 0)
@@ -143,7 +143,7 @@ class TestFolder(unittest.TestCase):
         time.sleep(0.5)
         self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="every-record"), base + 3)
         self.assertEqual(srv.metric("trailwatch_folder_files_total", result="processed"), 2)
-        self.assertEqual(srv.metric("trailwatch_events_duplicate_total"), 1)
+        self.assertEqual(srv.metric("trailwatch_events_duplicate_total", source="folder"), 1)
         # their alerts reach the file once the backlog is delivered (at once when test_2 emptied it)
         if len(srv.jsonl("alerts.jsonl")) >= DISTINCT:
             want = {r["eventID"] for r in recs}

@@ -1126,7 +1126,18 @@ TW_TEST(exec_failures_are_classified)
     char why[256];
     CHECK_EQ_INT(run_exec("{\"command\":[\"/bin/sh\",\"-c\",\"echo out; echo boom >&2; exit 3\"]}", "x", 5000, why,
                           sizeof why), TW_OUTCOME_RETRY);
-    CHECK_EQ_STR(why, "/bin/sh exited with status 3: out boom");
+    CHECK_EQ_STR(why, "/bin/sh exited with status 3: boom");   /* the last line says what went wrong */
+    /* a traceback: its last unindented line is the exception, not a cut-off middle */
+    CHECK_EQ_INT(run_exec("{\"command\":[\"/bin/sh\",\"-c\",\"printf 'Traceback (most recent call last):\\n"
+                          "  File \\\"handler.py\\\", line 9, in post\\n    resp.read()\\n"
+                          "urllib.error.HTTPError: HTTP Error 500: Internal Server Error\\n\\n' >&2; exit 1\"]}",
+                          "x", 5000, why, sizeof why), TW_OUTCOME_RETRY);
+    CHECK_EQ_STR(why, "/bin/sh exited with status 1: urllib.error.HTTPError: HTTP Error 500: Internal Server Error");
+    /* a Node.js stack: the "Error: ..." line before the indented "at" lines */
+    CHECK_EQ_INT(run_exec("{\"command\":[\"/bin/sh\",\"-c\",\"printf 'Error: connect ECONNREFUSED\\n"
+                          "    at TCPConnectWrap.afterConnect\\n' >&2; exit 1\"]}", "x", 5000, why, sizeof why),
+                 TW_OUTCOME_RETRY);
+    CHECK_EQ_STR(why, "/bin/sh exited with status 1: Error: connect ECONNREFUSED");
     CHECK_EQ_INT(run_exec("{\"command\":[\"/bin/sh\",\"-c\",\"exit 127\"]}", "", 5000, why, sizeof why),
                  TW_OUTCOME_PERMANENT);
     CHECK_CONTAINS(why, "status 127 (not found)");
