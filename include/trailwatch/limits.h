@@ -64,6 +64,22 @@ extern "C" {
 /* Object keys longer than this are never field names a rule can name (paths are < pattern size). */
 #define TW_MAX_KEY_LEN              TW_MAX_PATTERN_MAX
 
+/* The HTTP listener of `trailwatch serve` (server.* settings; defaults here, reasons beside them). */
+/* Headers must be complete this long after a connection opens or its previous response went out: a
+ * client that trickles bytes cannot hold a connection open for ever (slow loris). */
+#define TW_DEFAULT_HTTP_HEADER_TIMEOUT_MS   10000
+/* Headers and body together: 64 MiB at ~1.5 MB/s. Not reset by each byte that arrives. */
+#define TW_DEFAULT_HTTP_REQUEST_TIMEOUT_MS  60000
+/* Open connections: each costs a socket and a lazily committed 128 KiB buffer, no thread. */
+#define TW_DEFAULT_HTTP_MAX_CONNECTIONS     4096u
+/* Open connections from one client address, so that one client cannot take all of them. A proxy in
+ * front counts as one client: raise it there. */
+#define TW_DEFAULT_HTTP_MAX_PER_CLIENT      64u
+/* Request bodies held in memory at once across all requests (a 64 MiB Firehose body is one). */
+#define TW_DEFAULT_HTTP_BODY_BYTES          (256u * 1024u * 1024u)
+/* Decompressed (gzip) bytes held at once across all requests: gzip bombs cannot add up. */
+#define TW_DEFAULT_HTTP_GUNZIP_BYTES        (256u * 1024u * 1024u)
+
 typedef struct tw_limits {
     size_t event_max;        /* bytes of one event's JSON text */
     unsigned json_depth;     /* nesting levels of any JSON text */

@@ -235,10 +235,63 @@ static void limits(tw_cfg_ld *ld, const tw_json *v)
         l->file_max = z;
 }
 
+/* More regions signed requests may be scoped to: a list of names, or "*" for any. */
+static void regions(tw_cfg_ld *ld, const tw_json *v)
+{
+    if (!v || v->type == TW_JSON_NULL)
+        return;
+    tw_config *cfg = ld->cfg;
+    if (v->type == TW_JSON_STRING && strcmp(v->u.str, "*") == 0) {
+        cfg->any_region = 1;
+        return;
+    }
+    if (v->type != TW_JSON_ARRAY) {
+        tw__cl_err(ld, v->line, TW_ECONFIG, "server.regions: must be a list of region names (or \"*\": any)");
+        return;
+    }
+    cfg->regions = tw_arena_calloc(&cfg->arena, (v->n ? v->n : 1) * sizeof *cfg->regions);
+    if (!cfg->regions) {
+        ld->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        char ctx[64];
+        const char *r;
+        snprintf(ctx, sizeof ctx, "server.regions[%zu]", i);
+        if (tw__cl_vstring(ld, v->u.items[i], ctx, 1, &r) <= 0)
+            continue;
+        int ok = strlen(r) <= 64;
+        for (const char *p = r; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+        if (!ok)
+            tw__cl_err(ld, v->u.items[i]->line, TW_ECONFIG, "%s: not a region name (such as eu-west-1)", ctx);
+        else
+            cfg->regions[cfg->nregions++] = tw__cl_strdup(ld, r);
+    }
+}
+
+static void http_limits(tw_cfg_ld *ld, const tw_json *v)
+{
+    tw_http_cfg *h = &ld->cfg->http;
+    uint64_t u;
+    tw__cl_duration(ld, v, "server", "header_timeout", 100, 3600000, &h->header_timeout_ms);
+    tw__cl_duration(ld, v, "server", "request_timeout", 100, 24LL * 3600000, &h->request_timeout_ms);
+    if (tw__cl_uint(ld, v, "server", "max_connections", 16, 1000000, &u) > 0)
+        h->max_connections = (uint32_t)u;
+    if (tw__cl_uint(ld, v, "server", "max_connections_per_client", 0, 1000000, &u) > 0)
+        h->max_per_client = (uint32_t)u;
+    tw__cl_size(ld, v, "server", "request_bytes_in_flight", (size_t)1 << 20, (size_t)1 << 40, &h->body_bytes);
+    tw__cl_size(ld, v, "server", "gunzip_bytes_in_flight", (size_t)1 << 20, (size_t)1 << 40, &h->gunzip_bytes);
+    if (h->request_timeout_ms < h->header_timeout_ms)
+        tw__cl_err(ld, v->line, TW_ECONFIG, "server.request_timeout: must not be shorter than server.header_timeout");
+}
+
 static void server(tw_cfg_ld *ld, const tw_json *v)
 {
-    static const char *const known[] = {"listen", "account", "region", "access_keys", "max_event_size",
-                                        "limits", "drain_timeout", "dedup_window", NULL};
+    static const char *const known[] = {"listen", "account", "region", "regions", "access_keys", "max_event_size",
+                                        "limits", "drain_timeout", "dedup_window", "header_timeout",
+                                        "request_timeout", "max_connections", "max_connections_per_client",
+                                        "request_bytes_in_flight", "gunzip_bytes_in_flight", NULL};
     if (!v || v->type == TW_JSON_NULL || tw__cl_keys(ld, v, "server", known) < 0)
         return;
     tw_config *cfg = ld->cfg;
@@ -247,8 +300,10 @@ static void server(tw_cfg_ld *ld, const tw_json *v)
     account_id(ld, tw_json_get(v, "account"));
     if (tw__cl_string(ld, v, "server", "region", 1, &s) > 0)
         cfg->region = tw__cl_strdup(ld, s);
+    regions(ld, tw_json_get(v, "regions"));
     access_keys(ld, tw_json_get(v, "access_keys"));
     limits(ld, tw_json_get(v, "limits"));
+    http_limits(ld, v);
     size_t z;
     if (tw__cl_size(ld, v, "server", "max_event_size", 1024, TW_MAX_EVENT_MAX, &z) > 0) {
         cfg->lim.event_max = z;
@@ -382,6 +437,9 @@ static void set_defaults(tw_cfg_ld *ld)
     tw_limits_default(&cfg->lim);
     cfg->drain_ms = 10000;
     cfg->dedup_window_ms = 24LL * 3600000;
+    cfg->http = (tw_http_cfg){TW_DEFAULT_HTTP_HEADER_TIMEOUT_MS, TW_DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+                              TW_DEFAULT_HTTP_MAX_CONNECTIONS, TW_DEFAULT_HTTP_MAX_PER_CLIENT,
+                              TW_DEFAULT_HTTP_BODY_BYTES, TW_DEFAULT_HTTP_GUNZIP_BYTES};
     cfg->src.eventbridge = 1;
     cfg->src.http = 1;
     cfg->src.firehose_path = tw__cl_strdup(ld, "/firehose");

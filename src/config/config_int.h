@@ -177,6 +177,15 @@ typedef struct tw_cluster_cfg {
     int64_t publish_timeout_ms;    /* how long a source keeps retrying a publish (leader elections) */
 } tw_cluster_cfg;
 
+typedef struct tw_http_cfg {       /* the HTTP listener (fixed while running: a reload cannot change it) */
+    int64_t header_timeout_ms;
+    int64_t request_timeout_ms;
+    uint32_t max_connections;
+    uint32_t max_per_client;       /* 0: no cap per client address */
+    size_t body_bytes;             /* request bodies in memory at once */
+    size_t gunzip_bytes;           /* decompressed bytes in memory at once */
+} tw_http_cfg;
+
 struct tw_config {
     tw_arena arena;
     char *path;
@@ -184,6 +193,10 @@ struct tw_config {
     char *listen;                  /* "host:port", default 127.0.0.1:8080; "" = no HTTP listener */
     char *account;                 /* the account id PutEvents events get (default 123456789012) */
     char *region;                  /* default us-east-1 */
+    uint32_t nregions;
+    char **regions;                /* more regions signed API requests may be scoped to */
+    int any_region;                /* server.regions: "*" */
+    tw_http_cfg http;
     uint32_t nkeys;
     tw_access_key *keys;           /* SigV4 keys; none: the API refuses non-loopback listeners */
     tw_limits lim;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/uuid.h"
 #include "event/ids.h"
 #include "json/json_int.h"
 #include "outbox/outbox.h"
@@ -84,8 +85,9 @@ tw_status tw_engine_attach(tw_engine *e, tw_outbox *ob, tw_error *err)
 {
     e->ob = ob;
     tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
-    int64_t since = tw__now_ms() - snap->cfg->dedup_window_ms;
+    int64_t window = snap->cfg->dedup_window_ms, since = tw__now_ms() - window;
     tw_snapshot_release(snap);
+    tw_outbox_set_seen_window(ob, window);
     pthread_mutex_lock(&e->dedup_lock);
     tw_status rc = tw_outbox_load_seen(ob, since, remember, e, err);
     pthread_mutex_unlock(&e->dedup_lock);
@@ -427,12 +429,16 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         }
         st->added = seen == 0;
     }
-    const char *event_id = dl ? st->dedup_id : res->id;
     res->matched = (uint32_t)mr.count;
     if (!mr.count) {
         free(wrapped);
         return;
     }
+    /* An event without an id gets one here, as PutEvents gives every entry one: its alerts'
+     * idempotency keys are derived from it, and two distinct events must not share a key. */
+    if (!dl && !res->id[0])
+        tw__uuid4(res->id);
+    const char *event_id = dl ? st->dedup_id : res->id;
     /* The event text outlives this function in the batch (storm windows keep it). */
     char *kept = wrapped;
     if (!kept && (kept = malloc(len + 1))) {

@@ -16,6 +16,7 @@
 #define RESPONSE_CAP 4096          /* response bytes kept for a dead letter's reason */
 #define LOCAL_WORKERS 4
 #define SCAN_EVERY_MS 1000         /* how often rows redriven from outside are looked for */
+#define UNRECORDED_MAX 1000        /* outcomes waiting for a commit before deliveries pause */
 
 typedef struct entry entry;
 struct entry {
@@ -369,6 +370,11 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
     } else if (oc == TW_OUTCOME_RETRY && r && now - e->created_ms >= r->max_age_ms) {
         snprintf(reason, sizeof reason, "maximum event age exhausted after %u attempts: %s", attempts, why);
         oc = TW_OUTCOME_PERMANENT, why = reason;
+    } else if (oc == TW_OUTCOME_RETRY && r && retry_after_ms >= 0 && now + retry_after_ms > e->created_ms + r->max_age_ms) {
+        /* Waiting as asked would hold the alert past its maximum age: it would only die later. */
+        snprintf(reason, sizeof reason, "the destination asked to wait %lld s (Retry-After), beyond the maximum "
+                                        "event age: %s", (long long)((retry_after_ms + 999) / 1000), why);
+        oc = TW_OUTCOME_PERMANENT, why = reason;
     }
     if (oc == TW_OUTCOME_PERMANENT) {
         tw_outbox_dead(d->ob, e->id, attempts, why, response);
@@ -686,6 +692,10 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
         wait = d->heap[0]->next_ms - now;
     if (d->stopping)
         return wait;
+    /* Outcomes cannot be committed (a full disk): every delivery now would be repeated after a
+     * restart, and its outcome held in memory. Wait until they are recorded. */
+    if (tw_outbox_unrecorded(d->ob) > UNRECORDED_MAX)
+        return wait < 250 ? wait : 250;
     tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
     for (size_t i = 0; i < d->ntargets; i++) {
         tstate *t = d->targets[i];
@@ -702,7 +712,17 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
                 continue;
             }
             int64_t w = 0;
-            if (t->blocked_until > now) {
+            if (t->blocked_until > now && t->blocked_until > e->created_ms + tc->retry.max_age_ms) {
+                /* The target waits (Retry-After) beyond this alert's maximum age. */
+                t->head = e->next;
+                if (!t->head)
+                    t->tail = NULL;
+                t->ready--;
+                e->next = NULL;
+                outcome(d, e, t, tc, TW_OUTCOME_PERMANENT, "maximum event age reached while the destination "
+                        "asked to wait (Retry-After)", "", -1);
+                continue;
+            } else if (t->blocked_until > now) {
                 w = t->blocked_until - now;
             } else if (t->inflight >= concurrency(tc)) {
                 break; /* a completion wakes the loop */

@@ -78,7 +78,9 @@ void tw_outbox_stop(tw_outbox *ob);
 /* Blocks until the batch is durable (TW_OK) or failed (err says why; nothing of it was kept). */
 tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err);
 
-/* Delivery outcomes, applied in the next group commit (losing one in a crash means a redelivery). */
+/* Delivery outcomes, applied in order in the next group commit. One that cannot be committed (a full
+ * disk) is kept and tried again, and logged; only a crash or a stop before it is committed repeats
+ * the delivery at the next start. */
 void tw_outbox_delivered(tw_outbox *ob, int64_t id);
 void tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error);
 void tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
@@ -90,7 +92,12 @@ tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
                                int (*fn)(void *ctx, const tw_storm_summary *s), void *ctx, tw_error *err);
 tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
 int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime);
-/* Rows committed so far (for the outbox depth gauge). */
+/* Alerts pending, as last committed (the outbox depth gauge; never counts an outcome not yet on disk). */
 int64_t tw_outbox_depth(tw_outbox *ob);
+/* Delivery outcomes waiting to be committed after a failure (the dispatcher stops starting
+ * deliveries while there are many: each would be one more alert delivered again after a restart). */
+size_t tw_outbox_unrecorded(tw_outbox *ob);
+/* CloudTrail eventIDs older than this are forgotten while running (the engine's dedup window). */
+void tw_outbox_set_seen_window(tw_outbox *ob, int64_t window_ms);
 
 #endif

@@ -11,13 +11,14 @@
 
 #include "common/err.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK,
     S_INSERT_ALERT, S_INSERT_DEAD, S_DELETE_ALERT, S_RESCHEDULE, S_KILL_COPY,
     S_SCAN_OUTBOX, S_COUNT_OUTBOX,
-    S_MARK_SEEN, S_SCAN_SEEN, S_PRUNE_SEEN,
+    S_DEPTH, S_COUNT_BY_TARGET,
+    S_MARK_SEEN, S_SCAN_SEEN, S_PRUNE_SEEN, S_PRUNE_SEEN_SOME,
     S_MARK_FILE, S_FILE_DONE,
     S_STORM_GET, S_STORM_PUT, S_STORM_DELETE, S_STORM_DUE,
     S_DLQ_LIST, S_DLQ_LIST_TARGET, S_DLQ_GET, S_DLQ_REDRIVE_COPY, S_DLQ_REDRIVE_DELETE,
@@ -40,9 +41,12 @@ static const char *const sql[S_COUNT_] = {
     [S_SCAN_OUTBOX] = "SELECT id, target, rule, event_id, idem_key, body, created_ms, next_ms, attempts, last_error"
                       " FROM outbox WHERE id > ?1 ORDER BY id",
     [S_COUNT_OUTBOX] = "SELECT count(*) FROM outbox",
+    [S_DEPTH] = "SELECT coalesce(sum(n), 0) FROM outbox_count",
+    [S_COUNT_BY_TARGET] = "SELECT target, n FROM outbox_count WHERE n > 0 ORDER BY target",
     [S_MARK_SEEN] = "INSERT OR REPLACE INTO seen(event_id, at_ms) VALUES (?1, ?2)",
     [S_SCAN_SEEN] = "SELECT event_id, at_ms FROM seen WHERE at_ms >= ?1",
     [S_PRUNE_SEEN] = "DELETE FROM seen WHERE at_ms < ?1",
+    [S_PRUNE_SEEN_SOME] = "DELETE FROM seen WHERE event_id IN (SELECT event_id FROM seen WHERE at_ms < ?1 LIMIT ?2)",
     [S_MARK_FILE] = "INSERT OR REPLACE INTO files(path, size, mtime, done_ms, records) VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_FILE_DONE] = "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime = ?3",
     [S_STORM_GET] = "SELECT window_end_ms, suppressed FROM storm WHERE rule = ?1 AND key = ?2",
@@ -78,6 +82,21 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS storm(rule TEXT NOT NULL, key TEXT NOT NULL, window_end_ms INTEGER NOT NULL,"
     " suppressed INTEGER NOT NULL, event BLOB NOT NULL, PRIMARY KEY(rule, key)) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(k, v) VALUES ('schema', '1');";
+
+/* Version 2: alerts pending per target, kept by triggers so that every writer (the server, `dlq
+ * redrive` from another process) keeps it true in the same transaction; the outbox depth and the
+ * per-target caps read it instead of counting a table that may hold millions of rows. The index
+ * serves the dispatcher's paging (a target's rows in id order). */
+static const char schema_v2[] =
+    "CREATE TABLE IF NOT EXISTS outbox_count(target TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS outbox_target ON outbox(target, id);"
+    "CREATE TRIGGER IF NOT EXISTS outbox_count_insert AFTER INSERT ON outbox BEGIN"
+    " INSERT INTO outbox_count(target, n) VALUES (new.target, 1) ON CONFLICT(target) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER IF NOT EXISTS outbox_count_delete AFTER DELETE ON outbox BEGIN"
+    " UPDATE outbox_count SET n = n - 1 WHERE target = old.target; END;"
+    "DELETE FROM outbox_count;"
+    "INSERT INTO outbox_count(target, n) SELECT target, count(*) FROM outbox GROUP BY target;"
+    "UPDATE meta SET v = '2' WHERE k = 'schema';";
 
 struct tw_store {
     sqlite3 *db;
@@ -128,6 +147,41 @@ static tw_status mkdirs(const char *dir, tw_error *err)
     return TW_OK;
 }
 
+static int schema_version(tw_store *st)
+{
+    sqlite3_stmt *q = NULL;
+    int v = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+/* Brings an older database up to SCHEMA_VERSION in one transaction (another process may race). */
+static tw_status migrate(tw_store *st, tw_error *err)
+{
+    if (schema_version(st) >= SCHEMA_VERSION)
+        return TW_OK;
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg))
+        goto fail;
+    if (schema_version(st) < 2 && sqlite3_exec(st->db, schema_v2, NULL, NULL, &msg)) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg)) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    return TW_OK;
+fail:;
+    tw_status rc = tw__err(err, TW_EDB, "%s: cannot upgrade the database to version %d: %s", st->path,
+                           SCHEMA_VERSION, msg ? msg : sqlite3_errmsg(st->db));
+    sqlite3_free(msg);
+    return rc;
+}
+
 tw_status tw_store_open(const char *data_dir, tw_store **out, tw_error *err)
 {
     *out = NULL;
@@ -151,6 +205,8 @@ tw_status tw_store_open(const char *data_dir, tw_store **out, tw_error *err)
         sqlite3_free(msg);
         goto fail;
     }
+    if ((rc = migrate(st, err)))
+        goto fail;
     *out = st;
     return TW_OK;
 fail:
@@ -318,6 +374,30 @@ tw_status tw__store_outbox_count(tw_store *st, int64_t *n, tw_error *err)
     return r == SQLITE_ROW ? TW_OK : dberr(st, err, "count outbox");
 }
 
+tw_status tw__store_depth(tw_store *st, int64_t *n, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_DEPTH, err);
+    if (!s)
+        return TW_EDB;
+    int r = sqlite3_step(s);
+    *n = r == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? TW_OK : dberr(st, err, "read the outbox depth");
+}
+
+tw_status tw__store_count_by_target(tw_store *st, tw_target_count_fn fn, void *ctx, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_COUNT_BY_TARGET, err);
+    if (!s)
+        return TW_EDB;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, col_text(s, 0), sqlite3_column_int64(s, 1));
+    tw_status rc = r == SQLITE_DONE ? TW_OK : dberr(st, err, "read the outbox counts");
+    sqlite3_reset(s);
+    return rc;
+}
+
 tw_status tw__store_mark_seen(tw_store *st, const char *event_id, int64_t at_ms, tw_error *err)
 {
     sqlite3_stmt *s = stmt(st, S_MARK_SEEN, err);
@@ -349,6 +429,21 @@ tw_status tw__store_prune_seen(tw_store *st, int64_t before_ms, tw_error *err)
         return TW_EDB;
     sqlite3_bind_int64(s, 1, before_ms);
     return run(st, s, err, "prune event ids");
+}
+
+tw_status tw__store_prune_seen_some(tw_store *st, int64_t before_ms, int64_t limit, int64_t *deleted,
+                                   tw_error *err)
+{
+    *deleted = 0;
+    sqlite3_stmt *s = stmt(st, S_PRUNE_SEEN_SOME, err);
+    if (!s)
+        return TW_EDB;
+    sqlite3_bind_int64(s, 1, before_ms);
+    sqlite3_bind_int64(s, 2, limit);
+    tw_status rc = run(st, s, err, "prune event ids");
+    if (!rc)
+        *deleted = sqlite3_changes(st->db);
+    return rc;
 }
 
 tw_status tw__store_mark_file(tw_store *st, const char *path, int64_t size, int64_t mtime, int64_t records,

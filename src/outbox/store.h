@@ -5,8 +5,9 @@
  * write connection; the dispatcher and `trailwatch dlq` open their own). Rows handed to callbacks
  * are borrowed for the callback's duration.
  *
- * Tables: outbox (alerts waiting for delivery), dead (dead letters), seen (CloudTrail eventIDs for
- * deduplication), files (CloudTrail log files done), storm (open storm-control windows).
+ * Tables: outbox (alerts waiting for delivery), outbox_count (how many per target, kept by triggers),
+ * dead (dead letters), seen (CloudTrail eventIDs for deduplication), files (CloudTrail log files
+ * done), storm (open storm-control windows).
  * WAL journal, synchronous=FULL: a commit is on disk (fsync) when tw__store_commit returns.
  */
 #ifndef TW_OUTBOX_STORE_H
@@ -53,11 +54,19 @@ tw_status tw__store_kill(tw_store *st, int64_t id, uint32_t attempts, const char
 typedef int (*tw_alert_fn)(void *ctx, const tw_alert_row *row);
 tw_status tw__store_scan_outbox(tw_store *st, int64_t after, tw_alert_fn fn, void *ctx, tw_error *err);
 tw_status tw__store_outbox_count(tw_store *st, int64_t *n, tw_error *err);
+/* Alerts pending in all (from the per-target counts the triggers keep: cheap at any size). */
+tw_status tw__store_depth(tw_store *st, int64_t *n, tw_error *err);
+typedef void (*tw_target_count_fn)(void *ctx, const char *target, int64_t n);
+/* Alerts pending per target, for targets with any. */
+tw_status tw__store_count_by_target(tw_store *st, tw_target_count_fn fn, void *ctx, tw_error *err);
 
 tw_status tw__store_mark_seen(tw_store *st, const char *event_id, int64_t at_ms, tw_error *err);
 typedef void (*tw_seen_fn)(void *ctx, const char *event_id, int64_t at_ms);
 tw_status tw__store_scan_seen(tw_store *st, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
 tw_status tw__store_prune_seen(tw_store *st, int64_t before_ms, tw_error *err);
+/* At most limit ids remembered before before_ms are forgotten; *deleted says how many. */
+tw_status tw__store_prune_seen_some(tw_store *st, int64_t before_ms, int64_t limit, int64_t *deleted,
+                                   tw_error *err);
 
 tw_status tw__store_mark_file(tw_store *st, const char *path, int64_t size, int64_t mtime, int64_t records,
                               tw_error *err);

@@ -37,7 +37,13 @@ struct tw_outbox {
     waiter *waiters, **waiters_tail;
     result *results, **results_tail;
     int stopping;
-    _Atomic int64_t depth;
+    _Atomic int64_t depth;         /* rows pending, as last committed (read back from the store) */
+    /* writer thread only */
+    result *unrecorded, **unrecorded_tail; /* outcomes whose commit failed, oldest first: retried */
+    _Atomic size_t nunrecorded;
+    int64_t retry_at, retry_delay, next_report;
+    _Atomic int64_t seen_window_ms;        /* 0: the seen table is not pruned while running */
+    int64_t next_prune;
 };
 
 /* Rows created in one commit, handed to the dispatcher afterwards. */
@@ -121,21 +127,98 @@ static tw_status apply_batch(tw_outbox *ob, tw_commit_batch *b, created *c, tw_e
     return rc;
 }
 
-static void apply_results(tw_outbox *ob, result *r, int64_t now)
+/* Every outcome, in order; the first failure fails them all (SQLite may have rolled the whole
+ * transaction back on a full disk), and they are kept to be tried again. */
+static tw_status apply_results(tw_outbox *ob, const result *r, int64_t now, tw_error *err)
 {
-    tw_error err;
-    for (; r; r = r->next) {
-        tw_status rc = TW_OK;
+    tw_status rc = TW_OK;
+    for (; r && !rc; r = r->next) {
         switch (r->kind) {
-        case R_DELIVERED: rc = tw__store_delete_alert(ob->st, r->id, &err); break;
-        case R_RETRY: rc = tw__store_reschedule(ob->st, r->id, r->next_ms, r->attempts, r->error, &err); break;
-        case R_DEAD: rc = tw__store_kill(ob->st, r->id, r->attempts, r->error, r->response, now, &err); break;
+        case R_DELIVERED: rc = tw__store_delete_alert(ob->st, r->id, err); break;
+        case R_RETRY: rc = tw__store_reschedule(ob->st, r->id, r->next_ms, r->attempts, r->error, err); break;
+        case R_DEAD: rc = tw__store_kill(ob->st, r->id, r->attempts, r->error, r->response, now, err); break;
         }
-        if (rc)
-            tw_log(TW_LOG_ERROR, "cannot record a delivery outcome", "error", err.msg, NULL);
-        else if (r->kind != R_RETRY)
-            ob->depth--;
     }
+    return rc;
+}
+
+static void free_results(result *r)
+{
+    for (result *n; r; r = n) {
+        n = r->next;
+        free(r->error);
+        free(r->response);
+        free(r);
+    }
+}
+
+static size_t count_results(const result *r)
+{
+    size_t n = 0;
+    for (; r; r = r->next)
+        n++;
+    return n;
+}
+
+/* Outcomes are applied in the order they came: while earlier ones wait for their retry, new ones
+ * queue behind them. */
+static result *take_unrecorded(tw_outbox *ob, result *fresh, int64_t now)
+{
+    if (!ob->unrecorded)
+        return fresh;
+    *ob->unrecorded_tail = fresh;
+    while (*ob->unrecorded_tail)
+        ob->unrecorded_tail = &(*ob->unrecorded_tail)->next;
+    ob->nunrecorded = count_results(ob->unrecorded);
+    if (now < ob->retry_at && !ob->stopping)
+        return NULL;
+    result *all = ob->unrecorded;
+    ob->unrecorded = NULL;
+    ob->unrecorded_tail = &ob->unrecorded;
+    return all;
+}
+
+/* The outcomes of rs could not be committed: keep them (a restart before they are would deliver
+ * those alerts again, which at-least-once allows; forgetting them would make it certain). */
+static void keep_unrecorded(tw_outbox *ob, result *rs, int64_t now, const tw_error *err)
+{
+    if (!rs)
+        return;
+    size_t n = count_results(rs);
+    int first = !ob->nunrecorded;
+    *ob->unrecorded_tail = rs;
+    while (*ob->unrecorded_tail)
+        ob->unrecorded_tail = &(*ob->unrecorded_tail)->next;
+    ob->nunrecorded = count_results(ob->unrecorded);
+    ob->retry_delay = first ? 250 : ob->retry_delay * 2 > 5000 ? 5000 : ob->retry_delay * 2;
+    ob->retry_at = now + ob->retry_delay;
+    if (first || now >= ob->next_report) {
+        char a[24], b[24];
+        snprintf(a, sizeof a, "%zu", n);
+        snprintf(b, sizeof b, "%zu", (size_t)ob->nunrecorded);
+        tw_log(TW_LOG_ERROR, "cannot record delivery outcomes; retrying", "outcomes", a, "waiting", b, "error",
+               err ? err->msg : "", NULL);
+        ob->next_report = now + 30000;
+    }
+}
+
+static void recorded(tw_outbox *ob, result *rs)
+{
+    if (ob->nunrecorded && !ob->unrecorded) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", (size_t)ob->nunrecorded);
+        tw_log(TW_LOG_INFO, "delivery outcomes recorded after earlier failures", "outcomes", n, NULL);
+        ob->nunrecorded = 0;
+    }
+    free_results(rs);
+}
+
+/* The gauge follows what is committed, never what was attempted. */
+static void refresh_depth(tw_outbox *ob)
+{
+    int64_t n;
+    if (tw__store_depth(ob->st, &n, NULL) == TW_OK)
+        ob->depth = n;
 }
 
 static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
@@ -152,18 +235,22 @@ static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
 }
 
 /* One group: every queued batch and result in one transaction. If the group fails, each batch is
- * retried in a transaction of its own so that one bad batch fails alone. */
+ * retried in a transaction of its own so that one bad batch fails alone, and the outcomes in one of
+ * theirs; outcomes that still fail are kept and tried again. */
 static void run_group(tw_outbox *ob, waiter *ws, result *rs)
 {
     created c = {0};
     tw_error err;
     int64_t now = tw__now_ms();
+    rs = take_unrecorded(ob, rs, now);
+    if (!ws && !rs)
+        return;
     pthread_mutex_lock(&ob->db);
     tw_status rc = tw__store_begin(ob->st, &err);
     for (waiter *w = ws; w && !rc; w = w->next)
         rc = apply_batch(ob, w->batch, &c, &err);
     if (!rc)
-        apply_results(ob, rs, now);
+        rc = apply_results(ob, rs, now, &err);
     if (!rc)
         rc = tw__store_commit(ob->st, &err);
     if (rc) {
@@ -184,27 +271,51 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
             }
             finish(ob, w, r1, &err);
         }
-        if (!tw__store_begin(ob->st, &err)) {
-            apply_results(ob, rs, now);
-            if (tw__store_commit(ob->st, &err))
-                tw__store_rollback(ob->st);
-        }
         ws = NULL;
+        rc = rs ? tw__store_begin(ob->st, &err) : TW_OK;
+        if (!rc && rs && !(rc = apply_results(ob, rs, now, &err)))
+            rc = tw__store_commit(ob->st, &err);
+        if (rc) {
+            tw__store_rollback(ob->st);
+            keep_unrecorded(ob, rs, now, &err);
+            rs = NULL;
+        }
     }
+    refresh_depth(ob);
     pthread_mutex_unlock(&ob->db);
-    ob->depth += (int64_t)c.n;
     /* Hand the new rows over before releasing the sources, so their alerts are already queued. */
     if (c.n && ob->hooks.on_committed)
         ob->hooks.on_committed(ob->hooks.ctx, c.rows, c.n);
     if (ws)
         finish(ob, ws, TW_OK, NULL);
     free(c.rows);
-    for (result *r = rs, *n; r; r = n) {
-        n = r->next;
-        free(r->error);
-        free(r->response);
-        free(r);
-    }
+    recorded(ob, rs);
+}
+
+/* CloudTrail eventIDs older than the dedup window are forgotten while running too, a bounded batch
+ * at a time so that commits waiting behind it are not held up for long. */
+static void prune_seen(tw_outbox *ob, int64_t now)
+{
+    int64_t window = ob->seen_window_ms;
+    if (window <= 0 || now < ob->next_prune)
+        return;
+    int64_t every = window / 10 < 250 ? 250 : window / 10 > 60000 ? 60000 : window / 10;
+    ob->next_prune = now + every;
+    tw_error err;
+    int64_t deleted = 0;
+    pthread_mutex_lock(&ob->db);
+    tw_status rc = tw__store_begin(ob->st, &err);
+    if (!rc)
+        rc = tw__store_prune_seen_some(ob->st, now - window, 10000, &deleted, &err);
+    if (!rc)
+        rc = tw__store_commit(ob->st, &err);
+    if (rc)
+        tw__store_rollback(ob->st);
+    pthread_mutex_unlock(&ob->db);
+    if (rc)
+        tw_log(TW_LOG_WARN, "cannot forget old event ids", "error", err.msg, NULL);
+    else if (deleted == 10000)
+        ob->next_prune = now; /* more to do: go on at the next turn */
 }
 
 static void *writer_main(void *arg)
@@ -212,8 +323,18 @@ static void *writer_main(void *arg)
     tw_outbox *ob = arg;
     pthread_mutex_lock(&ob->lock);
     for (;;) {
-        while (!ob->waiters && !ob->results && !ob->stopping)
-            pthread_cond_wait(&ob->wake, &ob->lock);
+        /* Woken by work, else every 250 ms: retried outcomes, pruning. */
+        while (!ob->waiters && !ob->results && !ob->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 250 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&ob->wake, &ob->lock, &ts))
+                break;
+        }
         waiter *ws = ob->waiters;
         result *rs = ob->results;
         ob->waiters = NULL;
@@ -223,11 +344,21 @@ static void *writer_main(void *arg)
         int stopping = ob->stopping;
         pthread_mutex_unlock(&ob->lock);
         run_group(ob, ws, rs);
+        if (!stopping)
+            prune_seen(ob, tw__now_ms());
         pthread_mutex_lock(&ob->lock);
         if (stopping && !ob->waiters && !ob->results)
             break;
     }
     pthread_mutex_unlock(&ob->lock);
+    if (ob->unrecorded) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", count_results(ob->unrecorded));
+        tw_log(TW_LOG_ERROR, "stopping with delivery outcomes not recorded: those alerts will be delivered "
+                             "again at the next start", "outcomes", n, NULL);
+        free_results(ob->unrecorded);
+        ob->unrecorded = NULL;
+    }
     return NULL;
 }
 
@@ -242,13 +373,12 @@ tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw
         free(ob);
         return rc;
     }
-    int64_t depth = 0;
-    tw__store_outbox_count(ob->st, &depth, NULL);
-    ob->depth = depth;
+    refresh_depth(ob);
     if (hooks)
         ob->hooks = *hooks;
     ob->waiters_tail = &ob->waiters;
     ob->results_tail = &ob->results;
+    ob->unrecorded_tail = &ob->unrecorded;
     pthread_mutex_init(&ob->lock, NULL);
     pthread_mutex_init(&ob->db, NULL);
     pthread_cond_init(&ob->wake, NULL);
@@ -372,3 +502,7 @@ int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t m
 }
 
 int64_t tw_outbox_depth(tw_outbox *ob) { return ob->depth; }
+
+size_t tw_outbox_unrecorded(tw_outbox *ob) { return ob->nunrecorded; }
+
+void tw_outbox_set_seen_window(tw_outbox *ob, int64_t window_ms) { ob->seen_window_ms = window_ms; }

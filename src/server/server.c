@@ -163,17 +163,30 @@ static void precreate_series(tw_server *s, const tw_config *cfg)
     }
 }
 
-static tw_status check_exposure(const tw_config *cfg, const char *listen, tw_error *err)
+/* Decided from the address the listener actually bound (":8080" binds every address), not from how
+ * the listen setting reads. */
+static tw_status check_exposure(const tw_config *cfg, int loopback, const char *listen, tw_error *err)
 {
-    if (!listen || !*listen || tw_listen_is_loopback(listen))
+    if (loopback)
         return TW_OK;
     if ((cfg->src.eventbridge || cfg->src.http) && !cfg->nkeys)
-        return tw__err(err, TW_ECONFIG, "refusing to listen on %s without server.access_keys: the EventBridge "
-                                        "API and /events only listen on loopback unless requests are signed", listen);
+        return tw__err(err, TW_ECONFIG, "refusing to listen on %s (not a loopback address) without "
+                                        "server.access_keys: the EventBridge API and /events only listen on "
+                                        "loopback unless requests are signed", listen);
     if (cfg->src.firehose && !cfg->src.firehose_key)
-        return tw__err(err, TW_ECONFIG, "refusing to listen on %s with a Firehose endpoint that has no "
-                                        "sources.firehose.access_key", listen);
+        return tw__err(err, TW_ECONFIG, "refusing to listen on %s (not a loopback address) with a Firehose "
+                                        "endpoint that has no sources.firehose.access_key", listen);
     return TW_OK;
+}
+
+/* The HTTP server's hook, right after it bound its socket. */
+static tw_status exposure_at_bind(void *ctx, int loopback, tw_error *err)
+{
+    tw_server *s = ctx;
+    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_status rc = check_exposure(snap->cfg, loopback, s->listen, err);
+    tw_snapshot_release(snap);
+    return rc;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -205,11 +218,7 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     s->data_dir = dup_or_null(cfg->data_dir);
     s->folder_path = dup_or_null(cfg->src.folder);
     s->drain_ms = cfg->drain_ms;
-    tw_status rc = check_exposure(cfg, s->listen, err);
-    if (rc) {
-        tw_config_free(cfg);
-        goto fail;
-    }
+    tw_status rc;
     if (!(s->metrics = tw_metrics_new()) || !s->listen || !s->data_dir) {
         tw_config_free(cfg);
         rc = tw__err(err, TW_ENOMEM, "out of memory");
@@ -234,7 +243,7 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
         goto fail;
     if (*s->listen) {
-        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth};
+        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth, exposure_at_bind};
         if ((rc = tw_http_server_start(s->listen, &env, &s->http, err)))
             goto fail;
     }
@@ -337,7 +346,7 @@ tw_status tw_server_reload(tw_server *s, tw_config *cfg, tw_error *err)
         tw_snapshot_release(snap);
     }
     tw_status rc = what ? tw__err(err, TW_ECONFIG, "%s cannot change on reload; restart trailwatch to change it", what)
-                        : check_exposure(cfg, s->listen, err);
+                        : check_exposure(cfg, tw_http_server_loopback(s->http), s->listen, err);
     if (rc) {
         tw_config_free(cfg);
         return rc;

@@ -2,6 +2,8 @@
 #include "source/http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@ struct tw_http_server {
     struct MHD_Daemon *d;
     tw_http_env env;
     int port;
+    int loopback;                  /* the bound address is a loopback one */
     _Atomic int active;            /* requests being handled */
     _Atomic int closing;
     int64_t started_ms;
@@ -70,20 +73,57 @@ static int addr_loopback(const struct sockaddr *sa)
     return 0;
 }
 
-int tw_listen_is_loopback(const char *listen)
+/* Binds the listening socket for listen ("host:port"; an empty host is every address, as AI_PASSIVE
+ * resolves it). The caller decides about exposure from the address actually bound (*loopback), before
+ * anything is accepted. */
+static tw_status bind_listen(const char *where, int *fd_out, int *family, int *port_out, int *loopback,
+                             tw_error *err)
 {
     char host[256], port[16];
-    if (!split_listen(listen, host, sizeof host, port, sizeof port))
-        return 0;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(*host ? host : NULL, port, &hints, &ai) || !ai)
-        return 0;
-    int all = 1;
-    for (struct addrinfo *p = ai; p; p = p->ai_next)
-        all &= addr_loopback(p->ai_addr);
+    if (!split_listen(where, host, sizeof host, port, sizeof port))
+        return tw__err(err, TW_ECONFIG, "server.listen: \"%s\" is not host:port", where);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+    if (gai || !ai)
+        return tw__err(err, TW_ECONFIG, "server.listen: cannot resolve %s: %s", where, gai_strerror(gai));
+    int fd = -1, why = 0;
+    for (struct addrinfo *p = ai; p && fd < 0; p = p->ai_next) {
+        fd = socket(p->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            why = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (p->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, p->ai_addr, p->ai_addrlen) || listen(fd, TW_HTTP_LISTEN_BACKLOG)) {
+            why = errno;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        *family = p->ai_family;
+    }
     freeaddrinfo(ai);
-    return all;
+    if (fd < 0)
+        return tw__err(err, TW_ESYS, "cannot listen on %s: %s", where, strerror(why));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+        why = errno;
+        close(fd);
+        return tw__err(err, TW_ESYS, "cannot listen on %s: %s", where, strerror(why));
+    }
+    const struct sockaddr *sa = (const struct sockaddr *)&ss;
+    *loopback = addr_loopback(sa);
+    *port_out = ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port
+                                                 : ((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    *fd_out = fd;
+    return TW_OK;
 }
+
+int tw_http_server_loopback(const tw_http_server *s) { return s ? s->loopback : 1; }
 
 /* ---- responses ---- */
 
@@ -116,6 +156,23 @@ static const char *secret_for(void *ctx, const char *akid)
     return NULL;
 }
 
+/* The credential scope names the service and region the request was signed for: EventBridge's
+ * service, and a region this server answers for (server.region, server.regions). NULL when fine. */
+static const char *scope_problem(const tw_config *cfg, const tw_sigv4_result *res, char *msg, size_t cap)
+{
+    if (strcmp(res->service, "events") != 0) {
+        snprintf(msg, cap, "Credential should be scoped to correct service: 'events'.");
+        return msg;
+    }
+    if (cfg->any_region || strcmp(res->region, cfg->region) == 0)
+        return NULL;
+    for (uint32_t i = 0; i < cfg->nregions; i++)
+        if (strcmp(res->region, cfg->regions[i]) == 0)
+            return NULL;
+    snprintf(msg, cap, "Credential should be scoped to a valid region, not '%s'.", res->region);
+    return msg;
+}
+
 /* Requests to the API and /events must be signed with a configured key; without keys, only local
  * clients may call (the server also refuses to listen beyond loopback then). */
 static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shape, tw_http_resp *resp)
@@ -137,8 +194,13 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
     tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0};
     tw_sigv4_result res;
     tw_error err;
-    if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK)
-        return 1;
+    char scope[160];
+    if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
+        if (!scope_problem(cfg, &res, scope, sizeof scope))
+            return 1;
+        res.fail = TW_SIGV4_INVALID_SIGNATURE;
+        tw__err(&err, TW_EAUTH, "%s", scope);
+    }
     int status = res.fail == TW_SIGV4_INCOMPLETE_SIGNATURE ? 400 : res.fail == TW_SIGV4_INTERNAL ? 500 : 403;
     tw_http_resp_json(resp, status, "{\"__type\":\"%s\",\"message\":", tw_sigv4_fail_code(res.fail));
     tw__json_write_string(&resp->body, err.msg, strlen(err.msg));
@@ -257,6 +319,43 @@ static void too_large(tw_http_server *s, struct MHD_Connection *c, const char *u
     tw_snapshot_release(snap);
 }
 
+typedef struct framing {
+    int content_length, transfer_encoding;
+    const char *first_length;
+    int lengths_differ;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->content_length++ && strcmp(f->first_length, value ? value : "") != 0)
+            f->lengths_differ = 1;
+        else if (!f->first_length)
+            f->first_length = value ? value : "";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+    }
+    return MHD_YES;
+}
+
+/* A request whose body length is ambiguous (two Content-Lengths, or Transfer-Encoding with one) is
+ * what request smuggling through a proxy looks like: refused, and the connection closed, since where
+ * its body ends cannot be known (RFC 9112 6.3). */
+static const char *ambiguous_framing(struct MHD_Connection *c)
+{
+    framing f = {0, 0, NULL, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.transfer_encoding && f.content_length)
+        return "both Transfer-Encoding and Content-Length";
+    if (f.transfer_encoding > 1)
+        return "more than one Transfer-Encoding header";
+    if (f.content_length > 1)
+        return f.lengths_differ ? "conflicting Content-Length headers" : "a repeated Content-Length header";
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -269,6 +368,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* First call: headers only. Refuse an announced oversize body before reading it. */
         rs->cap = body_cap(s, url);
         tw_buf_init(&rs->body, rs->cap);
+        const char *why = ambiguous_framing(c);
+        if (why) {
+            tw_http_resp resp;
+            memset(&resp, 0, sizeof resp);
+            tw_buf_init(&resp.body, 0);
+            tw_http_resp_json(&resp, 400, "{\"error\":\"the request's body length is ambiguous: %s\"}", why);
+            tw_http_resp_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+            tw_log(TW_LOG_WARN, "request refused", "path", url, "reason", why, NULL);
+            return respond(c, &resp);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > rs->cap)
             rs->too_large = 1;
@@ -342,34 +451,35 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err)
 {
     *out = NULL;
-    char host[256], port[16];
-    if (!split_listen(listen, host, sizeof host, port, sizeof port))
-        return tw__err(err, TW_ECONFIG, "server.listen: \"%s\" is not host:port", listen);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
-    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
-    if (gai || !ai)
-        return tw__err(err, TW_ECONFIG, "server.listen: cannot resolve %s: %s", listen, gai_strerror(gai));
+    int fd = -1, family = AF_INET, port = 0, loopback = 0;
+    tw_status rc = bind_listen(listen, &fd, &family, &port, &loopback, err);
+    if (rc)
+        return rc;
+    if (env->check_exposure && (rc = env->check_exposure(env->ctx, loopback, err))) {
+        close(fd);
+        return rc;
+    }
     tw_http_server *s = calloc(1, sizeof *s);
     if (!s) {
-        freeaddrinfo(ai);
+        close(fd);
         return tw__err(err, TW_ENOMEM, "out of memory");
     }
     s->env = *env;
     s->started_ms = tw__now_ms();
+    s->loopback = loopback;
+    s->port = port;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                     MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
                             on_mhd_log, NULL, MHD_OPTION_END);
-    freeaddrinfo(ai);
     if (!s->d) {
+        close(fd);
         free(s);
-        return tw__err(err, TW_ESYS, "cannot listen on %s (address in use, or not allowed)", listen);
+        return tw__err(err, TW_ESYS, "cannot start the HTTP server on %s", listen);
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : atoi(port);
     *out = s;
     return TW_OK;
 }

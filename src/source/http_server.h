@@ -21,12 +21,17 @@ typedef struct tw_http_env {
     tw_metrics *metrics;
     void *ctx;
     int64_t (*outbox_depth)(void *ctx);  /* for /healthz */
+    /* Called once the listening socket is bound and before anything is accepted, with whether the
+     * address actually bound is a loopback one; an error refuses to start. NULL: no check. */
+    tw_status (*check_exposure)(void *ctx, int loopback, tw_error *err);
 } tw_http_env;
 
 /* Request body caps by endpoint: the API carries at most 10 entries of 256 KiB in JSON; Firehose
  * documents 64 MiB before compression; /events takes whole CloudTrail log files. */
 #define TW_HTTP_API_BODY_MAX (4u * 1024u * 1024u)
 #define TW_HTTP_BULK_BODY_MAX (64u * 1024u * 1024u)
+/* Connections the kernel queues before they are accepted: bursts of clients, not a memory cost. */
+#define TW_HTTP_LISTEN_BACKLOG 1024
 
 /* listen: "host:port" (IPv4, [IPv6] or a name; port 0 picks one). */
 tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err);
@@ -34,7 +39,7 @@ int tw_http_server_port(const tw_http_server *s);
 /* Stops accepting, lets requests in progress finish (up to drain_ms), closes. */
 void tw_http_server_stop(tw_http_server *s, int64_t drain_ms);
 
-/* 1 when host:port names a loopback address. */
-int tw_listen_is_loopback(const char *listen);
+/* 1 when the listener is bound to a loopback address. */
+int tw_http_server_loopback(const tw_http_server *s);
 
 #endif

@@ -1,7 +1,8 @@
 /* target/discord.c: Discord webhooks (one embed, colour by severity).
  *
  * Every message carries "allowed_mentions": {"parse": []}, so @everyone, @here, <@id> and role
- * mentions coming from event data render as text and ping nobody. Limits (content 2000, embed
+ * mentions coming from event data render as text and ping nobody; event text is Markdown-escaped, so
+ * it cannot format itself or dress a link up ("[click](http://evil.example)"). Limits (content 2000, embed
  * title 256, description 4096, 25 fields of 256/1024, footer 2048, 6000 in all per embed) are kept
  * by cutting in bytes, never less than Discord's characters. */
 #include <stdlib.h>
@@ -117,17 +118,20 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     const discord *d = impl;
     tw_facts f;
     tw_kv kv[TW_FACTS_LIST_MAX];
-    tw_buf sum = TW_BUF_INIT, foot = TW_BUF_INIT, content = TW_BUF_INIT;
+    tw_buf raw = TW_BUF_INIT, sum = TW_BUF_INIT, foot = TW_BUF_INIT, content = TW_BUF_INIT, val = TW_BUF_INIT;
     tw_jb jb;
     size_t budget = EMBED_TOTAL;
     const char *rule = a->rule_name ? a->rule_name : "trailwatch";
     tw_status frc = tw__facts_extract(a->event, &f);
     size_t nkv = tw__facts_list(&f, kv, 25);
-    tw__facts_summary(&f, &sum);
+    /* Event text is Markdown-escaped: "[click](http://evil.example)" must show as written. */
+    tw__facts_summary(&f, &raw);
+    tw__put_text(&sum, raw.data ? raw.data : "", raw.len, CONTENT_MAX, TW_TEXT_MARKDOWN);
     tw_buf_printf(&content, "%s: %s", rule, sum.data ? sum.data : "");
     if (a->rule_description && *a->rule_description)
         tw_buf_printf(&foot, "%s \xc2\xb7 ", a->rule_description);
-    tw_buf_printf(&foot, "event %s", f.event_id ? f.event_id : "?");
+    tw_buf_puts(&foot, "event ");
+    tw__put_text(&foot, f.event_id ? f.event_id : "?", strlen(f.event_id ? f.event_id : "?"), 200, TW_TEXT_MARKDOWN);
     if (a->storm_count > 1) {
         char win[32];
         tw__duration_text(a->storm_window_ms, win, sizeof win);
@@ -151,7 +155,10 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         for (size_t i = 0; i < nkv && budget > 40; i++) {
             tw_json *x = tw__jb_push(&jb, fields, tw__jb_obj(&jb));
             tw__jb_put(&jb, x, "name", budgeted(&jb, kv[i].name, 64, &budget));
-            tw__jb_put(&jb, x, "value", budgeted(&jb, kv[i].value, FIELD_VALUE_MAX, &budget));
+            tw_buf_reset(&val);
+            tw__put_text(&val, kv[i].value, strlen(kv[i].value), FIELD_VALUE_MAX, TW_TEXT_MARKDOWN);
+            tw__jb_check(&jb, tw_buf_error(&val));
+            tw__jb_put(&jb, x, "value", budgeted(&jb, val.data ? val.data : "", FIELD_VALUE_MAX, &budget));
             tw__jb_put(&jb, x, "inline", tw__jb_lit(&jb, strlen(kv[i].value) <= 40 ? TW_JSON_TRUE : TW_JSON_FALSE));
         }
         common(&jb, msg, d);
@@ -160,9 +167,12 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw__jb_check(&jb, tw_buf_error(&sum));
     tw__jb_check(&jb, tw_buf_error(&foot));
     tw__jb_check(&jb, tw_buf_error(&content));
+    tw__jb_check(&jb, tw_buf_error(&raw));
+    tw_buf_free(&raw);
     tw_buf_free(&sum);
     tw_buf_free(&foot);
     tw_buf_free(&content);
+    tw_buf_free(&val);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);
     tw__facts_free(&f);
     return rc;
@@ -191,7 +201,8 @@ const tw_target_ops tw_target_discord = {
     .kind = "discord",
     .transport = TW_TRANSPORT_HTTP,
     /* ~5 requests per 2 s per webhook; one at a time keeps the channel in order */
-    .policy = {.rate_per_second = 0.5, .rate_burst = 5, .timeout_ms = 10000, .concurrency = 1},
+    .policy = {.rate_per_second = 0.5, .rate_burst = 5, .timeout_ms = 10000, .concurrency = 1,
+               .escape_text = tw_markdown_escape},
     .configure = configure,
     .release = release,
     .render = render_default,

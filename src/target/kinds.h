@@ -44,9 +44,11 @@ const char *tw__scalar_text(const tw_json *v, char *tmp, size_t tmplen);
 
 /* ---- text ---- */
 
-/* Appends s, Slack-escaped when slack, keeping the appended part within max bytes: a cut falls on a
- * UTF-8 character boundary, never inside an escape entity, and is marked with "…". */
-tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int slack);
+/* How tw__put_text escapes: not at all, Slack mrkdwn (& < >), Markdown (Discord, Teams cards). */
+enum { TW_TEXT_PLAIN = 0, TW_TEXT_SLACK = 1, TW_TEXT_MARKDOWN = 2 };
+/* Appends s, escaped for mode, keeping the appended part within max bytes: a cut falls on a UTF-8
+ * character boundary, never inside an escape, and is marked with "…". */
+tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int mode);
 /* Length of the longest prefix of s (n bytes) of at most max bytes that ends on a character boundary. */
 size_t tw__utf8_prefix(const char *s, size_t n, size_t max);
 
@@ -92,6 +94,10 @@ tw_status tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc, const tw_json
 
 /* file and console: the transformation's result or the event, JSON compacted to one line. */
 tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);
+/* The event as the body (its text as received; compact: re-written on one line); a storm summary
+ * gets a "trailwatch" member, {"storm":{"suppressed":N,"window_seconds":S}}: the identical alerts it
+ * stands for. */
+tw_status tw__write_event(tw_buf *out, const tw_alert_ctx *a, int compact);
 
 /* ---- HTTP ---- */
 

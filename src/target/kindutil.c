@@ -136,20 +136,29 @@ static size_t seq_len(const char *s, size_t n)
     return k > n ? n : k;
 }
 
-tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int slack)
+static const char *escape_for(char c, int mode)
+{
+    if (mode == TW_TEXT_SLACK)
+        return c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : NULL;
+    return mode == TW_TEXT_MARKDOWN ? tw__markdown_escape_char(c) : NULL;
+}
+
+tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int mode)
 {
     static const char ellipsis[] = "\xe2\x80\xa6";
     size_t full = n;
-    if (slack)
-        for (size_t i = 0; i < n; i++)
-            full += s[i] == '&' ? 4 : (s[i] == '<' || s[i] == '>') ? 3 : 0;
+    for (size_t i = 0; mode && i < n; i++) {
+        const char *rep = escape_for(s[i], mode);
+        full += rep ? strlen(rep) - 1 : 0;
+    }
     if (full <= max)
-        return slack ? tw_slack_escape(b, s, n) : tw_buf_append(b, s, n);
+        return mode == TW_TEXT_SLACK ? tw_slack_escape(b, s, n)
+               : mode == TW_TEXT_MARKDOWN ? tw_markdown_escape(b, s, n) : tw_buf_append(b, s, n);
     size_t room = max >= 3 ? max - 3 : max, used = 0;
     tw_status rc = TW_OK;
     for (size_t i = 0; i < n && !rc;) {
         size_t k = seq_len(s + i, n - i);
-        const char *rep = !slack ? NULL : s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
+        const char *rep = escape_for(s[i], mode);
         size_t w = rep ? strlen(rep) : k;
         if (used + w > room)
             break;
@@ -301,6 +310,33 @@ tw_status tw__input_json(const tw_alert_ctx *a, tw_json_doc **doc, const tw_json
 
 /* The transformation's result or the event, JSON written compactly so that each alert is one line
  * (JSON-lines files stay parseable even when the event text had newlines). */
+tw_status tw__write_event(tw_buf *out, const tw_alert_ctx *a, int compact)
+{
+    size_t start = out->len;
+    tw_status rc = compact && a->event ? tw__json_write(out, a->event)
+                   : a->event_text     ? tw_buf_append(out, a->event_text, a->event_len)
+                   : a->event          ? tw__json_write(out, a->event)
+                                       : tw_buf_puts(out, "null");
+    if (rc || a->storm_count <= 1)
+        return rc;
+    /* A storm summary says how many identical alerts it stands for, inside the event object. */
+    size_t n = out->len;
+    while (n > start && (out->data[n - 1] == ' ' || out->data[n - 1] == '\n' || out->data[n - 1] == '\r' ||
+                         out->data[n - 1] == '\t'))
+        n--;
+    if (n == start || out->data[n - 1] != '}')
+        return TW_OK;
+    size_t k = n - 1;
+    while (k > start && (out->data[k - 1] == ' ' || out->data[k - 1] == '\n' || out->data[k - 1] == '\r' ||
+                         out->data[k - 1] == '\t'))
+        k--;
+    int empty = k > start && out->data[k - 1] == '{';
+    out->len = n - 1;
+    return tw_buf_printf(out, "%s\"trailwatch\":{\"storm\":{\"suppressed\":%llu,\"window_seconds\":%lld}}}",
+                         empty ? "" : ",", (unsigned long long)(a->storm_count - 1),
+                         (long long)(a->storm_window_ms / 1000));
+}
+
 tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
     (void)impl;
@@ -312,8 +348,7 @@ tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, 
             rc = v ? tw__json_write(out, v) : tw_buf_append(out, a->input, a->input_len);
         tw_json_doc_free(doc);
     } else {
-        rc = a->event ? tw__json_write(out, a->event)
-             : a->event_text ? tw_buf_append(out, a->event_text, a->event_len) : tw_buf_puts(out, "null");
+        rc = tw__write_event(out, a, 1);
     }
     return rc ? tw__err(err, rc, "rendering the alert: %s", tw_strerror(rc)) : TW_OK;
 }

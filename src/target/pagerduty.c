@@ -86,7 +86,15 @@ static tw_json *details(tw_jb *jb, const tw_alert_ctx *a)
     if (!a->input) {
         const tw_json *d = tw_json_get(a->event, "detail");
         d = d ? d : a->event;
-        return d ? tw__jb_copy(jb, d) : tw__jb_obj(jb);
+        tw_json *out = d ? tw__jb_copy(jb, d) : tw__jb_obj(jb);
+        if (a->storm_count > 1 && tw_json_typeof(out) == TW_JSON_OBJECT) {
+            /* A storm summary: the identical alerts it stands for. */
+            tw_json *t = tw__jb_put(jb, out, "trailwatch", tw__jb_obj(jb));
+            tw_json *st = tw__jb_put(jb, t, "storm", tw__jb_obj(jb));
+            tw__jb_put(jb, st, "suppressed", tw__jb_int(jb, (int64_t)(a->storm_count - 1)));
+            tw__jb_put(jb, st, "window_seconds", tw__jb_int(jb, a->storm_window_ms / 1000));
+        }
+        return out;
     }
     tw_json_doc *doc;
     const tw_json *v;

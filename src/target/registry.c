@@ -68,6 +68,43 @@ tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, in
     return TW_OUTCOME_RETRY;                   /* 408, 429, 5xx, no response at all */
 }
 
+const char *tw__markdown_escape_char(char c)
+{
+    switch (c) {
+    case '\\': return "\\\\";
+    case '`': return "\\`";
+    case '*': return "\\*";
+    case '_': return "\\_";
+    case '~': return "\\~";
+    case '|': return "\\|";
+    case '[': return "\\[";
+    case ']': return "\\]";
+    case '(': return "\\(";
+    case ')': return "\\)";
+    case '<': return "\\<";
+    case '>': return "\\>";
+    case '#': return "\\#";
+    default: return NULL;
+    }
+}
+
+tw_status tw_markdown_escape(tw_buf *out, const char *s, size_t len)
+{
+    tw_status rc = tw_buf_reserve(out, len);
+    size_t run = 0;
+    for (size_t i = 0; i < len && !rc; i++) {
+        const char *rep = tw__markdown_escape_char(s[i]);
+        if (!rep) {
+            run++;
+            continue;
+        }
+        if (!(rc = tw_buf_append(out, s + i - run, run)))
+            rc = tw_buf_puts(out, rep);
+        run = 0;
+    }
+    return rc ? rc : tw_buf_append(out, s + len - run, run);
+}
+
 tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len)
 {
     tw_status rc = tw_buf_reserve(out, len);

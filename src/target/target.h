@@ -77,7 +77,7 @@ typedef struct tw_target_policy {
      * the order is what people read; local kinds, which run on the shared workers). */
     uint32_t concurrency;
     /* Escapes event text inserted into the kind's message text by an input transformation (Slack:
-     * & < >, so event data cannot ping or link); NULL: inserted as is. */
+     * & < >, so event data cannot ping or link; Discord, Teams: Markdown); NULL: inserted as is. */
     tw_status (*escape_text)(tw_buf *out, const char *s, size_t len);
     /* Settings that name files, resolved against the configuration's folder when relative
      * (NULL-terminated; NULL: none). */
@@ -150,5 +150,11 @@ const char *tw__exec_python_version(void);
 /* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and
  * "<http://x|y>" coming from an event cannot ping or link. */
 tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len);
+/* Markdown text (Discord, Teams cards) from untrusted event data: a backslash before each character
+ * that starts markup (links "[text](url)", emphasis, code, quotes, headings), so that event data
+ * shows as written and cannot dress a link up as other text. */
+tw_status tw_markdown_escape(tw_buf *out, const char *s, size_t len);
+/* The escape of one character, NULL when it needs none. */
+const char *tw__markdown_escape_char(char c);
 
 #endif

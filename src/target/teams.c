@@ -1,9 +1,9 @@
 /* target/teams.c: Microsoft Teams, through a Power Automate "Workflows" webhook (Adaptive Card, the
  * default) or a legacy Office 365 connector (MessageCard, being retired).
  *
- * Teams cannot be pinged by text (mentions need explicit entities), so event text goes in as is;
- * the card stays far below Teams' ~28 KB message limit because every fact is cut to a few hundred
- * bytes. */
+ * Teams cannot be pinged by text (mentions need explicit entities); event text is Markdown-escaped
+ * where a card reads Markdown, so it cannot dress a link up as other text. The card stays far below
+ * Teams' ~28 KB message limit because every fact is cut to a few hundred bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,15 +145,22 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     const teams *t = impl;
     tw_facts f;
     tw_kv kv[TW_FACTS_LIST_MAX];
-    tw_buf sum = TW_BUF_INIT, ctx = TW_BUF_INIT;
+    tw_buf sum = TW_BUF_INIT, ctx = TW_BUF_INIT, val = TW_BUF_INIT;
     tw_jb jb;
     const char *rule = a->rule_name ? a->rule_name : "trailwatch";
     tw_status frc = tw__facts_extract(a->event, &f);
     size_t nkv = tw__facts_list(&f, kv, TW_FACTS_LIST_MAX);
-    tw__facts_summary(&f, &sum);
+    /* Adaptive Cards read Markdown in text and facts: event text is escaped there, so that
+     * "[click](http://evil.example)" shows as written (a MessageCard section says markdown: false). */
+    int md = !t->messagecard;
+    tw__facts_summary(&f, &val);
+    tw_status vrc = tw_buf_error(&val);
+    tw__put_text(&sum, val.data ? val.data : "", val.len, 4 * FACT_MAX, md ? TW_TEXT_MARKDOWN : TW_TEXT_PLAIN);
     if (a->rule_description && *a->rule_description)
         tw_buf_printf(&ctx, "%s \xc2\xb7 ", a->rule_description);
-    tw_buf_printf(&ctx, "event %s", f.event_id ? f.event_id : "?");
+    tw_buf_puts(&ctx, "event ");
+    tw__put_text(&ctx, f.event_id ? f.event_id : "?", strlen(f.event_id ? f.event_id : "?"), 200,
+                 md ? TW_TEXT_MARKDOWN : TW_TEXT_PLAIN);
     if (a->storm_count > 1) {
         char win[32];
         tw__duration_text(a->storm_window_ms, win, sizeof win);
@@ -192,18 +199,22 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
             x = tw__jb_push(&jb, facts, tw__jb_obj(&jb));
             tw__jb_put(&jb, x, "title", tw__jb_strn(&jb, kv[i].name, tw__utf8_prefix(kv[i].name, strlen(kv[i].name),
                                                                                      FACT_NAME_MAX)));
-            tw__jb_put(&jb, x, "value", tw__jb_strn(&jb, kv[i].value, tw__utf8_prefix(kv[i].value,
-                                                                                     strlen(kv[i].value), FACT_MAX)));
+            tw_buf_reset(&val);
+            tw__put_text(&val, kv[i].value, strlen(kv[i].value), FACT_MAX, TW_TEXT_MARKDOWN);
+            tw__jb_check(&jb, tw_buf_error(&val));
+            tw__jb_put(&jb, x, "value", tw__jb_strn(&jb, val.data ? val.data : "", val.len));
         }
         x = tw__jb_push(&jb, body, text_block(&jb, c, clen));
         tw__jb_put(&jb, x, "isSubtle", tw__jb_lit(&jb, TW_JSON_TRUE));
         tw__jb_put(&jb, x, "size", tw__jb_str(&jb, "Small"));
     }
     tw__jb_check(&jb, frc);
+    tw__jb_check(&jb, vrc);
     tw__jb_check(&jb, tw_buf_error(&sum));
     tw__jb_check(&jb, tw_buf_error(&ctx));
     tw_buf_free(&sum);
     tw_buf_free(&ctx);
+    tw_buf_free(&val);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);
     tw__facts_free(&f);
     return rc;
@@ -235,7 +246,8 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
 const tw_target_ops tw_target_teams = {
     .kind = "teams",
     .transport = TW_TRANSPORT_HTTP,
-    .policy = {.timeout_ms = 10000, .concurrency = 1},   /* a channel: in order */
+    .policy = {.timeout_ms = 10000, .concurrency = 1,   /* a channel: in order */
+               .escape_text = tw_markdown_escape},
     .configure = configure,
     .release = release,
     .render = render_default,

@@ -196,10 +196,7 @@ out:
 static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
     (void)impl;
-    tw_status rc = a->input        ? tw_buf_append(out, a->input, a->input_len)
-                   : a->event_text ? tw_buf_append(out, a->event_text, a->event_len)
-                   : a->event      ? tw__json_write(out, a->event)
-                                   : tw_buf_puts(out, "null");
+    tw_status rc = a->input ? tw_buf_append(out, a->input, a->input_len) : tw__write_event(out, a, 0);
     return rc ? tw__err(err, rc, "webhook: %s", rc == TW_ETOOBIG ? "body too large" : tw_strerror(rc)) : TW_OK;
 }
 

@@ -1,5 +1,6 @@
 /* Unit tests: the SQLite store, the group-commit writer, storm windows, dead letters, backoff. */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -220,6 +221,76 @@ TW_TEST(storm_window_counts_then_closes_with_its_summary)
     CHECK_EQ_INT(d.n, 0);                     /* closed: no more summaries */
     REQUIRE(tw_outbox_commit(ob, &cb, &err) == TW_OK);
     CHECK_EQ_INT(c.n, 3);                     /* closing twice sends nothing */
+    tw_outbox_stop(ob);
+    rmrf(dir);
+    free(dir);
+}
+
+static long long sql_count(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/trailwatch.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    long long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+TW_TEST(seen_ids_are_forgotten_while_running)
+{
+    char *dir = tmpdir();
+    tw_outbox_hooks hooks = {NULL, NULL};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    tw_outbox_set_seen_window(ob, 300);
+    const char *ids[] = {"a", "b", "c"};
+    tw_commit_batch b = {.seen = ids, .nseen = 3, .now_ms = tw__now_ms()};
+    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 3);
+    /* the window is 300 ms; the writer prunes a tenth of it (at least 250 ms) apart */
+    long long n = -1;
+    for (int i = 0; i < 200 && n != 0; i++) {
+        usleep(50 * 1000);
+        n = sql_count(dir, "SELECT count(*) FROM seen");
+    }
+    CHECK_EQ_INT(n, 0);
+    tw_outbox_stop(ob);
+    rmrf(dir);
+    free(dir);
+}
+
+TW_TEST(depth_counts_committed_rows_only)
+{
+    char *dir = tmpdir();
+    collected c = {0};
+    tw_outbox_hooks hooks = {&c, on_committed};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    tw_new_alert a[3] = {{"t1", "r", "e1", "k1", "{}", 2, NULL, NULL, 0, NULL, 0},
+                         {"t1", "r", "e2", "k2", "{}", 2, NULL, NULL, 0, NULL, 0},
+                         {"t2", "r", "e3", "k3", "{}", 2, NULL, NULL, 0, NULL, 0}};
+    tw_commit_batch b = {.alerts = a, .nalerts = 3, .now_ms = tw__now_ms()};
+    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    CHECK_EQ_INT(tw_outbox_depth(ob), 3);
+    tw_outbox_delivered(ob, c.ids[0]);
+    tw_outbox_delivered(ob, c.ids[0]);      /* twice: still one row fewer */
+    tw_outbox_delivered(ob, 999999);         /* a row that is not there changes nothing */
+    for (int i = 0; i < 100 && tw_outbox_depth(ob) != 2; i++)
+        usleep(20 * 1000);
+    CHECK_EQ_INT(tw_outbox_depth(ob), 2);
+    tw_outbox_stop(ob);
+    CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 't1'"), 1);
+    CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 't2'"), 1);
+    /* a new start reads the depth back without counting the table */
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    CHECK_EQ_INT(tw_outbox_depth(ob), 2);
     tw_outbox_stop(ob);
     rmrf(dir);
     free(dir);

@@ -189,7 +189,10 @@ TW_TEST(kind_policy_is_the_kinds_own)
         /* a local kind runs on the shared workers, one at a time */
         if (o->transport != TW_TRANSPORT_HTTP)
             CHECK_EQ_INT(o->policy.concurrency, 1);
-        CHECK((o->policy.escape_text != NULL) == (strcmp(o->kind, "slack") == 0));
+        /* Slack escapes & < >; Discord and Teams read Markdown and escape it; the others send data */
+        CHECK(o->policy.escape_text == (strcmp(o->kind, "slack") == 0 ? tw_slack_escape
+                                        : strcmp(o->kind, "discord") == 0 || strcmp(o->kind, "teams") == 0
+                                            ? tw_markdown_escape : NULL));
         CHECK(o->policy.rate_per_second == 0 || o->policy.rate_burst >= 1);
     }
     CHECK_EQ_INT(n, 8);
@@ -598,6 +601,90 @@ TW_TEST(slack_escapes_everything_from_the_event)
     CHECK(tw_json_typeof(path(d, "$.allowed_mentions.parse")) == TW_JSON_ARRAY);
     CHECK_EQ_INT(tw_json_size(path(d, "$.allowed_mentions.parse")), 0);
     CHECK(path(d, "$.embeds[0].timestamp") == NULL);   /* "<!date^...>" is no timestamp */
+    tw_json_doc_free(d);
+    tw_buf_free(&body);
+    alert_free(&al);
+}
+
+static const char LINKS[] =
+    "{\"version\":\"0\",\"id\":\"[id](http://evil.example/id)\",\"detail-type\":\"AWS API Call via CloudTrail\","
+    "\"source\":\"aws.iam\",\"account\":\"123456789012\",\"time\":\"2018-01-12T18:06:01Z\",\"region\":\"us-east-1\","
+    "\"resources\":[],\"detail\":{\"eventSource\":\"iam.amazonaws.com\",\"eventName\":\"CreateUser\","
+    "\"awsRegion\":\"us-east-1\",\"sourceIPAddress\":\"[click](http://evil.example)\","
+    "\"userIdentity\":{\"type\":\"IAMUser\",\"userName\":\"**[admin](http://evil.example/a)**\"},"
+    "\"requestParameters\":{\"userName\":\"[bob](http://evil.example/b)\"},"
+    "\"errorCode\":\"x\",\"errorMessage\":\"see [the docs](http://evil.example/d) `now`\"}}";
+
+/* Every '[', ']', '(', ')', '*', '`' of a string is escaped with a backslash. */
+static void md_escaped(const char *key, const char *s, void *ctx)
+{
+    int *bad = ctx;
+    for (const char *p = s; *p; p++)
+        if (strchr("[]()*`", *p) && (p == s || p[-1] != '\\')) {
+            printf("#   %s: \"%s\" has an unescaped '%c'\n", key, s, *p);
+            (*bad)++;
+            return;
+        }
+}
+
+TW_TEST(discord_and_teams_escape_markdown_from_the_event)
+{
+    alert al;
+    alert_init(&al, strdup(LINKS));
+    REQUIRE(al.ev);
+    tw_buf body = TW_BUF_INIT;
+    static const char *const kinds[][2] = {{"discord", "{\"url\":\"https://x/y\"}"},
+                                           {"teams", "{\"url\":\"https://x/y\"}"}};
+    for (size_t i = 0; i < 2; i++) {
+        tw_json_doc *d = render(kinds[i][0], kinds[i][1], &al.a, &body);
+        REQUIRE(d);
+        int bad = 0;
+        /* the card's own URLs ($schema) are not event text */
+        const tw_json *root = tw_json_root(d);
+        if (i == 0)
+            walk(root, "", md_escaped, &bad);
+        else
+            walk(path(d, "$.attachments[0].content.body"), "", md_escaped, &bad);
+        CHECK_EQ_INT(bad, 0);
+        CHECK(strstr(body.data, "\\\\[click\\\\]\\\\(http://evil.example\\\\)") != NULL);
+        tw_json_doc_free(d);
+    }
+    /* a MessageCard section says markdown: false; its text stays as written */
+    tw_json_doc *d = render("teams", "{\"url\":\"https://x/y\",\"format\":\"messagecard\"}", &al.a, &body);
+    REQUIRE(d);
+    CHECK(tw_json_typeof(path(d, "$.sections[0].markdown")) == TW_JSON_FALSE);
+    tw_json_doc_free(d);
+    tw_buf_free(&body);
+    alert_free(&al);
+}
+
+TW_TEST(storm_summaries_carry_their_count_in_json_bodies)
+{
+    alert al;
+    alert_init(&al, fixture("cloudtrail-api-call-via-eventbridge.json"));
+    al.a.storm_count = 7;
+    al.a.storm_window_ms = 300000;
+    tw_buf body = TW_BUF_INIT;
+    static const char *const kinds[][2] = {{"webhook", "{\"url\":\"https://x/y\"}"},
+                                           {"console", "{}"}};
+    for (size_t i = 0; i < 2; i++) {
+        tw_json_doc *d = render(kinds[i][0], kinds[i][1], &al.a, &body);
+        REQUIRE(d);
+        CHECK_EQ_INT(tw_json_number(path(d, "$.trailwatch.storm.suppressed")), 6);
+        CHECK_EQ_INT(tw_json_number(path(d, "$.trailwatch.storm.window_seconds")), 300);
+        CHECK_EQ_STR(pstr(d, "$.detail.eventName"), "CreateTable");   /* the event is intact */
+        tw_json_doc_free(d);
+    }
+    tw_json_doc *d = render("pagerduty", "{\"routing_key\":\"k\"}", &al.a, &body);
+    REQUIRE(d);
+    CHECK_EQ_INT(tw_json_number(path(d, "$.payload.custom_details.trailwatch.storm.suppressed")), 6);
+    tw_json_doc_free(d);
+    /* not a summary: the body is the event as it came */
+    al.a.storm_count = 0;
+    d = render("webhook", "{\"url\":\"https://x/y\"}", &al.a, &body);
+    REQUIRE(d);
+    CHECK(path(d, "$.trailwatch") == NULL);
+    CHECK_EQ_STR(body.data, al.text);
     tw_json_doc_free(d);
     tw_buf_free(&body);
     alert_free(&al);

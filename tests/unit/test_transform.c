@@ -67,6 +67,8 @@ static const tw_xf_ctx CTX = {"my-rule", "arn:aws:events:us-east-1:123456789012:
                               EVENT, sizeof EVENT - 1, NULL, NULL};
 static const tw_xf_ctx SLACK = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule", 1515780361000LL,
                                 EVENT, sizeof EVENT - 1, tw_slack_escape, NULL};
+static const tw_xf_ctx MARKDOWN = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule",
+                                   1515780361000LL, EVENT, sizeof EVENT - 1, tw_markdown_escape, NULL};
 
 static const char *run(const char *binding) { return run_ctx(binding, &CTX); }
 
@@ -418,6 +420,18 @@ TW_TEST(slack_escape_function)
     tw_buf_reset(&b);
     CHECK_EQ_INT(tw_slack_escape(&b, "&amp;", 5), TW_OK);
     CHECK_EQ_STR(b.data, "&amp;amp;");
+    tw_buf_free(&b);
+}
+
+TW_TEST(markdown_text_escapes_inserted_values_only)
+{
+    /* Discord and Teams: a link in event data shows as written; the operator's own markup stays */
+    EXPECT(tpl_ctx(MAP, "**<name>** [doc](https://example.com) <h>", &MARKDOWN),
+           "**CreateTable** [doc](https://example.com) he said \"hi\"\\\\ back\nnew line \\</script\\> "
+           "\\<!channel\\> & \\<@U123\\> \x01", 0);
+    tw_buf b = TW_BUF_INIT;
+    CHECK_EQ_INT(tw_markdown_escape(&b, "[click](http://evil.example) *b* _i_ `c` ~s~ |x| # h", 52), TW_OK);
+    CHECK_EQ_STR(b.data, "\\[click\\]\\(http://evil.example\\) \\*b\\* \\_i\\_ \\`c\\` \\~s\\~ \\|x\\| \\# h");
     tw_buf_free(&b);
 }
 
