@@ -21,7 +21,7 @@
  * mapping's own keys win, then earlier merged mappings over later ones; merged members are appended
  * after the mapping's own and never duplicate a key.
  *
- * Exactly one document: a stream with none, or whose only document is empty, is "empty YAML
+ * tw_yaml_parse takes exactly one document: a stream with none, or whose only document is empty, is "empty YAML
  * document"; a second document is an error at its line. Every node gets a 1-based line and column
  * (libyaml counts columns in characters). Errors: TW_EYAML "line L, column C: ..." for syntax,
  * TW_EUTF8 for invalid UTF-8, TW_ETOOBIG past lim->file_max bytes, TW_EDEPTH past lim->json_depth
@@ -52,6 +52,16 @@ extern "C" {
  * failure *out is NULL and err names line, column and the reason. Never prints. */
 tw_status tw_yaml_parse(const char *text, size_t len, const tw_limits *lim, tw_json_doc **out,
                         tw_error *err);
+
+/* A stream of documents ("---" between them: Sigma rule files, multi-document YAML). fn receives each
+ * non-empty document in order and owns it (tw_json_doc_free); index counts every document from 0
+ * (empty ones included, so it names a document's place in the file), line is where it starts.
+ * A non-zero return from fn stops the stream and is returned (fn fills err). Empty documents are skipped; anchors
+ * are per document; the node budget (TW_YAML_NODES_MAX) is for the whole stream. A syntax error
+ * stops the stream: documents before it have been handed over. */
+typedef tw_status (*tw_yaml_doc_fn)(void *ctx, tw_json_doc *doc, size_t index, unsigned line, tw_error *err);
+tw_status tw_yaml_parse_stream(const char *text, size_t len, const tw_limits *lim, tw_yaml_doc_fn fn,
+                               void *ctx, tw_error *err);
 
 #ifdef __cplusplus
 }

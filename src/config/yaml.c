@@ -643,15 +643,24 @@ static tw_status load_root(loader *ld, tw_json **root)
 
 /* ---- the document ---- */
 
-tw_status tw_yaml_parse(const char *text, size_t len, const tw_limits *lim, tw_json_doc **out,
-                        tw_error *err)
+/* "---" alone: an untagged, unanchored empty plain scalar as the whole document. */
+static int empty_document(const yaml_event_t *e)
+{
+    return e->type == YAML_SCALAR_EVENT && e->data.scalar.length == 0 && !e->data.scalar.tag &&
+           !e->data.scalar.anchor && e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* Loads one document or (stream) every one, handing each to fn. */
+static tw_status parse(const char *text, size_t len, const tw_limits *lim, int stream, tw_yaml_doc_fn fn,
+                       void *ctx, tw_json_doc **out, tw_error *err)
 {
     tw_limits def;
     if (!lim) {
         tw_limits_default(&def);
         lim = &def;
     }
-    *out = NULL;
+    if (out)
+        *out = NULL;
     if (!text)
         text = "";  /* libyaml asserts on a NULL input */
     if (len > lim->file_max)
@@ -668,8 +677,9 @@ tw_status tw_yaml_parse(const char *text, size_t len, const tw_limits *lim, tw_j
     tw_buf_init(&ld.merges, 0);
     tw_buf_init(&ld.tmp, 0);
     tw_status rc;
+    size_t index = 0, loaded = 0;
     int parser_ok = yaml_parser_initialize(&ld.parser);
-    if (!parser_ok || !(ld.doc = tw__json_doc_new())) {
+    if (!parser_ok) {
         rc = oom(&ld);
         goto out;
     }
@@ -677,29 +687,47 @@ tw_status tw_yaml_parse(const char *text, size_t len, const tw_limits *lim, tw_j
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)text, len);
     if ((rc = next(&ld)) || (rc = next(&ld)))  /* stream start, document start (or stream end) */
         goto out;
-    int empty = ld.ev.type == YAML_STREAM_END_EVENT;
-    if (!empty) {
+    while (ld.ev.type != YAML_STREAM_END_EVENT) {
+        unsigned line = (unsigned)ld.ev.start_mark.line + 1;
         if ((rc = next(&ld)))
             goto out;
-        const yaml_event_t *e = &ld.ev;  /* "---" alone: an untagged, unanchored empty plain scalar */
-        empty = e->type == YAML_SCALAR_EVENT && e->data.scalar.length == 0 && !e->data.scalar.tag &&
-                !e->data.scalar.anchor && e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        if (empty_document(&ld.ev)) {
+            if (!stream)
+                break;
+            index++;
+            if ((rc = next(&ld)) || (rc = next(&ld)))  /* document end, next start (or stream end) */
+                goto out;
+            continue;
+        }
+        if (!(ld.doc = tw__json_doc_new())) {
+            rc = oom(&ld);
+            goto out;
+        }
+        strtab_free(&ld.anchors);  /* anchors are per document */
+        memset(&ld.anchors, 0, sizeof ld.anchors);
+        if ((rc = load_root(&ld, &ld.doc->root)))
+            goto out;
+        if ((rc = next(&ld)) || (rc = next(&ld)))  /* document end, next start (or stream end) */
+            goto out;
+        if (!stream) {
+            if (ld.ev.type != YAML_STREAM_END_EVENT) {
+                rc = at_err(&ld, ld.ev.start_mark, TW_EYAML, "a second YAML document starts here; a file "
+                            "holds exactly one");
+                goto out;
+            }
+            *out = ld.doc;
+            ld.doc = NULL;
+            loaded = 1;
+            break;
+        }
+        tw_json_doc *d = ld.doc;
+        ld.doc = NULL;
+        loaded++;
+        if ((rc = fn(ctx, d, index++, line, err)))
+            goto out;
     }
-    if (empty) {
+    if (!loaded && !stream)
         rc = tw__err(err, TW_EYAML, "empty YAML document (nothing but blank lines, comments or ---)");
-        goto out;
-    }
-    if ((rc = load_root(&ld, &ld.doc->root)))
-        goto out;
-    if ((rc = next(&ld)) || (rc = next(&ld)))  /* document end, stream end */
-        goto out;
-    if (ld.ev.type != YAML_STREAM_END_EVENT) {
-        rc = at_err(&ld, ld.ev.start_mark, TW_EYAML, "a second YAML document starts here; a file holds "
-                    "exactly one");
-        goto out;
-    }
-    *out = ld.doc;
-    ld.doc = NULL;
 out:
     if (ld.have_ev)
         yaml_event_delete(&ld.ev);
@@ -716,4 +744,16 @@ out:
     tw_buf_free(&ld.tmp);
     tw_json_doc_free(ld.doc);
     return rc;
+}
+
+tw_status tw_yaml_parse(const char *text, size_t len, const tw_limits *lim, tw_json_doc **out,
+                        tw_error *err)
+{
+    return parse(text, len, lim, 0, NULL, NULL, out, err);
+}
+
+tw_status tw_yaml_parse_stream(const char *text, size_t len, const tw_limits *lim, tw_yaml_doc_fn fn,
+                               void *ctx, tw_error *err)
+{
+    return parse(text, len, lim, 1, fn, ctx, NULL, err);
 }

@@ -451,4 +451,64 @@ TW_TEST(serverless_yml_from_the_aws_tutorial)
     tw_json_doc_free(d);
 }
 
+typedef struct stream_seen {
+    char out[1024];
+    int stop_at;
+    int calls;
+} stream_seen;
+
+static tw_status on_doc(void *ctx, tw_json_doc *doc, size_t index, unsigned line, tw_error *err)
+{
+    (void)err;
+    stream_seen *s = ctx;
+    char *j = tw_json_dump(tw_json_root(doc), NULL);
+    size_t n = strlen(s->out);
+    snprintf(s->out + n, sizeof s->out - n, "%s[%zu@%u]%s", n ? " " : "", index, line, j ? j : "?");
+    free(j);
+    tw_json_doc_free(doc);
+    if (++s->calls == s->stop_at) {
+        snprintf(err->msg, sizeof err->msg, "stopped");
+        return err->code = TW_EEXIST;
+    }
+    return TW_OK;
+}
+
+static const char *stream(const char *yaml, int stop_at, tw_status *rc)
+{
+    static stream_seen s;
+    memset(&s, 0, sizeof s);
+    s.stop_at = stop_at;
+    tw_error err;
+    *rc = tw_yaml_parse_stream(yaml, strlen(yaml), NULL, on_doc, &s, &err);
+    if (*rc) {
+        size_t n = strlen(s.out);
+        snprintf(s.out + n, sizeof s.out - n, " ERR %s", err.msg);
+    }
+    return s.out;
+}
+
+TW_TEST(streams_hand_over_every_document)
+{
+    tw_status rc;
+    CHECK_EQ_STR(stream("a: 1\n---\nb: 2\n", 0, &rc), "[0@1]{\"a\":1} [1@2]{\"b\":2}");
+    CHECK_EQ_INT(rc, TW_OK);
+    /* leading ---, empty documents skipped but counted, anchors per document */
+    CHECK_EQ_STR(stream("---\nx: &a 1\ny: *a\n---\n---\nz: 3\n...\n", 0, &rc),
+                 "[0@1]{\"x\":1,\"y\":1} [2@5]{\"z\":3}");
+    CHECK_EQ_STR(stream("x: &a 1\n---\ny: *a\n", 0, &rc), "[0@1]{\"x\":1} ERR line 3, column 4: alias *a does "
+                 "not name an earlier, complete anchor");
+    CHECK_EQ_INT(rc, TW_EYAML);
+    /* a syntax error in the second document: the first was handed over already */
+    CHECK_CONTAINS(stream("a: 1\n---\nb: [\n", 0, &rc), "[0@1]{\"a\":1} ERR line 4");
+    CHECK_EQ_INT(rc, TW_EYAML);
+    /* the callback stops the stream */
+    CHECK_EQ_STR(stream("a: 1\n---\nb: 2\n", 1, &rc), "[0@1]{\"a\":1} ERR stopped");
+    CHECK_EQ_INT(rc, TW_EEXIST);
+    CHECK_EQ_STR(stream("", 0, &rc), "");
+    CHECK_EQ_INT(rc, TW_OK);
+    /* a single document still refuses a second one */
+    expect_error("a: 1\n---\nb: 2\n", TW_EYAML, "a second YAML document starts here");
+    expect_error("---\n", TW_EYAML, "empty YAML document");
+}
+
 TW_TEST_MAIN()
