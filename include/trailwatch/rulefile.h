@@ -25,6 +25,10 @@ typedef void (*tw_report_fn)(void *ctx, const char *message);
 tw_status tw_rulefile_load(const char *path, const tw_limits *lim, tw_ruleset **out, size_t *nerrors,
                            tw_report_fn report, void *ctx, tw_error *err);
 
+/* The same rules added to a builder (beside other rules, Sigma ones say); *nerrors is added to. */
+tw_status tw_rulefile_add(const char *path, const tw_limits *lim, tw_ruleset_builder *b, size_t *nerrors,
+                          tw_report_fn report, void *ctx, tw_error *err);
+
 /* Reads a whole file (at most max bytes) into a malloc'd, NUL-terminated buffer the caller frees. */
 tw_status tw_read_file(const char *path, size_t max, char **out, size_t *len, tw_error *err);
 

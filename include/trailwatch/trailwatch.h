@@ -17,6 +17,7 @@
 #include "trailwatch/pattern.h"
 #include "trailwatch/rulefile.h"
 #include "trailwatch/server.h"
+#include "trailwatch/sigma.h"
 #include "trailwatch/verify.h"
 #include "trailwatch/yaml.h"
 

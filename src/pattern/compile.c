@@ -5,6 +5,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "pattern/boolean.h"
+#include "pattern/regex.h"
 #include "pattern/ruleset_int.h"
 
 /* ---- a build-time map from byte strings to uint32 (open addressing, keys copied) ---- */
@@ -91,6 +93,7 @@ static uint32_t *smap_slot(smap *m, const void *key, size_t len, uint64_t seed)
 typedef struct brule {
     char *name;
     tw_pattern *pat;
+    tw__brule *boolean;   /* a boolean rule instead of a pattern (boolean.h) */
 } brule;
 
 struct tw_ruleset_builder {
@@ -98,6 +101,8 @@ struct tw_ruleset_builder {
     size_t n, cap;
     brule *rules;
     smap names;
+    uint32_t ncaptures;
+    smap captures;        /* deep path -> capture id */
 };
 
 tw_status tw_ruleset_builder_new(const tw_limits *lim, tw_ruleset_builder **out)
@@ -120,17 +125,19 @@ void tw_ruleset_builder_free(tw_ruleset_builder *b)
     for (size_t i = 0; i < b->n; i++) {
         free(b->rules[i].name);
         tw_pattern_free(b->rules[i].pat);
+        tw__brule_free(b->rules[i].boolean);
     }
     free(b->rules);
     smap_free(&b->names);
+    smap_free(&b->captures);
     free(b);
 }
 
-tw_status tw_ruleset_builder_add(tw_ruleset_builder *b, const char *name, tw_pattern *pattern,
-                                 size_t *index, tw_error *err)
+static tw_status add_rule(tw_ruleset_builder *b, const char *name, tw_pattern *pattern, tw__brule *boolean,
+                         size_t *index, tw_error *err)
 {
     tw_status rc = TW_OK;
-    if (!name || !pattern) {
+    if (!name || (!pattern && !boolean)) {
         rc = tw__err(err, TW_EINVAL, "a rule needs a name and a pattern");
         goto out;
     }
@@ -163,14 +170,43 @@ tw_status tw_ruleset_builder_add(tw_ruleset_builder *b, const char *name, tw_pat
         rc = tw__err(err, TW_ENOMEM, "out of memory adding rule");
         goto out;
     }
-    b->rules[b->n] = (brule){copy, pattern};
+    b->rules[b->n] = (brule){copy, pattern, boolean};
     pattern = NULL;
+    boolean = NULL;
     if (index)
         *index = b->n;
     b->n++;
 out:
     tw_pattern_free(pattern);
+    tw__brule_free(boolean);
     return rc;
+}
+
+tw_status tw_ruleset_builder_add(tw_ruleset_builder *b, const char *name, tw_pattern *pattern,
+                                 size_t *index, tw_error *err)
+{
+    if (!pattern)
+        return tw__err(err, TW_EINVAL, "a rule needs a name and a pattern");
+    return add_rule(b, name, pattern, NULL, index, err);
+}
+
+tw_status tw__ruleset_builder_add_boolean(tw_ruleset_builder *b, const char *name, tw__brule *r, size_t *index,
+                                          tw_error *err)
+{
+    if (!r)
+        return tw__err(err, TW_EINVAL, "a rule needs a name and a pattern");
+    return add_rule(b, name, NULL, r, index, err);
+}
+
+tw_status tw__ruleset_builder_capture(tw_ruleset_builder *b, const char *path, size_t len, uint32_t *id)
+{
+    int added;
+    uint32_t v = smap_get(&b->captures, path, len, 0, b->ncaptures, &added);
+    if (v == TW_NONE)
+        return TW_ENOMEM;
+    b->ncaptures += added;
+    *id = v;
+    return TW_OK;
 }
 
 /* ---- compilation ---- */
@@ -206,6 +242,7 @@ typedef struct cstate {
     tw_ruleset *rs;
     tw_error *err;
     smap paths;      /* field path -> field id */
+    smap dpaths;     /* field path -> deep field id (Sigma) */
     smap nodes;      /* path prefix -> node id */
     smap predkeys;   /* serialized predicate -> pred id */
     smap akeycount;  /* (field, tag, key) -> conjunctions using it */
@@ -221,6 +258,11 @@ typedef struct cstate {
     VEC(scan_tuple) scans_v;
     VEC(uint32_t) always_v;
     VEC(tw__trans) edges;      /* before hashing */
+    VEC(tw__batom_c) batoms;
+    VEC(tw__bnode) bnodes;
+    VEC(uint32_t) bkids;
+    VEC(struct tw__regex *) regexes;
+    const char *regex_error;   /* a regex the rule set could not compile (validated earlier: rare) */
     tw_buf keypool;
     tw_buf scratch;
 } cstate;
@@ -243,18 +285,18 @@ static uint32_t node_for(cstate *c, const char *prefix, size_t len, uint32_t nse
         free(key);
     if (id == TW_NONE || !added)
         return id;
-    tw__node n = {TW_NONE, 0, 0, 0};
+    tw__node n = {TW_NONE, TW_NONE, 0, 0, 0};
     VEC_PUSH(c->nodes_v, n, fail);
     return id;
 fail:
     return TW_NONE;
 }
 
-/* Adds the trie nodes and edges of a field path; returns the field id. */
-static uint32_t field_for(cstate *c, const char *path, size_t len)
+/* Adds the trie nodes and edges of a field path; returns the field id (its deep reading for Sigma). */
+static uint32_t field_for(cstate *c, const char *path, size_t len, int deep)
 {
     int added;
-    uint32_t f = smap_get(&c->paths, path, len, 2, c->fields_v.n, &added);
+    uint32_t f = smap_get(deep ? &c->dpaths : &c->paths, path, len, 2, c->fields_v.n, &added);
     if (f == TW_NONE || !added)
         return f;
     /* Segment boundaries: 0 (root), then the index of every '.', then len. */
@@ -290,10 +332,14 @@ static uint32_t field_for(cstate *c, const char *path, size_t len)
             c->nodes_v.v[ids[i]].keysig |= (uint64_t)1 << tw__key_sig(path + kstart, klen);
         }
     }
-    c->nodes_v.v[ids[nb - 1]].field = f;
+    if (deep)
+        c->nodes_v.v[ids[nb - 1]].dfield = f;
+    else
+        c->nodes_v.v[ids[nb - 1]].field = f;
     tw__field fld;
     memset(&fld, 0, sizeof fld);
     fld.node = ids[nb - 1];
+    fld.deep = deep != 0;
     VEC_PUSH(c->fields_v, fld, fail);
     free(bound);
     free(ids);
@@ -310,8 +356,8 @@ static tw_status serialize_matchers(tw_buf *b, const tw__matcher *m, uint32_t n)
     tw_status rc = TW_OK;
     for (uint32_t i = 0; i < n && !rc; i++) {
         const tw__matcher *x = &m[i];
-        uint8_t hdr[8] = {x->kind, x->num_exact, x->lo_incl, x->hi_incl, x->has_lo, x->has_hi, x->family,
-                          x->bits};
+        uint8_t hdr[10] = {x->kind, x->num_exact, x->lo_incl, x->hi_incl, x->has_lo, x->has_hi, x->family,
+                           x->bits, x->sigma, x->flags};
         rc = tw_buf_append(b, hdr, sizeof hdr);
         if (!rc)
             rc = tw_buf_append(b, &x->len, sizeof x->len);
@@ -340,7 +386,7 @@ static tw_status copy_matcher(tw_arena *a, const tw__matcher *src, tw__matcher *
     if (src->len || src->s)
         if (!(dst->s = tw_arena_strndup(a, src->s ? src->s : "", src->len)))
             return TW_ENOMEM;
-    if (src->kind == TW_M_WILDCARD) {
+    if (src->kind == TW_M_WILDCARD || src->kind == TW_M_GLOB) {
         uint32_t n = src->wc.nseg;
         dst->wc.seg = tw_arena_alloc(a, n * sizeof(char *));
         dst->wc.seglen = tw_arena_alloc(a, n * sizeof(uint32_t));
@@ -362,6 +408,24 @@ static tw_status copy_matcher(tw_arena *a, const tw__matcher *src, tw__matcher *
     return TW_OK;
 }
 
+/* The rule set compiles and owns the regexes its matchers use, whoever made the leaf. */
+static int own_regex(cstate *c, tw__matcher *m)
+{
+    struct tw__regex *re = NULL;
+    char why[200];
+    if (!tw__regex_compile(m->s, m->len, m->flags, &re, why, sizeof why)) {
+        if (re == NULL && strcmp(why, "out of memory") != 0)
+            c->regex_error = "a regular expression does not compile";
+        return 0;
+    }
+    VEC_PUSH(c->regexes, re, fail);
+    m->re = re;
+    return 1;
+fail:
+    tw__regex_free(re);
+    return 0;
+}
+
 static uint32_t pred_for(cstate *c, uint32_t field, const tw__leaf *leaf)
 {
     tw_buf *b = &c->scratch;
@@ -377,6 +441,8 @@ static uint32_t pred_for(cstate *c, uint32_t field, const tw__leaf *leaf)
     for (uint32_t i = 0; i < leaf->nm; i++) {
         tw__matcher m;
         if (copy_matcher(&c->rs->arena, &leaf->m[i], &m))
+            return TW_NONE;
+        if (m.kind == TW_M_REGEX && !own_regex(c, &m))
             return TW_NONE;
         VEC_PUSH(c->matchers_v, m, fail);
     }
@@ -440,43 +506,92 @@ static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uin
 
 static uint64_t count_seed(uint32_t field, uint32_t tag) { return ((uint64_t)field << 8 | tag) + 11; }
 
-/* The anchor of a wildcard: its literal segment shared by the fewest conjunctions (then the longest),
- * as a prefix (head), suffix (tail) or contains key (a middle segment). Without counts (c NULL):
- * the longest segment. Returns 0 when every segment is empty ("*"). */
+/* A literal piece a wildcard or glob needs in every value it accepts, with the anchor tag it would
+ * be filed under: the head as a prefix, the tail as a suffix, anything else as a contains key. */
+typedef struct piece {
+    uint32_t tag;
+    const char *key;
+    uint32_t klen;
+} piece;
+
+typedef int (*piece_fn)(void *ctx, const piece *p);
+
+/* Calls fn for each piece of m (TW_M_WILDCARD or TW_M_GLOB) until it returns non-zero. */
+static int each_piece(const tw__matcher *m, piece_fn fn, void *ctx)
+{
+    int glob = m->kind == TW_M_GLOB, eic = glob && !(m->flags & TW_MF_CASED);
+    uint32_t last = m->wc.nseg - 1;
+    for (uint32_t i = 0; i <= last; i++) {
+        const char *sg = m->wc.seg[i];
+        uint32_t n = m->wc.seglen[i];
+        for (uint32_t a = 0, b; a < n; a = b + 1) {
+            for (b = a; glob && b < n && sg[b] != TW_GLOB_ONE; b++) {}
+            if (!glob)
+                b = n;
+            if (b == a)
+                continue;
+            int head = i == 0 && a == 0, tail = i == last && b == n;
+            piece p = {head && tail ? (eic ? TW_TAG_EIC : TW_TAG_EXACT)
+                       : head       ? (eic ? TW_TAG_PREFIX_EIC : TW_TAG_PREFIX)
+                       : tail       ? (eic ? TW_TAG_SUFFIX_EIC : TW_TAG_SUFFIX)
+                                    : (eic ? TW_TAG_CONTAINS_EIC : TW_TAG_CONTAINS),
+                       sg + a, b - a};
+            if (fn(ctx, &p))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+typedef struct best_piece {
+    cstate *c;
+    uint32_t field;
+    piece best;
+    uint64_t occ;
+    int found;
+} best_piece;
+
+static int consider_piece(void *ctx, const piece *p)
+{
+    best_piece *b = ctx;
+    uint64_t occ = 0;
+    if (b->c) {
+        uint32_t *n = smap_slot(&b->c->akeycount, p->key, p->klen, count_seed(b->field, p->tag));
+        occ = n ? *n : 0;
+    }
+    if (!b->found || occ < b->occ || (occ == b->occ && p->klen > b->best.klen)) {
+        b->best = *p;
+        b->occ = occ;
+        b->found = 1;
+    }
+    return 0;
+}
+
+/* The anchor of a wildcard or glob: its piece shared by the fewest conjunctions (then the longest).
+ * Without counts (c NULL): the longest piece. Returns 0 when it has none ("*", "?"). */
 static int wildcard_key(cstate *c, uint32_t field, const tw__matcher *m, uint32_t *tag, const char **key,
                         uint32_t *klen)
 {
-    const tw__wildcard *wc = &m->wc;
-    uint32_t last = wc->nseg - 1, best = UINT32_MAX, besttag = 0;
-    uint64_t bestocc = UINT64_MAX;
-    for (uint32_t i = 0; i <= last; i++) {
-        if (!wc->seglen[i])
-            continue;
-        uint32_t t = i == 0 ? TW_TAG_PREFIX : i == last ? TW_TAG_SUFFIX : TW_TAG_CONTAINS;
-        uint64_t occ = 0;
-        if (c) {
-            uint32_t *n = smap_slot(&c->akeycount, wc->seg[i], wc->seglen[i], count_seed(field, t));
-            occ = n ? *n : 0;
-        }
-        if (best == UINT32_MAX || occ < bestocc || (occ == bestocc && wc->seglen[i] > wc->seglen[best])) {
-            best = i;
-            bestocc = occ;
-            besttag = t;
-        }
-    }
-    if (best == UINT32_MAX)
+    best_piece b = {c, field, {0, NULL, 0}, 0, 0};
+    each_piece(m, consider_piece, &b);
+    if (!b.found)
         return 0;
-    *tag = besttag;
-    *key = wc->seg[best];
-    *klen = wc->seglen[best];
+    *tag = b.best.tag;
+    *key = b.best.key;
+    *klen = b.best.klen;
     return 1;
+}
+
+static int is_pieced(const tw__matcher *m)
+{
+    return (m->kind == TW_M_WILDCARD && m->wc.nseg > 1) || m->kind == TW_M_GLOB;
 }
 
 /* anchor_key, with wildcards anchored by their rarest segment. */
 static int anchor_of(cstate *c, uint32_t field, const tw__matcher *m, uint32_t *tag, const char **key,
                      uint32_t *klen, char lit[18])
 {
-    if (m->kind == TW_M_WILDCARD && m->wc.nseg > 1)
+    if (is_pieced(m))
         return wildcard_key(c, field, m, tag, key, klen);
     return anchor_key(m, tag, key, klen, lit);
 }
@@ -497,6 +612,9 @@ static double pred_cost(cstate *c, const tw__pred *p)
         if (anchor_of(c, p->field, m, &tag, &key, &klen, lit)) {
             uint32_t n = smap_get(&c->akeycount, key, klen, count_seed(p->field, tag), TW_NONE, NULL);
             cost += 1.0 + (n == TW_NONE ? 0 : n) + (tag == TW_TAG_EXACT ? 0 : 2.0 / (1.0 + klen));
+            /* a contains key is found by scanning every value of the field: dearer than a lookup */
+            if (tag == TW_TAG_CONTAINS || tag == TW_TAG_CONTAINS_EIC)
+                cost += 8.0;
         } else {
             cost += 1e6;
         }
@@ -506,6 +624,17 @@ static double pred_cost(cstate *c, const tw__pred *p)
 
 static tw_status count_one(cstate *c, uint32_t field, uint32_t tag, const char *key, uint32_t klen);
 
+typedef struct count_ctx {
+    cstate *c;
+    uint32_t field;
+} count_ctx;
+
+static int count_piece(void *ctx, const piece *p)
+{
+    count_ctx *k = ctx;
+    return count_one(k->c, k->field, p->tag, p->key, p->klen) != TW_OK;
+}
+
 static tw_status count_keys(cstate *c, const tw__pred *p)
 {
     for (uint32_t i = 0; i < p->nm; i++) {
@@ -513,13 +642,11 @@ static tw_status count_keys(cstate *c, const tw__pred *p)
         const char *key;
         char lit[18];
         const tw__matcher *m = &c->matchers_v.v[p->moff + i];
-        if (m->kind == TW_M_WILDCARD && m->wc.nseg > 1) {
-            /* every segment could become the anchor: count them all */
-            for (uint32_t s = 0; s < m->wc.nseg; s++) {
-                uint32_t t = s == 0 ? TW_TAG_PREFIX : s == m->wc.nseg - 1 ? TW_TAG_SUFFIX : TW_TAG_CONTAINS;
-                if (m->wc.seglen[s] && count_one(c, p->field, t, m->wc.seg[s], m->wc.seglen[s]))
-                    return TW_ENOMEM;
-            }
+        if (is_pieced(m)) {
+            /* every piece could become the anchor: count them all */
+            count_ctx k = {c, p->field};
+            if (each_piece(m, count_piece, &k))
+                return TW_ENOMEM;
             continue;
         }
         if (!anchor_key(m, &tag, &key, &klen, lit))
@@ -580,6 +707,8 @@ static int all_kinds(const tw_ruleset *rs, const tw__pred *p, int affix_ok)
         return 0;
     for (uint32_t i = 0; i < p->nm; i++) {
         uint8_t k = rs->matchers[p->moff + i].kind;
+        if (rs->matchers[p->moff + i].sigma) /* also accepts numbers and booleans: not "proven" by a key */
+            return 0;
         if (k != TW_M_STRING && !(affix_ok && (k == TW_M_PREFIX || k == TW_M_SUFFIX)))
             return 0;
     }
@@ -673,8 +802,8 @@ static tw_status choose_anchors(cstate *c)
             continue;
         }
         const tw__pred *p = &c->rs->preds[pv[0]];
-        cj->proven = cj->npred == 1 && all_kinds(rs, p, 1);
-        int comp = composite(c, pv, cj->npred, ci);
+        cj->proven = cj->npred == 1 && !cj->boolean && all_kinds(rs, p, 1);
+        int comp = cj->boolean ? 0 : composite(c, pv, cj->npred, ci);
         if (comp < 0)
             goto fail;
         if (comp)
@@ -703,38 +832,54 @@ fail:
     return oom(c);
 }
 
-/* One Aho-Corasick automaton per field over its contains keys (values: akey slots). */
-static int build_acs(cstate *c)
+/* One Aho-Corasick automaton per field over its contains keys of one tag (values: akey slots):
+ * TW_TAG_CONTAINS keys are looked for in values as they are, TW_TAG_CONTAINS_EIC in folded ones. */
+static int build_acs_of(cstate *c, uint32_t tag, size_t first)
 {
     tw_ruleset *rs = c->rs;
-    for (uint32_t f = 0; f < rs->nfields; f++)
-        rs->fields[f].ac = TW_NONE;
-    size_t n = 0;
-    for (uint32_t s = 0; s <= rs->akey_mask; s++)
-        if (rs->akeys[s].hash && rs->akeys[s].tag == TW_TAG_CONTAINS && rs->fields[rs->akeys[s].field].ac == TW_NONE)
-            rs->fields[rs->akeys[s].field].ac = (uint32_t)n++;
-    if (!n)
+    size_t n = first;
+    for (uint32_t s = 0; s <= rs->akey_mask; s++) {
+        const tw__akey *a = &rs->akeys[s];
+        uint32_t *slot = tag == TW_TAG_CONTAINS ? &rs->fields[a->field].ac : &rs->fields[a->field].ac_eic;
+        if (a->hash && a->tag == tag && *slot == TW_NONE)
+            *slot = (uint32_t)n++;
+    }
+    if (n == first)
         return 1;
-    rs->acs = calloc(n, sizeof *rs->acs);
+    tw__ac *acs = realloc(rs->acs, n * sizeof *acs);
+    if (!acs)
+        return 0;
+    memset(acs + first, 0, (n - first) * sizeof *acs);
+    rs->acs = acs;
+    rs->nacs = (uint32_t)n; /* zeroed entries free cleanly should a build below fail */
     tw__affix_key *keys = malloc((rs->akey_mask + 1) * sizeof *keys);
-    int ok = rs->acs && keys;
+    int ok = keys != NULL;
     for (uint32_t f = 0; ok && f < rs->nfields; f++) {
-        if (rs->fields[f].ac == TW_NONE)
+        uint32_t ac = tag == TW_TAG_CONTAINS ? rs->fields[f].ac : rs->fields[f].ac_eic;
+        if (ac == TW_NONE)
             continue;
         size_t k = 0;
         for (uint32_t s = 0; s <= rs->akey_mask; s++) {
             const tw__akey *a = &rs->akeys[s];
-            if (a->hash && a->tag == TW_TAG_CONTAINS && a->field == f)
+            if (a->hash && a->tag == tag && a->field == f)
                 keys[k++] = (tw__affix_key){(const uint8_t *)rs->akeypool + a->koff, a->klen, s};
         }
-        ok = tw__ac_build(&rs->acs[rs->fields[f].ac], keys, k);
-        if (ok) {
-            rs->nacs++;
-            rs->memory += tw__ac_memory(&rs->acs[rs->fields[f].ac]);
-        }
+        ok = tw__ac_build(&rs->acs[ac], keys, k);
+        if (ok)
+            rs->memory += tw__ac_memory(&rs->acs[ac]);
     }
     free(keys);
     return ok;
+}
+
+static int build_acs(cstate *c)
+{
+    tw_ruleset *rs = c->rs;
+    for (uint32_t f = 0; f < rs->nfields; f++)
+        rs->fields[f].ac = rs->fields[f].ac_eic = TW_NONE;
+    if (!build_acs_of(c, TW_TAG_CONTAINS, 0))
+        return 0;
+    return build_acs_of(c, TW_TAG_CONTAINS_EIC, rs->nacs);
 }
 
 /* Namespace records from the composite tuples (sorted by namespace, field). */
@@ -986,6 +1131,7 @@ static tw_status build_trie(cstate *c)
 static void cstate_free(cstate *c)
 {
     smap_free(&c->paths);
+    smap_free(&c->dpaths);
     smap_free(&c->nodes);
     smap_free(&c->predkeys);
     smap_free(&c->akeycount);
@@ -1001,8 +1147,95 @@ static void cstate_free(cstate *c)
     free(c->scans_v.v);
     free(c->always_v.v);
     free(c->edges.v);
+    free(c->batoms.v);
+    free(c->bnodes.v);
+    free(c->bkids.v);
+    for (uint32_t i = 0; c->regexes.v && i < c->regexes.n; i++)
+        tw__regex_free(c->regexes.v[i]);
+    free(c->regexes.v);
     tw_buf_free(&c->keypool);
     tw_buf_free(&c->scratch);
+}
+
+/* Appends a conjunction of rule r over preds (the same predicate twice counts once) and counts its keys. */
+static tw_status add_conj(cstate *c, uint32_t r, const uint32_t *preds, uint32_t n, int boolean)
+{
+    tw__cconj cc = {r, c->conj_preds_v.n, 0, 0, boolean != 0};
+    for (uint32_t l = 0; l < n; l++) {
+        int seen = 0;
+        for (uint32_t q = cc.poff; q < c->conj_preds_v.n && !seen; q++)
+            seen = c->conj_preds_v.v[q] == preds[l];
+        if (!seen) {
+            VEC_PUSH(c->conj_preds_v, preds[l], fail);
+            cc.npred++;
+        }
+    }
+    VEC_PUSH(c->conjs_v, cc, fail);
+    for (uint32_t q = cc.poff; q < cc.poff + cc.npred; q++)
+        if (count_keys(c, &c->preds_v.v[c->conj_preds_v.v[q]]))
+            return oom(c);
+    return TW_OK;
+fail:
+    return oom(c);
+}
+
+static tw_status leaf_failed(cstate *c, uint32_t r)
+{
+    if (c->regex_error)
+        return tw__err(c->err, TW_EPATTERN, "rule \"%s\": %s", c->rs->names[r], c->regex_error);
+    return oom(c);
+}
+
+static uint32_t leaf_pred(cstate *c, const tw__leaf *leaf)
+{
+    uint32_t f = field_for(c, leaf->path, leaf->plen, leaf->deep);
+    return f == TW_NONE ? TW_NONE : pred_for(c, f, leaf);
+}
+
+/* A boolean rule: its atoms become shared predicates, its tree is copied with absolute indexes, its
+ * anchors become conjunctions marked boolean (none: one empty conjunction, tested on every event). */
+static tw_status add_boolean(cstate *c, uint32_t r, const tw__brule *br)
+{
+    uint32_t atom0 = c->batoms.n, node0 = c->bnodes.n, kid0 = c->bkids.n;
+    uint32_t *preds = NULL;
+    tw_status rc = TW_OK;
+    for (uint32_t i = 0; i < br->natoms; i++) {
+        const tw__batom *a = &br->atoms[i];
+        tw__batom_c ac = {a->kind, a->op, a->neq, a->cased, TW_NONE, TW_NONE, TW_NONE};
+        if (a->kind == TW_BA_PRED) {
+            if ((ac.pred = leaf_pred(c, &a->leaf)) == TW_NONE)
+                return leaf_failed(c, r);
+        } else if ((ac.field = field_for(c, a->leaf.path, a->leaf.plen, 1)) == TW_NONE ||
+                   (ac.reffield = field_for(c, a->ref, a->reflen, 1)) == TW_NONE) {
+            return oom(c);
+        }
+        VEC_PUSH(c->batoms, ac, fail);
+    }
+    for (uint32_t i = 0; i < br->nnodes; i++) {
+        tw__bnode n = br->nodes[i];
+        n.a += n.op == TW_BN_ATOM ? atom0 : n.op == TW_BN_NOT ? node0 : n.op == TW_BN_AND || n.op == TW_BN_OR ? kid0 : 0;
+        VEC_PUSH(c->bnodes, n, fail);
+    }
+    for (uint32_t i = 0; i < br->nkids; i++)
+        VEC_PUSH(c->bkids, br->kids[i] + node0, fail);
+    c->rs->bset->root_of[r] = br->root + node0;
+    if (!br->nanchors)
+        return add_conj(c, r, NULL, 0, 1);
+    for (uint32_t k = 0; k < br->nanchors && !rc; k++) {
+        uint32_t n = br->anchor_len[k];
+        uint32_t *np = realloc(preds, (n + 1) * sizeof *preds);
+        if (!np)
+            goto fail;
+        preds = np;
+        for (uint32_t j = 0; j < n; j++)
+            preds[j] = c->batoms.v[atom0 + br->anchor_atoms[br->anchor_off[k] + j]].pred;
+        rc = add_conj(c, r, preds, n, 1);
+    }
+    free(preds);
+    return rc;
+fail:
+    free(preds);
+    return oom(c);
 }
 
 static tw_status add_rules(cstate *c, tw_ruleset_builder *b)
@@ -1011,35 +1244,40 @@ static tw_status add_rules(cstate *c, tw_ruleset_builder *b)
     /* node 0 is the root: created first */
     if (node_for(c, "", 0, 0) != 0)
         return oom(c);
-    for (size_t r = 0; r < b->n; r++) {
+    VEC(uint32_t) preds = {0};
+    tw_status rc = TW_OK;
+    for (size_t r = 0; r < b->n && !rc; r++) {
         if (!(rs->names[r] = tw_arena_strndup(&rs->arena, b->rules[r].name, strlen(b->rules[r].name))))
-            return oom(c);
+            goto fail;
+        if (b->rules[r].boolean) {
+            rc = add_boolean(c, (uint32_t)r, b->rules[r].boolean);
+            continue;
+        }
         const tw_pattern *pat = b->rules[r].pat;
-        for (uint32_t k = 0; k < pat->nconj; k++) {
+        for (uint32_t k = 0; k < pat->nconj && !rc; k++) {
             const tw__conj *cj = &pat->conj[k];
-            tw__cconj cc = {(uint32_t)r, c->conj_preds_v.n, 0, 0};
+            preds.n = 0;
             for (uint32_t l = 0; l < cj->n; l++) {
-                const tw__leaf *leaf = cj->leaves[l];
-                uint32_t f = field_for(c, leaf->path, leaf->plen);
-                uint32_t p = f == TW_NONE ? TW_NONE : pred_for(c, f, leaf);
-                if (p == TW_NONE)
-                    return oom(c);
-                int seen = 0; /* the same predicate twice in one conjunction counts once */
-                for (uint32_t q = cc.poff; q < c->conj_preds_v.n && !seen; q++)
-                    seen = c->conj_preds_v.v[q] == p;
-                if (!seen) {
-                    VEC_PUSH(c->conj_preds_v, p, fail);
-                    cc.npred++;
+                uint32_t p = leaf_pred(c, cj->leaves[l]);
+                if (p == TW_NONE) {
+                    free(preds.v);
+                    return leaf_failed(c, (uint32_t)r);
                 }
+                VEC_PUSH(preds, p, fail);
             }
-            VEC_PUSH(c->conjs_v, cc, fail);
-            for (uint32_t q = cc.poff; q < cc.poff + cc.npred; q++)
-                if (count_keys(c, &c->preds_v.v[c->conj_preds_v.v[q]]))
-                    return oom(c);
+            rc = add_conj(c, (uint32_t)r, preds.v, preds.n, 0);
         }
     }
-    return TW_OK;
+    /* Fields whose values the caller reads after matching (correlation group-by). */
+    for (uint32_t i = 0; !rc && b->captures.e && i <= b->captures.mask; i++) {
+        const sentry *e = &b->captures.e[i];
+        if (e->hash && (rs->bset->capture_field[e->val] = field_for(c, e->key, e->klen, 1)) == TW_NONE)
+            goto fail;
+    }
+    free(preds.v);
+    return rc;
 fail:
+    free(preds.v);
     return oom(c);
 }
 
@@ -1078,8 +1316,29 @@ tw_status tw_ruleset_build(tw_ruleset_builder *b, tw_ruleset **out, tw_error *er
     c.rs->nrules = b->n;
     if (!(c.rs->names = calloc(b->n + 1, sizeof *c.rs->names)))
         goto nomem;
+    int booleans = b->ncaptures > 0;
+    for (size_t r = 0; r < b->n && !booleans; r++)
+        booleans = b->rules[r].boolean != NULL;
+    if (booleans) {
+        tw__bset *bs = c.rs->bset = calloc(1, sizeof *bs);
+        if (!bs || !(bs->root_of = malloc((b->n + 1) * sizeof *bs->root_of)) ||
+            !(bs->capture_field = calloc(b->ncaptures + 1, sizeof *bs->capture_field)))
+            goto nomem;
+        for (size_t r = 0; r < b->n; r++)
+            bs->root_of[r] = TW_NONE;
+        bs->ncaptures = b->ncaptures;
+    }
     if ((rc = add_rules(&c, b)))
         goto out;
+    if (booleans) {
+        tw__bset *bs = c.rs->bset;
+        bs->nregex = c.regexes.n;
+        TAKE(bs->atoms, c.batoms);
+        TAKE(bs->nodes, c.bnodes);
+        TAKE(bs->kids, c.bkids);
+        TAKE(bs->regex, c.regexes);
+        c.rs->memory += (b->n + 1 + bs->ncaptures) * sizeof(uint32_t);
+    }
     find_env_fields(&c);
     c.rs->nfields = c.fields_v.n;
     c.rs->nnodes = c.nodes_v.n;
@@ -1136,6 +1395,7 @@ void tw_ruleset_free(tw_ruleset *rs)
     free(rs->nsfields);
     free(rs->scans);
     free(rs->always);
+    tw__bset_free(rs->bset);
     tw_arena_free(&rs->arena);
     free(rs);
 }

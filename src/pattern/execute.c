@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "pattern/boolean.h"
 #include "pattern/execute_int.h"
 
 tw_status tw_matcher_new(const tw_ruleset *rs, tw_matcher **out)
@@ -26,6 +27,12 @@ tw_status tw_matcher_new(const tw_ruleset *rs, tw_matcher **out)
     m->result = calloc(nr, sizeof(uint32_t));
     m->pred_mark = calloc(np, sizeof(uint32_t));
     m->chosen = calloc(rs->max_conj_preds + 1, sizeof(uint32_t));
+    m->deep_node = TW_NONE;
+    if (rs->bset && (!(m->bool_gen = calloc(nr, sizeof(uint32_t))) || !(m->deep_gen[0] = calloc(nf, sizeof(uint32_t))) ||
+                     !(m->deep_gen[1] = calloc(nf, sizeof(uint32_t))))) {
+        tw_matcher_free(m);
+        return TW_ENOMEM;
+    }
     m->rng = (uint64_t)(uintptr_t)m ^ 0x2545f4914f6cdd1dULL;
     if (!m->head[0] || !m->head[1] || !m->head_gen[0] || !m->head_gen[1] || !m->touched[0] ||
         !m->touched[1] || !m->conj_gen || !m->cands || !m->rule_gen || !m->result || !m->pred_mark ||
@@ -45,6 +52,7 @@ void tw_matcher_free(tw_matcher *m)
         free(m->head[i]);
         free(m->head_gen[i]);
         free(m->touched[i]);
+        free(m->deep_gen[i]);
     }
     free(m->vals);
     free(m->elems);
@@ -53,6 +61,7 @@ void tw_matcher_free(tw_matcher *m)
     free(m->rule_gen);
     free(m->result);
     free(m->pred_mark);
+    free(m->bool_gen);
     free(m->chosen);
     tw_arena_free(&m->scratch);
     free(m);
@@ -69,6 +78,10 @@ static void next_generation(tw_matcher *m)
         memset(m->conj_gen, 0, (rs->nconjs + 1) * sizeof(uint32_t));
         memset(m->rule_gen, 0, (rs->nrules + 1) * sizeof(uint32_t));
         memset(m->pred_mark, 0, (rs->npreds + 1) * sizeof(uint32_t));
+        if (m->bool_gen)
+            memset(m->bool_gen, 0, (rs->nrules + 1) * sizeof(uint32_t));
+        for (int i = 0; i < 2 && m->deep_gen[i]; i++)
+            memset(m->deep_gen[i], 0, (rs->nfields + 1) * sizeof(uint32_t));
         m->gen = 1;
     }
     m->nvals = 1; /* index 0 is the list terminator */
@@ -80,6 +93,7 @@ static void next_generation(tw_matcher *m)
     m->steps = 0;
     m->fail = TW_OK;
     m->over_limit = 0;
+    m->deep_node = TW_NONE;
     tw_arena_reset(&m->scratch);
 }
 
@@ -138,14 +152,16 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
     const tw_ruleset *rs = m->rs;
     const tw__field *fld = &rs->fields[f];
     uint32_t tags = fld->tags;
-    if (v->type == TW_JSON_STRING) {
+    /* A deep (Sigma) field compares numbers and booleans by their JSON text too. */
+    if (v->type == TW_JSON_STRING ||
+        (fld->deep && (v->type == TW_JSON_NUMBER || v->type == TW_JSON_TRUE || v->type == TW_JSON_FALSE))) {
         if (tags & (1u << TW_TAG_EXACT))
             add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EXACT, v->s, v->len));
         if (tags & (1u << TW_TAG_PREFIX))
             probe_affix(m, f, TW_TAG_PREFIX, v->s, v->len);
         if (tags & (1u << TW_TAG_SUFFIX))
             probe_affix(m, f, TW_TAG_SUFFIX, v->s, v->len);
-        if (tags & (1u << TW_TAG_EIC | 1u << TW_TAG_PREFIX_EIC | 1u << TW_TAG_SUFFIX_EIC)) {
+        if ((tags & (1u << TW_TAG_EIC | 1u << TW_TAG_PREFIX_EIC | 1u << TW_TAG_SUFFIX_EIC)) || fld->ac_eic != TW_NONE) {
             uint32_t flen;
             const char *fs = tw__value_fold(v, &m->scratch, &flen);
             if (!fs)
@@ -156,12 +172,15 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
                 probe_affix(m, f, TW_TAG_PREFIX_EIC, fs, flen);
             if (tags & (1u << TW_TAG_SUFFIX_EIC))
                 probe_affix(m, f, TW_TAG_SUFFIX_EIC, fs, flen);
+            if (fld->ac_eic != TW_NONE)
+                tw__ac_scan(&rs->acs[fld->ac_eic], fs, flen, on_affix, m);
         }
         if (tags & (1u << TW_TAG_CIDR))
             probe_cidr(m, f, v);
         if (fld->ac != TW_NONE)
             tw__ac_scan(&rs->acs[fld->ac], v->s, v->len, on_affix, m);
-    } else if (v->type == TW_JSON_NUMBER) {
+    }
+    if (v->type == TW_JSON_NUMBER) {
         if (tags & (1u << TW_TAG_NUMBER)) {
             double d = tw__value_number(v);
             if (isfinite(d)) {
@@ -170,7 +189,7 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
                 add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_NUMBER, &d, 8));
             }
         }
-    } else if (tags & (1u << TW_TAG_LITERAL)) {
+    } else if (v->type <= TW_JSON_TRUE && (tags & (1u << TW_TAG_LITERAL))) {
         char lit = (char)v->type;
         add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_LITERAL, &lit, 1));
     }
@@ -223,12 +242,14 @@ static int pred_accepts(tw_matcher *m, const tw__pred *p, tw__value *v)
 }
 
 /* Whether the predicate can hold at all in this event, ignoring array consistency (cached). */
-static int pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp)
+int tw__pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp)
 {
     uint32_t mark = m->pred_mark[pid];
     if (mark >> 1 == m->gen)
         return (int)(mark & 1);
     const tw__pred *p = &m->rs->preds[pid];
+    if (m->rs->fields[p->field].deep)
+        tw__deep_expand(m, p->field, interp);
     uint32_t vi = first_value(m, interp, p->field);
     int sat = 0;
     if (!vi)
@@ -286,7 +307,7 @@ static int conj_matches(tw_matcher *m, uint32_t ci, uint32_t interp)
     const tw__cconj *c = &m->rs->conjs[ci];
     const uint32_t *preds = m->rs->conj_preds + c->poff;
     for (uint32_t i = 0; i < c->npred; i++)
-        if (!pred_possible(m, preds[i], interp))
+        if (!tw__pred_possible(m, preds[i], interp))
             return 0;
     if (m->nelems <= 1) /* no constraining arrays in this event: each predicate holds on its own */
         return 1;
@@ -317,9 +338,14 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
     if (rc)
         return rc;
     uint32_t interp = is_record ? 1 : 0;
+    m->last_interp = interp;
     for (uint32_t t = 0; t < m->ntouched[interp]; t++) {
         uint32_t f = m->touched[interp][t];
-        int heads_ns = (rs->fields[f].tags & (1u << TW_TAG_NS)) != 0;
+        const tw__field *fld = &rs->fields[f];
+        int heads_ns = (fld->tags & (1u << TW_TAG_NS)) != 0;
+        /* a deep field's objects and arrays are read now only when anchors look at its values */
+        if (fld->deep && (fld->tags || fld->nscan || fld->ac != TW_NONE || fld->ac_eic != TW_NONE))
+            tw__deep_expand(m, f, interp);
         for (uint32_t vi = m->head[interp][f]; vi; vi = m->vals[vi].next) {
             if (!probe(m, f, &m->vals[vi]))
                 return tw__err(err, TW_ENOMEM, "out of memory matching an event");
@@ -338,8 +364,17 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
         uint32_t c = m->cands[i], r = rs->conjs[c].rule;
         if (m->rule_gen[r] == m->gen)
             continue;
-        /* Arrays can make two values of one conjunction come from different elements. */
-        if ((rs->conjs[c].proven && m->nelems <= 1) || conj_matches(m, c, interp)) {
+        if (rs->conjs[c].boolean) {
+            /* An anchor of a boolean rule: its program decides, once per event. */
+            if (m->bool_gen[r] == m->gen)
+                continue;
+            m->bool_gen[r] = m->gen;
+            if (tw__bool_eval(m, r, interp)) {
+                m->rule_gen[r] = m->gen;
+                m->result[m->nresult++] = r;
+            }
+        } else if ((rs->conjs[c].proven && m->nelems <= 1) || conj_matches(m, c, interp)) {
+            /* Arrays can make two values of one conjunction come from different elements. */
             m->rule_gen[r] = m->gen;
             m->result[m->nresult++] = r;
         }
@@ -348,6 +383,9 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
                            "event too complex to match: array consistency needs more than %zu steps",
                            rs->lim.match_steps);
     }
+    if (m->over_limit)
+        return tw__err(err, TW_ELIMIT, "event has more than %zu values in fields that rules name",
+                       rs->lim.event_values);
     if (m->nresult > 1)
         qsort(m->result, m->nresult, sizeof *m->result, cmp_u32);
     res->count = m->nresult;

@@ -56,6 +56,10 @@ struct tw_matcher {
     uint32_t *conj_gen, *cands, ncands;
     uint32_t *rule_gen, *result, nresult;
     uint32_t *pred_mark;       /* per predicate: gen << 1 | holds, this event's memo (one word: one miss) */
+    uint32_t *bool_gen;        /* per rule: gen when its boolean program was evaluated (NULL: none) */
+    uint32_t deep_node;        /* the node whose object or array is recorded whole for its deep field */
+    uint32_t *deep_gen[2];     /* per field and reading: gen when its objects and arrays were expanded */
+    uint32_t last_interp;      /* reading of the last event matched (captures) */
     uint32_t *chosen;
     size_t steps;
 
@@ -69,6 +73,13 @@ struct tw_matcher {
     const char *fail_at;
     const char *fail_why;
 };
+
+/* Whether predicate pid holds for some value of the event (memoized per event; execute.c). */
+int tw__pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp);
+
+/* Records the scalars inside the objects and arrays a deep field holds (once per event; walk.c).
+ * 0 when out of memory or over the values limit (then the field's values are incomplete). */
+int tw__deep_expand(tw_matcher *m, uint32_t f, uint32_t interp);
 
 /* Walks the event's root object, recording values (walk.c). Sets *is_record. */
 tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, int *is_record,

@@ -33,8 +33,16 @@ typedef enum tw__mkind {
     TW_M_EXISTS,         /* exists: true (exists: false is a leaf flag, not a value test) */
     TW_M_CIDR,
     TW_M_ANYTHING_BUT,   /* matches a present value that none of `list` matches */
+    TW_M_GLOB,           /* Sigma wildcard: `*` any run, `?` one character; case-folded unless
+                            flags & TW_MF_CASED (wc: segments between stars, TW_GLOB_ONE for `?`) */
+    TW_M_REGEX,          /* PCRE2, unanchored (s: the expression, flags: TW_MF_RE_*; compiled and
+                            owned by the rule set, see regex.h) */
+    TW_M_TIMEPART,       /* Sigma time modifiers: a part of an ISO 8601 date string (flags: TW_TP_*)
+                            compared with the bounds, as TW_M_NUMERIC */
     TW_M_KIND_COUNT_
 } tw__mkind;
+
+enum { TW_TP_MINUTE = 1, TW_TP_HOUR, TW_TP_DAY, TW_TP_WEEK, TW_TP_MONTH, TW_TP_YEAR };
 
 typedef struct tw__wildcard {
     uint32_t nseg;            /* segments between stars; nseg = stars + 1 */
@@ -42,9 +50,23 @@ typedef struct tw__wildcard {
     uint32_t *seglen;
 } tw__wildcard;
 
+/* A Sigma glob as matcher text (TW_M_GLOB's s): these two bytes never occur in UTF-8, so they stand
+ * for the wildcards while every other byte is literal (escapes already resolved). */
+#define TW_GLOB_STAR ((char)0xfe)
+#define TW_GLOB_ONE ((char)0xff)
+
+/* tw__matcher.flags */
+#define TW_MF_CASED 1u        /* TW_M_GLOB: compare bytes as they are */
+#define TW_MF_RE_I 1u         /* TW_M_REGEX: PCRE2_CASELESS */
+#define TW_MF_RE_M 2u         /* PCRE2_MULTILINE */
+#define TW_MF_RE_S 4u         /* PCRE2_DOTALL */
+
 typedef struct tw__matcher tw__matcher;
 struct tw__matcher {
     uint8_t kind;             /* tw__mkind */
+    uint8_t sigma;            /* Sigma value shapes: numbers and booleans are tested as their JSON
+                                 text by the string kinds, numeric strings by TW_M_NUMERIC */
+    uint8_t flags;            /* TW_MF_* */
     uint8_t num_exact;        /* TW_M_NUMBER: the literal survives a double */
     uint8_t lo_incl, hi_incl; /* TW_M_NUMERIC */
     uint8_t has_lo, has_hi;
@@ -54,7 +76,8 @@ struct tw__matcher {
     double d;                 /* TW_M_NUMBER value */
     double lo, hi;            /* TW_M_NUMERIC bounds */
     uint8_t addr[16];         /* TW_M_CIDR network address, host bits cleared */
-    tw__wildcard wc;          /* TW_M_WILDCARD */
+    tw__wildcard wc;          /* TW_M_WILDCARD, TW_M_GLOB */
+    const void *re;           /* TW_M_REGEX in a rule set: its compiled tw__regex */
     uint32_t nlist;           /* TW_M_ANYTHING_BUT: the excluded forms */
     tw__matcher *list;
 };
@@ -63,6 +86,8 @@ typedef struct tw__leaf {
     const char *path;         /* dotted field path, NUL-terminated */
     uint32_t plen;
     uint8_t exists_false;     /* also satisfied when the field has no value */
+    uint8_t deep;             /* Sigma: the field's deep reading (its scalars and those of every
+                                 object or array below it, see ruleset_int.h) */
     uint32_t nm;              /* value matchers, OR-ed */
     tw__matcher *m;
 } tw__leaf;
@@ -84,7 +109,7 @@ struct tw_pattern {
 typedef struct tw__value {
     const char *s;            /* string bytes, or the number literal */
     uint32_t len;
-    uint8_t type;             /* tw_json_type */
+    uint8_t type;             /* tw_json_type (an object or array only as a deep field's presence) */
     uint8_t interp;           /* which reading of the event recorded it (see execute.c) */
     uint8_t have_num;         /* num is valid */
     uint8_t have_fold;        /* fold/flen are valid */
@@ -114,6 +139,13 @@ int tw__number_equal(const tw__matcher *m, tw__value *v);
 const char *tw__wildcard_compile(tw_arena *a, const char *s, size_t len, unsigned max_stars,
                                  tw__wildcard *out);
 int tw__wildcard_match(const tw__wildcard *wc, const char *s, size_t len);
+/* A glob (TW_GLOB_STAR / TW_GLOB_ONE text, see above) split at its stars; reason on error. */
+const char *tw__glob_compile(tw_arena *a, const char *s, size_t len, unsigned max_stars, tw__wildcard *out);
+/* s must be valid UTF-8 (`?` takes one character). */
+int tw__glob_match(const tw__wildcard *g, const char *s, size_t len);
+/* The part (TW_TP_*) of an ISO 8601 date-time text ("2021-07-28T12:34:56Z"), as written (no time
+ * zone conversion); 0 when the text is not one. */
+int tw__time_part(const char *s, size_t len, int part, double *out);
 /* Parses "addr/bits" (IPv4 or IPv6); returns a static reason on error. */
 const char *tw__cidr_parse(const char *s, size_t len, tw__matcher *m);
 int tw__cidr_match(const tw__matcher *m, tw__value *v);

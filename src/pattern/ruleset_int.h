@@ -27,6 +27,9 @@
 
 typedef struct tw__node {
     uint32_t field;           /* field whose path ends here, or TW_NONE */
+    uint32_t dfield;          /* Sigma's deep field of the same path, or TW_NONE: it records the
+                                 node's scalars and every scalar below an object or array there, plus
+                                 one object/array value marking presence (Sigma's value shapes) */
     uint32_t has_children;    /* some field path continues below */
     uint64_t keylens;         /* bit n: a child key of n bytes exists (bit 63: 63 or more) */
     uint64_t keysig;          /* bit tw__key_sig(key): a child key with that signature exists */
@@ -60,6 +63,7 @@ enum {
     TW_TAG_CIDR,              /* family (4|6), prefix bits, then the masked address (4 or 16 bytes) */
     TW_TAG_NS,                /* an exact string that opens a namespace (post_off = the namespace id) */
     TW_TAG_CONTAINS,          /* a literal segment a wildcard needs somewhere in the value */
+    TW_TAG_CONTAINS_EIC,      /* ... in the case-folded value (case-insensitive Sigma globs) */
     TW_TAG_COUNT_
 };
 
@@ -70,6 +74,9 @@ typedef struct tw__field {
     uint32_t lens_off[5], nlens[5];
     uint32_t trie[4];               /* affix tag -> index in rs->tries (values: akey slots), TW_NONE */
     uint32_t ac;                    /* the field's contains automaton in rs->acs, or TW_NONE */
+    uint32_t ac_eic;                /* ... over its case-folded values (TW_TAG_CONTAINS_EIC) */
+    uint32_t deep;                  /* a Sigma deep field: numbers and booleans also probe the
+                                       string anchors, by their JSON text */
     uint32_t tags;                  /* bit per tag present for this field */
     uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
 } tw__field;
@@ -83,10 +90,12 @@ typedef struct tw__pred {
 typedef struct tw__cconj {
     uint32_t rule;
     uint32_t poff;                  /* predicate ids in rs->conj_preds, anchor first */
-    uint32_t npred : 31;
+    uint32_t npred : 30;
     uint32_t proven : 1;            /* finding it through its anchors proves every predicate (exact,
                                        prefix or suffix strings only): no check needed unless arrays
                                        are involved */
+    uint32_t boolean : 1;           /* a boolean rule's anchor (boolean.h): when it is a candidate, the
+                                       rule's program decides, not this conjunction */
 } tw__cconj;
 
 typedef struct tw__akey {           /* anchor index entry; hash 0 = empty slot */
@@ -172,6 +181,7 @@ struct tw_ruleset {
     uint32_t *always;               /* conjunctions with no anchor (every predicate allows absence) */
 
     uint32_t env_field[TW_ENV_COUNT_]; /* field ids of the envelope fields (TW_NONE: no rule names it) */
+    struct tw__bset *bset;          /* boolean rules (Sigma), NULL when there are none */
     size_t memory;
 };
 

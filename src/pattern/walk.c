@@ -30,12 +30,9 @@ static int grow_vals(tw_matcher *m)
     return 1;
 }
 
-/* Records a scalar for the field ending at node (if one does). */
-static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uint32_t len, uint32_t elem)
+/* Records a value of field f. */
+static int add_value(tw_matcher *m, uint32_t f, uint8_t type, const char *s, uint32_t len, uint32_t elem)
 {
-    uint32_t f = m->rs->nodes[node].field;
-    if (f == TW_NONE)
-        return 1;
     /* Past the limit, keep validating without recording: a JSON error later in the event is the
      * better message, and the limit is reported once the whole text is known to be valid. */
     if (m->over_limit || m->nvals > m->rs->lim.event_values) {
@@ -60,6 +57,18 @@ static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uin
     }
     v->next = m->head[i][f];
     m->head[i][f] = idx;
+    return 1;
+}
+
+/* Records a scalar for the fields ending at node (if any): the pattern field, and the deep field
+ * unless it lies inside an object or array recorded whole for that deep field (walk_deep). */
+static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uint32_t len, uint32_t elem)
+{
+    const tw__node *n = &m->rs->nodes[node];
+    if (n->field != TW_NONE && !add_value(m, n->field, type, s, len, elem))
+        return 0;
+    if (n->dfield != TW_NONE && m->deep_node != node && !add_value(m, n->dfield, type, s, len, 0))
+        return 0;
     return 1;
 }
 
@@ -105,6 +114,115 @@ static int new_elem(tw_matcher *m, uint32_t parent, uint32_t array, uint32_t *ou
 
 static const char *walk(tw_matcher *m, const char *p, const char *end, uint32_t node, uint32_t elem,
                         unsigned depth);
+
+/* A deep pass: records every scalar of the value at p into deep field f (Sigma matches an object or
+ * array by any value below it), validating as it goes. `depth` containers are open. */
+static const char *deep(tw_matcher *m, const char *p, const char *end, uint32_t f, unsigned depth)
+{
+    if (p >= end)
+        return lex_fail(m, p, TW_EJSON, "unexpected end of input (expected a value)");
+    char open = *p;
+    if (open == '{' || open == '[') {
+        char close = open == '{' ? '}' : ']';
+        if (depth >= m->rs->lim.json_depth)
+            return lex_fail(m, p, TW_EDEPTH, "nesting too deep");
+        p = tw__lex_ws(p + 1, end);
+        if (p < end && *p == close)
+            return p + 1;
+        for (;;) {
+            if (open == '{') {
+                int esc;
+                if (p >= end || *p != '"')
+                    return lex_fail(m, p, TW_EJSON, "expected a string key in object");
+                const char *q = tw__lex_string(p + 1, end, &esc, &m->lexerr);
+                if (!q)
+                    return NULL;
+                p = tw__lex_ws(q + 1, end);
+                if (p >= end || *p != ':')
+                    return lex_fail(m, p, TW_EJSON, "expected ':' after object key");
+                p = tw__lex_ws(p + 1, end);
+            }
+            if (!(p = deep(m, p, end, f, depth + 1)))
+                return NULL;
+            p = tw__lex_ws(p, end);
+            if (p < end && *p == ',') {
+                p = tw__lex_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == close)
+                return p + 1;
+            return lex_fail(m, p, TW_EJSON, p >= end ? "unexpected end of input inside a container"
+                                            : open == '{' ? "expected ',' or '}' in object"
+                                                          : "expected ',' or ']' in array");
+        }
+    }
+    const char *s = p, *q;
+    uint32_t len;
+    int type = TW_JSON_STRING;
+    if (open == '"') {
+        if (!(q = lex_str(m, p, end, &s, &len)))
+            return NULL;
+        q++;
+    } else if (open == 't' || open == 'f' || open == 'n') {
+        if (!(q = tw__lex_literal(p, end, &type, &m->lexerr)))
+            return NULL;
+        len = (uint32_t)(q - p);
+    } else if (open == '-' || (open >= '0' && open <= '9')) {
+        if (!(q = tw__lex_number(p, end, &m->lexerr)))
+            return NULL;
+        type = TW_JSON_NUMBER;
+        len = (uint32_t)(q - p);
+    } else {
+        return lex_fail(m, p, TW_EJSON, "unexpected character (expected a value)");
+    }
+    return add_value(m, f, (uint8_t)type, s, len, 0) ? q : NULL;
+}
+
+/* The value at p is an object or array on a node with a deep field. The deep field records the
+ * container's text as one value (its presence); the scalars inside are read from it only when a Sigma
+ * test needs them (tw__deep_expand), so a field no candidate rule looks at costs a skip. The normal
+ * walk still records the pattern fields inside. */
+static const char *walk_deep(tw_matcher *m, const char *p, const char *end, uint32_t node, uint32_t elem,
+                             unsigned depth)
+{
+    const tw__node *n = &m->rs->nodes[node];
+    const char *q;
+    if (n->field == TW_NONE && !n->has_children) {
+        q = tw__json_skip(p, end, m->rs->lim.json_depth - depth, &m->lexerr);
+    } else {
+        uint32_t saved = m->deep_node;
+        m->deep_node = node;
+        q = walk(m, p, end, node, elem, depth);
+        m->deep_node = saved;
+    }
+    if (!q || !add_value(m, n->dfield, *p == '{' ? TW_JSON_OBJECT : TW_JSON_ARRAY, p, (uint32_t)(q - p), 0))
+        return NULL;
+    return q;
+}
+
+int tw__deep_expand(tw_matcher *m, uint32_t f, uint32_t interp)
+{
+    if (m->deep_gen[interp][f] == m->gen)
+        return 1;
+    m->deep_gen[interp][f] = m->gen;
+    if (m->head_gen[interp][f] != m->gen)
+        return 1;
+    uint32_t saved = m->interp;
+    int ok = 1;
+    m->interp = interp;
+    /* values found are put in front of the list: the walk goes on with the older ones */
+    for (uint32_t vi = m->head[interp][f]; vi && ok;) {
+        const tw__value *v = &m->vals[vi];
+        uint32_t next = v->next;
+        if (v->type == TW_JSON_OBJECT || v->type == TW_JSON_ARRAY) {
+            const char *s = v->s; /* add_value may move m->vals */
+            ok = deep(m, s, s + v->len, f, 0) != NULL && !m->over_limit;
+        }
+        vi = next;
+    }
+    m->interp = saved;
+    return ok;
+}
 
 static const char *walk_object(tw_matcher *m, const char *p, const char *end, uint32_t node, uint32_t elem,
                                unsigned depth)
@@ -179,6 +297,8 @@ static const char *walk(tw_matcher *m, const char *p, const char *end, uint32_t 
     const tw__node *n = &m->rs->nodes[node];
     if (p >= end)
         return lex_fail(m, p, TW_EJSON, "unexpected end of input (expected a value)");
+    if (n->dfield != TW_NONE && m->deep_node != node && (*p == '{' || *p == '['))
+        return walk_deep(m, p, end, node, elem, depth);
     switch (*p) {
     case '{':
         if (!n->has_children) /* an object where a rule expects a leaf: nothing to record */
@@ -342,6 +462,7 @@ tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_k
     if (max < 1)
         return report(m, json, p, TW_EDEPTH, "nesting too deep", err);
     int capture = kind != TW_EVENT_ENVELOPE;
+    const char *root = p;
     p = tw__lex_ws(p + 1, end);
     if (p < end && *p == '}') {
         p++;
@@ -408,6 +529,12 @@ tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_k
         return walk_failed(m, json, err);
     }
 done:
+    if (capture && rs->detail_node != TW_NONE && rs->nodes[rs->detail_node].dfield != TW_NONE) {
+        /* Sigma keywords over a raw record: the whole record, read as "detail" */
+        m->interp = TW_INTERP_RECORD;
+        if (!add_value(m, rs->nodes[rs->detail_node].dfield, TW_JSON_OBJECT, root, (uint32_t)(p - root), 0))
+            return walk_failed(m, json, err);
+    }
     p = tw__lex_ws(p, end);
     if (p != end)
         return report(m, json, p, TW_EJSON, "unexpected data after the JSON value", err);

@@ -1,0 +1,96 @@
+/*
+ * sigma/correlate_int.h: the correlator's state, shared by correlate.c (windows, conditions, hits)
+ * and corr_store.c (SQLite persistence) (internal to src/sigma/).
+ *
+ * Ownership: the tw_correlator owns its groups; a group owns its observations and their strings.
+ *
+ * State is kept per (correlation, group-by values): the observations (events of the referenced rules,
+ * or hits of referenced correlations) inside the correlation's timespan, sorted by eventTime. Groups
+ * are bounded (max_groups, least recently used evicted; max_group_events per group, oldest dropped).
+ */
+#ifndef TW_SIGMA_CORRELATE_INT_H
+#define TW_SIGMA_CORRELATE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "sigma/sigma_int.h"
+
+typedef struct obs {
+    int64_t t;                  /* eventTime, ms since the epoch */
+    uint32_t ref;               /* which of the correlation's rules */
+    int has_num;
+    double num;                 /* value_sum / value_avg */
+    char *value;                /* value_count: the value (NULL: absent) */
+    char *eid;                  /* the event's id (NULL: none) */
+} obs;
+
+typedef struct group {
+    size_t corr;                /* rule index of the correlation */
+    uint64_t hash;
+    char *key;                  /* the group-by values, encoded (see key_encode) */
+    size_t klen;
+    obs *ev;
+    size_t n, cap;
+    int64_t wstart;             /* closing mode: start of the open window; INT64_MIN when none */
+    struct group *hnext;        /* hash chain */
+    struct group *prev, *next;  /* LRU list, most recent first */
+    int dirty;
+} group;
+
+typedef struct pending {        /* a batch input waiting for its turn (batch mode) */
+    int64_t t;
+    uint64_t seq;
+    size_t corr;
+    char *key;
+    size_t klen;
+    obs o;
+} pending;
+
+typedef struct chained {        /* a hit's observation for a correlation built on the one that fired */
+    size_t corr;
+    char *key;
+    size_t klen;
+    obs o;
+    unsigned depth;
+} chained;
+
+struct tw_correlator {
+    const tw_sigma *s;
+    const tw_ruleset *rs;
+    tw_correlator_opts o;
+    pthread_mutex_t lock;
+    group **buckets;
+    size_t nbuckets, ngroups;
+    group *lru_head, *lru_tail;
+    int64_t max_seen;           /* newest eventTime taken (INT64_MIN: none) */
+    tw_correlator_stats st;
+    /* per detection rule (tw_sigma index): the correlations that read it */
+    size_t **users;
+    size_t *nusers;
+    chained *q;                 /* hits waiting to be fed up their chains */
+    size_t nq, capq;
+    /* batch mode */
+    pending *pend;
+    size_t npend, cappend;
+    uint64_t seq;
+    /* persistence (corr_store.c) */
+    struct sqlite3 *db;
+    char **deleted;             /* keys of groups gone since the last save: "corr\0key" */
+    size_t *deleted_len;
+    size_t ndeleted, capdeleted;
+};
+
+/* correlate.c */
+group *tw__corr_group(tw_correlator *c, size_t corr, const char *key, size_t klen, int create);
+void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction);
+/* A stable text naming a correlation's definition: state saved under another definition is dropped. */
+void tw__corr_signature(const tw_sigma *s, size_t corr, char *out, size_t size);
+
+/* corr_store.c */
+tw_status tw__corr_store_open(tw_correlator *c, tw_error *err);
+tw_status tw__corr_store_save(tw_correlator *c, tw_error *err);
+void tw__corr_store_close(tw_correlator *c);
+void tw__corr_note_deleted(tw_correlator *c, const group *g);
+
+#endif
