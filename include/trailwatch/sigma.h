@@ -54,6 +54,7 @@ typedef struct tw_sigma_rule_info {
     const char *const *tags;
     const char *const *references;
     int alerts;                  /* alerts on its own (not only an input of generate:false correlations) */
+    int refused;                 /* dropped while linking (a correlation over a missing rule, a cycle) */
     long ruleset_index;          /* detection: its index in the rule set it was added to, else -1 */
     /* correlations */
     const char *corr_type;       /* event_count, value_count, value_sum, value_avg, temporal, temporal_ordered */

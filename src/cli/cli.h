@@ -53,5 +53,6 @@ int tw_cmd_dlq(int argc, char **argv);    /* cmd_dlq.c */
 int tw_cmd_match(int argc, char **argv);
 int tw_cmd_cluster(int argc, char **argv); /* cmd_cluster.c */
 int tw_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
+int tw_cmd_sigma(int argc, char **argv);  /* cmd_sigma.c */
 
 #endif

@@ -10,6 +10,7 @@ static const tw_cli_cmd commands[] = {
     {"rules", "rules check -c FILE: every configuration error; rules test: run the rules' example events", tw_cmd_rules},
     {"dlq", "dead letters: 'dlq list|show ID|redrive [ID]'", tw_cmd_dlq},
     {"match", "match events (JSON lines, CloudTrail log files, .gz) against a rules file", tw_cmd_match},
+    {"sigma", "Sigma rules: 'sigma check|lint PATH...' loads them as serve would, reports refusals or likely mistakes", tw_cmd_sigma},
     {"test-pattern", "test one event pattern against one event, or a batch of them", tw_cmd_test_pattern},
     {"verify", "CloudTrail log file integrity: digest signatures, their chain, log file hashes (S3 or a folder)",
      tw_cmd_verify},

@@ -272,6 +272,8 @@ static int parse_key(bld *b, const char *key, size_t klen, const tw_json *at, it
         int m = 0;
         while (m < M_COUNT_ && (strlen(mod_names[m]) != n || strncmp(mod_names[m], p + 1, n) != 0))
             m++;
+        if (m == M_COUNT_ && n == 4 && strncmp(p + 1, "wide", 4) == 0)
+            m = M_UTF16LE; /* the spec's alias */
         if (m == M_COUNT_)
             return fail(b, at, "unknown modifier '%.*s' in '%.*s'", (int)n, p + 1, (int)(klen > 200 ? 200 : klen), key), 0;
         if (it->mods & BIT(m))

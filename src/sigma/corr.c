@@ -260,7 +260,7 @@ static void drop(linker *k, size_t i, unsigned line, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     snprintf(msg, sizeof msg, "%s:%u: rule \"%.120s\": %s", r->info.file, line, r->info.title, why);
-    r->refused = 1;
+    r->refused = r->info.refused = 1;
     (*k->nerrors)++;
     if (k->report)
         k->report(k->ctx, msg);
@@ -358,20 +358,26 @@ static int expr_ok(linker *k, size_t i, const sg_cond *e)
     return expr_ok(k, i, e->a) && expr_ok(k, i, e->b);
 }
 
-/* Depth of correlation i over detections; 0 when a cycle passes through it. */
-static size_t depth_of(const tw_sigma *s, size_t i, unsigned guard)
+/* Depth of correlation i over detections (1: over detections only); past TW_SIGMA_CHAIN_MAX for a
+ * cycle or a chain too deep. memo/state (0 new, 1 on the path, 2 done) keep it linear in the rules. */
+static size_t depth_of(const tw_sigma *s, size_t i, size_t *memo, unsigned char *state, unsigned guard)
 {
     const sg_corr *c = s->rules[i]->corr;
-    if (!c)
+    if (!c || s->rules[i]->refused)
         return 0;
-    if (guard > TW_SIGMA_CHAIN_MAX)
+    if (state[i] == 2)
+        return memo[i];
+    if (state[i] == 1 || guard > TW_SIGMA_CHAIN_MAX)
         return TW_SIGMA_CHAIN_MAX + 1;
+    state[i] = 1;
     size_t d = 1;
-    for (size_t j = 0; j < c->nrefs; j++) {
-        size_t x = depth_of(s, (size_t)c->ref_rule[j], guard + 1);
+    for (size_t j = 0; j < c->nrefs && d <= TW_SIGMA_CHAIN_MAX; j++) {
+        size_t x = depth_of(s, (size_t)c->ref_rule[j], memo, state, guard + 1);
         if (x + 1 > d)
             d = x + 1;
     }
+    state[i] = 2;
+    memo[i] = d;
     return d;
 }
 
@@ -390,13 +396,25 @@ static tw_status link_all(linker *k)
                 return TW_ENOMEM;
             if (ok && !expr_ok(k, i, r->corr->expr))
                 ok = 0;
-            if (ok && (r->corr->depth = depth_of(s, i, 0)) > TW_SIGMA_CHAIN_MAX) {
-                drop(k, i, r->corr->line, "correlation.rules: the correlations form a cycle (or a chain deeper "
-                     "than %u)", TW_SIGMA_CHAIN_MAX);
-                ok = 0;
-            }
             changed |= !ok;
         }
+        size_t *memo = changed ? NULL : calloc(s->n + 1, sizeof *memo);
+        unsigned char *state = changed ? NULL : calloc(s->n + 1, 1);
+        if (!changed && (!memo || !state)) {
+            free(memo);
+            free(state);
+            return TW_ENOMEM;
+        }
+        for (size_t i = 0; i < s->n && !changed; i++) { /* every reference is resolved now */
+            sg_rule *r = s->rules[i];
+            if (r->corr && !r->refused && (r->corr->depth = depth_of(s, i, memo, state, 0)) > TW_SIGMA_CHAIN_MAX) {
+                drop(k, i, r->corr->line, "correlation.rules: the correlations form a cycle (or a chain deeper "
+                     "than %u)", TW_SIGMA_CHAIN_MAX);
+                changed = 1;
+            }
+        }
+        free(memo);
+        free(state);
     }
     /* alerts: a rule alerts unless every correlation using it says generate: false */
     for (size_t i = 0; i < s->n; i++)
