@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "json/lex.h"
 #include "json/number.h"
 #include "pattern/casefold.h"
@@ -40,17 +41,26 @@ const char *tw__value_fold(tw__value *v, tw_arena *scratch, uint32_t *len)
                 v->flen = v->len;
             }
         } else {
-            tw_buf b = TW_BUF_INIT;
-            if (tw__casefold(v->s, v->len, &b)) {
-                tw_buf_free(&b);
-                return NULL;
-            }
-            char *o = tw_arena_strndup(scratch, b.data, b.len);
-            v->flen = (uint32_t)b.len;
-            tw_buf_free(&b);
+            /* Simple folding maps one character to one, at most 1.5 times its UTF-8 length: fold
+             * straight into the per-event arena (nothing malloc'd per value). */
+            char *o = tw_arena_alloc(scratch, (size_t)v->len * 2 + 4);
             if (!o)
                 return NULL;
+            const unsigned char *p = (const unsigned char *)v->s, *end = p + v->len;
+            size_t n = 0;
+            while (p < end) {
+                uint32_t cp;
+                size_t k = tw__utf8_seq(p, end, &cp);
+                if (!k) { /* not UTF-8 (cannot come from a validated event): bytes as they are */
+                    o[n++] = (char)*p++;
+                    continue;
+                }
+                p += k;
+                n += tw__utf8_put(o + n, tw__fold_cp(cp));
+            }
+            o[n] = '\0';
             v->fold = o;
+            v->flen = (uint32_t)n;
         }
         v->have_fold = 1;
     }
