@@ -16,6 +16,8 @@
 #include "../../fuzz/fuzz_json_body.h"
 #include "../../fuzz/fuzz_pattern_body.h"
 #include "../../fuzz/fuzz_reader_body.h"
+#include "../../fuzz/fuzz_sigma_body.h"
+#include "../../fuzz/fuzz_sigma_cond_body.h"
 #include "../../fuzz/fuzz_sigv4_body.h"
 #include "../../fuzz/fuzz_yaml_body.h"
 
@@ -158,6 +160,20 @@ TW_TEST(fuzz_sigv4_regressions)
     fuzz_sigv4_init();
     replay("fuzz_sigv4", fuzz_sigv4_check);
     fuzz_sigv4_fini();
+}
+
+TW_TEST(fuzz_sigma_regressions)
+{
+    fuzz_sigma_init();
+    replay("fuzz_sigma", fuzz_sigma_check);
+    fuzz_sigma_fini();
+}
+
+TW_TEST(fuzz_sigma_cond_regressions)
+{
+    fuzz_sigma_cond_init();
+    replay("fuzz_sigma_cond", fuzz_sigma_cond_check);
+    fuzz_sigma_cond_fini();
 }
 
 TW_TEST_MAIN()
