@@ -320,13 +320,31 @@ static void sources(tw_cfg_ld *ld, const tw_json *v)
 {
     static const char *const known[] = {"eventbridge", "http", "firehose", "folder", "s3", "sqs", NULL};
     static const char *const fh_keys[] = {"path", "access_key", NULL};
+    static const char *const http_keys[] = {"api_key", "header", NULL};
     static const char *const folder_keys[] = {"path", "watch", NULL};
     if (!v || v->type == TW_JSON_NULL || tw__cl_keys(ld, v, "sources", known) < 0)
         return;
     tw_sources_cfg *src = &ld->cfg->src;
     const char *s;
     tw__cl_bool(ld, v, "sources", "eventbridge", &src->eventbridge);
-    tw__cl_bool(ld, v, "sources", "http", &src->http);
+    const tw_json *hv = tw_json_get(v, "http");
+    if (!hv || hv->type == TW_JSON_NULL || hv->type == TW_JSON_TRUE || hv->type == TW_JSON_FALSE) {
+        tw__cl_bool(ld, v, "sources", "http", &src->http);
+    } else if (tw__cl_keys(ld, hv, "sources.http", http_keys) == 0) {
+        /* {api_key, header}: an EventBridge API destination's connection sends the key in a header */
+        src->http = 1;
+        if (tw__cl_string(ld, hv, "sources.http", "api_key", 1, &s) > 0) {
+            if (strlen(s) < 16)
+                tw__cl_err(ld, tw_json_get(hv, "api_key")->line, TW_ECONFIG,
+                           "sources.http.api_key: at least 16 characters (it stands in for a signature)");
+            else
+                src->http_key = tw__cl_strdup(ld, s);
+        } else {
+            tw__cl_err(ld, hv->line, TW_ECONFIG, "sources.http: api_key: missing (or write http: true)");
+        }
+        if (tw__cl_string(ld, hv, "sources.http", "header", 1, &s) > 0)
+            src->http_key_header = tw__cl_strdup(ld, s);
+    }
     tw__cl_s3_source(ld, tw_json_get(v, "s3"));
     tw__cl_sqs_source(ld, tw_json_get(v, "sqs"));
     const tw_json *fh = tw_json_get(v, "firehose");
@@ -443,6 +461,7 @@ static void set_defaults(tw_cfg_ld *ld)
     cfg->src.eventbridge = 1;
     cfg->src.http = 1;
     cfg->src.firehose_path = tw__cl_strdup(ld, "/firehose");
+    cfg->src.http_key_header = tw__cl_strdup(ld, "x-api-key");
     cfg->src.folder_watch = 1;
     cfg->notes = tw__cl_strdup(ld, "");
     cfg->warnings = tw__cl_strdup(ld, "");

@@ -69,7 +69,7 @@ char *tw_config_describe(const tw_config *cfg)
     if (*cfg->listen && s->eventbridge)
         any = 1, tw_buf_puts(&b, " eventbridge (POST /)");
     if (*cfg->listen && s->http)
-        tw_buf_printf(&b, "%s http (POST /events)", any++ ? "," : "");
+        tw_buf_printf(&b, "%s http (POST /events%s)", any++ ? "," : "", s->http_key ? ", API key accepted" : "");
     if (*cfg->listen && s->firehose)
         tw_buf_printf(&b, "%s firehose (POST %s%s)", any++ ? "," : "", s->firehose_path,
                       s->firehose_key ? ", access key required" : "");

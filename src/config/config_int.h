@@ -144,6 +144,9 @@ typedef struct tw_sources_cfg {
     int firehose;                  /* POST <firehose_path> */
     char *firehose_path;           /* default /firehose */
     char *firehose_key;            /* X-Amz-Firehose-Access-Key expected; NULL: none required */
+    char *http_key;                /* POST /events: a key callers may give in http_key_header instead of
+                                      signing (EventBridge API destinations); NULL: none */
+    char *http_key_header;         /* default x-api-key */
     char *folder;                  /* CloudTrail log files folder, NULL: none */
     int folder_watch;              /* keep watching after the first pass (default on) */
     tw_s3src_cfg *s3;              /* NULL: none */

@@ -169,10 +169,11 @@ static tw_status check_exposure(const tw_config *cfg, int loopback, const char *
 {
     if (loopback)
         return TW_OK;
-    if ((cfg->src.eventbridge || cfg->src.http) && !cfg->nkeys)
+    if ((cfg->src.eventbridge || (cfg->src.http && !cfg->src.http_key)) && !cfg->nkeys)
         return tw__err(err, TW_ECONFIG, "refusing to listen on %s (not a loopback address) without "
                                         "server.access_keys: the EventBridge API and /events only listen on "
-                                        "loopback unless requests are signed", listen);
+                                        "loopback unless requests are signed (or, for /events alone, carry "
+                                        "sources.http.api_key)", listen);
     if (cfg->src.firehose && !cfg->src.firehose_key)
         return tw__err(err, TW_ECONFIG, "refusing to listen on %s (not a loopback address) with a Firehose "
                                         "endpoint that has no sources.firehose.access_key", listen);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,10 +174,30 @@ static const char *scope_problem(const tw_config *cfg, const tw_sigv4_result *re
     return msg;
 }
 
-/* Requests to the API and /events must be signed with a configured key; without keys, only local
- * clients may call (the server also refuses to listen beyond loopback then). */
+/* POST /events with sources.http.api_key: the key in its header (constant time; an EventBridge API
+ * destination's API_KEY connection sends it so). */
+static int api_key_ok(const tw_config *cfg, const tw_http_req *req)
+{
+    const char *want = cfg->src.http_key;
+    const char *got = want ? tw_http_req_header(req, cfg->src.http_key_header) : NULL;
+    size_t n = want ? strlen(want) : 0;
+    return got && strlen(got) == n && CRYPTO_memcmp(got, want, n) == 0;
+}
+
+/* Requests to the API and /events must be signed with a configured key (or, for /events, carry the
+ * configured API key); without either, only local clients may call (the server also refuses to
+ * listen beyond loopback then). */
 static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shape, tw_http_resp *resp)
 {
+    if (!aws_shape && cfg->src.http_key) {
+        if (api_key_ok(cfg, req))
+            return 1;
+        if (!cfg->nkeys || !tw_http_req_header(req, "Authorization")) {
+            tw_http_resp_json(resp, 401, "{\"error\":\"missing or wrong %s header\"}", cfg->src.http_key_header);
+            tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", "missing or wrong API key", NULL);
+            return 0;
+        }
+    }
     if (!cfg->nkeys) {
         if (req->loopback)
             return 1;
