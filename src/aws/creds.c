@@ -219,6 +219,22 @@ static tw_status container_creds(const tw_aws_creds_provider *p, tw_aws_cred *ou
         snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
     else
         snprintf(url, sizeof url, "%s", full);
+    /* As the SDKs: plain http only to loopback or the ECS/EKS link-local agents (the token and the
+     * credentials would otherwise cross a network in the clear). */
+    if (!rel && strncmp(url, "https://", 8) != 0) {
+        static const char *const ok[] = {"127.0.0.1", "localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+                                         "[fd00:ec2::23]", NULL};
+        const char *h = strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
+        size_t hl = h ? strcspn(h, ":/") : 0;
+        if (h && *h == '[')
+            hl = strcspn(h, "]") + 1;
+        int allowed = 0;
+        for (size_t i = 0; h && ok[i] && !allowed; i++)
+            allowed = strlen(ok[i]) == hl && strncmp(h, ok[i], hl) == 0;
+        if (!allowed)
+            return tw__err(err, TW_EAUTH, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to loopback "
+                                          "or the container agent (169.254.170.2/.23)");
+    }
     const char *tok = envs("AWS_CONTAINER_AUTHORIZATION_TOKEN"), *tokfile = envs("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
     char fromfile[4096];
     if (!tok && tokfile) {

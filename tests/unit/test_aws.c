@@ -498,9 +498,9 @@ TW_TEST(imdsv2_and_container_endpoints)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     /* IMDSv2: token (PUT), role name, credentials */
     int st[] = {200, 200, 200};
-    const char *b[] = {"imds-session-token", "my-role\n",
-                       "{\"Code\":\"Success\",\"AccessKeyId\":\"AKIDIMDS\",\"SecretAccessKey\":\"s\","
-                       "\"Token\":\"t\",\"Expiration\":\"2099-01-01T00:00:00Z\"}"};
+    static const char imds_creds[] = "{\"Code\":\"Success\",\"AccessKeyId\":\"AKIDIMDS\",\"SecretAccessKey\":\"s\","
+                                     "\"Token\":\"t\",\"Expiration\":\"2099-01-01T00:00:00Z\"}";
+    const char *b[] = {"imds-session-token", "my-role\n", imds_creds};
     script_set(3, st, b);
     unsetenv("AWS_EC2_METADATA_DISABLED");
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);

@@ -793,6 +793,44 @@ TW_TEST(signing_matches_botocore_post_with_body)
     CHECK_EQ_INT(verify_signed(&req, &out, 0, s.now, &err), TW_SIGV4_INVALID_SIGNATURE);
 }
 
+/* The requests trailwatch's own client sends: SSM (enrichment) with a session token, SQS JSON 1.0
+ * with x-amzn-query-mode (the SQS source). Values from botocore_oracle.py cases 4 and 5. */
+TW_TEST(signing_matches_botocore_client_requests)
+{
+    static const char ssm[] = "{\"Filters\":[{\"Key\":\"Name\",\"Values\":[\"/app/db\"]}]}";
+    tw_sigv4_header hs[] = {
+        {"Host", "127.0.0.1:18765"},
+        {"Content-Type", "application/x-amz-json-1.1"},
+        {"X-Amz-Target", "AmazonSSM.DescribeParameters"},
+    };
+    tw_sigv4_request req = {"POST", "/", NULL, hs, 3, ssm, sizeof ssm - 1};
+    tw_sigv4_credentials cred = {AKID, SECRET, "FQoGZXIvYXdzEXAMPLETOKEN"};
+    tw_sigv4_signer s = {"us-east-1", "ssm", iso_time("20261128T090000Z"), 0};
+    tw_sigv4_signed out;
+    tw_error err;
+    REQUIRE(tw_sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
+    CHECK_EQ_STR(out.authorization,
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/us-east-1/ssm/aws4_request, "
+                 "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, "
+                 "Signature=2e4843749e9b1b3ffb3f777702d2a6de4231d503ba1e8f2cc75e41635e8821c3");
+    static const char sqs[] = "{\"QueueUrl\":\"http://127.0.0.1:18765/123456789012/q\",\"MaxNumberOfMessages\":10,"
+                              "\"WaitTimeSeconds\":10}";
+    tw_sigv4_header hq[] = {
+        {"Host", "127.0.0.1:18765"},
+        {"Content-Type", "application/x-amz-json-1.0"},
+        {"X-Amz-Target", "AmazonSQS.ReceiveMessage"},
+        {"x-amzn-query-mode", "true"},
+    };
+    tw_sigv4_request rq = {"POST", "/", NULL, hq, 4, sqs, sizeof sqs - 1};
+    tw_sigv4_credentials c2 = {AKID, SECRET, NULL};
+    s.service = "sqs";
+    REQUIRE(tw_sigv4_sign(&rq, &c2, &s, &out, &err) == TW_OK);
+    CHECK_EQ_STR(out.authorization,
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/us-east-1/sqs/aws4_request, "
+                 "SignedHeaders=content-type;host;x-amz-date;x-amz-target;x-amzn-query-mode, "
+                 "Signature=c744ac0fc484f507191b369d24d18e32c4ef625a84afad775bc9f6bda41c0306");
+}
+
 TW_TEST(sign_then_verify_duplicates_and_unsigned_payload)
 {
     /* duplicate header names are signed once, values joined; a caller's x-amz-content-sha256 is
