@@ -36,7 +36,13 @@ struct tw_aws_creds_provider {
     int have_profile_keys;
     char profile[128];
     int profile_given, profile_exists;
+    int64_t failed_until_ms;       /* after a failed resolution: answer with failed_msg until then */
+    tw_error failed;
 };
+
+/* A chain that found nothing is asked again only after this: every exec delivery and enrichment
+ * would otherwise wait on the instance metadata service of a machine that has none. */
+#define FAILURE_HOLD_MS 30000
 
 static int64_t now_ms(void)
 {
@@ -445,9 +451,17 @@ tw_status tw__creds_get(tw_aws_creds_provider *p, tw_aws_cred *out, tw_error *er
 {
     pthread_mutex_lock(&p->lock);
     tw_status rc = TW_OK;
-    if (!p->have || (p->cached.expires_ms && p->cached.expires_ms - now_ms() < TW_AWS_CREDS_REFRESH_MS)) {
+    if (!p->have && p->failed_until_ms > now_ms()) {
+        rc = tw__err(err, p->failed.code, "%s", p->failed.msg);
+    } else if (!p->have || (p->cached.expires_ms && p->cached.expires_ms - now_ms() < TW_AWS_CREDS_REFRESH_MS)) {
         tw_aws_cred fresh;
-        rc = resolve(p, &fresh, err);
+        tw_error e;
+        rc = resolve(p, &fresh, &e);
+        if (rc) {
+            p->failed = e;
+            p->failed_until_ms = now_ms() + FAILURE_HOLD_MS;
+            tw__err(err, rc, "%s", e.msg);
+        }
         if (!rc) {
             p->cached = fresh;
             p->have = 1;
