@@ -15,6 +15,7 @@
 
 #include "cluster/cluster_int.h"
 #include "common/err.h"
+#include "common/uuid.h"
 #include "event/ids.h"
 #include "json/skip.h"
 #include "outbox/store.h"
@@ -168,6 +169,34 @@ static void reject(tw_ingest_result *r, tw_status code, const char *msg)
     snprintf(r->error, sizeof r->error, "%s", msg);
 }
 
+/* An event with neither a CloudTrail eventID nor an id gets an id here, written into its text: the
+ * worker (each worker, on a redelivery) would otherwise make up a new one, and its alerts' idempotency
+ * keys, which derive from it, would differ between deliveries. open: the object's '{'. Returns 0 when
+ * out of memory; leaves the event as it is when the id would take it over the size limit. */
+static int give_id(prepared *pe, const char *open, const char *end, const tw_limits *lim, char *id, size_t cap)
+{
+    char uuid[TW_UUID_LEN + 1];
+    tw__uuid4(uuid);
+    const char *rest = open + 1, *after = tw__lex_ws(rest, end);
+    int empty = after < end && *after == '}';
+    size_t head = (size_t)(rest - pe->text), tail = (size_t)(end - rest);
+    size_t n = head + 7 + TW_UUID_LEN + !empty + tail;   /* "id":"<uuid>" and a comma */
+    if (n > lim->event_max)
+        return 1;
+    char *t = malloc(n + 1);
+    if (!t)
+        return 0;
+    int w = snprintf(t, n + 1, "%.*s\"id\":\"%s\"%s", (int)head, pe->text, uuid, empty ? "" : ",");
+    memcpy(t + w, rest, tail);
+    t[n] = '\0';
+    free(pe->wrapped);
+    pe->wrapped = t;
+    pe->text = t;
+    pe->len = n;
+    snprintf(id, cap, "%s", uuid);
+    return 1;
+}
+
 /* What the engine would refuse before matching: over the size limit, not JSON, not an object,
  * nested too deep. Raw CloudTrail records are wrapped here, as the engine would, so that workers
  * only ever see EventBridge events. */
@@ -205,8 +234,11 @@ static void prepare(const tw_ingest_item *it, const tw_limits *lim, prepared *pe
     size_t il = tw__event_envelope_id(pe->text, pe->len, id, sizeof id);
     snprintf(r->id, sizeof r->id, "%s", il ? id : "");
     /* The CloudTrail eventID names the activity whichever path brought it; else the event's id. */
-    if (!tw__event_cloudtrail_id(pe->text, pe->len, 0, pe->msg_id, sizeof pe->msg_id))
-        snprintf(pe->msg_id, sizeof pe->msg_id, "%s", r->id);
+    if (tw__event_cloudtrail_id(pe->text, pe->len, 0, pe->msg_id, sizeof pe->msg_id))
+        return;
+    if (!il && !give_id(pe, p, end, lim, r->id, sizeof r->id))
+        return reject(r, TW_ENOMEM, "out of memory");
+    snprintf(pe->msg_id, sizeof pe->msg_id, "%s", r->id);
 }
 
 /* ---- publishing ---- */

@@ -108,6 +108,13 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         for word in ("stream TRAILWATCH", "consumer trailwatch-workers", "w1", "ingest-b", "CPU us/ev"):
             self.assertIn(word, p.stdout)
+        # An event with neither eventID nor id gets its id at the ingest node, in the stream: a
+        # redelivery keeps it (and with it the alert's idempotency key).
+        status, body = twcluster.post_events(a.port, [{"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail",
+                                                       "detail": {"eventName": "RunInstances"}}])
+        self.assertEqual((status, body["accepted"]), (200, 1), body)
+        extra = self.rcv.wait_for(len(matching) + 1, timeout=60, path="/hook")[-1].json()
+        self.assertRegex(extra.get("id", ""), r"^[0-9a-f-]{36}$")
         # Per-worker metrics.
         self.assertGreater(sum(twcluster.metric(w, "trailwatch_cluster_events_total", 'worker="%s"' % n)
                                for w, n in zip(workers, ("w1", "w2", "w3"))), 0)
