@@ -2,6 +2,7 @@
 """Runs every trailwatch test and ends with the summary line "N passed, N failed".
 
 Layers, in order:
+  0. repository checks (CHECKS below: scripts that check the source tree, e.g. the module layering);
   1. C unit tests (tests/unit/test_*.c), built plain (build/) and with ASan+UBSan (build-san/), and
      the plain build once more under valgrind (memcheck, leaks as errors) when valgrind is there;
   2. end-to-end suites (tests/e2e/test_*.py, Python unittest) against the sanitizer build of the
@@ -26,6 +27,26 @@ SAN_ENV = {
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=87",
     "LSAN_OPTIONS": "exitcode=88",
 }
+
+
+# Scripts that check the source tree; each counts as one test (exit status 0 = passed).
+CHECKS = ["scripts/check-layering"]
+
+
+def run_checks(only):
+    passed = failed = 0
+    for script in CHECKS:
+        name = os.path.basename(script)
+        if only and only not in name:
+            continue
+        p = subprocess.run([os.path.join(ROOT, script)], capture_output=True, text=True, timeout=300)
+        ok = p.returncode == 0
+        passed += ok
+        failed += not ok
+        print("  %-40s %3d passed          %s" % (script, int(ok), "ok" if ok else "FAILED"), flush=True)
+        if not ok:
+            print("\n".join("    | " + l for l in (p.stdout + p.stderr).splitlines()[-60:]))
+    return passed, failed
 
 
 VALGRIND = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
@@ -101,6 +122,8 @@ def main():
     args = ap.parse_args()
 
     total_p = total_f = 0
+    print("repository checks:", flush=True)
+    total_p, total_f = run_checks(args.only)
     sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
     import twtest
     os.environ.setdefault("TW_SHARED_DIR", twtest.shared_dir())
