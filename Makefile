@@ -2,7 +2,8 @@
 #
 #   make            build build/trailwatch (release: -O2 -g)
 #   make run        install missing Debian packages, build, run the main job on the embedded defaults
-#   make check      install missing Debian packages, build (plain + ASan/UBSan), run every test
+#   make check      install missing Debian packages, build (gcc plain + ASan/UBSan, clang), run every test
+#   make clang      build with clang into build-clang/ (CI builds and unit-tests it beside gcc)
 #   make torture    allocation-failure sweeps, every failure point once and from there on (ASan+UBSan)
 #   make bench      run the benchmarks in bench/ and print their figures
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
@@ -16,7 +17,7 @@ SAN       ?=
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wvla -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef \
-             -Wnull-dereference -Wimplicit-fallthrough
+             -Wnull-dereference -Wimplicit-fallthrough -Wpedantic
 OPT       ?= -O2 -g
 CPPFLAGS  += -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
 CFLAGS    += -std=c17 $(OPT) $(WARN) -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -36,11 +37,15 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB       := $(BUILD)/libtrailwatch.a
+PC        := $(BUILD)/trailwatch.pc
+PREFIX    ?= /usr/local
+# MAJOR.MINOR.PATCH from include/trailwatch/trailwatch.h, the one place the version is written
+VERSION   := $(shell awk '/define TW_VERSION_(MAJOR|MINOR|PATCH) / { v = v s $$3; s = "." } END { print v }' include/trailwatch/trailwatch.h)
 BIN       := $(BUILD)/trailwatch
 GEN       := $(BUILD)/gen/casefold_table.h
 
-.PHONY: all run check check-inner bench fuzz deps clean unit torture
-all: $(BIN) $(UNIT_BIN)
+.PHONY: all run check check-inner bench fuzz deps clean unit torture clang
+all: $(BIN) $(UNIT_BIN) $(PC)
 
 deps:
 	@scripts/setup-deps
@@ -53,7 +58,11 @@ run: deps
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory clang
 	@python3 tests/run.py
+
+clang:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-clang all
 
 torture: deps
 	@$(MAKE) --no-print-directory SAN=1 build-san/tests/test_torture
@@ -79,6 +88,10 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
+$(PC): trailwatch.pc.in include/trailwatch/trailwatch.h Makefile
+	@mkdir -p $(dir $@)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' $< > $@.tmp && mv $@.tmp $@
+
 $(BIN): $(CLI_OBJ) $(LIB)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
@@ -95,7 +108,7 @@ $(BUILD)/tests/test_torture: $(BUILD)/obj/tests/unit/test_torture.o $(BUILD)/obj
 	@$(CC) $(LDFLAGS) $(TORTURE_WRAP) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 # Objects are intermediate files of the test binaries: keep them, or every make rebuilds them all.
 .SECONDARY:

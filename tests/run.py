@@ -3,7 +3,8 @@
 
 Layers, in order:
   0. repository checks (CHECKS below: scripts that check the source tree, e.g. the module layering);
-  1. C unit tests (tests/unit/test_*.c), built plain (build/) and with ASan+UBSan (build-san/), and
+  1. C unit tests (tests/unit/test_*.c), built plain (build/), with ASan+UBSan (build-san/) and with
+     clang (build-clang/, when `make clang` built it), and
      the plain build once more under valgrind (memcheck, leaks as errors) when valgrind is there;
   2. end-to-end suites (tests/e2e/test_*.py, Python unittest) against the sanitizer build of the
      binary (TW_BIN), so every end-to-end path also runs under ASan+UBSan and LeakSanitizer.
@@ -131,7 +132,7 @@ def main():
     env = dict(os.environ, **SAN_ENV)
     if not args.no_unit:
         print("unit tests:", flush=True)
-        for build in ("build", "build-san"):
+        for build in ("build", "build-san", "build-clang"):
             for binary in sorted(glob.glob(os.path.join(ROOT, build, "tests", "test_*"))):
                 if binary.endswith(".d") or not os.access(binary, os.X_OK):
                     continue

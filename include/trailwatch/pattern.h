@@ -10,7 +10,7 @@
  * matches with its own tw_matcher (the per-event scratch space, so matching allocates nothing once
  * warm). Builders and matchers are single-threaded.
  *
- * Semantics: ../shared/reference/event-patterns.md, summarised in docs/PATTERNS.md.
+ * Semantics: docs/PATTERNS.md (EventBridge's event-pattern language, as trailwatch implements it).
  */
 #ifndef TRAILWATCH_PATTERN_H
 #define TRAILWATCH_PATTERN_H

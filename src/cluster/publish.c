@@ -208,13 +208,16 @@ static void prepare(const tw_ingest_item *it, const tw_limits *lim, prepared *pe
     if (it->len > lim->event_max) {
         char msg[128];
         snprintf(msg, sizeof msg, "event of %zu bytes exceeds the limit of %zu bytes", it->len, lim->event_max);
-        return reject(r, TW_ETOOBIG, msg);
+        reject(r, TW_ETOOBIG, msg);
+        return;
     }
     if (it->kind == TW_EVENT_CLOUDTRAIL ||
         (it->kind == TW_EVENT_AUTO && tw_event_is_cloudtrail_record(it->json, it->len))) {
         size_t wl;
-        if (tw_event_wrap_cloudtrail(it->json, it->len, &pe->wrapped, &wl, &err))
-            return reject(r, err.code, err.msg);
+        if (tw_event_wrap_cloudtrail(it->json, it->len, &pe->wrapped, &wl, &err)) {
+            reject(r, err.code, err.msg);
+            return;
+        }
         pe->text = pe->wrapped;
         pe->len = wl;
     }
@@ -228,7 +231,8 @@ static void prepare(const tw_ingest_item *it, const tw_limits *lim, prepared *pe
     if (!q || *p != '{' || tw__lex_ws(q, end) != end) {
         char msg[160];
         snprintf(msg, sizeof msg, "byte %zu: %s", (size_t)(e.at ? e.at - pe->text : 0) + 1, e.why);
-        return reject(r, e.code ? e.code : TW_EJSON, msg);
+        reject(r, e.code ? e.code : TW_EJSON, msg);
+        return;
     }
     char id[64];
     size_t il = tw__event_envelope_id(pe->text, pe->len, id, sizeof id);

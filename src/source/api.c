@@ -97,33 +97,51 @@ static void build_entry(const tw_config *cfg, const char *region, const tw_json 
         tw_json_string(tw_json_at(res, i), &rl);
         *size += rl;
     }
-    if (tw_json_typeof(ent) != TW_JSON_OBJECT)
-        return fail_entry(e, "InvalidArgument", "Parameter Entries is not valid. Reason: each entry must be an object.");
-    if (!s || !sl)
-        return fail_entry(e, "InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument.");
-    if (!t || !dtl)
-        return fail_entry(e, "InvalidArgument",
-                          "Parameter DetailType is not valid. Reason: DetailType is a required argument.");
-    if (!d)
-        return fail_entry(e, "InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument.");
+    if (tw_json_typeof(ent) != TW_JSON_OBJECT) {
+        fail_entry(e, "InvalidArgument", "Parameter Entries is not valid. Reason: each entry must be an object.");
+        return;
+    }
+    if (!s || !sl) {
+        fail_entry(e, "InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument.");
+        return;
+    }
+    if (!t || !dtl) {
+        fail_entry(e, "InvalidArgument",
+                   "Parameter DetailType is not valid. Reason: DetailType is a required argument.");
+        return;
+    }
+    if (!d) {
+        fail_entry(e, "InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument.");
+        return;
+    }
     size_t bl = 0;
     const char *bs = tw_json_string(bus, &bl);
-    if (bus && (!bs || !valid_bus(bs, bl)))
-        return fail_entry(e, "InvalidArgument", "Parameter EventBusName is not valid.");
-    if (res && tw_json_typeof(res) != TW_JSON_ARRAY)
-        return fail_entry(e, "InvalidArgument", "Parameter Resources is not valid. Reason: Resources must be a list.");
+    if (bus && (!bs || !valid_bus(bs, bl))) {
+        fail_entry(e, "InvalidArgument", "Parameter EventBusName is not valid.");
+        return;
+    }
+    if (res && tw_json_typeof(res) != TW_JSON_ARRAY) {
+        fail_entry(e, "InvalidArgument", "Parameter Resources is not valid. Reason: Resources must be a list.");
+        return;
+    }
     for (size_t i = 0; i < tw_json_size(res); i++)
-        if (!is_string(tw_json_at(res, i)))
-            return fail_entry(e, "InvalidArgument", "Parameter Resources is not valid. Reason: each resource must be a string.");
+        if (!is_string(tw_json_at(res, i))) {
+            fail_entry(e, "InvalidArgument", "Parameter Resources is not valid. Reason: each resource must be a string.");
+            return;
+        }
     time_t when;
-    if (!entry_time(tm, &when))
-        return fail_entry(e, "InvalidArgument", "Parameter Time is not valid.");
+    if (!entry_time(tm, &when)) {
+        fail_entry(e, "InvalidArgument", "Parameter Time is not valid.");
+        return;
+    }
     /* Detail must be a JSON object (any nesting within the limits): validated, not built. */
     tw_lex_err le;
     const char *dp = tw__lex_ws(d, d + dl), *dend = d + dl;
     const char *after = dp < dend && *dp == '{' ? tw__json_skip(dp, dend, cfg->lim.json_depth, &le) : NULL;
-    if (!after || tw__lex_ws(after, dend) != dend)
-        return fail_entry(e, "MalformedDetail", "Detail is malformed.");
+    if (!after || tw__lex_ws(after, dend) != dend) {
+        fail_entry(e, "MalformedDetail", "Detail is malformed.");
+        return;
+    }
     char id[TW_UUID_LEN + 1], iso[32];
     tw__uuid4(id);
     struct tm g;
@@ -159,7 +177,8 @@ static void build_entry(const tw_config *cfg, const char *region, const tw_json 
         rc = tw_buf_putc(&b, '}');
     if (rc) {
         tw_buf_free(&b);
-        return fail_entry(e, "InternalFailure", "out of memory");
+        fail_entry(e, "InternalFailure", "out of memory");
+        return;
     }
     e->envelope = tw_buf_detach(&b, &e->len);
 }
@@ -168,17 +187,20 @@ static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char
 {
     const tw_config *cfg = ctx->cfg;
     const tw_json *entries = tw_json_get(root, "Entries");
-    if (!entries || tw_json_typeof(entries) != TW_JSON_ARRAY)
-        return aws_error(resp, 400, "ValidationException",
-                         "1 validation error detected: Value null at 'entries' failed to satisfy constraint: "
-                         "Member must not be null");
+    if (!entries || tw_json_typeof(entries) != TW_JSON_ARRAY) {
+        aws_error(resp, 400, "ValidationException",
+                  "1 validation error detected: Value null at 'entries' failed to satisfy constraint: "
+                  "Member must not be null");
+        return;
+    }
     size_t n = tw_json_size(entries);
     if (n < 1 || n > PUT_EVENTS_MAX_ENTRIES) {
         char msg[200];
         snprintf(msg, sizeof msg, "1 validation error detected: Value at 'entries' failed to satisfy constraint: "
                                   "Member must have length %s %d",
                  n < 1 ? "greater than or equal to" : "less than or equal to", n < 1 ? 1 : PUT_EVENTS_MAX_ENTRIES);
-        return aws_error(resp, 400, "ValidationException", msg);
+        aws_error(resp, 400, "ValidationException", msg);
+        return;
     }
     entry_ctx e[PUT_EVENTS_MAX_ENTRIES];
     memset(e, 0, sizeof e);
@@ -258,14 +280,18 @@ static void test_event_pattern(const tw_source_ctx *ctx, const tw_json *root, tw
 {
     const tw_config *cfg = ctx->cfg;
     const tw_json *pj = tw_json_get(root, "EventPattern"), *ej = tw_json_get(root, "Event");
-    if (!is_string(pj))
-        return aws_error(resp, 400, "ValidationException",
-                         "1 validation error detected: Value null at 'eventPattern' failed to satisfy constraint: "
-                         "Member must not be null");
-    if (!is_string(ej))
-        return aws_error(resp, 400, "ValidationException",
-                         "1 validation error detected: Value null at 'event' failed to satisfy constraint: "
-                         "Member must not be null");
+    if (!is_string(pj)) {
+        aws_error(resp, 400, "ValidationException",
+                  "1 validation error detected: Value null at 'eventPattern' failed to satisfy constraint: "
+                  "Member must not be null");
+        return;
+    }
+    if (!is_string(ej)) {
+        aws_error(resp, 400, "ValidationException",
+                  "1 validation error detected: Value null at 'event' failed to satisfy constraint: "
+                  "Member must not be null");
+        return;
+    }
     size_t pl, el;
     const char *ptext = tw_json_string(pj, &pl), *etext = tw_json_string(ej, &el);
     tw_error err;
@@ -273,7 +299,8 @@ static void test_event_pattern(const tw_source_ctx *ctx, const tw_json *root, tw
     tw_pattern *p = NULL;
     if (tw_pattern_parse(ptext, pl, &cfg->lim, &p, &err)) {
         snprintf(msg, sizeof msg, "Event pattern is not valid. Reason: %s", err.msg);
-        return aws_error(resp, 400, "InvalidEventPatternException", msg);
+        aws_error(resp, 400, "InvalidEventPatternException", msg);
+        return;
     }
     tw_json_doc *ev = NULL;
     if (tw_json_parse(etext, el, &cfg->lim, &ev, &err) || tw_json_typeof(tw_json_root(ev)) != TW_JSON_OBJECT) {
@@ -281,7 +308,8 @@ static void test_event_pattern(const tw_source_ctx *ctx, const tw_json *root, tw
         tw_json_doc_free(ev);
         snprintf(msg, sizeof msg, "Parameter Event is not valid. Reason: %s",
                  err.code ? err.msg : "the event must be a JSON object");
-        return aws_error(resp, 400, "ValidationException", msg);
+        aws_error(resp, 400, "ValidationException", msg);
+        return;
     }
     for (size_t i = 0; i < sizeof required_event_fields / sizeof *required_event_fields; i++)
         if (!tw_json_get(tw_json_root(ev), required_event_fields[i])) {
@@ -289,7 +317,8 @@ static void test_event_pattern(const tw_source_ctx *ctx, const tw_json *root, tw
             tw_json_doc_free(ev);
             snprintf(msg, sizeof msg, "Parameter Event is not valid. Reason: Provided Event is missing required "
                                       "field %s.", required_event_fields[i]);
-            return aws_error(resp, 400, "ValidationException", msg);
+            aws_error(resp, 400, "ValidationException", msg);
+            return;
         }
     tw_json_doc_free(ev);
     tw_ruleset_builder *b = NULL;
@@ -319,21 +348,25 @@ void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_res
     tw_http_resp_header(resp, "x-amzn-RequestId", rid);
     const char *target = tw_http_req_header(req, "X-Amz-Target");
     const char *ctype = tw_http_req_header(req, "Content-Type");
-    if (!target || strncmp(target, "AWSEvents.", 10) != 0)
-        return aws_error(resp, 400, "UnknownOperationException",
-                         "Missing or unknown X-Amz-Target (expected AWSEvents.<Operation>)");
+    if (!target || strncmp(target, "AWSEvents.", 10) != 0) {
+        aws_error(resp, 400, "UnknownOperationException",
+                  "Missing or unknown X-Amz-Target (expected AWSEvents.<Operation>)");
+        return;
+    }
     const char *op = target + 10;
     if (strcmp(op, "PutEvents") != 0 && strcmp(op, "TestEventPattern") != 0) {
         char msg[200];
         snprintf(msg, sizeof msg, "trailwatch does not implement the %.64s operation (PutEvents and "
                                   "TestEventPattern are available)", op);
-        return aws_error(resp, 400, "UnknownOperationException", msg);
+        aws_error(resp, 400, "UnknownOperationException", msg);
+        return;
     }
     if (!ctype || (strncasecmp(ctype, "application/x-amz-json-1.1", 26) != 0 &&
                    strncasecmp(ctype, "application/json", 16) != 0)) {
         char msg[200];
         snprintf(msg, sizeof msg, "Content-Type must be application/x-amz-json-1.1 (got %.64s)", ctype ? ctype : "none");
-        return aws_error(resp, 400, "SerializationException", msg);
+        aws_error(resp, 400, "SerializationException", msg);
+        return;
     }
     tw_json_doc *doc = NULL;
     tw_error err;
@@ -345,7 +378,8 @@ void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_res
         snprintf(msg, sizeof msg, "The request body is not a JSON object: %s",
                  doc ? "found another JSON value" : err.msg);
         tw_json_doc_free(doc);
-        return aws_error(resp, 400, "SerializationException", msg);
+        aws_error(resp, 400, "SerializationException", msg);
+        return;
     }
     /* The region a signed request was addressed to, else the configured one. */
     const char *region = ctx->cfg->region;

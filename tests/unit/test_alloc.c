@@ -33,11 +33,11 @@ static const char *rules[] = {
 };
 
 static const char *events[] = {
-    "{\"eventVersion\":\"1.08\",\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"StopInstances\","
-    "\"userIdentity\":{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:user/al\\u00efce\"},"
-    "\"sourceIPAddress\":\"10.1.2.3\",\"errorCode\":\"AccessDenied\",\"eventType\":\"AwsApiCall\"}",
-    "{\"version\":\"0\",\"id\":\"x\",\"detail-type\":\"AWS Console Sign In via CloudTrail\",\"source\":\"aws.signin\","
-    "\"detail\":{\"eventName\":\"ConsoleLogin\",\"requestParameters\":{\"items\":[{\"a\":1,\"b\":0},{\"a\":1,\"b\":2}]}}}",
+    ("{\"eventVersion\":\"1.08\",\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"StopInstances\","
+     "\"userIdentity\":{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:user/al\\u00efce\"},"
+     "\"sourceIPAddress\":\"10.1.2.3\",\"errorCode\":\"AccessDenied\",\"eventType\":\"AwsApiCall\"}"),
+    ("{\"version\":\"0\",\"id\":\"x\",\"detail-type\":\"AWS Console Sign In via CloudTrail\",\"source\":\"aws.signin\","
+     "\"detail\":{\"eventName\":\"ConsoleLogin\",\"requestParameters\":{\"items\":[{\"a\":1,\"b\":0},{\"a\":1,\"b\":2}]}}}"),
     "{\"version\":\"0\",\"detail\":{\"eventName\":\"PutBucketPolicy\",\"userIdentity\":{\"type\":\"Root\"}}}",
 };
 

@@ -217,8 +217,8 @@ TW_TEST(url_only_kinds_share_http_prepare)
     static const char *const kinds[] = {"slack", "teams", "discord", "pagerduty"};
     static const char *const settings[] = {
         "{\"url\":\"https://hooks.example/a\"}", "{\"url\":\"https://hooks.example/a\"}",
-        "{\"url\":\"https://hooks.example/a\"}", "{\"routing_key\":\"R0123456789abcdef0123456789abcdef\","
-        "\"url\":\"https://hooks.example/a\"}"};
+        "{\"url\":\"https://hooks.example/a\"}",
+        ("{\"routing_key\":\"R0123456789abcdef0123456789abcdef\",\"url\":\"https://hooks.example/a\"}")};
     for (size_t i = 0; i < 4; i++) {
         tw_error err;
         void *impl = configure(kinds[i], settings[i], &err);
