@@ -240,8 +240,10 @@ static void prepare(const tw_ingest_item *it, const tw_limits *lim, prepared *pe
     /* The CloudTrail eventID names the activity whichever path brought it; else the event's id. */
     if (tw__event_cloudtrail_id(pe->text, pe->len, 0, pe->msg_id, sizeof pe->msg_id))
         return;
-    if (!il && !give_id(pe, p, end, lim, r->id, sizeof r->id))
-        return reject(r, TW_ENOMEM, "out of memory");
+    if (!il && !give_id(pe, p, end, lim, r->id, sizeof r->id)) {
+        reject(r, TW_ENOMEM, "out of memory");
+        return;
+    }
     snprintf(pe->msg_id, sizeof pe->msg_id, "%s", r->id);
 }
 
