@@ -10,7 +10,7 @@
 #
 # Dependencies come from Debian packages through pkg-config; scripts/setup-deps installs what is missing.
 
-PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat libnats libpcre2-8
+PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat libnats libpcre2-8 libcrypt
 BUILD     ?= build
 CC        ?= cc
 SAN       ?=
@@ -31,6 +31,11 @@ ifeq ($(SAN),1)
 endif
 
 LIB_SRC   := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+# The dashboard's page (web/): bundled by esbuild (npm, web/package-lock.json) and compiled in.
+WEB_SRC   := web/index.html $(sort $(wildcard web/src/*.js web/src/*.css))
+WEB_NPM   := web/node_modules/.package-lock.json
+WEB_GEN   := $(BUILD)/gen/web_assets.c
+WEB_OBJ   := $(BUILD)/obj/gen/web_assets.o
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -84,7 +89,24 @@ $(BUILD)/obj/%.o: %.c $(GEN)
 	@echo "  CC    $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+$(WEB_NPM): web/package-lock.json web/package.json
+	@scripts/setup-deps web
+
+$(BUILD)/web/app.js: $(WEB_SRC) $(WEB_NPM)
+	@mkdir -p $(dir $@)
+	@echo "  WEB   $@"
+	@web/node_modules/.bin/esbuild web/src/main.js --bundle --minify --format=esm --target=es2020 \
+	    --legal-comments=none --log-level=warning --outfile=$@
+
+$(WEB_GEN): $(BUILD)/web/app.js scripts/gen-web-assets.py
+	@python3 scripts/gen-web-assets.py web/index.html $(BUILD)/web > $@.tmp && mv $@.tmp $@
+
+$(WEB_OBJ): $(WEB_GEN)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ) $(WEB_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 

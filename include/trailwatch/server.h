@@ -95,6 +95,12 @@ int tw_server_folder_ready(const tw_server *s);
 void tw_server_stop(tw_server *s);
 void tw_server_free(tw_server *s);
 
+/* ---- the dashboard ---- */
+
+/* A crypt(3) hash (yescrypt, "$y$...") of password for dashboard.password_hash, into out (at least
+ * 128 bytes). */
+tw_status tw_dashboard_hash_password(const char *password, char *out, size_t cap, tw_error *err);
+
 /* ---- dead letters (used by `trailwatch dlq`, also while a server runs) ---- */
 
 typedef struct tw_store tw_store;

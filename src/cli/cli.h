@@ -47,6 +47,7 @@ void tw_cli_summary_start(const char *config_path, const char *describe, const c
 void tw_cli_summary_print(struct tw_server *s, double seconds, int port);
 
 int tw_cmd_test_pattern(int argc, char **argv);
+int tw_cmd_dashboard(int argc, char **argv);
 int tw_cmd_serve(int argc, char **argv);  /* cmd_serve.c */
 int tw_cmd_rules(int argc, char **argv);  /* cmd_rules.c */
 int tw_cmd_dlq(int argc, char **argv);    /* cmd_dlq.c */

@@ -15,6 +15,7 @@ static const tw_cli_cmd commands[] = {
     {"verify", "CloudTrail log file integrity: digest signatures, their chain, log file hashes (S3 or a folder)",
      tw_cmd_verify},
     {"cluster", "a cluster on NATS JetStream: 'cluster status -c FILE' (stream, consumer, workers)", tw_cmd_cluster},
+    {"dashboard", "the web dashboard: 'dashboard hash-password' for its read-only login", tw_cmd_dashboard},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

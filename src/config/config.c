@@ -418,7 +418,8 @@ static void serverless_entries(tw_cfg_ld *ld, const tw_json *v)
 static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
     static const char *const known[] = {"data_dir", "server", "aws", "sources", "data", "targets", "rules",
-                                        "packs", "serverless", "cluster", NULL};
+                                        "packs", "serverless", "cluster",
+                                        "dashboard", NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -438,6 +439,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
     tw__cl_aws(ld, tw_json_get(root, "aws"));
     sources(ld, tw_json_get(root, "sources"));
     tw__cl_data(ld, tw_json_get(root, "data"));
+    tw__cl_dashboard(ld, tw_json_get(root, "dashboard"));
     tw__cl_targets(ld, tw_json_get(root, "targets"));
     tw__cl_rules(ld, tw_json_get(root, "rules"));
     tw__cl_packs(ld, tw_json_get(root, "packs"));
@@ -463,6 +465,7 @@ static void set_defaults(tw_cfg_ld *ld)
     cfg->src.firehose_path = tw__cl_strdup(ld, "/firehose");
     cfg->src.http_key_header = tw__cl_strdup(ld, "x-api-key");
     cfg->src.folder_watch = 1;
+    tw__cl_dashboard_defaults(ld);
     cfg->notes = tw__cl_strdup(ld, "");
     cfg->warnings = tw__cl_strdup(ld, "");
 }

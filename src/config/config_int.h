@@ -76,6 +76,7 @@ typedef struct tw_rule_cfg {
     tw_rule_example *examples;
     uint32_t nfacts;               /* computed per matched event, in order; `$.facts.NAME` in templates */
     tw_fact_cfg *facts;
+    char *pattern_json;            /* the pattern as JSON text (the dashboard shows it) */
 } tw_rule_cfg;
 
 typedef struct tw_retry_cfg {
@@ -99,6 +100,16 @@ typedef struct tw_target_cfg {
     int64_t timeout_ms;            /* per delivery attempt, default 10 s (exec: 30 s) */
     char *where;
 } tw_target_cfg;
+
+typedef struct tw_dashboard_cfg { /* the web dashboard (src/web/) */
+    int enabled;                   /* default on */
+    char *path;                    /* where the page is served; starts and ends with '/' (default "/") */
+    char *password_hash;           /* crypt(3) hash for the read-only login; NULL: none */
+    int64_t session_ms;            /* how long a login lasts (default 12 h) */
+    uint32_t nhosts;
+    char **hosts;                  /* Host names accepted from loopback clients besides localhost and IP
+                                      literals (a guard against DNS rebinding) */
+} tw_dashboard_cfg;
 
 typedef struct tw_access_key {
     char *id;
@@ -208,6 +219,7 @@ struct tw_config {
     tw_sources_cfg src;
     tw_aws_cfg aws;
     tw_cluster_cfg cluster;
+    tw_dashboard_cfg dash;
     uint32_t nrules;
     tw_rule_cfg *rules;
     uint32_t ntargets;

@@ -38,6 +38,19 @@ static unsigned path_line(const tw_json *v, const char *msg)
     return line;
 }
 
+/* The pattern as JSON text, as written (a string) or serialised (a mapping). */
+static char *pattern_text(tw_cfg_ld *ld, const tw_json *pv)
+{
+    if (!pv || (pv->type != TW_JSON_STRING && pv->type != TW_JSON_OBJECT))
+        return tw__cl_strdup(ld, "");
+    if (pv->type == TW_JSON_STRING)
+        return tw__cl_strndup(ld, pv->u.str, pv->n);
+    tw_buf b = TW_BUF_INIT;
+    char *s = tw__json_write(&b, pv) == TW_OK ? tw__cl_strndup(ld, b.data, b.len) : tw__cl_strdup(ld, "");
+    tw_buf_free(&b);
+    return s;
+}
+
 int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
 {
     tw_config *cfg = ld->cfg;
@@ -97,6 +110,7 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
     r->enabled = in->enabled;
     r->storm = in->storm;
     r->where = tw__cl_printf(ld, "%s:%u", ld->file, in->line);
+    r->pattern_json = pattern_text(ld, pv);
     r->bindings = tw_arena_calloc(&cfg->arena, (nbindings ? nbindings : 1) * sizeof *r->bindings);
     if (!r->bindings)
         ld->oom = 1;

@@ -47,9 +47,17 @@ struct tw_engine {
     tw_engine_forward_fn forward;  /* cluster mode: events go to JetStream instead */
     void *forward_ctx;
     tw_enricher *enricher;         /* rules' enrich: calls (NULL: none configured) */
+    tw_engine_observer observer;
+    void *observer_ctx;
 };
 
 void tw_engine_set_enricher(tw_engine *e, tw_enricher *en) { e->enricher = en; }
+
+void tw_engine_observe(tw_engine *e, tw_engine_observer fn, void *ctx)
+{
+    e->observer = fn;
+    e->observer_ctx = ctx;
+}
 
 tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
 {
@@ -147,7 +155,15 @@ typedef struct batch {
     char **owned;                  /* strings to free after the commit */
     size_t nowned, capowned;
     int64_t enrich_deadline_ms;    /* enrichment calls of this submit end by then (monotonic) */
+    tw_buf matched;                /* observed_event[]: what the observer is told after the commit */
+    tw_buf matched_rules;          /* uint32_t[]: their rules */
+    int unobserved;                /* out of memory collecting them: the observer is skipped */
 } batch;
+
+typedef struct observed_event {
+    const char *text;
+    size_t len, first, n;          /* rules: matched_rules[first .. first + n) */
+} observed_event;
 
 static int own(batch *b, char *s)
 {
@@ -185,6 +201,8 @@ static void batch_free(batch *b)
     free(b->alerts);
     free(b->alert_rule);
     free(b->seen);
+    tw_buf_free(&b->matched);
+    tw_buf_free(&b->matched_rules);
 }
 
 static tw_new_alert *new_alert(batch *b, uint32_t rule)
@@ -455,6 +473,14 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         return;
     }
     const tw_json *ev = tw_json_root(doc);
+    if (e->observer) {
+        observed_event oe = {kept, len, b->matched_rules.len / sizeof(uint32_t), mr.count};
+        for (size_t i = 0; i < mr.count; i++) {
+            uint32_t ix = cfg->ruleset_rule[mr.rules[i]];
+            b->unobserved |= tw_buf_append(&b->matched_rules, &ix, sizeof ix) != TW_OK;
+        }
+        b->unobserved |= tw_buf_append(&b->matched, &oe, sizeof oe) != TW_OK;
+    }
     for (size_t i = 0; i < mr.count; i++) {
         uint32_t ri = cfg->ruleset_rule[mr.rules[i]];
         const tw_rule_cfg *r = &cfg->rules[ri];
@@ -584,6 +610,12 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
             pthread_mutex_unlock(&e->dedup_lock);
             tw_log(TW_LOG_ERROR, "cannot store alerts", "source", source, "error", err ? err->msg : "", NULL);
         }
+    }
+    if (!rc && e->observer && !b.unobserved && b.matched.len) {
+        const observed_event *oe = (const observed_event *)(const void *)b.matched.data;
+        const uint32_t *ix = (const uint32_t *)(const void *)b.matched_rules.data;
+        for (size_t i = 0; i < b.matched.len / sizeof *oe; i++)
+            e->observer(e->observer_ctx, snap->cfg, oe[i].text, oe[i].len, ix + oe[i].first, oe[i].n);
     }
 out:
     tw_snapshot_matcher_put(snap, m);

@@ -70,6 +70,15 @@ int tw_engine_stopping(const tw_engine *e);
 
 /* ---- for the server (server.c) ---- */
 
+struct tw_config;
+/* Told about each event that matched, once its alerts are durable (the dashboard's live view and rule
+ * statistics). rules are indices into cfg->rules; everything is borrowed for the call, which runs on
+ * the submitting thread and must be quick. */
+typedef void (*tw_engine_observer)(void *ctx, const struct tw_config *cfg, const char *event, size_t len,
+                                   const uint32_t *rules, size_t nrules);
+/* Set before the sources start. */
+void tw_engine_observe(tw_engine *e, tw_engine_observer fn, void *ctx);
+
 struct tw_snapshots;
 struct tw_outbox;
 struct tw_metrics;

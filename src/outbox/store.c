@@ -22,6 +22,7 @@ enum {
     S_MARK_FILE, S_FILE_DONE,
     S_STORM_GET, S_STORM_PUT, S_STORM_DELETE, S_STORM_DUE,
     S_DLQ_LIST, S_DLQ_LIST_TARGET, S_DLQ_GET, S_DLQ_REDRIVE_COPY, S_DLQ_REDRIVE_DELETE,
+    S_DLQ_PAGE, S_DLQ_COUNTS,
     S_COUNT_
 };
 
@@ -65,6 +66,9 @@ static const char *const sql[S_COUNT_] = {
                            " last_error) SELECT target, rule, event_id, idem_key, body, ?3, ?3, 0, ''"
                            " FROM dead WHERE (?1 = 0 OR id = ?1) AND (?2 IS NULL OR target = ?2) ORDER BY id",
     [S_DLQ_REDRIVE_DELETE] = "DELETE FROM dead WHERE (?1 = 0 OR id = ?1) AND (?2 IS NULL OR target = ?2)",
+    [S_DLQ_PAGE] = "SELECT id, target, rule, event_id, reason, response, created_ms, failed_ms, attempts, body"
+                   " FROM dead WHERE (?1 IS NULL OR target = ?1) AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    [S_DLQ_COUNTS] = "SELECT target, count(*) FROM dead GROUP BY target",
 };
 
 static const char schema[] =
@@ -637,4 +641,30 @@ tw_status tw_dlq_redrive(tw_store *st, int64_t id, const char *target, size_t *m
     if (id && !*moved)
         return tw__err(err, TW_ENOTFOUND, "no dead letter with id %lld", (long long)id);
     return TW_OK;
+}
+
+tw_status tw__store_dlq_page(tw_store *st, const char *target, int64_t before_id, uint32_t limit,
+                             tw_dead_letter_fn fn, void *ctx, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_DLQ_PAGE, err);
+    if (!s)
+        return TW_EDB;
+    bind_text(s, 1, target);
+    sqlite3_bind_int64(s, 2, before_id > 0 ? before_id : INT64_MAX);
+    sqlite3_bind_int64(s, 3, limit);
+    return dlq_rows(st, s, fn, ctx, err);
+}
+
+tw_status tw__store_dlq_counts(tw_store *st, void (*fn)(void *ctx, const char *target, int64_t n), void *ctx,
+                               tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_DLQ_COUNTS, err);
+    if (!s)
+        return TW_EDB;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, col_text(s, 0), sqlite3_column_int64(s, 1));
+    tw_status rc = r == SQLITE_DONE ? TW_OK : dberr(st, err, "count dead letters");
+    sqlite3_reset(s);
+    return rc;
 }

@@ -82,6 +82,14 @@ tw_status tw__store_storm_delete(tw_store *st, const char *rule, const char *key
 typedef int (*tw_storm_fn)(void *ctx, const tw_storm_row *row);
 tw_status tw__store_storm_due(tw_store *st, int64_t now_ms, size_t max, tw_storm_fn fn, void *ctx, tw_error *err);
 
+/* Dead letters newest first: of target (NULL: all), with id < before_id (0: from the newest), at most
+ * limit (the dashboard's pages). */
+tw_status tw__store_dlq_page(tw_store *st, const char *target, int64_t before_id, uint32_t limit,
+                             tw_dead_letter_fn fn, void *ctx, tw_error *err);
+/* The number of dead letters of each target that has any. */
+tw_status tw__store_dlq_counts(tw_store *st, void (*fn)(void *ctx, const char *target, int64_t n), void *ctx,
+                               tw_error *err);
+
 int64_t tw__now_ms(void);
 
 #endif

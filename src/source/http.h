@@ -30,7 +30,16 @@ typedef struct tw_http_req {
                                       Content-Encoding: gzip themselves (tw_gunzip) */
     size_t body_len;
     int loopback;                  /* the peer is 127.0.0.0/8 or ::1 */
+    const char *peer;              /* the peer's address as text ("127.0.0.1", "::1") */
 } tw_http_req;
+
+/* A response produced while it is sent (Server-Sent Events): read() fills buf with up to max bytes
+ * and returns the count, or -1 at the end of the stream; release() runs once the connection is done. */
+typedef struct tw_http_stream {
+    void *ctx;
+    long (*read)(void *ctx, char *buf, size_t max);
+    void (*release)(void *ctx);
+} tw_http_stream;
 
 #define TW_HTTP_RESP_HEADERS 8
 typedef struct tw_http_resp {
@@ -39,6 +48,10 @@ typedef struct tw_http_resp {
     tw_buf body;
     uint32_t nheaders;
     char headers[TW_HTTP_RESP_HEADERS][2][128]; /* name, value */
+    const char *const *static_headers; /* NULL or {name, value, ..., NULL}: long constant headers (CSP) */
+    const void *static_body;       /* when set, sent instead of body (constant data, not copied) */
+    size_t static_len;
+    tw_http_stream stream;         /* when stream.read is set, the body is streamed instead */
 } tw_http_resp;
 
 /* What handlers may use: the engine, the current configuration (stable for the call), metrics. */

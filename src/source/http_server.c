@@ -74,6 +74,14 @@ static int addr_loopback(const struct sockaddr *sa)
     return 0;
 }
 
+static void peer_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
 /* Binds the listening socket for listen ("host:port"; an empty host is every address, as AI_PASSIVE
  * resolves it). The caller decides about exposure from the address actually bound (*loopback), before
  * anything is accepted. */
@@ -128,12 +136,55 @@ int tw_http_server_loopback(const tw_http_server *s) { return s ? s->loopback : 
 
 /* ---- responses ---- */
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    tw_http_stream *st = cls;
+    long n = st->read(st->ctx, buf, max);
+    return n < 0 ? (ssize_t)MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    tw_http_stream *st = cls;
+    if (st->release)
+        st->release(st->ctx);
+    free(st);
+}
+
+/* A streamed body (Server-Sent Events): MHD calls the reader in the connection's thread. */
+static struct MHD_Response *stream_response(tw_http_resp *r)
+{
+    tw_http_stream *st = malloc(sizeof *st);
+    if (!st) {
+        if (r->stream.release)
+            r->stream.release(r->stream.ctx);
+        return NULL;
+    }
+    *st = r->stream;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, st,
+                                                                  stream_free);
+    if (!resp)
+        stream_free(st);
+    return resp;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *c, tw_http_resp *r)
 {
     size_t len = 0;
-    char *body = tw_buf_detach(&r->body, &len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
-                                                                body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    char *body = NULL;
+    struct MHD_Response *resp;
+    if (r->stream.read) {
+        resp = stream_response(r);
+    } else if (r->static_body) {
+        resp = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else {
+        body = tw_buf_detach(&r->body, &len);
+        resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
+                                               body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    }
+    tw_buf_free(&r->body);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -141,6 +192,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, tw_http_resp *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
     for (uint32_t i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+    for (const char *const *h = r->static_headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)(r->status ? r->status : 500), resp);
     MHD_destroy_response(resp);
     return rc;
@@ -255,7 +308,9 @@ static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
     int post = strcmp(req->method, "POST") == 0;
     const char *p = req->path;
     int known = 1;
-    if (strcmp(p, "/healthz") == 0) {
+    if (s->env.web_route && s->env.web_route(s->env.web, &ctx, req, resp)) {
+        /* the dashboard: its page, assets and /api/ (src/web/) */
+    } else if (strcmp(p, "/healthz") == 0) {
         if (get)
             healthz(s, resp);
         else
@@ -312,6 +367,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 static size_t body_cap(const tw_http_server *s, const char *url)
 {
     (void)s;
+    if (url && strncmp(url, "/api/", 5) == 0)
+        return TW_HTTP_DASH_BODY_MAX;
     return url && (strcmp(url, "/") == 0) ? TW_HTTP_API_BODY_MAX : TW_HTTP_BULK_BODY_MAX;
 }
 
@@ -426,9 +483,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     char *q = rs->uri ? strchr(rs->uri, '?') : NULL;
     if (q)
         *q++ = '\0';
+    char peer[INET6_ADDRSTRLEN] = "";
+    if (ci && ci->client_addr)
+        peer_text(ci->client_addr, peer, sizeof peer);
     tw_http_req req = {method, rs->uri && *rs->uri ? rs->uri : url, q, hc.h, hc.n,
                        rs->body.data ? rs->body.data : "", rs->body.len,
-                       ci && ci->client_addr ? addr_loopback(ci->client_addr) : 0};
+                       ci && ci->client_addr ? addr_loopback(ci->client_addr) : 0, peer};
     route(s, &req, &resp);
     s->active--;
     return respond(c, &resp);

@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "telemetry/metrics.h"
 #include "config/snapshot.h"
+#include "source/http.h"
 
 typedef struct tw_http_server tw_http_server;
 
@@ -24,6 +25,9 @@ typedef struct tw_http_env {
     /* Called once the listening socket is bound and before anything is accepted, with whether the
      * address actually bound is a loopback one; an error refuses to start. NULL: no check. */
     tw_status (*check_exposure)(void *ctx, int loopback, tw_error *err);
+    /* The dashboard (src/web/): takes the request when it is one of its paths (returns 1). */
+    void *web;
+    int (*web_route)(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
 } tw_http_env;
 
 /* Request body caps by endpoint: the API carries at most 10 entries of 256 KiB in JSON; Firehose
@@ -32,6 +36,8 @@ typedef struct tw_http_env {
 #define TW_HTTP_BULK_BODY_MAX (64u * 1024u * 1024u)
 /* Connections the kernel queues before they are accepted: bursts of clients, not a memory cost. */
 #define TW_HTTP_LISTEN_BACKLOG 1024
+/* The dashboard's /api/ calls carry at most a pattern and one event (test-pattern). */
+#define TW_HTTP_DASH_BODY_MAX (1024u * 1024u)
 
 /* listen: "host:port" (IPv4, [IPv6] or a name; port 0 picks one). */
 tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err);

@@ -126,7 +126,7 @@ static void call(tw_http_handler fn, env *v, const char *method, const char *bod
     size_t n = 0;
     for (; hdr && hdr[2 * n] && n < 16; n++)
         h[n] = (tw_http_header){hdr[2 * n], hdr[2 * n + 1]};
-    tw_http_req req = {method, "/", NULL, h, n, body, len, 1};
+    tw_http_req req = {method, "/", NULL, h, n, body, len, 1, "127.0.0.1"};
     memset(resp, 0, sizeof *resp);
     tw_buf_init(&resp->body, 0);
     fn(&v->ctx, &req, resp);

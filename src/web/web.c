@@ -1,0 +1,170 @@
+/* web/web.c: the dashboard's routes (the page, its assets, /api/...) and its life cycle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "outbox/store.h"
+#include "web/web_int.h"
+
+tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err)
+{
+    *out = NULL;
+    tw_web *w = calloc(1, sizeof *w);
+    if (!w)
+        return tw__err(err, TW_ENOMEM, "out of memory starting the dashboard");
+    w->env = *env;
+    pthread_mutex_init(&w->store_lock, NULL);
+    if (!(w->data_dir = strdup(env->data_dir ? env->data_dir : ".")) || tw__live_new(&w->live) ||
+        tw__rule_stats_new(&w->stats) || tw__sessions_new(&w->sessions)) {
+        tw_web_free(w);
+        return tw__err(err, TW_ENOMEM, "out of memory starting the dashboard");
+    }
+    w->env.data_dir = w->data_dir;
+    *out = w;
+    return TW_OK;
+}
+
+void tw_web_shutdown(tw_web *w)
+{
+    if (w)
+        tw__live_close(w->live);
+}
+
+void tw_web_free(tw_web *w)
+{
+    if (!w)
+        return;
+    tw__live_free(w->live);
+    tw__rule_stats_free(w->stats);
+    tw__sessions_free(w->sessions);
+    tw_store_close(w->store);
+    pthread_mutex_destroy(&w->store_lock);
+    free(w->data_dir);
+    free(w);
+}
+
+void tw_web_observe(void *web, const tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
+                    size_t nrules)
+{
+    tw_web *w = web;
+    int64_t now = tw__now_ms();
+    for (size_t i = 0; i < nrules; i++)
+        tw__rule_stats_hit(w->stats, cfg->rules[rules[i]].name, now);
+    tw__live_publish(w->live, cfg, event, len, rules, nrules, now);
+}
+
+static void not_allowed(tw_http_resp *resp, const char *allow)
+{
+    tw__web_error(resp, 405, "method not allowed");
+    tw_http_resp_header(resp, "Allow", allow);
+}
+
+/* /api/...: 1 when it is one of the dashboard's calls. */
+static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
+{
+    const char *p = req->path + 5;
+    int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    int post = strcmp(req->method, "POST") == 0;
+    static const char *const mine[] = {"session", "login", "logout", "stream", "rules", "test-pattern", "delivery",
+                                       "dlq", NULL};
+    size_t seg = strcspn(p, "/");
+    int known = 0;
+    for (int i = 0; mine[i] && !known; i++)
+        known = strlen(mine[i]) == seg && strncmp(p, mine[i], seg) == 0;
+    if (!known)
+        return 0;                  /* another module's call (the archive's /api/events), or a 404 */
+    resp->static_headers = tw__web_api_headers;
+    if (strcmp(p, "session") == 0) {
+        if (get)
+            tw__web_session(w, cfg, req, resp);
+        else
+            not_allowed(resp, "GET");
+        return 1;
+    }
+    if (strcmp(p, "login") == 0 || strcmp(p, "logout") == 0) {
+        if (!post)
+            not_allowed(resp, "POST");
+        else if (p[3] == 'i')
+            tw__web_login(w, cfg, req, resp);
+        else
+            tw__web_logout(w, req, resp);
+        return 1;
+    }
+    tw__web_auth auth;
+    if (!tw__web_access(w, cfg, req, resp, &auth))
+        return 1;
+    if (post && !tw__web_csrf_ok(&auth, req, resp))
+        return 1;
+    if (strcmp(p, "stream") == 0) {
+        if (get)
+            tw__live_stream(w->live, req, resp);
+        else
+            not_allowed(resp, "GET");
+    } else if (strcmp(p, "rules") == 0) {
+        if (get)
+            tw__web_rules(w, cfg, resp);
+        else
+            not_allowed(resp, "GET");
+    } else if (strcmp(p, "test-pattern") == 0) {
+        if (post)
+            tw__web_test_pattern(cfg, req, resp);
+        else
+            not_allowed(resp, "POST");
+    } else if (strcmp(p, "delivery") == 0) {
+        if (get)
+            tw__web_delivery(w, cfg, resp);
+        else
+            not_allowed(resp, "GET");
+    } else if (strcmp(p, "dlq") == 0) {
+        if (get)
+            tw__web_dlq_list(w, req, resp);
+        else
+            not_allowed(resp, "GET");
+    } else if (strcmp(p, "dlq/redrive") == 0) {
+        if (!post)
+            not_allowed(resp, "POST");
+        else if (auth.role != TW_WEB_FULL)
+            tw__web_error(resp, 403, "a read-only login cannot redrive: log in with an access key");
+        else
+            tw__web_dlq_redrive(w, cfg, req, resp);
+    } else if (strncmp(p, "dlq/", 4) == 0 && p[4] >= '1' && p[4] <= '9' && strspn(p + 4, "0123456789") == strlen(p + 4) &&
+               strlen(p + 4) < 16) {
+        if (get)
+            tw__web_dlq_show(w, atoll(p + 4), resp);
+        else
+            not_allowed(resp, "GET");
+    } else {
+        tw__web_error(resp, 404, "not found");
+    }
+    return 1;
+}
+
+int tw_web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
+{
+    tw_web *w = web;
+    const tw_config *cfg = ctx->cfg;
+    if (!cfg->dash.enabled)
+        return 0;
+    const char *p = req->path;
+    if (strncmp(p, "/api/", 5) == 0)
+        return api(w, cfg, req, resp);
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return 0;
+    const char *base = cfg->dash.path;
+    size_t bl = strlen(base);
+    if (strncmp(p, base, bl) == 0) {
+        const char *rel = p + bl;
+        if (*rel && strncmp(rel, "assets/", 7) != 0)
+            return 0;              /* /healthz, /metrics under a dashboard at / */
+        tw__web_serve_asset(req, rel, resp);
+        return 1;
+    }
+    if (bl > 1 && strlen(p) == bl - 1 && strncmp(p, base, bl - 1) == 0) {
+        resp->status = 308;        /* /dashboard -> /dashboard/, so that relative asset names resolve */
+        resp->static_headers = tw__web_page_headers;
+        tw_http_resp_header(resp, "Location", base);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,74 @@
+// trailwatch's dashboard: the shell (navigation, session, login) around the five views.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import "./style.css";
+import * as api from "./api.js";
+import { html, parseHash } from "./util.js";
+import { Live } from "./live.js";
+import { Timeline } from "./timeline.js";
+import { Search } from "./search.js";
+import { Rules } from "./rules.js";
+import { Delivery } from "./delivery.js";
+
+const VIEWS = [
+  ["/live", "Live", Live],
+  ["/timeline", "Timeline", Timeline],
+  ["/search", "Search", Search],
+  ["/rules", "Rules", Rules],
+  ["/delivery", "Delivery", Delivery],
+];
+
+function Login({ logins, onDone }) {
+  const [pw, setPw] = useState("");
+  const [id, setId] = useState("");
+  const [secret, setSecret] = useState("");
+  const [err, setErr] = useState("");
+  const submit = async (e) => {
+    e.preventDefault();
+    setErr("");
+    try {
+      onDone(await api.login(id ? { access_key_id: id, secret_access_key: secret } : { password: pw }));
+    } catch (x) {
+      setErr(x.message);
+    }
+  };
+  return html`<form class="card login" onSubmit=${submit}>
+    <h2>trailwatch</h2>
+    ${logins.password && html`<label>password (read-only)<input type="password" data-testid="login-password" autocomplete="current-password" value=${pw} onInput=${(e) => setPw(e.target.value)} /></label>`}
+    ${logins.keys && html`<details open=${!logins.password}><summary>or an access key (full access)</summary>
+      <label>access key id<input data-testid="login-key" value=${id} onInput=${(e) => setId(e.target.value)} /></label>
+      <label>secret access key<input type="password" data-testid="login-secret" value=${secret} onInput=${(e) => setSecret(e.target.value)} /></label></details>`}
+    <button type="submit" data-testid="login-submit">log in</button>
+    ${err && html`<p class="error">${err}</p>`}
+  </form>`;
+}
+
+function App() {
+  const [route, setRoute] = useState(parseHash());
+  const [sess, setSess] = useState(null);
+  const [need, setNeed] = useState(null);
+  const [fatal, setFatal] = useState("");
+  useEffect(() => {
+    const on = () => setRoute(parseHash());
+    addEventListener("hashchange", on);
+    api.session().then(setSess, (e) => (e.status === 401 && e.body ? setNeed(e.body.logins || {}) : setFatal(e.message)));
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  if (fatal) return html`<p class="error page">${fatal}</p>`;
+  if (need && !sess) return html`<${Login} logins=${need} onDone=${(s) => (setSess(s), setNeed(null))} />`;
+  if (!sess) return html`<p class="muted page">connecting…</p>`;
+  const view = VIEWS.find(([p]) => p === route.path) || VIEWS[0];
+  const View = view[2];
+  return html`<div class="shell">
+    <header>
+      <span class="brand">trailwatch</span>
+      <nav>${VIEWS.map(([p, label]) => html`<a href=${"#" + p} class=${p === view[0] ? "on" : ""} data-testid=${"nav-" + label.toLowerCase()}>${label}</a>`)}</nav>
+      <span class="grow"></span>
+      <span class="muted small">${sess.role === "full" ? "full access" : "read-only"} · ${sess.mode}</span>
+      ${sess.mode === "session" && html`<button onClick=${() => api.logout().then(() => location.reload())}>log out</button>`}
+    </header>
+    <main><${View} key=${view[0]} /></main>
+  </div>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));
