@@ -75,7 +75,7 @@ torture: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@bench/run
+	@bench/run; a=$$?; bench/dashboard; b=$$?; exit $$(( a > b ? a : b ))
 
 fuzz: deps
 	@$(MAKE) --no-print-directory -f fuzz/Makefile

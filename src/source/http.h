@@ -33,11 +33,18 @@ typedef struct tw_http_req {
     const char *peer;              /* the peer's address as text ("127.0.0.1", "::1") */
 } tw_http_req;
 
-/* A response produced while it is sent (Server-Sent Events): read() fills buf with up to max bytes
- * and returns the count, or -1 at the end of the stream; release() runs once the connection is done. */
+/* A response produced while it is sent (Server-Sent Events). read() fills buf with up to max bytes and
+ * returns the count, TW_HTTP_STREAM_END at the end of the stream, or, when called with block 0 and
+ * there is nothing to send yet, TW_HTTP_STREAM_WAIT: the server then parks the connection (MHD
+ * suspend) and the stream calls the waker set by set_waker (from any thread) once there is something
+ * (data, a keep-alive or the end). With block 1 (a thread per connection) read() waits itself.
+ * release() runs once, when the connection is done. */
+#define TW_HTTP_STREAM_END (-1)
+#define TW_HTTP_STREAM_WAIT (-2)
 typedef struct tw_http_stream {
     void *ctx;
-    long (*read)(void *ctx, char *buf, size_t max);
+    long (*read)(void *ctx, char *buf, size_t max, int block);
+    void (*set_waker)(void *ctx, void (*wake)(void *arg), void *arg);
     void (*release)(void *ctx);
 } tw_http_stream;
 

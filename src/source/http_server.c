@@ -140,7 +140,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     tw_http_stream *st = cls;
-    long n = st->read(st->ctx, buf, max);
+    /* A thread per connection: the stream may wait in its reader. (An event loop would pass 0, suspend
+     * the connection on TW_HTTP_STREAM_WAIT and resume it from the stream's waker.) */
+    long n = st->read(st->ctx, buf, max, 1);
     return n < 0 ? (ssize_t)MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
 }
 

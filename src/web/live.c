@@ -23,9 +23,14 @@ typedef struct frame {
     size_t len;
 } frame;
 
+typedef struct sub sub;
+
 struct tw__live {
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    sub *subs[TW_WEB_SSE_CLIENTS_MAX]; /* open streams (for waking parked ones) */
+    pthread_t ticker;              /* wakes parked streams for their keep-alive (started on first use) */
+    int ticking;
     frame ring[TW_WEB_LIVE_RING];
     uint64_t first, next;          /* frames first .. next-1 are in the ring (slot = seq % RING) */
     size_t bytes;
@@ -33,6 +38,13 @@ struct tw__live {
     int clients;
     char epoch[24];                /* tells this process's ids from a previous one's */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 tw_status tw__live_new(tw__live **out)
 {
@@ -51,6 +63,8 @@ tw_status tw__live_new(tw__live **out)
     return TW_OK;
 }
 
+static void wake_parked(tw__live *l, int only_pings);
+
 void tw__live_close(tw__live *l)
 {
     if (!l)
@@ -59,12 +73,18 @@ void tw__live_close(tw__live *l)
     l->closing = 1;
     pthread_cond_broadcast(&l->cond);
     pthread_mutex_unlock(&l->lock);
+    wake_parked(l, 0);
+    if (l->ticking) {
+        pthread_join(l->ticker, NULL);
+        l->ticking = 0;
+    }
 }
 
 void tw__live_free(tw__live *l)
 {
     if (!l)
         return;
+    tw__live_close(l);
     for (uint64_t s = l->first; s < l->next; s++)
         free(l->ring[s % TW_WEB_LIVE_RING].text);
     pthread_cond_destroy(&l->cond);
@@ -182,25 +202,23 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
     }
     pthread_mutex_unlock(&l->lock);
     tw_buf_free(&b);
+    wake_parked(l, 0);
 }
 
 /* ---- one stream ---- */
 
-typedef struct sub {
+struct sub {
     tw__live *l;
+    int slot;                      /* in l->subs */
     uint64_t cursor;               /* the next frame to send */
     int64_t last_write;
     tw_buf pending;                /* a frame that did not fit the last read */
     size_t pending_off;
     int hello;
-} sub;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+    void (*wake)(void *arg);       /* an event loop's way to resume a parked connection */
+    void *wake_arg;
+    int parked;                    /* read() answered TW_HTTP_STREAM_WAIT; not yet woken */
+};
 
 static size_t put(char *buf, size_t max, size_t at, const char *s, size_t n)
 {
@@ -210,9 +228,61 @@ static size_t put(char *buf, size_t max, size_t at, const char *s, size_t n)
     return n;
 }
 
-/* Called by the HTTP server in the connection's thread (thread per connection: waiting here blocks
- * only this client). -1 ends the stream. */
-static long sub_read(void *ctx, char *buf, size_t max)
+/* Wakes the parked streams (every one, or only those whose keep-alive is due); the wakers run
+ * outside the lock, since they call into the HTTP server. A parked connection stays open until it is
+ * woken, so its sub cannot be released meanwhile. */
+static void wake_parked(tw__live *l, int only_pings)
+{
+    void (*fns[TW_WEB_SSE_CLIENTS_MAX])(void *);
+    void *args[TW_WEB_SSE_CLIENTS_MAX];
+    int n = 0;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&l->lock);
+    for (int i = 0; i < TW_WEB_SSE_CLIENTS_MAX; i++) {
+        sub *s = l->subs[i];
+        if (s && s->parked && (!only_pings || now >= s->last_write + PING_EVERY_MS)) {
+            s->parked = 0;
+            fns[n] = s->wake;
+            args[n++] = s->wake_arg;
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+    for (int i = 0; i < n; i++)
+        fns[i](args[i]);
+}
+
+static void *ticker_main(void *arg)
+{
+    tw__live *l = arg;
+    pthread_mutex_lock(&l->lock);
+    while (!l->closing) {
+        int64_t due = mono_ms() + 1000;
+        struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000L};
+        pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+        pthread_mutex_unlock(&l->lock);
+        wake_parked(l, 1);
+        pthread_mutex_lock(&l->lock);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+static void sub_set_waker(void *ctx, void (*wake)(void *arg), void *arg)
+{
+    sub *s = ctx;
+    tw__live *l = s->l;
+    pthread_mutex_lock(&l->lock);
+    s->wake = wake;
+    s->wake_arg = arg;
+    if (!l->ticking && !l->closing && pthread_create(&l->ticker, NULL, ticker_main, l) == 0)
+        l->ticking = 1;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Called by the HTTP server: block 1 (a thread per connection) waits here for alerts or the next
+ * keep-alive; block 0 (an event loop) answers TW_HTTP_STREAM_WAIT instead and wakes the connection
+ * later. */
+static long sub_read(void *ctx, char *buf, size_t max, int block)
 {
     sub *s = ctx;
     tw__live *l = s->l;
@@ -241,6 +311,11 @@ static long sub_read(void *ctx, char *buf, size_t max)
         int64_t due = s->last_write + PING_EVERY_MS;
         if (mono_ms() >= due)
             break;
+        if (!block && s->wake) {
+            s->parked = 1;
+            pthread_mutex_unlock(&l->lock);
+            return TW_HTTP_STREAM_WAIT;
+        }
         struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000L};
         int r = pthread_cond_timedwait(&l->cond, &l->lock, &ts);
         if (r && r != ETIMEDOUT && r != EINTR)
@@ -248,7 +323,7 @@ static long sub_read(void *ctx, char *buf, size_t max)
     }
     if (l->closing) {
         pthread_mutex_unlock(&l->lock);
-        return -1;
+        return TW_HTTP_STREAM_END;
     }
     if (s->cursor < l->first) {
         char g[96];
@@ -293,6 +368,7 @@ static void sub_release(void *ctx)
     sub *s = ctx;
     pthread_mutex_lock(&s->l->lock);
     s->l->clients--;
+    s->l->subs[s->slot] = NULL;
     pthread_mutex_unlock(&s->l->lock);
     tw_buf_free(&s->pending);
     free(s);
@@ -342,10 +418,13 @@ void tw__live_stream(tw__live *l, const tw_http_req *req, tw_http_resp *resp)
     s->cursor = start_at(l, req);
     s->last_write = mono_ms();
     tw_buf_init(&s->pending, TW_WEB_LIVE_EVENT_MAX * 2);
+    for (s->slot = 0; l->subs[s->slot]; s->slot++)
+        ;                          /* a free slot exists: clients < TW_WEB_SSE_CLIENTS_MAX */
+    l->subs[s->slot] = s;
     l->clients++;
     pthread_mutex_unlock(&l->lock);
     resp->status = 200;
     resp->content_type = "text/event-stream; charset=utf-8";
     tw_http_resp_header(resp, "X-Accel-Buffering", "no");
-    resp->stream = (tw_http_stream){s, sub_read, sub_release};
+    resp->stream = (tw_http_stream){s, sub_read, sub_set_waker, sub_release};
 }

@@ -5,6 +5,7 @@
 
 #include "common/err.h"
 #include "outbox/store.h"
+#include "telemetry/log.h"
 #include "web/web_int.h"
 
 tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err)
@@ -21,20 +22,25 @@ tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err)
         return tw__err(err, TW_ENOMEM, "out of memory starting the dashboard");
     }
     w->env.data_dir = w->data_dir;
+    tw_error cerr;
+    if (tw__counts_open(w->data_dir, &w->counts, &cerr))
+        tw_log(TW_LOG_WARN, "the dashboard's timeline of alerts is off", "error", cerr.msg, NULL);
     *out = w;
     return TW_OK;
 }
 
 void tw_web_shutdown(tw_web *w)
 {
-    if (w)
-        tw__live_close(w->live);
+    if (!w)
+        return;
+    tw__live_close(w->live);
 }
 
 void tw_web_free(tw_web *w)
 {
     if (!w)
         return;
+    tw__counts_close(w->counts);
     tw__live_free(w->live);
     tw__rule_stats_free(w->stats);
     tw__sessions_free(w->sessions);
@@ -52,6 +58,7 @@ void tw_web_observe(void *web, const tw_config *cfg, const char *event, size_t l
     for (size_t i = 0; i < nrules; i++)
         tw__rule_stats_hit(w->stats, cfg->rules[rules[i]].name, now);
     tw__live_publish(w->live, cfg, event, len, rules, nrules, now);
+    tw__counts_add(w->counts, cfg, event, len, rules, nrules, now);
 }
 
 static void not_allowed(tw_http_resp *resp, const char *allow)
@@ -67,7 +74,7 @@ static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     int post = strcmp(req->method, "POST") == 0;
     static const char *const mine[] = {"session", "login", "logout", "stream", "rules", "test-pattern", "delivery",
-                                       "dlq", NULL};
+                                       "dlq", "timeline", NULL};
     size_t seg = strcspn(p, "/");
     int known = 0;
     for (int i = 0; mine[i] && !known; i++)
@@ -114,6 +121,11 @@ static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_
     } else if (strcmp(p, "delivery") == 0) {
         if (get)
             tw__web_delivery(w, cfg, resp);
+        else
+            not_allowed(resp, "GET");
+    } else if (strcmp(p, "timeline") == 0) {
+        if (get)
+            tw__web_timeline(w, req, resp);
         else
             not_allowed(resp, "GET");
     } else if (strcmp(p, "dlq") == 0) {
@@ -167,4 +179,35 @@ int tw_web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw
         return 1;
     }
     return 0;
+}
+
+/* GET /api/timeline?from=MS&to=MS&step=minute|hour|MS&by=total|rule|source|account|region&kind=alerts */
+void tw__web_timeline(tw_web *w, const tw_http_req *req, tw_http_resp *resp)
+{
+    char fb[32], tb[32], sb[32], bb[16], kb[16];
+    const char *from = tw__web_query(req, "from", fb, sizeof fb), *to = tw__web_query(req, "to", tb, sizeof tb);
+    const char *step = tw__web_query(req, "step", sb, sizeof sb), *by = tw__web_query(req, "by", bb, sizeof bb);
+    const char *kind = tw__web_query(req, "kind", kb, sizeof kb);
+    int64_t now = tw__now_ms();
+    int64_t t = to && *to ? atoll(to) : now, f = from && *from ? atoll(from) : t - 86400000;
+    int64_t s = !step || !*step ? (t - f > 6 * 3600000 ? 3600000 : 60000)
+                : strcmp(step, "minute") == 0 ? 60000 : strcmp(step, "hour") == 0 ? 3600000 : atoll(step);
+    if (f < 0 || t < f || s < 60000 || s % 60000) {
+        tw__web_error(resp, 400, "from and to are epoch milliseconds (from <= to); step is minute, hour or a "
+                                 "multiple of 60000 ms");
+        return;
+    }
+    if (kind && *kind && strcmp(kind, "alerts") != 0) {
+        tw__web_error(resp, 404, "events per minute need the archive, which this server does not keep");
+        return;
+    }
+    if (!w->counts) {
+        tw__web_error(resp, 503, "the timeline of alerts is off (dashboard.db could not be opened: see the log)");
+        return;
+    }
+    tw_error err;
+    tw_http_resp_json(resp, 200, "%s", "");
+    tw_status rc = tw__counts_timeline(w->counts, f, t, s, by && *by ? by : "total", &resp->body, &err);
+    if (rc)
+        tw__web_error(resp, rc == TW_EDB || rc == TW_ENOMEM ? 500 : 400, err.msg);
 }

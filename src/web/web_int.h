@@ -24,6 +24,19 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
 /* GET /api/stream: a Server-Sent Events response (503 past TW_WEB_SSE_CLIENTS_MAX). */
 void tw__live_stream(tw__live *l, const tw_http_req *req, tw_http_resp *resp);
 
+/* ---- alerts per minute, on disk (counts.c) ---- */
+
+typedef struct tw__counts tw__counts;
+tw_status tw__counts_open(const char *data_dir, tw__counts **out, tw_error *err);
+/* Writes what is pending and stops the writer thread. */
+void tw__counts_close(tw__counts *c);
+void tw__counts_add(tw__counts *c, const tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
+                    size_t nrules, int64_t now_ms);
+/* The alerts of [from_ms, to_ms] per step_ms (a multiple of a minute), by "total", "rule", "source",
+ * "account" or "region", as the JSON of GET /api/timeline. */
+tw_status tw__counts_timeline(tw__counts *c, int64_t from_ms, int64_t to_ms, int64_t step_ms, const char *by,
+                              tw_buf *out, tw_error *err);
+
 /* ---- rule statistics (rules.c) ---- */
 
 typedef struct tw__rule_stats tw__rule_stats;
@@ -62,6 +75,7 @@ void tw__web_delivery(tw_web *w, const tw_config *cfg, tw_http_resp *resp);     
 void tw__web_dlq_list(tw_web *w, const tw_http_req *req, tw_http_resp *resp);                   /* GET /api/dlq */
 void tw__web_dlq_show(tw_web *w, int64_t id, tw_http_resp *resp);                               /* GET /api/dlq/ID */
 void tw__web_dlq_redrive(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp); /* POST */
+void tw__web_timeline(tw_web *w, const tw_http_req *req, tw_http_resp *resp);                   /* GET /api/timeline */
 /* Static files: the page and its assets (assets.c). rel: the path below the dashboard path. */
 void tw__web_serve_asset(const tw_http_req *req, const char *rel, tw_http_resp *resp);
 
@@ -87,6 +101,7 @@ struct tw_web {
     tw__live *live;
     tw__rule_stats *stats;
     tw__sessions *sessions;
+    tw__counts *counts;            /* NULL when dashboard.db could not be opened (the timeline says so) */
     pthread_mutex_t store_lock;
     struct tw_store *store;        /* read connection for dead letters and storm windows */
 };

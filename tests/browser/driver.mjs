@@ -23,17 +23,23 @@ const browser = await chromium.launch({
          "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
          "--metrics-recording-only", "--no-default-browser-check"],
 });
-const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-const page = await context.newPage();
 const problems = [];
-page.on("console", (m) => {
-  if (m.type() === "error" || m.type() === "warning") problems.push(m.type() + ": " + m.text());
-});
-page.on("pageerror", (e) => problems.push("pageerror: " + e.message));
-page.on("requestfailed", (r) => {
-  // A live stream cut by navigation or a stopped server is not a page problem.
-  if (!r.url().includes("/api/stream")) problems.push("requestfailed: " + r.url() + " " + (r.failure() || {}).errorText);
-});
+let context, page;
+async function fresh() {
+  // A new context: empty cache, no cookies (a first visit).
+  if (context) await context.close();
+  context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") problems.push(m.type() + ": " + m.text());
+  });
+  page.on("pageerror", (e) => problems.push("pageerror: " + e.message));
+  page.on("requestfailed", (r) => {
+    // A live stream cut by navigation or a stopped server is not a page problem.
+    if (!r.url().includes("/api/stream")) problems.push("requestfailed: " + r.url() + " " + (r.failure() || {}).errorText);
+  });
+}
+await fresh();
 
 async function run(c) {
   const timeout = c.timeout || 10000;
@@ -63,6 +69,9 @@ async function run(c) {
       return {};
     case "problems":
       return { problems: problems.splice(0) };
+    case "fresh":
+      await fresh();
+      return {};
     default:
       throw new Error("unknown command " + c.cmd);
   }

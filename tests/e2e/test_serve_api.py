@@ -376,7 +376,12 @@ class TestApiBadInput(ApiCase):
         self.assertIn("message", body)
 
     def test_methods_and_paths(self):
+        # GET / is the dashboard's page (docs/DASHBOARD.md); with the dashboard off it is a 405
+        # (test_dashboard_api.Page.test_disabled).
         st, hd, _ = self.srv.request("GET", "/")
+        self.assertEqual(st, 200)
+        self.assertTrue(hd.get("content-type", "").startswith("text/html"), hd)
+        st, hd, _ = self.srv.request("PUT", "/")
         self.assertEqual(st, 405)
         self.assertEqual(hd.get("allow"), "POST")
         st, _, _ = self.srv.request("PUT", "/events")

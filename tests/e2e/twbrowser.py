@@ -109,6 +109,10 @@ class Browser:
     def screenshot(self, path, full=False):
         return self.cmd("screenshot", path=path, full=full)
 
+    def fresh(self):
+        """A new browser context: empty cache and cookies."""
+        return self.cmd("fresh")
+
     def problems(self):
         return self.cmd("problems")["problems"]
 

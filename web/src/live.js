@@ -1,6 +1,7 @@
 // Live: alerts as they happen, over Server-Sent Events. The stream resumes from the last id it saw
 // (the browser's Last-Event-ID on a dropped connection; ?last= when it has to start a new stream),
 // and a burst of alerts is drawn at most every 250 ms, whatever the rate, so the tab stays responsive.
+import { Component } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html, fmtTime, summarize } from "./util.js";
 import { JsonView, ResourceLink, isResource } from "./json.js";
@@ -11,6 +12,25 @@ const FLUSH_MS = 250;
 
 // The live counters, readable by the browser tests and the benchmark.
 const stats = (window.twLive = { received: 0, drawn: 0, gaps: 0, missed: 0, connects: 0, state: "connecting", lastId: "" });
+
+// A row is drawn once: later flushes only add rows above it (its props never change but "selected").
+class Row extends Component {
+  shouldComponentUpdate(next) {
+    return next.a !== this.props.a || next.sel !== this.props.sel;
+  }
+  render({ a, sel, onOpen }) {
+    return html`<tr class=${"alert-row" + (sel ? " sel" : "")} onClick=${() => onOpen(a)}>
+      <td class="nowrap">${fmtTime(a.received)}</td>
+      <td>${a.rules.map((r) => html`<span class=${"sev " + r.severity}>${r.name}</span> `)}</td>
+      <td class="ev-name">${a.sum.name}${a.sum.error ? html` <span class="err">${a.sum.error}</span>` : ""}</td>
+      <td class="who">${a.sum.who}</td>
+      <td>${a.sum.ip}</td>
+      <td>${a.sum.account}</td>
+      <td>${a.sum.region}</td>
+      <td>${a.sum.resources.slice(0, 2).map((r) => (isResource(r) ? html`<${ResourceLink} id=${r} /> ` : r + " "))}</td>
+    </tr>`;
+  }
+}
 
 export function Live() {
   const [rows, setRows] = useState([]);
@@ -113,16 +133,7 @@ export function Live() {
       <table class="grid">
         <thead><tr><th>received</th><th>rules</th><th>event</th><th>who</th><th>source IP</th><th>account</th><th>region</th><th>resources</th></tr></thead>
         <tbody>
-          ${shown.map((a) => html`<tr key=${a.key} class=${"alert-row" + (open === a ? " sel" : "")} onClick=${() => setOpen(a)}>
-            <td class="nowrap">${fmtTime(a.received)}</td>
-            <td>${a.rules.map((r) => html`<span class=${"sev " + r.severity}>${r.name}</span> `)}</td>
-            <td class="ev-name">${a.sum.name}${a.sum.error ? html` <span class="err">${a.sum.error}</span>` : ""}</td>
-            <td class="who">${a.sum.who}</td>
-            <td>${a.sum.ip}</td>
-            <td>${a.sum.account}</td>
-            <td>${a.sum.region}</td>
-            <td>${a.sum.resources.slice(0, 2).map((r) => (isResource(r) ? html`<${ResourceLink} id=${r} /> ` : r + " "))}</td>
-          </tr>`)}
+          ${shown.map((a) => html`<${Row} key=${a.key} a=${a} sel=${open === a} onOpen=${setOpen} />`)}
         </tbody>
       </table>
       ${open && html`<${JsonView} value=${open.event} title=${open.rules.map((r) => r.name).join(", ")} onClose=${() => setOpen(null)} />`}

@@ -57,6 +57,7 @@ function App() {
   if (fatal) return html`<p class="error page">${fatal}</p>`;
   if (need && !sess) return html`<${Login} logins=${need} onDone=${(s) => (setSess(s), setNeed(null))} />`;
   if (!sess) return html`<p class="muted page">connecting…</p>`;
+  if (!window.twInteractive) requestAnimationFrame(() => (window.twInteractive = window.twInteractive || performance.now()));
   const view = VIEWS.find(([p]) => p === route.path) || VIEWS[0];
   const View = view[2];
   return html`<div class="shell">

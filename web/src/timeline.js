@@ -27,7 +27,7 @@ function Chart({ data }) {
 
 export function Timeline() {
   const p = parseHash().params;
-  const range = p.range || "24h", by = p.by || "total", kind = p.kind || "events";
+  const range = p.range || "24h", by = p.by || "total", kind = p.kind || (hasArchive() ? "events" : "alerts");
   const [data, setData] = useState(null);
   const [err, setErr] = useState("");
   const [ms, setMs] = useState(0);
@@ -37,7 +37,7 @@ export function Timeline() {
     const from = p.from ? Date.parse(p.from) : to - (RANGES[range] || RANGES["24h"]);
     const step = p.step || (to - from > 6 * 3600e3 ? "hour" : "minute");
     setErr("");
-    if (!hasArchive()) return setErr("This server keeps no archive of events: the timeline needs one.");
+    if (kind === "events" && !hasArchive()) return setErr("This server keeps no archive of events: only alerts can be shown.");
     const t0 = performance.now();
     get("/api/timeline" + query({ from, to, step, by, kind })).then(
       (d) => (setMs(Math.round(performance.now() - t0)), setData(d)),
@@ -49,8 +49,8 @@ export function Timeline() {
   return html`<section>
     <div class="toolbar">
       ${Object.keys(RANGES).map((r) => html`<button class=${r === range && !p.from ? "on" : ""} onClick=${() => go("/timeline", { ...p, range: r, from: "", to: "" })}>${r}</button>`)}
-      <select value=${kind} onChange=${(e) => set("kind", e.target.value)}><option value="events">events</option><option value="alerts">alerts</option></select>
-      <label>by <select value=${by} onChange=${(e) => set("by", e.target.value)}>${["total", "rule", "source", "account", "region"].map((b) => html`<option value=${b}>${b}</option>`)}</select></label>
+      <select data-testid="tl-kind" value=${kind} onChange=${(e) => set("kind", e.target.value)}><option value="events" disabled=${!hasArchive()}>events</option><option value="alerts">alerts</option></select>
+      <label>by <select data-testid="tl-by" value=${by} onChange=${(e) => set("by", e.target.value)}>${["total", "rule", "source", "account", "region"].map((b) => html`<option value=${b}>${b}</option>`)}</select></label>
       <select value=${p.step || ""} onChange=${(e) => set("step", e.target.value)}><option value="">auto</option><option value="minute">per minute</option><option value="hour">per hour</option></select>
       ${data && html`<span class="muted">${fmtTime(data.from)} – ${fmtTime(data.to)}, answered in ${ms} ms</span>`}
     </div>
