@@ -178,7 +178,7 @@ TW_TEST(rule_stats_count_per_minute)
     tw__rule_stats *rs = NULL;
     REQUIRE(tw__rule_stats_new(&rs) == TW_OK);
     for (int i = 0; i < 200; i++) { /* many names: the table grows */
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "rule-%d", i);
         tw__rule_stats_hit(rs, name, 60000LL * 1000 + i);
     }
