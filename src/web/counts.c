@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "json/json_int.h"
+#include "json/skip.h"
 #include "outbox/store.h"
 #include "web/web_int.h"
 
@@ -196,12 +197,47 @@ static void copy_key(char *dst, const char *s, size_t n)
     dst[n] = '\0';
 }
 
-static const char *member(const tw_json *root, const char *key, size_t *len)
+/* The top-level members source, account and region of an event (an envelope: events are wrapped
+ * before they match), read with the lexer: the rest (the detail) is stepped over, not built. A value
+ * that is not a plain string (escaped, or another type) counts as "". */
+static void envelope_keys(const char *p, const char *end, unsigned depth, const char *out[3], size_t lens[3])
 {
-    const char *s = tw_json_string(tw_json_get(root, key), len);
-    if (!s)
-        *len = 0;
-    return s ? s : "";
+    static const char *const keys[3] = {"source", "account", "region"};
+    tw_lex_err e;
+    p = tw__lex_ws(p, end);
+    if (p >= end || *p != '{')
+        return;
+    p = tw__lex_ws(p + 1, end);
+    while (p && p < end && *p == '"') {
+        int esc = 0;
+        const char *k = p + 1, *ke = tw__lex_string(k, end, &esc, &e);
+        if (!ke)
+            return;
+        p = tw__lex_ws(ke + 1, end);
+        if (p >= end || *p != ':')
+            return;
+        p = tw__lex_ws(p + 1, end);
+        int which = -1;
+        for (int i = 0; i < 3 && !esc; i++)
+            if ((size_t)(ke - k) == strlen(keys[i]) && memcmp(k, keys[i], (size_t)(ke - k)) == 0)
+                which = i;
+        if (which >= 0 && p < end && *p == '"') {
+            int vesc = 0;
+            const char *v = p + 1, *ve = tw__lex_string(v, end, &vesc, &e);
+            if (!ve)
+                return;
+            if (!vesc) {
+                out[which] = v;
+                lens[which] = (size_t)(ve - v);
+            }
+            p = ve + 1;
+        } else if (!(p = tw__json_skip(p, end, depth, &e))) {
+            return;
+        }
+        p = tw__lex_ws(p, end);
+        if (p < end && *p == ',')
+            p = tw__lex_ws(p + 1, end);
+    }
 }
 
 void tw__counts_add(tw__counts *c, const tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
@@ -209,17 +245,11 @@ void tw__counts_add(tw__counts *c, const tw_config *cfg, const char *event, size
 {
     if (!c)
         return;
-    /* The envelope's source, account and region: the events here are wrapped already. */
-    tw_json_doc *doc = NULL;
-    tw_error err;
-    size_t sl = 0, al = 0, rl = 0;
-    const char *src = "", *acct = "", *reg = "";
-    if (tw_json_parse(event, len, &cfg->lim, &doc, &err) == TW_OK) {
-        const tw_json *root = tw_json_root(doc);
-        src = member(root, "source", &sl);
-        acct = member(root, "account", &al);
-        reg = member(root, "region", &rl);
-    }
+    const char *vals[3] = {"", "", ""};
+    size_t lens[3] = {0, 0, 0};
+    envelope_keys(event, event + len, cfg->lim.json_depth, vals, lens);
+    const char *src = vals[0], *acct = vals[1], *reg = vals[2];
+    size_t sl = lens[0], al = lens[1], rl = lens[2];
     int64_t minute = now_ms / 60000;
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < nrules; i++) {
@@ -253,7 +283,6 @@ void tw__counts_add(tw__counts *c, const tw_config *cfg, const char *event, size
         c->pending[at].n++;
     }
     pthread_mutex_unlock(&c->lock);
-    tw_json_doc_free(doc);
 }
 
 /* ---- GET /api/timeline?kind=alerts ---- */
@@ -345,7 +374,8 @@ tw_status tw__counts_timeline(tw__counts *c, int64_t from_ms, int64_t to_ms, int
 unlock:
     pthread_mutex_unlock(&c->rlock);
     if (!rc) {
-        qsort(ser, nser, sizeof *ser, by_total);
+        if (nser)
+            qsort(ser, nser, sizeof *ser, by_total);
         /* Past SERIES_MAX, the smaller series are summed into one. */
         if (nser > SERIES_MAX) {
             series *other = &ser[SERIES_MAX - 1];

@@ -54,6 +54,8 @@ void tw_web_observe(void *web, const tw_config *cfg, const char *event, size_t l
                     size_t nrules)
 {
     tw_web *w = web;
+    if (!cfg->dash.enabled)
+        return;
     int64_t now = tw__now_ms();
     for (size_t i = 0; i < nrules; i++)
         tw__rule_stats_hit(w->stats, cfg->rules[rules[i]].name, now);
