@@ -70,6 +70,10 @@ typedef struct tw_source_ctx {
 
 typedef void (*tw_http_handler)(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
 
+/* What is wrong with a verified signature's credential scope (service "events", a region this server
+ * answers for), as AWS words it into msg; NULL when it is fine. */
+const char *tw__http_scope_problem(const struct tw_config *cfg, const tw_sigv4_result *res, char *msg, size_t cap);
+
 /* The value of a request header (case-insensitive name), NULL when absent. */
 const char *tw_http_req_header(const tw_http_req *req, const char *name);
 /* Adds a response header (silently ignored past TW_HTTP_RESP_HEADERS). */

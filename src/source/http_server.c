@@ -214,7 +214,7 @@ static const char *secret_for(void *ctx, const char *akid)
 
 /* The credential scope names the service and region the request was signed for: EventBridge's
  * service, and a region this server answers for (server.region, server.regions). NULL when fine. */
-static const char *scope_problem(const tw_config *cfg, const tw_sigv4_result *res, char *msg, size_t cap)
+const char *tw__http_scope_problem(const struct tw_config *cfg, const tw_sigv4_result *res, char *msg, size_t cap)
 {
     if (strcmp(res->service, "events") != 0) {
         snprintf(msg, cap, "Credential should be scoped to correct service: 'events'.");
@@ -272,7 +272,7 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
     tw_error err;
     char scope[160];
     if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
-        if (!scope_problem(cfg, &res, scope, sizeof scope))
+        if (!tw__http_scope_problem(cfg, &res, scope, sizeof scope))
             return 1;
         res.fail = TW_SIGV4_INVALID_SIGNATURE;
         tw__err(&err, TW_EAUTH, "%s", scope);

@@ -195,10 +195,14 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
         tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0};
         tw_sigv4_result res;
         tw_error err;
+        char scope[160];
         if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
-            auth->role = TW_WEB_FULL;
-            auth->mode = "sigv4";
-            return 1;
+            if (!tw__http_scope_problem(cfg, &res, scope, sizeof scope)) {
+                auth->role = TW_WEB_FULL;
+                auth->mode = "sigv4";
+                return 1;
+            }
+            snprintf(err.msg, sizeof err.msg, "%s", scope);
         }
         tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw_sigv4_fail_code(res.fail),
                "access_key", res.access_key_id, NULL);

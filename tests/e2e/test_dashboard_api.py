@@ -425,6 +425,11 @@ class Keyed(unittest.TestCase):
         SigV4Auth(Credentials(twserve.AKID, "not-the-secret"), "events", twserve.REGION).add_auth(req)
         st, _, body = self.s.request("GET", "/api/rules", headers=dict(req.headers.items()))
         self.assertEqual(st, 403, body)
+        req = AWSRequest(method="GET", url=url)     # signed for another service
+        SigV4Auth(Credentials(twserve.AKID, twserve.SECRET), "s3", twserve.REGION).add_auth(req)
+        st, _, body = self.s.request("GET", "/api/rules", headers=dict(req.headers.items()))
+        self.assertEqual(st, 403, body)
+        self.assertIn("events", json.loads(body)["error"])
 
     def test_login_brake(self):
         codes = [self.login({"password": "guess%d" % i})[0] for i in range(12)]
