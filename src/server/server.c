@@ -246,11 +246,11 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
         goto fail;
     if (*s->listen) {
-        tw_web_env wenv = {&s->snaps, s->metrics, s->data_dir, s, outbox_depth};
-        if ((rc = tw_web_new(&wenv, &s->web, err)))
+        tw__web_env wenv = {&s->snaps, s->metrics, s->data_dir, s, outbox_depth};
+        if ((rc = tw__web_new(&wenv, &s->web, err)))
             goto fail;
-        tw_engine_observe(s->engine, tw_web_observe, s->web);
-        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth, exposure_at_bind, s->web, tw_web_route};
+        tw_engine_observe(s->engine, tw__web_observe, s->web);
+        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth, exposure_at_bind, s->web, tw__web_route};
         if ((rc = tw_http_server_start(s->listen, &env, &s->http, err)))
             goto fail;
     }
@@ -377,7 +377,7 @@ void tw_server_stop(tw_server *s)
     int64_t drain = s->drain_ms > 0 ? s->drain_ms : 10000;
     /* Inputs first (what they already accepted is committed before they return), then deliveries,
      * then the writer with the last outcomes. */
-    tw_web_shutdown(s->web);       /* live streams end, so their connections let the listener stop */
+    tw__web_shutdown(s->web);       /* live streams end, so their connections let the listener stop */
     tw_http_server_stop(s->http, drain);
     s->http = NULL;
     if (s->folder)
@@ -409,7 +409,7 @@ void tw_server_free(tw_server *s)
     tw_aws_sources_free(s->aws);
     s->aws = NULL;
     tw_engine_free(s->engine);
-    tw_web_free(s->web);
+    tw__web_free(s->web);
     if (s->snaps_ready)
         tw_snapshots_destroy(&s->snaps);
     tw_metrics_free(s->metrics);

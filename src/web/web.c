@@ -8,7 +8,7 @@
 #include "telemetry/log.h"
 #include "web/web_int.h"
 
-tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err)
+tw_status tw__web_new(const tw__web_env *env, tw_web **out, tw_error *err)
 {
     *out = NULL;
     tw_web *w = calloc(1, sizeof *w);
@@ -18,7 +18,7 @@ tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err)
     pthread_mutex_init(&w->store_lock, NULL);
     if (!(w->data_dir = strdup(env->data_dir ? env->data_dir : ".")) || tw__live_new(&w->live) ||
         tw__rule_stats_new(&w->stats) || tw__sessions_new(&w->sessions)) {
-        tw_web_free(w);
+        tw__web_free(w);
         return tw__err(err, TW_ENOMEM, "out of memory starting the dashboard");
     }
     w->env.data_dir = w->data_dir;
@@ -29,14 +29,14 @@ tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err)
     return TW_OK;
 }
 
-void tw_web_shutdown(tw_web *w)
+void tw__web_shutdown(tw_web *w)
 {
     if (!w)
         return;
     tw__live_close(w->live);
 }
 
-void tw_web_free(tw_web *w)
+void tw__web_free(tw_web *w)
 {
     if (!w)
         return;
@@ -50,7 +50,7 @@ void tw_web_free(tw_web *w)
     free(w);
 }
 
-void tw_web_observe(void *web, const tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
+void tw__web_observe(void *web, const tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
                     size_t nrules)
 {
     tw_web *w = web;
@@ -154,7 +154,7 @@ static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_
     return 1;
 }
 
-int tw_web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
+int tw__web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
 {
     tw_web *w = web;
     const tw_config *cfg = ctx->cfg;

@@ -3,7 +3,7 @@
  * (Server-Sent Events), and the JSON calls under /api/ it reads (rules, delivery, dead letters,
  * timeline) (internal).
  *
- * Ownership: the server owns the tw_web (tw_web_new / tw_web_free); it outlives the HTTP listener
+ * Ownership: the server owns the tw_web (tw__web_new / tw__web_free); it outlives the HTTP listener
  * and the engine that call into it. The page itself is compiled into the binary (build/gen/
  * web_assets.c, made from web/ by esbuild at build time).
  *
@@ -43,25 +43,25 @@
 
 typedef struct tw_web tw_web;
 
-typedef struct tw_web_env {
+typedef struct tw__web_env {
     tw_snapshots *snaps;
     tw_metrics *metrics;
     const char *data_dir;          /* copied */
     void *ctx;
     int64_t (*outbox_depth)(void *ctx);
-} tw_web_env;
+} tw__web_env;
 
-tw_status tw_web_new(const tw_web_env *env, tw_web **out, tw_error *err);
+tw_status tw__web_new(const tw__web_env *env, tw_web **out, tw_error *err);
 /* Ends the live streams (their connections close) so that the HTTP server can stop. */
-void tw_web_shutdown(tw_web *w);
-void tw_web_free(tw_web *w);
+void tw__web_shutdown(tw_web *w);
+void tw__web_free(tw_web *w);
 
 /* The HTTP server's hook: 1 when the request was one of the dashboard's (resp filled). */
-int tw_web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
+int tw__web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
 
 /* The engine's observer: an event matched these rules (indices into cfg->rules) and is durable. */
 struct tw_config;
-void tw_web_observe(void *web, const struct tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
+void tw__web_observe(void *web, const struct tw_config *cfg, const char *event, size_t len, const uint32_t *rules,
                     size_t nrules);
 
 #endif

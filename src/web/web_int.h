@@ -96,7 +96,7 @@ struct tw_store *tw__web_store_lock(tw_web *w, tw_error *err);
 void tw__web_store_unlock(tw_web *w);
 
 struct tw_web {
-    tw_web_env env;
+    tw__web_env env;
     char *data_dir;
     tw__live *live;
     tw__rule_stats *stats;
