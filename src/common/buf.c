@@ -92,6 +92,7 @@ char *tw_buf_detach(tw_buf *b, size_t *len)
         b->err = TW_OK;            /* room for the NUL of an empty result, whatever failed before */
         if (tw_buf_reserve(b, 0))
             return NULL;
+        b->data[0] = '\0';
     }
     char *p = b->data;
     if (len)

@@ -18,9 +18,9 @@ static tw_snapshot *snapshot_new(tw_config *cfg)
 
 static void snapshot_free(tw_snapshot *s)
 {
-    for (size_t i = 0; i < s->npool; i++)
-        tw_matcher_free(s->pool[i]);
-    free(s->pool);
+    for (size_t i = 0; i < s->pool.n; i++)
+        tw_matcher_free(s->pool.v[i]);
+    TW_VEC_FREE(&s->pool);
     if (s->ext && s->ext_free)
         s->ext_free(s->ext);
     pthread_mutex_destroy(&s->pool_lock);
@@ -80,8 +80,8 @@ tw_matcher *tw_snapshot_matcher(tw_snapshot *snap)
 {
     tw_matcher *m = NULL;
     pthread_mutex_lock(&snap->pool_lock);
-    if (snap->npool)
-        m = snap->pool[--snap->npool];
+    if (snap->pool.n)
+        m = snap->pool.v[--snap->pool.n];
     pthread_mutex_unlock(&snap->pool_lock);
     if (!m && tw_matcher_new(snap->cfg->ruleset, &m))
         return NULL;
@@ -93,19 +93,10 @@ void tw_snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m)
     if (!m)
         return;
     pthread_mutex_lock(&snap->pool_lock);
-    if (snap->npool == snap->cappool) {
-        size_t cap = snap->cappool ? snap->cappool * 2 : 8;
-        tw_matcher **p = realloc(snap->pool, cap * sizeof *p);
-        if (!p) {
-            pthread_mutex_unlock(&snap->pool_lock);
-            tw_matcher_free(m);
-            return;
-        }
-        snap->pool = p;
-        snap->cappool = cap;
-    }
-    snap->pool[snap->npool++] = m;
+    tw_status rc = TW_VEC_PUSH(&snap->pool, m);
     pthread_mutex_unlock(&snap->pool_lock);
+    if (rc)
+        tw_matcher_free(m);
 }
 
 void *tw_snapshot_ext(tw_snapshot *snap, void *(*make)(void *ctx, const tw_config *cfg), void (*free_fn)(void *),

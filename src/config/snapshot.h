@@ -11,14 +11,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "common/vec.h"
 #include "config/config_int.h"
 
 typedef struct tw_snapshot {
     tw_config *cfg;
     _Atomic int refs;
     pthread_mutex_t pool_lock;
-    tw_matcher **pool;
-    size_t npool, cappool;
+    TW_VEC(tw_matcher *) pool;     /* matchers not in use */
     _Atomic(void *) ext;           /* see tw_snapshot_ext */
     void (*ext_free)(void *);
 } tw_snapshot;

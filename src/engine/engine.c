@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/vec.h"
 #include "common/uuid.h"
 #include "event/ids.h"
 #include "json/json_int.h"
@@ -147,13 +148,10 @@ int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mt
 /* ---- a batch under construction ---- */
 
 typedef struct batch {
-    tw_new_alert *alerts;
-    uint32_t *alert_rule;          /* per alert: its rule's index in cfg->rules (UINT32_MAX: none) */
-    size_t nalerts, capalerts;
-    char **seen;
-    size_t nseen, capseen;
-    char **owned;                  /* strings to free after the commit */
-    size_t nowned, capowned;
+    TW_VEC(tw_new_alert) alerts;
+    TW_VEC(uint32_t) alert_rule;   /* per alert: its rule's index in cfg->rules (UINT32_MAX: none) */
+    TW_VEC(char *) seen;           /* CloudTrail eventIDs to remember */
+    TW_VEC(char *) owned;          /* strings to free after the commit */
     int64_t enrich_deadline_ms;    /* enrichment calls of this submit end by then (monotonic) */
     tw_buf matched;                /* observed_event[]: what the observer is told after the commit */
     tw_buf matched_rules;          /* uint32_t[]: their rules */
@@ -169,17 +167,10 @@ static int own(batch *b, char *s)
 {
     if (!s)
         return 0;
-    if (b->nowned == b->capowned) {
-        size_t cap = b->capowned ? b->capowned * 2 : 32;
-        char **p = realloc(b->owned, cap * sizeof *p);
-        if (!p) {
-            free(s);
-            return 0;
-        }
-        b->owned = p;
-        b->capowned = cap;
+    if (TW_VEC_PUSH(&b->owned, s)) {
+        free(s);
+        return 0;
     }
-    b->owned[b->nowned++] = s;
     return 1;
 }
 
@@ -195,33 +186,23 @@ static char *own_copy(batch *b, const char *s, size_t n)
 
 static void batch_free(batch *b)
 {
-    for (size_t i = 0; i < b->nowned; i++)
-        free(b->owned[i]);
-    free(b->owned);
-    free(b->alerts);
-    free(b->alert_rule);
-    free(b->seen);
+    for (size_t i = 0; i < b->owned.n; i++)
+        free(b->owned.v[i]);
+    TW_VEC_FREE(&b->owned);
+    TW_VEC_FREE(&b->alerts);
+    TW_VEC_FREE(&b->alert_rule);
+    TW_VEC_FREE(&b->seen);
     tw_buf_free(&b->matched);
     tw_buf_free(&b->matched_rules);
 }
 
 static tw_new_alert *new_alert(batch *b, uint32_t rule)
 {
-    if (b->nalerts == b->capalerts) {
-        size_t cap = b->capalerts ? b->capalerts * 2 : 16;
-        tw_new_alert *p = realloc(b->alerts, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        b->alerts = p;
-        uint32_t *r = realloc(b->alert_rule, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        b->alert_rule = r;
-        b->capalerts = cap;
-    }
-    b->alert_rule[b->nalerts] = rule;
-    tw_new_alert *a = &b->alerts[b->nalerts++];
-    memset(a, 0, sizeof *a);
+    if (TW_VEC_RESERVE(&b->alert_rule, 1))
+        return NULL;
+    tw_new_alert *a = TW_VEC_ADD(&b->alerts);
+    if (a)
+        b->alert_rule.v[b->alert_rule.n++] = rule;
     return a;
 }
 
@@ -337,15 +318,8 @@ static int add_seen(batch *b, const char *id)
     char *copy = strdup(id);
     if (!own(b, copy))
         return 0;
-    if (b->nseen == b->capseen) {
-        size_t cap = b->capseen ? b->capseen * 2 : 32;
-        char **p = realloc(b->seen, cap * sizeof *p);
-        if (!p)
-            return 0;
-        b->seen = p;
-        b->capseen = cap;
-    }
-    b->seen[b->nseen++] = copy;
+    if (TW_VEC_PUSH(&b->seen, copy))
+        return 0;
     return 1;
 }
 
@@ -589,17 +563,17 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         tw_log(TW_LOG_INFO, "duplicate events dropped: their CloudTrail eventID was seen before (within "
                "server.dedup_window)", "source", source, "count", count, "event_id", st[first_dup].dedup_id, NULL);
     }
-    if (b.nalerts || b.nseen || (o && o->file_path)) {
-        tw_commit_batch cb = {.alerts = b.alerts, .nalerts = b.nalerts, .seen = (const char *const *)b.seen,
-                              .nseen = b.nseen, .now_ms = tw__now_ms(), .file_path = o ? o->file_path : NULL,
+    if (b.alerts.n || b.seen.n || (o && o->file_path)) {
+        tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .seen = (const char *const *)b.seen.v,
+                              .nseen = b.seen.n, .now_ms = tw__now_ms(), .file_path = o ? o->file_path : NULL,
                               .file_size = o ? o->file_size : 0, .file_mtime = o ? o->file_mtime : 0,
                               .file_records = (int64_t)n};
-        uint8_t *folded = b.nalerts ? calloc(b.nalerts, 1) : NULL;
+        uint8_t *folded = b.alerts.n ? calloc(b.alerts.n, 1) : NULL;
         cb.folded = folded;
         rc = tw_outbox_commit(e->ob, &cb, err);
-        for (size_t i = 0; !rc && folded && rule_matches && i < b.nalerts; i++)
-            if (folded[i] && b.alert_rule[i] < snap->cfg->nrules)
-                tw_count(rule_matches[snap->cfg->nrules + b.alert_rule[i]], 1);
+        for (size_t i = 0; !rc && folded && rule_matches && i < b.alerts.n; i++)
+            if (folded[i] && b.alert_rule.v[i] < snap->cfg->nrules)
+                tw_count(rule_matches[snap->cfg->nrules + b.alert_rule.v[i]], 1);
         free(folded);
         if (rc) {
             /* Nothing was kept: the sender must try again, and these ids are not "seen". */
@@ -641,8 +615,7 @@ typedef struct due {
 #define NO_ALERT ((size_t)-1)
 
 typedef struct due_list {
-    due *v;
-    size_t n, cap;
+    TW_VEC(due) due;
     batch *b;
     int oom;
 } due_list;
@@ -650,17 +623,11 @@ typedef struct due_list {
 static int collect_due(void *ctx, const tw_storm_summary *s)
 {
     due_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        due *p = realloc(l->v, cap * sizeof *p);
-        if (!p) {
-            l->oom = 1;
-            return 1;
-        }
-        l->v = p;
-        l->cap = cap;
+    if (TW_VEC_RESERVE(&l->due, 1)) {
+        l->oom = 1;
+        return 1;
     }
-    due *d = &l->v[l->n];
+    due *d = &l->due.v[l->due.n];
     d->rule = own_copy(l->b, s->rule, strlen(s->rule));
     d->key = d->rule ? own_copy(l->b, s->key, strlen(s->key)) : NULL;
     d->event = d->key ? own_copy(l->b, s->event ? s->event : "", s->event ? s->event_len : 0) : NULL;
@@ -672,7 +639,7 @@ static int collect_due(void *ctx, const tw_storm_summary *s)
     d->suppressed = s->suppressed;
     d->window_end_ms = s->window_end_ms;
     d->alert = NO_ALERT;
-    l->n++;
+    l->due.n++;
     return 0;
 }
 
@@ -706,9 +673,10 @@ static tw_status summarise(const tw_config *cfg, due *d, int64_t now, batch *b, 
                      : tw__err(err, TW_ENOMEM, "out of memory rendering a storm summary");
     if (rc == TW_OK) {
         render_alert(cfg, r, bd, tw_json_root(doc), NULL, d->event, d->event_len, eid_kept, d->suppressed + 1, b, a);
-        d->alert = b->nalerts - 1;
+        d->alert = b->alerts.n - 1;
     } else if (a) {
-        b->nalerts--;             /* the stored event was parsed before: only memory can fail here */
+        b->alerts.n--;            /* the stored event was parsed before: only memory can fail here */
+        b->alert_rule.n--;
     }
     tw_json_doc_free(doc);
     return rc;
@@ -718,7 +686,7 @@ tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, 
 {
     batch b;
     memset(&b, 0, sizeof b);
-    due_list l = {NULL, 0, 0, &b, 0};
+    due_list l = {TW_VEC_INIT, &b, 0};
     tw_storm_close *closes = NULL;
     tw_snapshot *snap = NULL;
     if (nclosed)
@@ -726,29 +694,29 @@ tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, 
     tw_status rc = tw_outbox_storms_due(e->ob, now_ms, TW_STORM_CLOSE_MAX, collect_due, &l, err);
     if (!rc && l.oom)
         rc = tw__err(err, TW_ENOMEM, "out of memory reading storm windows");
-    if (rc || !l.n)
+    if (rc || !l.due.n)
         goto out;
-    if (!(closes = calloc(l.n, sizeof *closes))) {
+    if (!(closes = calloc(l.due.n, sizeof *closes))) {
         rc = tw__err(err, TW_ENOMEM, "out of memory closing storm windows");
         goto out;
     }
     snap = tw_snapshot_acquire(e->snaps);
-    for (size_t i = 0; i < l.n && !rc; i++)
-        rc = summarise(snap->cfg, &l.v[i], now_ms, &b, err);
+    for (size_t i = 0; i < l.due.n && !rc; i++)
+        rc = summarise(snap->cfg, &l.due.v[i], now_ms, &b, err);
     if (rc)
         goto out;
-    for (size_t i = 0; i < l.n; i++)   /* the alerts array is final now */
-        closes[i] = (tw_storm_close){l.v[i].rule, l.v[i].key, l.v[i].window_end_ms,
-                                     l.v[i].alert == NO_ALERT ? NULL : &b.alerts[l.v[i].alert]};
-    tw_commit_batch cb = {.now_ms = now_ms, .closes = closes, .ncloses = l.n};
+    for (size_t i = 0; i < l.due.n; i++)   /* the alerts array is final now */
+        closes[i] = (tw_storm_close){l.due.v[i].rule, l.due.v[i].key, l.due.v[i].window_end_ms,
+                                     l.due.v[i].alert == NO_ALERT ? NULL : &b.alerts.v[l.due.v[i].alert]};
+    tw_commit_batch cb = {.now_ms = now_ms, .closes = closes, .ncloses = l.due.n};
     rc = tw_outbox_commit(e->ob, &cb, err);
     if (!rc && nclosed)
-        *nclosed = l.n;
+        *nclosed = l.due.n;
 out:
     if (snap)
         tw_snapshot_release(snap);
     free(closes);
-    free(l.v);
+    TW_VEC_FREE(&l.due);
     batch_free(&b);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/vec.h"
 #include "outbox/outbox.h"
 #include "telemetry/log.h"
 
@@ -47,24 +48,9 @@ struct tw_outbox {
 };
 
 /* Rows created in one commit, handed to the dispatcher afterwards. */
-typedef struct created {
-    tw_alert_row *rows;
-    size_t n, cap;
-} created;
+typedef TW_VEC(tw_alert_row) created;
 
-static tw_status keep_row(created *c, const tw_alert_row *r)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        tw_alert_row *p = realloc(c->rows, cap * sizeof *p);
-        if (!p)
-            return TW_ENOMEM;
-        c->rows = p;
-        c->cap = cap;
-    }
-    c->rows[c->n++] = *r;
-    return TW_OK;
-}
+static tw_status keep_row(created *c, const tw_alert_row *r) { return TW_VEC_PUSH(c, *r); }
 
 /* One alert into the outbox, or into an open storm window. */
 static tw_status put_alert(tw_outbox *ob, const tw_new_alert *a, int64_t now, created *c, size_t *suppressed,
@@ -239,7 +225,7 @@ static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
  * theirs; outcomes that still fail are kept and tried again. */
 static void run_group(tw_outbox *ob, waiter *ws, result *rs)
 {
-    created c = {0};
+    created c = TW_VEC_INIT;
     tw_error err;
     int64_t now = tw__now_ms();
     rs = take_unrecorded(ob, rs, now);
@@ -285,10 +271,10 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
     pthread_mutex_unlock(&ob->db);
     /* Hand the new rows over before releasing the sources, so their alerts are already queued. */
     if (c.n && ob->hooks.on_committed)
-        ob->hooks.on_committed(ob->hooks.ctx, c.rows, c.n);
+        ob->hooks.on_committed(ob->hooks.ctx, c.v, c.n);
     if (ws)
         finish(ob, ws, TW_OK, NULL);
-    free(c.rows);
+    TW_VEC_FREE(&c);
     recorded(ob, rs);
 }
 

@@ -5,6 +5,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/vec.h"
 #include "pattern/boolean.h"
 #include "pattern/regex.h"
 #include "pattern/ruleset_int.h"
@@ -211,19 +212,12 @@ tw_status tw__ruleset_builder_capture(tw_ruleset_builder *b, const char *path, s
 
 /* ---- compilation ---- */
 
-/* Growable malloc'd arrays used while building. */
-#define VEC(T) struct { T *v; uint32_t n, cap; }
+/* Growable malloc'd arrays used while building (common/vec.h), pushed with a jump on failure. */
+#define VEC(T) TW_VEC(T)
 #define VEC_PUSH(vec, x, fail)                                                      \
     do {                                                                            \
-        if ((vec).n == (vec).cap) {                                                 \
-            uint32_t c_ = (vec).cap ? (vec).cap * 2 : 16;                           \
-            void *p_ = realloc((vec).v, (size_t)c_ * sizeof *(vec).v);              \
-            if (!p_)                                                                \
-                goto fail;                                                          \
-            (vec).v = p_;                                                           \
-            (vec).cap = c_;                                                         \
-        }                                                                           \
-        (vec).v[(vec).n++] = (x);                                                   \
+        if (TW_VEC_PUSH(&(vec), (x)))                                               \
+            goto fail;                                                              \
     } while (0)
 
 typedef struct anchor_tuple {

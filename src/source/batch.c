@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/vec.h"
 #include "common/utf8.h"
 #include "json/json_int.h"
 
@@ -99,15 +100,9 @@ tw_status tw__src_add(tw_src_batch *b, const char *json, size_t len, tw_event_ki
 
 tw_status tw__src_hold(tw_src_batch *b, void (*release)(void *), void *p, size_t bytes)
 {
-    if (b->nholds == b->capholds) {
-        size_t cap = b->capholds ? b->capholds * 2 : 16;
-        tw_src_hold *h = realloc(b->holds, cap * sizeof *h);
-        if (!h) {
-            release(p);
-            return TW_ENOMEM;
-        }
-        b->holds = h;
-        b->capholds = cap;
+    if (tw__vec_reserve(&b->holds, &b->capholds, b->nholds, 1, sizeof *b->holds)) {
+        release(p);
+        return TW_ENOMEM;
     }
     b->holds[b->nholds++] = (tw_src_hold){release, p};
     b->held_bytes += bytes;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/vec.h"
 #include "telemetry/log.h"
 #include "source/batch.h"
 #include "source/folder.h"
@@ -127,14 +128,8 @@ static void schedule_retry(tw_folder *f, const char *path, int64_t size, int64_t
 {
     retry *r = find_retry(f, path);
     if (!r) {
-        if (f->nretries == f->capretries) {
-            size_t cap = f->capretries ? f->capretries * 2 : 16;
-            retry *n = realloc(f->retries, cap * sizeof *n);
-            if (!n)
-                return; /* forgotten until it changes or the next start: it was not marked done */
-            f->retries = n;
-            f->capretries = cap;
-        }
+        if (tw__vec_reserve(&f->retries, &f->capretries, f->nretries, 1, sizeof *f->retries))
+            return; /* forgotten until it changes or the next start: it was not marked done */
         char *p = strdup(path);
         if (!p)
             return;
@@ -163,14 +158,11 @@ static void file_failed(tw_folder *f, const char *path, int64_t size, int64_t mt
 
 static tw_status grow_items(tw_folder *f)
 {
-    size_t cap = f->capitems ? f->capitems * 2 : 256;
-    tw_ingest_item *it = realloc(f->items, cap * sizeof *it);
-    if (it)
-        f->items = it;
-    tw_event_where *w = it ? realloc(f->where, cap * sizeof *w) : NULL;
-    if (!w)
+    /* two arrays of one length: items and where they came from */
+    size_t cap = f->capitems, cap2 = f->capitems;
+    if (tw__vec_reserve(&f->items, &cap, f->capitems, 1, sizeof *f->items) ||
+        tw__vec_reserve(&f->where, &cap2, f->capitems, cap - f->capitems, sizeof *f->where))
         return TW_ENOMEM;
-    f->where = w;
     f->capitems = cap;
     return TW_OK;
 }
@@ -276,14 +268,8 @@ static void add_watch(tw_folder *f, const char *dir)
             }
             return;
         }
-    if (f->ndirs == f->capdirs) {
-        size_t cap = f->capdirs ? f->capdirs * 2 : 64;
-        watched *n = realloc(f->dirs, cap * sizeof *n);
-        if (!n)
-            return;
-        f->dirs = n;
-        f->capdirs = cap;
-    }
+    if (tw__vec_reserve(&f->dirs, &f->capdirs, f->ndirs, 1, sizeof *f->dirs))
+        return;
     char *p = strdup(dir);
     if (p)
         f->dirs[f->ndirs++] = (watched){wd, p};

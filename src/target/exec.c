@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/vec.h"
 #include "common/uuid.h"
 #include "target/exec_int.h"
 #include "target/kinds.h"
@@ -59,15 +60,9 @@ typedef struct envlist {
 static void env_set(envlist *e, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
-    if (e->n + 2 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 32;
-        char **nv = realloc(e->v, cap * sizeof *nv);
-        if (!nv) {
-            e->failed = 1;
-            return;
-        }
-        e->v = nv;
-        e->cap = cap;
+    if (TW_VEC_RESERVE(e, 2)) {        /* this one and the NULL that ends the list */
+        e->failed = 1;
+        return;
     }
     char *kv = malloc(nl + vl + 2);
     if (!kv) {
