@@ -7,6 +7,10 @@
 #   make torture    allocation-failure sweeps, every failure point once and from there on (ASan+UBSan)
 #   make bench      run the benchmarks in bench/ and print their figures
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#   make man        the man pages, generated from each command's --help (build/man/)
+#   make install    PREFIX=/usr/local, DESTDIR= for staging: binary, man pages, rule packs, examples,
+#                   docs and the systemd unit (docs/GUIDE.md)
+#   make deb        the Debian package, with dpkg-buildpackage (../trailwatch_VERSION_ARCH.deb)
 #
 # Dependencies come from Debian packages through pkg-config; scripts/setup-deps installs what is missing.
 
@@ -14,6 +18,13 @@ PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat libnats l
 BUILD     ?= build
 CC        ?= cc
 SAN       ?=
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+DATADIR   ?= $(PREFIX)/share/trailwatch
+DOCDIR    ?= $(PREFIX)/share/doc/trailwatch
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wvla -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef \
@@ -43,13 +54,13 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB       := $(BUILD)/libtrailwatch.a
 PC        := $(BUILD)/trailwatch.pc
-PREFIX    ?= /usr/local
 # MAJOR.MINOR.PATCH from include/trailwatch/trailwatch.h, the one place the version is written
 VERSION   := $(shell awk '/define TW_VERSION_(MAJOR|MINOR|PATCH) / { v = v s $$3; s = "." } END { print v }' include/trailwatch/trailwatch.h)
 BIN       := $(BUILD)/trailwatch
 GEN       := $(BUILD)/gen/casefold_table.h
+PATHS     := $(BUILD)/gen/paths.h
 
-.PHONY: all run check check-inner bench fuzz deps clean unit torture clang
+.PHONY: all run check check-inner bench fuzz deps clean unit torture clang man install deb FORCE
 all: $(BIN) $(UNIT_BIN) $(PC)
 
 deps:
@@ -84,7 +95,14 @@ $(GEN): scripts/gen-casefold.awk
 	@mkdir -p $(dir $@)
 	@awk -f scripts/gen-casefold.awk /usr/share/unicode/CaseFolding.txt > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: %.c $(GEN)
+# Where the installed program finds its rule packs: rewritten only when PREFIX changes, so that only
+# what includes it (config_packs.c, by its .d file) is rebuilt.
+$(PATHS): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define TW_RULES_DIR "%s"\n' '$(DATADIR)/rules' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/obj/%.o: %.c $(GEN) | $(PATHS)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -128,6 +146,30 @@ TORTURE_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--w
 $(BUILD)/tests/test_torture: $(BUILD)/obj/tests/unit/test_torture.o $(BUILD)/obj/tests/unit/failalloc.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(CC) $(LDFLAGS) $(TORTURE_WRAP) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
+man: $(BIN)
+	@python3 scripts/gen-man $(BIN) $(BUILD)/man
+
+EXAMPLES := examples/trailwatch.yml examples/dynamodb-create-table/trailwatch.yml \
+            examples/dynamodb-create-table/dynamodb-prices.yml examples/dynamodb-create-table/serverless.yml \
+            examples/dynamodb-create-table/handler.py examples/ssm-parameter-store/serverless.yml \
+            examples/ssm-parameter-store/handler.py $(wildcard examples/ssm-parameter-store/trailwatch.yml)
+
+install: $(BIN) man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DOCDIR) \
+	           $(DESTDIR)$(DOCDIR)/examples/dynamodb-create-table $(DESTDIR)$(DOCDIR)/examples/ssm-parameter-store \
+	           $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/trailwatch
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 rules/*.yml rules/README.md $(DESTDIR)$(DATADIR)/rules/
+	for f in $(EXAMPLES); do install -m 0644 $$f $(DESTDIR)$(DOCDIR)/$$f; done
+	install -m 0644 README.md docs/*.md packaging/trailwatch.yml $(DESTDIR)$(DOCDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' packaging/trailwatch.service \
+	    > $(DESTDIR)$(UNITDIR)/trailwatch.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/trailwatch.service
+
+deb: deps
+	dpkg-buildpackage -us -uc -b
 
 clean:
 	rm -rf build build-san build-clang

@@ -15,9 +15,7 @@
 #include "json/json_int.h"
 #include "trailwatch/packs.h"
 
-#ifndef TW_RULES_DIR
-#define TW_RULES_DIR "/usr/local/share/trailwatch/rules"
-#endif
+#include "paths.h"        /* TW_RULES_DIR, from the Makefile's PREFIX */
 
 typedef struct param {
     const char *name;
