@@ -40,6 +40,9 @@ typedef enum tw_status {
     TW_ETRANSFORM = 19,   /* an input transformation is invalid or failed */
     TW_ESYS = 20,         /* a system call failed */
     TW_ETIMEOUT = 21,     /* an operation timed out */
+    TW_EBUSY = 22,        /* a budget or cap of a shared resource is reached; try again later */
+    TW_ECORRUPT = 23,     /* stored data is damaged (an archive file that is not one, a bad block) */
+    TW_ENOSPC = 24,       /* the disk is full */
     TW_STATUS_COUNT_      /* not a status: one past the last */
 } tw_status;
 

@@ -28,6 +28,9 @@ static const char *const status_names[TW_STATUS_COUNT_] = {
     [TW_ETRANSFORM] = "invalid input transformation",
     [TW_ESYS] = "system error",
     [TW_ETIMEOUT] = "timed out",
+    [TW_EBUSY] = "busy",
+    [TW_ECORRUPT] = "damaged data",
+    [TW_ENOSPC] = "disk full",
 };
 
 const char *tw_strerror(tw_status code)

@@ -1,0 +1,787 @@
+/* archive/sqlite.c: the embedded archive: one SQLite file (WAL), bodies in compressed blocks. */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "archive/backend.h"
+#include "archive/codec.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/hash.h"
+
+#define SCHEMA_VERSION 1
+#define ZSTD_LEVEL 3
+#define CACHE_BLOCKS 16
+
+static const char schema[] =
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE atoms(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    "CREATE TABLE blocks(id INTEGER PRIMARY KEY, dict INTEGER NOT NULL, n INTEGER NOT NULL, raw INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    /* k: time-ordered key (backend.h); the columns are atoms (NULL when absent) */
+    "CREATE TABLE ev(k INTEGER PRIMARY KEY, blk INTEGER NOT NULL, slot INTEGER NOT NULL, name INTEGER,"
+    " src INTEGER, acct INTEGER, region INTEGER, dt INTEGER, err INTEGER);"
+    "CREATE TABLE terms(h INTEGER NOT NULL, k INTEGER NOT NULL, PRIMARY KEY(h, k)) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('schema', 1);";
+
+static const char *const col_names[TW_ARCH_NCOLS] = {"name", "src", "acct", "region", "dt", "err"};
+
+typedef struct atom_slot {
+    uint64_t h;
+    int64_t id;
+    char *s;
+} atom_slot;
+
+typedef struct sq {
+    tw__archive_backend base;
+    sqlite3 *db;
+    char *path;
+    int readonly;
+    tw__codec *codec;
+    uint32_t dict;             /* the dictionary new blocks use (0 none) */
+    sqlite3_stmt *get_block, *ins_block, *ins_ev, *ins_term, *max_key, *ins_atom, *get_atom;
+    atom_slot *atoms;          /* writer's cache: string -> id */
+    size_t natoms, atom_cap;
+    struct {
+        int64_t id;
+        uint64_t used;
+        tw__block b;
+    } cache[CACHE_BLOCKS];
+    uint64_t tick;
+    tw_buf packed;
+} sq;
+
+int64_t tw__arch_key_lo(int64_t time_ms)
+{
+    int64_t s = time_ms >= 0 ? time_ms / 1000 : -((-time_ms + 999) / 1000);
+    return (s - TW_ARCH_KEY_EPOCH) * TW_ARCH_KEY_SEQ;
+}
+
+int64_t tw__arch_key_time(int64_t key)
+{
+    int64_t s = key >= 0 ? key / TW_ARCH_KEY_SEQ : -((-key + TW_ARCH_KEY_SEQ - 1) / TW_ARCH_KEY_SEQ);
+    return (s + TW_ARCH_KEY_EPOCH) * 1000;
+}
+
+/* An SQLite failure as a tw_error naming the file: damaged -> TW_ECORRUPT, full -> TW_ENOSPC. */
+static tw_status dberr(sq *q, tw_error *err, int rc, const char *doing)
+{
+    int base = rc & 0xff;
+    int sys = q->db ? sqlite3_system_errno(q->db) : 0;
+    const char *msg = q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc);
+    if (base == SQLITE_CORRUPT || base == SQLITE_NOTADB)
+        return tw__err(err, TW_ECORRUPT, "archive %s: the file is damaged or not an archive (%s while %s)", q->path,
+                       msg, doing);
+    if (base == SQLITE_FULL || sys == ENOSPC)
+        return tw__err(err, TW_ENOSPC, "archive %s: the disk is full (%s while %s); nothing of this batch was archived",
+                       q->path, msg, doing);
+    if (base == SQLITE_NOMEM)
+        return tw__err(err, TW_ENOMEM, "archive %s: out of memory while %s", q->path, doing);
+    if (base == SQLITE_IOERR || base == SQLITE_CANTOPEN || base == SQLITE_READONLY || base == SQLITE_PERM)
+        return tw__err(err, TW_EIO, "archive %s: %s while %s", q->path, msg, doing);
+    return tw__err(err, TW_EDB, "archive %s: %s while %s", q->path, msg, doing);
+}
+
+static int exec(sq *q, const char *sql) { return sqlite3_exec(q->db, sql, NULL, NULL, NULL); }
+
+static int prep(sq *q, sqlite3_stmt **st, const char *sql)
+{
+    return sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+}
+
+/* ---- atoms ---- */
+
+static int64_t atom_cached(sq *q, const char *s, uint64_t h, size_t *slot)
+{
+    if (!q->atom_cap)
+        return -1;
+    size_t i = h & (q->atom_cap - 1);
+    while (q->atoms[i].s) {
+        if (q->atoms[i].h == h && strcmp(q->atoms[i].s, s) == 0)
+            return q->atoms[i].id;
+        i = (i + 1) & (q->atom_cap - 1);
+    }
+    *slot = i;
+    return -1;
+}
+
+static int atom_remember(sq *q, const char *s, uint64_t h, int64_t id)
+{
+    if ((q->natoms + 1) * 2 > q->atom_cap) {
+        size_t cap = q->atom_cap ? q->atom_cap * 2 : 256;
+        atom_slot *n = calloc(cap, sizeof *n);
+        if (!n)
+            return -1;
+        for (size_t i = 0; i < q->atom_cap; i++) {
+            if (!q->atoms[i].s)
+                continue;
+            size_t j = q->atoms[i].h & (cap - 1);
+            while (n[j].s)
+                j = (j + 1) & (cap - 1);
+            n[j] = q->atoms[i];
+        }
+        free(q->atoms);
+        q->atoms = n;
+        q->atom_cap = cap;
+    }
+    size_t slot = 0;
+    if (atom_cached(q, s, h, &slot) >= 0)
+        return 0;
+    char *c = strdup(s);
+    if (!c)
+        return -1;
+    q->atoms[slot] = (atom_slot){h, id, c};
+    q->natoms++;
+    return 0;
+}
+
+static void atoms_forget(sq *q)
+{
+    for (size_t i = 0; i < q->atom_cap; i++)
+        free(q->atoms[i].s);
+    free(q->atoms);
+    q->atoms = NULL;
+    q->natoms = q->atom_cap = 0;
+}
+
+/* The id of s, inserted if new (in the open write transaction); 0 for "". */
+static tw_status atom_id(sq *q, const char *s, int64_t *id, tw_error *err)
+{
+    *id = 0;
+    if (!*s)
+        return TW_OK;
+    uint64_t h = tw__hash_bytes(s, strlen(s), 0xa70);
+    size_t slot;
+    int64_t c = atom_cached(q, s, h, &slot);
+    if (c >= 0) {
+        *id = c;
+        return TW_OK;
+    }
+    int rc;
+    sqlite3_bind_text(q->get_atom, 1, s, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q->get_atom);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(q->get_atom, 0);
+        sqlite3_reset(q->get_atom);
+    } else {
+        sqlite3_reset(q->get_atom);
+        if (rc != SQLITE_DONE)
+            return dberr(q, err, rc, "reading names");
+        sqlite3_bind_text(q->ins_atom, 1, s, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q->ins_atom);
+        sqlite3_reset(q->ins_atom);
+        if (rc != SQLITE_DONE)
+            return dberr(q, err, rc, "storing a name");
+        *id = sqlite3_last_insert_rowid(q->db);
+    }
+    if (atom_remember(q, s, h, *id))
+        return tw__err(err, TW_ENOMEM, "archive: out of memory");
+    return TW_OK;
+}
+
+/* ---- dictionaries ---- */
+
+static tw_status load_dicts(sq *q, tw_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT id, data FROM dicts ORDER BY id", -1, &st, NULL);
+    tw_status s = TW_OK;
+    if (rc)
+        return dberr(q, err, rc, "reading dictionaries");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t id = (uint32_t)sqlite3_column_int64(st, 0);
+        if ((s = tw__codec_load_dict(q->codec, id, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+                                     err)))
+            break;
+        q->dict = id;
+    }
+    if (!s && rc != SQLITE_DONE)
+        s = dberr(q, err, rc, "reading dictionaries");
+    sqlite3_finalize(st);
+    return s;
+}
+
+static tw_status train(sq *q, const tw__arch_rec *recs, size_t n, tw_error *err)
+{
+    const char **bodies = malloc(n * sizeof *bodies);
+    size_t *lens = malloc(n * sizeof *lens);
+    void *dict = NULL;
+    size_t dict_len = 0;
+    tw_status s = TW_OK;
+    if (!bodies || !lens) {
+        s = tw__err(err, TW_ENOMEM, "archive: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bodies[i] = recs[i].body;
+        lens[i] = recs[i].body_len;
+    }
+    tw_error terr;
+    if (tw__codec_train(bodies, lens, n, &dict, &dict_len, &terr))
+        goto out; /* nothing to learn: blocks go without a dictionary */
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "INSERT INTO dicts(data) VALUES(?)", -1, &st, NULL);
+    if (!rc) {
+        sqlite3_bind_blob(st, 1, dict, (int)dict_len, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? 0 : rc;
+    }
+    sqlite3_finalize(st);
+    if (rc) {
+        s = dberr(q, err, rc, "storing the compression dictionary");
+        goto out;
+    }
+    uint32_t id = (uint32_t)sqlite3_last_insert_rowid(q->db);
+    if ((s = tw__codec_load_dict(q->codec, id, dict, dict_len, err)))
+        goto out;
+    q->dict = id;
+out:
+    free(bodies);
+    free(lens);
+    free(dict);
+    return s;
+}
+
+/* ---- writing ---- */
+
+/* Next free key in the second of time_ms (the batch's keys are allocated in order per second). */
+typedef struct sec_slot {
+    int64_t lo, next;
+} sec_slot;
+
+static tw_status next_key(sq *q, sec_slot *secs, size_t cap, int64_t time_ms, int64_t *key, tw_error *err)
+{
+    int64_t lo = tw__arch_key_lo(time_ms);
+    size_t i = (size_t)(tw__hash_mix((uint64_t)lo) & (cap - 1));
+    while (secs[i].next && secs[i].lo != lo)
+        i = (i + 1) & (cap - 1);
+    if (!secs[i].next) {
+        sqlite3_bind_int64(q->max_key, 1, lo);
+        sqlite3_bind_int64(q->max_key, 2, lo + TW_ARCH_KEY_SEQ);
+        int rc = sqlite3_step(q->max_key);
+        int64_t next = lo;
+        if (rc == SQLITE_ROW && sqlite3_column_type(q->max_key, 0) != SQLITE_NULL)
+            next = sqlite3_column_int64(q->max_key, 0) + 1;
+        sqlite3_reset(q->max_key);
+        if (rc != SQLITE_ROW)
+            return dberr(q, err, rc, "allocating keys");
+        secs[i].lo = lo;
+        secs[i].next = next;
+    }
+    if (secs[i].next >= lo + TW_ARCH_KEY_SEQ)
+        return tw__err(err, TW_ELIMIT, "archive: more than %lld events in one second (%lld)", TW_ARCH_KEY_SEQ,
+                       (long long)(time_ms / 1000));
+    *key = secs[i].next++;
+    return TW_OK;
+}
+
+static tw_status put_block(sq *q, const tw__arch_rec *recs, size_t n, sec_slot *secs, size_t cap, tw_error *err)
+{
+    const char *bodies[TW_ARCH_BLOCK_EVENTS];
+    size_t lens[TW_ARCH_BLOCK_EVENTS], raw = 0;
+    for (size_t i = 0; i < n; i++) {
+        bodies[i] = recs[i].body;
+        lens[i] = recs[i].body_len;
+    }
+    tw_status s = tw__codec_pack(q->codec, q->dict, bodies, lens, n, &q->packed, &raw, err);
+    if (s)
+        return s;
+    sqlite3_bind_int64(q->ins_block, 1, q->dict);
+    sqlite3_bind_int64(q->ins_block, 2, (sqlite3_int64)n);
+    sqlite3_bind_int64(q->ins_block, 3, (sqlite3_int64)raw);
+    sqlite3_bind_blob(q->ins_block, 4, q->packed.data, (int)q->packed.len, SQLITE_STATIC);
+    int rc = sqlite3_step(q->ins_block);
+    sqlite3_reset(q->ins_block);
+    if (rc != SQLITE_DONE)
+        return dberr(q, err, rc, "storing events");
+    int64_t blk = sqlite3_last_insert_rowid(q->db);
+    for (size_t i = 0; i < n; i++) {
+        const tw__arch_rec *r = &recs[i];
+        int64_t key = 0;
+        if ((s = next_key(q, secs, cap, r->time_ms, &key, err)))
+            return s;
+        const char *vals[TW_ARCH_NCOLS] = {r->event_name, r->source, r->account, r->region, r->detail_type,
+                                           r->error_code};
+        sqlite3_bind_int64(q->ins_ev, 1, key);
+        sqlite3_bind_int64(q->ins_ev, 2, blk);
+        sqlite3_bind_int64(q->ins_ev, 3, (sqlite3_int64)i);
+        for (int c = 0; c < TW_ARCH_NCOLS; c++) {
+            int64_t id;
+            if ((s = atom_id(q, vals[c], &id, err)))
+                return s;
+            if (id)
+                sqlite3_bind_int64(q->ins_ev, 4 + c, id);
+            else
+                sqlite3_bind_null(q->ins_ev, 4 + c);
+        }
+        rc = sqlite3_step(q->ins_ev);
+        sqlite3_reset(q->ins_ev);
+        if (rc != SQLITE_DONE)
+            return dberr(q, err, rc, "storing events");
+        for (size_t t = 0; t < r->nterms; t++) {
+            sqlite3_bind_int64(q->ins_term, 1, r->terms[t]);
+            sqlite3_bind_int64(q->ins_term, 2, key);
+            rc = sqlite3_step(q->ins_term);
+            sqlite3_reset(q->ins_term);
+            if (rc != SQLITE_DONE)
+                return dberr(q, err, rc, "indexing events");
+        }
+    }
+    return TW_OK;
+}
+
+static tw_status sq_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, size_t n, tw_error *err)
+{
+    sq *q = (sq *)b;
+    if (q->readonly)
+        return tw__err(err, TW_EINVAL, "archive %s: opened read-only", q->path);
+    if (!n)
+        return TW_OK;
+    size_t cap = 64;
+    while (cap < n * 2)
+        cap *= 2;
+    sec_slot *secs = calloc(cap, sizeof *secs);
+    if (!secs)
+        return tw__err(err, TW_ENOMEM, "archive: out of memory");
+    tw_status s = TW_OK;
+    int rc = exec(q, "BEGIN IMMEDIATE");
+    if (rc) {
+        s = dberr(q, err, rc, "starting a write");
+        goto out;
+    }
+    if (!q->dict && n >= TW_ARCH_DICT_MIN_EVENTS) {
+        if ((s = load_dicts(q, err)) || (!q->dict && (s = train(q, recs, n, err))))
+            goto fail;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t k = 0, bytes = 0;
+        while (i + k < n && k < TW_ARCH_BLOCK_EVENTS && (k == 0 || bytes + recs[i + k].body_len <= TW_ARCH_BLOCK_BYTES))
+            bytes += recs[i + k++].body_len;
+        if ((s = put_block(q, recs + i, k, secs, cap, err)))
+            goto fail;
+        i += k;
+    }
+    if ((rc = exec(q, "COMMIT"))) {
+        s = dberr(q, err, rc, "committing");
+        goto fail;
+    }
+    goto out;
+fail:
+    exec(q, "ROLLBACK");
+    /* names inserted by the rolled back transaction are gone: forget the cache */
+    atoms_forget(q);
+out:
+    free(secs);
+    return s;
+}
+
+/* ---- reading ---- */
+
+static tw_status block(sq *q, int64_t id, tw__block **out, tw_error *err)
+{
+    size_t victim = 0;
+    for (size_t i = 0; i < CACHE_BLOCKS; i++) {
+        if (q->cache[i].used && q->cache[i].id == id) {
+            q->cache[i].used = ++q->tick;
+            *out = &q->cache[i].b;
+            return TW_OK;
+        }
+        if (q->cache[i].used < q->cache[victim].used)
+            victim = i;
+    }
+    sqlite3_bind_int64(q->get_block, 1, id);
+    int rc = sqlite3_step(q->get_block);
+    tw_status s = TW_OK;
+    if (rc != SQLITE_ROW) {
+        s = rc == SQLITE_DONE ? tw__err(err, TW_ECORRUPT, "archive %s: block %lld is missing (damaged file)", q->path,
+                                        (long long)id)
+                              : dberr(q, err, rc, "reading events");
+        goto out;
+    }
+    uint32_t dict = (uint32_t)sqlite3_column_int64(q->get_block, 0);
+    if (dict && !tw__codec_has_dict(q->codec, dict) && (s = load_dicts(q, err)))
+        goto out;
+    q->cache[victim].used = 0;
+    if ((s = tw__codec_unpack(q->codec, dict, sqlite3_column_blob(q->get_block, 1),
+                              (size_t)sqlite3_column_bytes(q->get_block, 1), &q->cache[victim].b, err))) {
+        tw__err_prefix(err, "archive %s: block %lld", q->path, (long long)id);
+        goto out;
+    }
+    q->cache[victim].id = id;
+    q->cache[victim].used = ++q->tick;
+    *out = &q->cache[victim].b;
+out:
+    sqlite3_reset(q->get_block);
+    return s;
+}
+
+/* Resolves the plan's column values to atom ids: " AND e.name IN (3,7)"; *none when a constrained
+ * column has no known value (nothing can match). */
+static tw_status col_filters(sq *q, const tw__arch_plan *p, tw_buf *sql, int *none, tw_error *err)
+{
+    *none = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT id FROM atoms WHERE s = ?", -1, &st, NULL);
+    if (rc)
+        return dberr(q, err, rc, "reading names");
+    tw_status s = TW_OK;
+    for (int c = 0; c < TW_ARCH_NCOLS && !*none; c++) {
+        if (!p->ncols[c])
+            continue;
+        size_t found = 0;
+        for (size_t i = 0; i < p->ncols[c] && i < TW_ARCH_PLAN_VALUES; i++) {
+            sqlite3_bind_text(st, 1, p->cols[c][i], -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW && found++)
+                tw_buf_printf(sql, ",%lld", (long long)sqlite3_column_int64(st, 0));
+            else if (rc == SQLITE_ROW)
+                tw_buf_printf(sql, " AND e.%s IN (%lld", col_names[c], (long long)sqlite3_column_int64(st, 0));
+            else if (rc != SQLITE_DONE)
+                s = dberr(q, err, rc, "reading names");
+            sqlite3_reset(st);
+            if (s)
+                goto out;
+        }
+        if (!found)
+            *none = 1;
+        else
+            tw_buf_putc(sql, ')');
+    }
+out:
+    sqlite3_finalize(st);
+    if (!s && tw_buf_error(sql))
+        s = tw__err(err, TW_ENOMEM, "archive: out of memory");
+    return s;
+}
+
+static void key_range(const tw__arch_plan *p, int64_t *lo, int64_t *hi)
+{
+    *lo = p->from_ms ? tw__arch_key_lo(p->from_ms) : INT64_MIN;
+    *hi = p->to_ms ? tw__arch_key_lo(p->to_ms) + TW_ARCH_KEY_SEQ - 1 : INT64_MAX;
+    if (p->has_after) {
+        if (p->oldest_first && p->after_key + 1 > *lo)
+            *lo = p->after_key + 1;
+        if (!p->oldest_first && p->after_key - 1 < *hi)
+            *hi = p->after_key - 1;
+    }
+}
+
+static tw_status sq_find(tw__archive_backend *b, const tw__arch_plan *p, tw__arch_cand_fn cb, void *ud,
+                         tw_error *err)
+{
+    sq *q = (sq *)b;
+    tw_buf sql = TW_BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    int none = 0;
+    tw_status s;
+    if (p->has_term)
+        tw_buf_puts(&sql, "SELECT t.k, e.blk, e.slot FROM terms t JOIN ev e ON e.k = t.k WHERE t.h = ?3 AND t.k BETWEEN ?1 AND ?2");
+    else
+        tw_buf_puts(&sql, "SELECT e.k, e.blk, e.slot FROM ev e WHERE e.k BETWEEN ?1 AND ?2");
+    if ((s = col_filters(q, p, &sql, &none, err)) || none)
+        goto out;
+    tw_buf_printf(&sql, " ORDER BY %s %s", p->has_term ? "t.k" : "e.k", p->oldest_first ? "ASC" : "DESC");
+    if (tw_buf_error(&sql)) {
+        s = tw__err(err, TW_ENOMEM, "archive: out of memory");
+        goto out;
+    }
+    int rc = sqlite3_prepare_v2(q->db, sql.data, -1, &st, NULL);
+    if (rc) {
+        s = dberr(q, err, rc, "querying");
+        goto out;
+    }
+    int64_t lo, hi;
+    key_range(p, &lo, &hi);
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    if (p->has_term)
+        sqlite3_bind_int64(st, 3, p->term);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t key = sqlite3_column_int64(st, 0), blk = sqlite3_column_int64(st, 1);
+        uint32_t slot = (uint32_t)sqlite3_column_int64(st, 2);
+        tw__block *bl = NULL;
+        const char *body;
+        size_t len;
+        if ((s = block(q, blk, &bl, err)) || (s = tw__block_body(bl, slot, &body, &len, err)))
+            goto out;
+        int r = cb(ud, key, body, len);
+        if (r < 0) {
+            s = err && err->code ? err->code : TW_EINVAL;
+            goto out;
+        }
+        if (r > 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        s = dberr(q, err, rc, "querying");
+out:
+    sqlite3_finalize(st);
+    tw_buf_free(&sql);
+    return s;
+}
+
+static tw_status sq_counts(tw__archive_backend *b, const tw__arch_plan *p, int64_t step_ms, int group_col,
+                           tw__arch_count_fn cb, void *ud, tw_error *err)
+{
+    sq *q = (sq *)b;
+    tw_buf sql = TW_BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    int none = 0;
+    tw_status s;
+    /* the second of a key: floor(k / 2^18), epoch-shifted; buckets of step_ms */
+    if (group_col < 0) {
+        tw_buf_printf(&sql,
+                      "SELECT ((((e.k >> 18) + %lld) * 1000) / %lld) * %lld AS bucket, '', count(*) FROM ev e"
+                      " WHERE e.k BETWEEN ?1 AND ?2",
+                      TW_ARCH_KEY_EPOCH, (long long)step_ms, (long long)step_ms);
+    } else {
+        tw_buf_printf(&sql,
+                      "SELECT ((((e.k >> 18) + %lld) * 1000) / %lld) * %lld AS bucket, coalesce(a.s, ''), count(*)"
+                      " FROM ev e LEFT JOIN atoms a ON a.id = e.%s WHERE e.k BETWEEN ?1 AND ?2",
+                      TW_ARCH_KEY_EPOCH, (long long)step_ms, (long long)step_ms, col_names[group_col]);
+    }
+    if ((s = col_filters(q, p, &sql, &none, err)) || none)
+        goto out;
+    tw_buf_puts(&sql, " GROUP BY 1, 2 ORDER BY 1, 2");
+    if (tw_buf_error(&sql)) {
+        s = tw__err(err, TW_ENOMEM, "archive: out of memory");
+        goto out;
+    }
+    int rc = sqlite3_prepare_v2(q->db, sql.data, -1, &st, NULL);
+    if (rc) {
+        s = dberr(q, err, rc, "counting");
+        goto out;
+    }
+    int64_t lo, hi;
+    key_range(p, &lo, &hi);
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (uint64_t)sqlite3_column_int64(st, 2)))
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        s = dberr(q, err, rc, "counting");
+out:
+    sqlite3_finalize(st);
+    tw_buf_free(&sql);
+    return s;
+}
+
+static uint64_t file_size(const char *path, const char *suffix)
+{
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s%s", path, suffix);
+    return stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static tw_status sq_stats(tw__archive_backend *b, tw_archive_stats *o, tw_error *err)
+{
+    sq *q = (sq *)b;
+    memset(o, 0, sizeof *o);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db,
+                                "SELECT (SELECT count(*) FROM ev), (SELECT min(k) FROM ev), (SELECT max(k) FROM ev),"
+                                " (SELECT total(raw) FROM blocks), (SELECT total(length(data)) FROM blocks),"
+                                " (SELECT count(*) FROM dicts)",
+                                -1, &st, NULL);
+    if (rc)
+        return dberr(q, err, rc, "reading statistics");
+    tw_status s = TW_OK;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        o->events = (uint64_t)sqlite3_column_int64(st, 0);
+        if (o->events) {
+            o->first_ms = tw__arch_key_time(sqlite3_column_int64(st, 1));
+            o->last_ms = tw__arch_key_time(sqlite3_column_int64(st, 2));
+        }
+        o->raw_bytes = (uint64_t)sqlite3_column_double(st, 3);
+        o->stored_bytes = (uint64_t)sqlite3_column_double(st, 4);
+        o->dictionary = sqlite3_column_int(st, 5) > 0;
+        o->ratio = o->stored_bytes ? (double)o->raw_bytes / (double)o->stored_bytes : 0;
+    } else {
+        s = dberr(q, err, rc, "reading statistics");
+    }
+    sqlite3_finalize(st);
+    o->bytes_on_disk = file_size(q->path, "") + file_size(q->path, "-wal");
+    return s;
+}
+
+static tw_status sq_prune(tw__archive_backend *b, int64_t before_ms, uint64_t *removed, tw_error *err)
+{
+    sq *q = (sq *)b;
+    if (q->readonly)
+        return tw__err(err, TW_EINVAL, "archive %s: opened read-only", q->path);
+    int64_t cut = tw__arch_key_lo(before_ms);
+    sqlite3_stmt *st = NULL;
+    int rc = exec(q, "BEGIN IMMEDIATE");
+    const char *doing = "pruning";
+    if (rc)
+        goto fail;
+    static const char *const steps[] = {
+        "CREATE TEMP TABLE IF NOT EXISTS prune_blk(b INTEGER PRIMARY KEY)",
+        "DELETE FROM prune_blk",
+        "INSERT OR IGNORE INTO prune_blk SELECT blk FROM ev WHERE k < ?1",
+        "DELETE FROM terms WHERE k < ?1",
+        "DELETE FROM ev WHERE k < ?1",
+        "DELETE FROM blocks WHERE id IN (SELECT b FROM prune_blk) AND id NOT IN (SELECT blk FROM ev WHERE blk IN"
+        " (SELECT b FROM prune_blk))",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if ((rc = sqlite3_prepare_v2(q->db, steps[i], -1, &st, NULL)))
+            goto fail;
+        if (sqlite3_bind_parameter_count(st))
+            sqlite3_bind_int64(st, 1, cut);
+        rc = sqlite3_step(st);
+        if (i == 4 && removed)
+            *removed = (uint64_t)sqlite3_changes64(q->db);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
+    if ((rc = exec(q, "COMMIT")))
+        goto fail;
+    exec(q, "PRAGMA incremental_vacuum");
+    return TW_OK;
+fail:
+    {
+        tw_status s = dberr(q, err, rc, doing);
+        sqlite3_finalize(st);
+        exec(q, "ROLLBACK");
+        return s;
+    }
+}
+
+static void sq_close(tw__archive_backend *b)
+{
+    sq *q = (sq *)b;
+    if (!q)
+        return;
+    sqlite3_finalize(q->get_block);
+    sqlite3_finalize(q->ins_block);
+    sqlite3_finalize(q->ins_ev);
+    sqlite3_finalize(q->ins_term);
+    sqlite3_finalize(q->max_key);
+    sqlite3_finalize(q->ins_atom);
+    sqlite3_finalize(q->get_atom);
+    sqlite3_close(q->db);
+    for (size_t i = 0; i < CACHE_BLOCKS; i++)
+        tw__block_free(&q->cache[i].b);
+    atoms_forget(q);
+    tw__codec_free(q->codec);
+    tw_buf_free(&q->packed);
+    free(q->path);
+    free(q);
+}
+
+static const struct tw__archive_backend_ops sqlite_ops = {
+    "sqlite", sq_put_batch, sq_find, sq_counts, sq_stats, sq_prune, sq_close,
+};
+
+/* Creates the schema in a new file, or checks the version of an existing one. */
+static tw_status setup(sq *q, tw_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", -1, &st, NULL);
+    int have = 0;
+    if (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        have = sqlite3_column_int(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        return dberr(q, err, rc, "opening");
+    if (!have) {
+        if (q->readonly)
+            return tw__err(err, TW_ENOTFOUND, "archive %s: no archive there yet", q->path);
+        if ((rc = exec(q, "PRAGMA page_size = 8192")) || (rc = exec(q, "PRAGMA auto_vacuum = INCREMENTAL")) ||
+            (rc = exec(q, "PRAGMA journal_mode = WAL")) || (rc = exec(q, "BEGIN IMMEDIATE")))
+            return dberr(q, err, rc, "creating");
+        /* another process may have created it meanwhile */
+        rc = sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", -1, &st, NULL);
+        if (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            have = sqlite3_column_int(st, 0);
+            rc = 0;
+        }
+        sqlite3_finalize(st);
+        if (!rc && !have)
+            rc = exec(q, schema);
+        if (rc || (rc = exec(q, "COMMIT"))) {
+            tw_status s = dberr(q, err, rc, "creating");
+            exec(q, "ROLLBACK");
+            return s;
+        }
+    }
+    rc = sqlite3_prepare_v2(q->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL);
+    long long v = -1;
+    if (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        return dberr(q, err, rc, "opening");
+    if (v != SCHEMA_VERSION)
+        return tw__err(err, v > SCHEMA_VERSION ? TW_EDB : TW_ECORRUPT,
+                       "archive %s: schema version %lld, this trailwatch reads version %d", q->path, v,
+                       SCHEMA_VERSION);
+    return TW_OK;
+}
+
+tw_status tw__archive_sqlite_open(const tw_archive_opts *o, tw__archive_backend **out, tw_error *err)
+{
+    if (!o->path || !*o->path)
+        return tw__err(err, TW_EINVAL, "archive: no file named");
+    sq *q = calloc(1, sizeof *q);
+    if (!q || !(q->path = strdup(o->path))) {
+        free(q);
+        return tw__err(err, TW_ENOMEM, "archive: out of memory");
+    }
+    q->base.ops = &sqlite_ops;
+    q->readonly = o->readonly;
+    tw_buf_init(&q->packed, 0);
+    tw_status s;
+    if ((s = tw__codec_new(ZSTD_LEVEL, &q->codec, err)))
+        goto fail;
+    int flags = o->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(o->path, &q->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc) {
+        s = tw__err(err, rc == SQLITE_CANTOPEN ? TW_EIO : TW_EDB, "archive %s: cannot open: %s", o->path,
+                    q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, 10000);
+    /* FULL: a commit is on disk when put_batch returns (ingest reports only what is committed) */
+    if ((rc = exec(q, "PRAGMA synchronous = FULL")) || (rc = exec(q, "PRAGMA mmap_size = 1073741824")) ||
+        (rc = exec(q, "PRAGMA cache_size = -32768"))) {
+        s = dberr(q, err, rc, "opening");
+        goto fail;
+    }
+    if ((s = setup(q, err)) || (s = load_dicts(q, err)))
+        goto fail;
+    if ((rc = prep(q, &q->get_block, "SELECT dict, data FROM blocks WHERE id = ?")))
+        goto dbfail;
+    if (!o->readonly &&
+        ((rc = prep(q, &q->ins_block, "INSERT INTO blocks(dict, n, raw, data) VALUES(?, ?, ?, ?)")) ||
+         (rc = prep(q, &q->ins_ev, "INSERT INTO ev VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")) ||
+         (rc = prep(q, &q->ins_term, "INSERT OR IGNORE INTO terms VALUES(?, ?)")) ||
+         (rc = prep(q, &q->max_key, "SELECT max(k) FROM ev WHERE k >= ?1 AND k < ?2")) ||
+         (rc = prep(q, &q->ins_atom, "INSERT INTO atoms(s) VALUES(?)")) ||
+         (rc = prep(q, &q->get_atom, "SELECT id FROM atoms WHERE s = ?"))))
+        goto dbfail;
+    *out = &q->base;
+    return TW_OK;
+dbfail:
+    s = dberr(q, err, rc, "opening");
+fail:
+    sq_close(&q->base);
+    return s;
+}
