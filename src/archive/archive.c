@@ -56,9 +56,10 @@ tw_status tw_archive_flush(tw_archive *a, tw_error *err)
 {
     if (!a->recs.n)
         return TW_OK;
+    uint64_t dups = a->be->duplicates;
     tw_status s = a->be->ops->put_batch(a->be, a->recs.v, a->recs.n, err);
     if (!s)
-        a->committed += a->recs.n;
+        a->committed += a->recs.n - (a->be->duplicates - dups);
     drop_queue(a);
     return s;
 }
@@ -151,7 +152,7 @@ tw_status tw_archive_add(tw_archive *a, const char *json, size_t len, int64_t re
         return s;
     if (*f.id) {
         stored_id c = {f.id, queued(a, f.id), err};
-        if (!c.found) {
+        if (!c.found && !a->be->dedup_on_put) {
             tw__arch_plan p;
             memset(&p, 0, sizeof p);
             p.has_term = 1;
@@ -194,6 +195,7 @@ tw_status tw_archive_add(tw_archive *a, const char *json, size_t len, int64_t re
     memcpy(body, json, len);
     memcpy(terms, a->terms, nterms * sizeof *terms);
     r->time_ms = t;
+    r->id = id;
     r->terms = terms;
     r->nterms = nterms;
     r->body = body;

@@ -30,6 +30,7 @@ int64_t tw__arch_key_time(int64_t key);          /* the second of a key, in ms *
 /* One event ready to store. Strings are "" when absent. */
 typedef struct tw__arch_rec {
     int64_t time_ms;
+    const char *id;           /* the dedup id (CloudTrail eventID, else the EventBridge id); "" none */
     const char *event_name, *source, *account, *region, *detail_type, *error_code; /* source: "aws.ec2" */
     const int32_t *terms;     /* tw__arch_terms: id, name, source IP, principal, resources */
     size_t nterms;
@@ -78,6 +79,9 @@ struct tw__archive_backend_ops {
 /* Every backend's handle starts with this. */
 struct tw__archive_backend {
     const struct tw__archive_backend_ops *ops;
+    int dedup_on_put;        /* put_batch drops records whose id is stored (tw_archive_add then only
+                                checks its own queue, not the storage) */
+    uint64_t duplicates;     /* records put_batch dropped as stored repeats, ever */
 };
 
 tw_status tw__archive_sqlite_open(const tw_archive_opts *opts, tw__archive_backend **out, tw_error *err);
