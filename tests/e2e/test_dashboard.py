@@ -79,8 +79,7 @@ class Dashboard(unittest.TestCase):
             self.browser.wait("header nav a.on", text=view.capitalize())
             time.sleep(0.3)   # let the view's first calls answer
             self.shot("view-" + view)
-        problems = [p for p in self.browser.problems() if "/api/events" not in p and "/api/timeline" not in p]
-        self.assertEqual(problems, [], "the page logged errors")
+        self.assertNoProblems()
 
     def test_2_putevents_appears_in_live_view_within_a_second(self):
         self.open("live")

@@ -7,6 +7,27 @@ const ID = /^(arn:aws[a-zA-Z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:.+|(i|sg|vol|vpc|
 
 export const isResource = (s) => typeof s === "string" && s.length < 2048 && ID.test(s);
 
+// The resource ids an event names (its resources' ARNs first, then any ARN or id in its answer and its request), each
+// once, leaving out `skip` (the principal); bounded, as events may be large.
+export function resourcesIn(ev, skip) {
+  const out = [], seen = new Set([skip]);
+  let budget = 5000;
+  const add = (s) => {
+    if (isResource(s) && !seen.has(s)) (seen.add(s), out.push(s));
+  };
+  const walk = (v, depth) => {
+    if (typeof v === "string") return add(v);
+    if (--budget < 0 || depth > 12 || v === null || typeof v !== "object") return;
+    if (Array.isArray(v)) v.forEach((x) => walk(x, depth + 1));
+    else for (const k in v) if (k !== "userIdentity") walk(v[k], depth + 1);
+  };
+  const d = ev && typeof ev === "object" ? (ev.detail && typeof ev.detail === "object" ? ev.detail : ev) : null;
+  for (const r of (d && Array.isArray(d.resources) ? d.resources : []).concat(ev && Array.isArray(ev.resources) ? ev.resources : []))
+    add(typeof r === "string" ? r : r && r.ARN);
+  if (d) (walk(d.responseElements, 0), walk(d.requestParameters, 0));   // what was made or changed first
+  return out;
+}
+
 export function ResourceLink({ id }) {
   return html`<a class="res" href=${hrefFor("/search", { resource: id })} title="who touched this resource">${id}</a>`;
 }
