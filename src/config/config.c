@@ -94,6 +94,7 @@ void tw_config_free(tw_config *cfg)
     free(cfg->rules);
     free(cfg->ruleset_rule);
     tw_ruleset_free(cfg->ruleset);
+    tw__cl_sigma_free(cfg);
     tw_arena_free(&cfg->arena);
     free(cfg);
 }
@@ -419,7 +420,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
     static const char *const known[] = {"data_dir", "server", "aws", "sources", "data", "targets", "rules",
                                         "packs", "serverless", "cluster",
-                                        "dashboard", NULL};
+                                        "dashboard", "sigma", NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -443,6 +444,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
     tw__cl_targets(ld, tw_json_get(root, "targets"));
     tw__cl_rules(ld, tw_json_get(root, "rules"));
     tw__cl_packs(ld, tw_json_get(root, "packs"));
+    tw__cl_sigma(ld, tw_json_get(root, "sigma"));
     serverless_entries(ld, tw_json_get(root, "serverless"));
     tw__cl_cluster(ld, tw_json_get(root, "cluster"));
 }

@@ -33,7 +33,10 @@ static void describe_target(tw_buf *b, const tw_config *cfg, uint32_t ti)
 static void describe_rule(tw_buf *b, const tw_config *cfg, const tw_rule_cfg *r)
 {
     char w[32];
-    tw_buf_printf(b, "rule %s: %s%s ->", r->name, r->severity, r->enabled ? "" : ", disabled");
+    const char *kind = !r->sigma_kind ? "rule" : r->sigma_kind[0] == 'c' ? "sigma correlation" : "sigma rule";
+    tw_buf_printf(b, "%s %s: %s%s ->", kind, r->name, r->severity, r->enabled ? "" : ", disabled");
+    if (r->sigma_kind && !r->nbindings)
+        tw_buf_puts(b, " (no alerts of its own: an input of its correlations)");
     for (uint32_t j = 0; j < r->nbindings; j++) {
         const tw_binding *bd = &r->bindings[j];
         tw_buf_printf(b, "%s %s%s", j ? "," : "", bd->target < cfg->ntargets ? cfg->targets[bd->target].name : "?",

@@ -77,7 +77,19 @@ typedef struct tw_rule_cfg {
     uint32_t nfacts;               /* computed per matched event, in order; `$.facts.NAME` in templates */
     tw_fact_cfg *facts;
     char *pattern_json;            /* the pattern as JSON text (the dashboard shows it) */
+    const char *sigma_kind;        /* NULL: a pattern rule; "detection" or "correlation": from `sigma:` */
+    long sigma_index;              /* its index in cfg->sigma.rules (tw_sigma_rule), -1 when none */
 } tw_rule_cfg;
+
+/* `sigma:` (docs/SIGMA.md): Sigma rules compiled into the rule set beside the patterns. */
+typedef struct tw_sigma_cfg {
+    struct tw_sigma *rules;        /* NULL: no sigma: section */
+    uint32_t *rule_of;             /* Sigma rule index -> index in cfg->rules (UINT32_MAX: none) */
+    size_t ncorrelations;          /* correlations that run (serve keeps a correlator when > 0) */
+    int64_t lateness_ms;           /* how far behind the newest eventTime an event may arrive (15m) */
+    int64_t save_ms;               /* how often correlation state is written to the data dir (5s) */
+    size_t max_groups, max_group_events;
+} tw_sigma_cfg;
 
 typedef struct tw_retry_cfg {
     uint32_t max_attempts;         /* default 185 (EventBridge's) */
@@ -220,6 +232,7 @@ struct tw_config {
     tw_aws_cfg aws;
     tw_cluster_cfg cluster;
     tw_dashboard_cfg dash;
+    tw_sigma_cfg sigma;
     uint32_t nrules;
     tw_rule_cfg *rules;
     uint32_t ntargets;

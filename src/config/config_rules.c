@@ -71,7 +71,9 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
     const tw_json *pv = in->pattern;
     tw_error e;
     tw_status rc = TW_OK;
-    if (!pv || pv->type == TW_JSON_NULL)
+    if (in->no_pattern)
+        ;
+    else if (!pv || pv->type == TW_JSON_NULL)
         tw__cl_err(ld, in->line, TW_ECONFIG, "%spattern: missing", prefix);
     else if (pv->type == TW_JSON_STRING && !tw__cl_tainted(ld, pv))
         rc = tw_pattern_parse(pv->u.str, pv->n, &cfg->lim, &p, &e);
@@ -80,7 +82,7 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
     else if (pv->type != TW_JSON_STRING && pv->type != TW_JSON_OBJECT)
         tw__cl_err(ld, pv->line, TW_ECONFIG, "%spattern: must be a mapping (or JSON text), not %s", prefix,
                    tw_json_type_name((tw_json_type)pv->type));
-    if (rc)
+    if (rc && pv)
         tw__cl_err_from(ld, pv->type == TW_JSON_OBJECT ? path_line(pv, e.msg) : pv->line, prefix, &e);
     if (p && !in->enabled && !ld->test) {   /* validated, but not part of the rule set */
         tw_pattern_free(p);
@@ -111,6 +113,7 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
     r->storm = in->storm;
     r->where = tw__cl_printf(ld, "%s:%u", ld->file, in->line);
     r->pattern_json = pattern_text(ld, pv);
+    r->sigma_index = -1;
     r->bindings = tw_arena_calloc(&cfg->arena, (nbindings ? nbindings : 1) * sizeof *r->bindings);
     if (!r->bindings)
         ld->oom = 1;
@@ -189,7 +192,7 @@ static void storm(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_storm_cfg
 }
 
 /* {target: NAME, input | input_path | input_transformer {input_paths_map, input_template}} */
-static void binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx)
+void tw__cl_binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx)
 {
     static const char *const known[] = {"target", "input", "input_path", "input_transformer", NULL};
     static const char *const xf_keys[] = {"input_paths_map", "input_template", NULL};
@@ -372,7 +375,7 @@ void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *p
         ld->ref_label = tw__cl_strdup(ld, label);
         for (size_t i = 0; i < ts->n; i++) {
             snprintf(sub, sizeof sub, "%s.targets[%zu]", pk->entry_ctx, i);
-            binding(ld, rule, ts->u.items[i], sub);
+            tw__cl_binding(ld, rule, ts->u.items[i], sub);
         }
         ld->ref_label = NULL;
         ld->file = was_file;
@@ -381,7 +384,7 @@ void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *p
     }
     for (size_t i = 0; ts && i < ts->n; i++) {
         snprintf(sub, sizeof sub, "%stargets[%zu]", ctx, i);
-        binding(ld, rule, ts->u.items[i], sub);
+        tw__cl_binding(ld, rule, ts->u.items[i], sub);
     }
 }
 
@@ -457,7 +460,9 @@ void tw__cl_finish_rules(tw_cfg_ld *ld)
         pats[i] = NULL;   /* consumed */
         cfg->ruleset_rule[n++] = i;
     }
-    if (!rc)
+    if (!rc && cfg->sigma.rules)
+        tw__cl_sigma_build(ld, b);
+    if (!rc && !ld->oom && !tw__cl_nerrors(ld))
         rc = tw_ruleset_build(b, &cfg->ruleset, &e);
     tw_ruleset_builder_free(b);
     if (rc == TW_ENOMEM)

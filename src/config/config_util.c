@@ -42,6 +42,12 @@ void tw__cl_err(tw_cfg_ld *ld, unsigned line, tw_status code, const char *fmt, .
     add_msg(ld, line, code, full);
 }
 
+void tw__cl_err_text(tw_cfg_ld *ld, tw_status code, const char *text)
+{
+    /* sorted after the current file's own messages that carry a line */
+    add_msg(ld, UINT32_MAX, code, text);
+}
+
 void tw__cl_err_from(tw_cfg_ld *ld, unsigned line, const char *prefix, const tw_error *e)
 {
     if (e->code == TW_ENOMEM) {

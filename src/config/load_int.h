@@ -51,6 +51,7 @@ typedef struct tw_cfg_ld {
                                    matched (enabled or not), packs take their params' examples and
                                    need no targets */
     const char *ref_label;      /* set while a pack's bindings are added: their cl_ref label */
+    int sigma_warn;             /* sigma.on_refused: warn: refused Sigma rules are warnings */
     tw_buf bad_targets;         /* cl_bad_target[]: targets defined with errors, so that a rule naming
                                    one is told so rather than "unknown target" */
 } tw_cfg_ld;
@@ -69,6 +70,8 @@ typedef struct cl_ref {         /* a binding whose target is named but not yet l
 /* Records "FILE:LINE: <fmt>" (just "FILE: <fmt>" when line is 0) for the current file. */
 void tw__cl_err(tw_cfg_ld *ld, unsigned line, tw_status code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Records text as it is (already "FILE:LINE: ..."): what another module reported. */
+void tw__cl_err_text(tw_cfg_ld *ld, tw_status code, const char *text);
 /* Records a library error e under "FILE:LINE: <prefix>" (prefix may be ""). */
 void tw__cl_err_from(tw_cfg_ld *ld, unsigned line, const char *prefix, const tw_error *e);
 size_t tw__cl_nerrors(const tw_cfg_ld *ld);
@@ -171,6 +174,7 @@ void tw__cl_targets(tw_cfg_ld *ld, const tw_json *targets);
 typedef struct cl_rule_in {     /* one rule, whichever file it comes from */
     const char *name, *description, *severity;
     int enabled;
+    int no_pattern;             /* a Sigma rule: compiled by tw_sigma_add, not from `pattern` */
     const tw_json *pattern;     /* an object, or a string of JSON text */
     unsigned line, pattern_line;
     tw_storm_cfg storm;
@@ -197,6 +201,8 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings);
  * ctx labels messages; line: where the binding is. */
 void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_json *xf_binding,
                         const char *ctx, unsigned line);
+/* One entry of a rule's targets: a target name or {target, input | input_path | input_transformer}. */
+void tw__cl_binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx);
 /* The `rules:` list of trailwatch.yml. */
 void tw__cl_rules(tw_cfg_ld *ld, const tw_json *rules);
 /* Looks every target reference up and, when nothing failed, builds the rule set from the enabled
@@ -210,6 +216,15 @@ void tw__cl_free_patterns(tw_cfg_ld *ld);
 void tw__cl_data(tw_cfg_ld *ld, const tw_json *data);
 /* A rule's `facts:` mapping, compiled into r (ctx labels messages). */
 void tw__cl_facts(tw_cfg_ld *ld, const tw_json *facts, const char *ctx, tw_rule_cfg *r);
+
+/* ---- sigma: (config_sigma.c) ---- */
+
+/* The `sigma:` mapping: loads the rule files (each refusal is an error at its FILE:LINE) and adds a
+ * rule per Sigma rule, bound to the targets of its entry (or sigma.targets). */
+void tw__cl_sigma(tw_cfg_ld *ld, const tw_json *v);
+/* From tw__cl_finish_rules: links the correlations and adds the detections to the builder. */
+void tw__cl_sigma_build(tw_cfg_ld *ld, tw_ruleset_builder *b);
+void tw__cl_sigma_free(tw_config *cfg);
 
 /* ---- rule packs (config_packs.c) ---- */
 

@@ -15,6 +15,7 @@
 #include "json/json_int.h"
 #include "outbox/outbox.h"
 #include "engine/dedup.h"
+#include "engine/sigma_corr.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 #include "config/facts_eval.h"
@@ -50,6 +51,7 @@ struct tw_engine {
     tw_enricher *enricher;         /* rules' enrich: calls (NULL: none configured) */
     tw_engine_observer observer;
     void *observer_ctx;
+    tw__ecorr *sigma;              /* Sigma correlations (a correlator only when configured) */
 };
 
 void tw_engine_set_enricher(tw_engine *e, tw_enricher *en) { e->enricher = en; }
@@ -69,6 +71,11 @@ tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_
     e->dedup = tw_dedup_new(snap->cfg->dedup_window_ms);
     tw_snapshot_release(snap);
     if (!e->dedup) {
+        free(e);
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    }
+    if (!(e->sigma = tw__ecorr_new(snaps, m))) {
+        tw_dedup_free(e->dedup);
         free(e);
         return tw__err(err, TW_ENOMEM, "out of memory");
     }
@@ -132,6 +139,7 @@ void tw_engine_free(tw_engine *e)
     if (!e)
         return;
     stop_storms(e);
+    tw__ecorr_free(e->sigma);   /* saves the correlation state */
     tw_dedup_free(e->dedup);
     pthread_mutex_destroy(&e->dedup_lock);
     pthread_mutex_destroy(&e->storm_lock);
@@ -376,6 +384,33 @@ static tw_counter *source_counters(tw_engine *e, const char *source, tw_counter 
     return c;
 }
 
+/* The alerts of Sigma correlation hits (each an event of its own, rendered for the correlation's
+ * targets). Returns -1 when out of memory. */
+static int hit_alerts(const tw_config *cfg, const tw__ecorr_hits *hits, batch *b, tw_counter *const *rule_matches)
+{
+    for (size_t i = 0; i < hits->n; i++) {
+        const tw__ecorr_hit *h = &hits->v[i];
+        const tw_rule_cfg *r = &cfg->rules[h->rule];
+        if (rule_matches)
+            tw_count(rule_matches[h->rule], 1);
+        char *text = own_copy(b, h->json, h->len), *eid = text ? own_copy(b, h->id, strlen(h->id)) : NULL;
+        tw_json_doc *doc = NULL;
+        tw_error err;
+        if (!eid || tw_json_parse(text, h->len, &cfg->lim, &doc, &err))
+            return -1;   /* the correlator writes valid JSON: only memory can fail */
+        for (uint32_t k = 0; k < r->nbindings; k++) {
+            tw_new_alert *a = new_alert(b, h->rule);
+            if (!a) {
+                tw_json_doc_free(doc);
+                return -1;
+            }
+            render_alert(cfg, r, &r->bindings[k], tw_json_root(doc), NULL, text, h->len, eid, 0, b, a);
+        }
+        tw_json_doc_free(doc);
+    }
+    return 0;
+}
+
 /* One event: normalise, dedup, match, render. */
 static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ingest_item *it, tw_ingest_result *res,
                     item_state *st, batch *b, tw_counter *const *rule_matches)
@@ -486,6 +521,13 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         tw_json_doc_free(edoc);
     }
     tw_json_doc_free(doc);
+    if (cfg->sigma.ncorrelations) {
+        tw__ecorr_hits hits = TW_VEC_INIT;
+        tw__ecorr_feed(e->sigma, snap, m, &mr, tw__now_ms(), &hits);
+        if (hit_alerts(cfg, &hits, b, rule_matches))
+            reject(res, TW_ENOMEM, "out of memory");
+        tw__ecorr_hits_free(&hits);
+    }
 }
 
 void tw__engine_set_forward(tw_engine *e, tw_engine_forward_fn fn, void *ctx)
@@ -721,6 +763,31 @@ out:
     return rc;
 }
 
+/* Closes Sigma correlation windows whose time is up and commits their alerts; saves the state now
+ * and then. */
+static void sigma_tick(tw_engine *e, int64_t now)
+{
+    tw__ecorr_hits hits = TW_VEC_INIT;
+    tw_snapshot *snap = NULL;
+    tw__ecorr_tick(e->sigma, now, &hits, &snap);
+    if (!snap)
+        return;
+    batch b;
+    memset(&b, 0, sizeof b);
+    tw_counter *const *rule_matches = tw_snapshot_ext(snap, make_rule_counters, free, e);
+    tw_error err;
+    tw_status rc = hit_alerts(snap->cfg, &hits, &b, rule_matches) ? tw__err(&err, TW_ENOMEM, "out of memory") : TW_OK;
+    if (!rc && b.alerts.n) {
+        tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .now_ms = now};
+        rc = tw_outbox_commit(e->ob, &cb, &err);
+    }
+    if (rc)
+        tw_log(TW_LOG_ERROR, "Sigma correlation alerts lost", "error", err.msg, NULL);
+    batch_free(&b);
+    tw__ecorr_hits_free(&hits);
+    tw_snapshot_release(snap);
+}
+
 static void *storm_main(void *arg)
 {
     tw_engine *e = arg;
@@ -746,6 +813,7 @@ static void *storm_main(void *arg)
             tw_log(TW_LOG_ERROR, "cannot close storm windows", "error", err.msg, NULL);
             last_log = now;
         }
+        sigma_tick(e, now);
         pthread_mutex_lock(&e->storm_lock);
     }
     pthread_mutex_unlock(&e->storm_lock);

@@ -1,0 +1,193 @@
+/* engine/sigma_corr.c: the Sigma correlator of `serve`: follows the configuration, keeps its state
+ * in the data directory, counts what it evicts. */
+#include "engine/sigma_corr.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "telemetry/log.h"
+#include "trailwatch/sigma.h"
+
+#define TW_SIGMA_STATE_FILE "sigma-state.db"
+
+struct tw__ecorr {
+    tw_snapshots *snaps;
+    pthread_mutex_t lock;          /* snap and corr (the correlator locks its own state) */
+    tw_snapshot *snap;             /* the configuration the correlator reads (a reference), or NULL */
+    tw_correlator *corr;           /* NULL: that configuration has no correlations (or it failed) */
+    int64_t last_save_ms;
+    tw_correlator_stats counted;   /* of corr: what the counters hold already */
+    tw_counter *groups, *evicted, *late, *hits;
+};
+
+void tw__ecorr_hits_free(tw__ecorr_hits *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->v[i].json);
+        free(h->v[i].id);
+    }
+    TW_VEC_FREE(h);
+}
+
+tw__ecorr *tw__ecorr_new(tw_snapshots *snaps, tw_metrics *m)
+{
+    tw__ecorr *ec = calloc(1, sizeof *ec);
+    if (!ec)
+        return NULL;
+    ec->snaps = snaps;
+    pthread_mutex_init(&ec->lock, NULL);
+    if (m) {
+        ec->groups = tw_metrics_gauge(m, "trailwatch_sigma_groups", "Sigma correlation states held (per correlation "
+                                      "and group-by values)", "");
+        ec->evicted = tw_metrics_counter(m, "trailwatch_sigma_evicted_total", "Sigma correlation states (or events of "
+                                         "a state) dropped to stay within sigma.max_groups / max_group_events", "");
+        ec->late = tw_metrics_counter(m, "trailwatch_sigma_late_total", "Events dropped by Sigma correlations: older "
+                                      "than the newest eventTime minus sigma.lateness", "");
+        ec->hits = tw_metrics_counter(m, "trailwatch_sigma_correlation_hits_total", "Sigma correlation hits", "");
+    }
+    return ec;
+}
+
+/* Adds what corr counted since the last call to the counters. Under ec->lock. */
+static void count_stats(tw__ecorr *ec)
+{
+    if (!ec->corr)
+        return;
+    tw_correlator_stats st;
+    tw_correlator_stats_get(ec->corr, &st);
+    if (ec->evicted)
+        tw_count(ec->evicted, st.evicted - ec->counted.evicted);
+    if (ec->late)
+        tw_count(ec->late, st.late - ec->counted.late);
+    if (ec->hits)
+        tw_count(ec->hits, st.hits - ec->counted.hits);
+    if (ec->groups)
+        tw_gauge_set(ec->groups, st.groups);
+    ec->counted = st;
+}
+
+/* Saves and drops the correlator. Under ec->lock. */
+static void drop(tw__ecorr *ec)
+{
+    count_stats(ec);
+    tw_correlator_free(ec->corr);   /* saves */
+    ec->corr = NULL;
+    memset(&ec->counted, 0, sizeof ec->counted);
+    tw_snapshot_release(ec->snap);
+    ec->snap = NULL;
+}
+
+/* Moves to snap (the current configuration; the reference is taken over). Under ec->lock. */
+static void follow(tw__ecorr *ec, tw_snapshot *snap, int64_t now_ms)
+{
+    drop(ec);
+    ec->snap = snap;
+    ec->last_save_ms = now_ms;
+    const tw_config *cfg = snap->cfg;
+    if (!cfg->sigma.rules || !cfg->sigma.ncorrelations)
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", cfg->data_dir, TW_SIGMA_STATE_FILE);
+    tw_correlator_opts o;
+    tw_correlator_opts_default(&o);
+    o.lateness_ms = cfg->sigma.lateness_ms;
+    o.max_groups = cfg->sigma.max_groups;
+    o.max_group_events = cfg->sigma.max_group_events;
+    o.state_path = path;
+    tw_error err;
+    if (tw_correlator_new(cfg->sigma.rules, cfg->ruleset, &o, &ec->corr, &err)) {
+        /* matching and alerting go on; only the correlations do not run */
+        tw_log(TW_LOG_ERROR, "Sigma correlations cannot run", "error", err.msg, NULL);
+        ec->corr = NULL;
+    }
+}
+
+void tw__ecorr_free(tw__ecorr *ec)
+{
+    if (!ec)
+        return;
+    drop(ec);
+    pthread_mutex_destroy(&ec->lock);
+    free(ec);
+}
+
+typedef struct collect {
+    const tw_config *cfg;
+    tw__ecorr_hits *out;
+} collect;
+
+static void on_hit(void *ctx, const tw_correlation_hit *h)
+{
+    collect *c = ctx;
+    uint32_t rule = c->cfg->sigma.rule_of[h->rule];
+    if (rule == UINT32_MAX)
+        return;
+    char *json = malloc(h->json_len + 1), *id = NULL;
+    const char *ip = json ? strstr(h->json, "\"id\":\"") : NULL;   /* the correlator writes a uuid there */
+    const char *ie = ip ? strchr(ip + 6, '"') : NULL;
+    if (ie)
+        id = strndup(ip + 6, (size_t)(ie - ip - 6));
+    tw__ecorr_hit *x = json && id ? TW_VEC_ADD(c->out) : NULL;
+    if (!x) {
+        tw_log(TW_LOG_ERROR, "Sigma correlation hit lost: out of memory", "rule", h->info->name, NULL);
+        free(json);
+        free(id);
+        return;
+    }
+    memcpy(json, h->json, h->json_len);
+    json[h->json_len] = '\0';
+    *x = (tw__ecorr_hit){rule, json, h->json_len, id};
+}
+
+void tw__ecorr_feed(tw__ecorr *ec, tw_snapshot *snap, tw_matcher *m, const tw_match_result *mr, int64_t now_ms,
+                    tw__ecorr_hits *out)
+{
+    if (!snap->cfg->sigma.ncorrelations || !mr->count)
+        return;
+    pthread_mutex_lock(&ec->lock);
+    if (ec->snap != snap) {
+        tw_snapshot *cur = tw_snapshot_acquire(ec->snaps);
+        if (cur == snap)
+            follow(ec, cur, now_ms);
+        else
+            tw_snapshot_release(cur);   /* an event of the configuration before a reload */
+    }
+    if (ec->snap == snap && ec->corr) {
+        collect c = {snap->cfg, out};
+        tw_error err;
+        if (tw_correlator_feed(ec->corr, m, mr, now_ms, on_hit, &c, &err))
+            tw_log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
+    }
+    pthread_mutex_unlock(&ec->lock);
+}
+
+void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out, tw_snapshot **snap_out)
+{
+    *snap_out = NULL;
+    pthread_mutex_lock(&ec->lock);
+    tw_snapshot *cur = tw_snapshot_acquire(ec->snaps);
+    if (cur != ec->snap)
+        follow(ec, cur, now_ms);
+    else
+        tw_snapshot_release(cur);
+    if (ec->corr) {
+        collect c = {ec->snap->cfg, out};
+        size_t before = out->n;
+        tw_error err;
+        if (tw_correlator_tick(ec->corr, now_ms, on_hit, &c, &err))
+            tw_log(TW_LOG_ERROR, "Sigma correlation windows not closed", "error", err.msg, NULL);
+        if (out->n > before) {
+            *snap_out = ec->snap;
+            atomic_fetch_add(&ec->snap->refs, 1);
+        }
+        if (now_ms - ec->last_save_ms >= ec->snap->cfg->sigma.save_ms) {
+            ec->last_save_ms = now_ms;
+            if (tw_correlator_save(ec->corr, &err))
+                tw_log(TW_LOG_ERROR, "cannot save Sigma correlation state", "error", err.msg, NULL);
+        }
+        count_stats(ec);
+    }
+    pthread_mutex_unlock(&ec->lock);
+}
