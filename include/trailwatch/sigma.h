@@ -156,6 +156,31 @@ typedef struct tw_correlator_stats {
 
 void tw_correlator_stats_get(tw_correlator *c, tw_correlator_stats *out);
 
+/* ---- Sigma files on their own, one event at a time (query --sigma, replay --sigma) ---- */
+
+/* Rule files compiled into a rule set of their own, with a matcher and (correlate) a batch-mode
+ * correlator: the caller owns it (tw_sigma_eval_free); names handed out are borrowed from it. */
+typedef struct tw_sigma_eval tw_sigma_eval;
+
+/* Loads paths (files or folders), refusals reported as tw_sigma_load_path does and counted in
+ * *nrefused (those rules are left out); placeholders: the `|expand` table or NULL. Fails when a path
+ * cannot be read or nothing loads. */
+tw_status tw_sigma_eval_new(const char *const *paths, size_t npaths, const tw_json *placeholders,
+                            const tw_limits *lim, int correlate, tw_sigma_eval **out, size_t *nrefused,
+                            tw_report_fn report, void *ctx, tw_error *err);
+void tw_sigma_eval_free(tw_sigma_eval *e);
+
+/* Matches one event (a raw CloudTrail record or an EventBridge envelope): *nmatched detection rules,
+ * their names in *names (valid until the next call). Correlations take the event when enabled. */
+tw_status tw_sigma_eval_event(tw_sigma_eval *e, const char *json, size_t len, size_t *nmatched,
+                              const char *const **names, tw_error *err);
+
+/* End of input: the correlation hits, in eventTime order (nothing without correlations). */
+tw_status tw_sigma_eval_finish(tw_sigma_eval *e, tw_correlation_fn fn, void *ctx, tw_error *err);
+
+/* The loaded rules (for tw_sigma_rule, tw_sigma_count). */
+const tw_sigma *tw_sigma_eval_rules(const tw_sigma_eval *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -305,4 +305,57 @@ TW_TEST(state_survives_a_restart)
     rmdir(dir);
 }
 
+static void count_hit(void *ctx, const tw_correlation_hit *h)
+{
+    (void)h;
+    ++*(int *)ctx;
+}
+
+/* tw_sigma_eval: what query --sigma and replay --sigma evaluate archived events with. */
+TW_TEST(sigma_files_evaluate_events_one_by_one)
+{
+    char dir[] = "/tmp/tw-sigma-eval-XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char path[300];
+    snprintf(path, sizeof path, "%s/r.yml", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("title: Stop logging\nname: stop\nlogsource: {product: aws, service: cloudtrail}\n"
+          "detection:\n  sel:\n    eventName: StopLogging\n  condition: sel\n---\n"
+          "title: twice\nname: twice\ncorrelation:\n  type: event_count\n  rules: [stop]\n  timespan: 1h\n"
+          "  condition: {gte: 2}\ngenerate: true\n", f);
+    fclose(f);
+    tw_limits lim;
+    tw_limits_default(&lim);
+    tw_sigma_eval *e = NULL;
+    tw_error err;
+    size_t refused = 0;
+    const char *paths[] = {path};
+    REQUIRE(tw_sigma_eval_new(paths, 1, NULL, &lim, 1, &e, &refused, NULL, NULL, &err) == TW_OK);
+    CHECK_EQ_INT((int)refused, 0);
+    size_t n;
+    const char *const *names;
+    const char *rec = "{\"eventVersion\":\"1.08\",\"eventSource\":\"cloudtrail.amazonaws.com\",\"eventName\":"
+                      "\"stoplogging\",\"eventTime\":\"2026-01-01T00:00:00Z\",\"eventID\":\"a\"}";
+    const char *eb = "{\"version\":\"0\",\"id\":\"b\",\"detail-type\":\"AWS API Call via CloudTrail\",\"source\":"
+                      "\"aws.cloudtrail\",\"detail\":{\"eventName\":\"StopLogging\",\"eventTime\":\"2026-01-01T00:10:00Z\"}}";
+    CHECK_EQ_INT(tw_sigma_eval_event(e, rec, strlen(rec), &n, &names, &err), TW_OK);
+    REQUIRE(n == 1);
+    CHECK_EQ_STR(names[0], "stop");
+    CHECK_EQ_INT(tw_sigma_eval_event(e, eb, strlen(eb), &n, &names, &err), TW_OK);
+    CHECK_EQ_INT((int)n, 1);
+    CHECK_EQ_INT(tw_sigma_eval_event(e, "{\"a\":1}", 7, &n, &names, &err), TW_OK);
+    CHECK_EQ_INT((int)n, 0);
+    CHECK(tw_sigma_eval_event(e, "{\"a\":", 5, &n, &names, &err) != TW_OK);
+    int nhits = 0;
+    CHECK_EQ_INT(tw_sigma_eval_finish(e, count_hit, &nhits, &err), TW_OK);
+    CHECK_EQ_INT(nhits, 1);
+    tw_sigma_eval_free(e);
+    const char *missing[] = {"/nonexistent/sigma"};
+    CHECK(tw_sigma_eval_new(missing, 1, NULL, &lim, 0, &e, &refused, NULL, NULL, &err) != TW_OK);
+    CHECK(e == NULL);
+    unlink(path);
+    rmdir(dir);
+}
+
 TW_TEST_MAIN()
