@@ -74,6 +74,7 @@ struct tw_aws_client {
     _Atomic uint64_t calls;
     tw_aws_files files;                /* kept for endpoint lookups of unknown services */
     pthread_mutex_t files_lock;
+    struct role *role;                 /* role_arn profiles: how to assume the role, NULL otherwise */
 };
 
 static const svc *find_svc(const char *name)
@@ -156,7 +157,227 @@ const char *tw__aws_endpoint(const tw_aws_client *cc, const char *service, int *
 const char *tw__aws_client_region(const tw_aws_client *c) { return c->region; }
 uint64_t tw__aws_calls(const tw_aws_client *c) { return atomic_load(&c->calls); }
 
+static tw_status client_new(const tw_aws_settings *s, unsigned depth, tw_creds_only only, int no_role,
+                            tw_aws_client **out, tw_error *err);
+
+/* ---- role_arn profiles: STS AssumeRole with the source profile's credentials ---- */
+
+typedef struct role {
+    tw_aws_client *source;             /* signs the AssumeRole calls */
+    char arn[TW_AWS_ROLE_ARN_MAX + 1];
+    char session[65];
+    char external_id[TW_AWS_EXTERNAL_ID_MAX + 1];
+    long duration_s;
+    char profile[128];
+} role;
+
+static void role_free(role *r)
+{
+    if (!r)
+        return;
+    tw__aws_client_free(r->source);
+    free(r);
+}
+
+typedef struct sts_creds {
+    char id[129], secret[129], expiration[64];
+    char *token;                       /* TW_AWS_TOKEN_MAX + 1 */
+    int too_long;
+} sts_creds;
+
+static void sts_take(char *dst, size_t cap, const char *text, size_t len, int *too_long)
+{
+    if (len >= cap) {
+        *too_long = 1;
+        return;
+    }
+    memcpy(dst, text, len);
+    dst[len] = '\0';
+}
+
+static int on_sts_xml(void *ctx, const char *path, const char *text, size_t len)
+{
+    sts_creds *k = ctx;
+    static const char pre[] = "AssumeRoleResponse/AssumeRoleResult/Credentials/";
+    if (!text || strncmp(path, pre, sizeof pre - 1) != 0)
+        return 0;
+    const char *leaf = path + sizeof pre - 1;
+    if (strcmp(leaf, "AccessKeyId") == 0)
+        sts_take(k->id, sizeof k->id, text, len, &k->too_long);
+    else if (strcmp(leaf, "SecretAccessKey") == 0)
+        sts_take(k->secret, sizeof k->secret, text, len, &k->too_long);
+    else if (strcmp(leaf, "SessionToken") == 0)
+        sts_take(k->token, TW_AWS_TOKEN_MAX + 1, text, len, &k->too_long);
+    else if (strcmp(leaf, "Expiration") == 0)
+        sts_take(k->expiration, sizeof k->expiration, text, len, &k->too_long);
+    return 0;
+}
+
+/* The creds provider's fetch: one AssumeRole call (the query protocol: a form POST, an XML answer). */
+static tw_status assume_role(void *ctx, tw_aws_cred *out, tw_error *err)
+{
+    tw_aws_client *c = ctx;
+    const role *ro = c->role;
+    tw_buf body = TW_BUF_INIT;
+    tw_aws_resp resp;
+    sts_creds k;
+    memset(&resp, 0, sizeof resp);
+    memset(&k, 0, sizeof k);
+    tw_status rc = TW_ENOMEM;
+    char dur[24];
+    snprintf(dur, sizeof dur, "%ld", ro->duration_s);
+    if (!(k.token = calloc(1, TW_AWS_TOKEN_MAX + 1)) ||
+        tw_buf_puts(&body, "Action=AssumeRole&Version=2011-06-15&RoleArn=") || tw__aws_encode(&body, ro->arn, 0) ||
+        tw_buf_puts(&body, "&RoleSessionName=") || tw__aws_encode(&body, ro->session, 0) ||
+        tw_buf_puts(&body, "&DurationSeconds=") || tw_buf_puts(&body, dur) ||
+        (ro->external_id[0] &&
+         (tw_buf_puts(&body, "&ExternalId=") || tw__aws_encode(&body, ro->external_id, 0)))) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory");
+        goto out;
+    }
+    const char *hs[1] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"};
+    tw_aws_req r = {"sts", "AssumeRole", "POST", "/", NULL, hs, 1, body.data, body.len, 64 * 1024, 0, 0, 0};
+    if ((rc = tw__aws_call(ro->source, &r, &resp, err))) {
+        tw__err_prefix(err, "profile \"%s\": assuming role %s", ro->profile, ro->arn);
+        goto out;
+    }
+    if ((rc = tw__xml_walk(resp.body.data ? resp.body.data : "", resp.body.len, on_sts_xml, &k, err))) {
+        tw__err_prefix(err, "profile \"%s\": the AssumeRole answer", ro->profile);
+        goto out;
+    }
+    if (k.too_long || !k.id[0] || !k.secret[0] || !k.token[0]) {
+        rc = tw__err(err, TW_EAUTH, "profile \"%s\": the AssumeRole answer for %s has no usable credentials",
+                     ro->profile, ro->arn);
+        goto out;
+    }
+    if ((rc = tw__creds_set_keys(out, k.id, k.secret, k.token, "AssumeRole", err)))
+        goto out;
+    out->expires_ms = k.expiration[0] ? tw__aws_parse_time(k.expiration) : 0;
+    if (out->expires_ms < 0)
+        out->expires_ms = 0;
+out:
+    if (k.token) {
+        OPENSSL_cleanse(k.token, TW_AWS_TOKEN_MAX + 1);
+        free(k.token);
+    }
+    OPENSSL_cleanse(&k, sizeof k);
+    if (body.data)
+        OPENSSL_cleanse(body.data, body.len);
+    tw_buf_free(&body);
+    if (resp.body.data)
+        OPENSSL_cleanse(resp.body.data, resp.body.len);
+    tw__aws_resp_free(&resp);
+    return rc;
+}
+
+static int valid_session_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 2 && n <= 64 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-") == n;
+}
+
+/* Reads the profile's role_arn settings (botocore's names) and builds the client that assumes it. */
+static tw_status role_setup(tw_aws_client *c, const tw_aws_settings *s, unsigned depth, tw_error *err)
+{
+    role *ro = NULL;
+    char src[128], cs[64], v[64];
+    tw_status rc = TW_OK;
+    if (!(ro = calloc(1, sizeof *ro)))
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    snprintf(ro->profile, sizeof ro->profile, "%s", c->profile);
+    int h = tw__awscfg_profile(&c->files, "role_arn", ro->arn, sizeof ro->arn);
+    if (h == 0)
+        goto out;
+    if (h < 0 || strncmp(ro->arn, "arn:", 4) != 0) {
+        rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": role_arn is not an IAM role ARN", c->profile);
+        goto out;
+    }
+    if (depth >= TW_AWS_ROLE_CHAIN_MAX) {
+        rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": more than %u role profiles lead here (a source_profile "
+                     "loop?)", c->profile, TW_AWS_ROLE_CHAIN_MAX);
+        goto out;
+    }
+    if (tw__awscfg_profile(&c->files, "mfa_serial", v, sizeof v) != 0) {
+        rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": role_arn with mfa_serial needs a code typed at a "
+                     "terminal; give a server a role without MFA, or a credential_process", c->profile);
+        goto out;
+    }
+    int hs = tw__awscfg_profile(&c->files, "source_profile", src, sizeof src);
+    int hc = tw__awscfg_profile(&c->files, "credential_source", cs, sizeof cs);
+    if (hs < 0 || hc < 0 || (hs > 0) == (hc > 0)) {
+        rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": role_arn needs exactly one of source_profile and "
+                     "credential_source", c->profile);
+        goto out;
+    }
+    int hn = tw__awscfg_profile(&c->files, "role_session_name", ro->session, sizeof ro->session);
+    if (hn == 0)
+        snprintf(ro->session, sizeof ro->session, "trailwatch-%lld", (long long)time(NULL));
+    else if (hn < 0 || !valid_session_name(ro->session)) {
+        rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": role_session_name must be 2-64 characters of letters, "
+                     "digits and _+=,.@-", c->profile);
+        goto out;
+    }
+    if (tw__awscfg_profile(&c->files, "external_id", ro->external_id, sizeof ro->external_id) < 0) {
+        rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": external_id is longer than %u characters", c->profile,
+                     TW_AWS_EXTERNAL_ID_MAX);
+        goto out;
+    }
+    ro->duration_s = 3600;
+    int hd = tw__awscfg_profile(&c->files, "duration_seconds", v, sizeof v);
+    if (hd != 0) {
+        char *end;
+        ro->duration_s = hd > 0 ? strtol(v, &end, 10) : 0;
+        if (hd < 0 || *end || ro->duration_s < 900 || ro->duration_s > 43200) {
+            rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": duration_seconds must be 900 to 43200", c->profile);
+            goto out;
+        }
+    }
+    tw_aws_settings ss = *s;
+    ss.region = c->region;
+    tw_creds_only only = TW_CREDS_CHAIN;
+    if (hs > 0) {
+        ss.profile = src;
+    } else {
+        ss.profile = c->profile;
+        if (strcmp(cs, "Environment") == 0)
+            only = TW_CREDS_ONLY_ENVIRONMENT;
+        else if (strcmp(cs, "Ec2InstanceMetadata") == 0)
+            only = TW_CREDS_ONLY_IMDS;
+        else if (strcmp(cs, "EcsContainer") == 0)
+            only = TW_CREDS_ONLY_CONTAINER;
+        else {
+            rc = tw__err(err, TW_ECONFIG, "AWS profile \"%s\": credential_source must be Environment, "
+                         "Ec2InstanceMetadata or EcsContainer", c->profile);
+            goto out;
+        }
+    }
+    /* a profile naming itself as source_profile uses its own keys (botocore), not its role again;
+     * credential_source reads one source for the same profile, without its role */
+    int no_role = hs == 0 || strcmp(src, c->profile) == 0;
+    rc = client_new(&ss, depth + 1, only, no_role, &ro->source, err);
+    if (rc) {
+        tw__err_prefix(err, "AWS profile \"%s\": its source", c->profile);
+        goto out;
+    }
+    c->role = ro;
+    ro = NULL;
+    tw__creds_set_fetch(c->creds, assume_role, c);
+out:
+    role_free(ro);
+    return rc;
+}
+
+
 tw_status tw__aws_client_new(const tw_aws_settings *s, tw_aws_client **out, tw_error *err)
+{
+    return client_new(s, 0, TW_CREDS_CHAIN, 0, out, err);
+}
+
+/* depth: how many role profiles lead here (source_profile chains); only: a role's credential_source;
+ * no_role: the profile's role_arn is not followed (the client is that role's source). */
+static tw_status client_new(const tw_aws_settings *s, unsigned depth, tw_creds_only only, int no_role,
+                            tw_aws_client **out, tw_error *err)
 {
     static const tw_aws_settings none = {0};
     if (!s)
@@ -220,6 +441,10 @@ tw_status tw__aws_client_new(const tw_aws_settings *s, tw_aws_client **out, tw_e
     if ((rc = tw__creds_new(&c->files, s->access_key_id, s->secret_access_key, s->session_token, 1000, &c->creds,
                             err)))
         goto fail;
+    if (only != TW_CREDS_CHAIN)
+        tw__creds_set_only(c->creds, only);
+    else if (!no_role && !s->access_key_id && !s->secret_access_key && (rc = role_setup(c, s, depth, err)))
+        goto fail;
     *out = c;
     return TW_OK;
 fail:
@@ -234,6 +459,7 @@ void tw__aws_client_free(tw_aws_client *c)
     for (size_t i = 0; i < c->npool; i++)
         tw__aws_conn_free(c->pool[i]);
     tw__creds_free(c->creds);
+    role_free(c->role);
     tw__awscfg_free(&c->files);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->files_lock);

@@ -30,6 +30,12 @@
 /* Endpoint URL, region, profile strings: far above any real one. */
 #define TW_AWS_URL_MAX         2048u
 #define TW_AWS_ENDPOINTS_MAX   32u
+/* role_arn profiles whose source_profile is itself a role: the SDKs follow chains; 4 is deeper than
+ * any real setup and stops a source_profile loop. */
+#define TW_AWS_ROLE_CHAIN_MAX  4u
+/* IAM's limits: a role ARN is at most 2048 characters, an external id at most 1224. */
+#define TW_AWS_ROLE_ARN_MAX    2048u
+#define TW_AWS_EXTERNAL_ID_MAX 1224u
 
 typedef struct tw_aws_endpoint {
     const char *service;           /* "s3", "sqs", "ssm", ... (signing name) */

@@ -38,6 +38,9 @@ struct tw_aws_creds_provider {
     int profile_given, profile_exists;
     int64_t failed_until_ms;       /* after a failed resolution: answer with failed_msg until then */
     tw_error failed;
+    tw_creds_fetch_fn fetch;       /* role_arn profiles: AssumeRole through the source's client */
+    void *fetch_ctx;
+    tw_creds_only only;            /* credential_source: one source instead of the chain */
 };
 
 /* A chain that found nothing is asked again only after this: every exec delivery and enrichment
@@ -59,7 +62,7 @@ static const char *envs(const char *name)
 
 void tw__creds_wipe(tw_aws_cred *c) { OPENSSL_cleanse(c, sizeof *c); }
 
-static tw_status set_keys(tw_aws_cred *c, const char *id, const char *secret, const char *token, const char *what,
+tw_status tw__creds_set_keys(tw_aws_cred *c, const char *id, const char *secret, const char *token, const char *what,
                           tw_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -127,7 +130,7 @@ tw_status tw__creds_parse_doc(const char *text, size_t len, const char *what, tw
     const char *token = jstr(r, "SessionToken");
     if (!token)
         token = jstr(r, "Token");
-    if ((rc = set_keys(out, jstr(r, "AccessKeyId"), jstr(r, "SecretAccessKey"), token, what, err)))
+    if ((rc = tw__creds_set_keys(out, jstr(r, "AccessKeyId"), jstr(r, "SecretAccessKey"), token, what, err)))
         goto out;
     const char *exp = jstr(r, "Expiration");
     if (exp && *exp) {
@@ -348,7 +351,7 @@ tw_status tw__creds_new(const tw_aws_files *files, const char *explicit_id, cons
     p->profile_exists = tw__awscfg_has_profile(files);
     tw_status rc = TW_OK;
     if (explicit_id || explicit_secret) {
-        if ((rc = set_keys(&p->cached, explicit_id, explicit_secret, explicit_token, "aws credentials in the configuration",
+        if ((rc = tw__creds_set_keys(&p->cached, explicit_id, explicit_secret, explicit_token, "aws credentials in the configuration",
                            err)))
             goto fail;
         p->cached.source = "config";
@@ -371,7 +374,7 @@ tw_status tw__creds_new(const tw_aws_files *files, const char *explicit_id, cons
     if (hi < 0 || hs < 0 || ht < 0)
         rc = tw__err(err, TW_ETOOBIG, "AWS profile \"%s\": a key or token is longer than trailwatch accepts", p->profile);
     else if (hi > 0 || hs > 0)
-        rc = set_keys(&p->profile_keys, hi > 0 ? id : NULL, hs > 0 ? secret : NULL, ht > 0 ? token : NULL,
+        rc = tw__creds_set_keys(&p->profile_keys, hi > 0 ? id : NULL, hs > 0 ? secret : NULL, ht > 0 ? token : NULL,
                       "AWS profile keys", err);
     p->have_profile_keys = !rc && (hi > 0 || hs > 0);
     OPENSSL_cleanse(id, sizeof id);
@@ -408,12 +411,45 @@ static int md_disabled(void)
 }
 
 /* Walks the chain; the first source that has credentials wins. */
+static tw_status resolve_only(tw_aws_creds_provider *p, tw_aws_cred *c, tw_error *err)
+{
+    tw_status rc;
+    switch (p->only) {
+    case TW_CREDS_ONLY_ENVIRONMENT: {
+        const char *id = envs("AWS_ACCESS_KEY_ID"), *secret = envs("AWS_SECRET_ACCESS_KEY");
+        if (!id && !secret)
+            return tw__err(err, TW_EAUTH, "profile \"%s\": credential_source Environment, but AWS_ACCESS_KEY_ID is "
+                           "not set", p->profile);
+        rc = tw__creds_set_keys(c, id, secret, envs("AWS_SESSION_TOKEN"), "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+                                err);
+        c->source = "environment";
+        return rc;
+    }
+    case TW_CREDS_ONLY_CONTAINER:
+        rc = container_creds(p, c, err);
+        c->source = "container";
+        return rc;
+    default:
+        rc = imds_creds(p, c, err);
+        c->source = "imds";
+        return rc;
+    }
+}
+
 static tw_status resolve(tw_aws_creds_provider *p, tw_aws_cred *c, tw_error *err)
 {
+    if (p->only != TW_CREDS_CHAIN)
+        return resolve_only(p, c, err);
     const char *id = envs("AWS_ACCESS_KEY_ID"), *secret = envs("AWS_SECRET_ACCESS_KEY");
     if (id || secret) {
-        tw_status rc = set_keys(c, id, secret, envs("AWS_SESSION_TOKEN"), "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", err);
+        tw_status rc = tw__creds_set_keys(c, id, secret, envs("AWS_SESSION_TOKEN"), "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", err);
         c->source = "environment";
+        return rc;
+    }
+    if (p->fetch) {
+        /* botocore's order: the assume-role provider comes before the profile's own keys */
+        tw_status rc = p->fetch(p->fetch_ctx, c, err);
+        c->source = "assume-role";
         return rc;
     }
     if (p->have_profile_keys) {
@@ -485,3 +521,11 @@ void tw__creds_invalidate(tw_aws_creds_provider *p)
     }
     pthread_mutex_unlock(&p->lock);
 }
+
+void tw__creds_set_fetch(tw_aws_creds_provider *p, tw_creds_fetch_fn fn, void *ctx)
+{
+    p->fetch = fn;
+    p->fetch_ctx = ctx;
+}
+
+void tw__creds_set_only(tw_aws_creds_provider *p, tw_creds_only only) { p->only = only; }

@@ -10,8 +10,9 @@
  * ~/.aws/credentials or ~/.aws/config (with aws_session_token), the profile's credential_process,
  * the container endpoint (ECS: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI, with
  * AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]), the EC2 instance metadata service (IMDSv2: a session
- * token first; AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED). Not supported:
- * role_arn/source_profile (STS AssumeRole) and SSO profiles: use credential_process for those.
+ * token first; AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED). A profile with
+ * role_arn gets its credentials from a fetch function (STS AssumeRole, in client.c) right after the
+ * environment, as botocore's assume-role provider. Not supported: SSO profiles (credential_process).
  *
  * Errors never contain a key, secret or token.
  */
@@ -40,6 +41,17 @@ typedef struct tw_aws_cred {
 
 typedef struct tw_aws_creds_provider tw_aws_creds_provider;
 
+/* Fetches temporary credentials from elsewhere (AssumeRole): fills out (with expires_ms) or fails. */
+typedef tw_status (*tw_creds_fetch_fn)(void *ctx, tw_aws_cred *out, tw_error *err);
+
+/* A role profile's credential_source: one source instead of the chain. */
+typedef enum tw_creds_only {
+    TW_CREDS_CHAIN = 0,
+    TW_CREDS_ONLY_ENVIRONMENT,     /* "Environment" */
+    TW_CREDS_ONLY_IMDS,            /* "Ec2InstanceMetadata" */
+    TW_CREDS_ONLY_CONTAINER        /* "EcsContainer" */
+} tw_creds_only;
+
 /* explicit_id/secret/token: keys given in trailwatch's configuration (NULL: use the chain).
  * metadata_timeout_ms: per request to a metadata endpoint (the SDKs use 1 s). */
 tw_status tw__creds_new(const tw_aws_files *files, const char *explicit_id, const char *explicit_secret,
@@ -53,6 +65,12 @@ tw_status tw__creds_get(tw_aws_creds_provider *p, tw_aws_cred *out, tw_error *er
 /* Forgets cached temporary credentials (after ExpiredToken), so the next get fetches anew. */
 void tw__creds_invalidate(tw_aws_creds_provider *p);
 void tw__creds_wipe(tw_aws_cred *c);
+/* Called after the environment in the chain, before the profile's keys (role_arn profiles). */
+void tw__creds_set_fetch(tw_aws_creds_provider *p, tw_creds_fetch_fn fn, void *ctx);
+void tw__creds_set_only(tw_aws_creds_provider *p, tw_creds_only only);
+/* Copies keys into c, checking their lengths; what names their origin in errors (never the keys). */
+tw_status tw__creds_set_keys(tw_aws_cred *c, const char *id, const char *secret, const char *token, const char *what,
+                             tw_error *err);
 
 /* Parses a credential_process / container / IMDS JSON document into out (token key: "SessionToken"
  * or "Token"; "Expiration" ISO 8601). Exposed for tests and fuzzing. */
