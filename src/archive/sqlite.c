@@ -750,6 +750,11 @@ tw_status tw__archive_sqlite_open(const tw_archive_opts *o, tw__archive_backend 
     tw_status s;
     if ((s = tw__codec_new(ZSTD_LEVEL, &q->codec, err)))
         goto fail;
+    struct stat sb;
+    if (o->readonly && stat(o->path, &sb) != 0) {
+        s = tw__err(err, TW_ENOTFOUND, "archive %s: no archive there yet", o->path);
+        goto fail;
+    }
     int flags = o->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(o->path, &q->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc) {

@@ -35,6 +35,9 @@ int tw_cli_exit_for(tw_status code)
     case TW_ESYS:
     case TW_EDB:
     case TW_ETIMEOUT:
+    case TW_EIO:
+    case TW_ECORRUPT:
+    case TW_ENOSPC:
         return TW_EXIT_FAIL;
     default:
         return TW_EXIT_USAGE;

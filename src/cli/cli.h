@@ -8,6 +8,8 @@
 #define TW_CLI_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "trailwatch/error.h"
 #include "trailwatch/limits.h"
@@ -55,5 +57,37 @@ int tw_cmd_match(int argc, char **argv);
 int tw_cmd_cluster(int argc, char **argv); /* cmd_cluster.c */
 int tw_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
 int tw_cmd_sigma(int argc, char **argv);  /* cmd_sigma.c */
+int tw_cmd_ingest(int argc, char **argv);  /* cmd_ingest.c */
+int tw_cmd_query(int argc, char **argv);   /* cmd_query.c */
+int tw_cmd_who(int argc, char **argv);     /* cmd_who.c */
+int tw_cmd_archive(int argc, char **argv); /* cmd_archive.c */
+
+/* Where the archive is (cmd_archive.c): --archive PATH, else --data-dir DIR or -c FILE's data
+ * directory + "/archive.db". Prints the error and returns an exit code (0 = found). */
+typedef struct tw_cli_archive_loc {
+    const char *archive, *data_dir, *config;
+} tw_cli_archive_loc;
+#define TW_CLI_ARCHIVE_OPTIONS_HELP                                                                       \
+    "  --archive PATH        the archive file\n"                                                          \
+    "  --data-dir DIR        or DIR/archive.db\n"                                                         \
+    "  --config, -c FILE     or the archive of this configuration (its data_dir, archive.path)\n"
+struct tw_archive;
+int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, struct tw_archive **out);
+/* 2021-07-28T12:00:00Z (UTC, seconds; milliseconds when not whole). */
+void tw_cli_time(int64_t ms, char *out, size_t cap);
+/* A JSON string of n bytes to f, escaped. */
+void tw_cli_json_string(FILE *f, const char *s, size_t n);
+/* A CSV field to f, quoted when needed. */
+void tw_cli_csv_field(FILE *f, const char *s);
+
+/* Archive rows out (cmd_query.c, used by query and who): an aligned table (buffered until
+ * tw_cli_rows_end), JSON lines or CSV. */
+enum { TW_CLI_TABLE, TW_CLI_JSON, TW_CLI_CSV };
+struct tw_archive_row;
+typedef struct tw_cli_rows tw_cli_rows;
+/* format from --format (NULL: a table on a terminal, JSON lines otherwise); NULL when unknown. */
+tw_cli_rows *tw_cli_rows_new(const char *format, int who);
+int tw_cli_rows_add(void *rows, const struct tw_archive_row *r);   /* a tw_archive_row_fn */
+size_t tw_cli_rows_end(tw_cli_rows *rows);                          /* prints the table; frees; the count */
 
 #endif
