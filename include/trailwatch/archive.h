@@ -46,7 +46,8 @@ void tw_archive_close(tw_archive *a);
 
 /* Queues one event (a raw CloudTrail record or an EventBridge event, JSON text of one object).
  * received_ms is used as its time when the event carries none. TW_EEXIST: its eventID (for an
- * EventBridge event of a CloudTrail record) or id is already archived or queued; nothing is added.
+ * EventBridge event of a CloudTrail record) or id is already queued; nothing is added. One already
+ * stored is dropped when the queue is committed, and counted by tw_archive_duplicates.
  * TW_EJSON/TW_EUTF8/TW_EEVENT/TW_ETOOBIG: the event is unusable (the message says why); nothing is
  * added. Other errors come from the automatic flush (TW_ENOSPC disk full, TW_ECORRUPT, TW_EDB): the
  * queue is then dropped, nothing of it is archived. */
@@ -55,6 +56,8 @@ tw_status tw_archive_add(tw_archive *a, const char *json, size_t len, int64_t re
 tw_status tw_archive_flush(tw_archive *a, tw_error *err);
 /* Events committed by this handle since it was opened (what is durable). */
 uint64_t tw_archive_committed(const tw_archive *a);
+/* Events this handle's commits dropped because their id was already stored. */
+uint64_t tw_archive_duplicates(const tw_archive *a);
 
 typedef struct tw_archive_query {
     int64_t from_ms, to_ms;   /* time range, inclusive; 0 = open */

@@ -52,14 +52,18 @@ void tw_archive_close(tw_archive *a)
 
 uint64_t tw_archive_committed(const tw_archive *a) { return a ? a->committed : 0; }
 
+uint64_t tw_archive_duplicates(const tw_archive *a) { return a ? a->dropped : 0; }
+
 tw_status tw_archive_flush(tw_archive *a, tw_error *err)
 {
     if (!a->recs.n)
         return TW_OK;
     uint64_t dups = a->be->duplicates;
     tw_status s = a->be->ops->put_batch(a->be, a->recs.v, a->recs.n, err);
-    if (!s)
+    if (!s) {
         a->committed += a->recs.n - (a->be->duplicates - dups);
+        a->dropped += a->be->duplicates - dups;
+    }
     drop_queue(a);
     return s;
 }

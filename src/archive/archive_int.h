@@ -25,6 +25,7 @@ struct tw_archive {
     uint64_t *idset;               /* open addressing over ids: index + 1, 0 empty */
     size_t idset_cap;
     uint64_t committed;
+    uint64_t dropped;              /* stored repeats the backend dropped at commit */
     int32_t terms[TW_ARCH_MAX_TERMS];
 };
 

@@ -27,7 +27,7 @@
 /* Dictionaries: trained once on the first batch of at least this many events, this big. */
 #define TW_ARCH_DICT_MIN_EVENTS 1000u
 #define TW_ARCH_DICT_BYTES (64u * 1024u)
-#define TW_ARCH_DICT_SAMPLE_BYTES (8u * 1024u * 1024u)
+#define TW_ARCH_DICT_SAMPLE_BYTES (2u * 1024u * 1024u)
 
 typedef struct tw__codec tw__codec;
 

@@ -164,6 +164,14 @@ size_t tw__arch_terms(const tw__arch_fields *f, int32_t *terms, size_t cap)
     return n;
 }
 
+int tw__arch_body_has_id(const char *body, size_t len, const char *id)
+{
+    tw__arch_fields f;
+    int same = tw__arch_extract(body, len, &f, NULL) == TW_OK && strcmp(f.id, id) == 0;
+    tw__arch_fields_free(&f);
+    return same;
+}
+
 /* ---- matching a query's resource / principal against the event ---- */
 
 static int same_thing(const char *a, const char *b)

@@ -69,6 +69,10 @@ int tw__arch_has_resource(const tw__arch_fields *f, const char *resource);
 /* 1 when who names the event's principal (any of its identities, exactly or by short form). */
 int tw__arch_has_identity(const tw__arch_fields *f, const char *who);
 
+/* 1 when the stored body's dedup id (see tw__arch_fields.id) is id: for backends confirming an ID
+ * term hit (term hashes collide). */
+int tw__arch_body_has_id(const char *body, size_t len, const char *id);
+
 /* RFC 3339 time text to ms since the epoch; -1 when it is not one. */
 int64_t tw__arch_parse_time(const char *s, size_t len);
 

@@ -8,6 +8,7 @@
 
 #include "archive/backend.h"
 #include "archive/codec.h"
+#include "archive/extract.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/hash.h"
@@ -25,7 +26,10 @@ static const char schema[] =
     /* k: time-ordered key (backend.h); the columns are atoms (NULL when absent) */
     "CREATE TABLE ev(k INTEGER PRIMARY KEY, blk INTEGER NOT NULL, slot INTEGER NOT NULL, name INTEGER,"
     " src INTEGER, acct INTEGER, region INTEGER, dt INTEGER, err INTEGER);"
-    "CREATE TABLE terms(h INTEGER NOT NULL, k INTEGER NOT NULL, PRIMARY KEY(h, k)) WITHOUT ROWID;"
+    /* posting lists: per commit, one row per term: the keys of its events, k0 first, then LEB128
+     * deltas (a term shared by many events costs a byte or two per event, not an index entry) */
+    "CREATE TABLE post(h INTEGER NOT NULL, k0 INTEGER NOT NULL, k1 INTEGER NOT NULL, keys BLOB NOT NULL,"
+    " PRIMARY KEY(h, k0)) WITHOUT ROWID;"
     "INSERT INTO meta VALUES('schema', 1);";
 
 static const char *const col_names[TW_ARCH_NCOLS] = {"name", "src", "acct", "region", "dt", "err"};
@@ -43,7 +47,7 @@ typedef struct sq {
     int readonly;
     tw__codec *codec;
     uint32_t dict;             /* the dictionary new blocks use (0 none) */
-    sqlite3_stmt *get_block, *ins_block, *ins_ev, *ins_term, *max_key, *ins_atom, *get_atom;
+    sqlite3_stmt *get_post, *get_ev, *id_hits, *get_block, *ins_block, *ins_ev, *ins_term, *max_key, *ins_atom, *get_atom;
     atom_slot *atoms;          /* writer's cache: string -> id */
     size_t natoms, atom_cap;
     struct {
@@ -53,6 +57,15 @@ typedef struct sq {
     } cache[CACHE_BLOCKS];
     uint64_t tick;
     tw_buf packed;
+    sqlite3_stmt *find_st[2];     /* scans without column constraints: [oldest_first] */
+    struct pair {
+        int32_t h;
+        int64_t k;
+    } *pairs;                     /* the batch's (term, key), written as posting lists */
+    size_t npairs, pair_cap;
+    tw_buf keys;                  /* a posting list being encoded or decoded */
+    int64_t *found;               /* a term's keys, decoded */
+    size_t nfound, found_cap;
 } sq;
 
 int64_t tw__arch_key_lo(int64_t time_ms)
@@ -322,16 +335,158 @@ static tw_status put_block(sq *q, const tw__arch_rec *recs, size_t n, sec_slot *
         sqlite3_reset(q->ins_ev);
         if (rc != SQLITE_DONE)
             return dberr(q, err, rc, "storing events");
-        for (size_t t = 0; t < r->nterms; t++) {
-            sqlite3_bind_int64(q->ins_term, 1, r->terms[t]);
-            sqlite3_bind_int64(q->ins_term, 2, key);
-            rc = sqlite3_step(q->ins_term);
-            sqlite3_reset(q->ins_term);
-            if (rc != SQLITE_DONE)
-                return dberr(q, err, rc, "indexing events");
+        if (q->npairs + r->nterms > q->pair_cap) {
+            size_t pc = q->pair_cap ? q->pair_cap : 4096;
+            while (pc < q->npairs + r->nterms)
+                pc *= 2;
+            struct pair *v = realloc(q->pairs, pc * sizeof *v);
+            if (!v)
+                return tw__err(err, TW_ENOMEM, "archive: out of memory");
+            q->pairs = v;
+            q->pair_cap = pc;
         }
+        for (size_t t = 0; t < r->nterms; t++)
+            q->pairs[q->npairs++] = (struct pair){r->terms[t], key};
     }
     return TW_OK;
+}
+
+static tw_status block(sq *q, int64_t id, tw__block **out, tw_error *err);
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
+static int put_varint(tw_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return tw_buf_append(b, tmp, n) ? -1 : 0;
+}
+
+/* Writes the batch's pairs as one posting list per term. */
+static tw_status put_postings(sq *q, tw_error *err)
+{
+    if (!q->npairs)
+        return TW_OK;
+    qsort(q->pairs, q->npairs, sizeof *q->pairs, pair_cmp);
+    for (size_t i = 0; i < q->npairs;) {
+        size_t j = i;
+        tw_buf_reset(&q->keys);
+        int64_t prev = q->pairs[i].k;
+        for (j = i + 1; j < q->npairs && q->pairs[j].h == q->pairs[i].h; j++) {
+            if (q->pairs[j].k == prev)
+                continue;
+            if (put_varint(&q->keys, (uint64_t)(q->pairs[j].k - prev)))
+                return tw__err(err, TW_ENOMEM, "archive: out of memory");
+            prev = q->pairs[j].k;
+        }
+        sqlite3_bind_int64(q->ins_term, 1, q->pairs[i].h);
+        sqlite3_bind_int64(q->ins_term, 2, q->pairs[i].k);
+        sqlite3_bind_int64(q->ins_term, 3, prev);
+        sqlite3_bind_blob(q->ins_term, 4, q->keys.len ? q->keys.data : "", (int)q->keys.len, SQLITE_STATIC);
+        int rc = sqlite3_step(q->ins_term);
+        sqlite3_reset(q->ins_term);
+        if (rc != SQLITE_DONE)
+            return dberr(q, err, rc, "indexing events");
+        i = j;
+    }
+    q->npairs = 0;
+    return TW_OK;
+}
+
+static int key_cmp_asc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int key_cmp_desc(const void *a, const void *b) { return key_cmp_asc(b, a); }
+
+/* Every key of term h within [lo, hi], sorted, into q->found. */
+static tw_status term_keys(sq *q, int32_t h, int64_t lo, int64_t hi, int desc, tw_error *err)
+{
+    q->nfound = 0;
+    sqlite3_bind_int64(q->get_post, 1, h);
+    sqlite3_bind_int64(q->get_post, 2, lo);
+    sqlite3_bind_int64(q->get_post, 3, hi);
+    int rc;
+    tw_status s = TW_OK;
+    while ((rc = sqlite3_step(q->get_post)) == SQLITE_ROW) {
+        int64_t k = sqlite3_column_int64(q->get_post, 0);
+        const unsigned char *p = sqlite3_column_blob(q->get_post, 1);
+        size_t n = (size_t)sqlite3_column_bytes(q->get_post, 1), i = 0;
+        for (;;) {
+            if (k >= lo && k <= hi) {
+                if (q->nfound == q->found_cap) {
+                    size_t cap = q->found_cap ? q->found_cap * 2 : 1024;
+                    int64_t *v = realloc(q->found, cap * sizeof *v);
+                    if (!v) {
+                        s = tw__err(err, TW_ENOMEM, "archive: out of memory");
+                        goto out;
+                    }
+                    q->found = v;
+                    q->found_cap = cap;
+                }
+                q->found[q->nfound++] = k;
+            }
+            if (i >= n)
+                break;
+            uint64_t d = 0;
+            int shift = 0;
+            while (i < n && shift < 64) {
+                d |= (uint64_t)(p[i] & 0x7f) << shift;
+                shift += 7;
+                if (!(p[i++] & 0x80))
+                    break;
+            }
+            if (!d || (p[i - 1] & 0x80)) {
+                s = tw__err(err, TW_ECORRUPT, "archive %s: an index entry is damaged", q->path);
+                goto out;
+            }
+            k += (int64_t)d;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        s = dberr(q, err, rc, "reading the index");
+    else if (q->nfound > 1)
+        qsort(q->found, q->nfound, sizeof *q->found, desc ? key_cmp_desc : key_cmp_asc);
+out:
+    sqlite3_reset(q->get_post);
+    return s;
+}
+
+/* 1 when an event with this id is stored (an ID term hit confirmed on the body). */
+static tw_status stored(sq *q, const tw__arch_rec *r, int *found, tw_error *err)
+{
+    *found = 0;
+    if (!*r->id)
+        return TW_OK;
+    tw_status s = term_keys(q, tw__arch_term(TW_ARCH_TERM_ID, r->id, strlen(r->id)), INT64_MIN, INT64_MAX, 0, err);
+    for (size_t i = 0; !s && !*found && i < q->nfound; i++) {
+        sqlite3_bind_int64(q->id_hits, 1, q->found[i]);
+        int rc = sqlite3_step(q->id_hits);
+        if (rc == SQLITE_ROW) {
+            tw__block *bl = NULL;
+            const char *body;
+            size_t len;
+            if (!(s = block(q, sqlite3_column_int64(q->id_hits, 0), &bl, err)) &&
+                !(s = tw__block_body(bl, (uint32_t)sqlite3_column_int64(q->id_hits, 1), &body, &len, err)))
+                *found = tw__arch_body_has_id(body, len, r->id);
+        } else if (rc != SQLITE_DONE) {
+            s = dberr(q, err, rc, "looking for duplicates");
+        }
+        sqlite3_reset(q->id_hits);
+    }
+    return s;
 }
 
 static tw_status sq_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, size_t n, tw_error *err)
@@ -345,8 +500,13 @@ static tw_status sq_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
     while (cap < n * 2)
         cap *= 2;
     sec_slot *secs = calloc(cap, sizeof *secs);
-    if (!secs)
+    tw__arch_rec *keep = malloc(n * sizeof *keep);
+    uint64_t dups = 0;
+    if (!secs || !keep) {
+        free(secs);
+        free(keep);
         return tw__err(err, TW_ENOMEM, "archive: out of memory");
+    }
     tw_status s = TW_OK;
     int rc = exec(q, "BEGIN IMMEDIATE");
     if (rc) {
@@ -357,25 +517,41 @@ static tw_status sq_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
         if ((s = load_dicts(q, err)) || (!q->dict && (s = train(q, recs, n, err))))
             goto fail;
     }
-    for (size_t i = 0; i < n;) {
+    /* dedup against what is stored, inside the write transaction (no lock per event) */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int found;
+        if ((s = stored(q, &recs[i], &found, err)))
+            goto fail;
+        if (found)
+            dups++;
+        else
+            keep[m++] = recs[i];
+    }
+    for (size_t i = 0; i < m;) {
         size_t k = 0, bytes = 0;
-        while (i + k < n && k < TW_ARCH_BLOCK_EVENTS && (k == 0 || bytes + recs[i + k].body_len <= TW_ARCH_BLOCK_BYTES))
-            bytes += recs[i + k++].body_len;
-        if ((s = put_block(q, recs + i, k, secs, cap, err)))
+        while (i + k < m && k < TW_ARCH_BLOCK_EVENTS && (k == 0 || bytes + keep[i + k].body_len <= TW_ARCH_BLOCK_BYTES))
+            bytes += keep[i + k++].body_len;
+        if ((s = put_block(q, keep + i, k, secs, cap, err)))
             goto fail;
         i += k;
     }
+    if ((s = put_postings(q, err)))
+        goto fail;
     if ((rc = exec(q, "COMMIT"))) {
         s = dberr(q, err, rc, "committing");
         goto fail;
     }
+    q->base.duplicates += dups;
     goto out;
 fail:
+    q->npairs = 0;
     exec(q, "ROLLBACK");
     /* names inserted by the rolled back transaction are gone: forget the cache */
     atoms_forget(q);
 out:
     free(secs);
+    free(keep);
     return s;
 }
 
@@ -470,43 +646,140 @@ static void key_range(const tw__arch_plan *p, int64_t *lo, int64_t *hi)
     }
 }
 
+static int plan_has_cols(const tw__arch_plan *p)
+{
+    for (int c = 0; c < TW_ARCH_NCOLS; c++)
+        if (p->ncols[c])
+            return 1;
+    return 0;
+}
+
+/* The plan's column values as atom ids (ids[c][0..n[c]-1]); *none when a constrained column has no
+ * stored value at all. */
+static tw_status resolve_cols(sq *q, const tw__arch_plan *p, int64_t ids[TW_ARCH_NCOLS][TW_ARCH_PLAN_VALUES],
+                              size_t n[TW_ARCH_NCOLS], int *none, tw_error *err)
+{
+    *none = 0;
+    tw_status s = TW_OK;
+    for (int c = 0; c < TW_ARCH_NCOLS; c++) {
+        n[c] = 0;
+        for (size_t i = 0; i < p->ncols[c] && i < TW_ARCH_PLAN_VALUES; i++) {
+            sqlite3_bind_text(q->get_atom, 1, p->cols[c][i], -1, SQLITE_STATIC);
+            int rc = sqlite3_step(q->get_atom);
+            if (rc == SQLITE_ROW)
+                ids[c][n[c]++] = sqlite3_column_int64(q->get_atom, 0);
+            else if (rc != SQLITE_DONE)
+                s = dberr(q, err, rc, "reading names");
+            sqlite3_reset(q->get_atom);
+            if (s)
+                return s;
+        }
+        if (p->ncols[c] && !n[c])
+            *none = 1;
+    }
+    return TW_OK;
+}
+
+/* A term's events: its posting lists, then each event's row (gone when pruned), filtered here. */
+static tw_status find_term(sq *q, const tw__arch_plan *p, int64_t lo, int64_t hi, tw__arch_cand_fn cb, void *ud,
+                           tw_error *err)
+{
+    int64_t ids[TW_ARCH_NCOLS][TW_ARCH_PLAN_VALUES];
+    size_t nids[TW_ARCH_NCOLS];
+    int none;
+    tw_status s = resolve_cols(q, p, ids, nids, &none, err);
+    if (s || none)
+        return s;
+    if ((s = term_keys(q, p->term, lo, hi, !p->oldest_first, err)))
+        return s;
+    /* q->found is reused by nested calls (none today); work on a copy of the count only */
+    for (size_t i = 0; i < q->nfound; i++) {
+        sqlite3_bind_int64(q->get_ev, 1, q->found[i]);
+        int rc = sqlite3_step(q->get_ev);
+        if (rc == SQLITE_DONE) {
+            sqlite3_reset(q->get_ev);
+            continue;
+        }
+        if (rc != SQLITE_ROW) {
+            s = dberr(q, err, rc, "querying");
+            sqlite3_reset(q->get_ev);
+            return s;
+        }
+        int ok = 1;
+        for (int c = 0; c < TW_ARCH_NCOLS && ok; c++) {
+            if (!nids[c])
+                continue;
+            int64_t v = sqlite3_column_int64(q->get_ev, 2 + c);
+            ok = 0;
+            for (size_t j = 0; j < nids[c]; j++)
+                if (ids[c][j] == v)
+                    ok = 1;
+        }
+        int64_t blk = sqlite3_column_int64(q->get_ev, 0);
+        uint32_t slot = (uint32_t)sqlite3_column_int64(q->get_ev, 1);
+        sqlite3_reset(q->get_ev);
+        if (!ok)
+            continue;
+        tw__block *bl = NULL;
+        const char *body;
+        size_t len;
+        if ((s = block(q, blk, &bl, err)) || (s = tw__block_body(bl, slot, &body, &len, err)))
+            return s;
+        int r = cb(ud, q->found[i], body, len);
+        if (r < 0)
+            return err && err->code ? err->code : TW_EINVAL;
+        if (r > 0)
+            break;
+    }
+    return TW_OK;
+}
+
 static tw_status sq_find(tw__archive_backend *b, const tw__arch_plan *p, tw__arch_cand_fn cb, void *ud,
                          tw_error *err)
 {
     sq *q = (sq *)b;
+    if (p->has_term) {
+        int64_t lo, hi;
+        key_range(p, &lo, &hi);
+        return find_term(q, p, lo, hi, cb, ud, err);
+    }
     tw_buf sql = TW_BUF_INIT;
-    sqlite3_stmt *st = NULL;
-    int none = 0;
-    tw_status s;
-    if (p->has_term)
-        tw_buf_puts(&sql, "SELECT t.k, e.blk, e.slot FROM terms t JOIN ev e ON e.k = t.k WHERE t.h = ?3 AND t.k BETWEEN ?1 AND ?2");
-    else
-        tw_buf_puts(&sql, "SELECT e.k, e.blk, e.slot FROM ev e WHERE e.k BETWEEN ?1 AND ?2");
-    if ((s = col_filters(q, p, &sql, &none, err)) || none)
+    sqlite3_stmt *st = NULL, *cached = NULL;
+    int none = 0, rc;
+    tw_status s = TW_OK;
+    tw_buf_puts(&sql, "SELECT e.k, e.blk, e.slot FROM ev e WHERE e.k BETWEEN ?1 AND ?2");
+    int cols = plan_has_cols(p);
+    if (cols && ((s = col_filters(q, p, &sql, &none, err)) || none))
         goto out;
-    tw_buf_printf(&sql, " ORDER BY %s %s", p->has_term ? "t.k" : "e.k", p->oldest_first ? "ASC" : "DESC");
+    tw_buf_printf(&sql, " ORDER BY e.k %s", p->oldest_first ? "ASC" : "DESC");
     if (tw_buf_error(&sql)) {
         s = tw__err(err, TW_ENOMEM, "archive: out of memory");
         goto out;
     }
-    int rc = sqlite3_prepare_v2(q->db, sql.data, -1, &st, NULL);
-    if (rc) {
-        s = dberr(q, err, rc, "querying");
-        goto out;
+    /* the same few shapes run for every add (dedup) and every page: prepared once */
+    sqlite3_stmt **slot = cols ? NULL : &q->find_st[p->oldest_first != 0];
+    if (slot && *slot) {
+        st = cached = *slot;
+    } else {
+        rc = sqlite3_prepare_v3(q->db, sql.data, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+        if (rc) {
+            s = dberr(q, err, rc, "querying");
+            goto out;
+        }
+        if (slot)
+            *slot = cached = st;
     }
     int64_t lo, hi;
     key_range(p, &lo, &hi);
     sqlite3_bind_int64(st, 1, lo);
     sqlite3_bind_int64(st, 2, hi);
-    if (p->has_term)
-        sqlite3_bind_int64(st, 3, p->term);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t key = sqlite3_column_int64(st, 0), blk = sqlite3_column_int64(st, 1);
-        uint32_t slot = (uint32_t)sqlite3_column_int64(st, 2);
+        uint32_t bslot = (uint32_t)sqlite3_column_int64(st, 2);
         tw__block *bl = NULL;
         const char *body;
         size_t len;
-        if ((s = block(q, blk, &bl, err)) || (s = tw__block_body(bl, slot, &body, &len, err)))
+        if ((s = block(q, blk, &bl, err)) || (s = tw__block_body(bl, bslot, &body, &len, err)))
             goto out;
         int r = cb(ud, key, body, len);
         if (r < 0) {
@@ -519,7 +792,10 @@ static tw_status sq_find(tw__archive_backend *b, const tw__arch_plan *p, tw__arc
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         s = dberr(q, err, rc, "querying");
 out:
-    sqlite3_finalize(st);
+    if (cached)
+        sqlite3_reset(cached);
+    else
+        sqlite3_finalize(st);
     tw_buf_free(&sql);
     return s;
 }
@@ -626,10 +902,10 @@ static tw_status sq_prune(tw__archive_backend *b, int64_t before_ms, uint64_t *r
         "CREATE TEMP TABLE IF NOT EXISTS prune_blk(b INTEGER PRIMARY KEY)",
         "DELETE FROM prune_blk",
         "INSERT OR IGNORE INTO prune_blk SELECT blk FROM ev WHERE k < ?1",
-        "DELETE FROM terms WHERE k < ?1",
+        "DELETE FROM post WHERE k1 < ?1",
         "DELETE FROM ev WHERE k < ?1",
-        "DELETE FROM blocks WHERE id IN (SELECT b FROM prune_blk) AND id NOT IN (SELECT blk FROM ev WHERE blk IN"
-        " (SELECT b FROM prune_blk))",
+        ("DELETE FROM blocks WHERE id IN (SELECT b FROM prune_blk) AND id NOT IN (SELECT blk FROM ev WHERE blk IN"
+         " (SELECT b FROM prune_blk))"),
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         if ((rc = sqlite3_prepare_v2(q->db, steps[i], -1, &st, NULL)))
@@ -662,6 +938,9 @@ static void sq_close(tw__archive_backend *b)
     sq *q = (sq *)b;
     if (!q)
         return;
+    sqlite3_finalize(q->id_hits);
+    sqlite3_finalize(q->get_post);
+    sqlite3_finalize(q->get_ev);
     sqlite3_finalize(q->get_block);
     sqlite3_finalize(q->ins_block);
     sqlite3_finalize(q->ins_ev);
@@ -669,12 +948,17 @@ static void sq_close(tw__archive_backend *b)
     sqlite3_finalize(q->max_key);
     sqlite3_finalize(q->ins_atom);
     sqlite3_finalize(q->get_atom);
+    for (int i = 0; i < 2; i++)
+        sqlite3_finalize(q->find_st[i]);
     sqlite3_close(q->db);
     for (size_t i = 0; i < CACHE_BLOCKS; i++)
         tw__block_free(&q->cache[i].b);
     atoms_forget(q);
     tw__codec_free(q->codec);
     tw_buf_free(&q->packed);
+    tw_buf_free(&q->keys);
+    free(q->pairs);
+    free(q->found);
     free(q->path);
     free(q);
 }
@@ -745,6 +1029,7 @@ tw_status tw__archive_sqlite_open(const tw_archive_opts *o, tw__archive_backend 
         return tw__err(err, TW_ENOMEM, "archive: out of memory");
     }
     q->base.ops = &sqlite_ops;
+    q->base.dedup_on_put = 1;
     q->readonly = o->readonly;
     tw_buf_init(&q->packed, 0);
     tw_status s;
@@ -772,15 +1057,18 @@ tw_status tw__archive_sqlite_open(const tw_archive_opts *o, tw__archive_backend 
     }
     if ((s = setup(q, err)) || (s = load_dicts(q, err)))
         goto fail;
-    if ((rc = prep(q, &q->get_block, "SELECT dict, data FROM blocks WHERE id = ?")))
+    if ((rc = prep(q, &q->get_block, "SELECT dict, data FROM blocks WHERE id = ?")) ||
+        (rc = prep(q, &q->get_post, "SELECT k0, keys FROM post WHERE h = ?1 AND k0 <= ?3 AND k1 >= ?2")) ||
+        (rc = prep(q, &q->get_ev, "SELECT blk, slot, name, src, acct, region, dt, err FROM ev WHERE k = ?")) ||
+        (rc = prep(q, &q->get_atom, "SELECT id FROM atoms WHERE s = ?")))
         goto dbfail;
     if (!o->readonly &&
         ((rc = prep(q, &q->ins_block, "INSERT INTO blocks(dict, n, raw, data) VALUES(?, ?, ?, ?)")) ||
          (rc = prep(q, &q->ins_ev, "INSERT INTO ev VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")) ||
-         (rc = prep(q, &q->ins_term, "INSERT OR IGNORE INTO terms VALUES(?, ?)")) ||
+         (rc = prep(q, &q->ins_term, "INSERT INTO post VALUES(?, ?, ?, ?)")) ||
          (rc = prep(q, &q->max_key, "SELECT max(k) FROM ev WHERE k >= ?1 AND k < ?2")) ||
          (rc = prep(q, &q->ins_atom, "INSERT INTO atoms(s) VALUES(?)")) ||
-         (rc = prep(q, &q->get_atom, "SELECT id FROM atoms WHERE s = ?"))))
+         (rc = prep(q, &q->id_hits, "SELECT blk, slot FROM ev WHERE k = ?"))))
         goto dbfail;
     *out = &q->base;
     return TW_OK;

@@ -73,7 +73,7 @@ static void draw(ingest *in, int force)
     if (!force && t - in->last_draw < (in->tty ? 0.1 : 1.0))
         return;
     in->last_draw = t;
-    uint64_t archived = tw_archive_committed(in->a);
+    uint64_t archived = tw_archive_committed(in->a), dups = in->duplicates + tw_archive_duplicates(in->a);
     if (in->tty) {
         size_t total = in->nfiles_total ? in->nfiles_total : 1;
         int width = 30, done = (int)((double)in->file_no * width / (double)total);
@@ -83,11 +83,11 @@ static void draw(ingest *in, int force)
         bar[width] = '\0';
         fprintf(stderr, "\r[%s] %zu/%zu files  %" PRIu64 " records  %" PRIu64 " archived  %" PRIu64 " dup  %" PRIu64
                         " errors ",
-                bar, in->file_no, in->nfiles_total, in->records, archived, in->duplicates, in->errors);
+                bar, in->file_no, in->nfiles_total, in->records, archived, dups, in->errors);
     } else {
         fprintf(stderr, "progress: files %zu/%zu records %" PRIu64 " archived %" PRIu64 " duplicates %" PRIu64
                         " errors %" PRIu64 "\n",
-                in->file_no, in->nfiles_total, in->records, archived, in->duplicates, in->errors);
+                in->file_no, in->nfiles_total, in->records, archived, dups, in->errors);
     }
     fflush(stderr);
 }
@@ -265,6 +265,7 @@ int tw_cmd_ingest(int argc, char **argv)
         fputc('\n', stderr);
     double el = now_s() - in.start;
     uint64_t archived = tw_archive_committed(in.a);
+    in.duplicates += tw_archive_duplicates(in.a);
     printf("files: %" PRIu64 "  records: %" PRIu64 "  archived: %" PRIu64 "  duplicates: %" PRIu64 "  errors: %" PRIu64
            "  elapsed: %.2f s  (%.0f records/s)\n",
            in.files, in.records, archived, in.duplicates, in.errors, el, el > 0 ? (double)in.records / el : 0.0);

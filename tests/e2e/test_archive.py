@@ -4,7 +4,9 @@ import glob
 import gzip
 import json
 import os
+import pty
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -260,6 +262,57 @@ class TestArchiveReliability(unittest.TestCase):
         self.assertEqual(ing.returncode, 0, err)
         self.assertIn("archived: 23981", out)
         self.assertGreater(answered, 0)
+
+
+def run_on_terminal(args, cwd):
+    """Runs args with stdout on a pseudo-terminal (as a user at a shell); returns (code, stdout)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(args, cwd=cwd, stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=600)
+    p.stderr.close()
+    os.close(master)
+    return p.returncode, out.decode().replace("\r\n", "\n")
+
+
+class TestReadme(unittest.TestCase):
+    """README.md's archive example: exactly its commands, from a folder beside ../shared, on a terminal."""
+
+    def test_readme_commands_and_output(self):
+        with open(os.path.join(twtest.ROOT, "README.md")) as f:
+            text = f.read()
+        block = text.split("## Who did it? The archive", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+        steps = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append([line[2:], []])
+            else:
+                steps[-1][1].append(line)
+        self.assertEqual([shlex.split(c)[:2] for c, _ in steps],
+                         [["trailwatch", "ingest"], ["trailwatch", "who"], ["trailwatch", "query"]])
+        top = twtest.tmpdir()
+        try:
+            os.symlink(twtest.shared_dir(), os.path.join(top, "shared"))
+            cwd = os.path.join(top, "x")
+            os.mkdir(cwd)
+            volatile = re.compile(r"elapsed: [0-9.]+ s  \(\d+ records/s\)")
+            for cmd, want in steps:
+                args = shlex.split(cmd)
+                code, out = run_on_terminal([twtest.tw_bin()] + args[1:], cwd)
+                self.assertEqual(code, 0, cmd)
+                got = [volatile.sub("elapsed: -", l.rstrip()) for l in out.splitlines()]
+                self.assertEqual(got, [volatile.sub("elapsed: -", l.rstrip()) for l in want], cmd)
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #define FUZZ_FAIL_HOOK() (tw_failed_now_ = 1)
 #define FUZZ_STRICT 1
 
+#include "../../fuzz/fuzz_archive_body.h"
 #include "../../fuzz/fuzz_aws_body.h"
 #include "../../fuzz/fuzz_event_body.h"
 #include "../../fuzz/fuzz_json_body.h"
@@ -111,6 +112,13 @@ static void replay(const char *target, void (*check)(const uint8_t *, size_t))
     }
     free(names);
     printf("# %s: %zu reproducers replayed, %zu open\n", target, ran, open);
+}
+
+TW_TEST(fuzz_archive_regressions)
+{
+    fuzz_archive_init();
+    replay("fuzz_archive", fuzz_archive_check);
+    fuzz_archive_fini();
 }
 
 TW_TEST(fuzz_aws_regressions)
