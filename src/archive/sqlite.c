@@ -89,9 +89,10 @@ static tw_status dberr(sq *q, tw_error *err, int rc, const char *doing)
     if (base == SQLITE_CORRUPT || base == SQLITE_NOTADB)
         return tw__err(err, TW_ECORRUPT, "archive %s: the file is damaged or not an archive (%s while %s)", q->path,
                        msg, doing);
-    if (base == SQLITE_FULL || sys == ENOSPC)
-        return tw__err(err, TW_ENOSPC, "archive %s: the disk is full (%s while %s); nothing of this batch was archived",
-                       q->path, msg, doing);
+    if (base == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT || sys == EFBIG)
+        return tw__err(err, TW_ENOSPC,
+                       "archive %s: the disk is full (%s while %s%s); nothing of this batch was archived", q->path,
+                       msg, doing, sys == EDQUOT ? ": quota" : sys == EFBIG ? ": file size limit" : "");
     if (base == SQLITE_NOMEM)
         return tw__err(err, TW_ENOMEM, "archive %s: out of memory while %s", q->path, doing);
     if (base == SQLITE_IOERR || base == SQLITE_CANTOPEN || base == SQLITE_READONLY || base == SQLITE_PERM)

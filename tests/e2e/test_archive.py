@@ -245,6 +245,27 @@ class TestArchiveReliability(unittest.TestCase):
             self.assertNotIn("AddressSanitizer", p.stderr)
             self.assertNotIn("runtime error", p.stderr)
 
+    def test_full_disk_clear_error_keeps_what_was_reported(self):
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt],
+                                               capture_output=True).returncode != 0:
+            self.skipTest("needs root to mount a 3 MB tmpfs (a real full disk)")
+        try:
+            db = os.path.join(mnt, "a.db")
+            p = run(["ingest", "--archive", db, os.path.join(DATA, "recorded.jsonl.gz")], timeout=600)
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            self.assertIn("the disk is full", p.stderr)
+            self.assertIn(db, p.stderr)
+            reported = int(re.search(r"archived: (\d+)", p.stdout).group(1))
+            self.assertGreater(reported, 0)
+            self.assertIn("the %d events reported archived are kept" % reported, p.stderr)
+            st = json.loads(run(["archive", "stats", "--json", "--archive", db], check=0).stdout)
+            self.assertEqual(st["events"], reported)
+            run(["query", "--archive", db, "--limit", "3"], check=0)
+        finally:
+            subprocess.run(["umount", mnt], capture_output=True)
+
     def test_ingest_and_query_at_the_same_time(self):
         ing = subprocess.Popen([twtest.tw_bin(), "ingest", "--archive", self.db, S3],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
