@@ -136,7 +136,9 @@ static void rule_event(sls *s, const char *fn, const char *target, const char *t
             rc.max_age_ms = (int64_t)u * 1000;
         if (tw__cl_uint(ld, rp, sub, "maximumRetryAttempts", 0, 185, &u) > 0)
             rc.max_attempts = (uint32_t)u;
-        if (retry->set && memcmp(&retry->r, &rc, sizeof rc) != 0)
+        /* field by field: the struct has padding, which memcmp would compare too */
+        if (retry->set && (retry->r.max_attempts != rc.max_attempts || retry->r.max_age_ms != rc.max_age_ms ||
+                           retry->r.base_ms != rc.base_ms || retry->r.cap_ms != rc.cap_ms))
             tw__cl_err(ld, rp->line, TW_ECONFIG, "%s: differs from the retryPolicy at line %u; trailwatch keeps one "
                        "retry policy per function", sub, retry->line);
         *retry = (fn_retry){1, rp->line, rc};

@@ -546,7 +546,7 @@ static tw_status forward(tw_engine *e, const tw_ingest_item *items, size_t n, co
         return tw__err(err, TW_EINVAL, "the server is stopping");
     tw_status rc = e->forward(e->forward_ctx, items, n, o, results, err);
     if (!rc)
-        tw_count(tw_metrics_counter(e->metrics, "trailwatch_events_received_total", "Events received, by source", lbl), n);
+        tw_count(tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl), n);
     if (!rc && o && o->file_path) {
         tw_commit_batch cb = {.now_ms = tw__now_ms(), .file_path = o->file_path, .file_size = o->file_size,
                               .file_mtime = o->file_mtime, .file_records = (int64_t)n};

@@ -294,13 +294,13 @@ static tstate *tstate_for(tw_dispatch *d, const char *name)
     char lbl[256];
     tw_metrics_label(lbl, sizeof lbl, "target", name);
     char lbl2[320];
-    const char *help = "Alert deliveries by target and outcome";
+    const char *help = TW_METRIC_DELIVERIES_HELP;
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"delivered\"", lbl);
-    t->delivered = tw_metrics_counter(d->metrics, "trailwatch_deliveries_total", help, lbl2);
+    t->delivered = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"retry\"", lbl);
-    t->retried = tw_metrics_counter(d->metrics, "trailwatch_deliveries_total", help, lbl2);
+    t->retried = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"dead\"", lbl);
-    t->dead = tw_metrics_counter(d->metrics, "trailwatch_deliveries_total", help, lbl2);
+    t->dead = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
     t->tokens = -1; /* filled on first use from the target's burst */
     d->targets[d->ntargets++] = t;
     return t;

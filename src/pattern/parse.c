@@ -260,6 +260,12 @@ static tw_status parse_anything_but(pctx *c, const char *path, const tw_json *v,
                 snprintf(why, sizeof why, "\"anything-but\" \"%s\" must be a string or a list of strings", op);
                 return bad(c, path, why);
             }
+            /* AWS rejects an empty prefix or suffix here: it would exclude every string */
+            if ((kind == TW_M_PREFIX || kind == TW_M_SUFFIX) && !*tw_json_string(e, NULL)) {
+                char why[128];
+                snprintf(why, sizeof why, "\"anything-but\" \"%s\" must not be the empty string", op);
+                return bad(c, path, why);
+            }
             tw__matcher *x = &m->list[i];
             tw_status rc = kind == TW_M_WILDCARD ? parse_wildcard(c, path, e, x)
                                                  : set_string(c, x, e, kind == TW_M_EIC);

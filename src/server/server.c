@@ -304,11 +304,11 @@ void tw_server_get_stats(tw_server *s, tw_server_stats *st)
 {
     static const char *const sources[] = {"eventbridge", "http", "firehose", "folder", "stdin"};
     memset(st, 0, sizeof *st);
-    st->files_processed = counter_value(s, "trailwatch_folder_files_total", "result", "processed");
-    st->files_done = counter_value(s, "trailwatch_folder_files_total", "result", "already_done");
-    st->files_rejected = counter_value(s, "trailwatch_folder_files_total", "result", "rejected");
-    st->files_failed = counter_value(s, "trailwatch_folder_files_total", "result", "failed");
-    st->records = counter_value(s, "trailwatch_folder_records_total", NULL, NULL);
+    st->files_processed = counter_value(s, TW_METRIC_FOLDER_FILES, "result", "processed");
+    st->files_done = counter_value(s, TW_METRIC_FOLDER_FILES, "result", "already_done");
+    st->files_rejected = counter_value(s, TW_METRIC_FOLDER_FILES, "result", "rejected");
+    st->files_failed = counter_value(s, TW_METRIC_FOLDER_FILES, "result", "failed");
+    st->records = counter_value(s, TW_METRIC_FOLDER_RECORDS, NULL, NULL);
     for (size_t i = 0; i < sizeof sources / sizeof *sources; i++) {
         st->received += counter_value(s, TW_METRIC_RECEIVED, "source", sources[i]);
         st->duplicates += counter_value(s, TW_METRIC_DUPLICATES, "source", sources[i]);

@@ -551,11 +551,11 @@ tw_status tw_folder_start(tw_engine *e, tw_metrics *m, const char *path, int wat
     tw_counter **counters[] = {&f->m_processed, &f->m_done, &f->m_rejected, &f->m_failed};
     for (size_t i = 0; i < 4; i++) {
         char label[48];
-        *counters[i] = tw_metrics_counter(m, "trailwatch_folder_files_total",
+        *counters[i] = tw_metrics_counter(m, TW_METRIC_FOLDER_FILES,
                                           "CloudTrail log files seen in the folder, by what became of them.",
                                           tw_metrics_label(label, sizeof label, "result", results[i]));
     }
-    f->m_records = tw_metrics_counter(m, "trailwatch_folder_records_total",
+    f->m_records = tw_metrics_counter(m, TW_METRIC_FOLDER_RECORDS,
                                       "CloudTrail records read from log files in the folder.", "");
     f->m_failing = tw_metrics_gauge(m, "trailwatch_folder_files_failing",
                                     "Log files that could not be read completely and wait for a change.", "");

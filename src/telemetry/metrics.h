@@ -24,6 +24,10 @@
 #define TW_METRIC_FOLDED_HELP "Alerts counted into an open storm window instead of sent, by rule"
 #define TW_METRIC_RULE_MATCHES "trailwatch_rule_matches_total"
 #define TW_METRIC_RULE_MATCHES_HELP "Events matched, by rule"
+#define TW_METRIC_DELIVERIES "trailwatch_deliveries_total"
+#define TW_METRIC_DELIVERIES_HELP "Alert deliveries by target and outcome"
+#define TW_METRIC_FOLDER_FILES "trailwatch_folder_files_total"
+#define TW_METRIC_FOLDER_RECORDS "trailwatch_folder_records_total"
 
 typedef struct tw_metrics tw_metrics;
 typedef struct tw_counter {

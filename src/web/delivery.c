@@ -34,7 +34,7 @@ static uint64_t counter(tw_metrics *m, const char *target, const char *outcome)
     tw_metrics_label(lbl, sizeof lbl, "target", target);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"%s\"", lbl, outcome);
     /* The same series the dispatcher counts into (created here at 0 when it has not yet). */
-    tw_counter *c = tw_metrics_counter(m, "trailwatch_deliveries_total", "Alert deliveries by target and outcome", lbl2);
+    tw_counter *c = tw_metrics_counter(m, TW_METRIC_DELIVERIES, TW_METRIC_DELIVERIES_HELP, lbl2);
     return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
 }
 

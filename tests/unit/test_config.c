@@ -818,6 +818,51 @@ TW_TEST(serverless_errors)
     tw_config_free(cfg);
 }
 
+/* One retry policy per function: equal policies on two events are one policy (compared by value, not
+ * by the struct's bytes, whose padding is undefined: valgrind reports a memcmp of it), a different
+ * one is an error at its line. */
+TW_TEST(serverless_retry_policy_per_function)
+{
+    msgs m;
+    const char *p = put("slsretry/serverless.yml",
+                        "service: rp\n"                                                         /* 1 */
+                        "provider: {name: aws, runtime: python3.12}\n"                          /* 2 */
+                        "functions:\n"                                                          /* 3 */
+                        "  same:\n"                                                             /* 4 */
+                        "    handler: h.same\n"                                                 /* 5 */
+                        "    events:\n"                                                         /* 6 */
+                        "      - eventBridge:\n"                                                /* 7 */
+                        "          pattern: {source: [a]}\n"                                    /* 8 */
+                        "          retryPolicy: {maximumEventAge: 600, maximumRetryAttempts: 4}\n" /* 9 */
+                        "      - eventBridge:\n"                                                /* 10 */
+                        "          pattern: {source: [b]}\n"                                    /* 11 */
+                        "          retryPolicy: {maximumRetryAttempts: 4, maximumEventAge: 600}\n" /* 12 */);
+    tw_config *cfg = load(p, &m);
+    REQUIRE(cfg);
+    REQUIRE(cfg->ntargets == 1);
+    CHECK_EQ_INT(cfg->targets[0].retry.max_attempts, 4);
+    CHECK_EQ_INT(cfg->targets[0].retry.max_age_ms, 600000);
+    tw_config_free(cfg);
+    msgs m2;
+    p = put("slsretry2/serverless.yml",
+            "service: rp\n"                                                         /* 1 */
+            "provider: {name: aws, runtime: python3.12}\n"                          /* 2 */
+            "functions:\n"                                                          /* 3 */
+            "  diff:\n"                                                             /* 4 */
+            "    handler: h.diff\n"                                                 /* 5 */
+            "    events:\n"                                                         /* 6 */
+            "      - eventBridge:\n"                                                /* 7 */
+            "          pattern: {source: [a]}\n"                                    /* 8 */
+            "          retryPolicy: {maximumEventAge: 600, maximumRetryAttempts: 4}\n" /* 9 */
+            "      - eventBridge:\n"                                                /* 10 */
+            "          pattern: {source: [b]}\n"                                    /* 11 */
+            "          retryPolicy: {maximumEventAge: 600, maximumRetryAttempts: 5}\n" /* 12 */);
+    cfg = load(p, &m2);
+    CHECK(cfg == NULL);
+    CHECK(has(&m2, p, 12, "differs from the retryPolicy at line 9"));
+    tw_config_free(cfg);
+}
+
 TW_TEST(names_are_unique_across_files)
 {
     char yml[2048], abs[600];
