@@ -100,7 +100,7 @@ static void process(fetcher *f, natsMsgList *list, tw_ingest_item *items, tw_ing
         jsMsgMetaData_Destroy(md);
     }
     tw_count(c->redelivered, redelivered);
-    tw_ingest_opts o = {"cluster", NULL, 0, 0};
+    tw_ingest_opts o = {.source = "cluster"};
     tw_error err;
     tw_status rc = tw__engine_submit_local(c->engine, items, n, &o, res, &err);
     if (rc) {

@@ -547,9 +547,10 @@ static tw_status forward(tw_engine *e, const tw_ingest_item *items, size_t n, co
     tw_status rc = e->forward(e->forward_ctx, items, n, o, results, err);
     if (!rc)
         tw_count(tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl), n);
-    if (!rc && o && o->file_path) {
+    if (!rc && o && (o->file_path || o->nfiles)) {
         tw_commit_batch cb = {.now_ms = tw__now_ms(), .file_path = o->file_path, .file_size = o->file_size,
-                              .file_mtime = o->file_mtime, .file_records = (int64_t)n};
+                              .file_mtime = o->file_mtime, .file_records = (int64_t)n, .files = o->files,
+                              .nfiles = o->nfiles};
         rc = tw_outbox_commit(e->ob, &cb, err);
     }
     return rc;
@@ -605,11 +606,12 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         tw_log(TW_LOG_INFO, "duplicate events dropped: their CloudTrail eventID was seen before (within "
                "server.dedup_window)", "source", source, "count", count, "event_id", st[first_dup].dedup_id, NULL);
     }
-    if (b.alerts.n || b.seen.n || (o && o->file_path)) {
+    if (b.alerts.n || b.seen.n || (o && (o->file_path || o->nfiles))) {
         tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .seen = (const char *const *)b.seen.v,
                               .nseen = b.seen.n, .now_ms = tw__now_ms(), .file_path = o ? o->file_path : NULL,
                               .file_size = o ? o->file_size : 0, .file_mtime = o ? o->file_mtime : 0,
-                              .file_records = (int64_t)n};
+                              .file_records = (int64_t)n, .files = o ? o->files : NULL,
+                              .nfiles = o ? o->nfiles : 0};
         uint8_t *folded = b.alerts.n ? calloc(b.alerts.n, 1) : NULL;
         cb.folded = folded;
         rc = tw_outbox_commit(e->ob, &cb, err);

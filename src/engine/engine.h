@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox/outbox.h"
 #include "trailwatch/error.h"
 #include "trailwatch/pattern.h"
 
@@ -42,6 +43,10 @@ typedef struct tw_ingest_opts {
     /* Optional: mark this file processed in the same transaction as its events' alerts. */
     const char *file_path;
     int64_t file_size, file_mtime;
+    /* Optional: more files to mark in the same transaction (one commit, one fsync, for many small
+     * files: the folder source); their records are in this submit or were in earlier ones. */
+    const tw_commit_file *files;
+    size_t nfiles;
 } tw_ingest_opts;
 
 /* Returns TW_OK when every item has its result (accepted or rejected on its own); an error when the

@@ -41,6 +41,12 @@ typedef struct tw_storm_close {
     const tw_new_alert *summary;   /* NULL: nothing to send (it suppressed nothing, or its rule is gone) */
 } tw_storm_close;
 
+/* A file to mark done in a commit: its identity (path, size, mtime) and how many records it held. */
+typedef struct tw_commit_file {
+    const char *path;
+    int64_t size, mtime, records;
+} tw_commit_file;
+
 typedef struct tw_commit_batch {
     const tw_new_alert *alerts;
     size_t nalerts;
@@ -49,6 +55,8 @@ typedef struct tw_commit_batch {
     int64_t now_ms;
     const char *file_path;         /* mark this file done (NULL: none) */
     int64_t file_size, file_mtime, file_records;
+    const tw_commit_file *files;   /* more files to mark done (the folder source commits many at once) */
+    size_t nfiles;
     const tw_storm_close *closes;  /* storm windows to close */
     size_t ncloses;
     /* out */

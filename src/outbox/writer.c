@@ -35,6 +35,12 @@ struct tw_outbox {
     pthread_mutex_t lock;          /* the queues below */
     pthread_cond_t wake, done;
     pthread_mutex_t db;            /* the connection, shared with readers on other threads */
+    /* A second connection for tw_outbox_file_done, opened at its first use: WAL readers do not wait
+     * for the writer, whose connection is held through each commit's fsync. */
+    pthread_mutex_t rlock;
+    tw_store *rst;
+    int rst_failed;
+    char *data_dir;
     waiter *waiters, **waiters_tail;
     result *results, **results_tail;
     int stopping;
@@ -110,6 +116,9 @@ static tw_status apply_batch(tw_outbox *ob, tw_commit_batch *b, created *c, tw_e
     }
     if (!rc && b->file_path)
         rc = tw__store_mark_file(ob->st, b->file_path, b->file_size, b->file_mtime, b->file_records, err);
+    for (size_t i = 0; i < b->nfiles && !rc; i++)
+        rc = tw__store_mark_file(ob->st, b->files[i].path, b->files[i].size, b->files[i].mtime, b->files[i].records,
+                                 err);
     return rc;
 }
 
@@ -359,6 +368,11 @@ tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw
         free(ob);
         return rc;
     }
+    if (!(ob->data_dir = strdup(data_dir))) {
+        tw_store_close(ob->st);
+        free(ob);
+        return tw__err(err, TW_ENOMEM, "out of memory starting the outbox");
+    }
     refresh_depth(ob);
     if (hooks)
         ob->hooks = *hooks;
@@ -367,10 +381,17 @@ tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw
     ob->unrecorded_tail = &ob->unrecorded;
     pthread_mutex_init(&ob->lock, NULL);
     pthread_mutex_init(&ob->db, NULL);
+    pthread_mutex_init(&ob->rlock, NULL);
     pthread_cond_init(&ob->wake, NULL);
     pthread_cond_init(&ob->done, NULL);
     if (pthread_create(&ob->thread, NULL, writer_main, ob)) {
         tw_store_close(ob->st);
+        pthread_mutex_destroy(&ob->lock);
+        pthread_mutex_destroy(&ob->db);
+        pthread_mutex_destroy(&ob->rlock);
+        pthread_cond_destroy(&ob->wake);
+        pthread_cond_destroy(&ob->done);
+        free(ob->data_dir);
         free(ob);
         return tw__err(err, TW_ESYS, "cannot start the outbox writer thread");
     }
@@ -388,10 +409,13 @@ void tw_outbox_stop(tw_outbox *ob)
     pthread_mutex_unlock(&ob->lock);
     pthread_join(ob->thread, NULL);
     tw_store_close(ob->st);
+    tw_store_close(ob->rst);
     pthread_mutex_destroy(&ob->lock);
     pthread_mutex_destroy(&ob->db);
+    pthread_mutex_destroy(&ob->rlock);
     pthread_cond_destroy(&ob->wake);
     pthread_cond_destroy(&ob->done);
+    free(ob->data_dir);
     free(ob);
 }
 
@@ -481,6 +505,18 @@ tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
 
 int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime)
 {
+    pthread_mutex_lock(&ob->rlock);
+    if (!ob->rst && !ob->rst_failed) {
+        tw_error err;
+        ob->rst_failed = tw_store_open(ob->data_dir, &ob->rst, &err) != TW_OK;
+    }
+    if (ob->rst) {
+        int done = tw__store_file_done(ob->rst, path, size, mtime);
+        pthread_mutex_unlock(&ob->rlock);
+        return done;
+    }
+    pthread_mutex_unlock(&ob->rlock);
+    /* no second connection (out of memory, descriptors): the writer's */
     pthread_mutex_lock(&ob->db);
     int done = tw__store_file_done(ob->st, path, size, mtime);
     pthread_mutex_unlock(&ob->db);

@@ -64,7 +64,7 @@ static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
 {
     tw_ingest_result *res = calloc(n, sizeof *res);
     tw_error err;
-    tw_ingest_opts o = {"stdin", NULL, 0, 0};
+    tw_ingest_opts o = {.source = "stdin"};
     if (!res) {
         tw_log(TW_LOG_ERROR, "out of memory reading stdin", NULL);
         return;

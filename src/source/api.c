@@ -232,7 +232,7 @@ static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char
             idx[m++] = i;
         }
     tw_error err;
-    tw_ingest_opts o = {"eventbridge", NULL, 0, 0};
+    tw_ingest_opts o = {.source = "eventbridge"};
     if (m && tw_engine_submit(ctx->engine, items, m, &o, results, &err)) {
         /* Nothing was stored: 500 makes the SDKs retry the call. */
         aws_error(resp, 500, "InternalException", "The events could not be stored; try again.");

@@ -53,7 +53,7 @@ tw_status tw__src_flush(tw_src_batch *b)
 {
     if (b->failed)
         return b->failed;
-    if (b->n == 0 && !b->opts.file_path)
+    if (b->n == 0 && !b->opts.file_path && !b->opts.nfiles)
         return TW_OK;
     size_t n = b->n;
     b->n = 0;
@@ -83,9 +83,12 @@ tw_status tw__src_add(tw_src_batch *b, const char *json, size_t len, tw_event_ki
     if (b->n == TW_SRC_BATCH) {
         /* A full batch never carries the file mark: only the caller's last flush may. */
         const char *file = b->opts.file_path;
+        size_t nfiles = b->opts.nfiles;
         b->opts.file_path = NULL;
+        b->opts.nfiles = 0;
         tw_status rc = tw__src_flush(b);
         b->opts.file_path = file;
+        b->opts.nfiles = nfiles;
         if (rc)
             return rc;
     }

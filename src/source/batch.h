@@ -65,7 +65,8 @@ void tw__src_batch_free(tw_src_batch *b);
 tw_status tw__src_add(tw_src_batch *b, const char *json, size_t len, tw_event_kind kind, const tw_event_where *w);
 /* Counts an event the source itself could not read. */
 void tw__src_reject(tw_src_batch *b, const tw_event_where *w, const char *why);
-/* Submits what is queued (also when nothing is, if opts.file_path is set: an empty file is marked). */
+/* Submits what is queued (also when nothing is, if opts.file_path or opts.files is set: an empty file
+ * is marked). */
 tw_status tw__src_flush(tw_src_batch *b);
 /* Keeps p until tw__src_release (bytes: its size, for the caller's memory bound). Call it before
  * queueing items that point into p: on failure p is released at once. */

@@ -32,7 +32,8 @@ typedef struct fake_item {
 typedef struct fake_mark {
     char *path;
     int64_t size, mtime;
-    size_t items_before;        /* items submitted up to and including the marking call */
+    size_t items_before;        /* items submitted up to the file's last record */
+    size_t commit;              /* which submit marked it (1-based) */
 } fake_mark;
 
 struct tw_engine {
@@ -136,7 +137,20 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
             e->capmarks = e->capmarks ? e->capmarks * 2 : 256;
             e->marks = realloc(e->marks, e->capmarks * sizeof *e->marks);
         }
-        e->marks[e->nmarks++] = (fake_mark){strdup(o->file_path), o->file_size, o->file_mtime, e->nitems};
+        e->marks[e->nmarks++] = (fake_mark){strdup(o->file_path), o->file_size, o->file_mtime, e->nitems, e->submits};
+    }
+    /* Several files in one call (the folder source): in order, each one's records before the next's. */
+    size_t after = 0;
+    for (size_t i = 0; o && i < o->nfiles; i++)
+        after += (size_t)o->files[i].records;
+    for (size_t i = 0; o && i < o->nfiles; i++) {
+        if (e->nmarks == e->capmarks) {
+            e->capmarks = e->capmarks ? e->capmarks * 2 : 256;
+            e->marks = realloc(e->marks, e->capmarks * sizeof *e->marks);
+        }
+        after -= (size_t)o->files[i].records;
+        e->marks[e->nmarks++] = (fake_mark){strdup(o->files[i].path), o->files[i].size, o->files[i].mtime,
+                                            e->nitems - after, e->submits};
     }
     pthread_mutex_unlock(&e->lock);
     return TW_OK;

@@ -6,7 +6,7 @@
 static tw_status submit(rig *r, const char *json, tw_ingest_result *res)
 {
     tw_ingest_item it = {json, strlen(json), TW_EVENT_AUTO};
-    tw_ingest_opts o = {"http", NULL, 0, 0};
+    tw_ingest_opts o = {.source = "http"};
     tw_error err;
     return tw_engine_submit(r->engine, &it, 1, &o, res, &err);
 }

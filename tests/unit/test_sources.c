@@ -945,6 +945,70 @@ TW_TEST(folder_big_file_marked_with_last_batch)
     rm_tree(root);
 }
 
+/* Small files are committed many at a time (one commit marks them all, in the transaction of their
+ * records), each file whole, in order; a restart finds every one of them done. A commit per file,
+ * each waited for, made a folder of small files slow on a busy machine. */
+TW_TEST(folder_small_files_share_commits)
+{
+    char root[] = "/tmp/tw-folder-XXXXXX";
+    REQUIRE(mkdtemp(root));
+    enum { NFILES = 600, PER_FILE = 3 };
+    char path[300];
+    for (int i = 0; i < NFILES; i++) {
+        char text[600];
+        int n = snprintf(text, sizeof text, "{\"Records\":[");
+        for (int k = 0; k < PER_FILE; k++)
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          "%s{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\"eventID\":\"f%d-%d\"}",
+                          k ? "," : "", i, k);
+        n += snprintf(text + n, sizeof text - (size_t)n, "]}");
+        snprintf(path, sizeof path, "%s/f%04d.json", root, i);
+        REQUIRE(write_all(path, text, (size_t)n) == 0);
+    }
+    env v;
+    env_init(&v, 1);
+    tw_folder *f = NULL;
+    REQUIRE(tw_folder_start(&v.e, v.m, root, 1, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw_folder_idle(f), 20000);
+    CHECK_EQ_INT(v.e.nitems, NFILES * PER_FILE);
+    REQUIRE(v.e.nmarks == NFILES);
+    CHECK(v.e.submits <= 4); /* 600 files, 256 per commit at most: 3 commits, not 600 */
+    for (size_t i = 0; i < v.e.nmarks; i++) {
+        snprintf(path, sizeof path, "%s/f%04zu.json", root, i);
+        CHECK_EQ_STR(v.e.marks[i].path, path);
+        CHECK_EQ_INT(v.e.marks[i].items_before, (i + 1) * PER_FILE);
+        CHECK(marked(&v.e, path));
+    }
+    CHECK(v.e.marks[0].commit == v.e.marks[100].commit);
+    CHECK_EQ_INT(files_metric(v.m, "processed"), NFILES);
+    CHECK_EQ_INT(counter(v.m, "trailwatch_folder_records_total", ""), NFILES * PER_FILE);
+    /* one more file while watching: committed before the source is idle again */
+    snprintf(path, sizeof path, "%s/g.json", root);
+    REQUIRE(write_all(path, "{\"Records\":[]}", 14) == 0);
+    WAIT_UNTIL(marked(&v.e, path) && tw_folder_idle(f), 10000);
+    CHECK(marked(&v.e, path));
+    tw_folder_stop(f);
+
+    size_t submits = v.e.submits;
+    REQUIRE(tw_folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw_folder_idle(f), 20000);
+    tw_folder_stop(f);
+    CHECK_EQ_INT(v.e.submits, submits);
+    CHECK_EQ_INT(files_metric(v.m, "already_done"), NFILES + 1);
+
+    /* The engine failing: none of the files is marked, each is counted as failed (retried later). */
+    fake_free(&v.e);
+    fake_init(&v.e, 1);
+    v.e.fail = 1;
+    REQUIRE(tw_folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw_folder_idle(f), 20000);
+    tw_folder_stop(f);
+    CHECK_EQ_INT(v.e.nmarks, 0);
+    CHECK_EQ_INT(files_metric(v.m, "failed"), NFILES + 1);
+    env_free(&v);
+    rm_tree(root);
+}
+
 TW_TEST(folder_watch_new_files_and_truncated_gzip)
 {
     tree t;

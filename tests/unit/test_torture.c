@@ -422,7 +422,7 @@ static void open_storms(void *ctx)
     close_all_storms(ctx);
     tw_ingest_item it[2] = {{SUBMIT[0], strlen(SUBMIT[0]), TW_EVENT_AUTO}, {SUBMIT[0], strlen(SUBMIT[0]), TW_EVENT_AUTO}};
     tw_ingest_result res[2];
-    tw_ingest_opts opts = {"http", NULL, 0, 0};
+    tw_ingest_opts opts = {.source = "http"};
     tw_engine_submit(engine_rig.engine, it, 2, &opts, res, NULL);
 }
 
@@ -451,7 +451,7 @@ static void run_engine(void *ctx, outcome *o)
     tw_ingest_result res[4];
     for (size_t i = 0; i < 4; i++)
         items[i] = (tw_ingest_item){SUBMIT[i], strlen(SUBMIT[i]), TW_EVENT_AUTO};
-    tw_ingest_opts opts = {"http", NULL, 0, 0};
+    tw_ingest_opts opts = {.source = "http"};
     tw_error err = {TW_OK, ""};
     int before = r->committed;
     o->rc = tw_engine_submit(r->engine, items, 4, &opts, res, &err);
