@@ -111,10 +111,10 @@ $(WEB_NPM): web/package-lock.json web/package.json
 	@scripts/setup-deps web
 
 $(BUILD)/web/app.js: $(WEB_SRC) $(WEB_NPM)
-	@mkdir -p $(dir $@)
 	@echo "  WEB   $@"
-	@web/node_modules/.bin/esbuild web/src/main.js --bundle --minify --format=esm --target=es2020 \
-	    --legal-comments=none --log-level=warning --outfile=$@
+	@rm -rf $(BUILD)/web && mkdir -p $(BUILD)/web
+	@web/node_modules/.bin/esbuild app=web/src/main.js --bundle --minify --format=esm --target=es2020 \
+	    --splitting --chunk-names=chunk-[hash] --legal-comments=none --log-level=warning --outdir=$(BUILD)/web
 
 $(WEB_GEN): $(BUILD)/web/app.js scripts/gen-web-assets.py
 	@python3 scripts/gen-web-assets.py web/index.html $(BUILD)/web > $@.tmp && mv $@.tmp $@

@@ -6,10 +6,13 @@
 
 Files in BUILD/web (esbuild's output: app.js, app.css) are served under assets/ with their content
 hash in the name (assets/app-1a2b3c4d.js), so browsers may cache them forever; index.html, which
-names them, is rewritten to point at those names and is always revalidated."""
+names them, is rewritten to point at those names and is always revalidated. Chunks esbuild split off
+(chunk-HASH.js, views loaded on first use) keep their names: they carry esbuild's hash, and app.js
+imports them by it."""
 import gzip
 import hashlib
 import os
+import re
 import sys
 
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -37,12 +40,25 @@ def main():
             continue
         data = open(path, "rb").read()
         stem, ext = os.path.splitext(name)
+        if stem.startswith("chunk-"):
+            # A chunk esbuild split off (a view loaded on first use): its name holds esbuild's content
+            # hash already, and the entry script imports it by that name.
+            assets.append(("assets/" + name, data, True))
+            continue
         hashed = "assets/%s-%s%s" % (stem, hashlib.sha256(data).hexdigest()[:10], ext)
         renames[name] = hashed
         assets.append((hashed, data, True))
     html = open(index_path, encoding="utf-8").read()
     for name, hashed in renames.items():
         html = html.replace("assets/" + name, hashed)
+    # The chunks the entry script imports statically (code it shares with the lazy views): fetched
+    # with the script rather than after it, so the split costs no extra round trip.
+    app = os.path.join(built, "app.js")
+    if os.path.exists(app):
+        head = open(app, encoding="utf-8").read(4096)
+        pre = "".join('<link rel="modulepreload" href="assets/%s">\n' % c
+                      for c in dict.fromkeys(re.findall(r'^import[^;]*?from"\./(chunk-[A-Za-z0-9]+\.js)";', head, re.M)))
+        html = html.replace('<script type="module"', pre + '<script type="module"', 1)
     assets.insert(0, ("", html.encode("utf-8"), False))
 
     w = sys.stdout.write

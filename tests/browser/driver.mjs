@@ -8,6 +8,7 @@
 //   {"cmd":"wait","selector":"tr.alert-row","text":"x","timeout":5000} -> {"ok":true,"t":<epoch ms>}
 //   {"cmd":"click","selector":"..."} {"cmd":"fill","selector":"...","value":"..."}
 //   {"cmd":"eval","js":"1+1"}  {"cmd":"screenshot","path":"..."}  {"cmd":"problems"}  {"cmd":"quit"}
+//   {"cmd":"metrics"} -> Chromium's performance counters of the page (CDP Performance.getMetrics)
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 
@@ -24,12 +25,16 @@ const browser = await chromium.launch({
          "--metrics-recording-only", "--no-default-browser-check"],
 });
 const problems = [];
-let context, page;
+let context, page, cdp;
 async function fresh() {
   // A new context: empty cache, no cookies (a first visit).
   if (context) await context.close();
   context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
+  // Chromium's own counters of the page's renderer (main-thread CPU time, script, layout): what the
+  // page itself costs, apart from waiting for the network or for a loaded machine's CPU.
+  cdp = await context.newCDPSession(page);
+  await cdp.send("Performance.enable", { timeDomain: "threadTicks" });
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") problems.push(m.type() + ": " + m.text());
   });
@@ -67,6 +72,10 @@ async function run(c) {
     case "screenshot":
       await page.screenshot({ path: c.path, fullPage: !!c.full });
       return {};
+    case "metrics": {
+      const { metrics } = await cdp.send("Performance.getMetrics");
+      return { metrics: Object.fromEntries(metrics.map((m) => [m.name, m.value])) };
+    }
     case "problems":
       return { problems: problems.splice(0) };
     case "fresh":

@@ -113,6 +113,10 @@ class Browser:
         """A new browser context: empty cache and cookies."""
         return self.cmd("fresh")
 
+    def metrics(self):
+        """Chromium's counters of the page (CDP Performance.getMetrics): ThreadTime, ScriptDuration, ... (s)."""
+        return self.cmd("metrics")["metrics"]
+
     def problems(self):
         return self.cmd("problems")["problems"]
 

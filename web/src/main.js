@@ -1,14 +1,28 @@
 // trailwatch's dashboard: the shell (navigation, session, login) around the five views.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import "uplot/dist/uPlot.min.css";       // here, not in timeline.js: a lazy chunk's CSS would not load
 import "./style.css";
 import * as api from "./api.js";
 import { html, parseHash } from "./util.js";
 import { Live } from "./live.js";
-import { Timeline } from "./timeline.js";
 import { Search } from "./search.js";
 import { Rules } from "./rules.js";
 import { Delivery } from "./delivery.js";
+
+// A view whose module is fetched when it is first shown (esbuild splits it into its own chunk).
+function lazy(load, name) {
+  let View = null, pending = null;
+  return function Lazy(props) {
+    const [, loaded] = useState(0);
+    const [err, setErr] = useState("");
+    if (View) return html`<${View} ...${props} />`;
+    if (!pending) pending = load().then((m) => (View = m[name]));
+    pending.then(() => loaded(1), (e) => setErr(e.message));
+    return err ? html`<p class="error">${err}</p>` : html`<p class="muted">loading…</p>`;
+  };
+}
+const Timeline = lazy(() => import("./timeline.js"), "Timeline");
 
 const VIEWS = [
   ["/live", "Live", Live],
@@ -43,6 +57,11 @@ function Login({ logins, onDone }) {
   </form>`;
 }
 
+// The session is asked for as soon as the script runs, while the first frame is drawn. The marks
+// (tw-script, tw-session) let bench/dashboard tell the page's own time from the network's and the load's.
+performance.mark("tw-script");
+const firstSession = api.session().then((s) => (performance.mark("tw-session"), { s }), (e) => ({ e }));
+
 function App() {
   const [route, setRoute] = useState(parseHash());
   const [sess, setSess] = useState(null);
@@ -51,7 +70,7 @@ function App() {
   useEffect(() => {
     const on = () => setRoute(parseHash());
     addEventListener("hashchange", on);
-    api.session().then(setSess, (e) => (e.status === 401 && e.body ? setNeed(e.body.logins || {}) : setFatal(e.message)));
+    firstSession.then(({ s, e }) => (s ? setSess(s) : e.status === 401 && e.body ? setNeed(e.body.logins || {}) : setFatal(e.message)));
     return () => removeEventListener("hashchange", on);
   }, []);
   if (fatal) return html`<p class="error page">${fatal}</p>`;

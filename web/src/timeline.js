@@ -1,9 +1,9 @@
 // Timeline: events (the archive's counts, GET /api/events/timeline) and alerts (the server's own
 // rollups, GET /api/timeline?kind=alerts) per minute or hour over a range, by source, account, region
 // (and rule for alerts, event name for events), drawn with uPlot. The choice lives in the URL.
+// Loaded on first use (main.js): uPlot is half of the script, and the first view needs none of it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
 import { get, query, hasArchive } from "./api.js";
 import { html, go, parseHash, fmtTime } from "./util.js";
 
