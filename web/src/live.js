@@ -130,7 +130,8 @@ export function Live() {
       <button onClick=${() => setRows([])}>clear</button>
     </div>
     <div class="split">
-      <table class="grid">
+      <table class="grid live-grid">
+        <colgroup><col class="c-time" /><col class="c-rules" /><col class="c-ev" /><col class="c-who" /><col class="c-ip" /><col class="c-acct" /><col class="c-region" /><col class="c-res" /></colgroup>
         <thead><tr><th>received</th><th>rules</th><th>event</th><th>who</th><th>source IP</th><th>account</th><th>region</th><th>resources</th></tr></thead>
         <tbody>
           ${shown.map((a) => html`<${Row} key=${a.key} a=${a} sel=${open === a} onOpen=${setOpen} />`)}
