@@ -147,7 +147,7 @@ FUZZ_FN int fuzz_sigv4_has_hex64(const char *s)
 FUZZ_FN tw_status fuzz_sigv4_verify(const tw_sigv4_request *req, int s3, tw_sigv4_result *res,
                                     tw_error *err)
 {
-    tw_sigv4_verifier v = {fuzz_sigv4_secret_for, NULL, fz_sigv4.now, 900, s3};
+    tw_sigv4_verifier v = {fuzz_sigv4_secret_for, NULL, fz_sigv4.now, 900, s3, 0};
     memset(err, 0, sizeof *err);
     tw_status rc = tw_sigv4_verify(req, &v, res, err);
     FUZZ_CHECK((rc == TW_OK) == (res->fail == TW_SIGV4_OK), "rc %d, fail %d", rc, res->fail);

@@ -88,6 +88,11 @@ typedef struct tw_sigv4_verifier {
     time_t now;                      /* the current time (a parameter so tests can fix it) */
     long max_skew;                   /* seconds X-Amz-Date may differ from now; AWS uses 900 */
     int s3;                          /* S3 rules: raw path, x-amz-content-sha256 UNSIGNED-PAYLOAD */
+    /* Before the body has arrived (a server deciding whether to read it): the body is not looked at.
+     * With x-amz-content-sha256, the whole signature is checked over that hash (the body must be
+     * verified again once read); without it, everything but the signature (form, signed headers,
+     * time, a known key). */
+    int headers_only;
 } tw_sigv4_verifier;
 
 /* What verification found out; filled as far as parsing got, also on failure (for logs). */

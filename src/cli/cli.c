@@ -38,6 +38,7 @@ int tw_cli_exit_for(tw_status code)
     case TW_EIO:
     case TW_ECORRUPT:
     case TW_ENOSPC:
+    case TW_EBUSY:
         return TW_EXIT_FAIL;
     default:
         return TW_EXIT_USAGE;

@@ -5,11 +5,18 @@
 #include <zlib.h>
 
 #include "common/err.h"
+#include "common/budget.h"
 
 /* Output is produced in steps of at least this much so small bodies need one or two inflate calls. */
 #define STEP (64u * 1024u)
 
 tw_status tw__gunzip(const void *in, size_t len, size_t max, tw_buf *out, tw_error *err)
+{
+    return tw__gunzip_budget(in, len, max, out, NULL, NULL, err);
+}
+
+tw_status tw__gunzip_budget(const void *in, size_t len, size_t max, tw_buf *out, tw__budget *budget, size_t *held,
+                            tw_error *err)
 {
     if (len == 0)
         return tw__err(err, TW_EGZIP, "empty gzip data");
@@ -30,6 +37,23 @@ tw_status tw__gunzip(const void *in, size_t len, size_t max, tw_buf *out, tw_err
             want = max - produced + 1;
         if (want > UINT32_MAX)
             want = UINT32_MAX;
+        /* The budget counts what the output may hold after this step, taken before it is allocated. */
+        if (budget && out->len + want + 1 > *held) {
+            size_t more = out->len + want + 1 - *held;
+            int fits = tw__budget_take(budget, more);
+            if (!fits && want > STEP) { /* near the budget: smaller steps rather than a refusal */
+                want = STEP;
+                more = out->len + want + 1 > *held ? out->len + want + 1 - *held : 0;
+                fits = tw__budget_take(budget, more);
+            }
+            if (!fits) {
+                rc = tw__err(err, TW_EBUSY, "decompressed data of the requests in progress reached the budget of %zu "
+                                            "bytes (after %zu bytes of this one's output): try again later",
+                             budget->cap, produced);
+                break;
+            }
+            *held += more;
+        }
         if ((rc = tw_buf_reserve(out, want))) {
             rc = tw__err(err, rc, rc == TW_ETOOBIG ? "decompressed data larger than the limit"
                                                    : "out of memory decompressing gzip data");

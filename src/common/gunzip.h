@@ -25,4 +25,11 @@ static inline int tw__is_gzip(const void *p, size_t len)
  * corrupt input and bytes after the last member are TW_EGZIP; on any error out may hold a prefix. */
 tw_status tw__gunzip(const void *in, size_t len, size_t max, tw_buf *out, tw_error *err);
 
+struct tw__budget;
+/* The same, counting the output against a budget shared with other threads (NULL: none): *held
+ * (start it at 0) is what this output holds of it, also on failure; the caller gives it back
+ * (tw__budget_give) once out is freed. TW_EBUSY when the budget has no room for the next step. */
+tw_status tw__gunzip_budget(const void *in, size_t len, size_t max, tw_buf *out, struct tw__budget *budget,
+                            size_t *held, tw_error *err);
+
 #endif

@@ -33,7 +33,9 @@
 #define REQUEST_ID_MAX 256u
 
 typedef struct fh_req {
+    const tw_source_ctx *ctx;
     tw_limits lim;
+    char busy[TW_ERROR_MSG_MAX + 40]; /* why a record could not be decompressed now (TW_EBUSY) */
     tw_src_batch b;
     uint64_t control;               /* CONTROL_MESSAGEs acknowledged */
     char first_reject[256];         /* for the one log line per request */
@@ -190,10 +192,16 @@ static tw_status one_record(fh_req *f, unsigned long rec, const unsigned char *d
     tw_buf out;
     tw_buf_init(&out, TW_FIREHOSE_BODY_MAX);
     tw_error err;
-    tw_status rc = tw__gunzip(data, n, TW_FIREHOSE_BODY_MAX, &out, &err);
+    size_t held = 0;
+    tw_status rc = tw_gunzip(f->ctx, data, n, TW_FIREHOSE_BODY_MAX, &out, &held, &err);
     if (rc) {
-        reject(f, rec, 0, err.msg);
         tw_buf_free(&out);
+        tw_gunzip_done(f->ctx, &held);
+        if (rc == TW_EBUSY) {       /* not the record's fault: the whole request is retried later */
+            snprintf(f->busy, sizeof f->busy, "records[%lu]: %s", rec, err.msg);
+            return rc;
+        }
+        reject(f, rec, 0, err.msg);
         return rc == TW_ENOMEM ? rc : TW_OK;
     }
     /* CloudWatch Logs messages are recognised by their messageType; other gzip data is JSON events. */
@@ -209,6 +217,7 @@ static tw_status one_record(fh_req *f, unsigned long rec, const unsigned char *d
         rc = json_events(f, rec, text, out.len);
     }
     tw_buf_free(&out);
+    tw_gunzip_done(f->ctx, &held);
     return rc;
 }
 
@@ -255,16 +264,17 @@ static int serve(fh_req *f, const tw_http_req *req, const char *request_id, char
     tw_error err;
     int status = 200;
     const char *enc = tw_http_req_header(req, "Content-Encoding");
+    size_t held = 0;
     if (len > TW_FIREHOSE_BODY_MAX) {
         snprintf(msg, cap, "request body larger than %u bytes", TW_FIREHOSE_BODY_MAX);
         status = 413;
         goto out;
     }
     if (enc && strcasecmp(enc, "gzip") == 0) {
-        tw_status rc = tw__gunzip(body, len, TW_FIREHOSE_BODY_MAX, &plain, &err);
+        tw_status rc = tw_gunzip(f->ctx, body, len, TW_FIREHOSE_BODY_MAX, &plain, &held, &err);
         if (rc) {
             snprintf(msg, cap, "Content-Encoding gzip: %s", err.msg);
-            status = rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : 400;
+            status = rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : rc == TW_EBUSY ? 503 : 400;
             goto out;
         }
         body = plain.data;
@@ -304,7 +314,10 @@ static int serve(fh_req *f, const tw_http_req *req, const char *request_id, char
     }
     if (!rc)
         rc = tw__src_flush(&f->b);
-    if (rc) {
+    if (rc == TW_EBUSY && !f->b.failed) {
+        snprintf(msg, cap, "%s", f->busy);
+        status = 503;
+    } else if (rc) {
         snprintf(msg, cap, "could not store the events: %s",
                  f->b.failed ? f->b.err.msg : tw_strerror(rc));
         status = 500;
@@ -313,6 +326,7 @@ out:
     free(scratch);
     tw_json_doc_free(doc);
     tw_buf_free(&plain);
+    tw_gunzip_done(f->ctx, &held);
     return status;
 }
 
@@ -354,6 +368,7 @@ void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_htt
         snprintf(msg, sizeof msg, "out of memory");
     } else {
         tw_error err;
+        f->ctx = ctx;
         if (cfg)
             f->lim = cfg->lim;
         else
@@ -368,6 +383,8 @@ void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_htt
         }
     }
     respond(resp, status, echo, status == 200 ? NULL : msg);
+    if (status == 503)
+        tw_http_resp_header(resp, "Retry-After", "1");
 
     char label[32];
     snprintf(label, sizeof label, "code=\"%d\"", status);

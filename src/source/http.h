@@ -62,10 +62,12 @@ typedef struct tw_http_resp {
 } tw_http_resp;
 
 /* What handlers may use: the engine, the current configuration (stable for the call), metrics. */
+struct tw__budget;
 typedef struct tw_source_ctx {
     tw_engine *engine;
     const struct tw_config *cfg;
     tw_metrics *metrics;
+    struct tw__budget *gunzip;     /* decompressed bytes in flight across requests; NULL: no budget */
 } tw_source_ctx;
 
 typedef void (*tw_http_handler)(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
@@ -82,8 +84,12 @@ void tw_http_resp_header(tw_http_resp *resp, const char *name, const char *value
 void tw_http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* gunzip of a whole buffer into out, at most max bytes (TW_ETOOBIG past it, TW_EGZIP if corrupt or
- * truncated). */
-tw_status tw_gunzip(const void *in, size_t len, size_t max, tw_buf *out, tw_error *err);
+ * truncated), counted against the server's budget of decompressed bytes in flight (ctx->gunzip):
+ * TW_EBUSY (answer 503 + Retry-After) when other requests hold it. *held (start at 0) is what out
+ * holds of the budget; tw_gunzip_done gives it back once out is freed. */
+tw_status tw_gunzip(const tw_source_ctx *ctx, const void *in, size_t len, size_t max, tw_buf *out, size_t *held,
+                    tw_error *err);
+void tw_gunzip_done(const tw_source_ctx *ctx, size_t *held);
 
 /* The handlers (one file each). */
 void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);      /* POST / */

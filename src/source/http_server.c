@@ -1,4 +1,11 @@
-/* source/http_server.c: libmicrohttpd glue: collect the request, authenticate, route, respond. */
+/* source/http_server.c: libmicrohttpd glue: collect the request, authenticate, route, respond.
+ *
+ * A few event loops (MHD's epoll threads) read every connection; nothing on them blocks. A request's
+ * headers decide early what is refused before its body is read (authentication when keys are set,
+ * announced sizes, the budget of body bytes in flight); the handler then runs on a worker thread
+ * (http_pool.c) while the connection is suspended, and the worker resumes it with the response.
+ * Streams (SSE) park the connection while they have nothing to send. Deadlines for headers and for
+ * the whole request are absolute, enforced by the pool's reaper. */
 #include "source/http_server.h"
 
 #include <arpa/inet.h>
@@ -6,6 +13,8 @@
 #include <netinet/in.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/budget.h"
 #include "common/err.h"
 #include "common/uuid.h"
 #include "config/config_int.h"
@@ -21,8 +31,17 @@
 #include "outbox/store.h"
 #include "telemetry/log.h"
 #include "source/http.h"
+#include "source/http_pool.h"
 
 #define MAX_REQUEST_HEADERS 128
+
+/* Event loops: MHD's epoll threads, which only read, parse and write (two cores are the target). */
+#define EVENT_LOOPS 2u
+/* Handler threads: requests wait on them until their alerts are durable (group commit), so more of
+ * them than cores lets commits batch; each costs a stack, not a connection. */
+#define HANDLER_THREADS 16u
+/* File descriptors beyond the connections: the outbox, archive, log files, outgoing deliveries. */
+#define SPARE_FDS 256u
 
 struct tw_http_server {
     struct MHD_Daemon *d;
@@ -32,13 +51,34 @@ struct tw_http_server {
     _Atomic int active;            /* requests being handled */
     _Atomic int closing;
     int64_t started_ms;
+    tw_http_cfg lim;               /* server.* as at start */
+    tw__budget bodies;             /* request bytes in memory at once */
+    tw__budget gunzip;             /* decompressed bytes at once */
+    tw__http_pool *pool;
+    tw_counter *busy, *deadline, *early;
 };
 
+typedef struct header_collect {
+    tw_http_header h[MAX_REQUEST_HEADERS];
+    size_t n;
+} header_collect;
+
+/* One request, from its headers to the end of its response. */
 typedef struct req_state {
+    tw_http_server *s;
+    struct MHD_Connection *c;
     char *uri;                     /* raw request target, with the query */
     tw_buf body;
     size_t cap;
-    int too_large;
+    size_t held;                   /* of s->bodies */
+    int phase;                     /* 0: headers not yet seen, 1: reading the body, 2: handler running, 3: answered */
+    int too_large, busy;
+    char *query;                   /* into uri, NULL when none */
+    tw__http_job job;
+    header_collect hc;
+    char peer[INET6_ADDRSTRLEN];
+    tw_http_req req;
+    tw_http_resp resp;
 } req_state;
 
 /* ---- addresses ---- */
@@ -136,38 +176,75 @@ int tw_http_server_loopback(const tw_http_server *s) { return s ? s->loopback : 
 
 /* ---- responses ---- */
 
+/* A streamed body on an event loop: the stream never waits in its reader; when it has nothing to send
+ * the connection is suspended, and the stream's waker (any thread) resumes it. The flags, under the
+ * lock, settle the race of a wake arriving between "nothing yet" and the suspension. */
+typedef struct stream_conn {
+    tw_http_stream st;
+    struct MHD_Connection *c;
+    pthread_mutex_t lock;
+    int suspended, woken;
+} stream_conn;
+
+static void stream_wake(void *arg)
+{
+    stream_conn *sc = arg;
+    pthread_mutex_lock(&sc->lock);
+    if (sc->suspended) {
+        sc->suspended = 0;
+        MHD_resume_connection(sc->c);
+    } else {
+        sc->woken = 1;
+    }
+    pthread_mutex_unlock(&sc->lock);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    tw_http_stream *st = cls;
-    /* A thread per connection: the stream may wait in its reader. (An event loop would pass 0, suspend
-     * the connection on TW_HTTP_STREAM_WAIT and resume it from the stream's waker.) */
-    long n = st->read(st->ctx, buf, max, 1);
-    return n < 0 ? (ssize_t)MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+    stream_conn *sc = cls;
+    for (;;) {
+        long n = sc->st.read(sc->st.ctx, buf, max, sc->st.set_waker ? 0 : 1);
+        if (n != TW_HTTP_STREAM_WAIT)
+            return n < 0 ? (ssize_t)MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+        pthread_mutex_lock(&sc->lock);
+        if (!sc->woken) {
+            sc->suspended = 1;
+            MHD_suspend_connection(sc->c);
+            pthread_mutex_unlock(&sc->lock);
+            return 0;              /* MHD asks again once resumed */
+        }
+        sc->woken = 0;             /* woken since it answered: ask again now */
+        pthread_mutex_unlock(&sc->lock);
+    }
 }
 
 static void stream_free(void *cls)
 {
-    tw_http_stream *st = cls;
-    if (st->release)
-        st->release(st->ctx);
-    free(st);
+    stream_conn *sc = cls;
+    if (sc->st.release)
+        sc->st.release(sc->st.ctx);
+    pthread_mutex_destroy(&sc->lock);
+    free(sc);
 }
 
-/* A streamed body (Server-Sent Events): MHD calls the reader in the connection's thread. */
-static struct MHD_Response *stream_response(tw_http_resp *r)
+static struct MHD_Response *stream_response(struct MHD_Connection *c, tw_http_resp *r)
 {
-    tw_http_stream *st = malloc(sizeof *st);
-    if (!st) {
+    stream_conn *sc = calloc(1, sizeof *sc);
+    if (!sc) {
         if (r->stream.release)
             r->stream.release(r->stream.ctx);
         return NULL;
     }
-    *st = r->stream;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, st,
+    sc->st = r->stream;
+    sc->c = c;
+    pthread_mutex_init(&sc->lock, NULL);
+    if (sc->st.set_waker)
+        sc->st.set_waker(sc->st.ctx, stream_wake, sc);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, sc,
                                                                   stream_free);
     if (!resp)
-        stream_free(st);
+        stream_free(sc);
     return resp;
 }
 
@@ -177,7 +254,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, tw_http_resp *r)
     char *body = NULL;
     struct MHD_Response *resp;
     if (r->stream.read) {
-        resp = stream_response(r);
+        resp = stream_response(c, r);
     } else if (r->static_body) {
         resp = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
                                                MHD_RESPMEM_PERSISTENT);
@@ -242,7 +319,8 @@ static int api_key_ok(const tw_config *cfg, const tw_http_req *req)
 /* Requests to the API and /events must be signed with a configured key (or, for /events, carry the
  * configured API key); without either, only local clients may call (the server also refuses to
  * listen beyond loopback then). */
-static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shape, tw_http_resp *resp)
+static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shape, int headers_only,
+                      tw_http_resp *resp)
 {
     if (!aws_shape && cfg->src.http_key) {
         if (api_key_ok(cfg, req))
@@ -267,7 +345,7 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
         return 0;
     }
     tw_sigv4_request sr = {req->method, req->path, req->query, req->headers, req->nheaders, req->body, req->body_len};
-    tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0};
+    tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0, headers_only};
     tw_sigv4_result res;
     tw_error err;
     char scope[160];
@@ -305,7 +383,7 @@ static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
 {
     tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
     const tw_config *cfg = snap->cfg;
-    tw_source_ctx ctx = {s->env.engine, cfg, s->env.metrics};
+    tw_source_ctx ctx = {s->env.engine, cfg, s->env.metrics, &s->gunzip};
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     int post = strcmp(req->method, "POST") == 0;
     const char *p = req->path;
@@ -328,12 +406,12 @@ static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
     } else if (strcmp(p, "/") == 0 && cfg->src.eventbridge) {
         if (!post)
             known = 0;
-        else if (authorized(cfg, req, 1, resp))
+        else if (authorized(cfg, req, 1, 0, resp))
             tw_api_handle(&ctx, req, resp);
     } else if (strcmp(p, "/events") == 0 && cfg->src.http) {
         if (!post)
             known = 0;
-        else if (authorized(cfg, req, 0, resp))
+        else if (authorized(cfg, req, 0, 0, resp))
             tw_ingest_handle(&ctx, req, resp);
     } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(p, cfg->src.firehose_path) == 0) {
         if (!post)
@@ -351,11 +429,6 @@ static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
 }
 
 /* ---- libmicrohttpd callbacks ---- */
-
-typedef struct header_collect {
-    tw_http_header h[MAX_REQUEST_HEADERS];
-    size_t n;
-} header_collect;
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -436,88 +509,292 @@ static const char *ambiguous_framing(struct MHD_Connection *c)
     return NULL;
 }
 
+static void resp_init(tw_http_resp *r)
+{
+    memset(r, 0, sizeof *r);
+    tw_buf_init(&r->body, 0);
+}
+
+static tw__http_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A refusal sent before the body is read (or while it is): the connection is closed after it, since
+ * the rest of the body will not be read. */
+static enum MHD_Result refuse(req_state *rs, tw_http_resp *resp)
+{
+    tw_http_resp_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    rs->phase = 4;
+    return respond(rs->c, resp);
+}
+
+static void busy(tw_http_server *s, const char *path, tw_http_resp *resp)
+{
+    tw_count(s->busy, 1);
+    if (strcmp(path, "/") == 0) {
+        tw_http_resp_json(resp, 503, "{\"__type\":\"ServiceUnavailableException\",\"message\":\"request bodies in "
+                                     "progress use the server's budget of %zu bytes: retry later\"}", s->bodies.cap);
+        resp->content_type = "application/x-amz-json-1.1";
+    } else {
+        tw_http_resp_json(resp, 503, "{\"error\":\"request bodies in progress use the server's budget of %zu bytes "
+                                     "(server.request_bytes_in_flight): retry later\"}", s->bodies.cap);
+    }
+    tw_http_resp_header(resp, "Retry-After", "1");
+}
+
+/* The request as handlers see it, from what MHD collected (valid while the request lives). */
+static void fill_req(req_state *rs, const char *url, const char *method)
+{
+    rs->hc.n = 0;
+    MHD_get_connection_values(rs->c, MHD_HEADER_KIND, collect_header, &rs->hc);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rs->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    rs->peer[0] = '\0';
+    if (ci && ci->client_addr)
+        peer_text(ci->client_addr, rs->peer, sizeof rs->peer);
+    rs->req = (tw_http_req){method, rs->uri && *rs->uri ? rs->uri : url, rs->query, rs->hc.h, rs->hc.n, "", 0,
+                            ci && ci->client_addr ? addr_loopback(ci->client_addr) : 0, rs->peer};
+}
+
+/* When keys are configured, what the headers alone say decides whether the body is read at all:
+ * unauthenticated bodies are never buffered (SigV4's key, date, scope and, with x-amz-content-sha256,
+ * the signature; the API key of /events; Firehose's access key). 1 when refused (resp filled). */
+static int refused_early(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
+{
+    tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
+    const tw_config *cfg = snap->cfg;
+    int refused = 0;
+    if (strcmp(req->method, "POST") == 0) {
+        if (strcmp(req->path, "/") == 0 && cfg->src.eventbridge) {
+            refused = !authorized(cfg, req, 1, 1, resp);
+        } else if (strcmp(req->path, "/events") == 0 && cfg->src.http) {
+            refused = !authorized(cfg, req, 0, 1, resp);
+        } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(req->path, cfg->src.firehose_path) == 0 &&
+                   cfg->src.firehose_key && *cfg->src.firehose_key) {
+            const char *got = tw_http_req_header(req, "X-Amz-Firehose-Access-Key");
+            size_t n = strlen(cfg->src.firehose_key);
+            if (!got || strlen(got) != n || CRYPTO_memcmp(got, cfg->src.firehose_key, n) != 0) {
+                tw_source_ctx ctx = {s->env.engine, cfg, s->env.metrics, &s->gunzip};
+                tw_firehose_handle(&ctx, req, resp); /* its 401, in its response shape; the body is not looked at */
+                refused = 1;
+            }
+        }
+    }
+    tw_snapshot_release(snap);
+    if (refused)
+        tw_count(s->early, 1);
+    return refused;
+}
+
+/* The body is not needed once the handler returned: its budget goes back before the answer is sent. */
+static void done_with_body(req_state *rs)
+{
+    tw_buf_free(&rs->body);
+    rs->req.body = "";
+    rs->req.body_len = 0;
+    tw__budget_give(&rs->s->bodies, rs->held);
+    rs->held = 0;
+}
+
+/* The handler, on a worker thread; the connection is suspended meanwhile and resumed with the answer. */
+static void run_handler(void *arg)
+{
+    req_state *rs = arg;
+    tw_http_server *s = rs->s;
+    route(s, &rs->req, &rs->resp);
+    done_with_body(rs);
+    rs->phase = 3;
+    s->active--;
+    MHD_resume_connection(rs->c);
+}
+
+static int inline_route(const tw_http_req *req)
+{
+    /* Cheap and never blocking: answered on the event loop, so that they stay fast under any load. */
+    return (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+           (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/metrics") == 0);
+}
+
+/* First call: the headers are in. Decide what can be decided before reading the body. */
+static enum MHD_Result on_headers(req_state *rs, const char *url, const char *method)
+{
+    tw_http_server *s = rs->s;
+    tw__http_conn *k = conn_of(rs->c);
+    if (k && s->lim.request_timeout_ms)    /* headers and body, from when the request's first byte could come */
+        atomic_store(&k->deadline_ms, k->since_ms + s->lim.request_timeout_ms);
+    rs->phase = 1;
+    rs->cap = body_cap(s, url);
+    tw_buf_init(&rs->body, rs->cap);
+    fill_req(rs, url, method);
+    resp_init(&rs->resp);
+    const char *why = ambiguous_framing(rs->c);
+    if (why) {
+        tw_http_resp_json(&rs->resp, 400, "{\"error\":\"the request's body length is ambiguous: %s\"}", why);
+        tw_log(TW_LOG_WARN, "request refused", "path", url, "reason", why, NULL);
+        return refuse(rs, &rs->resp);
+    }
+    if (refused_early(s, &rs->req, &rs->resp))
+        return refuse(rs, &rs->resp);
+    const char *cl = MHD_lookup_connection_value(rs->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    if (n > rs->cap) {
+        too_large(s, rs->c, url, rs->cap, &rs->resp);
+        return refuse(rs, &rs->resp);
+    }
+    if (n) {
+        /* The announced body is counted whole before it is read; a body without a length, as it grows. */
+        if (!tw__budget_take(&s->bodies, (size_t)n + 1)) {
+            busy(s, rs->req.path, &rs->resp);
+            return refuse(rs, &rs->resp);
+        }
+        rs->held = (size_t)n + 1;
+        tw_buf_reserve(&rs->body, (size_t)n);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_body(req_state *rs, const char *upload, size_t n)
+{
+    tw_http_server *s = rs->s;
+    if (rs->body.len + n > rs->cap) {
+        rs->too_large = 1;
+    } else {
+        size_t need = rs->body.len + n + 1;
+        if (need > rs->held) {
+            if (!tw__budget_take(&s->bodies, need - rs->held))
+                rs->busy = 1;
+            else
+                rs->held = need;
+        }
+    }
+    if (rs->too_large || rs->busy) {
+        tw_buf_free(&rs->body);
+        tw_buf_free(&rs->resp.body);
+        resp_init(&rs->resp);
+        if (rs->too_large)
+            too_large(s, rs->c, rs->req.path, rs->cap, &rs->resp);
+        else
+            busy(s, rs->req.path, &rs->resp);
+        return refuse(rs, &rs->resp);
+    }
+    if (tw_buf_append(&rs->body, upload, n)) {
+        tw_buf_free(&rs->resp.body);
+        resp_init(&rs->resp);
+        tw_http_resp_json(&rs->resp, 500, "{\"error\":\"out of memory reading the request body\"}");
+        return refuse(rs, &rs->resp);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
     (void)version;
-    tw_http_server *s = cls;
+    (void)cls;
     req_state *rs = *con_cls;
     if (!rs)
         return MHD_NO;
-    if (!rs->cap) {
-        /* First call: headers only. Refuse an announced oversize body before reading it. */
-        rs->cap = body_cap(s, url);
-        tw_buf_init(&rs->body, rs->cap);
-        const char *why = ambiguous_framing(c);
-        if (why) {
-            tw_http_resp resp;
-            memset(&resp, 0, sizeof resp);
-            tw_buf_init(&resp.body, 0);
-            tw_http_resp_json(&resp, 400, "{\"error\":\"the request's body length is ambiguous: %s\"}", why);
-            tw_http_resp_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-            tw_log(TW_LOG_WARN, "request refused", "path", url, "reason", why, NULL);
-            return respond(c, &resp);
+    switch (rs->phase) {
+    case 0:
+        return on_headers(rs, url, method);
+    case 1:
+        if (*upload_size) {
+            size_t n = *upload_size;
+            *upload_size = 0;
+            return on_body(rs, upload, n);
         }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > rs->cap)
-            rs->too_large = 1;
-        else
-            return MHD_YES;
-    }
-    if (*upload_size) {
-        if (!rs->too_large && tw_buf_append(&rs->body, upload, *upload_size))
-            rs->too_large = 1;
+        break;
+    case 3:
+        rs->phase = 4;
+        return respond(c, &rs->resp);
+    default:
+        /* answered already: the rest of a refused body is not read */
         *upload_size = 0;
         return MHD_YES;
     }
-    tw_http_resp resp;
-    memset(&resp, 0, sizeof resp);
-    tw_buf_init(&resp.body, 0);
-    if (rs->too_large) {
-        too_large(s, c, url, rs->cap, &resp);
-        return respond(c, &resp);
+    /* The whole body is in: no deadline while the handler runs and the response goes out. */
+    tw__http_conn *k = conn_of(c);
+    if (k)
+        atomic_store(&k->deadline_ms, 0);
+    rs->req.body = rs->body.data ? rs->body.data : "";
+    rs->req.body_len = rs->body.len;
+    if (inline_route(&rs->req)) {
+        route(rs->s, &rs->req, &rs->resp);
+        done_with_body(rs);
+        rs->phase = 4;
+        return respond(c, &rs->resp);
     }
-    s->active++;
-    header_collect hc;
-    hc.n = 0;
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hc);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char *q = rs->uri ? strchr(rs->uri, '?') : NULL;
-    if (q)
-        *q++ = '\0';
-    char peer[INET6_ADDRSTRLEN] = "";
-    if (ci && ci->client_addr)
-        peer_text(ci->client_addr, peer, sizeof peer);
-    tw_http_req req = {method, rs->uri && *rs->uri ? rs->uri : url, q, hc.h, hc.n,
-                       rs->body.data ? rs->body.data : "", rs->body.len,
-                       ci && ci->client_addr ? addr_loopback(ci->client_addr) : 0, peer};
-    route(s, &req, &resp);
-    s->active--;
-    return respond(c, &resp);
+    rs->phase = 2;
+    rs->s->active++;
+    rs->job.fn = run_handler;
+    rs->job.arg = rs;
+    MHD_suspend_connection(c);
+    tw__http_pool_submit(rs->s->pool, &rs->job);
+    return MHD_YES;
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
-    (void)c;
     req_state *rs = calloc(1, sizeof *rs);
-    if (rs)
-        rs->uri = strdup(uri ? uri : "/");
+    if (!rs)
+        return NULL;
+    rs->s = cls;
+    rs->c = c;
+    if (!(rs->uri = strdup(uri ? uri : "/"))) {
+        free(rs);
+        return NULL;
+    }
+    char *q = strchr(rs->uri, '?');
+    if (q) {
+        *q++ = '\0';
+        rs->query = q;
+    }
     return rs;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
-    (void)c;
     (void)why;
+    tw_http_server *s = cls;
     req_state *rs = *con_cls;
+    tw__http_conn *k = conn_of(c);
+    if (k && s->lim.header_timeout_ms) { /* the next request's headers on this connection */
+        k->since_ms = tw__http_mono_ms();
+        atomic_store(&k->deadline_ms, k->since_ms + s->lim.header_timeout_ms);
+    }
     if (!rs)
         return;
+    if (rs->phase == 3 && rs->resp.stream.release)
+        rs->resp.stream.release(rs->resp.stream.ctx);   /* never handed to MHD */
+    tw__budget_give(&s->bodies, rs->held);
     tw_buf_free(&rs->body);
+    tw_buf_free(&rs->resp.body);
     free(rs->uri);
     free(rs);
     *con_cls = NULL;
+}
+
+/* Connections are tracked from accept to close, for their deadlines. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    tw_http_server *s = cls;
+    tw__http_conn *k = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(k = calloc(1, sizeof *k)))
+            return;
+        k->fd = ci->connect_fd;
+        k->since_ms = tw__http_mono_ms();
+        atomic_store(&k->deadline_ms, s->lim.header_timeout_ms ? k->since_ms + s->lim.header_timeout_ms : 0);
+        tw__http_pool_track(s->pool, k);
+        *socket_context = k;
+    } else if (k) {
+        tw__http_pool_forget(s->pool, k);  /* before MHD closes the socket */
+        free(k);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -531,6 +808,31 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     tw_log(TW_LOG_DEBUG, "http", "detail", msg, NULL);
+}
+
+/* Every connection is a descriptor: the soft limit is raised as far as the hard one allows, and the
+ * connection cap lowered (with a warning) when that is not enough. */
+static uint32_t fit_fd_limit(uint32_t conns)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)conns + SPARE_FDS;
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return conns;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit nl = rl;
+        nl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl = nl;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return conns;
+    uint32_t fit = rl.rlim_cur > 2 * SPARE_FDS ? (uint32_t)(rl.rlim_cur - SPARE_FDS) : (uint32_t)(rl.rlim_cur / 2);
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%u", conns);
+    snprintf(b, sizeof b, "%u", fit);
+    tw_log(TW_LOG_WARN, "server.max_connections lowered to what the open-file limit allows", "configured", a,
+           "effective", b, NULL);
+    return fit;
 }
 
 tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err)
@@ -553,15 +855,39 @@ tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_ht
     s->started_ms = tw__now_ms();
     s->loopback = loopback;
     s->port = port;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    tw_snapshot *snap = tw_snapshot_acquire(env->snaps);
+    s->lim = snap->cfg->http;
+    tw_snapshot_release(snap);
+    s->bodies.cap = s->lim.body_bytes;
+    s->gunzip.cap = s->lim.gunzip_bytes;
+    s->lim.max_connections = fit_fd_limit(s->lim.max_connections);
+    const char *help = "HTTP requests refused before their handler: budget of bytes in flight used up (busy), "
+                       "unauthenticated from their headers (auth).";
+    s->busy = tw_metrics_counter(env->metrics, "trailwatch_http_refused_total", help, "reason=\"busy\"");
+    s->early = tw_metrics_counter(env->metrics, "trailwatch_http_refused_total", help, "reason=\"auth\"");
+    s->deadline = tw_metrics_counter(env->metrics, "trailwatch_http_deadline_closed_total",
+                                     "HTTP connections closed because their headers or request were not complete in time "
+                                     "(server.header_timeout, server.request_timeout).", "");
+    if ((rc = tw__http_pool_start(HANDLER_THREADS, 200, s->deadline, &s->pool, err))) {
+        close(fd);
+        free(s);
+        return rc;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    unsigned idle = (unsigned)((s->lim.request_timeout_ms + 999) / 1000);
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, idle ? idle : 1u,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->lim.max_connections,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->lim.max_per_client,
+                            MHD_OPTION_THREAD_POOL_SIZE, EVENT_LOOPS,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
                             on_mhd_log, NULL, MHD_OPTION_END);
     if (!s->d) {
         close(fd);
+        tw__http_pool_stop(s->pool);
         free(s);
         return tw__err(err, TW_ESYS, "cannot start the HTTP server on %s", listen);
     }
@@ -584,6 +910,8 @@ void tw_http_server_stop(tw_http_server *s, int64_t drain_ms)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
+    /* Handlers still running are waited for: they resume connections of this daemon. */
+    tw__http_pool_stop(s->pool);
     MHD_stop_daemon(s->d);
     free(s);
 }

@@ -122,6 +122,7 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
     tw_buf_init(&g.errors, 0);
     tw_error err;
     tw_status rc;
+    size_t held[2] = {0, 0};
 
     if (strcmp(req->method, "POST") != 0) {
         tw_http_resp_header(resp, "Allow", "POST");
@@ -145,8 +146,10 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
     }
     /* gzip by header, and one more level by magic (a .json.gz file sent with Content-Encoding: gzip). */
     for (int level = 0; level < 2 && (gz || tw__is_gzip(body, len)); level++, gz = 0) {
-        if ((rc = tw__gunzip(body, len, cap, &plain[level], &err))) {
-            error_body(resp, rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : 400, err.msg, -1);
+        if ((rc = tw_gunzip(ctx, body, len, cap, &plain[level], &held[level], &err))) {
+            error_body(resp, rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : rc == TW_EBUSY ? 503 : 400, err.msg, -1);
+            if (rc == TW_EBUSY)
+                tw_http_resp_header(resp, "Retry-After", "1");
             goto out;
         }
         body = plain[level].data;
@@ -192,4 +195,6 @@ out:
     tw_buf_free(&g.errors);
     tw_buf_free(&plain[0]);
     tw_buf_free(&plain[1]);
+    tw_gunzip_done(ctx, &held[0]);
+    tw_gunzip_done(ctx, &held[1]);
 }

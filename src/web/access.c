@@ -192,7 +192,7 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
     if (cfg->nkeys && authz && strncmp(authz, "AWS4-HMAC-SHA256 ", 17) == 0) {
         tw_sigv4_request sr = {req->method, req->path, req->query, req->headers, req->nheaders, req->body,
                                req->body_len};
-        tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0};
+        tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0, 0};
         tw_sigv4_result res;
         tw_error err;
         char scope[160];

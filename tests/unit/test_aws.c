@@ -331,7 +331,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         void *ctx[2] = {hs, &n};
         MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, ctx);
         tw_sigv4_request r = {method, url, NULL, hs, n, rb->data, rb->len};
-        tw_sigv4_verifier v = {secret_for, NULL, time(NULL), 900, strncmp(url, "/bucket", 7) == 0};
+        tw_sigv4_verifier v = {secret_for, NULL, time(NULL), 900, strncmp(url, "/bucket", 7) == 0, 0};
         tw_sigv4_result res;
         tw_error err;
         if (tw_sigv4_verify(&r, &v, &res, &err))

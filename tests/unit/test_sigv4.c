@@ -165,7 +165,7 @@ static time_t iso_time(const char *s)
 /* The captures were made between 08:58 and 09:03 on 2026-11-28. */
 static tw_sigv4_verifier verifier(int s3)
 {
-    return (tw_sigv4_verifier){secret_for, (void *)SECRET, iso_time("20261128T090000Z"), 900, s3};
+    return (tw_sigv4_verifier){secret_for, (void *)SECRET, iso_time("20261128T090000Z"), 900, s3, 0};
 }
 
 static tw_status verify_req(const tw_sigv4_request *req, const tw_sigv4_verifier *v,

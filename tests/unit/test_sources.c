@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "common/base64.h"
+#include "common/budget.h"
 #include "common/gunzip.h"
 #include "config/config_int.h"
 #include "fake_engine.h"
@@ -109,7 +110,7 @@ static void env_init(env *v, int validate)
     fake_init(&v->e, validate);
     v->m = tw_metrics_new();
     tw_limits_default(&v->cfg.lim);
-    v->ctx = (tw_source_ctx){&v->e, &v->cfg, v->m};
+    v->ctx = (tw_source_ctx){&v->e, &v->cfg, v->m, NULL};
 }
 
 static void env_free(env *v)
@@ -176,6 +177,14 @@ static const char *item_field(const fake_item *it, const char *key, char *out, s
 
 /* ---- gzip, base64, in-memory reader ---- */
 
+static tw_status gunz(const void *in, size_t len, size_t max, tw_buf *out, tw_error *err)
+{
+    size_t held = 0;
+    tw_status rc = tw_gunzip(NULL, in, len, max, out, &held, err);
+    tw_gunzip_done(NULL, &held);
+    return rc;
+}
+
 TW_TEST(gunzip_members_truncation_corruption_cap)
 {
     const char *text = "{\"a\":1}\n";
@@ -186,29 +195,61 @@ TW_TEST(gunzip_members_truncation_corruption_cap)
     memcpy(two + n1, one, n1);
     tw_buf out = TW_BUF_INIT;
     tw_error err;
-    REQUIRE(tw_gunzip(two, 2 * n1, 1000, &out, &err) == TW_OK);
+    REQUIRE(gunz(two, 2 * n1, 1000, &out, &err) == TW_OK);
     CHECK_EQ_STR(out.data, "{\"a\":1}\n{\"a\":1}\n");
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip(one, n1 - 4, 1000, &out, &err), TW_EGZIP);
+    CHECK_EQ_INT(gunz(one, n1 - 4, 1000, &out, &err), TW_EGZIP);
     CHECK_CONTAINS(err.msg, "truncated");
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip(two, 2 * n1 - 1, 1000, &out, &err), TW_EGZIP);
+    CHECK_EQ_INT(gunz(two, 2 * n1 - 1, 1000, &out, &err), TW_EGZIP);
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip(one, n1, 7, &out, &err), TW_ETOOBIG);
+    CHECK_EQ_INT(gunz(one, n1, 7, &out, &err), TW_ETOOBIG);
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip(one, n1, 8, &out, &err), TW_OK); /* exactly the cap */
+    CHECK_EQ_INT(gunz(one, n1, 8, &out, &err), TW_OK); /* exactly the cap */
     CHECK_EQ_INT(out.len, 8);
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip("", 0, 10, &out, &err), TW_EGZIP);
+    CHECK_EQ_INT(gunz("", 0, 10, &out, &err), TW_EGZIP);
     two[n1] = 'x'; /* garbage after the first member */
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip(two, n1 + 4, 1000, &out, &err), TW_EGZIP);
+    CHECK_EQ_INT(gunz(two, n1 + 4, 1000, &out, &err), TW_EGZIP);
     memcpy(two, one, n1);
     two[12] ^= 0x55; /* corrupt deflate data */
     tw_buf_reset(&out);
-    CHECK_EQ_INT(tw_gunzip(two, n1, 1000, &out, &err), TW_EGZIP);
+    CHECK_EQ_INT(gunz(two, n1, 1000, &out, &err), TW_EGZIP);
     tw_buf_free(&out);
     free(one);
+}
+
+/* Decompressed bytes are counted against one budget across requests: what one request holds is
+ * refused to the next (TW_EBUSY), and all of it comes back when they are done (issue #10, defect 6). */
+TW_TEST(gunzip_budget_across_requests)
+{
+    size_t big = 3u << 20, n;
+    char *zeros = calloc(1, big);
+    REQUIRE(zeros);
+    char *bomb = gz(zeros, big, &n);
+    tw__budget b = {0, 4u << 20};
+    tw_source_ctx ctx = {NULL, NULL, NULL, &b};
+    tw_buf one = TW_BUF_INIT, two = TW_BUF_INIT;
+    size_t h1 = 0, h2 = 0;
+    tw_error err;
+    REQUIRE(tw_gunzip(&ctx, bomb, n, 0, &one, &h1, &err) == TW_OK);
+    CHECK_EQ_INT(one.len, big);
+    CHECK(h1 >= big && h1 <= b.cap);
+    CHECK_EQ_INT(tw_gunzip(&ctx, bomb, n, 0, &two, &h2, &err), TW_EBUSY);
+    CHECK_CONTAINS(err.msg, "budget");
+    CHECK(b.used <= b.cap);
+    tw_buf_free(&two);
+    tw_gunzip_done(&ctx, &h2);
+    tw_buf_free(&one);
+    tw_gunzip_done(&ctx, &h1);
+    CHECK_EQ_INT(b.used, 0);
+    REQUIRE(tw_gunzip(&ctx, bomb, n, 0, &two, &h2, &err) == TW_OK); /* room again */
+    tw_buf_free(&two);
+    tw_gunzip_done(&ctx, &h2);
+    CHECK_EQ_INT(b.used, 0);
+    free(bomb);
+    free(zeros);
 }
 
 TW_TEST(base64_strict)
