@@ -54,21 +54,34 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Shuts down what is past its deadline, a few at a time: the event loops take the same lock when
+ * connections open and close, and must not wait behind a burst of thousands. */
+#define REAP_BATCH 16
+
 static void reap(tw__http_pool *p)
 {
     int64_t now = tw__http_mono_ms();
-    pthread_mutex_lock(&p->conn_lock);
-    for (tw__http_conn *c = p->conns; c; c = c->next) {
-        int64_t d = atomic_load(&c->deadline_ms);
-        if (d && now >= d) {
-            /* The event loop sees end of input and closes the connection (and frees c) itself. */
-            atomic_store(&c->deadline_ms, 0);
-            shutdown(c->fd, SHUT_RDWR);
-            if (p->reaped)
-                tw_count(p->reaped, 1);
+    for (int more = 1; more;) {
+        more = 0;
+        int n = 0;
+        pthread_mutex_lock(&p->conn_lock);
+        for (tw__http_conn *c = p->conns; c; c = c->next) {
+            int64_t d = atomic_load(&c->deadline_ms);
+            if (d && now >= d) {
+                if (n == REAP_BATCH) {
+                    more = 1;
+                    break;
+                }
+                /* The event loop sees end of input and closes the connection (and frees c) itself. */
+                atomic_store(&c->deadline_ms, 0);
+                shutdown(c->fd, SHUT_RDWR);
+                n++;
+            }
         }
+        pthread_mutex_unlock(&p->conn_lock);
+        if (n && p->reaped)
+            tw_count(p->reaped, (uint64_t)n);
     }
-    pthread_mutex_unlock(&p->conn_lock);
 }
 
 static void *reaper_main(void *arg)
