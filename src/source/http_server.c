@@ -10,6 +10,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -855,6 +858,12 @@ tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_ht
     s->started_ms = tw__now_ms();
     s->loopback = loopback;
     s->port = port;
+#ifdef __GLIBC__
+    /* Bodies and decompressed data are large, short-lived buffers: each in its own mapping, given back
+     * to the system when freed. glibc's default raises the mmap threshold after such frees, and then
+     * keeps them in its heaps, where RSS creeps up under a mix of loads. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     tw_snapshot *snap = tw_snapshot_acquire(env->snaps);
     s->lim = snap->cfg->http;
     tw_snapshot_release(snap);
