@@ -354,6 +354,21 @@ TW_TEST(unknown_key_is_unrecognized_client)
 
 static void drop_auth(capture *c) { set_header(c, "Authorization", "X-Not-Authorization", NULL); }
 
+/* Before the body is read (a server deciding whether to read it): without x-amz-content-sha256 the
+ * signature cannot be checked yet, but the form, the key, the date and the scope can. */
+TW_TEST(headers_only_decides_what_the_headers_can)
+{
+    tw_error err;
+    tw_sigv4_verifier v = verifier(0);
+    v.headers_only = 1;
+    CHECK_EQ_INT(verify_capture(PUT_EVENTS, edit_body, &v, &err), TW_SIGV4_OK); /* the body is not looked at */
+    CHECK_EQ_INT(verify_capture(PUT_EVENTS, edit_akid, &v, &err), TW_SIGV4_UNRECOGNIZED_CLIENT);
+    v.now += 86400;
+    CHECK_EQ_INT(verify_capture(PUT_EVENTS, NULL, &v, &err), TW_SIGV4_SIGNATURE_EXPIRED);
+    v = verifier(0);               /* and the full check still refuses the changed body */
+    CHECK_EQ_INT(verify_capture(PUT_EVENTS, edit_body, &v, &err), TW_SIGV4_INVALID_SIGNATURE);
+}
+
 TW_TEST(missing_authorization_is_missing_token)
 {
     tw_error err;
