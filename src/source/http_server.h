@@ -2,9 +2,9 @@
  * source/http_server.h: the HTTP listener (libmicrohttpd): routing, body limits, authentication,
  * and the operational endpoints GET /healthz and GET /metrics (internal).
  *
- * Ownership: the server owns the listener and its threads (one per connection, since handlers block
- * until their alerts are durable). Handlers get a source context with the configuration snapshot
- * current when the request arrived.
+ * Ownership: the server owns the listener and its threads (event loops that never block, and worker
+ * threads for handlers, which block until their alerts are durable). Handlers get a source context
+ * with the configuration snapshot current when the request arrived.
  */
 #ifndef TW_SOURCE_HTTP_SERVER_H
 #define TW_SOURCE_HTTP_SERVER_H
