@@ -7,6 +7,7 @@ bench/harden."""
 import gzip
 import hashlib
 import json
+import select
 import socket
 import threading
 import time
@@ -107,17 +108,19 @@ class TestSlowLoris(Case):
         opened = time.monotonic()
         closed_at = {}
 
-        def trickle():                 # one byte per connection every 200 ms: each byte is activity
+        def trickle():                 # a few bytes per connection every 200 ms: each is activity
             while not stop.is_set() and len(closed_at) < len(socks):
+                live = [s for i, s in enumerate(socks) if i not in closed_at]
+                readable = set(select.select(live, [], [], 0)[0])
                 for i, s in enumerate(socks):
                     if i in closed_at:
+                        continue
+                    if s in readable and closed_by_server(s):
+                        closed_at[i] = time.monotonic() - opened
                         continue
                     try:
                         s.sendall(b"X-a: b\r\n" if i < 180 else b" ")
                     except OSError:
-                        closed_at[i] = time.monotonic() - opened
-                        continue
-                    if closed_by_server(s):
                         closed_at[i] = time.monotonic() - opened
                 stop.wait(0.2)
         t = threading.Thread(target=trickle, daemon=True)
