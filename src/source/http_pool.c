@@ -171,17 +171,27 @@ void tw__http_pool_forget(tw__http_pool *p, tw__http_conn *c)
     pthread_mutex_unlock(&p->conn_lock);
 }
 
-void tw__http_pool_stop(tw__http_pool *p)
+void tw__http_pool_quiesce(tw__http_pool *p)
 {
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
     pthread_cond_broadcast(&p->work);
-    pthread_cond_broadcast(&p->tick);
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
+    p->nthreads = 0;
+}
+
+void tw__http_pool_stop(tw__http_pool *p)
+{
+    if (!p)
+        return;
+    tw__http_pool_quiesce(p);
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->tick);
+    pthread_mutex_unlock(&p->lock);
     if (p->reaping)
         pthread_join(p->reaper, NULL);
     pthread_cond_destroy(&p->work);

@@ -41,7 +41,9 @@ void tw__http_pool_submit(tw__http_pool *p, tw__http_job *job);
 /* Tracks / forgets a connection (forget before its socket is closed: the reaper shuts sockets down). */
 void tw__http_pool_track(tw__http_pool *p, tw__http_conn *c);
 void tw__http_pool_forget(tw__http_pool *p, tw__http_conn *c);
-/* Runs what is queued, then joins the threads and frees the pool. */
+/* Runs what is queued, then joins the worker threads (connections stay tracked). */
+void tw__http_pool_quiesce(tw__http_pool *p);
+/* Quiesces, stops the reaper and frees the pool: after the last connection was forgotten. */
 void tw__http_pool_stop(tw__http_pool *p);
 
 int64_t tw__http_mono_ms(void);

@@ -919,8 +919,10 @@ void tw_http_server_stop(tw_http_server *s, int64_t drain_ms)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    /* Handlers still running are waited for: they resume connections of this daemon. */
-    tw__http_pool_stop(s->pool);
+    /* Handlers still running are waited for: they resume connections of this daemon. The pool's
+     * connection list outlives the daemon, whose stop closes (and forgets) what is still open. */
+    tw__http_pool_quiesce(s->pool);
     MHD_stop_daemon(s->d);
+    tw__http_pool_stop(s->pool);
     free(s);
 }
