@@ -81,6 +81,21 @@ extern "C" {
  * full-size (64 MiB) bodies at once; 40 concurrent bombs then stay under 300 MB of RSS. */
 #define TW_DEFAULT_HTTP_GUNZIP_BYTES        (128u * 1024u * 1024u)
 
+/* serve's archive queue (events accepted, not yet written to the archive): the writer must never
+ * hold up alerts, so past this the newest events are dropped from the archive (counted, logged);
+ * 64 MiB is a few seconds of PutEvents at full speed. */
+#define TW_ARCHIVE_QUEUE_BYTES              (64u * 1024u * 1024u)
+#define TW_ARCHIVE_QUEUE_EVENTS             200000u
+/* GET /api/events: rows per page (default and cap); a page is built in memory. */
+#define TW_ARCHIVE_API_LIMIT_DEFAULT        100u
+#define TW_ARCHIVE_API_LIMIT_MAX            1000u
+/* GET /api/who/RESOURCE: entries returned (the oldest first; past it the answer says truncated). */
+#define TW_ARCHIVE_API_WHO_MAX              10000u
+/* GET /api/events/timeline: buckets per series (a year by hour is 8784). */
+#define TW_ARCHIVE_API_BUCKETS_MAX          10000u
+/* Query parameters of the archive's calls (a pattern is at most TW_DEFAULT_PATTERN_MAX). */
+#define TW_ARCHIVE_API_PARAM_MAX            8192u
+
 typedef struct tw_limits {
     size_t event_max;        /* bytes of one event's JSON text */
     unsigned json_depth;     /* nesting levels of any JSON text */

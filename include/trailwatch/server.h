@@ -48,6 +48,10 @@ const char *tw_config_data_dir(const tw_config *cfg);
 /* The configured listener "host:port" ("" for none) and CloudTrail folder (NULL for none). */
 const char *tw_config_listen(const tw_config *cfg);
 const char *tw_config_folder(const tw_config *cfg);
+/* The configuration's archive (`archive:`): the SQLite file (archive.path, default DATA_DIR/archive.db)
+ * into path, *backend (0 sqlite, 1 postgres; may be NULL), *dsn the postgres conninfo or NULL (may
+ * be NULL; borrowed from cfg; it may hold a password: never print it). Returns archive.enabled. */
+int tw_config_archive(const tw_config *cfg, char *path, size_t cap, int *backend, const char **dsn);
 /* Warnings about a valid configuration, one per line ("" when none): things that work, but not as
  * written (a serverless.yml runtime python3.6 that runs on another python3). `serve` logs them. */
 const char *tw_config_warnings(const tw_config *cfg);
@@ -59,6 +63,10 @@ typedef struct tw_server tw_server;
 typedef struct tw_server_options {
     int stdin_events;          /* also read JSON lines events from standard input */
     const char *listen;        /* overrides the configured "host:port" when not NULL */
+    /* `trailwatch replay --deliver`: no listener, no source, no archive, no cluster: events come
+     * only from tw_server_replay. */
+    int replay;
+    const char *data_dir;      /* overrides the configured data directory (its outbox) when not NULL */
 } tw_server_options;
 
 tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_server **out, tw_error *err);
@@ -94,6 +102,32 @@ int tw_server_folder_ready(const tw_server *s);
  * every thread. Bounded by the drain timeout; never loses an accepted alert. */
 void tw_server_stop(tw_server *s);
 void tw_server_free(tw_server *s);
+
+/* ---- replay (`trailwatch replay`) ---- */
+
+/* Runs archived events through a replay server's engine (tw_server_options.replay) as serve runs
+ * what it receives: wrapped, matched, rendered and committed to the outbox, whose dispatcher
+ * delivers them with serve's retries and dead letters. Unlike serve, the events are neither
+ * checked against the CloudTrail dedup set (which would drop every event seen within
+ * server.dedup_window, i.e. all recent ones) nor archived again. *matched (may be NULL) is
+ * incremented by the (event, rule) matches. An invalid event is skipped and counted in *invalid
+ * (may be NULL); an error means nothing of this call was stored. */
+tw_status tw_server_replay(tw_server *s, const char *const *events, const size_t *lens, size_t n, uint64_t *matched,
+                           uint64_t *invalid, tw_error *err);
+/* Alerts the replay server has still to deliver (0: all delivered or dead-lettered). */
+uint64_t tw_server_pending(tw_server *s);
+
+/* The rules of a configuration as one matcher, for a replay's dry run: which enabled rules of cfg
+ * (borrowed; it must outlive the matcher) an event matches, decided as serve decides it (a raw
+ * CloudTrail record is wrapped first). */
+typedef struct tw_config_matcher tw_config_matcher;
+tw_status tw_config_matcher_new(const tw_config *cfg, tw_config_matcher **out, tw_error *err);
+void tw_config_matcher_free(tw_config_matcher *m);
+/* fn is called once per matching rule with its name (borrowed for the call). TW_OK also when none
+ * matched; an error (naming what is wrong) for an invalid event. */
+typedef void (*tw_rule_name_fn)(void *ctx, const char *rule);
+tw_status tw_config_matcher_run(tw_config_matcher *m, const char *json, size_t len, tw_rule_name_fn fn, void *ctx,
+                                tw_error *err);
 
 /* ---- the dashboard ---- */
 

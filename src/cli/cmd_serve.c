@@ -123,7 +123,7 @@ int tw_cmd_serve(int argc, char **argv)
     };
     int summary = 0;
     const char *path = NULL;
-    tw_server_options so = {0, NULL};
+    tw_server_options so = {0, NULL, 0, NULL};
     tw_log_level level = TW_LOG_INFO;
     int c;
     optind = 1;

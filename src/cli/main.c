@@ -19,6 +19,7 @@ static const tw_cli_cmd commands[] = {
     {"verify", "CloudTrail log file integrity: digest signatures, their chain, log file hashes (S3 or a folder)",
      tw_cmd_verify},
     {"cluster", "a cluster on NATS JetStream: 'cluster status -c FILE' (stream, consumer, workers)", tw_cmd_cluster},
+    {"replay", "archived events of a time range through the rules: a dry run, or --deliver the alerts", tw_cmd_replay},
     {"dashboard", "the web dashboard: 'dashboard hash-password' for its read-only login", tw_cmd_dashboard},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -420,7 +420,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
 {
     static const char *const known[] = {"data_dir", "server", "aws", "sources", "data", "targets", "rules",
                                         "packs", "serverless", "cluster",
-                                        "dashboard", "sigma", NULL};
+                                        "dashboard", "sigma", "archive", NULL};
     tw_json_doc *doc = tw__cl_new_doc(ld);
     const tw_json *root = doc ? tw__cl_subst_tree(ld, doc, raw) : NULL;
     if (!root) {
@@ -441,6 +441,7 @@ static void trailwatch_yml(tw_cfg_ld *ld, const tw_json *raw)
     sources(ld, tw_json_get(root, "sources"));
     tw__cl_data(ld, tw_json_get(root, "data"));
     tw__cl_dashboard(ld, tw_json_get(root, "dashboard"));
+    tw__cl_archive(ld, tw_json_get(root, "archive"));
     tw__cl_targets(ld, tw_json_get(root, "targets"));
     tw__cl_rules(ld, tw_json_get(root, "rules"));
     tw__cl_packs(ld, tw_json_get(root, "packs"));
@@ -468,6 +469,7 @@ static void set_defaults(tw_cfg_ld *ld)
     cfg->src.http_key_header = tw__cl_strdup(ld, "x-api-key");
     cfg->src.folder_watch = 1;
     tw__cl_dashboard_defaults(ld);
+    tw__cl_archive_defaults(ld);
     cfg->notes = tw__cl_strdup(ld, "");
     cfg->warnings = tw__cl_strdup(ld, "");
 }

@@ -84,6 +84,17 @@ char *tw_config_describe(const tw_config *cfg)
     if (s->sqs)
         tw_buf_printf(&b, "%s sqs %s", any++ ? "," : "", s->sqs->queue_url ? s->sqs->queue_url : "?");
     tw_buf_puts(&b, any ? "\n" : " none\n");
+    if (cfg->archive.enabled) {
+        char path[4096], ret[32];
+        if (cfg->archive.backend == TW_ARCHIVE_CFG_POSTGRES)
+            tw_buf_puts(&b, "archive: postgres (archive.dsn)");
+        else
+            tw_buf_printf(&b, "archive: sqlite %s", tw__config_archive_path(cfg, path, sizeof path));
+        tw_buf_printf(&b, ", every event kept %s%s\n", cfg->archive.retention_ms ? "for " : "forever",
+                      cfg->archive.retention_ms ? tw__cl_fmt_duration(cfg->archive.retention_ms, ret, sizeof ret) : "");
+    } else {
+        tw_buf_puts(&b, "archive: off (archive.enabled: false)\n");
+    }
     tw_buf_printf(&b, "limits: events up to %zu bytes, JSON depth %u\n", cfg->lim.event_max, cfg->lim.json_depth);
     for (uint32_t i = 0; i < cfg->ntargets; i++)
         describe_target(&b, cfg, i);
@@ -97,4 +108,23 @@ char *tw_config_describe(const tw_config *cfg)
     char *out = b.data ? tw_buf_detach(&b, &len) : NULL;
     tw_buf_free(&b);
     return out;
+}
+
+const char *tw__config_archive_path(const tw_config *cfg, char *buf, size_t cap)
+{
+    if (cfg->archive.path)
+        snprintf(buf, cap, "%s", cfg->archive.path);
+    else
+        snprintf(buf, cap, "%s/archive.db", cfg->data_dir ? cfg->data_dir : ".");
+    return buf;
+}
+
+int tw_config_archive(const tw_config *cfg, char *path, size_t cap, int *backend, const char **dsn)
+{
+    tw__config_archive_path(cfg, path, cap);
+    if (backend)
+        *backend = cfg->archive.backend;
+    if (dsn)
+        *dsn = cfg->archive.dsn;
+    return cfg->archive.enabled;
 }

@@ -123,6 +123,16 @@ typedef struct tw_dashboard_cfg { /* the web dashboard (src/web/) */
                                       literals (a guard against DNS rebinding) */
 } tw_dashboard_cfg;
 
+typedef enum { TW_ARCHIVE_CFG_SQLITE = 0, TW_ARCHIVE_CFG_POSTGRES = 1 } tw_archive_cfg_backend;
+
+typedef struct tw_archive_cfg {    /* the event archive `serve` writes (src/server/archiver.c) */
+    int enabled;                   /* default on */
+    char *path;                    /* the SQLite file; NULL: DATA_DIR/archive.db (tw__config_archive_path) */
+    int64_t retention_ms;          /* events older than this are pruned; 0 (default): kept forever */
+    int backend;                   /* tw_archive_cfg_backend */
+    char *dsn;                     /* postgres conninfo (may hold a password: never shown) */
+} tw_archive_cfg;
+
 typedef struct tw_access_key {
     char *id;
     char *secret;
@@ -233,6 +243,7 @@ struct tw_config {
     tw_cluster_cfg cluster;
     tw_dashboard_cfg dash;
     tw_sigma_cfg sigma;
+    tw_archive_cfg archive;
     uint32_t nrules;
     tw_rule_cfg *rules;
     uint32_t ntargets;
@@ -246,6 +257,9 @@ struct tw_config {
     char *notes;                   /* extra lines for tw_config_describe (what a serverless.yml had
                                       that trailwatch ignores), "" when none */
 };
+
+/* The archive's SQLite file: archive.path, or DATA_DIR/archive.db; into buf. */
+const char *tw__config_archive_path(const tw_config *cfg, char *buf, size_t cap);
 
 /* Hands cfg's rule set to the caller (who frees it); cfg keeps none. */
 tw_ruleset *tw__config_take_ruleset(tw_config *cfg);

@@ -158,6 +158,11 @@ typedef struct cl_bad_target {
 void tw__cl_dashboard_defaults(tw_cfg_ld *ld);
 void tw__cl_dashboard(tw_cfg_ld *ld, const tw_json *v);
 
+/* ---- archive: (config_archive.c) ---- */
+
+void tw__cl_archive_defaults(tw_cfg_ld *ld);
+void tw__cl_archive(tw_cfg_ld *ld, const tw_json *v);
+
 /* ---- targets (config_targets.c) ---- */
 
 /* The defaults of a kind: rate (slack 1/s burst 3, discord 0.5/s burst 5), timeout, retry. */

@@ -52,7 +52,15 @@ struct tw_engine {
     tw_engine_observer observer;
     void *observer_ctx;
     tw__ecorr *sigma;              /* Sigma correlations (a correlator only when configured) */
+    tw_engine_archive_fn archiver;
+    void *archiver_ctx;
 };
+
+void tw__engine_set_archiver(tw_engine *e, tw_engine_archive_fn fn, void *ctx)
+{
+    e->archiver = fn;
+    e->archiver_ctx = ctx;
+}
 
 void tw_engine_set_enricher(tw_engine *e, tw_enricher *en) { e->enricher = en; }
 
@@ -413,7 +421,7 @@ static int hit_alerts(const tw_config *cfg, const tw__ecorr_hits *hits, batch *b
 
 /* One event: normalise, dedup, match, render. */
 static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ingest_item *it, tw_ingest_result *res,
-                    item_state *st, batch *b, tw_counter *const *rule_matches)
+                    item_state *st, batch *b, tw_counter *const *rule_matches, int replay)
 {
     const tw_config *cfg = snap->cfg;
     tw_error err;
@@ -445,7 +453,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
     snprintf(res->id, sizeof res->id, "%.*s", (int)(mr.id_len < 63 ? mr.id_len : 63), mr.id ? mr.id : "");
     /* CloudTrail delivers some records more than once: same eventID, same record. */
     size_t dl = tw__event_cloudtrail_id(text, len, 0, st->dedup_id, sizeof st->dedup_id);
-    if (dl) {
+    if (dl && !replay) {
         pthread_mutex_lock(&e->dedup_lock);
         int seen = tw_dedup_check_add(e->dedup, st->dedup_id, dl, tw__now_ms());
         pthread_mutex_unlock(&e->dedup_lock);
@@ -476,7 +484,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
     char *eid = NULL;
     /* own() frees what it cannot keep; each copy is made only once the previous one is kept */
     if (!own(b, kept) || !(eid = own_copy(b, event_id, strlen(event_id))) ||
-        tw_json_parse(kept, len, &cfg->lim, &doc, &err) || (dl && !add_seen(b, st->dedup_id))) {
+        tw_json_parse(kept, len, &cfg->lim, &doc, &err) || (dl && !replay && !add_seen(b, st->dedup_id))) {
         reject(res, TW_ENOMEM, "out of memory");
         tw_json_doc_free(doc);
         return;
@@ -589,7 +597,7 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         memset(&results[i], 0, sizeof results[i]);
         /* Rejections are counted by the source (trailwatch_events_rejected_total), which also sees
          * the events that never reach the engine. */
-        process(e, snap, m, &items[i], &results[i], &st[i], &b, rule_matches);
+        process(e, snap, m, &items[i], &results[i], &st[i], &b, rule_matches, o && o->replay);
     }
     tw_count(in, n);
     /* A repeated CloudTrail eventID is acknowledged (the sender did nothing wrong: CloudTrail and
@@ -629,6 +637,10 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
             tw_log(TW_LOG_ERROR, "cannot store alerts", "source", source, "error", err ? err->msg : "", NULL);
         }
     }
+    /* The archive copies what was accepted only now: an event whose alerts were not stored is sent
+     * again by its source, and archived then. */
+    if (!rc && e->archiver && !(o && o->replay))
+        e->archiver(e->archiver_ctx, items, results, n);
     if (!rc && e->observer && !b.unobserved && b.matched.len) {
         const observed_event *oe = (const observed_event *)(const void *)b.matched.data;
         const uint32_t *ix = (const uint32_t *)(const void *)b.matched_rules.data;

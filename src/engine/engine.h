@@ -47,6 +47,10 @@ typedef struct tw_ingest_opts {
      * files: the folder source); their records are in this submit or were in earlier ones. */
     const tw_commit_file *files;
     size_t nfiles;
+    /* `trailwatch replay --deliver`: events that came out of the archive. They are not checked
+     * against (nor added to) the CloudTrail dedup set, which would drop every one seen within the
+     * window, and not handed to the archiver, which already holds them. */
+    int replay;
 } tw_ingest_opts;
 
 /* Returns TW_OK when every item has its result (accepted or rejected on its own); an error when the
@@ -83,6 +87,14 @@ typedef void (*tw_engine_observer)(void *ctx, const struct tw_config *cfg, const
                                    const uint32_t *rules, size_t nrules);
 /* Set before the sources start. */
 void tw_engine_observe(tw_engine *e, tw_engine_observer fn, void *ctx);
+
+/* Told about every event accepted by a call (results[i].status TW_OK, not a duplicate) once its
+ * alerts are durable, to archive it (src/server/archiver.c). Everything is borrowed for the call,
+ * which runs on the submitting thread: it must only copy, never wait. Not called for replays. */
+typedef void (*tw_engine_archive_fn)(void *ctx, const tw_ingest_item *items, const tw_ingest_result *results,
+                                     size_t n);
+/* Set before the sources start (NULL: no archive). */
+void tw__engine_set_archiver(tw_engine *e, tw_engine_archive_fn fn, void *ctx);
 
 struct tw_snapshots;
 struct tw_outbox;

@@ -19,6 +19,7 @@
 #include "source/folder.h"
 #include "source/aws_sources.h"
 #include "source/http_server.h"
+#include "server/archiver.h"
 #include "web/web.h"
 
 #define STDIN_BATCH 500
@@ -35,6 +36,8 @@ struct tw_server {
     tw_folder *folder;
     tw_aws_sources *aws;           /* S3 and SQS sources and the AWS client, NULL when none */
     tw_cluster *cluster;           /* NULL: the embedded single-process mode */
+    int replay;                    /* `trailwatch replay --deliver` (tw_server_options.replay) */
+    tw__archiver *archiver;        /* NULL: archive.enabled is false (or a replay server) */
     pthread_t stdin_thread;
     int stdin_running;
     _Atomic int stdin_done;
@@ -207,6 +210,24 @@ static tw_status start_cluster(tw_server *s, tw_error *err)
     return rc;
 }
 
+/* Before any source: every event the engine accepts from the first one on is archived. A server that
+ * only forwards to a cluster archives nothing (its workers archive what they match). An archive that
+ * cannot be opened (a damaged file, a full disk) is logged and left out: alerts matter more. */
+static void start_archiver(tw_server *s, const tw_config *cfg)
+{
+    if (!cfg->archive.enabled || cfg->cluster.role == TW_CLUSTER_INGEST)
+        return;
+    tw_error err;
+    if (tw__archiver_start(cfg, s->metrics, &s->archiver, &err)) {
+        tw_gauge_set(tw_metrics_gauge(s->metrics, "trailwatch_archive_up",
+                                      "1 while the archive is written, 0 while it cannot be", ""), 0);
+        tw_log(TW_LOG_ERROR, "archiving is off: the archive cannot be opened (alerts are not affected; fix or "
+               "move the file and restart, or set archive.enabled: false)", "error", err.msg, NULL);
+        return;
+    }
+    tw__engine_set_archiver(s->engine, tw__archiver_take, s->archiver);
+}
+
 tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_server **out, tw_error *err)
 {
     *out = NULL;
@@ -215,10 +236,22 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
         tw_config_free(cfg);
         return tw__err(err, TW_ENOMEM, "out of memory");
     }
-    const char *listen = opt && opt->listen ? opt->listen : cfg->listen;
+    if (opt && opt->replay) {
+        /* a replay server: events come only from tw_server_replay (the enricher still runs) */
+        s->replay = 1;
+        cfg->listen = (char *)"";
+        cfg->src.folder = NULL;
+        cfg->src.s3 = NULL;
+        cfg->src.sqs = NULL;
+        cfg->cluster.role = TW_CLUSTER_OFF;
+        cfg->archive.enabled = 0;
+    }
+    const char *listen = opt && opt->listen && !s->replay ? opt->listen : cfg->listen;
     s->listen = dup_or_null(listen ? listen : "");
     s->listen_cfg = dup_or_null(cfg->listen ? cfg->listen : "");
-    s->data_dir = dup_or_null(cfg->data_dir);
+    s->data_dir = dup_or_null(opt && opt->data_dir ? opt->data_dir : cfg->data_dir);
+    if (opt && opt->data_dir)
+        cfg->data_dir = s->data_dir;   /* the server's copy outlives every snapshot of cfg */
     s->folder_path = dup_or_null(cfg->src.folder);
     s->drain_ms = cfg->drain_ms;
     tw_status rc;
@@ -242,6 +275,7 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     s->disp = d;
     if ((rc = start_cluster(s, err)))
         goto fail;
+    start_archiver(s, cfg);
     /* before the HTTP listener: the enricher must be in place for the first event */
     if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
         goto fail;
@@ -280,6 +314,41 @@ fail:
     tw_server_stop(s);
     tw_server_free(s);
     return rc;
+}
+
+tw_status tw_server_replay(tw_server *s, const char *const *events, const size_t *lens, size_t n, uint64_t *matched,
+                           uint64_t *invalid, tw_error *err)
+{
+    if (!s->replay)
+        return tw__err(err, TW_EINVAL, "tw_server_replay: this server was not started for a replay");
+    tw_ingest_item *items = calloc(n ? n : 1, sizeof *items);
+    tw_ingest_result *res = calloc(n ? n : 1, sizeof *res);
+    tw_status rc = TW_OK;
+    if (!items || !res) {
+        rc = tw__err(err, TW_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i] = (tw_ingest_item){events[i], lens[i], TW_EVENT_AUTO};
+    tw_ingest_opts o = {.source = "replay", .replay = 1};
+    if ((rc = tw_engine_submit(s->engine, items, n, &o, res, err)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].status && invalid)
+            (*invalid)++;
+        else if (!res[i].status && matched)
+            *matched += res[i].matched;
+    }
+out:
+    free(items);
+    free(res);
+    return rc;
+}
+
+uint64_t tw_server_pending(tw_server *s)
+{
+    tw_dispatch *d = s->disp;
+    return d ? (uint64_t)tw_dispatch_pending(d) : 0;
 }
 
 int tw_server_port(const tw_server *s) { return s ? tw_http_server_port(s->http) : 0; }
@@ -348,8 +417,12 @@ tw_status tw_server_reload(tw_server *s, tw_config *cfg, tw_error *err)
         what = "server.listen";
     if (!what) {
         tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+        const tw_archive_cfg *x = &cfg->archive, *y = &snap->cfg->archive;
         if (!tw__cluster_cfg_equal(&cfg->cluster, &snap->cfg->cluster))
             what = "cluster";
+        else if (x->enabled != y->enabled || x->backend != y->backend || x->retention_ms != y->retention_ms ||
+                 !same(x->path, y->path) || !same(x->dsn, y->dsn))
+            what = "archive";
         tw_snapshot_release(snap);
     }
     tw_status rc = what ? tw__err(err, TW_ECONFIG, "%s cannot change on reload; restart trailwatch to change it", what)
@@ -391,6 +464,11 @@ void tw_server_stop(tw_server *s)
     tw__cluster_stop_workers(s->cluster);
     if (s->engine)
         tw_engine_set_stopping(s->engine);
+    /* Nothing submits any more: what the archive queue holds is written now (SIGTERM flushes). */
+    if (s->engine)
+        tw__engine_set_archiver(s->engine, NULL, NULL);
+    tw__archiver_stop(s->archiver);
+    s->archiver = NULL;
     tw_dispatch *d = s->disp;
     s->disp = NULL;
     tw_dispatch_stop(d, drain);

@@ -69,9 +69,3 @@ tw_store *tw__web_store_lock(tw_web *w, tw_error *err)
 }
 
 void tw__web_store_unlock(tw_web *w) { pthread_mutex_unlock(&w->store_lock); }
-
-int tw__web_archive_on(const tw_config *cfg)
-{
-    (void)cfg;
-    return 0;                      /* the archive (issue #8) is not part of serve yet */
-}

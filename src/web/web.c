@@ -5,6 +5,7 @@
 
 #include "common/err.h"
 #include "outbox/store.h"
+#include "trailwatch/archive.h"
 #include "telemetry/log.h"
 #include "web/web_int.h"
 
@@ -16,6 +17,7 @@ tw_status tw__web_new(const tw__web_env *env, tw_web **out, tw_error *err)
         return tw__err(err, TW_ENOMEM, "out of memory starting the dashboard");
     w->env = *env;
     pthread_mutex_init(&w->store_lock, NULL);
+    pthread_mutex_init(&w->archive_lock, NULL);
     if (!(w->data_dir = strdup(env->data_dir ? env->data_dir : ".")) || tw__live_new(&w->live) ||
         tw__rule_stats_new(&w->stats) || tw__sessions_new(&w->sessions)) {
         tw__web_free(w);
@@ -46,6 +48,8 @@ void tw__web_free(tw_web *w)
     tw__sessions_free(w->sessions);
     tw_store_close(w->store);
     pthread_mutex_destroy(&w->store_lock);
+    tw_archive_close(w->archive);
+    pthread_mutex_destroy(&w->archive_lock);
     free(w->data_dir);
     free(w);
 }
@@ -76,13 +80,13 @@ static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     int post = strcmp(req->method, "POST") == 0;
     static const char *const mine[] = {"session", "login", "logout", "stream", "rules", "test-pattern", "delivery",
-                                       "dlq", "timeline", NULL};
+                                       "dlq", "timeline", "events", "who", NULL};
     size_t seg = strcspn(p, "/");
     int known = 0;
     for (int i = 0; mine[i] && !known; i++)
         known = strlen(mine[i]) == seg && strncmp(p, mine[i], seg) == 0;
     if (!known)
-        return 0;                  /* another module's call (the archive's /api/events), or a 404 */
+        return 0;                  /* another module's call, or a 404 */
     resp->static_headers = tw__web_api_headers;
     if (strcmp(p, "session") == 0) {
         if (get)
@@ -127,9 +131,20 @@ static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_
             not_allowed(resp, "GET");
     } else if (strcmp(p, "timeline") == 0) {
         if (get)
-            tw__web_timeline(w, req, resp);
+            tw__web_timeline(w, cfg, req, resp);
         else
             not_allowed(resp, "GET");
+    } else if (strcmp(p, "events") == 0 || strcmp(p, "events/timeline") == 0 || strncmp(p, "who/", 4) == 0) {
+        if (!get)
+            not_allowed(resp, "GET");
+        else if (!tw__web_archive_on(cfg))
+            tw__web_error(resp, 404, "this server keeps no archive (archive.enabled is false)");
+        else if (p[0] == 'w')
+            tw__web_who(w, cfg, req, p + 4, resp);
+        else if (p[6])
+            tw__web_events_timeline(w, cfg, req, resp);
+        else
+            tw__web_events(w, cfg, req, resp);
     } else if (strcmp(p, "dlq") == 0) {
         if (get)
             tw__web_dlq_list(w, req, resp);
@@ -158,9 +173,13 @@ int tw__web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, t
 {
     tw_web *w = web;
     const tw_config *cfg = ctx->cfg;
+    const char *p = req->path;
+    /* The archive's calls are part of the API, with or without the page. */
+    if (!cfg->dash.enabled && (strcmp(p, "/api/events") == 0 || strcmp(p, "/api/events/timeline") == 0 ||
+                               strncmp(p, "/api/who/", 9) == 0))
+        return api(w, cfg, req, resp);
     if (!cfg->dash.enabled)
         return 0;
-    const char *p = req->path;
     if (strncmp(p, "/api/", 5) == 0)
         return api(w, cfg, req, resp);
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
@@ -184,7 +203,7 @@ int tw__web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, t
 }
 
 /* GET /api/timeline?from=MS&to=MS&step=minute|hour|MS&by=total|rule|source|account|region&kind=alerts */
-void tw__web_timeline(tw_web *w, const tw_http_req *req, tw_http_resp *resp)
+void tw__web_timeline(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
 {
     char fb[32], tb[32], sb[32], bb[16], kb[16];
     const char *from = tw__web_query(req, "from", fb, sizeof fb), *to = tw__web_query(req, "to", tb, sizeof tb);
@@ -200,7 +219,8 @@ void tw__web_timeline(tw_web *w, const tw_http_req *req, tw_http_resp *resp)
         return;
     }
     if (kind && *kind && strcmp(kind, "alerts") != 0) {
-        tw__web_error(resp, 404, "events per minute need the archive, which this server does not keep");
+        tw__web_error(resp, 404, tw__web_archive_on(cfg) ? "events per minute: GET /api/events/timeline"
+                                 : "events per minute need the archive, which this server does not keep");
         return;
     }
     if (!w->counts) {

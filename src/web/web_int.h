@@ -75,13 +75,18 @@ void tw__web_delivery(tw_web *w, const tw_config *cfg, tw_http_resp *resp);     
 void tw__web_dlq_list(tw_web *w, const tw_http_req *req, tw_http_resp *resp);                   /* GET /api/dlq */
 void tw__web_dlq_show(tw_web *w, int64_t id, tw_http_resp *resp);                               /* GET /api/dlq/ID */
 void tw__web_dlq_redrive(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp); /* POST */
-void tw__web_timeline(tw_web *w, const tw_http_req *req, tw_http_resp *resp);                   /* GET /api/timeline */
+void tw__web_timeline(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp); /* GET /api/timeline */
+/* The archive's calls (archive.c): GET /api/events, GET /api/who/RESOURCE (raw: the path after
+ * /api/who/, still URL-encoded), GET /api/events/timeline. */
+void tw__web_events(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp);
+void tw__web_who(tw_web *w, const tw_config *cfg, const tw_http_req *req, const char *raw, tw_http_resp *resp);
+void tw__web_events_timeline(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp);
 /* Static files: the page and its assets (assets.c). rel: the path below the dashboard path. */
 void tw__web_serve_asset(const tw_http_req *req, const char *rel, tw_http_resp *resp);
 
 /* ---- small helpers (util.c) ---- */
 
-/* 1 when this server keeps an archive (Search and Timeline have data). */
+/* 1 when this server keeps an archive (Search and Timeline have data) (archive.c). */
 int tw__web_archive_on(const tw_config *cfg);
 
 /* The value of a query parameter (URL-decoded into buf), NULL when absent. */
@@ -104,6 +109,8 @@ struct tw_web {
     tw__counts *counts;            /* NULL when dashboard.db could not be opened (the timeline says so) */
     pthread_mutex_t store_lock;
     struct tw_store *store;        /* read connection for dead letters and storm windows */
+    pthread_mutex_t archive_lock;
+    struct tw_archive *archive;    /* read connection to the archive (archive.c), opened on first use */
 };
 
 #endif
