@@ -56,6 +56,8 @@ typedef struct tw_sigma_rule_info {
     int alerts;                  /* alerts on its own (not only an input of generate:false correlations) */
     int refused;                 /* dropped while linking (a correlation over a missing rule, a cycle) */
     long ruleset_index;          /* detection: its index in the rule set it was added to, else -1 */
+    const tw_json *doc;          /* the rule's YAML document as parsed: attributes trailwatch adds to
+                                    Sigma's (`examples` for `rules test`) are read from it */
     /* correlations */
     const char *corr_type;       /* event_count, value_count, value_sum, value_avg, temporal, temporal_ordered */
     int64_t timespan_ms;

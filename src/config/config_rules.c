@@ -252,7 +252,7 @@ static int strings(tw_cfg_ld *ld, const tw_json *v, const char *ctx, const char 
 }
 
 /* examples: {match: [event...], no_match: [event...]}: kept (as JSON text) only for `rules test`. */
-static void examples(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_cfg *r)
+void tw__cl_examples(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_cfg *r)
 {
     static const char *const known[] = {"match", "no_match", NULL};
     char name[200];
@@ -362,7 +362,7 @@ void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *p
         tw__cl_enrich(ld, tw_json_get(v, "enrich"), ctx, rc);
         tw__cl_facts(ld, tw_json_get(v, "facts"), ctx, rc);
     }
-    examples(ld, tw_json_get(v, "examples"), ctx, rc);
+    tw__cl_examples(ld, tw_json_get(v, "examples"), ctx, rc);
     if (pk && ts) {
         /* The entry's targets are written in trailwatch.yml: messages point there, labelled by the
          * entry, so that one mistake is reported once, not once per rule of the pack. */

@@ -60,6 +60,14 @@ static void add_rule(tw_cfg_ld *ld, size_t si, const tw_json *ts, const char *ct
     for (size_t i = 0; i < info->ntags && i < TW_CFG_LIST_MAX; i++)
         r->tags[r->ntags++] = tw__cl_strdup(ld, info->tags[i]);
     cfg->sigma.rule_of[si] = (uint32_t)rule;
+    if (info->kind == TW_SIGMA_DETECTION && info->doc) {
+        /* trailwatch's `examples` in a Sigma rule (other Sigma tools ignore attributes they do not know) */
+        char rctx[128];
+        snprintf(rctx, sizeof rctx, "rule \"%.64s\": ", info->name);
+        ld->file = info->file;
+        tw__cl_examples(ld, tw_json_get(info->doc, "examples"), rctx, r);
+        ld->file = was;
+    }
     /* The entry's targets are written once in trailwatch.yml: labelled by the entry, a mistake there
      * is reported once, not once per rule. */
     char label[160], sub[200];

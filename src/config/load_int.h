@@ -208,6 +208,8 @@ void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_js
                         const char *ctx, unsigned line);
 /* One entry of a rule's targets: a target name or {target, input | input_path | input_transformer}. */
 void tw__cl_binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx);
+/* A rule's examples: {match: [event...], no_match: [event...]}: checked, and kept for `rules test`. */
+void tw__cl_examples(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_cfg *r);
 /* The `rules:` list of trailwatch.yml. */
 void tw__cl_rules(tw_cfg_ld *ld, const tw_json *rules);
 /* Looks every target reference up and, when nothing failed, builds the rule set from the enabled

@@ -286,6 +286,25 @@ fail:
     return TW_NONE;
 }
 
+/* CloudTrail fields with few distinct values: eventSource has a few hundred (s3.amazonaws.com is most
+ * of many trails), userIdentity.type a handful. A Sigma rule usually also names eventName, whose
+ * values are rare: anchored there, the rule is evaluated for the events that can match, not for
+ * every S3 call. Only the choice of anchor depends on this, never what matches. */
+static uint32_t coarse_field(const char *path, size_t len)
+{
+    static const char *const coarse[] = {"eventSource", "eventType", "eventCategory", "awsRegion", "readOnly",
+                                         "managementEvent", "eventVersion", "recipientAccountId", "type",
+                                         "source", "detail-type", "region", "account", NULL};
+    const char *last = path + len;
+    while (last > path && last[-1] != '.')
+        last--;
+    size_t n = (size_t)(path + len - last);
+    for (size_t i = 0; coarse[i]; i++)
+        if (strlen(coarse[i]) == n && memcmp(coarse[i], last, n) == 0)
+            return 1;
+    return 0;
+}
+
 /* Adds the trie nodes and edges of a field path; returns the field id (its deep reading for Sigma). */
 static uint32_t field_for(cstate *c, const char *path, size_t len, int deep)
 {
@@ -334,6 +353,7 @@ static uint32_t field_for(cstate *c, const char *path, size_t len, int deep)
     memset(&fld, 0, sizeof fld);
     fld.node = ids[nb - 1];
     fld.deep = deep != 0;
+    fld.coarse = coarse_field(path, len);
     VEC_PUSH(c->fields_v, fld, fail);
     free(bound);
     free(ids);
@@ -777,8 +797,12 @@ static tw_status choose_anchors(cstate *c)
     for (uint32_t ci = 0; ci < c->rs->nconjs; ci++) {
         tw__cconj *cj = &c->rs->conjs[ci];
         uint32_t *pv = &c->rs->conj_preds[cj->poff];
-        for (uint32_t i = 0; i < cj->npred; i++)
-            cost[i] = pred_cost(c, &c->rs->preds[pv[i]]);
+        for (uint32_t i = 0; i < cj->npred; i++) {
+            const tw__pred *p = &c->rs->preds[pv[i]];
+            cost[i] = pred_cost(c, p);
+            if (cj->boolean && rs->fields[p->field].coarse)
+                cost[i] *= 16;
+        }
         /* insertion sort by cost: conjunctions are short */
         for (uint32_t i = 1; i < cj->npred; i++) {
             double ck = cost[i];

@@ -22,6 +22,7 @@ int tw__ac_build(tw__ac *ac, tw__affix_key *keys, size_t n)
     size_t head = 0, tail = 0;
     for (uint32_t i = 0; i < t->nchild[0]; i++) {
         uint32_t c = t->child_off[0] + i;
+        ac->starts[t->byte[c]] = 1;
         ac->fail[c] = 0;
         ac->out[c] = UINT32_MAX;
         queue[tail++] = c;
@@ -65,6 +66,8 @@ void tw__ac_scan(const tw__ac *ac, const char *s, size_t len, tw__affix_fn fn, v
     uint32_t node = 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t c = (uint8_t)s[i];
+        if (node == 0 && !ac->starts[c])
+            continue;   /* at the root, a byte no key starts with leads nowhere (and matches nothing) */
         uint32_t g;
         while ((g = tw__affix_child(t, node, c)) == UINT32_MAX && node != 0)
             node = ac->fail[node];

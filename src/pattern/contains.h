@@ -14,6 +14,7 @@ typedef struct tw__ac {
     tw__affix trie;               /* the goto function: a forward trie of the segments */
     uint32_t *fail;               /* node -> longest proper suffix that is also a trie node */
     uint32_t *out;                /* node -> next node on its fail chain holding a value, or UINT32_MAX */
+    uint8_t starts[256];          /* 1: a key starts with this byte (at the root, others are skipped) */
 } tw__ac;
 
 /* Builds the automaton of keys (their order is changed). Returns 0 when out of memory. */

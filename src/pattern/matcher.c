@@ -18,32 +18,64 @@ double tw__value_number(tw__value *v)
     return v->num;
 }
 
+/* Bit 7 of each byte of w that is an ASCII capital (w holds no byte >= 0x80). */
+static inline uint64_t upper_bits(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t ge_a = w + ones * (0x80 - 'A'), gt_z = w + ones * (0x7f - 'Z');
+    return ge_a & ~gt_z & ones * 0x80;
+}
+
+/* ASCII folding of a value, 8 bytes at a time: 1 when s is ASCII (folded into o when o is given
+ * and some byte changes; *changed says whether one did), 0 at the first non-ASCII byte. */
+static int fold_ascii(const char *s, size_t len, char *o, int *changed)
+{
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t any = 0, upper = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        any |= w;
+        if (w & high)
+            return 0;
+        uint64_t u = upper_bits(w);
+        upper |= u;
+        if (o) {
+            w |= u >> 2;   /* 0x80 >> 2 = 0x20: 'A' + 0x20 = 'a' */
+            memcpy(o + i, &w, 8);
+        }
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80)
+            return 0;
+        upper |= c >= 'A' && c <= 'Z';
+        if (o)
+            o[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    (void)any;
+    *changed = upper != 0;
+    return 1;
+}
+
 const char *tw__value_fold(tw__value *v, tw_arena *scratch, uint32_t *len)
 {
     if (!v->have_fold) {
-        if (tw__is_ascii(v->s, v->len)) {
-            /* ASCII folds byte for byte; skip the copy when nothing changes. */
-            size_t i = 0;
-            while (i < v->len && !(v->s[i] >= 'A' && v->s[i] <= 'Z'))
-                i++;
-            if (i == v->len) {
-                v->fold = v->s;
-                v->flen = v->len;
-            } else {
-                char *o = tw_arena_alloc(scratch, v->len + 1);
-                if (!o)
-                    return NULL;
-                for (size_t j = 0; j < v->len; j++) {
-                    char c = v->s[j];
-                    o[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-                }
-                v->fold = o;
-                v->flen = v->len;
-            }
+        int changed = 0;
+        /* one pass into per-event scratch (reset with the event); the original is kept when nothing
+         * changes */
+        char *o = tw_arena_alloc(scratch, v->len + 1);
+        if (!o)
+            return NULL;
+        if (fold_ascii(v->s, v->len, o, &changed)) {
+            o[v->len] = '\0';
+            v->fold = changed ? o : v->s;
+            v->flen = v->len;
         } else {
             /* Simple folding maps one character to one, at most 1.5 times its UTF-8 length: fold
              * straight into the per-event arena (nothing malloc'd per value). */
-            char *o = tw_arena_alloc(scratch, (size_t)v->len * 2 + 4);
+            o = tw_arena_alloc(scratch, (size_t)v->len * 2 + 4);
             if (!o)
                 return NULL;
             const unsigned char *p = (const unsigned char *)v->s, *end = p + v->len;

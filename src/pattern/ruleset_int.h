@@ -77,6 +77,8 @@ typedef struct tw__field {
     uint32_t ac_eic;                /* ... over its case-folded values (TW_TAG_CONTAINS_EIC) */
     uint32_t deep;                  /* a Sigma deep field: numbers and booleans also probe the
                                        string anchors, by their JSON text */
+    uint32_t coarse;                /* a CloudTrail field of few distinct values (eventSource, type):
+                                       a poor anchor for boolean rules (compile.c choose_anchors) */
     uint32_t tags;                  /* bit per tag present for this field */
     uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
 } tw__field;

@@ -457,8 +457,13 @@ tw_status tw_sigma_add(tw_sigma *s, tw_ruleset_builder *b, size_t *nerrors, tw_r
     linker k = {s, nerrors, report, ctx};
     if (link_all(&k))
         return tw__err(err, TW_ENOMEM, "out of memory linking Sigma rules");
-    tw_status rc;
-    if ((rc = capture(b, "eventTime", &s->cap_time)) || (rc = capture(b, "eventID", &s->cap_id)))
+    tw_status rc = TW_OK;
+    /* eventTime and eventID are recorded for every event only when a correlation reads them */
+    int correlated = 0;
+    for (size_t i = 0; i < s->n && !correlated; i++)
+        correlated = s->rules[i]->corr && !s->rules[i]->refused;
+    if (correlated &&
+        ((rc = capture(b, "eventTime", &s->cap_time)) || (rc = capture(b, "eventID", &s->cap_id))))
         return tw__err(err, rc, "out of memory");
     size_t added = 0;
     for (size_t i = 0; i < s->n; i++) {

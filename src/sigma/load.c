@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "json/json_int.h"
 #include "sigma/sigma_int.h"
 #include "trailwatch/yaml.h"
@@ -45,6 +46,8 @@ void tw_sigma_free(tw_sigma *s)
     for (size_t i = 0; i < s->n; i++)
         rule_free(s->rules[i]);
     free(s->rules);
+    free(s->name_ix);
+    free(s->id_ix);
     free(s->by_ruleset);
     tw_json_doc_free(s->placeholders);
     tw_arena_free(&s->arena);
@@ -164,13 +167,59 @@ static const char *severity_of(const char *level)
     return NULL;
 }
 
-static int name_taken(const tw_sigma *s, const char *name)
+/* The rule whose name (by_id: id) is key, or -1. */
+static long ix_find(const tw_sigma *s, int by_id, const char *key)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->rules[i]->info.name, name) == 0)
-            return 1;
-    return 0;
+    const uint32_t *tab = by_id ? s->id_ix : s->name_ix;
+    if (!s->ix_cap)
+        return -1;
+    size_t mask = s->ix_cap - 1, h = (size_t)tw__hash_bytes(key, strlen(key), by_id);
+    for (size_t i = h & mask; tab[i]; i = (i + 1) & mask) {
+        const tw_sigma_rule_info *in = &s->rules[tab[i] - 1]->info;
+        if (strcmp(by_id ? in->id : in->name, key) == 0)
+            return (long)tab[i] - 1;
+    }
+    return -1;
 }
+
+static void ix_put(uint32_t *tab, size_t cap, const char *key, int by_id, uint32_t rule)
+{
+    size_t mask = cap - 1, i = (size_t)tw__hash_bytes(key, strlen(key), by_id) & mask;
+    while (tab[i])
+        i = (i + 1) & mask;
+    tab[i] = rule + 1;
+}
+
+/* Files rule s->n - 1 under its name and id; 0 when out of memory. */
+static int ix_add(tw_sigma *s)
+{
+    if (2 * s->n > s->ix_cap) {
+        size_t cap = s->ix_cap ? 2 * s->ix_cap : 64;
+        uint32_t *nt = calloc(cap, sizeof *nt), *it = calloc(cap, sizeof *it);
+        if (!nt || !it) {
+            free(nt);
+            free(it);
+            return 0;
+        }
+        free(s->name_ix);
+        free(s->id_ix);
+        s->name_ix = nt;
+        s->id_ix = it;
+        s->ix_cap = cap;
+        for (size_t k = 0; k + 1 < s->n; k++) {
+            ix_put(nt, cap, s->rules[k]->info.name, 0, (uint32_t)k);
+            if (*s->rules[k]->info.id)
+                ix_put(it, cap, s->rules[k]->info.id, 1, (uint32_t)k);
+        }
+    }
+    const tw_sigma_rule_info *in = &s->rules[s->n - 1]->info;
+    ix_put(s->name_ix, s->ix_cap, in->name, 0, (uint32_t)(s->n - 1));
+    if (*in->id)
+        ix_put(s->id_ix, s->ix_cap, in->id, 1, (uint32_t)(s->n - 1));
+    return 1;
+}
+
+static int name_taken(const tw_sigma *s, const char *name) { return ix_find(s, 0, name) >= 0; }
 
 static int check_logsource(ldctx *c, const tw_json *ls, const char *title, unsigned line)
 {
@@ -257,12 +306,12 @@ static int envelope(ldctx *c, sg_rule *r, const tw_json *root, unsigned line)
         refuse(c, nm ? tw_json_line(nm) : line, in->title, "name \"%s\" is used by another rule", in->name);
         return 0;
     }
-    for (size_t i = 0; *in->id && i < s->n; i++)
-        if (strcmp(s->rules[i]->info.id, in->id) == 0) {
-            refuse(c, tw_json_line(tw_json_get(root, "id")), in->title, "id %s is used by another rule (%s:%u)",
-                   in->id, s->rules[i]->info.file, s->rules[i]->info.line);
-            return 0;
-        }
+    long other = *in->id ? ix_find(s, 1, in->id) : -1;
+    if (other >= 0) {
+        refuse(c, tw_json_line(tw_json_get(root, "id")), in->title, "id %s is used by another rule (%s:%u)",
+               in->id, s->rules[other]->info.file, s->rules[other]->info.line);
+        return 0;
+    }
     return 1;
 }
 
@@ -277,6 +326,10 @@ static int add_rule(tw_sigma *s, sg_rule *r)
         s->cap = cap;
     }
     s->rules[s->n++] = r;
+    if (!ix_add(s)) {
+        s->n--;
+        return 0;
+    }
     return 1;
 }
 
@@ -290,7 +343,7 @@ static tw_status on_doc(void *ctx, tw_json_doc *doc, size_t index, unsigned line
         return tw__err(err, TW_ENOMEM, "out of memory");
     }
     r->doc = doc;
-    const tw_json *root = r->root = tw_json_root(doc);
+    const tw_json *root = r->root = r->info.doc = tw_json_root(doc);
     if (tw_json_typeof(root) != TW_JSON_OBJECT) {
         refuse(c, line, NULL, "a Sigma rule is a mapping (title, logsource, detection, ...)");
         goto drop;

@@ -138,6 +138,25 @@ class TestSigmaAlerts(SigmaServe):
             self.assertEqual(r.returncode, 2, (sigma, r.stdout))
             self.assertIn(why, r.stderr)
 
+    def test_rules_test_runs_examples_of_sigma_rules(self):
+        rule = STOP_LOGGING + """examples:
+  match:
+    - {eventVersion: "1.08", eventSource: cloudtrail.amazonaws.com, eventName: StopLogging}
+    - {eventVersion: "1.08", eventSource: cloudtrail.amazonaws.com, eventName: deletetrail}
+  no_match:
+    - {eventVersion: "1.08", eventSource: cloudtrail.amazonaws.com, eventName: StartLogging}
+"""
+        srv = Server(None, self.config({"paths": ["sigma/"], "targets": ["soc"]}), files={"sigma/ct.yml": rule})
+        self.addCleanup(srv.cleanup)
+        r = srv.tw("rules", "test", "-c", srv.config_path, "-v")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("ct.yml:13: rule \"ct_stop\": must-match example 1: ok", r.stdout)
+        self.assertIn("3 examples: 3 passed, 0 failed", r.stdout)
+        srv.write("sigma/ct.yml", rule.replace("eventName: StartLogging", "eventName: stoplogging"))
+        r = srv.tw("rules", "test", "-c", srv.config_path)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("ct.yml:16: rule \"ct_stop\": must-not-match example 1: matched", r.stdout)
+
     def test_reload(self):
         srv = Server(self, self.config({"paths": ["sigma/"], "targets": ["soc"]}),
                      files={"sigma/ct.yml": STOP_LOGGING}).start()
