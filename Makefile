@@ -14,7 +14,7 @@
 #
 # Dependencies come from Debian packages through pkg-config; scripts/setup-deps installs what is missing.
 
-PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat libnats libpcre2-8 libcrypt libzstd
+PKGS      := libcurl libmicrohttpd yaml-0.1 sqlite3 zlib openssl expat libnats libpcre2-8 libcrypt libzstd libpq
 BUILD     ?= build
 CC        ?= cc
 SAN       ?=

@@ -95,6 +95,9 @@ extern "C" {
 #define TW_ARCHIVE_API_BUCKETS_MAX          10000u
 /* Query parameters of the archive's calls (a pattern is at most TW_DEFAULT_PATTERN_MAX). */
 #define TW_ARCHIVE_API_PARAM_MAX            8192u
+/* Bytes of one PostgreSQL archive COPY (a batch's events, or their resource ids), held in memory while
+ * it is sent: the archive flushes far earlier (1,000 events are ~1 MB compressed). */
+#define TW_ARCHIVE_PG_BATCH_BYTES           (256u * 1024u * 1024u)
 
 typedef struct tw_limits {
     size_t event_max;        /* bytes of one event's JSON text */

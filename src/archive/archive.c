@@ -19,8 +19,10 @@ tw_status tw_archive_open(tw_archive **out, const tw_archive_opts *opts, tw_erro
     tw_status s;
     if (opts->backend == TW_ARCHIVE_SQLITE)
         s = tw__archive_sqlite_open(opts, &a->be, err);
+    else if (opts->backend == TW_ARCHIVE_POSTGRES)
+        s = tw__archive_pg_open(opts, &a->be, err);
     else
-        s = tw__err(err, TW_ECONFIG, "archive: backend %d is not built in (sqlite is)", opts->backend);
+        s = tw__err(err, TW_ECONFIG, "archive: backend %d is not built in (sqlite and postgres are)", opts->backend);
     if (s) {
         free(a);
         return s;

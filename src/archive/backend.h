@@ -85,5 +85,6 @@ struct tw__archive_backend {
 };
 
 tw_status tw__archive_sqlite_open(const tw_archive_opts *opts, tw__archive_backend **out, tw_error *err);
+tw_status tw__archive_pg_open(const tw_archive_opts *opts, tw__archive_backend **out, tw_error *err);  /* postgres.c */
 
 #endif
