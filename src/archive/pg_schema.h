@@ -7,11 +7,11 @@
  * creation runs under an advisory lock):
  *   tw_meta(key, value)                  schema version
  *   tw_dicts(id, data)                   the codec's trained dictionaries (shared by every node)
- *   tw_events(k, id, columns, body)      PARTITION BY RANGE (k), one partition per UTC day
- *   tw_terms(h, k)                       PARTITION BY RANGE (k), one partition per UTC day
- * k is backend.h's time-ordered key (second << 18 | sequence), so a day is a range of keys.
- * Retention drops whole days (DROP TABLE of both tables' partitions, no vacuum debt); only the
- * day that straddles the cut is trimmed with DELETE, so a prune removes exactly what SQLite's does.
+ *   tw_events(k, id, columns, body)      PARTITION BY RANGE (k), one partition per UTC month
+ *   tw_terms(h, k)                       PARTITION BY RANGE (k), one partition per UTC month
+ * k is backend.h's time-ordered key (second << 18 | sequence), so a month is a range of keys.
+ * Retention drops whole months (DROP TABLE of both tables' partitions, no vacuum debt); only the
+ * month that straddles the cut is trimmed with DELETE, so a prune removes exactly what SQLite's does.
  */
 #ifndef TW_ARCHIVE_PG_SCHEMA_H
 #define TW_ARCHIVE_PG_SCHEMA_H
@@ -37,13 +37,13 @@ tw_status tw__pg_schema_init(PGconn *c, int readonly, tw_error *err);
 /* TW_ARCH_KEY_SEQ as SQL text */
 #define TW__PG_KEY_SEQ_SQL "262144"
 
-/* The UTC day (ms at its start) that holds t. */
-int64_t tw__pg_day_of(int64_t t);
-/* Creates the partitions of the day starting at day_ms when missing (inside the caller's
- * transaction; takes a transaction-scoped advisory lock so that two nodes do not race). */
-tw_status tw__pg_partition_ensure(PGconn *c, int64_t day_ms, tw_error *err);
+/* The partition period (a UTC calendar month) that holds time t: [*lo, *hi) in ms. */
+void tw__pg_period_of(int64_t t, int64_t *lo, int64_t *hi);
+/* Creates both tables' partitions of the period [lo_ms, hi_ms) when missing (one implicit
+ * transaction with an advisory lock, so that two nodes do not race). */
+tw_status tw__pg_partition_ensure(PGconn *c, int64_t lo_ms, int64_t hi_ms, tw_error *err);
 
-/* Removes every event with key < cut: drops the days wholly before it, trims the day that
+/* Removes every event with key < cut: drops the months wholly before it, trims the month that
  * straddles it. *removed counts the events removed. */
 tw_status tw__pg_prune(PGconn *c, int64_t cut, uint64_t *removed, tw_error *err);
 

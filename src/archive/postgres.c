@@ -3,8 +3,8 @@
  *
  * Layout in pg_schema.c. What differs from sqlite.c, and why:
  * - Each event's body is its own zstd frame (with the shared trained dictionary), not a block of
- *   128: a row is fetched alone over the network and days are dropped whole, so no block may span
- *   rows that other rows still need. The ratio is lower than SQLite's blocks; docs/ARCHIVE.md.
+ *   128: a row is fetched alone over the network and months are dropped whole, so no block may span
+ *   rows that other rows still need. The ratio is lower than SQLite's blocks; docs/CLUSTER.md.
  * - Writes are one transaction per batch: binary COPY into the partitioned tables. Keys are
  *   allocated as SQLite allocates them (max(k) + 1 per second, in the batch's order), under an
  *   advisory lock that every writer of the database takes, so nodes never hand out the same key,
@@ -44,7 +44,7 @@ typedef struct pg {
     int readonly;
     tw__codec *codec;
     uint32_t dict;
-    int64_t *days; /* days whose partitions exist (sorted) */
+    int64_t *days; /* periods (months, by their first ms) whose partitions exist (sorted) */
     size_t ndays, days_cap;
     tw__pg_copy ev, terms;
     tw_buf packed, bodies, sql, arr[4];
@@ -199,11 +199,12 @@ static int day_known(const pg *p, int64_t day, size_t *at)
 static tw_status ensure_days(pg *p, const tw__arch_rec *recs, size_t n, tw_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t day = tw__pg_day_of(recs[i].time_ms);
+        int64_t day, end;
         size_t at;
+        tw__pg_period_of(recs[i].time_ms, &day, &end);
         if (day_known(p, day, &at))
             continue;
-        tw_status s = tw__pg_partition_ensure(p->c, day, err);
+        tw_status s = tw__pg_partition_ensure(p->c, day, end, err);
         if (s)
             return s;
         if (p->ndays == DAYS_MAX)
@@ -515,7 +516,7 @@ static tw_status pg_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
         if (alive(p, &again) == TW_OK && (s = write_batch(p, recs, n, &dups, err)) == TW_OK)
             tw_error_clear(err);
     } else if (s == TW_EDB) {
-        /* e.g. a day's partition dropped by another node's prune: forget what we knew */
+        /* e.g. a month's partition dropped by another node's prune: forget what we knew */
         p->ndays = 0;
     }
     if (!s)
@@ -725,7 +726,7 @@ static tw_status pg_prune(tw__archive_backend *b, int64_t before_ms, uint64_t *r
     tw_status s = alive(p, err);
     if (!s)
         s = tw__pg_prune(p->c, tw__arch_key_lo(before_ms), &n, err);
-    p->ndays = 0; /* dropped days are created again when an event needs them */
+    p->ndays = 0; /* dropped months are created again when an event needs them */
     if (removed)
         *removed = n;
     return s;

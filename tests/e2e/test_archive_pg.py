@@ -7,7 +7,7 @@ pg_ctl on a temporary folder, 127.0.0.1, a free port; tests/e2e/twpg.py), torn d
   paging cursors), who, counts, stats and prune answer exactly alike; that a second handle (another
   node) adding the same events stores nothing; and that two writers adding overlapping events at
   the same time into an empty database store each event once.
-- The database's layout: daily partitions of both tables, retention by dropping them.
+- The database's layout: monthly partitions of both tables, retention by dropping them.
 """
 import os
 import re
@@ -48,16 +48,20 @@ class ArchivePostgresTest(unittest.TestCase):
         self.assertNotIn("not ok", p.stdout, out[-6000:])
         self.assertEqual(p.returncode, 0, out[-6000:])
         self.assertEqual(len(oks), 9, out[-6000:])
-        # Every day the records fall on is a partition of both tables, and nothing else is.
+        # Every month the records fall on is a partition of both tables, and nothing else is.
         parts = {r[0] for r in self.pg.psql(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " WHERE i.inhparent IN ('tw_events'::regclass, 'tw_terms'::regclass)")}
-        self.assertIn("tw_events_20210730", parts)
-        self.assertIn("tw_terms_20210730", parts)
-        # The prune (last test) dropped the days before 2021-07-30 whole and trimmed that day.
-        self.assertNotIn("tw_events_20210729", parts)
-        self.assertNotIn("tw_terms_20210729", parts)
+        self.assertIn("tw_events_202107", parts)
+        self.assertIn("tw_terms_202107", parts)
+        self.assertIn("tw_events_202307", parts)
+        # The prune (last test) at 2021-07-30T12:00Z dropped the months before July 2021 whole
+        # (2016-04 and 2020-09 held records) and trimmed July.
+        self.assertNotIn("tw_events_202009", parts)
+        self.assertNotIn("tw_terms_202009", parts)
+        self.assertNotIn("tw_events_201604", parts)
         self.assertEqual(self.pg.psql("SELECT count(*) FROM tw_events WHERE k < (1627646400::bigint - 1767225600) * 262144")[0][0], "0")
+        self.assertNotEqual(self.pg.psql("SELECT count(*) FROM tw_events_202107")[0][0], "0")
         # The second database holds each event once (two writers at once).
         dups = self.pg.psql("SELECT count(*) FROM (SELECT id FROM tw_events WHERE id IS NOT NULL"
                             " GROUP BY id, k >> 18 HAVING count(*) > 1) d", db="two")
