@@ -162,6 +162,7 @@ int main(int argc, char **argv)
         double *lat = calloc(y ? y : 1, sizeof *lat);
         size_t rows = 0, empty = 0;
         char res[64];
+        double c0 = cpu();
         for (uint64_t q = 0; q < y; q++) {
             snprintf(res, sizeof res, "i-%017llx", (unsigned long long)(mix(q + x) % INSTANCES));
             size_t n = 0;
@@ -174,10 +175,11 @@ int main(int argc, char **argv)
             rows += n;
             empty += n == 0;
         }
+        double c = cpu() - c0;
         qsort(lat, y, sizeof *lat, cmp_double);
         printf("{\"queries\":%llu,\"rows\":%zu,\"empty\":%zu,\"p50_ms\":%.2f,\"p95_ms\":%.2f,\"p99_ms\":%.2f,"
-               "\"max_ms\":%.2f}\n",
-               (unsigned long long)y, rows, empty, lat[y / 2], lat[y * 95 / 100], lat[y * 99 / 100], lat[y - 1]);
+               "\"max_ms\":%.2f,\"client_cpu\":%.3f}\n",
+               (unsigned long long)y, rows, empty, lat[y / 2], lat[y * 95 / 100], lat[y * 99 / 100], lat[y - 1], c);
         free(lat);
         tw_archive_close(a);
         return 0;
