@@ -68,7 +68,8 @@ typedef struct tw_cli_archive_loc {
     const char *archive, *data_dir, *config;
 } tw_cli_archive_loc;
 #define TW_CLI_ARCHIVE_OPTIONS_HELP                                                                       \
-    "  --archive PATH        the archive file\n"                                                          \
+    "  --archive PATH        the archive file, or a PostgreSQL archive: a libpq connection string or\n"   \
+    "                        URI (postgresql://user@host/db, 'host=... dbname=...')\n"                     \
     "  --data-dir DIR        or DIR/archive.db\n"                                                         \
     "  --config, -c FILE     or the archive of this configuration (its data_dir, archive.path)\n"
 struct tw_archive;

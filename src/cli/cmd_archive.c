@@ -12,6 +12,13 @@
 #include "trailwatch/archive.h"
 #include "trailwatch/server.h"
 
+/* A libpq connection string or URI rather than a file name: the archive is in PostgreSQL. */
+static int is_dsn(const char *s)
+{
+    return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 || strstr(s, "host=") ||
+           strstr(s, "dbname=");
+}
+
 int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, tw_archive **out)
 {
     char path[4096];
@@ -21,6 +28,15 @@ int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, tw_archive 
     if (given != 1) {
         tw_cli_error("name the archive with one of --archive PATH, --data-dir DIR or -c FILE");
         return TW_EXIT_USAGE;
+    }
+    if (loc->archive && is_dsn(loc->archive)) {
+        tw_archive_opts po = {TW_ARCHIVE_POSTGRES, NULL, loc->archive, readonly};
+        tw_status ps = tw_archive_open(out, &po, &err);
+        if (ps) {
+            tw_cli_error_status("", &err); /* names host and port, never a password */
+            return ps == TW_ENOTFOUND || ps == TW_EINVAL ? TW_EXIT_USAGE : TW_EXIT_FAIL;
+        }
+        return TW_EXIT_OK;
     }
     if (loc->archive) {
         snprintf(path, sizeof path, "%s", loc->archive);

@@ -9,6 +9,7 @@ pg_ctl on a temporary folder, 127.0.0.1, a free port; tests/e2e/twpg.py), torn d
   the same time into an empty database store each event once.
 - The database's layout: monthly partitions of both tables, retention by dropping them.
 """
+import json
 import os
 import re
 import subprocess
@@ -66,6 +67,42 @@ class ArchivePostgresTest(unittest.TestCase):
         dups = self.pg.psql("SELECT count(*) FROM (SELECT id FROM tw_events WHERE id IS NOT NULL"
                             " GROUP BY id, k >> 18 HAVING count(*) > 1) d", db="two")
         self.assertEqual(dups[0][0], "0")
+
+    def test_cli_query_and_who_same_as_sqlite(self):
+        """`trailwatch ingest`, `query` and `who` with --archive naming the PostgreSQL database print
+        exactly what they print for a SQLite file holding the same CloudTrail log files."""
+        d = twtest.tmpdir()
+        self.addCleanup(__import__("shutil").rmtree, d, True)
+        self.pg.psql("CREATE DATABASE cli", db="postgres")
+        dsn = self.pg.dsn.replace("dbname=trailwatch", "dbname=cli")
+        db = os.path.join(d, "archive.db")
+        trail = os.path.join(twtest.shared_dir(), "data", "cloudtrail", "invictus-ir")
+        for where in (db, dsn):
+            p = twtest.run(["ingest", "--quiet", "--archive", where, trail], timeout=600)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        def both(*args):
+            a = twtest.run(list(args) + ["--archive", db, "--format", "json"], timeout=300)
+            b = twtest.run(list(args) + ["--archive", dsn, "--format", "json"], timeout=300)
+            self.assertEqual((a.returncode, a.stdout), (b.returncode, b.stdout), args)
+            return a.stdout.count("\n")
+        self.assertGreater(both("query", "--limit", "0"), 2000)
+        self.assertGreater(both("query", "--pattern", '{"source":["aws.iam"]}', "--limit", "0"), 0)
+        both("query", "--event-name", "CreateUser", "--limit", "0")
+        both("query", "--from", "2022-01-01", "--limit", "50")
+        n = 0
+        for line in twtest.run(["query", "--archive", db, "--format", "json", "--limit", "0"], timeout=300).stdout.splitlines()[::97]:
+            ev = json.loads(line).get("event") or {}
+            for res in (ev.get("resources") or [])[:1]:
+                if res.get("ARN"):
+                    both("who", res["ARN"])
+                    n += 1
+        self.assertGreater(n, 5, "resources compared with who")
+        p = twtest.run(["who", "--archive", dsn, "no-such-resource-xyz"], timeout=120)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        p = twtest.run(["query", "--archive", "host=127.0.0.1 port=1 dbname=x password=s3cret"], timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("cannot connect", p.stderr)
+        self.assertNotIn("s3cret", p.stderr)
 
 
 if __name__ == "__main__":
