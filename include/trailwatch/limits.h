@@ -99,6 +99,17 @@ extern "C" {
  * it is sent: the archive flushes far earlier (1,000 events are ~1 MB compressed). */
 #define TW_ARCHIVE_PG_BATCH_BYTES           (256u * 1024u * 1024u)
 
+/* The outbox (targets.X.max_pending; the dispatcher's window). */
+/* Alerts waiting for one target: beyond it the target's when_full policy applies (refuse new events
+ * with 503, or dead-letter the oldest). About 2 GB of disk at ~2 KB an alert: a long outage of a busy
+ * target; a cap makes a dead destination a visible refusal instead of a disk filling up. */
+#define TW_DEFAULT_MAX_PENDING      1000000
+#define TW_MAX_MAX_PENDING          1000000000ULL
+/* Alerts of one target the dispatcher holds in memory (ids and due times, ~100 bytes each; bodies are
+ * read when sent); the rest wait in SQLite and are paged in by due time. Enough to keep a target's
+ * deliveries in flight fed between pages. */
+#define TW_OUTBOX_WINDOW            1024u
+
 typedef struct tw_limits {
     size_t event_max;        /* bytes of one event's JSON text */
     unsigned json_depth;     /* nesting levels of any JSON text */

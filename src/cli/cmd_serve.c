@@ -180,6 +180,8 @@ int tw_cmd_serve(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* A file size limit (LimitFSIZE=) reached is a failed write, handled like a full disk, not a crash. */
+    sigaction(SIGXFSZ, &sa, NULL);
 
     tw_server *s;
     double t0 = now_s();

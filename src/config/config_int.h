@@ -110,6 +110,8 @@ typedef struct tw_target_cfg {
     tw_retry_cfg retry;
     tw_rate_cfg rate;
     int64_t timeout_ms;            /* per delivery attempt, default 10 s (exec: 30 s) */
+    int64_t max_pending;           /* alerts waiting for delivery at most (TW_DEFAULT_MAX_PENDING); 0: no cap */
+    int when_full;                 /* at max_pending: TW_WHEN_FULL_REJECT (0) or TW_WHEN_FULL_DROP_OLDEST (1) */
     char *where;
 } tw_target_cfg;
 

@@ -18,6 +18,8 @@ void tw__cl_target_defaults(const char *kind, tw_target_cfg *t)
     const tw_target_ops *ops = tw_target_kind(kind);   /* an unknown kind is reported elsewhere */
     t->rate = ops ? (tw_rate_cfg){ops->policy.rate_per_second, ops->policy.rate_burst} : (tw_rate_cfg){0, 0};
     t->timeout_ms = ops && ops->policy.timeout_ms ? ops->policy.timeout_ms : 10000;
+    t->max_pending = TW_DEFAULT_MAX_PENDING;
+    t->when_full = 0;
 }
 
 /* The line of the setting a kind's message names ("url: must be ...", "headers.X: ...",
@@ -136,7 +138,7 @@ static void retry(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_target_cf
 /* The kind's own keys, with relative file paths resolved against the configuration's folder. */
 static const tw_json *kind_settings(tw_cfg_ld *ld, const char *kind, const tw_json *obj)
 {
-    static const char *const generic[] = {"kind", "rate", "retry", "timeout", NULL};
+    static const char *const generic[] = {"kind", "rate", "retry", "timeout", "max_pending", "when_full", NULL};
     const tw_target_ops *ops = tw_target_kind(kind);
     tw_json_doc *doc = tw__cl_new_doc(ld);
     tw_json *s = doc ? tw__json_new(doc, TW_JSON_OBJECT) : NULL;
@@ -214,6 +216,19 @@ static void one_target(tw_cfg_ld *ld, const char *name, const tw_json *obj)
     rate(ld, tw_json_get(obj, "rate"), tw__cl_path(sub, sizeof sub, ctx, "rate"), &t);
     retry(ld, tw_json_get(obj, "retry"), tw__cl_path(sub, sizeof sub, ctx, "retry"), &t);
     tw__cl_duration(ld, obj, ctx, "timeout", 1, 3600000, &t.timeout_ms);
+    uint64_t cap;
+    if (tw__cl_uint(ld, obj, ctx, "max_pending", 0, TW_MAX_MAX_PENDING, &cap) > 0)
+        t.max_pending = (int64_t)cap;
+    const char *full = NULL;
+    if (tw__cl_string(ld, obj, ctx, "when_full", 1, &full) > 0) {
+        if (strcmp(full, "reject") == 0)
+            t.when_full = 0;
+        else if (strcmp(full, "drop_oldest") == 0)
+            t.when_full = 1;
+        else
+            tw__cl_err(ld, tw_json_get(obj, "when_full")->line, TW_ECONFIG,
+                       "%swhen_full: \"%.40s\" is not one of reject, drop_oldest", ctx, full);
+    }
     const tw_json *settings = kind_settings(ld, kind, obj);
     if ((!settings || tw__cl_add_target(ld, name, kind, settings, &t, line) < 0) && !tw__config_target(ld->cfg, name))
         bad_target(ld, name, line);

@@ -272,6 +272,8 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
     char arn[512];
     snprintf(arn, sizeof arn, "arn:aws:events:%s:%s:rule/%s", cfg->region, cfg->account, r->name);
     a->target = t->name;
+    a->max_pending = t->max_pending;
+    a->when_full = t->when_full;
     a->rule = r->name;
     a->event_id = event_id;
     a->idem_key = "";

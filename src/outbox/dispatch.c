@@ -11,31 +11,56 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/vec.h"
 #include "telemetry/log.h"
 
 #define RESPONSE_CAP 4096          /* response bytes kept for a dead letter's reason */
 #define LOCAL_WORKERS 4
-#define SCAN_EVERY_MS 1000         /* how often rows redriven from outside are looked for */
+#define SCAN_EVERY_MS 1000         /* how often rows committed by other processes (redrive) are looked for */
+#define SCAN_PAGE 1000             /* new rows read per look */
 #define UNRECORDED_MAX 1000        /* outcomes waiting for a commit before deliveries pause */
 
+/*
+ * Memory is bounded: per target the dispatcher holds at most TW_OUTBOX_WINDOW rows (id, due time,
+ * attempts; a body is read from the store only for its delivery and freed after it). A target with
+ * more rows is "spilled": the rest wait in SQLite and are paged in as the window empties, by id for
+ * targets that deliver in order, by (due time, id) for the others.
+ *
+ * Rows enter in id order only, through the scan of rows with id > max_id (new rows from this
+ * process's writer, whose hook only wakes the loop, and rows redriven by another process). Pages read
+ * only rows with id <= max_id, so a row is never introduced twice. A row that finished stays in the
+ * id set until the writer has committed its outcome, so a page cannot read back an alert just
+ * delivered whose delete is not on disk yet.
+ */
+
+typedef struct tstate tstate;
 typedef struct entry entry;
 struct entry {
-    entry *next;                   /* in a target's ready queue */
+    entry *next;                   /* in its target's queue */
+    tstate *t;
     int64_t id, created_ms, next_ms;
     uint32_t attempts;
-    char *target, *rule, *event_id, *idem_key, *body;
-    size_t body_len;
     size_t heap_pos;
+    /* read from the store for a delivery, freed after it */
+    char *rule, *event_id, *idem_key, *body;
+    size_t body_len;
 };
 
-typedef struct tstate {
+struct tstate {
     char *name;
-    entry *head, *tail;            /* due, in order */
+    int ordered;                   /* the kind delivers one at a time, in order: a failing head holds the rest */
+    entry *head, *tail;            /* ordered: every row held and not in flight, by id; else: due rows */
+    size_t held;                   /* rows in memory: queued, waiting in the heap, in flight */
     size_t ready, inflight;
+    int spilled;                   /* rows of this target wait in the store that are not held */
+    int64_t last_id;               /* ordered: the highest id held so far (rows up to it are held or done) */
+    uint64_t last_seq;             /* the last outcome handed to the writer */
+    int64_t next_page;
     double tokens;
     int64_t refill_ms, blocked_until;
     tw_counter *delivered, *retried, *dead;
-} tstate;
+    tw_counter *window, *pending, *paged;
+};
 
 typedef struct http_job {
     struct http_job *prev, *next;  /* the active transfers */
@@ -60,6 +85,11 @@ typedef struct local_job {
     char why[512];
 } local_job;
 
+typedef struct finished_row {
+    int64_t id;
+    uint64_t seq;
+} finished_row;
+
 struct tw_dispatch {
     tw_outbox *ob;
     tw_snapshots *snaps;
@@ -67,8 +97,8 @@ struct tw_dispatch {
     tw_store *rd;
     pthread_t thread;
     CURLM *multi;
-    pthread_mutex_t lock;          /* incoming, local queues, stopping */
-    entry *incoming;
+    pthread_mutex_t lock;          /* local queues, stopping */
+    _Atomic int new_rows;          /* the writer committed rows: look for them now */
     local_job *jobs, *done_jobs;
     pthread_cond_t jobs_cond;
     pthread_t workers[LOCAL_WORKERS];
@@ -77,17 +107,19 @@ struct tw_dispatch {
     int64_t drain_until;
     http_job *active;
     /* dispatcher thread only */
-    entry **heap;
+    entry **heap;                  /* rows of targets without order, not yet due, by (next_ms, id) */
     size_t nheap, capheap;
     tstate **targets;              /* each allocated once: deliveries in flight point at them */
     size_t ntargets;
-    int64_t *ids;                  /* open-addressing set of ids held (0 = empty, -1 = deleted) */
+    int64_t *ids;                  /* open-addressing set of ids held or finishing (0 = empty, -1 = deleted) */
     size_t idcap, nids;
-    int64_t max_id, next_scan;
+    TW_VEC(finished_row) finishing;    /* rows whose outcome is not committed yet, in order */
+    size_t finishing_head;
+    int64_t max_id, next_scan, next_counts;
     size_t inflight;
-    _Atomic size_t pending;
     tw_histogram *latency;
     tw_counter *depth_gauge;
+    tw_counter *capped_reject, *capped_drop;
 };
 
 /* ---- small helpers ---- */
@@ -134,40 +166,49 @@ static uint64_t rnd(void)
     return r;
 }
 
-static void entry_free(entry *e)
+static void entry_unload(entry *e)
 {
-    if (!e)
-        return;
-    free(e->target);
     free(e->rule);
     free(e->event_id);
     free(e->idem_key);
     free(e->body);
+    e->rule = e->event_id = e->idem_key = e->body = NULL;
+    e->body_len = 0;
+}
+
+static void entry_free(entry *e)
+{
+    if (!e)
+        return;
+    entry_unload(e);
     free(e);
 }
 
-static entry *entry_copy(const tw_alert_row *r)
+static int load_row(void *ctx, const tw_alert_row *r)
 {
-    entry *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->id = r->id;
-    e->created_ms = r->created_ms;
-    e->next_ms = r->next_ms;
-    e->attempts = r->attempts;
-    e->target = strdup(r->target);
+    entry *e = ctx;
     e->rule = strdup(r->rule);
     e->event_id = strdup(r->event_id);
     e->idem_key = strdup(r->idem_key);
     e->body = malloc(r->body_len + 1);
-    if (!e->target || !e->rule || !e->event_id || !e->idem_key || !e->body) {
-        entry_free(e);
-        return NULL;
+    if (e->body) {
+        memcpy(e->body, r->body, r->body_len);
+        e->body[r->body_len] = '\0';
+        e->body_len = r->body_len;
     }
-    memcpy(e->body, r->body, r->body_len);
-    e->body[r->body_len] = '\0';
-    e->body_len = r->body_len;
-    return e;
+    return 0;
+}
+
+/* The row's text and body, read for its delivery: TW_ENOTFOUND when the row is gone (dead-lettered
+ * by its target's drop_oldest cap). */
+static tw_status entry_load(tw_dispatch *d, entry *e, tw_error *err)
+{
+    tw_status rc = tw__store_get_alert(d->rd, e->id, load_row, e, err);
+    if (!rc && (!e->rule || !e->event_id || !e->idem_key || !e->body))
+        rc = tw__err(err, TW_ENOMEM, "out of memory reading an alert");
+    if (rc)
+        entry_unload(e);
+    return rc;
 }
 
 /* ---- the id set: a row is held once, whether it came from the writer or a scan ---- */
@@ -187,7 +228,12 @@ static int ids_has(tw_dispatch *d, int64_t id)
 static int ids_add(tw_dispatch *d, int64_t id)
 {
     if ((d->nids + 1) * 2 > d->idcap) {
-        size_t cap = d->idcap ? d->idcap * 2 : 1024;
+        /* Sized for the live ids, not the tombstones: the set stays as small as the window. */
+        size_t live = 0, cap = 1024;
+        for (size_t i = 0; i < d->idcap; i++)
+            live += d->ids[i] > 0;
+        while (cap < 4 * (live + 1))
+            cap *= 2;
         int64_t *n = calloc(cap, sizeof *n), *old = d->ids;
         size_t oldcap = d->idcap;
         if (!n)
@@ -275,7 +321,37 @@ static entry *heap_pop(tw_dispatch *d)
     return top;
 }
 
+static void heap_remove(tw_dispatch *d, size_t i)
+{
+    d->nheap--;
+    if (i == d->nheap)
+        return;
+    d->heap[i] = d->heap[d->nheap];
+    d->heap[i]->heap_pos = i;
+    while (i && before(d->heap[i], d->heap[(i - 1) / 2])) {
+        heap_swap(d, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < d->nheap && before(d->heap[l], d->heap[m]))
+            m = l;
+        if (r < d->nheap && before(d->heap[r], d->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(d, i, m);
+        i = m;
+    }
+}
+
 /* ---- targets ---- */
+
+/* The kind's policy: 1 keeps the order (chat channels, local kinds). */
+static size_t concurrency(const tw_target_cfg *tc)
+{
+    return tc->ops->policy.concurrency ? tc->ops->policy.concurrency : 1;
+}
 
 static tstate *tstate_for(tw_dispatch *d, const char *name)
 {
@@ -291,6 +367,10 @@ static tstate *tstate_for(tw_dispatch *d, const char *name)
         free(t);
         return NULL;
     }
+    tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
+    const tw_target_cfg *tc = tw__config_target(snap->cfg, name);
+    t->ordered = tc && concurrency(tc) == 1;
+    tw_snapshot_release(snap);
     char lbl[256];
     tw_metrics_label(lbl, sizeof lbl, "target", name);
     char lbl2[320];
@@ -301,15 +381,15 @@ static tstate *tstate_for(tw_dispatch *d, const char *name)
     t->retried = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"dead\"", lbl);
     t->dead = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
+    t->window = tw_metrics_gauge(d->metrics, "trailwatch_outbox_window",
+                                 "Alerts of a target held in memory by the dispatcher (the rest wait on disk)", lbl);
+    t->pending = tw_metrics_gauge(d->metrics, "trailwatch_outbox_pending", "Alerts waiting for delivery, by target",
+                                  lbl);
+    t->paged = tw_metrics_counter(d->metrics, "trailwatch_outbox_paged_total",
+                                  "Alerts read back from disk into the dispatcher's window, by target", lbl);
     t->tokens = -1; /* filled on first use from the target's burst */
     d->targets[d->ntargets++] = t;
     return t;
-}
-
-/* The kind's policy: 1 keeps the order (chat channels, local kinds). */
-static size_t concurrency(const tw_target_cfg *tc)
-{
-    return tc->ops->policy.concurrency ? tc->ops->policy.concurrency : 1;
 }
 
 /* Takes a token; when none, sets *wait_ms until one is due. */
@@ -336,11 +416,35 @@ static int take_token(tstate *t, const tw_target_cfg *tc, int64_t now, int64_t *
 
 /* ---- outcomes ---- */
 
-static void finish_entry(tw_dispatch *d, entry *e)
+/* The row is done here; its id stays in the set until the writer has committed the outcome. */
+static void finish_entry(tw_dispatch *d, entry *e, uint64_t seq)
 {
-    ids_del(d, e->id);
+    e->t->held--;
+    if (!seq || TW_VEC_PUSH(&d->finishing, ((finished_row){e->id, seq})))
+        ids_del(d, e->id); /* out of memory: the outcome is lost anyway, the row is sent again */
     entry_free(e);
-    d->pending--;
+}
+
+/* Back in line for a later attempt, without its body. */
+static void requeue(tw_dispatch *d, entry *e)
+{
+    tstate *t = e->t;
+    entry_unload(e);
+    if (t->ordered) { /* it was the head: it stays the head */
+        e->next = t->head;
+        t->head = e;
+        if (!t->tail)
+            t->tail = e;
+        t->ready++;
+        return;
+    }
+    if (!heap_push(d, e)) {
+        tw_log(TW_LOG_ERROR, "out of memory scheduling a retry (it resumes after a restart)", NULL);
+        t->held--;
+        ids_del(d, e->id);
+        entry_free(e);
+        t->spilled = 1;
+    }
 }
 
 static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc, tw_outcome oc, const char *why,
@@ -350,15 +454,15 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
     uint32_t attempts = e->attempts + 1;
     char reason[700];
     if (oc == TW_OUTCOME_DELIVERED) {
-        tw_outbox_delivered(d->ob, e->id);
+        uint64_t seq = t->last_seq = tw_outbox_delivered(d->ob, e->id);
         tw_count(t->delivered, 1);
         tw_observe(d->latency, (now - e->created_ms) * 1000);
         char n[16], ms[24];
         snprintf(n, sizeof n, "%u", attempts);
         snprintf(ms, sizeof ms, "%lld", (long long)(now - e->created_ms));
-        tw_log(TW_LOG_DEBUG, "alert delivered", "target", e->target, "rule", e->rule, "event", e->event_id,
+        tw_log(TW_LOG_DEBUG, "alert delivered", "target", t->name, "rule", e->rule, "event", e->event_id,
                "attempt", n, "ms_since_created", ms, NULL);
-        finish_entry(d, e);
+        finish_entry(d, e, seq);
         return;
     }
     if (oc == TW_OUTCOME_RETRY && retry_after_ms == -2)
@@ -377,11 +481,11 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
         oc = TW_OUTCOME_PERMANENT, why = reason;
     }
     if (oc == TW_OUTCOME_PERMANENT) {
-        tw_outbox_dead(d->ob, e->id, attempts, why, response);
+        uint64_t seq = t->last_seq = tw_outbox_dead(d->ob, e->id, attempts, why, response);
         tw_count(t->dead, 1);
-        tw_log(TW_LOG_WARN, "alert dead-lettered", "target", e->target, "rule", e->rule, "event", e->event_id,
-               "reason", why, NULL);
-        finish_entry(d, e);
+        tw_log(TW_LOG_WARN, "alert dead-lettered", "target", t->name, "rule", e->rule ? e->rule : "", "event",
+               e->event_id ? e->event_id : "", "reason", why, NULL);
+        finish_entry(d, e, seq);
         return;
     }
     int64_t delay = tw_backoff_ms(attempts, r ? r->base_ms : 1000, r ? r->cap_ms : 300000, rnd());
@@ -395,16 +499,13 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
         delay = 0;
     e->attempts = attempts;
     e->next_ms = now + delay;
-    tw_outbox_retry(d->ob, e->id, e->next_ms, attempts, why);
+    t->last_seq = tw_outbox_retry(d->ob, e->id, e->next_ms, attempts, why);
     tw_count(t->retried, 1);
     char n[16];
     snprintf(n, sizeof n, "%u", attempts);
-    tw_log(TW_LOG_INFO, "delivery will be retried", "target", e->target, "rule", e->rule, "attempt", n, "reason",
-           why, NULL);
-    if (!heap_push(d, e)) {
-        tw_log(TW_LOG_ERROR, "out of memory scheduling a retry (it resumes after a restart)", NULL);
-        finish_entry(d, e);
-    }
+    tw_log(TW_LOG_INFO, "delivery will be retried", "target", t->name, "rule", e->rule ? e->rule : "", "attempt",
+           n, "reason", why, NULL);
+    requeue(d, e);
 }
 
 /* ---- HTTP deliveries ---- */
@@ -534,7 +635,7 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
     j->t->inflight--;
     d->inflight--;
     tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
-    const tw_target_cfg *tc = tw__config_target(snap->cfg, j->e->target);
+    const tw_target_cfg *tc = tw__config_target(snap->cfg, j->t->name);
     char why[600];
     tw_outcome oc;
     int64_t retry_after = -1;
@@ -623,7 +724,7 @@ static int local_done(tw_dispatch *d)
         j->t->inflight--;
         d->inflight--;
         tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
-        outcome(d, j->e, j->t, tw__config_target(snap->cfg, j->e->target), j->outcome,
+        outcome(d, j->e, j->t, tw__config_target(snap->cfg, j->t->name), j->outcome,
                 j->why[0] ? j->why : "delivery failed", "", -1);
         tw_snapshot_release(snap);
         free(j);
@@ -631,42 +732,202 @@ static int local_done(tw_dispatch *d)
     return any;
 }
 
-/* ---- the loop ---- */
+/* ---- rows in and out of memory ---- */
 
-static void take_incoming(tw_dispatch *d)
+static entry *entry_meta(tstate *t, const tw_alert_row *r)
 {
-    pthread_mutex_lock(&d->lock);
-    entry *in = d->incoming;
-    d->incoming = NULL;
-    pthread_mutex_unlock(&d->lock);
-    while (in) {
-        entry *e = in;
-        in = e->next;
-        e->next = NULL;
-        if (e->id > d->max_id)
-            d->max_id = e->id;
-        if (ids_has(d, e->id) || !ids_add(d, e->id) || !heap_push(d, e)) {
-            entry_free(e);
-            continue;
-        }
-        d->pending++;
-    }
+    entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->t = t;
+    e->id = r->id;
+    e->created_ms = r->created_ms;
+    e->next_ms = r->next_ms;
+    e->attempts = r->attempts;
+    return e;
 }
 
+/* Holds a row (metadata only): an ordered target's queue takes it at the tail (rows come in id
+ * order), the others' wait in the heap until due. 0 when out of memory (the row stays on disk). */
+static int hold(tw_dispatch *d, tstate *t, const tw_alert_row *r)
+{
+    entry *e = entry_meta(t, r);
+    if (!e || !ids_add(d, e->id)) {
+        free(e);
+        return 0;
+    }
+    if (t->ordered) {
+        if (t->tail)
+            t->tail->next = e;
+        else
+            t->head = e;
+        t->tail = e;
+        t->ready++;
+        t->last_id = e->id;
+    } else if (!heap_push(d, e)) {
+        ids_del(d, e->id);
+        free(e);
+        return 0;
+    }
+    t->held++;
+    return 1;
+}
+
+/* A row new to this process: held while its target's window has room and nothing of it waits on
+ * disk before it; else left on disk for a page. */
 static int scan_row(void *ctx, const tw_alert_row *row)
 {
     tw_dispatch *d = ctx;
-    if (row->id > d->max_id)
-        d->max_id = row->id;
-    if (ids_has(d, row->id))
-        return 0;
-    entry *e = entry_copy(row);
-    if (!e || !ids_add(d, e->id) || !heap_push(d, e)) {
-        entry_free(e);
-        return 0;
-    }
-    d->pending++;
+    d->max_id = row->id;
+    tstate *t = tstate_for(d, row->target);
+    if (!t)
+        return 0; /* out of memory: it is found again at the next start */
+    if (t->spilled || t->held >= TW_OUTBOX_WINDOW || ids_has(d, row->id) || !hold(d, t, row))
+        t->spilled = 1;
     return 0;
+}
+
+static void scan_new(tw_dispatch *d)
+{
+    for (int pages = 0; pages < 20; pages++) {
+        tw_error err;
+        size_t n = 0;
+        if (tw__store_scan_new(d->rd, d->max_id, SCAN_PAGE, scan_row, d, &n, &err)) {
+            tw_log(TW_LOG_WARN, "cannot read the outbox", "error", err.msg, NULL);
+            return;
+        }
+        if (n < SCAN_PAGE)
+            return;
+    }
+}
+
+typedef struct page_ctx {
+    tw_dispatch *d;
+    tstate *t;
+    size_t added, full;
+} page_ctx;
+
+static int page_row(void *ctx, const tw_alert_row *row)
+{
+    page_ctx *p = ctx;
+    if (ids_has(p->d, row->id))
+        return 0; /* held already, or finishing */
+    if (p->t->held >= TW_OUTBOX_WINDOW) {
+        p->full = 1;
+        return 1;
+    }
+    if (!hold(p->d, p->t, row)) {
+        p->full = 1;
+        return 1;
+    }
+    p->added++;
+    return 0;
+}
+
+/* Drops a target's rows that wait for a later retry (they are on disk as they are here). */
+static void evict_waiting(tw_dispatch *d, tstate *t, int64_t now)
+{
+    for (size_t i = d->nheap; i-- > 0;) {
+        entry *e = d->heap[i];
+        if (e->t != t || e->next_ms <= now)
+            continue;
+        heap_remove(d, i);
+        ids_del(d, e->id);
+        t->held--;
+        entry_free(e);
+        if (i > d->nheap)
+            i = d->nheap;
+    }
+}
+
+/* Refills a spilled target's window from the store. */
+static void page(tw_dispatch *d, tstate *t, int64_t now, uint64_t recorded)
+{
+    if (!t->spilled || now < t->next_page)
+        return;
+    page_ctx p = {d, t, 0, 0};
+    size_t n = 0;
+    tw_error err;
+    tw_status rc;
+    if (t->ordered) {
+        if (t->held > TW_OUTBOX_WINDOW / 2)
+            return;
+        rc = tw__store_page_ids(d->rd, t->name, t->last_id, d->max_id, TW_OUTBOX_WINDOW - t->held, page_row, &p,
+                                &n, &err);
+        if (!rc && n < TW_OUTBOX_WINDOW - t->held && !p.full)
+            t->spilled = 0;
+    } else {
+        /* Rows are read back by their due time as the store has it: wait until it has every outcome
+         * given for this target, or a row retried a moment ago would come back with its old time. */
+        int refill = t->held <= TW_OUTBOX_WINDOW / 2;
+        int stale = !t->ready && !t->inflight && t->held; /* all it holds waits: rows on disk may be due */
+        if ((!refill && !stale) || recorded < t->last_seq)
+            return;
+        if (stale)
+            evict_waiting(d, t, now);
+        rc = tw__store_page_due(d->rd, t->name, d->max_id, TW_OUTBOX_WINDOW, page_row, &p, &n, &err);
+        if (!rc && n < TW_OUTBOX_WINDOW && !p.full)
+            t->spilled = 0;
+    }
+    t->next_page = now + (p.added ? 0 : 100);
+    if (rc) {
+        tw_log(TW_LOG_WARN, "cannot read the outbox", "target", t->name, "error", err.msg, NULL);
+        t->next_page = now + SCAN_EVERY_MS;
+    }
+    tw_count(t->paged, p.added);
+}
+
+/* Ids of rows whose outcome the writer has committed leave the set: a page may read them now (they
+ * are gone from the store, or rescheduled there). */
+static void release_finished(tw_dispatch *d, uint64_t recorded)
+{
+    while (d->finishing_head < d->finishing.n && d->finishing.v[d->finishing_head].seq <= recorded)
+        ids_del(d, d->finishing.v[d->finishing_head++].id);
+    if (d->finishing_head == d->finishing.n) {
+        d->finishing.n = d->finishing_head = 0;
+    } else if (d->finishing_head > 4096 && d->finishing_head * 2 > d->finishing.n) {
+        memmove(d->finishing.v, d->finishing.v + d->finishing_head,
+                (d->finishing.n - d->finishing_head) * sizeof *d->finishing.v);
+        d->finishing.n -= d->finishing_head;
+        d->finishing_head = 0;
+    }
+}
+
+static void set_pending(void *ctx, const char *target, int64_t n)
+{
+    tstate *t = tstate_for(ctx, target);
+    if (t)
+        tw_gauge_set(t->pending, (uint64_t)n);
+}
+
+static void refresh_gauges(tw_dispatch *d, int64_t now)
+{
+    for (size_t i = 0; i < d->ntargets; i++)
+        tw_gauge_set(d->targets[i]->window, d->targets[i]->held);
+    uint64_t refused, dropped;
+    tw_outbox_cap_counts(d->ob, &refused, &dropped);
+    tw_gauge_set(d->capped_reject, refused); /* counted by the writer; shown as the counters they are */
+    tw_gauge_set(d->capped_drop, dropped);
+    if (now < d->next_counts)
+        return;
+    d->next_counts = now + SCAN_EVERY_MS;
+    for (size_t i = 0; i < d->ntargets; i++)
+        tw_gauge_set(d->targets[i]->pending, 0);
+    tw_error err;
+    if (tw__store_count_by_target(d->rd, set_pending, d, &err))
+        tw_log(TW_LOG_WARN, "cannot read the outbox counts", "error", err.msg, NULL);
+}
+
+/* ---- the loop ---- */
+
+static void unlink_head(tstate *t)
+{
+    entry *e = t->head;
+    t->head = e->next;
+    if (!t->head)
+        t->tail = NULL;
+    t->ready--;
+    e->next = NULL;
 }
 
 /* Due entries into their target's queue; then start what each target allows. Returns the time
@@ -676,11 +937,7 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
     int64_t wait = SCAN_EVERY_MS;
     while (d->nheap && d->heap[0]->next_ms <= now) {
         entry *e = heap_pop(d);
-        tstate *t = tstate_for(d, e->target);
-        if (!t) {
-            heap_push(d, e); /* out of memory: try again later */
-            break;
-        }
+        tstate *t = e->t;
         if (t->tail)
             t->tail->next = e;
         else
@@ -703,42 +960,43 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
             const tw_target_cfg *tc = tw__config_target(snap->cfg, t->name);
             entry *e = t->head;
             if (!tc) {
-                t->head = e->next;
-                if (!t->head)
-                    t->tail = NULL;
-                t->ready--;
-                e->next = NULL;
+                unlink_head(t);
                 outcome(d, e, t, NULL, TW_OUTCOME_PERMANENT, "the target is no longer configured", "", -1);
                 continue;
             }
             int64_t w = 0;
-            if (t->blocked_until > now && t->blocked_until > e->created_ms + tc->retry.max_age_ms) {
+            if (e->next_ms > now) {
+                w = e->next_ms - now; /* an ordered target's head waits for its retry; the rest behind it */
+            } else if (t->blocked_until > now && t->blocked_until > e->created_ms + tc->retry.max_age_ms) {
                 /* The target waits (Retry-After) beyond this alert's maximum age. */
-                t->head = e->next;
-                if (!t->head)
-                    t->tail = NULL;
-                t->ready--;
-                e->next = NULL;
+                unlink_head(t);
                 outcome(d, e, t, tc, TW_OUTCOME_PERMANENT, "maximum event age reached while the destination "
                         "asked to wait (Retry-After)", "", -1);
                 continue;
             } else if (t->blocked_until > now) {
                 w = t->blocked_until - now;
-            } else if (t->inflight >= concurrency(tc)) {
+            } else if (t->inflight >= (t->ordered ? 1 : concurrency(tc))) {
                 break; /* a completion wakes the loop */
             } else if (!take_token(t, tc, now, &w)) {
                 /* w set */
             } else {
-                t->head = e->next;
-                if (!t->head)
-                    t->tail = NULL;
-                t->ready--;
-                e->next = NULL;
-                int ok = tc->ops->transport == TW_TRANSPORT_HTTP ? start_http(d, e, t, tc)
-                                                                  : start_local(d, e, t, snap, tc);
+                unlink_head(t);
+                tw_error err;
+                tw_status lr = entry_load(d, e, &err);
+                if (lr == TW_ENOTFOUND) { /* dead-lettered by a drop_oldest cap meanwhile */
+                    t->held--;
+                    ids_del(d, e->id);
+                    entry_free(e);
+                    continue;
+                }
+                int ok = !lr && (tc->ops->transport == TW_TRANSPORT_HTTP ? start_http(d, e, t, tc)
+                                                                          : start_local(d, e, t, snap, tc));
                 if (!ok) { /* resources: put it back and try shortly */
                     e->next_ms = now + 100;
-                    heap_push(d, e);
+                    requeue(d, e);
+                    if (100 < wait)
+                        wait = 100;
+                    break;
                 }
                 continue;
             }
@@ -755,14 +1013,14 @@ static void *dispatch_main(void *arg)
 {
     tw_dispatch *d = arg;
     for (;;) {
-        take_incoming(d);
         int64_t now = tw__now_ms();
-        if (now >= d->next_scan && d->rd) {
-            tw_error err;
-            if (tw__store_scan_outbox(d->rd, d->max_id, scan_row, d, &err))
-                tw_log(TW_LOG_WARN, "cannot read the outbox", "error", err.msg, NULL);
+        if (d->new_rows || now >= d->next_scan) {
+            d->new_rows = 0;
+            scan_new(d);
             d->next_scan = now + SCAN_EVERY_MS;
         }
+        uint64_t recorded = tw_outbox_recorded_seq(d->ob);
+        release_finished(d, recorded);
         pthread_mutex_lock(&d->lock);
         int stopping = d->stopping;
         int64_t until = d->drain_until;
@@ -770,9 +1028,16 @@ static void *dispatch_main(void *arg)
         if (stopping && (d->inflight == 0 || now >= until))
             break;
         int64_t wait = schedule(d, now);
+        if (!stopping)
+            for (size_t i = 0; i < d->ntargets; i++)
+                page(d, d->targets[i], now, recorded);
         if (stopping && wait > 50)
             wait = 50;
+        for (size_t i = 0; i < d->ntargets; i++) /* a spilled target waiting for its outcomes' commit */
+            if (d->targets[i]->spilled && wait > 50)
+                wait = 50;
         tw_gauge_set(d->depth_gauge, (uint64_t)tw_outbox_depth(d->ob));
+        refresh_gauges(d, now);
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
@@ -785,9 +1050,34 @@ static void *dispatch_main(void *arg)
         finished |= local_done(d);
         /* A completion frees a slot that schedule() has not seen yet: go round again at once
          * instead of sleeping until the next socket event or timeout. */
-        curl_multi_poll(d->multi, NULL, 0, finished ? 0 : (int)(wait > 1000 ? 1000 : wait), NULL);
+        curl_multi_poll(d->multi, NULL, 0, finished || d->new_rows ? 0 : (int)(wait > 1000 ? 1000 : wait), NULL);
     }
     return NULL;
+}
+
+static void mark_spilled(void *ctx, const char *target, int64_t n)
+{
+    tstate *t = tstate_for(ctx, target);
+    if (t && n > 0)
+        t->spilled = 1;
+}
+
+static void free_all(tw_dispatch *d)
+{
+    while (d->nheap)
+        entry_free(heap_pop(d));
+    for (size_t i = 0; i < d->ntargets; i++) {
+        for (entry *e = d->targets[i]->head, *n; e; e = n) {
+            n = e->next;
+            entry_free(e);
+        }
+        free(d->targets[i]->name);
+        free(d->targets[i]);
+    }
+    free(d->targets);
+    free(d->heap);
+    free(d->ids);
+    TW_VEC_FREE(&d->finishing);
 }
 
 tw_status tw_dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *snaps, tw_metrics *m,
@@ -803,6 +1093,9 @@ tw_status tw_dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *s
     d->latency = tw_metrics_histogram(m, "trailwatch_delivery_latency_seconds",
                                       "Time from an alert's creation to its successful delivery", "");
     d->depth_gauge = tw_metrics_gauge(m, "trailwatch_outbox_depth", "Alerts waiting in the outbox", "");
+    const char *capped = "Alerts refused (reject) or dead-lettered (drop_oldest) by a target's max_pending";
+    d->capped_reject = tw_metrics_counter(m, "trailwatch_outbox_capped_total", capped, "policy=\"reject\"");
+    d->capped_drop = tw_metrics_counter(m, "trailwatch_outbox_capped_total", capped, "policy=\"drop_oldest\"");
     tw_status rc = tw_store_open(data_dir, &d->rd, err);
     if (rc) {
         free(d);
@@ -816,10 +1109,12 @@ tw_status tw_dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *s
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->jobs_cond, NULL);
-    /* Everything accepted before this start (a crash, a stop) is delivered first. */
-    if ((rc = tw__store_scan_outbox(d->rd, 0, scan_row, d, err)))
+    /* Everything accepted before this start (a crash, a stop) is delivered first, paged in by the
+     * loop: nothing is read here but the highest id and the targets with rows, so that a large
+     * backlog does not hold up the start (the listener opens after this returns). */
+    if ((rc = tw__store_max_id(d->rd, &d->max_id, err)) ||
+        (rc = tw__store_count_by_target(d->rd, mark_spilled, d, err)))
         goto fail;
-    d->next_scan = tw__now_ms() + SCAN_EVERY_MS;
     for (int i = 0; i < LOCAL_WORKERS; i++)
         if (pthread_create(&d->workers[i], NULL, worker_main, d)) {
             rc = tw__err(err, TW_ESYS, "cannot start delivery workers");
@@ -842,10 +1137,7 @@ tw_status tw_dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *s
     *out = d;
     return TW_OK;
 fail:
-    while (d->nheap)
-        entry_free(heap_pop(d));
-    free(d->heap);
-    free(d->ids);
+    free_all(d);
     curl_multi_cleanup(d->multi);
     tw_store_close(d->rd);
     pthread_mutex_destroy(&d->lock);
@@ -856,24 +1148,18 @@ fail:
 
 void tw_dispatch_enqueue(tw_dispatch *d, const tw_alert_row *rows, size_t n)
 {
-    entry *list = NULL, **tail = &list;
-    for (size_t i = 0; i < n; i++) {
-        entry *e = entry_copy(&rows[i]);
-        if (!e) {
-            tw_log(TW_LOG_ERROR, "out of memory queueing an alert (it is in the outbox; a rescan finds it)", NULL);
-            continue;
-        }
-        *tail = e;
-        tail = &e->next;
-    }
-    pthread_mutex_lock(&d->lock);
-    *tail = d->incoming;
-    d->incoming = list;
-    pthread_mutex_unlock(&d->lock);
+    (void)rows;
+    if (!n)
+        return;
+    d->new_rows = 1; /* read from the store, in id order, by the loop: nothing is copied here */
     curl_multi_wakeup(d->multi);
 }
 
-size_t tw_dispatch_pending(tw_dispatch *d) { return d->pending; }
+size_t tw_dispatch_pending(tw_dispatch *d)
+{
+    int64_t n = tw_outbox_depth(d->ob);
+    return n > 0 ? (size_t)n : 0;
+}
 
 void tw_dispatch_stop(tw_dispatch *d, int64_t drain_ms)
 {
@@ -911,23 +1197,7 @@ void tw_dispatch_stop(tw_dispatch *d, int64_t drain_ms)
         free(j);
     }
     local_done(d); /* finished while draining: record them, or they would be delivered twice */
-    while (d->nheap)
-        entry_free(heap_pop(d));
-    for (size_t i = 0; i < d->ntargets; i++) {
-        for (entry *e = d->targets[i]->head, *n; e; e = n) {
-            n = e->next;
-            entry_free(e);
-        }
-        free(d->targets[i]->name);
-        free(d->targets[i]);
-    }
-    for (entry *e = d->incoming, *n; e; e = n) {
-        n = e->next;
-        entry_free(e);
-    }
-    free(d->targets);
-    free(d->heap);
-    free(d->ids);
+    free_all(d);
     curl_multi_cleanup(d->multi);
     tw_store_close(d->rd);
     pthread_mutex_destroy(&d->lock);

@@ -20,6 +20,9 @@
 
 typedef struct tw_outbox tw_outbox;
 
+/* What a target's max_pending does when it is reached (targets.X.when_full). */
+enum { TW_WHEN_FULL_REJECT = 0, TW_WHEN_FULL_DROP_OLDEST = 1 };
+
 typedef struct tw_new_alert {
     const char *target, *rule, *event_id, *idem_key;
     const char *body;
@@ -30,6 +33,10 @@ typedef struct tw_new_alert {
     int64_t storm_window_ms;
     const char *event;             /* the event text, kept while a storm window is open */
     size_t event_len;
+    /* The target's cap on pending alerts (0: none) and what happens at it: reject refuses the whole
+     * batch (TW_EBUSY, nothing written), drop_oldest dead-letters the target's oldest alerts. */
+    int64_t max_pending;
+    int when_full;
 } tw_new_alert;
 
 /* Closes a storm window whose time is up, with its summary alert (rendered by the engine before
@@ -83,15 +90,22 @@ tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw
 /* Commits any queued work and stops the thread. */
 void tw_outbox_stop(tw_outbox *ob);
 
-/* Blocks until the batch is durable (TW_OK) or failed (err says why; nothing of it was kept). */
+/* Blocks until the batch is durable (TW_OK) or failed (err says why; nothing of it was kept).
+ * TW_EBUSY: an alert's target has max_pending alerts waiting (policy reject). */
 tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err);
 
 /* Delivery outcomes, applied in order in the next group commit. One that cannot be committed (a full
  * disk) is kept and tried again, and logged; only a crash or a stop before it is committed repeats
  * the delivery at the next start. */
-void tw_outbox_delivered(tw_outbox *ob, int64_t id);
-void tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error);
-void tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
+/* Each returns the outcome's sequence number (0: out of memory, not recorded). */
+uint64_t tw_outbox_delivered(tw_outbox *ob, int64_t id);
+uint64_t tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error);
+uint64_t tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
+/* Every outcome with a sequence number up to this one is committed: a read of the store started
+ * after this call sees them (the dispatcher pages rows back only then). */
+uint64_t tw_outbox_recorded_seq(tw_outbox *ob);
+/* Alerts refused (reject) and dead-lettered (drop_oldest) by targets' max_pending since the start. */
+void tw_outbox_cap_counts(tw_outbox *ob, uint64_t *refused, uint64_t *dropped);
 
 /* Things the engine reads at start and while running, through the writer's connection. */
 /* Storm windows that ended at or before now_ms, up to max of them; fn returns nonzero to stop. The

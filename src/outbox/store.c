@@ -11,7 +11,7 @@
 
 #include "common/err.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -23,6 +23,7 @@ enum {
     S_STORM_GET, S_STORM_PUT, S_STORM_DELETE, S_STORM_DUE,
     S_DLQ_LIST, S_DLQ_LIST_TARGET, S_DLQ_GET, S_DLQ_REDRIVE_COPY, S_DLQ_REDRIVE_DELETE,
     S_DLQ_PAGE, S_DLQ_COUNTS,
+    S_MAX_ID, S_SCAN_NEW, S_PAGE_DUE, S_PAGE_IDS, S_GET_ALERT, S_TARGET_COUNT, S_DROP_COPY, S_DROP_DELETE,
     S_COUNT_
 };
 
@@ -69,6 +70,20 @@ static const char *const sql[S_COUNT_] = {
     [S_DLQ_PAGE] = "SELECT id, target, rule, event_id, reason, response, created_ms, failed_ms, attempts, body"
                    " FROM dead WHERE (?1 IS NULL OR target = ?1) AND id < ?2 ORDER BY id DESC LIMIT ?3",
     [S_DLQ_COUNTS] = "SELECT target, count(*) FROM dead GROUP BY target",
+    [S_MAX_ID] = "SELECT coalesce(max(id), 0) FROM outbox",
+    [S_SCAN_NEW] = "SELECT id, target, created_ms, next_ms, attempts FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [S_PAGE_DUE] = "SELECT id, target, created_ms, next_ms, attempts FROM outbox INDEXED BY outbox_due"
+                   " WHERE target = ?1 AND id <= ?2 ORDER BY next_ms, id LIMIT ?3",
+    [S_PAGE_IDS] = "SELECT id, target, created_ms, next_ms, attempts FROM outbox INDEXED BY outbox_target"
+                   " WHERE target = ?1 AND id > ?2 AND id <= ?3 ORDER BY id LIMIT ?4",
+    [S_GET_ALERT] = "SELECT id, target, rule, event_id, idem_key, body, created_ms, next_ms, attempts, last_error"
+                    " FROM outbox WHERE id = ?1",
+    [S_TARGET_COUNT] = "SELECT coalesce((SELECT n FROM outbox_count WHERE target = ?1), 0)",
+    [S_DROP_COPY] = "INSERT INTO dead(target, rule, event_id, idem_key, body, created_ms, failed_ms, attempts,"
+                    " reason, response) SELECT target, rule, event_id, idem_key, body, created_ms, ?3, attempts, ?4, ''"
+                    " FROM outbox INDEXED BY outbox_target WHERE target = ?1 ORDER BY id LIMIT ?2",
+    [S_DROP_DELETE] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_target"
+                      " WHERE target = ?1 ORDER BY id LIMIT ?2)",
 };
 
 static const char schema[] =
@@ -101,6 +116,12 @@ static const char schema_v2[] =
     "DELETE FROM outbox_count;"
     "INSERT INTO outbox_count(target, n) SELECT target, count(*) FROM outbox GROUP BY target;"
     "UPDATE meta SET v = '2' WHERE k = 'schema';";
+
+/* Version 3: the dispatcher pages a target's rows by due time (targets that deliver in any order),
+ * instead of holding every pending row in memory. */
+static const char schema_v3[] =
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(target, next_ms, id);"
+    "UPDATE meta SET v = '3' WHERE k = 'schema';";
 
 struct tw_store {
     sqlite3 *db;
@@ -170,7 +191,8 @@ static tw_status migrate(tw_store *st, tw_error *err)
     char *msg = NULL;
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg))
         goto fail;
-    if (schema_version(st) < 2 && sqlite3_exec(st->db, schema_v2, NULL, NULL, &msg)) {
+    if ((schema_version(st) < 2 && sqlite3_exec(st->db, schema_v2, NULL, NULL, &msg)) ||
+        (schema_version(st) < 3 && sqlite3_exec(st->db, schema_v3, NULL, NULL, &msg))) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         goto fail;
     }
@@ -365,6 +387,144 @@ tw_status tw__store_scan_outbox(tw_store *st, int64_t after, tw_alert_fn fn, voi
     tw_status rc = r == SQLITE_ROW || r == SQLITE_DONE ? TW_OK : dberr(st, err, "scan outbox");
     sqlite3_reset(s);
     return rc;
+}
+
+/* The metadata columns only (no body): what the dispatcher holds for a row it is not sending yet. */
+static tw_status meta_rows(tw_store *st, sqlite3_stmt *s, tw_alert_fn fn, void *ctx, size_t *n, tw_error *err,
+                           const char *what)
+{
+    int r;
+    *n = 0;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        tw_alert_row row = {
+            .id = sqlite3_column_int64(s, 0),
+            .target = col_text(s, 1),
+            .rule = "", .event_id = "", .idem_key = "", .body = "", .body_len = 0,
+            .created_ms = sqlite3_column_int64(s, 2),
+            .next_ms = sqlite3_column_int64(s, 3),
+            .attempts = (uint32_t)sqlite3_column_int64(s, 4),
+            .last_error = "",
+        };
+        (*n)++;
+        if (fn(ctx, &row))
+            break;
+    }
+    tw_status rc = r == SQLITE_ROW || r == SQLITE_DONE ? TW_OK : dberr(st, err, what);
+    sqlite3_reset(s);
+    return rc;
+}
+
+tw_status tw__store_max_id(tw_store *st, int64_t *id, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_MAX_ID, err);
+    if (!s)
+        return TW_EDB;
+    int r = sqlite3_step(s);
+    *id = r == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? TW_OK : dberr(st, err, "read the outbox");
+}
+
+tw_status tw__store_scan_new(tw_store *st, int64_t after, size_t limit, tw_alert_fn fn, void *ctx, size_t *n,
+                             tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_SCAN_NEW, err);
+    if (!s)
+        return TW_EDB;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    return meta_rows(st, s, fn, ctx, n, err, "scan new outbox rows");
+}
+
+tw_status tw__store_page_due(tw_store *st, const char *target, int64_t max_id, size_t limit, tw_alert_fn fn,
+                             void *ctx, size_t *n, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_PAGE_DUE, err);
+    if (!s)
+        return TW_EDB;
+    bind_text(s, 1, target);
+    sqlite3_bind_int64(s, 2, max_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+    return meta_rows(st, s, fn, ctx, n, err, "page outbox rows");
+}
+
+tw_status tw__store_page_ids(tw_store *st, const char *target, int64_t after, int64_t max_id, size_t limit,
+                             tw_alert_fn fn, void *ctx, size_t *n, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_PAGE_IDS, err);
+    if (!s)
+        return TW_EDB;
+    bind_text(s, 1, target);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int64(s, 3, max_id);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
+    return meta_rows(st, s, fn, ctx, n, err, "page outbox rows");
+}
+
+tw_status tw__store_get_alert(tw_store *st, int64_t id, tw_alert_fn fn, void *ctx, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_GET_ALERT, err);
+    if (!s)
+        return TW_EDB;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    tw_status rc = TW_OK;
+    if (r == SQLITE_ROW) {
+        tw_alert_row row = {
+            .id = sqlite3_column_int64(s, 0),
+            .target = col_text(s, 1),
+            .rule = col_text(s, 2),
+            .event_id = col_text(s, 3),
+            .idem_key = col_text(s, 4),
+            .body = sqlite3_column_blob(s, 5),
+            .body_len = (size_t)sqlite3_column_bytes(s, 5),
+            .created_ms = sqlite3_column_int64(s, 6),
+            .next_ms = sqlite3_column_int64(s, 7),
+            .attempts = (uint32_t)sqlite3_column_int64(s, 8),
+            .last_error = col_text(s, 9),
+        };
+        if (!row.body)
+            row.body = "";
+        fn(ctx, &row);
+    } else if (r == SQLITE_DONE) {
+        rc = tw__err(err, TW_ENOTFOUND, "no outbox row %lld", (long long)id);
+    } else {
+        rc = dberr(st, err, "read an outbox row");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+tw_status tw__store_target_count(tw_store *st, const char *target, int64_t *n, tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_TARGET_COUNT, err);
+    if (!s)
+        return TW_EDB;
+    bind_text(s, 1, target);
+    int r = sqlite3_step(s);
+    *n = r == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? TW_OK : dberr(st, err, "read the outbox counts");
+}
+
+tw_status tw__store_drop_oldest(tw_store *st, const char *target, int64_t n, const char *reason, int64_t failed_ms,
+                                tw_error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_DROP_COPY, err);
+    if (!s)
+        return TW_EDB;
+    bind_text(s, 1, target);
+    sqlite3_bind_int64(s, 2, n);
+    sqlite3_bind_int64(s, 3, failed_ms);
+    bind_text(s, 4, reason);
+    tw_status rc = run(st, s, err, "dead-letter the oldest alerts");
+    if (rc)
+        return rc;
+    if (!(s = stmt(st, S_DROP_DELETE, err)))
+        return TW_EDB;
+    bind_text(s, 1, target);
+    sqlite3_bind_int64(s, 2, n);
+    return run(st, s, err, "dead-letter the oldest alerts");
 }
 
 tw_status tw__store_outbox_count(tw_store *st, int64_t *n, tw_error *err)

@@ -54,6 +54,25 @@ tw_status tw__store_kill(tw_store *st, int64_t id, uint32_t attempts, const char
 typedef int (*tw_alert_fn)(void *ctx, const tw_alert_row *row);
 tw_status tw__store_scan_outbox(tw_store *st, int64_t after, tw_alert_fn fn, void *ctx, tw_error *err);
 tw_status tw__store_outbox_count(tw_store *st, int64_t *n, tw_error *err);
+/* Paging (the dispatcher holds a bounded window of each target's rows). Rows handed to fn carry the
+ * metadata only (id, target, created_ms, next_ms, attempts; body ""); *n says how many were read. */
+tw_status tw__store_max_id(tw_store *st, int64_t *id, tw_error *err);
+/* Rows with id > after, in id order, at most limit (rows committed since the last look). */
+tw_status tw__store_scan_new(tw_store *st, int64_t after, size_t limit, tw_alert_fn fn, void *ctx, size_t *n,
+                             tw_error *err);
+/* A target's rows with id <= max_id by (due time, id), at most limit (targets delivering in any order). */
+tw_status tw__store_page_due(tw_store *st, const char *target, int64_t max_id, size_t limit, tw_alert_fn fn,
+                             void *ctx, size_t *n, tw_error *err);
+/* A target's rows with after < id <= max_id in id order, at most limit (targets delivering in order). */
+tw_status tw__store_page_ids(tw_store *st, const char *target, int64_t after, int64_t max_id, size_t limit,
+                             tw_alert_fn fn, void *ctx, size_t *n, tw_error *err);
+/* One whole row (with its body) for a delivery; TW_ENOTFOUND when it is gone. */
+tw_status tw__store_get_alert(tw_store *st, int64_t id, tw_alert_fn fn, void *ctx, tw_error *err);
+/* Alerts pending for one target (the per-target cap). */
+tw_status tw__store_target_count(tw_store *st, const char *target, int64_t *n, tw_error *err);
+/* Moves the n oldest alerts of a target to the dead letters with reason (the cap's drop_oldest). */
+tw_status tw__store_drop_oldest(tw_store *st, const char *target, int64_t n, const char *reason, int64_t failed_ms,
+                                tw_error *err);
 /* Alerts pending in all (from the per-target counts the triggers keep: cheap at any size). */
 tw_status tw__store_depth(tw_store *st, int64_t *n, tw_error *err);
 typedef void (*tw_target_count_fn)(void *ctx, const char *target, int64_t n);

@@ -17,6 +17,7 @@ typedef struct result {
     result_kind kind;
     int64_t id, next_ms;
     uint32_t attempts;
+    uint64_t seq;                  /* its place in the order outcomes were handed over */
     char *error, *response;
 } result;
 
@@ -25,6 +26,7 @@ typedef struct waiter {
     tw_commit_batch *batch;
     tw_status status;
     tw_error err;
+    tw_status refused;             /* a pending cap refused the batch: nothing of it was written */
     int done;
 } waiter;
 
@@ -45,12 +47,15 @@ struct tw_outbox {
     result *results, **results_tail;
     int stopping;
     _Atomic int64_t depth;         /* rows pending, as last committed (read back from the store) */
+    uint64_t next_seq;             /* under lock: the next outcome's sequence number */
+    _Atomic uint64_t recorded_seq; /* every outcome up to this one is committed */
     /* writer thread only */
     result *unrecorded, **unrecorded_tail; /* outcomes whose commit failed, oldest first: retried */
     _Atomic size_t nunrecorded;
     int64_t retry_at, retry_delay, next_report;
     _Atomic int64_t seen_window_ms;        /* 0: the seen table is not pruned while running */
     int64_t next_prune;
+    _Atomic uint64_t refused, dropped;     /* alerts refused / dead-lettered by max_pending */
 };
 
 /* Rows created in one commit, handed to the dispatcher afterwards. */
@@ -88,7 +93,50 @@ static tw_status put_alert(tw_outbox *ob, const tw_new_alert *a, int64_t now, cr
     tw_status rc = tw__store_insert_alert(ob->st, &row, err);
     if (!rc && keep_row(c, &row))
         rc = tw__err(err, TW_ENOMEM, "out of memory");
+    if (!rc && a->max_pending > 0 && a->when_full == TW_WHEN_FULL_DROP_OLDEST) {
+        int64_t n;
+        if (!(rc = tw__store_target_count(ob->st, a->target, &n, err)) && n > a->max_pending) {
+            char why[160];
+            snprintf(why, sizeof why, "dropped: %lld alerts were waiting for the target, its max_pending",
+                     (long long)a->max_pending);
+            rc = tw__store_drop_oldest(ob->st, a->target, n - a->max_pending, why, now, err);
+            if (!rc)
+                ob->dropped += (uint64_t)(n - a->max_pending);
+        }
+    }
     return rc;
+}
+
+/* A batch that would take a target past its max_pending (policy reject) is refused before anything
+ * of it is written: the source answers "busy" (HTTP 503) and its sender tries again later. */
+static tw_status check_caps(tw_outbox *ob, const tw_commit_batch *b, tw_error *err)
+{
+    for (size_t i = 0; i < b->nalerts; i++) {
+        const tw_new_alert *a = &b->alerts[i];
+        if (a->dead_reason || a->max_pending <= 0 || a->when_full != TW_WHEN_FULL_REJECT)
+            continue;
+        int seen = 0;
+        int64_t k = 0;
+        for (size_t j = 0; j < b->nalerts && !seen; j++) {
+            const tw_new_alert *o = &b->alerts[j];
+            if (o->dead_reason || strcmp(o->target, a->target))
+                continue;
+            seen = j < i;
+            k++;
+        }
+        if (seen)
+            continue; /* counted with its first alert */
+        int64_t n;
+        tw_status rc = tw__store_target_count(ob->st, a->target, &n, err);
+        if (rc)
+            return rc;
+        if (n + k > a->max_pending) {
+            ob->refused += (uint64_t)k;
+            return tw__err(err, TW_EBUSY, "target \"%s\": %lld alerts are waiting for delivery, its max_pending "
+                           "(%lld); try again later", a->target, (long long)n, (long long)a->max_pending);
+        }
+    }
+    return TW_OK;
 }
 
 static tw_status apply_batch(tw_outbox *ob, tw_commit_batch *b, created *c, tw_error *err)
@@ -220,8 +268,8 @@ static void finish(tw_outbox *ob, waiter *w, tw_status rc, const tw_error *err)
 {
     pthread_mutex_lock(&ob->lock);
     for (; w; w = w->next) {
-        w->status = rc;
-        if (rc && err)
+        w->status = w->refused ? w->refused : rc;
+        if (!w->refused && rc && err)
             w->err = *err;
         w->done = 1;
     }
@@ -243,7 +291,10 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
     pthread_mutex_lock(&ob->db);
     tw_status rc = tw__store_begin(ob->st, &err);
     for (waiter *w = ws; w && !rc; w = w->next)
-        rc = apply_batch(ob, w->batch, &c, &err);
+        if (!(w->refused = check_caps(ob, w->batch, &w->err)))
+            rc = apply_batch(ob, w->batch, &c, &err);
+        else if (w->refused != TW_EBUSY)
+            rc = w->refused, err = w->err, w->refused = TW_OK;
     if (!rc)
         rc = apply_results(ob, rs, now, &err);
     if (!rc)
@@ -256,8 +307,13 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
             w->next = NULL;
             tw_status r1 = tw__store_begin(ob->st, &err);
             size_t before = c.n;
-            if (!r1)
+            w->refused = TW_OK;
+            if (!r1 && (r1 = check_caps(ob, w->batch, &err)) == TW_EBUSY) {
+                w->refused = r1;
+                w->err = err;
+            } else if (!r1) {
                 r1 = apply_batch(ob, w->batch, &c, &err);
+            }
             if (!r1)
                 r1 = tw__store_commit(ob->st, &err);
             if (r1) {
@@ -275,6 +331,12 @@ static void run_group(tw_outbox *ob, waiter *ws, result *rs)
             keep_unrecorded(ob, rs, now, &err);
             rs = NULL;
         }
+    }
+    if (rs) { /* committed: the dispatcher may read these rows back from the store now */
+        const result *last = rs;
+        while (last->next)
+            last = last->next;
+        ob->recorded_seq = last->seq;
     }
     refresh_depth(ob);
     pthread_mutex_unlock(&ob->db);
@@ -421,7 +483,7 @@ void tw_outbox_stop(tw_outbox *ob)
 
 tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err)
 {
-    waiter w = {NULL, b, TW_OK, {TW_OK, ""}, 0};
+    waiter w = {NULL, b, TW_OK, {TW_OK, ""}, TW_OK, 0};
     pthread_mutex_lock(&ob->lock);
     if (ob->stopping) {
         pthread_mutex_unlock(&ob->lock);
@@ -438,13 +500,13 @@ tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err)
     return w.status;
 }
 
-static void push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t next_ms, uint32_t attempts,
-                        const char *error, const char *response)
+static uint64_t push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t next_ms, uint32_t attempts,
+                            const char *error, const char *response)
 {
     result *r = calloc(1, sizeof *r);
     if (!r) {
         tw_log(TW_LOG_ERROR, "out of memory recording a delivery outcome", NULL);
-        return;
+        return 0;
     }
     r->kind = kind;
     r->id = id;
@@ -453,22 +515,32 @@ static void push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t nex
     r->error = error ? strdup(error) : NULL;
     r->response = response ? strdup(response) : NULL;
     pthread_mutex_lock(&ob->lock);
+    r->seq = ++ob->next_seq;
     *ob->results_tail = r;
     ob->results_tail = &r->next;
     pthread_cond_signal(&ob->wake);
     pthread_mutex_unlock(&ob->lock);
+    return r->seq;
 }
 
-void tw_outbox_delivered(tw_outbox *ob, int64_t id) { push_result(ob, R_DELIVERED, id, 0, 0, NULL, NULL); }
+uint64_t tw_outbox_delivered(tw_outbox *ob, int64_t id) { return push_result(ob, R_DELIVERED, id, 0, 0, NULL, NULL); }
 
-void tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error)
+uint64_t tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error)
 {
-    push_result(ob, R_RETRY, id, next_ms, attempts, error, NULL);
+    return push_result(ob, R_RETRY, id, next_ms, attempts, error, NULL);
 }
 
-void tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response)
+uint64_t tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response)
 {
-    push_result(ob, R_DEAD, id, 0, attempts, reason, response);
+    return push_result(ob, R_DEAD, id, 0, attempts, reason, response);
+}
+
+uint64_t tw_outbox_recorded_seq(tw_outbox *ob) { return ob->recorded_seq; }
+
+void tw_outbox_cap_counts(tw_outbox *ob, uint64_t *refused, uint64_t *dropped)
+{
+    *refused = ob->refused;
+    *dropped = ob->dropped;
 }
 
 tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err)

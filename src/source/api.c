@@ -234,8 +234,14 @@ static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char
     tw_error err;
     tw_ingest_opts o = {.source = "eventbridge"};
     if (m && tw_engine_submit(ctx->engine, items, m, &o, results, &err)) {
-        /* Nothing was stored: 500 makes the SDKs retry the call. */
-        aws_error(resp, 500, "InternalException", "The events could not be stored; try again.");
+        /* Nothing was stored: 500 makes the SDKs retry the call; 503 + Retry-After when a target's
+         * max_pending is reached (the SDKs retry that too, after the delay). */
+        if (err.code == TW_EBUSY) {
+            aws_error(resp, 503, "ServiceUnavailableException", err.msg);
+            tw_http_resp_header(resp, "Retry-After", TW_HTTP_BUSY_RETRY_AFTER);
+        } else {
+            aws_error(resp, 500, "InternalException", "The events could not be stored; try again.");
+        }
         goto out;
     }
     for (size_t k = 0; k < m; k++)

@@ -320,7 +320,7 @@ static int serve(fh_req *f, const tw_http_req *req, const char *request_id, char
     } else if (rc) {
         snprintf(msg, cap, "could not store the events: %s",
                  f->b.failed ? f->b.err.msg : tw_strerror(rc));
-        status = 500;
+        status = f->b.failed == TW_EBUSY ? 503 : 500; /* a target's max_pending: Firehose retries later */
     }
 out:
     free(scratch);
@@ -384,7 +384,7 @@ void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_htt
     }
     respond(resp, status, echo, status == 200 ? NULL : msg);
     if (status == 503)
-        tw_http_resp_header(resp, "Retry-After", "1");
+        tw_http_resp_header(resp, "Retry-After", f && f->b.failed == TW_EBUSY ? TW_HTTP_BUSY_RETRY_AFTER : "1");
 
     char label[32];
     snprintf(label, sizeof label, "code=\"%d\"", status);

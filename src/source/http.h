@@ -80,6 +80,8 @@ const char *tw__http_scope_problem(const struct tw_config *cfg, const tw_sigv4_r
 const char *tw_http_req_header(const tw_http_req *req, const char *name);
 /* Adds a response header (silently ignored past TW_HTTP_RESP_HEADERS). */
 void tw_http_resp_header(tw_http_resp *resp, const char *name, const char *value);
+/* Retry-After (seconds) of a 503 that a full outbox (a target's max_pending) answers. */
+#define TW_HTTP_BUSY_RETRY_AFTER "5"
 /* Sets status and a JSON body from printf-style text (content type application/json). */
 void tw_http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -174,7 +174,10 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
         if (g.b.failed) {
             char msg[TW_ERROR_MSG_MAX + 40];
             snprintf(msg, sizeof msg, "could not store the events: %s", err.msg);
-            error_body(resp, 500, msg, (long long)g.b.accepted);
+            /* A target's max_pending is reached: 503 + Retry-After, the sender tries again later. */
+            error_body(resp, g.b.failed == TW_EBUSY ? 503 : 500, msg, (long long)g.b.accepted);
+            if (g.b.failed == TW_EBUSY)
+                tw_http_resp_header(resp, "Retry-After", TW_HTTP_BUSY_RETRY_AFTER);
         } else {
             error_body(resp, rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : 400, err.msg, -1);
         }

@@ -174,6 +174,7 @@ class Receiver:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True    # headers and body go out at once (no 40 ms delayed-ACK wait)
 
             def log_message(self, *a):
                 pass

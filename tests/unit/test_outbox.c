@@ -61,8 +61,8 @@ TW_TEST(commit_persists_and_reports_rows)
     tw_outbox *ob;
     tw_error err;
     REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
-    tw_new_alert a[2] = {{"slack", "r1", "e1", "k1", "{\"text\":\"a\"}", 12, NULL, NULL, 0, NULL, 0},
-                         {"hook", "r1", "e1", "k2", "{}", 2, NULL, NULL, 0, NULL, 0}};
+    tw_new_alert a[2] = {{"slack", "r1", "e1", "k1", "{\"text\":\"a\"}", 12, NULL, NULL, 0, NULL, 0, 0, 0},
+                         {"hook", "r1", "e1", "k2", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0}};
     const char *seen[] = {"e1"};
     tw_commit_batch b = {.alerts = a, .nalerts = 2, .seen = seen, .nseen = 1, .now_ms = tw__now_ms(),
                          .file_path = "/x/f.json.gz", .file_size = 10, .file_mtime = 20, .file_records = 2};
@@ -112,7 +112,7 @@ static void *commit_many(void *arg)
     char idem[32];
     for (int i = 0; i < 50; i++) {
         snprintf(idem, sizeof idem, "k-%d-%d", cm->index, i);
-        tw_new_alert a = {"t", "r", "e", idem, "{}", 2, NULL, NULL, 0, NULL, 0};
+        tw_new_alert a = {"t", "r", "e", idem, "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0};
         tw_commit_batch b = {.alerts = &a, .nalerts = 1, .now_ms = tw__now_ms()};
         tw_error err;
         cm->ok += tw_outbox_commit(cm->ob, &b, &err) == TW_OK;
@@ -185,7 +185,7 @@ TW_TEST(storm_window_counts_then_closes_with_its_summary)
     memcpy(key, "t\n[\"", 4);
     int64_t t0 = tw__now_ms();
     for (int i = 0; i < 5; i++) {
-        tw_new_alert a = {"t", "noisy", "e", "k", "{}", 2, NULL, key, 300, "{\"id\":1}", 8};
+        tw_new_alert a = {"t", "noisy", "e", "k", "{}", 2, NULL, key, 300, "{\"id\":1}", 8, 0, 0};
         tw_commit_batch b = {.alerts = &a, .nalerts = 1, .now_ms = t0 + i};
         REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
         CHECK_EQ_INT(b.suppressed, i == 0 ? 0 : 1);
@@ -201,13 +201,13 @@ TW_TEST(storm_window_counts_then_closes_with_its_summary)
     CHECK_EQ_INT(d.suppressed, 4);
     CHECK_EQ_INT(d.end, t0 + 300);
     /* after the end and before the close, an alert goes out and the window waits for its summary */
-    tw_new_alert late = {"t", "noisy", "e2", "k2", "{}", 2, NULL, key, 300, "{\"id\":2}", 8};
+    tw_new_alert late = {"t", "noisy", "e2", "k2", "{}", 2, NULL, key, 300, "{\"id\":2}", 8, 0, 0};
     tw_commit_batch lb = {.alerts = &late, .nalerts = 1, .now_ms = t0 + 301};
     REQUIRE(tw_outbox_commit(ob, &lb, &err) == TW_OK);
     CHECK_EQ_INT(lb.suppressed, 0);
     CHECK_EQ_INT(c.n, 2);
     /* a close for another end leaves the window alone */
-    tw_new_alert sum = {"t", "noisy", "storm", "ks", "{\"count\":5}", 11, NULL, NULL, 0, NULL, 0};
+    tw_new_alert sum = {"t", "noisy", "storm", "ks", "{\"count\":5}", 11, NULL, NULL, 0, NULL, 0, 0, 0};
     tw_storm_close wrong = {"noisy", key, t0 + 299, &sum};
     tw_commit_batch cb = {.now_ms = t0 + 302, .closes = &wrong, .ncloses = 1};
     REQUIRE(tw_outbox_commit(ob, &cb, &err) == TW_OK);
@@ -273,9 +273,9 @@ TW_TEST(depth_counts_committed_rows_only)
     tw_outbox *ob;
     tw_error err;
     REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
-    tw_new_alert a[3] = {{"t1", "r", "e1", "k1", "{}", 2, NULL, NULL, 0, NULL, 0},
-                         {"t1", "r", "e2", "k2", "{}", 2, NULL, NULL, 0, NULL, 0},
-                         {"t2", "r", "e3", "k3", "{}", 2, NULL, NULL, 0, NULL, 0}};
+    tw_new_alert a[3] = {{"t1", "r", "e1", "k1", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0},
+                         {"t1", "r", "e2", "k2", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0},
+                         {"t2", "r", "e3", "k3", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0}};
     tw_commit_batch b = {.alerts = a, .nalerts = 3, .now_ms = tw__now_ms()};
     REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
     CHECK_EQ_INT(tw_outbox_depth(ob), 3);
