@@ -857,11 +857,12 @@ static void page(tw_dispatch *d, tstate *t, int64_t now, uint64_t recorded)
         if (!rc && n < TW_OUTBOX_WINDOW - t->held && !p.full)
             t->spilled = 0;
     } else {
-        /* Rows are read back by their due time as the store has it: wait until it has every outcome
-         * given for this target, or a row retried a moment ago would come back with its old time. */
+        /* Rows held, and rows whose outcome is not committed yet, are skipped by their id. Evicting
+         * waiting rows to read the due ones waits until the store has every outcome given for this
+         * target, or a row retried a moment ago would come back with its old time. */
         int refill = t->held <= TW_OUTBOX_WINDOW / 2;
-        int stale = !t->ready && !t->inflight && t->held; /* all it holds waits: rows on disk may be due */
-        if ((!refill && !stale) || recorded < t->last_seq)
+        int stale = !t->ready && !t->inflight && t->held && recorded >= t->last_seq;
+        if (!refill && !stale)
             return;
         if (stale)
             evict_waiting(d, t, now);

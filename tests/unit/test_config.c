@@ -249,6 +249,8 @@ TW_TEST(full_file_loads)
     CHECK_EQ_INT(a->retry.base_ms, 2000);
     CHECK_EQ_INT(a->retry.cap_ms, 60000);
     CHECK_EQ_INT(a->timeout_ms, 2000);
+    CHECK_EQ_INT(s->max_pending, TW_DEFAULT_MAX_PENDING);
+    CHECK_EQ_INT(s->when_full, 0);
     CHECK(cfg->targets[target_index(cfg, "unused")].rate.per_second == 0);
 
     REQUIRE(cfg->nrules == 3);
@@ -414,6 +416,31 @@ TW_TEST(unknown_keys_with_did_you_mean)
     for (int i = 0; i < m.n; i++)
         if (strstr(m.m[i], "zzz"))
             CHECK(!strstr(m.m[i], "did you mean"));
+    tw_config_free(cfg);
+}
+
+TW_TEST(max_pending_and_when_full_errors)
+{
+    msgs m;
+    const char *p = put("cap/trailwatch.yml",
+                        "targets:\n"                               /* 1 */
+                        "  t:\n"                                   /* 2 */
+                        "    kind: console\n"                      /* 3 */
+                        "    max_pending: -1\n"                    /* 4 */
+                        "    when_full: sometimes\n");             /* 5 */
+    tw_config *cfg = load(p, &m);
+    CHECK(cfg == NULL);
+    CHECK(has(&m, p, 5, "target \"t\": when_full: \"sometimes\" is not one of reject, drop_oldest"));
+    int line4 = 0;
+    for (int i = 0; i < m.n; i++)
+        line4 |= strstr(m.m[i], ":4:") && strstr(m.m[i], "max_pending") != NULL;
+    CHECK(line4);
+    tw_config_free(cfg);
+    p = put("cap-ok/trailwatch.yml", "targets:\n  t: {kind: console, max_pending: 500, when_full: drop_oldest}\n");
+    cfg = load(p, &m);
+    REQUIRE(cfg != NULL);
+    CHECK_EQ_INT(cfg->targets[0].max_pending, 500);
+    CHECK_EQ_INT(cfg->targets[0].when_full, 1);
     tw_config_free(cfg);
 }
 

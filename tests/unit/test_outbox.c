@@ -296,6 +296,118 @@ TW_TEST(depth_counts_committed_rows_only)
     free(dir);
 }
 
+static int count_meta(void *ctx, const tw_alert_row *row)
+{
+    int64_t *last = ctx;
+    /* paged rows carry no body, and come in the order asked for */
+    if (row->body_len != 0 || row->id <= last[0])
+        last[1] = 1;
+    last[0] = row->id;
+    last[2]++;
+    return 0;
+}
+
+static int first_id(void *ctx, const tw_alert_row *row)
+{
+    int64_t *v = ctx;
+    if (v[0] == INT64_MAX)
+        v[0] = row->id;
+    return 0;
+}
+
+TW_TEST(cap_reject_refuses_the_whole_batch_and_drop_oldest_dead_letters)
+{
+    char *dir = tmpdir();
+    collected c = {0};
+    tw_outbox_hooks hooks = {&c, on_committed};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    tw_new_alert a[3] = {{"t1", "r", "e1", "k1", "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_REJECT},
+                         {"t1", "r", "e2", "k2", "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_REJECT},
+                         {"t2", "r", "e3", "k3", "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_REJECT}};
+    tw_commit_batch b = {.alerts = a, .nalerts = 2, .now_ms = tw__now_ms()};
+    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    /* t1 holds 2 of 2: a batch with one more for t1 is refused whole, t2's alert and the seen id too */
+    const char *seen[] = {"s1"};
+    tw_commit_batch full = {.alerts = a + 1, .nalerts = 2, .seen = seen, .nseen = 1, .now_ms = tw__now_ms()};
+    CHECK_EQ_INT(tw_outbox_commit(ob, &full, &err), TW_EBUSY);
+    CHECK(strstr(err.msg, "\"t1\"") && strstr(err.msg, "max_pending"));
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox"), 2);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 0);
+    /* a batch for another target still goes in */
+    tw_commit_batch other = {.alerts = a + 2, .nalerts = 1, .now_ms = tw__now_ms()};
+    CHECK_EQ_INT(tw_outbox_commit(ob, &other, &err), TW_OK);
+    uint64_t refused, dropped;
+    tw_outbox_cap_counts(ob, &refused, &dropped);
+    CHECK_EQ_INT(refused, 1);
+    /* drop_oldest: t3 keeps its 2 newest, the oldest go to the dead letters */
+    for (int i = 0; i < 5; i++) {
+        char ev[16];
+        snprintf(ev, sizeof ev, "d%d", i);
+        tw_new_alert d = {"t3", "r", ev, ev, "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_DROP_OLDEST};
+        tw_commit_batch db = {.alerts = &d, .nalerts = 1, .now_ms = tw__now_ms()};
+        CHECK_EQ_INT(tw_outbox_commit(ob, &db, &err), TW_OK);
+    }
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't3'"), 2);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't3' AND event_id IN ('d3', 'd4')"), 2);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM dead WHERE target = 't3' AND reason LIKE '%max_pending%'"), 3);
+    tw_outbox_cap_counts(ob, &refused, &dropped);
+    CHECK_EQ_INT(dropped, 3);
+    /* outcomes are numbered; the recorded number follows their commit */
+    uint64_t s1 = tw_outbox_delivered(ob, c.ids[0]);
+    uint64_t s2 = tw_outbox_delivered(ob, c.ids[1]);
+    CHECK(s1 > 0 && s2 == s1 + 1);
+    for (int i = 0; i < 100 && tw_outbox_recorded_seq(ob) < s2; i++)
+        usleep(20 * 1000);
+    CHECK_EQ_INT(tw_outbox_recorded_seq(ob), s2);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't1'"), 0);
+    tw_outbox_stop(ob);
+    rmrf(dir);
+    free(dir);
+}
+
+TW_TEST(store_pages_rows_without_bodies)
+{
+    char *dir = tmpdir();
+    tw_store *st;
+    tw_error err;
+    REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
+    REQUIRE(tw__store_begin(st, &err) == TW_OK);
+    for (int i = 0; i < 50; i++) {
+        /* due times run backwards: by due time the last rows come first */
+        tw_alert_row r = {0, i % 2 ? "a" : "b", "r", "e", "k", "{\"x\":1}", 7, 1000, 10000 - i, 0, ""};
+        REQUIRE(tw__store_insert_alert(st, &r, &err) == TW_OK);
+    }
+    REQUIRE(tw__store_commit(st, &err) == TW_OK);
+    int64_t max = 0, n;
+    CHECK_EQ_INT(tw__store_max_id(st, &max, &err), TW_OK);
+    CHECK_EQ_INT(max, 50);
+    CHECK_EQ_INT(tw__store_target_count(st, "a", &n, &err), TW_OK);
+    CHECK_EQ_INT(n, 25);
+    int64_t last[3] = {0, 0, 0};
+    size_t got = 0;
+    /* in order: ids of "a" above 10, up to 40, at most 5 */
+    CHECK_EQ_INT(tw__store_page_ids(st, "a", 10, 40, 5, count_meta, last, &got, &err), TW_OK);
+    CHECK_EQ_INT(got, 5);
+    CHECK_EQ_INT(last[0], 20);  /* 12, 14, ..., 20 (odd i = even ids) */
+    CHECK_EQ_INT(last[1], 0);
+    /* by due time: the newest rows of "b" first */
+    int64_t due[3] = {INT64_MAX, 0, 0};
+    size_t k = 0;
+    CHECK_EQ_INT(tw__store_page_due(st, "b", 50, 3, first_id, due, &k, &err), TW_OK);
+    CHECK_EQ_INT(k, 3);
+    CHECK_EQ_INT(due[0], 49);   /* i = 48: due first */
+    /* a new look from an id on */
+    memset(last, 0, sizeof last);
+    CHECK_EQ_INT(tw__store_scan_new(st, 45, 100, count_meta, last, &got, &err), TW_OK);
+    CHECK_EQ_INT(got, 5);
+    CHECK_EQ_INT(tw__store_get_alert(st, 999, count_meta, last, &err), TW_ENOTFOUND);
+    tw_store_close(st);
+    rmrf(dir);
+    free(dir);
+}
+
 TW_TEST(backoff_and_retry_after)
 {
     for (uint32_t n = 1; n < 40; n++) {
