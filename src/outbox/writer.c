@@ -515,12 +515,12 @@ static uint64_t push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t
     r->error = error ? strdup(error) : NULL;
     r->response = response ? strdup(response) : NULL;
     pthread_mutex_lock(&ob->lock);
-    r->seq = ++ob->next_seq;
+    uint64_t seq = r->seq = ++ob->next_seq; /* r is the writer's once queued */
     *ob->results_tail = r;
     ob->results_tail = &r->next;
     pthread_cond_signal(&ob->wake);
     pthread_mutex_unlock(&ob->lock);
-    return r->seq;
+    return seq;
 }
 
 uint64_t tw_outbox_delivered(tw_outbox *ob, int64_t id) { return push_result(ob, R_DELIVERED, id, 0, 0, NULL, NULL); }

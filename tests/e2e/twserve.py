@@ -132,6 +132,7 @@ class Request:
         self.headers = headers                # list of (name, value) as sent
         self.body = body
         self.t = t                            # time.monotonic() when the body had arrived
+        self.status = None                    # the status it was answered
 
     def header(self, name, default=None):
         for k, v in self.headers:
@@ -250,9 +251,9 @@ class Receiver:
             self._requests.append(req)
             self._cond.notify_all()
             q = self._scripts.get(path)
-            if q:
-                return q.pop(0)
-            return self._defaults.get(path) or Response(200, b"ok")
+            resp = q.pop(0) if q else self._defaults.get(path) or Response(200, b"ok")
+            req.status = resp.status   # what it was answered
+            return resp
 
     # -- what arrived --
 
