@@ -13,7 +13,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: posting lists (post) replace one index row per term (terms) */
 #define ZSTD_LEVEL 3
 #define CACHE_BLOCKS 16
 
@@ -30,7 +30,7 @@ static const char schema[] =
      * deltas (a term shared by many events costs a byte or two per event, not an index entry) */
     "CREATE TABLE post(h INTEGER NOT NULL, k0 INTEGER NOT NULL, k1 INTEGER NOT NULL, keys BLOB NOT NULL,"
     " PRIMARY KEY(h, k0)) WITHOUT ROWID;"
-    "INSERT INTO meta VALUES('schema', 1);";
+    "INSERT INTO meta VALUES('schema', 2);";
 
 static const char *const col_names[TW_ARCH_NCOLS] = {"name", "src", "acct", "region", "dt", "err"};
 
@@ -458,8 +458,21 @@ static tw_status term_keys(sq *q, int32_t h, int64_t lo, int64_t hi, int desc, t
     }
     if (rc != SQLITE_DONE)
         s = dberr(q, err, rc, "reading the index");
-    else if (q->nfound > 1)
-        qsort(q->found, q->nfound, sizeof *q->found, desc ? key_cmp_desc : key_cmp_asc);
+    else if (q->nfound > 1) {
+        /* lists written in time order (the usual ingest) are already ascending: no sort */
+        size_t i = 1;
+        while (i < q->nfound && q->found[i - 1] < q->found[i])
+            i++;
+        if (i < q->nfound) {
+            qsort(q->found, q->nfound, sizeof *q->found, desc ? key_cmp_desc : key_cmp_asc);
+        } else if (desc) {
+            for (size_t a = 0, b = q->nfound - 1; a < b; a++, b--) {
+                int64_t t = q->found[a];
+                q->found[a] = q->found[b];
+                q->found[b] = t;
+            }
+        }
+    }
 out:
     sqlite3_reset(q->get_post);
     return s;
@@ -1013,10 +1026,14 @@ static tw_status setup(sq *q, tw_error *err)
     sqlite3_finalize(st);
     if (rc)
         return dberr(q, err, rc, "opening");
+    if (v > SCHEMA_VERSION)
+        return tw__err(err, TW_EDB, "archive %s: schema version %lld is newer than this trailwatch (version %d)",
+                       q->path, v, SCHEMA_VERSION);
     if (v != SCHEMA_VERSION)
-        return tw__err(err, v > SCHEMA_VERSION ? TW_EDB : TW_ECORRUPT,
-                       "archive %s: schema version %lld, this trailwatch reads version %d", q->path, v,
-                       SCHEMA_VERSION);
+        return tw__err(err, TW_ECORRUPT,
+                       "archive %s: schema version %lld is an older layout this trailwatch does not read (version %d):"
+                       " archive the events again into a new file",
+                       q->path, v, SCHEMA_VERSION);
     return TW_OK;
 }
 

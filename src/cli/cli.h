@@ -91,5 +91,7 @@ tw_cli_rows *tw_cli_rows_new(const char *format, int who);
 int tw_cli_rows_add(void *rows, const struct tw_archive_row *r);   /* a tw_archive_row_fn */
 size_t tw_cli_rows_end(tw_cli_rows *rows);                          /* prints the table; frees; the count */
 int tw_cmd_replay(int argc, char **argv); /* cmd_replay.c */
+/* Monotonic seconds (for --timing). */
+double tw_cli_seconds(void);
 
 #endif

@@ -177,8 +177,16 @@ static void usage(FILE *f)
             "  --limit N             at most N events (0 = all)\n"
             "  --cursor C            continue after the last page (its cursor is printed on stderr)\n"
             "  --format FORMAT       table, json (JSON lines) or csv\n"
+            "  --timing              on stderr: the time from opening the archive to the last row\n"
             "archive:\n" TW_CLI_ARCHIVE_OPTIONS_HELP "  --help, -h            this text\n\n"
             "Exit codes: 0 events found, 1 none, 2 bad arguments, 3 the archive failed.\n");
+}
+
+double tw_cli_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int64_t now_ms(void)
@@ -197,20 +205,22 @@ int tw_cmd_query(int argc, char **argv)
         {"pattern", required_argument, NULL, 'p'},  {"resource", required_argument, NULL, 'r'},
         {"who", required_argument, NULL, 'w'},      {"event-name", required_argument, NULL, 'e'},
         {"limit", required_argument, NULL, 'l'},    {"cursor", required_argument, NULL, 'C'},
-        {"format", required_argument, NULL, 'F'},   {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'},   {"timing", no_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     tw_cli_archive_loc loc = {0};
     tw_archive_query q;
     memset(&q, 0, sizeof q);
     const char *since = NULL, *from = NULL, *to = NULL, *pattern = NULL, *limit = NULL, *format = NULL;
-    int c;
+    int c, timing = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'a': loc.archive = optarg; break;
         case 'd': loc.data_dir = optarg; break;
         case 'c': loc.config = optarg; break;
+        case 'T': timing = 1; break;
         case 's': since = optarg; break;
         case 'f': from = optarg; break;
         case 't': to = optarg; break;
@@ -271,6 +281,7 @@ int tw_cmd_query(int argc, char **argv)
     if (!limit && rows->format == TW_CLI_TABLE)
         q.limit = 100;
     tw_archive *a = NULL;
+    double t0 = tw_cli_seconds();
     int code = tw_cli_archive_open(&loc, 1, &a);
     char next[TW_ARCHIVE_CURSOR_MAX];
     if (!code) {
@@ -283,6 +294,8 @@ int tw_cmd_query(int argc, char **argv)
         } else {
             if (next[0])
                 fprintf(stderr, "more: --cursor %s\n", next);
+            if (timing)
+                fprintf(stderr, "timing: %zu rows in %.2f ms (open, query, output)\n", n, (tw_cli_seconds() - t0) * 1e3);
             code = n ? TW_EXIT_OK : TW_EXIT_NO;
         }
     }

@@ -20,7 +20,9 @@ static void usage(FILE *f)
             "options:\n"
             "  --from TIME, --to TIME  2021-07-28T12:00:00Z, 2021-07-28 or ms since 1970 (inclusive)\n"
             "  --format FORMAT       table (default on a terminal), json (JSON lines, the default\n"
-            "                        otherwise) or csv\n" TW_CLI_ARCHIVE_OPTIONS_HELP
+            "                        otherwise) or csv\n"
+            "  --timing              on stderr: the time from opening the archive to the last row\n"
+            TW_CLI_ARCHIVE_OPTIONS_HELP
             "  --help, -h            this text\n\n"
             "Exit codes: 0 found, 1 nothing changed it (in the archive), 2 bad arguments, 3 the archive failed.\n");
 }
@@ -31,11 +33,12 @@ int tw_cmd_who(int argc, char **argv)
         {"archive", required_argument, NULL, 'a'}, {"data-dir", required_argument, NULL, 'd'},
         {"config", required_argument, NULL, 'c'},  {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},      {"format", required_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"timing", no_argument, NULL, 'T'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     tw_cli_archive_loc loc = {0};
     const char *from = NULL, *to = NULL, *format = NULL;
-    int c;
+    int c, timing = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -45,6 +48,7 @@ int tw_cmd_who(int argc, char **argv)
         case 'f': from = optarg; break;
         case 't': to = optarg; break;
         case 'F': format = optarg; break;
+        case 'T': timing = 1; break;
         case 'h': usage(stdout); return TW_EXIT_OK;
         default: usage(stderr); return TW_EXIT_USAGE;
         }
@@ -71,6 +75,7 @@ int tw_cmd_who(int argc, char **argv)
         return TW_EXIT_USAGE;
     }
     tw_archive *a = NULL;
+    double t0 = tw_cli_seconds();
     int code = tw_cli_archive_open(&loc, 1, &a);
     if (code) {
         tw_cli_rows_end(rows);
@@ -83,6 +88,8 @@ int tw_cmd_who(int argc, char **argv)
         code = tw_cli_exit_for(s);
     } else {
         code = n ? TW_EXIT_OK : TW_EXIT_NO;
+        if (timing)
+            fprintf(stderr, "timing: %zu rows in %.2f ms (open, query, output)\n", n, (tw_cli_seconds() - t0) * 1e3);
         if (!n)
             fprintf(stderr, "trailwatch: who: nothing in the archive created, changed or deleted %s\n", resource);
     }
