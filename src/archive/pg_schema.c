@@ -47,8 +47,8 @@ static const char *const SCHEMA[] = {
     " body bytea NOT NULL,"
     " PRIMARY KEY (k)"
     ") PARTITION BY RANGE (k)",
-    "CREATE TABLE IF NOT EXISTS tw_terms (h integer NOT NULL, k bigint NOT NULL, PRIMARY KEY (h, k))"
-    " PARTITION BY RANGE (k)",
+    ("CREATE TABLE IF NOT EXISTS tw_terms (h integer NOT NULL, k bigint NOT NULL, PRIMARY KEY (h, k))"
+     " PARTITION BY RANGE (k)"),
 };
 
 static void first_line(char *dst, size_t cap, const char *src)
