@@ -95,7 +95,7 @@ static void fz_archive_codec_check(const char *data, size_t size)
                        (len == 0 || memcmp(body, bodies[i], len) == 0),
                    "body %u differs", i);
     }
-    tw_buf_free(&out);
+    tw__buf_free(&out);
     tw__block_free(&b);
 }
 

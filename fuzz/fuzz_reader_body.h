@@ -54,7 +54,7 @@ FUZZ_FN int fuzz_reader_gzip(tw_buf *out, const uint8_t *p, size_t n)
     if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return 0;
     size_t bound = deflateBound(&z, (uLong)n) + 32;
-    int ok = tw_buf_reserve(out, bound) == TW_OK;
+    int ok = tw__buf_reserve(out, bound) == TW_OK;
     if (ok) {
         z.next_in = (Bytef *)(uintptr_t)p;
         z.avail_in = (uInt)n;
@@ -110,7 +110,7 @@ typedef struct fz_log {
 
 FUZZ_FN void fuzz_reader_log_free(fz_log *l)
 {
-    tw_buf_free(&l->text);
+    tw__buf_free(&l->text);
     free(l->items);
     memset(l, 0, sizeof *l);
 }
@@ -126,7 +126,7 @@ FUZZ_FN int fuzz_reader_log_add(fz_log *l, fz_item it, const char *json)
         l->cap = cap;
     }
     it.off = l->text.len;
-    if (json && it.len && tw_buf_append(&l->text, json, it.len))
+    if (json && it.len && tw__buf_append(&l->text, json, it.len))
         return 0;
     l->items[l->n++] = it;
     return 1;
@@ -282,7 +282,7 @@ FUZZ_FN void fuzz_reader_check(const uint8_t *data, size_t size)
     size_t n = size - 1;
     tw_buf in = TW_BUF_INIT;
     if (enc == 0) {
-        FUZZ_SETUP(tw_buf_append(&in, body, n) == TW_OK, "buffer");
+        FUZZ_SETUP(tw__buf_append(&in, body, n) == TW_OK, "buffer");
     } else {
         FUZZ_SETUP(fuzz_reader_gzip(&in, body, n), "gzip");
         if (enc == 2)
@@ -308,16 +308,16 @@ FUZZ_FN void fuzz_reader_check(const uint8_t *data, size_t size)
         fuzz_reader_document(body, n, &got);
     } else if (enc == 3 && !magic && n <= (1u << 19)) {
         tw_buf twice = TW_BUF_INIT;
-        FUZZ_SETUP(tw_buf_append(&twice, body, n) == TW_OK && tw_buf_append(&twice, body, n) == TW_OK,
+        FUZZ_SETUP(tw__buf_append(&twice, body, n) == TW_OK && tw__buf_append(&twice, body, n) == TW_OK,
                    "buffer");
         fuzz_reader_read((const uint8_t *)(twice.data ? twice.data : ""), twice.len, 0, &ref);
         fuzz_reader_same(&ref, &got, "two gzip members against the text twice");
         fuzz_reader_log_free(&ref);
         fuzz_reader_document((const uint8_t *)(twice.data ? twice.data : ""), twice.len, &got);
-        tw_buf_free(&twice);
+        tw__buf_free(&twice);
     }
     fuzz_reader_log_free(&got);
-    tw_buf_free(&in);
+    tw__buf_free(&in);
 }
 
 #endif

@@ -58,7 +58,7 @@ FUZZ_FN void fuzz_sigma_cond_check(const uint8_t *data, size_t size)
                        strcmp(why, "empty") == 0 || strncmp(why, "longer than", 11) == 0,
                    "reason \"%s\"", why);
     }
-    tw_arena_free(&a);
+    tw__arena_free(&a);
     if (size > 2048)
         return;
     /* 3: inside a rule whose identifiers a, b, sel_1, filter_x, _u exist */

@@ -4,12 +4,12 @@
  * Input: a raw HTTP request, as in the tests/fixtures/sigv4 captures: "METHOD TARGET [VERSION]" where
  * TARGET is path[?query], then "Name: value" lines up to an empty line (a line without ':' is a
  * header with no value), then the body. Lines end in "\n" or "\r\n"; a NUL ends a field early.
- *   1. tw_sigv4_verify with a fixed key (AKIDEXAMPLE, the captures' secret, their clock, 900 s skew;
+ *   1. tw__sigv4_verify with a fixed key (AKIDEXAMPLE, the captures' secret, their clock, 900 s skew;
  *      S3 rules when the Authorization names the s3 service): TW_OK iff res.fail is TW_SIGV4_OK,
  *      TW_EAUTH iff an authentication failure, anything else is INTERNAL; every result string is
  *      terminated; no message holds the secret or anything that looks like a full signature.
  *   2. The same request (minus Authorization, X-Amz-Date, X-Amz-Security-Token; Host added when
- *      missing) is signed with tw_sigv4_sign. When signing succeeds, the request plus the headers it
+ *      missing) is signed with tw__sigv4_sign. When signing succeeds, the request plus the headers it
  *      returns must verify (unless the caller set x-amz-content-sha256 itself), with the signer's
  *      key id, region and service; the same request with one signature digit changed must fail as
  *      InvalidSignature.
@@ -149,13 +149,13 @@ FUZZ_FN tw_status fuzz_sigv4_verify(const tw_sigv4_request *req, int s3, tw_sigv
 {
     tw_sigv4_verifier v = {fuzz_sigv4_secret_for, NULL, fz_sigv4.now, 900, s3, 0};
     memset(err, 0, sizeof *err);
-    tw_status rc = tw_sigv4_verify(req, &v, res, err);
+    tw_status rc = tw__sigv4_verify(req, &v, res, err);
     FUZZ_CHECK((rc == TW_OK) == (res->fail == TW_SIGV4_OK), "rc %d, fail %d", rc, res->fail);
     FUZZ_CHECK(rc == TW_OK || rc == TW_EAUTH || res->fail == TW_SIGV4_INTERNAL, "rc %d, fail %d", rc,
                res->fail);
     FUZZ_CHECK(rc != TW_EAUTH || (res->fail > TW_SIGV4_OK && res->fail < TW_SIGV4_INTERNAL),
                "TW_EAUTH with fail %d", res->fail);
-    FUZZ_CHECK(rc == TW_OK || (err->code == rc && err->msg[0] && tw_sigv4_fail_code(res->fail)),
+    FUZZ_CHECK(rc == TW_OK || (err->code == rc && err->msg[0] && tw__sigv4_fail_code(res->fail)),
                "failure %d without a message or code", rc);
     FUZZ_CHECK(!strstr(err->msg, FZ_SIGV4_SECRET) && !strstr(err->msg, "wJalr") &&
                    !strstr(err->msg, "kkkkkkkk"),
@@ -189,13 +189,13 @@ FUZZ_FN void fuzz_sigv4_sign(const fz_http *r, int s3, int with_token)
     tw_sigv4_signer s = {"us-east-1", s3 ? "s3" : "events", fz_sigv4.now, s3};
     tw_sigv4_signed out;
     tw_error err = {0};
-    tw_status rc = tw_sigv4_sign(&req, &cred, &s, &out, &err);
+    tw_status rc = tw__sigv4_sign(&req, &cred, &s, &out, &err);
     FUZZ_CHECK(rc == TW_OK || (err.code == rc && err.msg[0]), "signing failed without a message");
     FUZZ_CHECK(!strstr(err.msg, FZ_SIGV4_SECRET), "a message holds the secret: %s", err.msg);
     if (rc)
         return;
     tw_sigv4_header added[TW_SIGV4_ADDED_MAX];
-    size_t na = tw_sigv4_added_headers(&out, added);
+    size_t na = tw__sigv4_added_headers(&out, added);
     FUZZ_CHECK(na >= 2 && na <= TW_SIGV4_ADDED_MAX, "%zu added headers", na);
     memcpy(hs + n, added, na * sizeof added[0]);
     req.nheaders = n + na;
@@ -206,7 +206,7 @@ FUZZ_FN void fuzz_sigv4_sign(const fz_http *r, int s3, int with_token)
     rc = fuzz_sigv4_verify(&req, s3, &res, &err);
     if (own_hash)
         return;
-    FUZZ_CHECK(rc == TW_OK, "a request signed by tw_sigv4_sign does not verify: %s\n    %s", err.msg,
+    FUZZ_CHECK(rc == TW_OK, "a request signed by tw__sigv4_sign does not verify: %s\n    %s", err.msg,
                out.authorization);
     if (rc)
         return;

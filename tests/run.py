@@ -31,7 +31,7 @@ SAN_ENV = {
 
 
 # Scripts that check the source tree; each counts as one test (exit status 0 = passed).
-CHECKS = ["scripts/check-layering"]
+CHECKS = ["scripts/check-layering", "scripts/check-exports"]
 
 
 def run_checks(only):

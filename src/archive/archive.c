@@ -36,7 +36,7 @@ static void drop_queue(tw_archive *a)
     a->recs.n = a->ids.n = 0;
     if (a->idset)
         memset(a->idset, 0, a->idset_cap * sizeof *a->idset);
-    tw_arena_reset(&a->qa);
+    tw__arena_reset(&a->qa);
 }
 
 void tw_archive_close(tw_archive *a)
@@ -48,7 +48,7 @@ void tw_archive_close(tw_archive *a)
     TW_VEC_FREE(&a->recs);
     TW_VEC_FREE(&a->ids);
     free(a->idset);
-    tw_arena_free(&a->qa);
+    tw__arena_free(&a->qa);
     free(a);
 }
 
@@ -145,7 +145,7 @@ static int same_id(void *ud, int64_t key, const char *body, size_t len)
 
 static char *keep(tw_archive *a, const char *s)
 {
-    return tw_arena_strndup(&a->qa, s, strlen(s));
+    return tw__arena_strndup(&a->qa, s, strlen(s));
 }
 
 tw_status tw_archive_add(tw_archive *a, const char *json, size_t len, int64_t received_ms, tw_error *err)
@@ -183,8 +183,8 @@ tw_status tw_archive_add(tw_archive *a, const char *json, size_t len, int64_t re
         s = tw__err(err, TW_ENOMEM, "archive: out of memory");
         goto out;
     }
-    char *body = tw_arena_alloc(&a->qa, len ? len : 1);
-    int32_t *terms = tw_arena_alloc(&a->qa, nterms * sizeof *terms);
+    char *body = tw__arena_alloc(&a->qa, len ? len : 1);
+    int32_t *terms = tw__arena_alloc(&a->qa, nterms * sizeof *terms);
     const char *id = keep(a, f.id);
     r->event_name = keep(a, f.event_name);
     r->source = keep(a, f.source);

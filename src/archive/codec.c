@@ -32,7 +32,7 @@ tw_status tw__codec_new(int level, tw__codec **out, tw_error *err)
         return tw__err(err, TW_ENOMEM, "archive: out of memory (zstd contexts)");
     }
     c->level = level;
-    tw_buf_init(&c->scratch, 0);
+    tw__buf_init(&c->scratch, 0);
     *out = c;
     return TW_OK;
 }
@@ -47,7 +47,7 @@ void tw__codec_free(tw__codec *c)
     }
     ZSTD_freeCCtx(c->cctx);
     ZSTD_freeDCtx(c->dctx);
-    tw_buf_free(&c->scratch);
+    tw__buf_free(&c->scratch);
     free(c);
 }
 
@@ -151,7 +151,7 @@ tw_status tw__codec_pack(tw__codec *c, uint32_t dict, const char *const *bodies,
     if (total > TW_ARCH_BLOCK_MAX)
         return tw__err(err, TW_ETOOBIG, "archive: a block of %zu bytes is over the limit", total);
     tw_buf_reset(&c->scratch);
-    if (tw_buf_reserve(&c->scratch, total))
+    if (tw__buf_reserve(&c->scratch, total))
         return tw__err(err, TW_ENOMEM, "archive: out of memory (block of %zu bytes)", total);
     char *p = c->scratch.data;
     put32(p, (uint32_t)n);
@@ -164,7 +164,7 @@ tw_status tw__codec_pack(tw__codec *c, uint32_t dict, const char *const *bodies,
     put32(p + 4 * (n + 1), off);
     size_t bound = ZSTD_compressBound(total);
     tw_buf_reset(out);
-    if (tw_buf_reserve(out, bound))
+    if (tw__buf_reserve(out, bound))
         return tw__err(err, TW_ENOMEM, "archive: out of memory (compressed block)");
     size_t r;
     size_t di = dict ? find_dict(c, dict) : SIZE_MAX;

@@ -474,7 +474,7 @@ tw_status tw__arch_extract(const char *json, size_t len, tw__arch_fields *f, tw_
     if (!*f->source && *f->event_source) {
         size_t svc;
         tw__envelope_service(f->event_source, strlen(f->event_source), &svc);
-        char *s = tw_arena_alloc(&f->arena, svc + 5);
+        char *s = tw__arena_alloc(&f->arena, svc + 5);
         if (!s) {
             rc = tw__err(err, TW_ENOMEM, "archive: out of memory");
             goto fail;
@@ -506,5 +506,5 @@ void tw__arch_fields_free(tw__arch_fields *f)
     free(f->resources);
     f->resources = NULL;
     f->nresources = f->capresources = 0;
-    tw_arena_free(&f->arena);
+    tw__arena_free(&f->arena);
 }

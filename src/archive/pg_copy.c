@@ -19,23 +19,23 @@ static void put_be(tw_buf *b, uint64_t v, int bytes)
     unsigned char t[8];
     for (int i = 0; i < bytes; i++)
         t[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
-    tw_buf_append(b, t, (size_t)bytes);
+    tw__buf_append(b, t, (size_t)bytes);
 }
 
 static void header(tw__pg_copy *c)
 {
-    tw_buf_append(&c->buf, SIGNATURE, sizeof SIGNATURE);
+    tw__buf_append(&c->buf, SIGNATURE, sizeof SIGNATURE);
     put_be(&c->buf, 0, 4); /* flags: no OIDs */
     put_be(&c->buf, 0, 4); /* no header extension */
 }
 
 void tw__pg_copy_init(tw__pg_copy *c, size_t max)
 {
-    tw_buf_init(&c->buf, max);
+    tw__buf_init(&c->buf, max);
     header(c);
 }
 
-void tw__pg_copy_free(tw__pg_copy *c) { tw_buf_free(&c->buf); }
+void tw__pg_copy_free(tw__pg_copy *c) { tw__buf_free(&c->buf); }
 
 void tw__pg_copy_reset(tw__pg_copy *c)
 {
@@ -75,10 +75,10 @@ tw_status tw__pg_text_clean(tw_buf *out, const char *s, size_t n)
         uint32_t cp;
         size_t k = *p ? tw__utf8_seq(p, end, &cp) : 0;
         if (k == 0) {
-            tw_buf_append(out, "\xEF\xBF\xBD", 3);
+            tw__buf_append(out, "\xEF\xBF\xBD", 3);
             p++;
         } else {
-            tw_buf_append(out, p, k);
+            tw__buf_append(out, p, k);
             p += k;
         }
     }
@@ -93,7 +93,7 @@ void tw__pg_copy_text(tw__pg_copy *c, const char *s, size_t n)
     }
     if (tw__pg_text_ok(s, n)) {
         put_be(&c->buf, n, 4);
-        tw_buf_append(&c->buf, s, n);
+        tw__buf_append(&c->buf, s, n);
         return;
     }
     /* Rare: write a placeholder length, the cleaned text, then the real length. */
@@ -113,7 +113,7 @@ void tw__pg_copy_textz(tw__pg_copy *c, const char *s) { tw__pg_copy_text(c, s, s
 void tw__pg_copy_bytea(tw__pg_copy *c, const void *p, size_t n)
 {
     put_be(&c->buf, n, 4);
-    tw_buf_append(&c->buf, p, n);
+    tw__buf_append(&c->buf, p, n);
 }
 
 tw_status tw__pg_copy_finish(tw__pg_copy *c, const char **data, size_t *len)

@@ -233,14 +233,14 @@ static void array_text(tw_buf *b, const char *s)
         tw__pg_text_clean(&tmp, s, n);
         s = tmp.data ? tmp.data : "";
     }
-    tw_buf_putc(b, '"');
+    tw__buf_putc(b, '"');
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            tw_buf_putc(b, '\\');
-        tw_buf_putc(b, *s);
+            tw__buf_putc(b, '\\');
+        tw__buf_putc(b, *s);
     }
-    tw_buf_putc(b, '"');
-    tw_buf_free(&tmp);
+    tw__buf_putc(b, '"');
+    tw__buf_free(&tmp);
 }
 
 static tw_status grow_batch(pg *p, size_t n, tw_error *err)
@@ -269,7 +269,7 @@ static tw_status pack_bodies(pg *p, const tw__arch_rec *recs, size_t n, tw_error
         if (s)
             return s;
         p->body_off[i] = p->bodies.len;
-        if (tw_buf_append(&p->bodies, p->packed.data, p->packed.len))
+        if (tw__buf_append(&p->bodies, p->packed.data, p->packed.len))
             return tw__err(err, TW_ENOMEM, "archive: out of memory");
     }
     p->body_off[n] = p->bodies.len;
@@ -299,7 +299,7 @@ static tw_status find_stored(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
     size_t m = 0;
     for (int i = 0; i < 4; i++) {
         tw_buf_reset(&p->arr[i]);
-        tw_buf_putc(&p->arr[i], '{');
+        tw__buf_putc(&p->arr[i], '{');
     }
     for (size_t i = 0; i < n; i++) {
         p->keys[i] = 0;
@@ -310,14 +310,14 @@ static tw_status find_stored(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
         if (sec < p->nsecs && p->sec_lo[sec] == lo_k && p->sec_next[sec] == lo_k)
             continue; /* nothing stored in its second yet */
         const char *sep = m++ ? "," : "";
-        tw_buf_printf(h, "%s%" PRId32, sep, tw__arch_term(TW_ARCH_TERM_ID, recs[i].id, strlen(recs[i].id)));
-        tw_buf_puts(ids, sep);
+        tw__buf_printf(h, "%s%" PRId32, sep, tw__arch_term(TW_ARCH_TERM_ID, recs[i].id, strlen(recs[i].id)));
+        tw__buf_puts(ids, sep);
         array_text(ids, recs[i].id);
-        tw_buf_printf(lo, "%s%" PRId64, sep, lo_k);
-        tw_buf_printf(ix, "%s%zu", sep, i);
+        tw__buf_printf(lo, "%s%" PRId64, sep, lo_k);
+        tw__buf_printf(ix, "%s%zu", sep, i);
     }
     for (int i = 0; i < 4; i++)
-        if (tw_buf_putc(&p->arr[i], '}'))
+        if (tw__buf_putc(&p->arr[i], '}'))
             return tw__err(err, TW_ENOMEM, "archive: out of memory");
     if (!m)
         return TW_OK;
@@ -349,10 +349,10 @@ static tw_status second_heads(pg *p, const tw__arch_rec *recs, size_t n, tw_erro
 {
     tw_buf *secs = &p->arr[0];
     tw_buf_reset(secs);
-    tw_buf_putc(secs, '{');
+    tw__buf_putc(secs, '{');
     for (size_t i = 0; i < n; i++)
-        tw_buf_printf(secs, "%s%" PRId64, i ? "," : "", tw__arch_key_lo(recs[i].time_ms));
-    if (tw_buf_putc(secs, '}'))
+        tw__buf_printf(secs, "%s%" PRId64, i ? "," : "", tw__arch_key_lo(recs[i].time_ms));
+    if (tw__buf_putc(secs, '}'))
         return tw__err(err, TW_ENOMEM, "archive: out of memory");
     const char *vals[1] = {secs->data};
     PGresult *r = PQexecParams(p->c,
@@ -552,15 +552,15 @@ static void col_filters(const tw__arch_plan *plan, tw_buf *sql, const char **val
             if (!v || !*v)
                 continue;
             if (found++)
-                tw_buf_printf(sql, ",$%d", *np + 1);
+                tw__buf_printf(sql, ",$%d", *np + 1);
             else
-                tw_buf_printf(sql, " AND e.%s IN ($%d", col_names[c], *np + 1);
+                tw__buf_printf(sql, " AND e.%s IN ($%d", col_names[c], *np + 1);
             vals[(*np)++] = v;
         }
         if (!found)
             *none = 1;
         else
-            tw_buf_putc(sql, ')');
+            tw__buf_putc(sql, ')');
     }
 }
 
@@ -588,14 +588,14 @@ static tw_status pg_find(tw__archive_backend *b, const tw__arch_plan *plan, tw__
     tw_buf *sql = &p->sql;
     tw_buf_reset(sql);
     if (plan->has_term)
-        tw_buf_puts(sql, "SELECT t.k, e.dict, e.body FROM tw_terms t JOIN tw_events e ON e.k = t.k"
+        tw__buf_puts(sql, "SELECT t.k, e.dict, e.body FROM tw_terms t JOIN tw_events e ON e.k = t.k"
                          " WHERE t.h = $3 AND t.k BETWEEN $1 AND $2");
     else
-        tw_buf_puts(sql, "SELECT e.k, e.dict, e.body FROM tw_events e WHERE e.k BETWEEN $1 AND $2 AND $3::int IS NULL");
+        tw__buf_puts(sql, "SELECT e.k, e.dict, e.body FROM tw_events e WHERE e.k BETWEEN $1 AND $2 AND $3::int IS NULL");
     col_filters(plan, sql, vals, &np, &none);
     if (none)
         return TW_OK;
-    tw_buf_printf(sql, " ORDER BY %s %s LIMIT $4", plan->has_term ? "t.k" : "e.k", plan->oldest_first ? "ASC" : "DESC");
+    tw__buf_printf(sql, " ORDER BY %s %s LIMIT $4", plan->has_term ? "t.k" : "e.k", plan->oldest_first ? "ASC" : "DESC");
     if (tw_buf_error(sql))
         return tw__err(err, TW_ENOMEM, "archive: out of memory");
     int64_t lo, hi;
@@ -657,7 +657,7 @@ static tw_status pg_counts(tw__archive_backend *b, const tw__arch_plan *plan, in
         return s;
     tw_buf *sql = &p->sql;
     tw_buf_reset(sql);
-    tw_buf_printf(sql,
+    tw__buf_printf(sql,
                   "SELECT ((((e.k >> 18) + %lld) * 1000) / %lld) * %lld AS bucket, %s%s%s, count(*) FROM tw_events e"
                   " WHERE e.k BETWEEN $1 AND $2",
                   TW_ARCH_KEY_EPOCH, (long long)step_ms, (long long)step_ms, group_col < 0 ? "''" : "coalesce(e.",
@@ -665,7 +665,7 @@ static tw_status pg_counts(tw__archive_backend *b, const tw__arch_plan *plan, in
     col_filters(plan, sql, vals, &np, &none);
     if (none)
         return TW_OK;
-    tw_buf_puts(sql, " GROUP BY 1, 2 ORDER BY 1, 2");
+    tw__buf_puts(sql, " GROUP BY 1, 2 ORDER BY 1, 2");
     if (tw_buf_error(sql))
         return tw__err(err, TW_ENOMEM, "archive: out of memory");
     int64_t lo, hi;
@@ -743,11 +743,11 @@ static void pg_close(tw__archive_backend *b)
     free(p->days);
     tw__pg_copy_free(&p->ev);
     tw__pg_copy_free(&p->terms);
-    tw_buf_free(&p->packed);
-    tw_buf_free(&p->bodies);
-    tw_buf_free(&p->sql);
+    tw__buf_free(&p->packed);
+    tw__buf_free(&p->bodies);
+    tw__buf_free(&p->sql);
     for (int i = 0; i < 4; i++)
-        tw_buf_free(&p->arr[i]);
+        tw__buf_free(&p->arr[i]);
     free(p->body_off);
     free(p->keys);
     free(p->sec_lo);
@@ -773,11 +773,11 @@ tw_status tw__archive_pg_open(const tw_archive_opts *o, tw__archive_backend **ou
     p->readonly = o->readonly;
     tw__pg_copy_init(&p->ev, TW_ARCHIVE_PG_BATCH_BYTES);
     tw__pg_copy_init(&p->terms, TW_ARCHIVE_PG_BATCH_BYTES);
-    tw_buf_init(&p->packed, 0);
-    tw_buf_init(&p->bodies, TW_ARCHIVE_PG_BATCH_BYTES);
-    tw_buf_init(&p->sql, 0);
+    tw__buf_init(&p->packed, 0);
+    tw__buf_init(&p->bodies, TW_ARCHIVE_PG_BATCH_BYTES);
+    tw__buf_init(&p->sql, 0);
     for (int i = 0; i < 4; i++)
-        tw_buf_init(&p->arr[i], TW_ARCHIVE_PG_BATCH_BYTES);
+        tw__buf_init(&p->arr[i], TW_ARCHIVE_PG_BATCH_BYTES);
     tw_status s;
     if ((s = tw__codec_new(ZSTD_LEVEL, &p->codec, err)) || (s = connect_db(p, o->dsn, err)) ||
         (s = tw__pg_schema_init(p->c, o->readonly, err)) || (s = load_dicts(p, err))) {

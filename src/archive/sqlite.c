@@ -370,7 +370,7 @@ static int put_varint(tw_buf *b, uint64_t v)
         tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         v >>= 7;
     } while (v);
-    return tw_buf_append(b, tmp, n) ? -1 : 0;
+    return tw__buf_append(b, tmp, n) ? -1 : 0;
 }
 
 /* Writes the batch's pairs as one posting list per term. */
@@ -627,9 +627,9 @@ static tw_status col_filters(sq *q, const tw__arch_plan *p, tw_buf *sql, int *no
             sqlite3_bind_text(st, 1, p->cols[c][i], -1, SQLITE_STATIC);
             rc = sqlite3_step(st);
             if (rc == SQLITE_ROW && found++)
-                tw_buf_printf(sql, ",%lld", (long long)sqlite3_column_int64(st, 0));
+                tw__buf_printf(sql, ",%lld", (long long)sqlite3_column_int64(st, 0));
             else if (rc == SQLITE_ROW)
-                tw_buf_printf(sql, " AND e.%s IN (%lld", col_names[c], (long long)sqlite3_column_int64(st, 0));
+                tw__buf_printf(sql, " AND e.%s IN (%lld", col_names[c], (long long)sqlite3_column_int64(st, 0));
             else if (rc != SQLITE_DONE)
                 s = dberr(q, err, rc, "reading names");
             sqlite3_reset(st);
@@ -639,7 +639,7 @@ static tw_status col_filters(sq *q, const tw__arch_plan *p, tw_buf *sql, int *no
         if (!found)
             *none = 1;
         else
-            tw_buf_putc(sql, ')');
+            tw__buf_putc(sql, ')');
     }
 out:
     sqlite3_finalize(st);
@@ -761,11 +761,11 @@ static tw_status sq_find(tw__archive_backend *b, const tw__arch_plan *p, tw__arc
     sqlite3_stmt *st = NULL, *cached = NULL;
     int none = 0, rc;
     tw_status s = TW_OK;
-    tw_buf_puts(&sql, "SELECT e.k, e.blk, e.slot FROM ev e WHERE e.k BETWEEN ?1 AND ?2");
+    tw__buf_puts(&sql, "SELECT e.k, e.blk, e.slot FROM ev e WHERE e.k BETWEEN ?1 AND ?2");
     int cols = plan_has_cols(p);
     if (cols && ((s = col_filters(q, p, &sql, &none, err)) || none))
         goto out;
-    tw_buf_printf(&sql, " ORDER BY e.k %s", p->oldest_first ? "ASC" : "DESC");
+    tw__buf_printf(&sql, " ORDER BY e.k %s", p->oldest_first ? "ASC" : "DESC");
     if (tw_buf_error(&sql)) {
         s = tw__err(err, TW_ENOMEM, "archive: out of memory");
         goto out;
@@ -810,7 +810,7 @@ out:
         sqlite3_reset(cached);
     else
         sqlite3_finalize(st);
-    tw_buf_free(&sql);
+    tw__buf_free(&sql);
     return s;
 }
 
@@ -824,19 +824,19 @@ static tw_status sq_counts(tw__archive_backend *b, const tw__arch_plan *p, int64
     tw_status s;
     /* the second of a key: floor(k / 2^18), epoch-shifted; buckets of step_ms */
     if (group_col < 0) {
-        tw_buf_printf(&sql,
+        tw__buf_printf(&sql,
                       "SELECT ((((e.k >> 18) + %lld) * 1000) / %lld) * %lld AS bucket, '', count(*) FROM ev e"
                       " WHERE e.k BETWEEN ?1 AND ?2",
                       TW_ARCH_KEY_EPOCH, (long long)step_ms, (long long)step_ms);
     } else {
-        tw_buf_printf(&sql,
+        tw__buf_printf(&sql,
                       "SELECT ((((e.k >> 18) + %lld) * 1000) / %lld) * %lld AS bucket, coalesce(a.s, ''), count(*)"
                       " FROM ev e LEFT JOIN atoms a ON a.id = e.%s WHERE e.k BETWEEN ?1 AND ?2",
                       TW_ARCH_KEY_EPOCH, (long long)step_ms, (long long)step_ms, col_names[group_col]);
     }
     if ((s = col_filters(q, p, &sql, &none, err)) || none)
         goto out;
-    tw_buf_puts(&sql, " GROUP BY 1, 2 ORDER BY 1, 2");
+    tw__buf_puts(&sql, " GROUP BY 1, 2 ORDER BY 1, 2");
     if (tw_buf_error(&sql)) {
         s = tw__err(err, TW_ENOMEM, "archive: out of memory");
         goto out;
@@ -858,7 +858,7 @@ static tw_status sq_counts(tw__archive_backend *b, const tw__arch_plan *p, int64
         s = dberr(q, err, rc, "counting");
 out:
     sqlite3_finalize(st);
-    tw_buf_free(&sql);
+    tw__buf_free(&sql);
     return s;
 }
 
@@ -969,8 +969,8 @@ static void sq_close(tw__archive_backend *b)
         tw__block_free(&q->cache[i].b);
     atoms_forget(q);
     tw__codec_free(q->codec);
-    tw_buf_free(&q->packed);
-    tw_buf_free(&q->keys);
+    tw__buf_free(&q->packed);
+    tw__buf_free(&q->keys);
     free(q->pairs);
     free(q->found);
     free(q->path);
@@ -1049,7 +1049,7 @@ tw_status tw__archive_sqlite_open(const tw_archive_opts *o, tw__archive_backend 
     q->base.ops = &sqlite_ops;
     q->base.dedup_on_put = 1;
     q->readonly = o->readonly;
-    tw_buf_init(&q->packed, 0);
+    tw__buf_init(&q->packed, 0);
     tw_status s;
     if ((s = tw__codec_new(ZSTD_LEVEL, &q->codec, err)))
         goto fail;

@@ -227,11 +227,11 @@ static tw_status assume_role(void *ctx, tw_aws_cred *out, tw_error *err)
     char dur[24];
     snprintf(dur, sizeof dur, "%ld", ro->duration_s);
     if (!(k.token = calloc(1, TW_AWS_TOKEN_MAX + 1)) ||
-        tw_buf_puts(&body, "Action=AssumeRole&Version=2011-06-15&RoleArn=") || tw__aws_encode(&body, ro->arn, 0) ||
-        tw_buf_puts(&body, "&RoleSessionName=") || tw__aws_encode(&body, ro->session, 0) ||
-        tw_buf_puts(&body, "&DurationSeconds=") || tw_buf_puts(&body, dur) ||
+        tw__buf_puts(&body, "Action=AssumeRole&Version=2011-06-15&RoleArn=") || tw__aws_encode(&body, ro->arn, 0) ||
+        tw__buf_puts(&body, "&RoleSessionName=") || tw__aws_encode(&body, ro->session, 0) ||
+        tw__buf_puts(&body, "&DurationSeconds=") || tw__buf_puts(&body, dur) ||
         (ro->external_id[0] &&
-         (tw_buf_puts(&body, "&ExternalId=") || tw__aws_encode(&body, ro->external_id, 0)))) {
+         (tw__buf_puts(&body, "&ExternalId=") || tw__aws_encode(&body, ro->external_id, 0)))) {
         rc = tw__err(err, TW_ENOMEM, "out of memory");
         goto out;
     }
@@ -263,7 +263,7 @@ out:
     OPENSSL_cleanse(&k, sizeof k);
     if (body.data)
         OPENSSL_cleanse(body.data, body.len);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     if (resp.body.data)
         OPENSSL_cleanse(resp.body.data, resp.body.len);
     tw__aws_resp_free(&resp);
@@ -496,7 +496,7 @@ tw_status tw__aws_encode(tw_buf *out, const char *s, int keep_slash)
 
 void tw__aws_resp_free(tw_aws_resp *r)
 {
-    tw_buf_free(&r->body);
+    tw__buf_free(&r->body);
 }
 
 /* ---- error answers ---- */
@@ -650,7 +650,7 @@ typedef struct built {
 
 static void built_free(built *b)
 {
-    tw_buf_free(&b->url);
+    tw__buf_free(&b->url);
     for (size_t i = 0; i < b->nowned; i++) {
         OPENSSL_cleanse(b->owned[i], strlen(b->owned[i]));
         free(b->owned[i]);
@@ -668,9 +668,9 @@ static tw_status sign_and_build(tw_aws_client *c, const tw_aws_req *r, const end
     while (bl && base[bl - 1] == '/')
         bl--;
     const char *path = r->path && *r->path ? r->path : "/";
-    tw_buf_init(&b->url, TW_AWS_URL_MAX * 8);
+    tw__buf_init(&b->url, TW_AWS_URL_MAX * 8);
     tw_buf fullpath = TW_BUF_INIT;
-    tw_status rc = tw_buf_printf(&fullpath, "%.*s%s", (int)bl, base, path);
+    tw_status rc = tw__buf_printf(&fullpath, "%.*s%s", (int)bl, base, path);
     if (rc)
         goto out;
     tw_sigv4_header hs[TW_SIGV4_MAX_SIGNED_HEADERS];
@@ -699,13 +699,13 @@ static tw_status sign_and_build(tw_aws_client *c, const tw_aws_req *r, const end
     tw_sigv4_credentials sc = {cred->access_key_id, cred->secret_access_key, cred->session_token};
     tw_sigv4_signer sg = {c->region, r->service, time(NULL), r->s3};
     tw_sigv4_signed sig;
-    if ((rc = tw_sigv4_sign(&sreq, &sc, &sg, &sig, err)))
+    if ((rc = tw__sigv4_sign(&sreq, &sc, &sg, &sig, err)))
         goto hdr_out;
-    if ((rc = tw_buf_printf(&b->url, "%.*s%s%s%s", (int)(base - ep->url), ep->url, fullpath.data,
+    if ((rc = tw__buf_printf(&b->url, "%.*s%s%s%s", (int)(base - ep->url), ep->url, fullpath.data,
                             r->query && *r->query ? "?" : "", r->query ? r->query : "")))
         goto hdr_out;
     tw_sigv4_header added[TW_SIGV4_ADDED_MAX];
-    size_t na = tw_sigv4_added_headers(&sig, added);
+    size_t na = tw__sigv4_added_headers(&sig, added);
     for (size_t i = 0; i < nh + na; i++) {
         const tw_sigv4_header *h = i < nh ? &hs[i] : &added[i - nh];
         size_t len = strlen(h->name) + strlen(h->value) + 3;
@@ -723,7 +723,7 @@ hdr_out:
     for (size_t i = 0; i < ncopy; i++)
         free(hdrcopy[i]);
 out:
-    tw_buf_free(&fullpath);
+    tw__buf_free(&fullpath);
     return rc;
 }
 
@@ -739,7 +739,7 @@ static tw_status status_for(long http, const char *code)
 tw_status tw__aws_call(tw_aws_client *c, const tw_aws_req *r, tw_aws_resp *resp, tw_error *err)
 {
     memset(resp, 0, sizeof *resp);
-    tw_buf_init(&resp->body, r->max_response ? r->max_response : TW_AWS_RESP_MAX);
+    tw__buf_init(&resp->body, r->max_response ? r->max_response : TW_AWS_RESP_MAX);
     const char *action = r->action ? r->action : r->method;
     pthread_mutex_lock(&c->files_lock);
     endpoint *ep = resolve_endpoint(c, r->service);

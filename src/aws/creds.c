@@ -166,7 +166,7 @@ static tw_status run_process(const char *cmd, tw_aws_cred *out, tw_error *err)
         return tw__err(err, TW_ESYS, "credential_process: cannot start /bin/sh: %s", strerror(sr));
     }
     tw_buf b;
-    tw_buf_init(&b, TW_AWS_CREDS_DOC_MAX);
+    tw__buf_init(&b, TW_AWS_CREDS_DOC_MAX);
     tw_status rc = TW_OK;
     int64_t deadline = now_ms() + PROCESS_TIMEOUT_MS;
     for (;;) {
@@ -186,7 +186,7 @@ static tw_status run_process(const char *cmd, tw_aws_cred *out, tw_error *err)
             continue;
         if (got <= 0)
             break;
-        if (tw_buf_append(&b, tmp, (size_t)got)) {
+        if (tw__buf_append(&b, tmp, (size_t)got)) {
             rc = tw__err(err, TW_ETOOBIG, "credential_process: more than %u bytes of output", TW_AWS_CREDS_DOC_MAX);
             kill(pid, SIGKILL);
             break;
@@ -203,7 +203,7 @@ static tw_status run_process(const char *cmd, tw_aws_cred *out, tw_error *err)
         rc = tw__creds_parse_doc(b.data ? b.data : "", b.len, "credential_process", out, err);
     if (b.data)
         OPENSSL_cleanse(b.data, b.len);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return rc;
 }
 
@@ -262,7 +262,7 @@ static tw_status container_creds(const tw_aws_creds_provider *p, tw_aws_cred *ou
         snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
     tw_aws_conn *c = NULL;
     tw_buf b;
-    tw_buf_init(&b, TW_AWS_CREDS_DOC_MAX);
+    tw__buf_init(&b, TW_AWS_CREDS_DOC_MAX);
     long st = 0;
     tw_status rc = tw__aws_conn_new(&c, err);
     if (!rc)
@@ -275,7 +275,7 @@ static tw_status container_creds(const tw_aws_creds_provider *p, tw_aws_cred *ou
     OPENSSL_cleanse(fromfile, sizeof fromfile);
     if (b.data)
         OPENSSL_cleanse(b.data, b.len);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     tw__aws_conn_free(c);
     return rc;
 }
@@ -291,7 +291,7 @@ static tw_status imds_creds(const tw_aws_creds_provider *p, tw_aws_cred *out, tw
     char url[2048], hdr[200], role[256];
     tw_aws_conn *c = NULL;
     tw_buf b;
-    tw_buf_init(&b, TW_AWS_CREDS_DOC_MAX);
+    tw__buf_init(&b, TW_AWS_CREDS_DOC_MAX);
     long st = 0;
     tw_status rc = tw__aws_conn_new(&c, err);
     if (rc)
@@ -329,7 +329,7 @@ out:
     OPENSSL_cleanse(hdr, sizeof hdr);
     if (b.data)
         OPENSSL_cleanse(b.data, b.len);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     tw__aws_conn_free(c);
     return rc;
 }

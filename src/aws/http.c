@@ -42,7 +42,7 @@ void tw__aws_conn_free(tw_aws_conn *c)
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     xfer *x = ud;
-    if (tw_buf_append(x->out, p, size * n) != TW_OK) {
+    if (tw__buf_append(x->out, p, size * n) != TW_OK) {
         x->resp->body_too_big = 1;
         return 0; /* cuts the transfer */
     }

@@ -159,7 +159,7 @@ tw_status tw__s3_parse_list(const char *xml, size_t len, tw_s3_list *out, tw_err
 
 static tw_status add_param(tw_buf *q, const char *name, const char *value)
 {
-    tw_status rc = tw_buf_printf(q, "%s%s=", q->len ? "&" : "", name);
+    tw_status rc = tw__buf_printf(q, "%s%s=", q->len ? "&" : "", name);
     return rc ? rc : tw__aws_encode(q, value, 0);
 }
 
@@ -170,7 +170,7 @@ tw_status tw__s3_list(tw_aws_client *c, const char *bucket, const char *prefix, 
     tw_buf q = TW_BUF_INIT, path = TW_BUF_INIT;
     char mk[16];
     snprintf(mk, sizeof mk, "%u", max_keys ? max_keys : 1000);
-    tw_status rc = tw_buf_putc(&path, '/');
+    tw_status rc = tw__buf_putc(&path, '/');
     if (!rc)
         rc = tw__aws_encode(&path, bucket, 0);
     if (!rc)
@@ -201,8 +201,8 @@ tw_status tw__s3_list(tw_aws_client *c, const char *bucket, const char *prefix, 
     }
     tw__aws_resp_free(&resp);
 out:
-    tw_buf_free(&q);
-    tw_buf_free(&path);
+    tw__buf_free(&q);
+    tw__buf_free(&path);
     return rc;
 }
 
@@ -210,15 +210,15 @@ tw_status tw__s3_get(tw_aws_client *c, const char *bucket, const char *key, size
                      tw_error *err)
 {
     tw_buf path = TW_BUF_INIT;
-    tw_status rc = tw_buf_putc(&path, '/');
+    tw_status rc = tw__buf_putc(&path, '/');
     if (!rc)
         rc = tw__aws_encode(&path, bucket, 0);
     if (!rc)
-        rc = tw_buf_putc(&path, '/');
+        rc = tw__buf_putc(&path, '/');
     if (!rc)
         rc = tw__aws_encode(&path, key, 1);
     if (rc) {
-        tw_buf_free(&path);
+        tw__buf_free(&path);
         memset(resp, 0, sizeof *resp);
         return tw__err(err, rc, "out of memory");
     }
@@ -226,6 +226,6 @@ tw_status tw__s3_get(tw_aws_client *c, const char *bucket, const char *key, size
     rc = tw__aws_call(c, &r, resp, err);
     if (rc == TW_ETOOBIG)
         tw__err(err, rc, "s3 GetObject s3://%s/%s: larger than %zu bytes", bucket, key, max);
-    tw_buf_free(&path);
+    tw__buf_free(&path);
     return rc;
 }

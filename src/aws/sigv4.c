@@ -153,7 +153,7 @@ tw_status tw__sigv4_signature(const unsigned char key[32], const char *amz_date,
     tw_status rc = TW_ESYS;
     if (!sha256_hex(canonical->data, canonical->len, cr_hash))
         goto out;
-    rc = tw_buf_printf(&sts, "%s\n%s\n%s/%s/%s/%s\n%s", ALGORITHM, amz_date, date8, region, service,
+    rc = tw__buf_printf(&sts, "%s\n%s\n%s/%s/%s/%s\n%s", ALGORITHM, amz_date, date8, region, service,
                        TERMINATOR, cr_hash);
     if (rc)
         goto out;
@@ -163,7 +163,7 @@ tw_status tw__sigv4_signature(const unsigned char key[32], const char *amz_date,
     to_hex(mac, 32, sig);
     rc = TW_OK;
 out:
-    tw_buf_free(&sts);
+    tw__buf_free(&sts);
     return rc;
 }
 
@@ -242,10 +242,10 @@ tw_status tw__sigv4_uri_encode(tw_buf *out, const char *s, size_t n, int keep_sl
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
         if (is_unreserved(c) || (keep_slash && c == '/')) {
-            rc = tw_buf_putc(out, (char)c);
+            rc = tw__buf_putc(out, (char)c);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = tw_buf_append(out, e, 3);
+            rc = tw__buf_append(out, e, 3);
         }
     }
     return rc;
@@ -256,7 +256,7 @@ tw_status tw__sigv4_uri_encode(tw_buf *out, const char *s, size_t n, int keep_sl
 static char *canonical_component(tw_arena *a, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char *o = tw_arena_alloc(a, 3 * n + 1);
+    char *o = tw__arena_alloc(a, 3 * n + 1);
     if (!o)
         return NULL;
     size_t k = 0;
@@ -313,7 +313,7 @@ tw_status tw__sigv4_canonical_query(tw_buf *out, const char *query)
         return TW_ELIMIT;
     tw_arena a = TW_ARENA_INIT;
     tw_status rc = TW_ENOMEM;
-    qparam *ps = tw_arena_alloc(&a, n * sizeof *ps);
+    qparam *ps = tw__arena_alloc(&a, n * sizeof *ps);
     if (!ps)
         goto out;
     size_t k = 0;
@@ -332,9 +332,9 @@ tw_status tw__sigv4_canonical_query(tw_buf *out, const char *query)
     qsort(ps, k, sizeof *ps, qparam_cmp);
     rc = TW_OK;
     for (size_t i = 0; i < k && !rc; i++)
-        rc = tw_buf_printf(out, "%s%s=%s", i ? "&" : "", ps[i].key, ps[i].value);
+        rc = tw__buf_printf(out, "%s%s=%s", i ? "&" : "", ps[i].key, ps[i].value);
 out:
-    tw_arena_free(&a);
+    tw__arena_free(&a);
     return rc;
 }
 
@@ -355,24 +355,24 @@ static void pop_segment(tw_buf *b, size_t base)
 tw_status tw__sigv4_canonical_uri(tw_buf *out, const char *path, int s3)
 {
     if (!path || !*path)
-        return tw_buf_putc(out, '/');
+        return tw__buf_putc(out, '/');
     if (s3)
-        return tw_buf_puts(out, path);
+        return tw__buf_puts(out, path);
     size_t base = out->len;
     tw_status rc = TW_OK;
     for (const char *p = path; *p && !rc; p += strcspn(p, "/"), p += (*p == '/')) {
         size_t len = strcspn(p, "/");
         if (len == 2 && p[0] == '.' && p[1] == '.')
             pop_segment(out, base);
-        else if (len && !(len == 1 && p[0] == '.') && !(rc = tw_buf_putc(out, '/')))
+        else if (len && !(len == 1 && p[0] == '.') && !(rc = tw__buf_putc(out, '/')))
             rc = tw__sigv4_uri_encode(out, p, len, 0);
     }
     if (rc)
         return rc;
     if (out->len == base)
-        return tw_buf_putc(out, '/');
+        return tw__buf_putc(out, '/');
     if (path[strlen(path) - 1] == '/')
-        return tw_buf_putc(out, '/');
+        return tw__buf_putc(out, '/');
     return TW_OK;
 }
 
@@ -391,7 +391,7 @@ static tw_status put_header_value(tw_buf *out, const tw_sigv4_header *hs, size_t
         if (strlen(v) > TW_SIGV4_MAX_HEADER_LEN)
             return TW_ETOOBIG;
         if (*found)
-            rc = tw_buf_putc(out, ',');
+            rc = tw__buf_putc(out, ',');
         *found = 1;
         int first = 1;
         while (!rc && *v) {
@@ -401,9 +401,9 @@ static tw_status put_header_value(tw_buf *out, const tw_sigv4_header *hs, size_t
             while (v[w] && !is_space(v[w]))
                 w++;
             if (w && !first)
-                rc = tw_buf_putc(out, ' ');
+                rc = tw__buf_putc(out, ' ');
             if (w && !rc)
-                rc = tw_buf_append(out, v, w);
+                rc = tw__buf_append(out, v, w);
             first = first && !w;
             v += w;
         }
@@ -417,24 +417,24 @@ tw_status tw__sigv4_canonical_request(tw_buf *out, const tw_sigv4_request *req,
                                       const char *signed_headers, const char *payload_hash, int s3)
 {
     tw_status rc;
-    if ((rc = tw_buf_printf(out, "%s\n", req->method)) ||
-        (rc = tw__sigv4_canonical_uri(out, req->path, s3)) || (rc = tw_buf_putc(out, '\n')) ||
-        (rc = tw__sigv4_canonical_query(out, req->query)) || (rc = tw_buf_putc(out, '\n')))
+    if ((rc = tw__buf_printf(out, "%s\n", req->method)) ||
+        (rc = tw__sigv4_canonical_uri(out, req->path, s3)) || (rc = tw__buf_putc(out, '\n')) ||
+        (rc = tw__sigv4_canonical_query(out, req->query)) || (rc = tw__buf_putc(out, '\n')))
         return rc;
     for (const char *p = signed_headers; *p; p += strcspn(p, ";"), p += (*p == ';')) {
         size_t n = strcspn(p, ";");
         int found;
-        if ((rc = tw_buf_append(out, p, n)) || (rc = tw_buf_putc(out, ':')) ||
+        if ((rc = tw__buf_append(out, p, n)) || (rc = tw__buf_putc(out, ':')) ||
             (rc = put_header_value(out, req->headers, req->nheaders, p, n, &found)) ||
-            (rc = tw_buf_putc(out, '\n')))
+            (rc = tw__buf_putc(out, '\n')))
             return rc;
     }
-    return tw_buf_printf(out, "\n%s\n%s", signed_headers, payload_hash);
+    return tw__buf_printf(out, "\n%s\n%s", signed_headers, payload_hash);
 }
 
 /* ---- verification -------------------------------------------------------------------------- */
 
-const char *tw_sigv4_fail_code(tw_sigv4_fail kind)
+const char *tw__sigv4_fail_code(tw_sigv4_fail kind)
 {
     switch (kind) {
     case TW_SIGV4_OK: return NULL;
@@ -795,35 +795,35 @@ static tw_status verify_steps(vctx *c)
     return check_signature(c, secret);
 }
 
-tw_status tw_sigv4_verify(const tw_sigv4_request *req, const tw_sigv4_verifier *v,
+tw_status tw__sigv4_verify(const tw_sigv4_request *req, const tw_sigv4_verifier *v,
                           tw_sigv4_result *res, tw_error *err)
 {
     if (!res)
-        return tw__err(err, TW_EINVAL, "tw_sigv4_verify: no result struct");
+        return tw__err(err, TW_EINVAL, "tw__sigv4_verify: no result struct");
     memset(res, 0, sizeof *res);
     if (!req || !req->method || (req->nheaders && !req->headers) || (req->body_len && !req->body) ||
         !v || !v->secret_for || v->max_skew < 0) {
         res->fail = TW_SIGV4_INTERNAL;
-        return tw__err(err, TW_EINVAL, "tw_sigv4_verify: invalid arguments");
+        return tw__err(err, TW_EINVAL, "tw__sigv4_verify: invalid arguments");
     }
     vctx *c = calloc(1, sizeof *c);   /* ~2 KiB of parsed state: kept off the server's stack */
     if (!c) {
         res->fail = TW_SIGV4_INTERNAL;
-        return tw__err(err, TW_ENOMEM, "tw_sigv4_verify: out of memory");
+        return tw__err(err, TW_ENOMEM, "tw__sigv4_verify: out of memory");
     }
     c->req = req;
     c->v = v;
     c->res = res;
     c->err = err;
-    tw_buf_init(&c->tmp, TW_SIGV4_MAX_HEADER_LEN + 1);
-    tw_buf_init(&c->canon, TW_SIGV4_MAX_CANONICAL);
+    tw__buf_init(&c->tmp, TW_SIGV4_MAX_HEADER_LEN + 1);
+    tw__buf_init(&c->canon, TW_SIGV4_MAX_CANONICAL);
     tw_status rc = verify_steps(c);
     if (!rc) {
         res->fail = TW_SIGV4_OK;
         tw_error_clear(err);
     }
-    tw_buf_free(&c->tmp);
-    tw_buf_free(&c->canon);
+    tw__buf_free(&c->tmp);
+    tw__buf_free(&c->canon);
     OPENSSL_cleanse(c, sizeof *c);
     free(c);
     return rc;
@@ -848,9 +848,9 @@ static tw_status signed_list(tw_buf *out, const tw_sigv4_header *hs, size_t n)
         if (i && casecmp(names[i], names[i - 1]) == 0)
             continue;
         if (out->len)
-            rc = tw_buf_putc(out, ';');
+            rc = tw__buf_putc(out, ';');
         for (const char *p = names[i]; *p && !rc; p++)
-            rc = tw_buf_putc(out, (char)lower((unsigned char)*p));
+            rc = tw__buf_putc(out, (char)lower((unsigned char)*p));
     }
     return rc;
 }
@@ -902,7 +902,7 @@ static tw_status sign_payload_hash(const tw_sigv4_request *req, char hash[TW_SIG
                                    int *given, tw_error *err)
 {
     tw_buf v;
-    tw_buf_init(&v, TW_SIGV4_HEX_LEN);
+    tw__buf_init(&v, TW_SIGV4_HEX_LEN);
     tw_status rc = put_header_value(&v, req->headers, req->nheaders, "x-amz-content-sha256", 20,
                                     given);
     if (rc || (*given && v.len == 0)) {
@@ -914,11 +914,11 @@ static tw_status sign_payload_hash(const tw_sigv4_request *req, char hash[TW_SIG
     else if (!sha256_hex(req->body, req->body_len, hash))
         rc = tw__err(err, TW_ESYS, "SigV4 signing: hashing the body failed");
 out:
-    tw_buf_free(&v);
+    tw__buf_free(&v);
     return rc;
 }
 
-tw_status tw_sigv4_sign(const tw_sigv4_request *req, const tw_sigv4_credentials *cred,
+tw_status tw__sigv4_sign(const tw_sigv4_request *req, const tw_sigv4_credentials *cred,
                         const tw_sigv4_signer *s, tw_sigv4_signed *out, tw_error *err)
 {
     tw_sigv4_header hs[TW_SIGV4_MAX_SIGNED_HEADERS];
@@ -932,8 +932,8 @@ tw_status tw_sigv4_sign(const tw_sigv4_request *req, const tw_sigv4_credentials 
     memset(out, 0, sizeof *out);
     if ((rc = check_sign_args(req, cred, s, err)))
         return rc;
-    tw_buf_init(&names, TW_SIGV4_MAX_AUTH_LEN);
-    tw_buf_init(&canon, TW_SIGV4_MAX_CANONICAL);
+    tw__buf_init(&names, TW_SIGV4_MAX_AUTH_LEN);
+    tw__buf_init(&canon, TW_SIGV4_MAX_CANONICAL);
     tw__sigv4_format_date(s->now, out->amz_date);
     if (!out->amz_date[0]) {
         rc = tw__err(err, TW_EINVAL, "SigV4 signing: time out of range");
@@ -980,13 +980,13 @@ tw_status tw_sigv4_sign(const tw_sigv4_request *req, const tw_sigv4_credentials 
     }
     rc = TW_OK;
 out:
-    tw_buf_free(&names);
-    tw_buf_free(&canon);
+    tw__buf_free(&names);
+    tw__buf_free(&canon);
     OPENSSL_cleanse(key, sizeof key);
     return rc;
 }
 
-size_t tw_sigv4_added_headers(const tw_sigv4_signed *sig, tw_sigv4_header out[TW_SIGV4_ADDED_MAX])
+size_t tw__sigv4_added_headers(const tw_sigv4_signed *sig, tw_sigv4_header out[TW_SIGV4_ADDED_MAX])
 {
     size_t n = 0;
     out[n++] = (tw_sigv4_header){"X-Amz-Date", sig->amz_date};

@@ -76,10 +76,10 @@ typedef enum tw_sigv4_fail {
 /* "MissingAuthenticationTokenException", "IncompleteSignatureException",
  * "InvalidSignatureException" (also for SIGNATURE_EXPIRED, as AWS does),
  * "UnrecognizedClientException", "InternalFailure"; NULL for TW_SIGV4_OK. */
-const char *tw_sigv4_fail_code(tw_sigv4_fail kind);
+const char *tw__sigv4_fail_code(tw_sigv4_fail kind);
 
 /* Returns the secret for an access key id, or NULL when the key is unknown. The string must stay
- * valid until tw_sigv4_verify returns. */
+ * valid until tw__sigv4_verify returns. */
 typedef const char *(*tw_sigv4_secret_fn)(void *ctx, const char *access_key_id);
 
 typedef struct tw_sigv4_verifier {
@@ -107,7 +107,7 @@ typedef struct tw_sigv4_result {
 /* Verifies the Authorization header of req. TW_OK, or TW_EAUTH with res->fail set and err->msg the
  * AWS-style message to send back; TW_ENOMEM / TW_EINVAL / TW_ESYS with res->fail = INTERNAL.
  * Requests over a cap fail as IncompleteSignature. The caller checks region and service in res. */
-tw_status tw_sigv4_verify(const tw_sigv4_request *req, const tw_sigv4_verifier *v,
+tw_status tw__sigv4_verify(const tw_sigv4_request *req, const tw_sigv4_verifier *v,
                           tw_sigv4_result *res, tw_error *err);
 
 typedef struct tw_sigv4_credentials {
@@ -139,11 +139,11 @@ typedef struct tw_sigv4_signed {
  * (added here). An x-amz-content-sha256 header given by the caller (e.g. UNSIGNED-PAYLOAD) is used
  * as the payload hash, else SHA-256(body).
  * path and query are as they will be sent; the query may be unsorted or hold bare keys. */
-tw_status tw_sigv4_sign(const tw_sigv4_request *req, const tw_sigv4_credentials *cred,
+tw_status tw__sigv4_sign(const tw_sigv4_request *req, const tw_sigv4_credentials *cred,
                         const tw_sigv4_signer *s, tw_sigv4_signed *out, tw_error *err);
 
 /* Lists the headers to add, X-Amz-Date first and Authorization last. Returns how many (2 to 4). */
-size_t tw_sigv4_added_headers(const tw_sigv4_signed *sig, tw_sigv4_header out[TW_SIGV4_ADDED_MAX]);
+size_t tw__sigv4_added_headers(const tw_sigv4_signed *sig, tw_sigv4_header out[TW_SIGV4_ADDED_MAX]);
 
 /* Building blocks, exposed for callers building URLs and for tests. */
 

@@ -45,25 +45,25 @@ tw_status tw__sqs_receive(tw_aws_client *c, const char *queue_url, unsigned max,
 {
     memset(out, 0, sizeof *out);
     tw_buf b = TW_BUF_INIT;
-    tw_status rc = tw_buf_puts(&b, "{\"QueueUrl\":");
+    tw_status rc = tw__buf_puts(&b, "{\"QueueUrl\":");
     if (!rc)
         rc = tw__json_write_string(&b, queue_url, strlen(queue_url));
     if (!rc)
-        rc = tw_buf_printf(&b, ",\"MaxNumberOfMessages\":%u,\"WaitTimeSeconds\":%u,"
+        rc = tw__buf_printf(&b, ",\"MaxNumberOfMessages\":%u,\"WaitTimeSeconds\":%u,"
                                "\"MessageSystemAttributeNames\":[\"ApproximateReceiveCount\"]",
                            max < 1 ? 1 : max > TW_SQS_MAX_MESSAGES ? TW_SQS_MAX_MESSAGES : max, wait_s > 20 ? 20 : wait_s);
     if (!rc && visibility_s)
-        rc = tw_buf_printf(&b, ",\"VisibilityTimeout\":%u", visibility_s);
+        rc = tw__buf_printf(&b, ",\"VisibilityTimeout\":%u", visibility_s);
     if (!rc)
-        rc = tw_buf_putc(&b, '}');
+        rc = tw__buf_putc(&b, '}');
     if (rc) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return tw__err(err, rc, "out of memory");
     }
     tw_json_doc *doc = NULL;
     /* the long poll itself takes wait_s: the timeout goes beyond it */
     rc = call(c, "ReceiveMessage", &b, (int64_t)(wait_s + 10) * 1000, &doc, err);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     if (rc)
         return rc;
     const tw_json *msgs = tw_json_get(tw_json_root(doc), "Messages");
@@ -92,22 +92,22 @@ static tw_status with_receipt(tw_aws_client *c, const char *action, const char *
                               int visibility, unsigned seconds, tw_error *err)
 {
     tw_buf b = TW_BUF_INIT;
-    tw_status rc = tw_buf_puts(&b, "{\"QueueUrl\":");
+    tw_status rc = tw__buf_puts(&b, "{\"QueueUrl\":");
     if (!rc)
         rc = tw__json_write_string(&b, queue_url, strlen(queue_url));
     if (!rc)
-        rc = tw_buf_puts(&b, ",\"ReceiptHandle\":");
+        rc = tw__buf_puts(&b, ",\"ReceiptHandle\":");
     if (!rc)
         rc = tw__json_write_string(&b, receipt, strlen(receipt));
     if (!rc && visibility)
-        rc = tw_buf_printf(&b, ",\"VisibilityTimeout\":%u", seconds);
+        rc = tw__buf_printf(&b, ",\"VisibilityTimeout\":%u", seconds);
     if (!rc)
-        rc = tw_buf_putc(&b, '}');
+        rc = tw__buf_putc(&b, '}');
     if (!rc)
         rc = call(c, action, &b, 0, NULL, err);
     else
         rc = tw__err(err, rc, "out of memory");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return rc;
 }
 

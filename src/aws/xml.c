@@ -83,7 +83,7 @@ static void on_text(void *ud, const XML_Char *s, int len)
     walk *w = ud;
     if (w->why || w->stopped)
         return;
-    if (tw_buf_append(&w->text, s, (size_t)len))
+    if (tw__buf_append(&w->text, s, (size_t)len))
         halt(w, "element text longer than the limit");
 }
 
@@ -109,7 +109,7 @@ tw_status tw__xml_walk(const char *xml, size_t len, tw_xml_fn fn, void *ctx, tw_
     memset(&w, 0, sizeof w);
     w.fn = fn;
     w.ctx = ctx;
-    tw_buf_init(&w.text, TW_XML_TEXT_MAX);
+    tw__buf_init(&w.text, TW_XML_TEXT_MAX);
     if (len > (size_t)0x7fffffff)
         return tw__err(err, TW_ETOOBIG, "XML answer larger than 2 GiB");
     w.p = XML_ParserCreateNS(NULL, ' ');
@@ -128,6 +128,6 @@ tw_status tw__xml_walk(const char *xml, size_t len, tw_xml_fn fn, void *ctx, tw_
         rc = tw__err(err, TW_EEVENT, "XML answer: %s", w.why);
     }
     XML_ParserFree(w.p);
-    tw_buf_free(&w.text);
+    tw__buf_free(&w.text);
     return rc;
 }

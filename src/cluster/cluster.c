@@ -38,31 +38,31 @@ static void counters(tw_cluster *c)
 {
     char lbl[160];
     tw_metrics *m = c->metrics;
-    tw_metrics_label(lbl, sizeof lbl, "worker", c->name);
-    c->fetched = tw_metrics_counter(m, "trailwatch_cluster_events_total",
+    tw__metrics_label(lbl, sizeof lbl, "worker", c->name);
+    c->fetched = tw__metrics_counter(m, "trailwatch_cluster_events_total",
                                     "Events this worker took from the stream and ran through the rules", lbl);
-    c->acked = tw_metrics_counter(m, "trailwatch_cluster_acked_total",
+    c->acked = tw__metrics_counter(m, "trailwatch_cluster_acked_total",
                                   "Events acknowledged to the stream after their alerts were committed", lbl);
-    c->redelivered = tw_metrics_counter(m, "trailwatch_cluster_redelivered_total",
+    c->redelivered = tw__metrics_counter(m, "trailwatch_cluster_redelivered_total",
                                         "Events this worker got that had been delivered before (a worker died or "
                                         "was too slow)", lbl);
-    c->rejected = tw_metrics_counter(m, "trailwatch_cluster_rejected_total",
+    c->rejected = tw__metrics_counter(m, "trailwatch_cluster_rejected_total",
                                      "Events from the stream the engine could not use (terminated, not redelivered)",
                                      lbl);
-    c->naks = tw_metrics_counter(m, "trailwatch_cluster_naks_total",
+    c->naks = tw__metrics_counter(m, "trailwatch_cluster_naks_total",
                                  "Events handed back to the stream because they could not be stored", lbl);
-    c->published = tw_metrics_counter(m, "trailwatch_cluster_published_total",
+    c->published = tw__metrics_counter(m, "trailwatch_cluster_published_total",
                                       "Events this node's sources published to the stream", lbl);
-    c->pub_duplicates = tw_metrics_counter(m, "trailwatch_cluster_publish_duplicates_total",
+    c->pub_duplicates = tw__metrics_counter(m, "trailwatch_cluster_publish_duplicates_total",
                                            "Published events the stream already had (same Nats-Msg-Id in the "
                                            "duplicate window)", lbl);
-    c->pub_retries = tw_metrics_counter(m, "trailwatch_cluster_publish_retries_total",
+    c->pub_retries = tw__metrics_counter(m, "trailwatch_cluster_publish_retries_total",
                                         "Publishes repeated after a timeout or error", lbl);
-    c->pub_failed = tw_metrics_counter(m, "trailwatch_cluster_publish_failed_total",
+    c->pub_failed = tw__metrics_counter(m, "trailwatch_cluster_publish_failed_total",
                                        "Events not stored within publish_timeout (their senders were told)", lbl);
-    c->batch_time = tw_metrics_histogram(m, "trailwatch_cluster_batch_seconds",
+    c->batch_time = tw__metrics_histogram(m, "trailwatch_cluster_batch_seconds",
                                          "From a fetched batch to its acknowledgement (match, render, commit)", lbl);
-    c->publish_time = tw_metrics_histogram(m, "trailwatch_cluster_publish_seconds",
+    c->publish_time = tw__metrics_histogram(m, "trailwatch_cluster_publish_seconds",
                                            "From a source's batch to JetStream's acknowledgement of all of it", lbl);
 }
 
@@ -77,7 +77,7 @@ static tw_status ensure(tw_cluster *c, const tw_cluster_cfg *cfg, tw_error *err)
         if (!rc || rc == TW_ECONFIG || waited_ms >= TW_CLUSTER_START_WAIT_MS)
             return rc;
         if (!waited_ms)
-            tw_log(TW_LOG_WARN, "JetStream is not ready; waiting", "error", err ? err->msg : "", NULL);
+            tw__log(TW_LOG_WARN, "JetStream is not ready; waiting", "error", err ? err->msg : "", NULL);
         struct timespec ts = {0, 500 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -136,7 +136,7 @@ tw_status tw__cluster_start(const tw_cluster_cfg *cfg, tw_snapshots *snaps, tw_e
     char fetchers[16];
     snprintf(fetchers, sizeof fetchers, "%u", works(c) ? c->fetchers : 0);
     const char *role = c->role == TW_CLUSTER_INGEST ? "ingest" : c->role == TW_CLUSTER_WORKER ? "worker" : "both";
-    tw_log(TW_LOG_INFO, "joined the cluster", "name", c->name, "role", role, "stream", c->stream, "consumer",
+    tw__log(TW_LOG_INFO, "joined the cluster", "name", c->name, "role", role, "stream", c->stream, "consumer",
            c->consumer, "fetchers", fetchers, NULL);
     *out = c;
     return TW_OK;

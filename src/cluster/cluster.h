@@ -8,7 +8,7 @@
  * borrowed and must outlive it.
  *
  * How an event travels in cluster mode:
- *   source -> tw_engine_submit -> (forward) tw__cluster_publish: each event, normalised (a raw
+ *   source -> tw__engine_submit -> (forward) tw__cluster_publish: each event, normalised (a raw
  *   CloudTrail record wrapped) and validated, is published to the stream with its CloudTrail eventID
  *   (else its event id) as Nats-Msg-Id, so the stream's duplicate window drops the same event sent by
  *   two paths or two ingest nodes; the call returns once JetStream acknowledged every event, and only

@@ -59,7 +59,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
     (void)closure;
     if (natsConnection_IsClosed(nc))   /* our own close at stop, not a failure */
         return;
-    tw_log(TW_LOG_WARN, "disconnected from NATS; reconnecting", NULL);
+    tw__log(TW_LOG_WARN, "disconnected from NATS; reconnecting", NULL);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -68,7 +68,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
     char url[256] = "", shown[256];
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     shown_url(url, shown, sizeof shown);
-    tw_log(TW_LOG_INFO, "reconnected to NATS", "server", shown, NULL);
+    tw__log(TW_LOG_INFO, "reconnected to NATS", "server", shown, NULL);
 }
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
@@ -76,7 +76,7 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
     (void)nc;
     (void)sub;
     (void)closure;
-    tw_log(TW_LOG_WARN, "NATS reported an error", "error", natsStatus_GetText(s), NULL);
+    tw__log(TW_LOG_WARN, "NATS reported an error", "error", natsStatus_GetText(s), NULL);
 }
 
 tw_status tw__cluster_connect(const tw_cluster_cfg *cfg, const char *name, natsConnection **nc, tw_error *err)
@@ -161,7 +161,7 @@ tw_status tw__cluster_ensure_stream(jsCtx *js, const tw_cluster_cfg *cfg, tw_err
     /* Another node may have created it meanwhile: that is as good. */
     if (s != NATS_OK && jerr != JSStreamNameExistErr)
         return tw__cluster_err(err, s, jerr, "cluster: cannot create the stream %s", cfg->stream);
-    tw_log(TW_LOG_INFO, "created the JetStream stream", "stream", cfg->stream, "subject", cfg->subject, NULL);
+    tw__log(TW_LOG_INFO, "created the JetStream stream", "stream", cfg->stream, "subject", cfg->subject, NULL);
     return TW_OK;
 }
 

@@ -331,9 +331,9 @@ tw_status tw__cluster_publish(void *ctx, const tw_ingest_item *items, size_t n, 
     tw_cluster *c = ctx;
     (void)o;
     int64_t t0 = mono_ms();
-    tw_snapshot *snap = tw_snapshot_acquire(c->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(c->snaps);
     tw_limits lim = snap->cfg->lim;
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     prepared *pe = calloc(n ? n : 1, sizeof *pe);
     if (!pe)
         return tw__err(err, TW_ENOMEM, "out of memory");
@@ -379,7 +379,7 @@ tw_status tw__cluster_publish(void *ctx, const tw_ingest_item *items, size_t n, 
             break;
         }
         if (attempt == 0)
-            tw_log(TW_LOG_WARN, "publishing to JetStream failed; retrying", "stream", c->stream, "error",
+            tw__log(TW_LOG_WARN, "publishing to JetStream failed; retrying", "stream", c->stream, "error",
                    p->last_error, NULL);
         tw_count(c->pub_retries, failed);
         struct timespec ts = {0, (long)backoff * 1000000};
@@ -399,7 +399,7 @@ tw_status tw__cluster_publish(void *ctx, const tw_ingest_item *items, size_t n, 
         tw_count(c->published, ok);
         tw_count(c->pub_duplicates, dups);
     }
-    tw_observe(c->publish_time, (mono_ms() - t0) * 1000);
+    tw__observe(c->publish_time, (mono_ms() - t0) * 1000);
 out:
     if (p)
         pub_give(c, p);

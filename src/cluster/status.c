@@ -34,15 +34,15 @@ static tw_status node_json(tw_cluster *c, tw_buf *b)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    tw_status rc = tw_buf_puts(b, "{\"name\":");
+    tw_status rc = tw__buf_puts(b, "{\"name\":");
     if (!rc)
         rc = tw__json_write_string(b, c->name, strlen(c->name));
     if (!rc)
-        rc = tw_buf_printf(b, ",\"role\":\"%s\",\"host\":", role_name(c->role));
+        rc = tw__buf_printf(b, ",\"role\":\"%s\",\"host\":", role_name(c->role));
     if (!rc)
         rc = tw__json_write_string(b, host, strlen(host));
     if (!rc)
-        rc = tw_buf_printf(b, ",\"pid\":%ld,\"uptime_ms\":%lld,\"fetched\":%llu,\"acked\":%llu,\"redelivered\":%llu,"
+        rc = tw__buf_printf(b, ",\"pid\":%ld,\"uptime_ms\":%lld,\"fetched\":%llu,\"acked\":%llu,\"redelivered\":%llu,"
                               "\"rejected\":%llu,\"naks\":%llu,\"published\":%llu,\"publish_duplicates\":%llu,"
                               "\"publish_retries\":%llu,\"publish_failed\":%llu,\"rate_10s\":%.3f,\"rate_60s\":%.3f,"
                               "\"cpu_seconds\":%.3f}",
@@ -61,10 +61,10 @@ static void on_status_request(natsConnection *nc, natsSubscription *sub, natsMsg
     tw_cluster *c = closure;
     const char *reply = natsMsg_GetReply(msg);
     tw_buf b;
-    tw_buf_init(&b, 64 * 1024);
+    tw__buf_init(&b, 64 * 1024);
     if (reply && !node_json(c, &b))
         natsConnection_Publish(nc, reply, b.data, (int)b.len);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     natsMsg_Destroy(msg);
 }
 

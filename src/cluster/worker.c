@@ -105,9 +105,9 @@ static void process(fetcher *f, natsMsgList *list, tw_ingest_item *items, tw_ing
     tw_status rc = tw__engine_submit_local(c->engine, items, n, &o, res, &err);
     if (rc) {
         /* Nothing of the batch was kept: it must come back (soon elsewhere, later here). */
-        int stopping = tw_engine_stopping(c->engine);
+        int stopping = tw__engine_stopping(c->engine);
         if (!stopping)
-            tw_log(TW_LOG_ERROR, "cannot store a batch from the stream; it will be redelivered", "error", err.msg, NULL);
+            tw__log(TW_LOG_ERROR, "cannot store a batch from the stream; it will be redelivered", "error", err.msg, NULL);
         for (size_t i = 0; i < n; i++) {
             if (stopping)
                 natsMsg_Nak(list->Msgs[i], NULL);
@@ -130,12 +130,12 @@ static void process(fetcher *f, natsMsgList *list, tw_ingest_item *items, tw_ing
         /* Not an event the engine can use: no redelivery would change that. */
         rejected++;
         natsMsg_Term(list->Msgs[i], NULL);
-        tw_log(TW_LOG_WARN, "invalid event in the stream dropped", "error", res[i].error, NULL);
+        tw__log(TW_LOG_WARN, "invalid event in the stream dropped", "error", res[i].error, NULL);
     }
     tw_count(c->fetched, n);
     tw_count(c->acked, acked);
     tw_count(c->rejected, rejected);
-    tw_observe(c->batch_time, (mono_ms() - t0) * 1000);
+    tw__observe(c->batch_time, (mono_ms() - t0) * 1000);
 }
 
 static void *fetch_main(void *arg)
@@ -162,14 +162,14 @@ static void *fetch_main(void *arg)
         if (mono_ms() - last_error_log > 5000) {
             tw_error e;
             tw__cluster_err(&e, s, 0, "fetching from %s", c->consumer);
-            tw_log(TW_LOG_WARN, "cannot fetch from the stream; retrying", "error", e.msg, NULL);
+            tw__log(TW_LOG_WARN, "cannot fetch from the stream; retrying", "error", e.msg, NULL);
             last_error_log = mono_ms();
         }
         struct timespec ts = {0, 200 * 1000000L};
         nanosleep(&ts, NULL);
     }
     if (!items || !res)
-        tw_log(TW_LOG_ERROR, "out of memory starting a cluster worker", NULL);
+        tw__log(TW_LOG_ERROR, "out of memory starting a cluster worker", NULL);
     free(items);
     free(res);
     return NULL;

@@ -13,7 +13,7 @@ struct tw_arena_chunk {
 
 #define ARENA_CHUNK_MIN 1024u /* small: many arenas (one per pattern) hold about a kilobyte */
 
-void *tw_arena_alloc(tw_arena *a, size_t n)
+void *tw__arena_alloc(tw_arena *a, size_t n)
 {
     n = (n + 7u) & ~(size_t)7u;
     if (n == 0)
@@ -38,17 +38,17 @@ void *tw_arena_alloc(tw_arena *a, size_t n)
     return p;
 }
 
-void *tw_arena_calloc(tw_arena *a, size_t n)
+void *tw__arena_calloc(tw_arena *a, size_t n)
 {
-    void *p = tw_arena_alloc(a, n);
+    void *p = tw__arena_alloc(a, n);
     if (p)
         memset(p, 0, n);
     return p;
 }
 
-char *tw_arena_strndup(tw_arena *a, const char *s, size_t n)
+char *tw__arena_strndup(tw_arena *a, const char *s, size_t n)
 {
-    char *p = tw_arena_alloc(a, n + 1);
+    char *p = tw__arena_alloc(a, n + 1);
     if (!p)
         return NULL;
     if (n)
@@ -57,7 +57,7 @@ char *tw_arena_strndup(tw_arena *a, const char *s, size_t n)
     return p;
 }
 
-void tw_arena_reset(tw_arena *a)
+void tw__arena_reset(tw_arena *a)
 {
     if (!a->head)
         return;
@@ -74,7 +74,7 @@ void tw_arena_reset(tw_arena *a)
     a->total = 0;
 }
 
-void tw_arena_free(tw_arena *a)
+void tw__arena_free(tw_arena *a)
 {
     tw_arena_chunk *c = a->head;
     while (c) {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tw_buf_init(tw_buf *b, size_t max)
+void tw__buf_init(tw_buf *b, size_t max)
 {
     b->data = NULL;
     b->len = 0;
@@ -14,7 +14,7 @@ void tw_buf_init(tw_buf *b, size_t max)
     b->err = TW_OK;
 }
 
-void tw_buf_free(tw_buf *b)
+void tw__buf_free(tw_buf *b)
 {
     free(b->data);
     b->data = NULL;
@@ -22,7 +22,7 @@ void tw_buf_free(tw_buf *b)
     b->err = TW_OK;
 }
 
-tw_status tw_buf_reserve(tw_buf *b, size_t n)
+tw_status tw__buf_reserve(tw_buf *b, size_t n)
 {
     if (b->err)
         return b->err;
@@ -43,9 +43,9 @@ tw_status tw_buf_reserve(tw_buf *b, size_t n)
     return TW_OK;
 }
 
-tw_status tw_buf_append(tw_buf *b, const void *p, size_t n)
+tw_status tw__buf_append(tw_buf *b, const void *p, size_t n)
 {
-    tw_status rc = tw_buf_reserve(b, n);
+    tw_status rc = tw__buf_reserve(b, n);
     if (rc)
         return rc;
     if (n)
@@ -55,11 +55,11 @@ tw_status tw_buf_append(tw_buf *b, const void *p, size_t n)
     return TW_OK;
 }
 
-tw_status tw_buf_putc(tw_buf *b, char c) { return tw_buf_append(b, &c, 1); }
+tw_status tw__buf_putc(tw_buf *b, char c) { return tw__buf_append(b, &c, 1); }
 
-tw_status tw_buf_puts(tw_buf *b, const char *s) { return tw_buf_append(b, s, strlen(s)); }
+tw_status tw__buf_puts(tw_buf *b, const char *s) { return tw__buf_append(b, s, strlen(s)); }
 
-tw_status tw_buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
+tw_status tw__buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -69,7 +69,7 @@ tw_status tw_buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
         return b->err;
     if (n < 0)
         return b->err = TW_EINVAL;
-    tw_status rc = tw_buf_reserve(b, (size_t)n);
+    tw_status rc = tw__buf_reserve(b, (size_t)n);
     if (rc)
         return rc;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -77,20 +77,20 @@ tw_status tw_buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
     return TW_OK;
 }
 
-tw_status tw_buf_printf(tw_buf *b, const char *fmt, ...)
+tw_status tw__buf_printf(tw_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    tw_status rc = tw_buf_vprintf(b, fmt, ap);
+    tw_status rc = tw__buf_vprintf(b, fmt, ap);
     va_end(ap);
     return rc;
 }
 
-char *tw_buf_detach(tw_buf *b, size_t *len)
+char *tw__buf_detach(tw_buf *b, size_t *len)
 {
     if (!b->data) {
         b->err = TW_OK;            /* room for the NUL of an empty result, whatever failed before */
-        if (tw_buf_reserve(b, 0))
+        if (tw__buf_reserve(b, 0))
             return NULL;
         b->data[0] = '\0';
     }

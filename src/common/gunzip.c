@@ -54,7 +54,7 @@ tw_status tw__gunzip_budget(const void *in, size_t len, size_t max, tw_buf *out,
             }
             *held += more;
         }
-        if ((rc = tw_buf_reserve(out, want))) {
+        if ((rc = tw__buf_reserve(out, want))) {
             rc = tw__err(err, rc, rc == TW_ETOOBIG ? "decompressed data larger than the limit"
                                                    : "out of memory decompressing gzip data");
             break;

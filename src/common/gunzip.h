@@ -2,7 +2,7 @@
  * common/gunzip.h: gunzip of a whole in-memory buffer, capped (internal).
  *
  * Ownership: reads borrowed bytes; appends to the caller's tw_buf. Shared by the event reader's
- * in-memory input (event/) and the HTTP sources (source/gzip.c's tw_gunzip), which must agree on what
+ * in-memory input (event/) and the HTTP sources (source/gzip.c's tw__http_gunzip), which must agree on what
  * counts as corrupt.
  */
 #ifndef TW_COMMON_GUNZIP_H

@@ -83,11 +83,11 @@ void tw_config_free(tw_config *cfg)
             cfg->targets[i].ops->release(cfg->targets[i].impl);
     for (uint32_t i = 0; i < cfg->nrules; i++) {
         for (uint32_t j = 0; j < cfg->rules[i].nbindings; j++)
-            tw_transform_free(cfg->rules[i].bindings[j].xf);
+            tw__transform_free(cfg->rules[i].bindings[j].xf);
         for (uint32_t j = 0; j < cfg->rules[i].nfacts; j++)
             tw__expr_free(cfg->rules[i].facts[j].expr);
         for (uint32_t j = 0; j < cfg->rules[i].nenrich; j++)
-            tw_transform_free(cfg->rules[i].enrich[j].request);
+            tw__transform_free(cfg->rules[i].enrich[j].request);
     }
     tw_json_doc_free(cfg->data_doc);
     free(cfg->targets);
@@ -95,7 +95,7 @@ void tw_config_free(tw_config *cfg)
     free(cfg->ruleset_rule);
     tw_ruleset_free(cfg->ruleset);
     tw__cl_sigma_free(cfg);
-    tw_arena_free(&cfg->arena);
+    tw__arena_free(&cfg->arena);
     free(cfg);
 }
 
@@ -180,7 +180,7 @@ static void access_keys(tw_cfg_ld *ld, const tw_json *v)
         return;
     }
     tw_config *cfg = ld->cfg;
-    cfg->keys = tw_arena_calloc(&cfg->arena, (v->n ? v->n : 1) * sizeof *cfg->keys);
+    cfg->keys = tw__arena_calloc(&cfg->arena, (v->n ? v->n : 1) * sizeof *cfg->keys);
     if (!cfg->keys) {
         ld->oom = 1;
         return;
@@ -250,7 +250,7 @@ static void regions(tw_cfg_ld *ld, const tw_json *v)
         tw__cl_err(ld, v->line, TW_ECONFIG, "server.regions: must be a list of region names (or \"*\": any)");
         return;
     }
-    cfg->regions = tw_arena_calloc(&cfg->arena, (v->n ? v->n : 1) * sizeof *cfg->regions);
+    cfg->regions = tw__arena_calloc(&cfg->arena, (v->n ? v->n : 1) * sizeof *cfg->regions);
     if (!cfg->regions) {
         ld->oom = 1;
         return;
@@ -533,13 +533,13 @@ static tw_status load_all(const char *path, const char *const *packs, size_t npa
     tw_json_doc **docs = (tw_json_doc **)(void *)ld.docs.data;
     for (size_t i = 0; i < ld.docs.len / sizeof *docs; i++)
         tw_json_doc_free(docs[i]);
-    tw_buf_free(&ld.docs);
-    tw_buf_free(&ld.subst);
-    tw_buf_free(&ld.tainted);
-    tw_buf_free(&ld.refs);
-    tw_buf_free(&ld.notes);
-    tw_buf_free(&ld.warnings);
-    tw_buf_free(&ld.bad_targets);
+    tw__buf_free(&ld.docs);
+    tw__buf_free(&ld.subst);
+    tw__buf_free(&ld.tainted);
+    tw__buf_free(&ld.refs);
+    tw__buf_free(&ld.notes);
+    tw__buf_free(&ld.warnings);
+    tw__buf_free(&ld.bad_targets);
     if (ld.oom)
         rc = tw__err(err, TW_ENOMEM, "out of memory loading %s", shown);
     else if (*nerrors)

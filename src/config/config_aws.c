@@ -20,7 +20,7 @@ static uint32_t strings(tw_cfg_ld *ld, const tw_json *v, const char *ctx, char *
         tw__cl_err(ld, v->line, TW_ECONFIG, "%s: must be a list of strings", ctx);
         return 0;
     }
-    char **arr = tw_arena_alloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *arr);
+    char **arr = tw__arena_alloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *arr);
     if (!arr) {
         ld->oom = 1;
         return 0;
@@ -105,8 +105,8 @@ void tw__cl_aws(tw_cfg_ld *ld, const tw_json *v)
     const tw_json *eps = tw_json_get(v, "endpoints");
     if (!eps || eps->type == TW_JSON_NULL || !tw__cl_is_object(ld, eps, "aws.endpoints"))
         return;
-    a->endpoint_services = tw_arena_alloc(&ld->cfg->arena, (eps->n ? eps->n : 1) * sizeof(char *));
-    a->endpoint_urls = tw_arena_alloc(&ld->cfg->arena, (eps->n ? eps->n : 1) * sizeof(char *));
+    a->endpoint_services = tw__arena_alloc(&ld->cfg->arena, (eps->n ? eps->n : 1) * sizeof(char *));
+    a->endpoint_urls = tw__arena_alloc(&ld->cfg->arena, (eps->n ? eps->n : 1) * sizeof(char *));
     if (!a->endpoint_services || !a->endpoint_urls) {
         ld->oom = 1;
         return;
@@ -155,7 +155,7 @@ void tw__cl_s3_source(tw_cfg_ld *ld, const tw_json *v)
     const char *ctx = "sources.s3";
     if (!v || v->type == TW_JSON_NULL || v->type == TW_JSON_FALSE || tw__cl_keys(ld, v, ctx, known) < 0)
         return;
-    tw_s3src_cfg *c = tw_arena_alloc(&ld->cfg->arena, sizeof *c);
+    tw_s3src_cfg *c = tw__arena_alloc(&ld->cfg->arena, sizeof *c);
     if (!c) {
         ld->oom = 1;
         return;
@@ -214,7 +214,7 @@ void tw__cl_sqs_source(tw_cfg_ld *ld, const tw_json *v)
     const char *ctx = "sources.sqs";
     if (!v || v->type == TW_JSON_NULL || v->type == TW_JSON_FALSE)
         return;
-    tw_sqssrc_cfg *c = tw_arena_alloc(&ld->cfg->arena, sizeof *c);
+    tw_sqssrc_cfg *c = tw__arena_alloc(&ld->cfg->arena, sizeof *c);
     if (!c) {
         ld->oom = 1;
         return;
@@ -264,19 +264,19 @@ static tw_transform *enrich_request(tw_cfg_ld *ld, const tw_json *e, const char 
     tw_buf text = TW_BUF_INIT;
     tw_status rc = TW_OK;
     if (!req || req->type == TW_JSON_NULL)
-        rc = tw_buf_puts(&text, "{}");
+        rc = tw__buf_puts(&text, "{}");
     else if (req->type == TW_JSON_STRING)
-        rc = tw_buf_append(&text, req->u.str, req->n);
+        rc = tw__buf_append(&text, req->u.str, req->n);
     else if (req->type == TW_JSON_OBJECT)
         rc = tw__json_write(&text, req);
     else {
         tw__cl_err(ld, req->line, TW_ECONFIG, "%srequest: a JSON object (as text or a mapping)", ctx);
-        tw_buf_free(&text);
+        tw__buf_free(&text);
         return NULL;
     }
     tw_json *b = tw__json_new(doc, TW_JSON_OBJECT), *it = tw__json_new(doc, TW_JSON_OBJECT);
     tw_json *tmpl = text.data ? tw__json_new_string(doc, text.data, text.len) : NULL;
-    tw_buf_free(&text);
+    tw__buf_free(&text);
     if (rc || !b || !it || !tmpl || tw__json_put(doc, it, "InputTemplate", 13, tmpl) ||
         (map && map->type != TW_JSON_NULL &&
          tw__json_put(doc, it, "InputPathsMap", 13, tw__json_copy(doc, map))) ||
@@ -286,7 +286,7 @@ static tw_transform *enrich_request(tw_cfg_ld *ld, const tw_json *e, const char 
     }
     tw_transform *xf = NULL;
     tw_error err;
-    if (tw_transform_compile(b, &xf, &err)) {
+    if (tw__transform_compile(b, &xf, &err)) {
         tw__cl_err(ld, req ? req->line : e->line, TW_ECONFIG, "%s%s", ctx, err.msg);
         return NULL;
     }
@@ -294,7 +294,7 @@ static tw_transform *enrich_request(tw_cfg_ld *ld, const tw_json *e, const char 
     tw_json_doc *probe = NULL;
     if (xf && tw_json_parse(tmpl->u.str, tmpl->n, NULL, &probe, NULL) != TW_OK && !map) {
         tw__cl_err(ld, req ? req->line : e->line, TW_ECONFIG, "%srequest: not a JSON object", ctx);
-        tw_transform_free(xf);
+        tw__transform_free(xf);
         xf = NULL;
     }
     tw_json_doc_free(probe);
@@ -314,7 +314,7 @@ void tw__cl_enrich(tw_cfg_ld *ld, const tw_json *v, const char *rctx, tw_rule_cf
         tw__cl_err(ld, v->line, TW_ECONFIG, "%s: at most 8 enrichments per rule", ctx);
         return;
     }
-    r->enrich = tw_arena_alloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *r->enrich);
+    r->enrich = tw__arena_alloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *r->enrich);
     if (!r->enrich) {
         ld->oom = 1;
         return;

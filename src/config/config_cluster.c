@@ -61,7 +61,7 @@ static void add_url(tw_cfg_ld *ld, const tw_json *v, const char *name)
 static void urls(tw_cfg_ld *ld, const tw_json *v)
 {
     tw_cluster_cfg *c = &ld->cfg->cluster;
-    c->urls = tw_arena_calloc(&ld->cfg->arena, CLUSTER_URLS_MAX * sizeof *c->urls);
+    c->urls = tw__arena_calloc(&ld->cfg->arena, CLUSTER_URLS_MAX * sizeof *c->urls);
     if (!c->urls) {
         ld->oom = 1;
         return;

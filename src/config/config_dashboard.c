@@ -64,7 +64,7 @@ static void dash_hosts(tw_cfg_ld *ld, const tw_json *v)
         return;
     }
     tw_dashboard_cfg *d = &ld->cfg->dash;
-    d->hosts = tw_arena_calloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *d->hosts);
+    d->hosts = tw__arena_calloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *d->hosts);
     if (!d->hosts) {
         ld->oom = 1;
         return;

@@ -107,7 +107,7 @@ void tw__cl_facts(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_cfg 
         tw__cl_err(ld, v->line, TW_ECONFIG, "%s: at most %d facts", name, TW_CFG_FACTS_MAX);
         return;
     }
-    r->facts = tw_arena_calloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *r->facts);
+    r->facts = tw__arena_calloc(&ld->cfg->arena, (v->n ? v->n : 1) * sizeof *r->facts);
     const char *names[TW_CFG_FACTS_MAX];
     if (!r->facts) {
         ld->oom = 1;

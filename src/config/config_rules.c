@@ -47,7 +47,7 @@ static char *pattern_text(tw_cfg_ld *ld, const tw_json *pv)
         return tw__cl_strndup(ld, pv->u.str, pv->n);
     tw_buf b = TW_BUF_INIT;
     char *s = tw__json_write(&b, pv) == TW_OK ? tw__cl_strndup(ld, b.data, b.len) : tw__cl_strdup(ld, "");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return s;
 }
 
@@ -99,7 +99,7 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
         cfg->rules = r;
         ld->rules_cap = cap;
     }
-    if (tw_buf_append(&ld->patterns, &p, sizeof p)) {
+    if (tw__buf_append(&ld->patterns, &p, sizeof p)) {
         tw_pattern_free(p);
         ld->oom = 1;
         return -1;
@@ -114,7 +114,7 @@ int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings)
     r->where = tw__cl_printf(ld, "%s:%u", ld->file, in->line);
     r->pattern_json = pattern_text(ld, pv);
     r->sigma_index = -1;
-    r->bindings = tw_arena_calloc(&cfg->arena, (nbindings ? nbindings : 1) * sizeof *r->bindings);
+    r->bindings = tw__arena_calloc(&cfg->arena, (nbindings ? nbindings : 1) * sizeof *r->bindings);
     if (!r->bindings)
         ld->oom = 1;
     return ld->oom ? -1 : (int)cfg->nrules++;
@@ -138,7 +138,7 @@ void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_js
     tw_transform *xf = NULL;
     if (xf_binding && !tw__cl_tainted(ld, xf_binding)) {
         tw_error e;
-        if (tw_transform_compile(xf_binding, &xf, &e)) {
+        if (tw__transform_compile(xf_binding, &xf, &e)) {
             unsigned at = path_line(xf_binding, e.msg);
             tw__cl_err_from(ld, at ? at : line, ctx, &e);
             xf = NULL;
@@ -146,8 +146,8 @@ void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_js
     }
     cl_ref ref = {(uint32_t)rule, r->nbindings, tw__cl_strdup(ld, target), ld->file, ld->file_no, line,
                   ld->ref_label};
-    if (tw_buf_append(&ld->refs, &ref, sizeof ref)) {
-        tw_transform_free(xf);
+    if (tw__buf_append(&ld->refs, &ref, sizeof ref)) {
+        tw__transform_free(xf);
         ld->oom = 1;
         return;
     }
@@ -173,7 +173,7 @@ static void storm(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_storm_cfg
         tw__cl_err(ld, keys->line, TW_ECONFIG, "%s: must be a list of at most 16 JSONPaths ($.detail.name)", kp);
         return;
     }
-    st->keys = tw_arena_calloc(&ld->cfg->arena, (keys->n ? keys->n : 1) * sizeof *st->keys);
+    st->keys = tw__arena_calloc(&ld->cfg->arena, (keys->n ? keys->n : 1) * sizeof *st->keys);
     if (!st->keys) {
         ld->oom = 1;
         return;
@@ -184,7 +184,7 @@ static void storm(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_storm_cfg
         snprintf(name, sizeof name, "%s[%zu]", kp, i);
         if (tw__cl_vstring(ld, keys->u.items[i], name, 1, &k) <= 0)
             continue;
-        if (!tw_jsonpath_valid(k))
+        if (!tw__jsonpath_valid(k))
             tw__cl_err(ld, keys->u.items[i]->line, TW_ECONFIG, "%s: not a JSONPath such as $.detail.name", name);
         else
             st->keys[st->nkeys++] = tw__cl_strdup(ld, k);
@@ -219,7 +219,7 @@ void tw__cl_binding(tw_cfg_ld *ld, int rule, const tw_json *b, const char *ctx)
     char sub[160];
     if (it && tw__cl_keys(ld, it, tw__cl_path(sub, sizeof sub, ctx, "input_transformer"), xf_keys) < 0)
         return;
-    /* tw_transform_compile reads these three members (in any spelling) and ignores `target`. */
+    /* tw__transform_compile reads these three members (in any spelling) and ignores `target`. */
     if (r > 0)
         tw__cl_add_binding(ld, rule, name, in || ip || it ? b : NULL, ctx, b->line);
 }
@@ -236,7 +236,7 @@ static int strings(tw_cfg_ld *ld, const tw_json *v, const char *ctx, const char 
         tw__cl_err(ld, l->line, TW_ECONFIG, "%s: must be a list of at most %d strings", name, TW_CFG_LIST_MAX);
         return -1;
     }
-    *out = tw_arena_calloc(&ld->cfg->arena, (l->n ? l->n : 1) * sizeof **out);
+    *out = tw__arena_calloc(&ld->cfg->arena, (l->n ? l->n : 1) * sizeof **out);
     if (!*out) {
         ld->oom = 1;
         return -1;
@@ -273,7 +273,7 @@ void tw__cl_examples(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_rule_c
     }
     if (!r || !ld->test || !total)
         return;
-    r->examples = tw_arena_calloc(&ld->cfg->arena, total * sizeof *r->examples);
+    r->examples = tw__arena_calloc(&ld->cfg->arena, total * sizeof *r->examples);
     if (!r->examples) {
         ld->oom = 1;
         return;
@@ -479,5 +479,5 @@ void tw__cl_free_patterns(tw_cfg_ld *ld)
     tw_pattern **pats = (tw_pattern **)(void *)ld->patterns.data;
     for (size_t i = 0; i < ld->patterns.len / sizeof *pats; i++)
         tw_pattern_free(pats[i]);
-    tw_buf_free(&ld->patterns);
+    tw__buf_free(&ld->patterns);
 }

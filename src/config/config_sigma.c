@@ -15,7 +15,7 @@ static void report(void *ctx, const char *msg)
 {
     tw_cfg_ld *ld = ctx;
     if (ld->sigma_warn)
-        tw_buf_printf(&ld->warnings, "  %s (left out: sigma.on_refused is warn)\n", msg);
+        tw__buf_printf(&ld->warnings, "  %s (left out: sigma.on_refused is warn)\n", msg);
     else
         tw__cl_err_text(ld, TW_ECONFIG, msg);
 }
@@ -49,7 +49,7 @@ static void add_rule(tw_cfg_ld *ld, size_t si, const tw_json *ts, const char *ct
     r->where = tw__cl_printf(ld, "%s:%u", info->file, info->line);
     if (strlen(r->description) > 512)
         r->description[512] = '\0';
-    r->refs = tw_arena_calloc(&cfg->arena, (info->nreferences + info->ntags + 1) * sizeof *r->refs);
+    r->refs = tw__arena_calloc(&cfg->arena, (info->nreferences + info->ntags + 1) * sizeof *r->refs);
     if (!r->refs) {
         ld->oom = 1;
         return;
@@ -237,7 +237,7 @@ void tw__cl_sigma_build(tw_cfg_ld *ld, tw_ruleset_builder *b)
         if (info->refused) {   /* dropped while linking (reported): it runs nowhere */
             r->enabled = 0;
             for (uint32_t k = 0; k < r->nbindings; k++)
-                tw_transform_free(r->bindings[k].xf);
+                tw__transform_free(r->bindings[k].xf);
             r->nbindings = 0;
             continue;
         }
@@ -248,7 +248,7 @@ void tw__cl_sigma_build(tw_cfg_ld *ld, tw_ruleset_builder *b)
         if (!info->alerts) {
             /* only an input of `generate: false` correlations: it matches, but alerts nowhere */
             for (uint32_t k = 0; k < r->nbindings; k++)
-                tw_transform_free(r->bindings[k].xf);
+                tw__transform_free(r->bindings[k].xf);
             r->nbindings = 0;
         }
     }

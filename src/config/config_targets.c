@@ -15,7 +15,7 @@ void tw__cl_target_defaults(const char *kind, tw_target_cfg *t)
 {
     /* EventBridge's target retry policy; backoff from 1 s doubling to 5 min. */
     t->retry = (tw_retry_cfg){185, 24LL * 3600000, 1000, 300000};
-    const tw_target_ops *ops = tw_target_kind(kind);   /* an unknown kind is reported elsewhere */
+    const tw_target_ops *ops = tw__target_kind(kind);   /* an unknown kind is reported elsewhere */
     t->rate = ops ? (tw_rate_cfg){ops->policy.rate_per_second, ops->policy.rate_burst} : (tw_rate_cfg){0, 0};
     t->timeout_ms = ops && ops->policy.timeout_ms ? ops->policy.timeout_ms : 10000;
     t->max_pending = TW_DEFAULT_MAX_PENDING;
@@ -53,11 +53,11 @@ int tw__cl_add_target(tw_cfg_ld *ld, const char *name, const char *kind, const t
         tw__cl_err(ld, line, TW_EEXIST, "target \"%s\": defined twice (first at %s)", name, dup->where);
         return -1;
     }
-    const tw_target_ops *ops = tw_target_kind(kind);
+    const tw_target_ops *ops = tw__target_kind(kind);
     if (!ops) {
         const char *names[TW_CFG_KINDS_MAX + 1];
         size_t n = 0;
-        for (const tw_target_ops *k; n < TW_CFG_KINDS_MAX && (k = tw_target_kind_at(n)); n++)
+        for (const tw_target_ops *k; n < TW_CFG_KINDS_MAX && (k = tw__target_kind_at(n)); n++)
             names[n] = k->kind;
         names[n] = NULL;
         const char *near = tw__cl_closest(kind, names, n);
@@ -67,7 +67,7 @@ int tw__cl_add_target(tw_cfg_ld *ld, const char *name, const char *kind, const t
                        kind, near);
         else
             tw__cl_err(ld, line, TW_ECONFIG, "target \"%s\": unknown kind \"%.40s\" (kinds: %s)", name, kind,
-                       tw_target_kind_list(list, sizeof list));
+                       tw__target_kind_list(list, sizeof list));
         return -1;
     }
     void *impl = NULL;
@@ -139,7 +139,7 @@ static void retry(tw_cfg_ld *ld, const tw_json *v, const char *ctx, tw_target_cf
 static const tw_json *kind_settings(tw_cfg_ld *ld, const char *kind, const tw_json *obj)
 {
     static const char *const generic[] = {"kind", "rate", "retry", "timeout", "max_pending", "when_full", NULL};
-    const tw_target_ops *ops = tw_target_kind(kind);
+    const tw_target_ops *ops = tw__target_kind(kind);
     tw_json_doc *doc = tw__cl_new_doc(ld);
     tw_json *s = doc ? tw__json_new(doc, TW_JSON_OBJECT) : NULL;
     if (!s) {
@@ -182,7 +182,7 @@ static const tw_json *kind_settings(tw_cfg_ld *ld, const char *kind, const tw_js
 static void bad_target(tw_cfg_ld *ld, const char *name, unsigned line)
 {
     cl_bad_target b = {tw__cl_strdup(ld, name), tw__cl_printf(ld, "%s:%u", ld->file, line)};
-    if (tw_buf_append(&ld->bad_targets, &b, sizeof b))
+    if (tw__buf_append(&ld->bad_targets, &b, sizeof b))
         ld->oom = 1;
 }
 
@@ -204,12 +204,12 @@ static void one_target(tw_cfg_ld *ld, const char *name, const tw_json *obj)
     int r = tw__cl_string(ld, obj, ctx, "kind", 1, &kind);
     char list[256];
     if (r == 0)
-        tw__cl_err(ld, obj->line, TW_ECONFIG, "%skind: missing (%s)", ctx, tw_target_kind_list(list, sizeof list));
+        tw__cl_err(ld, obj->line, TW_ECONFIG, "%skind: missing (%s)", ctx, tw__target_kind_list(list, sizeof list));
     if (r <= 0) {
         bad_target(ld, name, line);
         return;
     }
-    if (!tw_target_kind(kind))   /* reported by tw__cl_add_target, at the kind's own line */
+    if (!tw__target_kind(kind))   /* reported by tw__cl_add_target, at the kind's own line */
         line = tw_json_get(obj, "kind")->line;
     tw_target_cfg t = {0};
     tw__cl_target_defaults(kind, &t);

@@ -22,7 +22,7 @@ typedef struct cl_msg {
 static void add_msg(tw_cfg_ld *ld, unsigned line, tw_status code, const char *text)
 {
     cl_msg m = {ld->file_no, ld->seq++, line, code, strdup(text)};
-    if (!m.text || tw_buf_append(&ld->msgs, &m, sizeof m)) {
+    if (!m.text || tw__buf_append(&ld->msgs, &m, sizeof m)) {
         free(m.text);
         ld->oom = 1;
     }
@@ -86,13 +86,13 @@ size_t tw__cl_flush_msgs(tw_cfg_ld *ld, tw_report_fn report, void *ctx, tw_error
     }
     for (size_t i = 0; i < n; i++)
         free(m[i].text);
-    tw_buf_free(&ld->msgs);
+    tw__buf_free(&ld->msgs);
     return shown;
 }
 
 tw_json_doc *tw__cl_keep(tw_cfg_ld *ld, tw_json_doc *doc)
 {
-    if (!doc || tw_buf_append(&ld->docs, &doc, sizeof doc)) {
+    if (!doc || tw__buf_append(&ld->docs, &doc, sizeof doc)) {
         tw_json_doc_free(doc);
         ld->oom = 1;
         return NULL;
@@ -106,7 +106,7 @@ static char empty_[1];
 
 char *tw__cl_strndup(tw_cfg_ld *ld, const char *s, size_t n)
 {
-    char *p = tw_arena_strndup(&ld->cfg->arena, s, n);
+    char *p = tw__arena_strndup(&ld->cfg->arena, s, n);
     if (!p) {
         ld->oom = 1;
         return empty_;
@@ -121,10 +121,10 @@ char *tw__cl_printf(tw_cfg_ld *ld, const char *fmt, ...)
     tw_buf b = TW_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    tw_status rc = tw_buf_vprintf(&b, fmt, ap);
+    tw_status rc = tw__buf_vprintf(&b, fmt, ap);
     va_end(ap);
     char *p = rc ? (ld->oom = 1, empty_) : tw__cl_strndup(ld, b.data, b.len);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return p;
 }
 
@@ -172,7 +172,7 @@ static int in_set(const tw_buf *set, const tw_json *v)
 
 void tw__cl_mark(tw_cfg_ld *ld, tw_buf *set, const tw_json *v)
 {
-    if (tw_buf_append(set, &v, sizeof v))
+    if (tw__buf_append(set, &v, sizeof v))
         ld->oom = 1;
 }
 

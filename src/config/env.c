@@ -16,18 +16,18 @@ static int subst_string(tw_cfg_ld *ld, const char *s, size_t n, unsigned line, t
     int used = 0;
     for (size_t i = 0; i < n;) {
         if (s[i] != '$' || i + 1 >= n) {
-            if (tw_buf_putc(out, s[i++]))
+            if (tw__buf_putc(out, s[i++]))
                 goto oom;
             continue;
         }
         if (s[i + 1] == '$' && i + 2 < n && s[i + 2] == '{') {       /* $${ -> ${ */
-            if (tw_buf_append(out, "${", 2))
+            if (tw__buf_append(out, "${", 2))
                 goto oom;
             i += 3;
             continue;
         }
         if (s[i + 1] != '{') {
-            if (tw_buf_putc(out, s[i++]))
+            if (tw__buf_putc(out, s[i++]))
                 goto oom;
             continue;
         }
@@ -58,13 +58,13 @@ static int subst_string(tw_cfg_ld *ld, const char *s, size_t n, unsigned line, t
         name[nl] = '\0';
         const char *val = getenv(name);
         if (has_default && (!val || !*val)) {
-            if (tw_buf_append(out, s + name_end + 2, end - (name_end + 2)))
+            if (tw__buf_append(out, s + name_end + 2, end - (name_end + 2)))
                 goto oom;
         } else if (!val) {
             tw__cl_err(ld, line, TW_ECONFIG, "environment variable %s is not set", name);
             return -1;
         } else {
-            if (tw_buf_puts(out, val))
+            if (tw__buf_puts(out, val))
                 goto oom;
             used = 1;
         }
@@ -88,7 +88,7 @@ tw_json *tw__cl_subst_tree(tw_cfg_ld *ld, tw_json_doc *doc, const tw_json *v)
         tw_buf b = TW_BUF_INIT;
         int r = subst_string(ld, v->u.str, v->n, v->line, &b);
         c = r < 0 ? tw__json_new_string(doc, v->u.str, v->n) : tw__json_new_string(doc, b.data ? b.data : "", b.len);
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         if (c && r < 0)
             tw__cl_mark(ld, &ld->tainted, c);
         if (c && r > 0)

@@ -202,7 +202,7 @@ void tw__cl_rule(tw_cfg_ld *ld, const tw_json *v, size_t index, const cl_pack *p
 /* Adds a rule (compiles and keeps its pattern) with room for nbindings; returns its index or -1. */
 int tw__cl_add_rule(tw_cfg_ld *ld, const cl_rule_in *in, uint32_t nbindings);
 /* Adds binding to rule: target by name (looked up at the end), transformation compiled from the
- * binding object (Input/InputPath/InputTransformer in any spelling tw_transform_compile takes).
+ * binding object (Input/InputPath/InputTransformer in any spelling tw__transform_compile takes).
  * ctx labels messages; line: where the binding is. */
 void tw__cl_add_binding(tw_cfg_ld *ld, int rule, const char *target, const tw_json *xf_binding,
                         const char *ctx, unsigned line);

@@ -22,10 +22,10 @@ tw_status tw_read_file(const char *path, size_t max, char **out, size_t *len, tw
     if (fd < 0)
         return tw__err(err, TW_EIO, "%s: %s", path, strerror(errno));
     tw_buf b = TW_BUF_INIT;
-    tw_buf_init(&b, max);
+    tw__buf_init(&b, max);
     tw_status rc = TW_OK;
     for (;;) {
-        if ((rc = tw_buf_reserve(&b, 65536))) {
+        if ((rc = tw__buf_reserve(&b, 65536))) {
             rc = rc == TW_ETOOBIG ? tw__err(err, rc, "%s: larger than the limit of %zu bytes", path, max)
                                   : tw__err(err, rc, "%s: out of memory", path);
             break;
@@ -44,10 +44,10 @@ tw_status tw_read_file(const char *path, size_t max, char **out, size_t *len, tw
     }
     close(fd);
     if (rc) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return rc;
     }
-    *out = tw_buf_detach(&b, len);
+    *out = tw__buf_detach(&b, len);
     return *out ? TW_OK : tw__err(err, TW_ENOMEM, "%s: out of memory", path);
 }
 

@@ -126,7 +126,7 @@ static void rule_event(sls *s, const char *fn, const char *target, const char *t
     size_t bl = bus && bus->type == TW_JSON_STRING ? bus->n : 0;
     if (bus && bus->type != TW_JSON_NULL && !(bl == 7 && strcmp(bus->u.str, "default") == 0) &&
         !(bl > 18 && strcmp(bus->u.str + bl - 18, ":event-bus/default") == 0) &&
-        tw_buf_printf(&ld->notes, "  %s: eventBus ignored: trailwatch has one event bus\n", ctx))
+        tw__buf_printf(&ld->notes, "  %s: eventBus ignored: trailwatch has one event bus\n", ctx))
         ld->oom = 1;
     const tw_json *rp = eb ? tw_json_get(ev, "retryPolicy") : NULL;
     if (rp && tw__cl_keys(ld, rp, tw__cl_path(sub, sizeof sub, ctx, "retryPolicy"), rp_keys) == 0) {
@@ -149,7 +149,7 @@ static void rule_event(sls *s, const char *fn, const char *target, const char *t
     tw__cl_string(ld, ev, ctx, "description", 0, &r.description);
     tw__cl_bool(ld, ev, ctx, "enabled", &r.enabled);
     int rule = tw__cl_add_rule(ld, &r, 1);
-    /* tw_transform_compile reads input / inputPath / inputTransformer and ignores the rest. */
+    /* tw__transform_compile reads input / inputPath / inputTransformer and ignores the rest. */
     const tw_json *xf = in || ip || it ? ev : NULL;
     snprintf(sub, sizeof sub, "rule \"%.64s\": ", r.name);
     tw__cl_add_binding(ld, rule, target, xf, sub, ev->line);
@@ -204,23 +204,23 @@ static void function(sls *s, const char *fn, const tw_json *f)
         const char *type = e->u.members[0].key;
         if (strcmp(type, rule_types[0]) == 0 || strcmp(type, rule_types[1]) == 0)
             rule_event(s, fn, target, type, e->u.members[0].val, i, ++nrules, &retry);
-        else if (tw_buf_printf(&ignored, "%s%.40s", ignored.len ? ", " : "", type))
+        else if (tw__buf_printf(&ignored, "%s%.40s", ignored.len ? ", " : "", type))
             ld->oom = 1;
     }
     if (retry.set)
         t.retry = retry.r;
-    if (tw_buf_printf(&ld->notes, "  serverless %s: function %s -> exec target %s (%d rule%s)%s%s\n", ld->file, fn,
+    if (tw__buf_printf(&ld->notes, "  serverless %s: function %s -> exec target %s (%d rule%s)%s%s\n", ld->file, fn,
                       target, nrules, nrules == 1 ? "" : "s", ignored.len ? "; ignored events: " : "",
                       ignored.len ? ignored.data : ""))
         ld->oom = 1;
-    tw_buf_free(&ignored);
+    tw__buf_free(&ignored);
     if (!handler || !runtime)
         return;
     /* Lambda runs exactly the runtime written; here it is the python3 PATH has: say so when that is
      * another version, instead of running it there silently. */
     const char *have = strncmp(runtime, "python3.", 8) == 0 ? tw__exec_python_version() : NULL;
     if (have && strcmp(runtime + 6, have) != 0 &&
-        tw_buf_printf(&ld->warnings, "  %s: function %s: runtime %s, but its handler runs with %s%s%s\n", ld->file,
+        tw__buf_printf(&ld->warnings, "  %s: function %s: runtime %s, but its handler runs with %s%s%s\n", ld->file,
                       fn, runtime, *have ? "python " : "python3, which is not installed", have,
                       *have ? " (the python3 on PATH)" : ""))
         ld->oom = 1;

@@ -252,7 +252,7 @@ static int resolve_text(tw_sls_vars *sv, const char *s, size_t n, unsigned line,
     for (size_t i = 0; i < n && rc > 0;) {
         const char *v = memmem(s + i, n - i, "${", 2);
         size_t at = v ? (size_t)(v - s) : n;
-        if (tw_buf_append(&b, s + i, at - i))
+        if (tw__buf_append(&b, s + i, at - i))
             rc = -1, sv->ld->oom = 1;
         if (!v || rc < 0)
             break;
@@ -270,11 +270,11 @@ static int resolve_text(tw_sls_vars *sv, const char *s, size_t n, unsigned line,
         from_env |= tw__cl_substituted(sv->ld, part);
         tw_status st = TW_OK;
         if (part->type == TW_JSON_STRING)
-            st = tw_buf_append(&b, part->u.str, part->n);
+            st = tw__buf_append(&b, part->u.str, part->n);
         else if (part->type == TW_JSON_NUMBER)
-            st = tw_buf_append(&b, part->u.num.text, part->n);
+            st = tw__buf_append(&b, part->u.num.text, part->n);
         else if (part->type == TW_JSON_TRUE || part->type == TW_JSON_FALSE)
-            st = tw_buf_puts(&b, part->type == TW_JSON_TRUE ? "true" : "false");
+            st = tw__buf_puts(&b, part->type == TW_JSON_TRUE ? "true" : "false");
         else {
             tw__cl_err(sv->ld, line, TW_ECONFIG, "${%.*s}: a %s cannot be part of a string", (int)(end - at - 2 > 80 ? 80 : end - at - 2),
                        s + at + 2, tw_json_type_name((tw_json_type)part->type));
@@ -286,7 +286,7 @@ static int resolve_text(tw_sls_vars *sv, const char *s, size_t n, unsigned line,
     }
     if (rc > 0)
         rc = (*out = new_string(sv, b.data ? b.data : "", b.len, line, from_env)) ? 1 : -1;
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return rc;
 }
 

@@ -28,7 +28,7 @@ static void snapshot_free(tw_snapshot *s)
     free(s);
 }
 
-tw_status tw_snapshots_init(tw_snapshots *s, tw_config *cfg, tw_error *err)
+tw_status tw__snapshots_init(tw_snapshots *s, tw_config *cfg, tw_error *err)
 {
     pthread_mutex_init(&s->lock, NULL);
     if (!(s->cur = snapshot_new(cfg))) {
@@ -38,15 +38,15 @@ tw_status tw_snapshots_init(tw_snapshots *s, tw_config *cfg, tw_error *err)
     return TW_OK;
 }
 
-void tw_snapshots_destroy(tw_snapshots *s)
+void tw__snapshots_destroy(tw_snapshots *s)
 {
     if (s->cur)
-        tw_snapshot_release(s->cur);
+        tw__snapshot_release(s->cur);
     s->cur = NULL;
     pthread_mutex_destroy(&s->lock);
 }
 
-tw_status tw_snapshots_swap(tw_snapshots *s, tw_config *cfg, tw_error *err)
+tw_status tw__snapshots_swap(tw_snapshots *s, tw_config *cfg, tw_error *err)
 {
     tw_snapshot *n = snapshot_new(cfg);
     if (!n) {
@@ -57,11 +57,11 @@ tw_status tw_snapshots_swap(tw_snapshots *s, tw_config *cfg, tw_error *err)
     tw_snapshot *old = s->cur;
     s->cur = n;
     pthread_mutex_unlock(&s->lock);
-    tw_snapshot_release(old);
+    tw__snapshot_release(old);
     return TW_OK;
 }
 
-tw_snapshot *tw_snapshot_acquire(tw_snapshots *s)
+tw_snapshot *tw__snapshot_acquire(tw_snapshots *s)
 {
     pthread_mutex_lock(&s->lock);
     tw_snapshot *snap = s->cur;
@@ -70,13 +70,13 @@ tw_snapshot *tw_snapshot_acquire(tw_snapshots *s)
     return snap;
 }
 
-void tw_snapshot_release(tw_snapshot *snap)
+void tw__snapshot_release(tw_snapshot *snap)
 {
     if (snap && atomic_fetch_sub(&snap->refs, 1) == 1)
         snapshot_free(snap);
 }
 
-tw_matcher *tw_snapshot_matcher(tw_snapshot *snap)
+tw_matcher *tw__snapshot_matcher(tw_snapshot *snap)
 {
     tw_matcher *m = NULL;
     pthread_mutex_lock(&snap->pool_lock);
@@ -88,7 +88,7 @@ tw_matcher *tw_snapshot_matcher(tw_snapshot *snap)
     return m;
 }
 
-void tw_snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m)
+void tw__snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m)
 {
     if (!m)
         return;
@@ -99,7 +99,7 @@ void tw_snapshot_matcher_put(tw_snapshot *snap, tw_matcher *m)
         tw_matcher_free(m);
 }
 
-void *tw_snapshot_ext(tw_snapshot *snap, void *(*make)(void *ctx, const tw_config *cfg), void (*free_fn)(void *),
+void *tw__snapshot_ext(tw_snapshot *snap, void *(*make)(void *ctx, const tw_config *cfg), void (*free_fn)(void *),
                       void *ctx)
 {
     void *p = atomic_load_explicit(&snap->ext, memory_order_acquire);

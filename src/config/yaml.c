@@ -258,7 +258,7 @@ static int core_number(const char *s, size_t n, tw_buf *b)
         }
         if (wide)
             return NUM_RANGE;
-        return tw_buf_printf(b, "%" PRIu64, v) ? NUM_NOMEM : NUM_INT;
+        return tw__buf_printf(b, "%" PRIu64, v) ? NUM_NOMEM : NUM_INT;
     }
     if (is_one_of(s, n, special))
         return NUM_SPECIAL;
@@ -290,13 +290,13 @@ static int core_number(const char *s, size_t n, tw_buf *b)
     /* JSON wants no '+', no leading zeros, digits on both sides of '.'. */
     while (ipn > 1 && s[ip] == '0')
         ip++, ipn--;
-    tw_status rc = s[0] == '-' ? tw_buf_putc(b, '-') : TW_OK;
+    tw_status rc = s[0] == '-' ? tw__buf_putc(b, '-') : TW_OK;
     if (!rc)
-        rc = ipn ? tw_buf_append(b, s + ip, ipn) : tw_buf_putc(b, '0');
+        rc = ipn ? tw__buf_append(b, s + ip, ipn) : tw__buf_putc(b, '0');
     if (!rc && dot)
-        rc = fpn ? tw_buf_append(b, s + fp - 1, fpn + 1) : tw_buf_puts(b, ".0");
+        rc = fpn ? tw__buf_append(b, s + fp - 1, fpn + 1) : tw__buf_puts(b, ".0");
     if (!rc)
-        rc = tw_buf_append(b, s + ep, n - ep);
+        rc = tw__buf_append(b, s + ep, n - ep);
     return rc ? NUM_NOMEM : dot || ep < n ? NUM_FLOAT : NUM_INT;
 }
 
@@ -387,8 +387,8 @@ static tw_status cfn_wrap(loader *ld, const char *name, yaml_mark_t m, tw_json *
         return rc;
     tw_buf_reset(&ld->tmp);
     if (strcmp(name, "Ref") != 0 && strcmp(name, "Condition") != 0)
-        rc = tw_buf_puts(&ld->tmp, "Fn::");
-    if (rc || tw_buf_puts(&ld->tmp, name))
+        rc = tw__buf_puts(&ld->tmp, "Fn::");
+    if (rc || tw__buf_puts(&ld->tmp, name))
         return oom(ld);
     /* The key comes from the tag, which may be long: it weighs like a string of that length, or a
      * long tag behind nested aliases would expand past the byte budget. */
@@ -418,8 +418,8 @@ static tw_status cfn_wrap(loader *ld, const char *name, yaml_mark_t m, tw_json *
 static tw_status add_anchor(loader *ld, const char *name, tw_json *v, size_t n, unsigned h)
 {
     size_t len = strlen(name);
-    anchor *a = tw_arena_alloc(&ld->scratch, sizeof *a);
-    char *k = tw_arena_strndup(&ld->scratch, name, len);
+    anchor *a = tw__arena_alloc(&ld->scratch, sizeof *a);
+    char *k = tw__arena_strndup(&ld->scratch, name, len);
     if (!a || !k)
         return oom(ld);
     *a = (anchor){v, n, h};
@@ -490,7 +490,7 @@ static tw_status add_merge(loader *ld, tw_json *v, yaml_mark_t m)
             return at_err(ld, m, TW_EYAML, "the merge key << needs a mapping or a list of mappings, "
                           "not %s%s %s", v == src ? "" : "a list holding ", t[0] == 'a' ? "an" : "a", t);
         }
-        if (tw_buf_append(&ld->merges, &src, sizeof src))
+        if (tw__buf_append(&ld->merges, &src, sizeof src))
             return oom(ld);
     }
     return TW_OK;
@@ -549,7 +549,7 @@ static tw_status open_node(loader *ld)
     if (rc)
         return rc;
     f.start = ld->ev;
-    if (tw_buf_append(&ld->frames, &f, sizeof f))
+    if (tw__buf_append(&ld->frames, &f, sizeof f))
         return oom(ld);
     ld->have_ev = 0;  /* the frame owns the start event now */
     return TW_OK;
@@ -673,9 +673,9 @@ static tw_status parse(const char *text, size_t len, const tw_limits *lim, int s
                        m.column + 1, (unsigned char)text[bad]);
     }
     loader ld = {.text = text, .err = err, .max_depth = lim->json_depth};
-    tw_buf_init(&ld.frames, 0);
-    tw_buf_init(&ld.merges, 0);
-    tw_buf_init(&ld.tmp, 0);
+    tw__buf_init(&ld.frames, 0);
+    tw__buf_init(&ld.merges, 0);
+    tw__buf_init(&ld.tmp, 0);
     tw_status rc;
     size_t index = 0, loaded = 0;
     int parser_ok = yaml_parser_initialize(&ld.parser);
@@ -737,11 +737,11 @@ out:
     }
     if (parser_ok)
         yaml_parser_delete(&ld.parser);
-    tw_buf_free(&ld.frames);
-    tw_buf_free(&ld.merges);
+    tw__buf_free(&ld.frames);
+    tw__buf_free(&ld.merges);
     strtab_free(&ld.anchors);
-    tw_arena_free(&ld.scratch);
-    tw_buf_free(&ld.tmp);
+    tw__arena_free(&ld.scratch);
+    tw__buf_free(&ld.tmp);
     tw_json_doc_free(ld.doc);
     return rc;
 }

@@ -28,7 +28,7 @@ static key hash_id(const char *id, size_t len)
     return k;
 }
 
-tw_dedup *tw_dedup_new(int64_t window_ms)
+tw_dedup *tw__dedup_new(int64_t window_ms)
 {
     tw_dedup *d = calloc(1, sizeof *d);
     if (d)
@@ -36,7 +36,7 @@ tw_dedup *tw_dedup_new(int64_t window_ms)
     return d;
 }
 
-void tw_dedup_free(tw_dedup *d)
+void tw__dedup_free(tw_dedup *d)
 {
     if (!d)
         return;
@@ -84,7 +84,7 @@ static int insert(gen *g, key k)
     return 1;
 }
 
-int tw_dedup_check_add(tw_dedup *d, const char *id, size_t len, int64_t now_ms)
+int tw__dedup_check_add(tw_dedup *d, const char *id, size_t len, int64_t now_ms)
 {
     key k = hash_id(id, len);
     if (find(&d->cur, k) || find(&d->prev, k))
@@ -99,7 +99,7 @@ int tw_dedup_check_add(tw_dedup *d, const char *id, size_t len, int64_t now_ms)
     return insert(&d->cur, k) ? 0 : -1;
 }
 
-void tw_dedup_forget(tw_dedup *d, const char *id, size_t len)
+void tw__dedup_forget(tw_dedup *d, const char *id, size_t len)
 {
     key k = hash_id(id, len);
     key *s = find(&d->cur, k);

@@ -18,12 +18,12 @@
 
 typedef struct tw_dedup tw_dedup;
 
-tw_dedup *tw_dedup_new(int64_t window_ms);
-void tw_dedup_free(tw_dedup *d);
+tw_dedup *tw__dedup_new(int64_t window_ms);
+void tw__dedup_free(tw_dedup *d);
 /* 1 when id was seen in the window; otherwise remembers it (at now_ms) and returns 0. -1 when out
  * of memory (treated as "not seen": a duplicate alert is better than a lost one). Not thread-safe. */
-int tw_dedup_check_add(tw_dedup *d, const char *id, size_t len, int64_t now_ms);
+int tw__dedup_check_add(tw_dedup *d, const char *id, size_t len, int64_t now_ms);
 /* Forgets an id added by check_add (its batch could not be made durable). */
-void tw_dedup_forget(tw_dedup *d, const char *id, size_t len);
+void tw__dedup_forget(tw_dedup *d, const char *id, size_t len);
 
 #endif

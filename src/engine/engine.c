@@ -41,7 +41,7 @@ struct tw_engine {
         tw_counter *counter, *duplicates;
     } sources[TW_ENGINE_SOURCES_MAX];
     _Atomic size_t nsources;
-    /* the storm closer thread (started by tw_engine_attach) */
+    /* the storm closer thread (started by tw__engine_attach) */
     pthread_t storm_thread;
     int storm_started, storm_stop;
     pthread_mutex_t storm_lock;
@@ -62,28 +62,28 @@ void tw__engine_set_archiver(tw_engine *e, tw_engine_archive_fn fn, void *ctx)
     e->archiver_ctx = ctx;
 }
 
-void tw_engine_set_enricher(tw_engine *e, tw_enricher *en) { e->enricher = en; }
+void tw__engine_set_enricher(tw_engine *e, tw_enricher *en) { e->enricher = en; }
 
-void tw_engine_observe(tw_engine *e, tw_engine_observer fn, void *ctx)
+void tw__engine_observe(tw_engine *e, tw_engine_observer fn, void *ctx)
 {
     e->observer = fn;
     e->observer_ctx = ctx;
 }
 
-tw_status tw_engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
+tw_status tw__engine_new(tw_snapshots *snaps, tw_metrics *m, tw_engine **out, tw_error *err)
 {
     tw_engine *e = calloc(1, sizeof *e);
     if (!e)
         return tw__err(err, TW_ENOMEM, "out of memory");
-    tw_snapshot *snap = tw_snapshot_acquire(snaps);
-    e->dedup = tw_dedup_new(snap->cfg->dedup_window_ms);
-    tw_snapshot_release(snap);
+    tw_snapshot *snap = tw__snapshot_acquire(snaps);
+    e->dedup = tw__dedup_new(snap->cfg->dedup_window_ms);
+    tw__snapshot_release(snap);
     if (!e->dedup) {
         free(e);
         return tw__err(err, TW_ENOMEM, "out of memory");
     }
     if (!(e->sigma = tw__ecorr_new(snaps, m))) {
-        tw_dedup_free(e->dedup);
+        tw__dedup_free(e->dedup);
         free(e);
         return tw__err(err, TW_ENOMEM, "out of memory");
     }
@@ -102,18 +102,18 @@ static void *storm_main(void *arg);
 static void remember(void *ctx, const char *id, int64_t at)
 {
     tw_engine *e = ctx;
-    tw_dedup_check_add(e->dedup, id, strlen(id), at);
+    tw__dedup_check_add(e->dedup, id, strlen(id), at);
 }
 
-tw_status tw_engine_attach(tw_engine *e, tw_outbox *ob, tw_error *err)
+tw_status tw__engine_attach(tw_engine *e, tw_outbox *ob, tw_error *err)
 {
     e->ob = ob;
-    tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(e->snaps);
     int64_t window = snap->cfg->dedup_window_ms, since = tw__now_ms() - window;
-    tw_snapshot_release(snap);
-    tw_outbox_set_seen_window(ob, window);
+    tw__snapshot_release(snap);
+    tw__outbox_set_seen_window(ob, window);
     pthread_mutex_lock(&e->dedup_lock);
-    tw_status rc = tw_outbox_load_seen(ob, since, remember, e, err);
+    tw_status rc = tw__outbox_load_seen(ob, since, remember, e, err);
     pthread_mutex_unlock(&e->dedup_lock);
     if (!rc && !e->storm_started) {
         if (pthread_create(&e->storm_thread, NULL, storm_main, e))
@@ -135,20 +135,20 @@ static void stop_storms(tw_engine *e)
     e->storm_started = 0;
 }
 
-void tw_engine_set_stopping(tw_engine *e)
+void tw__engine_set_stopping(tw_engine *e)
 {
     e->stopping = 1;
     stop_storms(e);   /* before the outbox stops; open windows are closed after the next start */
 }
-int tw_engine_stopping(const tw_engine *e) { return e->stopping; }
+int tw__engine_stopping(const tw_engine *e) { return e->stopping; }
 
-void tw_engine_free(tw_engine *e)
+void tw__engine_free(tw_engine *e)
 {
     if (!e)
         return;
     stop_storms(e);
     tw__ecorr_free(e->sigma);   /* saves the correlation state */
-    tw_dedup_free(e->dedup);
+    tw__dedup_free(e->dedup);
     pthread_mutex_destroy(&e->dedup_lock);
     pthread_mutex_destroy(&e->storm_lock);
     pthread_mutex_destroy(&e->sources_lock);
@@ -156,9 +156,9 @@ void tw_engine_free(tw_engine *e)
     free(e);
 }
 
-int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime)
+int tw__engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime)
 {
-    return tw_outbox_file_done(e->ob, path, size, mtime);
+    return tw__outbox_file_done(e->ob, path, size, mtime);
 }
 
 /* ---- a batch under construction ---- */
@@ -208,8 +208,8 @@ static void batch_free(batch *b)
     TW_VEC_FREE(&b->alerts);
     TW_VEC_FREE(&b->alert_rule);
     TW_VEC_FREE(&b->seen);
-    tw_buf_free(&b->matched);
-    tw_buf_free(&b->matched_rules);
+    tw__buf_free(&b->matched);
+    tw__buf_free(&b->matched_rules);
 }
 
 static tw_new_alert *new_alert(batch *b, uint32_t rule)
@@ -245,21 +245,21 @@ static char *storm_key(const tw_rule_cfg *r, const tw_target_cfg *t, const tw_js
 {
     tw_buf b;
     /* A very long key is cut: the first 4 KB of values tell alerts apart well enough. */
-    tw_buf_init(&b, TW_STORM_KEY_MAX);
-    tw_buf_puts(&b, t->name);
-    tw_buf_puts(&b, "\n[");
+    tw__buf_init(&b, TW_STORM_KEY_MAX);
+    tw__buf_puts(&b, t->name);
+    tw__buf_puts(&b, "\n[");
     for (uint32_t i = 0; i < r->storm.nkeys; i++) {
-        const tw_json *v = tw_jsonpath_get(ev, r->storm.keys[i]);
+        const tw_json *v = tw__jsonpath_get(ev, r->storm.keys[i]);
         if (i)
-            tw_buf_putc(&b, ',');
-        v ? tw__json_write(&b, v) : tw_buf_puts(&b, "null");
+            tw__buf_putc(&b, ',');
+        v ? tw__json_write(&b, v) : tw__buf_puts(&b, "null");
     }
-    tw_buf_putc(&b, ']');
+    tw__buf_putc(&b, ']');
     if (tw_buf_error(&b) == TW_ENOMEM) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return NULL;
     }
-    return tw_buf_detach(&b, NULL);
+    return tw__buf_detach(&b, NULL);
 }
 
 /* Renders one alert for one binding into a (body owned by the batch). On failure the alert goes to
@@ -296,21 +296,21 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
         if (!xdoc || rc == TW_ENOMEM)
             rc = tw__err(&err, TW_ENOMEM, "out of memory computing facts");
         else
-            tw_log(TW_LOG_WARN, "a fact could not be computed", "rule", r->name, "error", err.msg, NULL);
+            tw__log(TW_LOG_WARN, "a fact could not be computed", "rule", r->name, "error", err.msg, NULL);
         rc = rc == TW_ENOMEM ? rc : TW_OK;
     }
     if (!rc && bd->xf) {
         tw_xf_ctx x = {r->name, arn, tw__now_ms(), text, len, t->ops->policy.escape_text, extra};
-        rc = tw_transform_apply(bd->xf, ev, &x, &input, &is_json, &err);
+        rc = tw__transform_apply(bd->xf, ev, &x, &input, &is_json, &err);
     }
     if (!rc) {
         tw_alert_ctx ac = {ev, text, len, r->name, r->description, r->severity, arn,
                            bd->xf ? (input.data ? input.data : "") : NULL, input.len, is_json,
                            storm_count, r->storm.window_ms, key, extra};
-        rc = tw_target_render(t->ops, t->impl, &ac, &body, &err);
+        rc = tw__target_render(t->ops, t->impl, &ac, &body, &err);
     }
     tw_json_doc_free(xdoc);
-    tw_buf_free(&input);
+    tw__buf_free(&input);
     if (rc) {
         char *why = malloc(600);
         if (why)
@@ -318,11 +318,11 @@ static void render_alert(const tw_config *cfg, const tw_rule_cfg *r, const tw_bi
         /* own() frees what it cannot keep: the reason is then a constant one */
         a->dead_reason = own(b, why) ? why
                          : rc == TW_ENOMEM ? "cannot render the alert: out of memory" : "cannot render the alert";
-        tw_buf_free(&body);
+        tw__buf_free(&body);
         return;
     }
     size_t blen = 0;
-    char *bd_text = tw_buf_detach(&body, &blen);
+    char *bd_text = tw__buf_detach(&body, &blen);
     if (!own(b, bd_text)) {
         a->dead_reason = "out of memory rendering the alert";
         return;
@@ -361,9 +361,9 @@ static void *make_rule_counters(void *ctx, const tw_config *cfg)
     tw_counter **c = calloc(cfg->nrules ? 2 * (size_t)cfg->nrules : 1, sizeof *c);
     char lbl[256];
     for (uint32_t i = 0; c && i < cfg->nrules; i++) {
-        tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name);
-        c[i] = tw_metrics_counter(e->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP, lbl);
-        c[cfg->nrules + i] = tw_metrics_counter(e->metrics, TW_METRIC_FOLDED, TW_METRIC_FOLDED_HELP, lbl);
+        tw__metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name);
+        c[i] = tw__metrics_counter(e->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP, lbl);
+        c[cfg->nrules + i] = tw__metrics_counter(e->metrics, TW_METRIC_FOLDED, TW_METRIC_FOLDED_HELP, lbl);
     }
     return c;
 }
@@ -379,9 +379,9 @@ static tw_counter *source_counters(tw_engine *e, const char *source, tw_counter 
             return e->sources[i].counter;
         }
     char lbl[128];
-    tw_metrics_label(lbl, sizeof lbl, "source", source);
-    tw_counter *c = tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl);
-    *duplicates = tw_metrics_counter(e->metrics, TW_METRIC_DUPLICATES, TW_METRIC_DUPLICATES_HELP, lbl);
+    tw__metrics_label(lbl, sizeof lbl, "source", source);
+    tw_counter *c = tw__metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl);
+    *duplicates = tw__metrics_counter(e->metrics, TW_METRIC_DUPLICATES, TW_METRIC_DUPLICATES_HELP, lbl);
     pthread_mutex_lock(&e->sources_lock);
     n = e->nsources;
     if (n < TW_ENGINE_SOURCES_MAX && strlen(source) < sizeof e->sources[n].name) {
@@ -457,7 +457,7 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
     size_t dl = tw__event_cloudtrail_id(text, len, 0, st->dedup_id, sizeof st->dedup_id);
     if (dl && !replay) {
         pthread_mutex_lock(&e->dedup_lock);
-        int seen = tw_dedup_check_add(e->dedup, st->dedup_id, dl, tw__now_ms());
+        int seen = tw__dedup_check_add(e->dedup, st->dedup_id, dl, tw__now_ms());
         pthread_mutex_unlock(&e->dedup_lock);
         if (seen == 1) {
             res->duplicate = 1;
@@ -496,9 +496,9 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         observed_event oe = {kept, len, b->matched_rules.len / sizeof(uint32_t), mr.count};
         for (size_t i = 0; i < mr.count; i++) {
             uint32_t ix = cfg->ruleset_rule[mr.rules[i]];
-            b->unobserved |= tw_buf_append(&b->matched_rules, &ix, sizeof ix) != TW_OK;
+            b->unobserved |= tw__buf_append(&b->matched_rules, &ix, sizeof ix) != TW_OK;
         }
-        b->unobserved |= tw_buf_append(&b->matched, &oe, sizeof oe) != TW_OK;
+        b->unobserved |= tw__buf_append(&b->matched, &oe, sizeof oe) != TW_OK;
     }
     for (size_t i = 0; i < mr.count; i++) {
         uint32_t ri = cfg->ruleset_rule[mr.rules[i]];
@@ -551,22 +551,22 @@ static tw_status forward(tw_engine *e, const tw_ingest_item *items, size_t n, co
                          tw_ingest_result *results, tw_error *err)
 {
     char lbl[128];
-    tw_metrics_label(lbl, sizeof lbl, "source", o && o->source ? o->source : "unknown");
+    tw__metrics_label(lbl, sizeof lbl, "source", o && o->source ? o->source : "unknown");
     if (e->stopping)
         return tw__err(err, TW_EINVAL, "the server is stopping");
     tw_status rc = e->forward(e->forward_ctx, items, n, o, results, err);
     if (!rc)
-        tw_count(tw_metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl), n);
+        tw_count(tw__metrics_counter(e->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl), n);
     if (!rc && o && (o->file_path || o->nfiles)) {
         tw_commit_batch cb = {.now_ms = tw__now_ms(), .file_path = o->file_path, .file_size = o->file_size,
                               .file_mtime = o->file_mtime, .file_records = (int64_t)n, .files = o->files,
                               .nfiles = o->nfiles};
-        rc = tw_outbox_commit(e->ob, &cb, err);
+        rc = tw__outbox_commit(e->ob, &cb, err);
     }
     return rc;
 }
 
-tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+tw_status tw__engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
                            tw_ingest_result *results, tw_error *err)
 {
     if (e->forward)
@@ -587,9 +587,9 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
     item_state *st = calloc(n ? n : 1, sizeof *st);
     if (!st)
         return tw__err(err, TW_ENOMEM, "out of memory");
-    tw_snapshot *snap = tw_snapshot_acquire(e->snaps);
-    tw_matcher *m = tw_snapshot_matcher(snap);
-    tw_counter *const *rule_matches = tw_snapshot_ext(snap, make_rule_counters, free, e);
+    tw_snapshot *snap = tw__snapshot_acquire(e->snaps);
+    tw_matcher *m = tw__snapshot_matcher(snap);
+    tw_counter *const *rule_matches = tw__snapshot_ext(snap, make_rule_counters, free, e);
     tw_status rc = TW_OK;
     if (!m) {
         rc = tw__err(err, TW_ENOMEM, "out of memory");
@@ -613,7 +613,7 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         char count[24];
         snprintf(count, sizeof count, "%zu", ndup);
         tw_count(dups, ndup);
-        tw_log(TW_LOG_INFO, "duplicate events dropped: their CloudTrail eventID was seen before (within "
+        tw__log(TW_LOG_INFO, "duplicate events dropped: their CloudTrail eventID was seen before (within "
                "server.dedup_window)", "source", source, "count", count, "event_id", st[first_dup].dedup_id, NULL);
     }
     if (b.alerts.n || b.seen.n || (o && (o->file_path || o->nfiles))) {
@@ -624,7 +624,7 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
                               .nfiles = o ? o->nfiles : 0};
         uint8_t *folded = b.alerts.n ? calloc(b.alerts.n, 1) : NULL;
         cb.folded = folded;
-        rc = tw_outbox_commit(e->ob, &cb, err);
+        rc = tw__outbox_commit(e->ob, &cb, err);
         for (size_t i = 0; !rc && folded && rule_matches && i < b.alerts.n; i++)
             if (folded[i] && b.alert_rule.v[i] < snap->cfg->nrules)
                 tw_count(rule_matches[snap->cfg->nrules + b.alert_rule.v[i]], 1);
@@ -634,9 +634,9 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
             pthread_mutex_lock(&e->dedup_lock);
             for (size_t i = 0; i < n; i++)
                 if (st[i].added)
-                    tw_dedup_forget(e->dedup, st[i].dedup_id, strlen(st[i].dedup_id));
+                    tw__dedup_forget(e->dedup, st[i].dedup_id, strlen(st[i].dedup_id));
             pthread_mutex_unlock(&e->dedup_lock);
-            tw_log(TW_LOG_ERROR, "cannot store alerts", "source", source, "error", err ? err->msg : "", NULL);
+            tw__log(TW_LOG_ERROR, "cannot store alerts", "source", source, "error", err ? err->msg : "", NULL);
         }
     }
     /* The archive copies what was accepted only now: an event whose alerts were not stored is sent
@@ -650,8 +650,8 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
             e->observer(e->observer_ctx, snap->cfg, oe[i].text, oe[i].len, ix + oe[i].first, oe[i].n);
     }
 out:
-    tw_snapshot_matcher_put(snap, m);
-    tw_snapshot_release(snap);
+    tw__snapshot_matcher_put(snap, m);
+    tw__snapshot_release(snap);
     batch_free(&b);
     free(st);
     return rc;
@@ -719,7 +719,7 @@ static tw_status summarise(const tw_config *cfg, due *d, int64_t now, batch *b, 
             bd = &r->bindings[k];
     }
     if (!bd) {
-        tw_log(TW_LOG_WARN, "storm summary dropped: the rule or its target is gone", "rule", d->rule, NULL);
+        tw__log(TW_LOG_WARN, "storm summary dropped: the rule or its target is gone", "rule", d->rule, NULL);
         return TW_OK;
     }
     tw_json_doc *doc = NULL;
@@ -740,7 +740,7 @@ static tw_status summarise(const tw_config *cfg, due *d, int64_t now, batch *b, 
     return rc;
 }
 
-tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, tw_error *err)
+tw_status tw__engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, tw_error *err)
 {
     batch b;
     memset(&b, 0, sizeof b);
@@ -749,7 +749,7 @@ tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, 
     tw_snapshot *snap = NULL;
     if (nclosed)
         *nclosed = 0;
-    tw_status rc = tw_outbox_storms_due(e->ob, now_ms, TW_STORM_CLOSE_MAX, collect_due, &l, err);
+    tw_status rc = tw__outbox_storms_due(e->ob, now_ms, TW_STORM_CLOSE_MAX, collect_due, &l, err);
     if (!rc && l.oom)
         rc = tw__err(err, TW_ENOMEM, "out of memory reading storm windows");
     if (rc || !l.due.n)
@@ -758,7 +758,7 @@ tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, 
         rc = tw__err(err, TW_ENOMEM, "out of memory closing storm windows");
         goto out;
     }
-    snap = tw_snapshot_acquire(e->snaps);
+    snap = tw__snapshot_acquire(e->snaps);
     for (size_t i = 0; i < l.due.n && !rc; i++)
         rc = summarise(snap->cfg, &l.due.v[i], now_ms, &b, err);
     if (rc)
@@ -767,12 +767,12 @@ tw_status tw_engine_close_storms(tw_engine *e, int64_t now_ms, size_t *nclosed, 
         closes[i] = (tw_storm_close){l.due.v[i].rule, l.due.v[i].key, l.due.v[i].window_end_ms,
                                      l.due.v[i].alert == NO_ALERT ? NULL : &b.alerts.v[l.due.v[i].alert]};
     tw_commit_batch cb = {.now_ms = now_ms, .closes = closes, .ncloses = l.due.n};
-    rc = tw_outbox_commit(e->ob, &cb, err);
+    rc = tw__outbox_commit(e->ob, &cb, err);
     if (!rc && nclosed)
         *nclosed = l.due.n;
 out:
     if (snap)
-        tw_snapshot_release(snap);
+        tw__snapshot_release(snap);
     free(closes);
     TW_VEC_FREE(&l.due);
     batch_free(&b);
@@ -790,18 +790,18 @@ static void sigma_tick(tw_engine *e, int64_t now)
         return;
     batch b;
     memset(&b, 0, sizeof b);
-    tw_counter *const *rule_matches = tw_snapshot_ext(snap, make_rule_counters, free, e);
+    tw_counter *const *rule_matches = tw__snapshot_ext(snap, make_rule_counters, free, e);
     tw_error err;
     tw_status rc = hit_alerts(snap->cfg, &hits, &b, rule_matches) ? tw__err(&err, TW_ENOMEM, "out of memory") : TW_OK;
     if (!rc && b.alerts.n) {
         tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .now_ms = now};
-        rc = tw_outbox_commit(e->ob, &cb, &err);
+        rc = tw__outbox_commit(e->ob, &cb, &err);
     }
     if (rc)
-        tw_log(TW_LOG_ERROR, "Sigma correlation alerts lost", "error", err.msg, NULL);
+        tw__log(TW_LOG_ERROR, "Sigma correlation alerts lost", "error", err.msg, NULL);
     batch_free(&b);
     tw__ecorr_hits_free(&hits);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
 }
 
 static void *storm_main(void *arg)
@@ -825,8 +825,8 @@ static void *storm_main(void *arg)
         size_t n = 0;
         int64_t now = tw__now_ms();
         /* The windows stay in the database: a failed close is tried again on the next tick. */
-        if (tw_engine_close_storms(e, now, &n, &err) && now - last_log >= 60000) {
-            tw_log(TW_LOG_ERROR, "cannot close storm windows", "error", err.msg, NULL);
+        if (tw__engine_close_storms(e, now, &n, &err) && now - last_log >= 60000) {
+            tw__log(TW_LOG_ERROR, "cannot close storm windows", "error", err.msg, NULL);
             last_log = now;
         }
         sigma_tick(e, now);

@@ -39,13 +39,13 @@ tw__ecorr *tw__ecorr_new(tw_snapshots *snaps, tw_metrics *m)
     ec->snaps = snaps;
     pthread_mutex_init(&ec->lock, NULL);
     if (m) {
-        ec->groups = tw_metrics_gauge(m, "trailwatch_sigma_groups", "Sigma correlation states held (per correlation "
+        ec->groups = tw__metrics_gauge(m, "trailwatch_sigma_groups", "Sigma correlation states held (per correlation "
                                       "and group-by values)", "");
-        ec->evicted = tw_metrics_counter(m, "trailwatch_sigma_evicted_total", "Sigma correlation states (or events of "
+        ec->evicted = tw__metrics_counter(m, "trailwatch_sigma_evicted_total", "Sigma correlation states (or events of "
                                          "a state) dropped to stay within sigma.max_groups / max_group_events", "");
-        ec->late = tw_metrics_counter(m, "trailwatch_sigma_late_total", "Events dropped by Sigma correlations: older "
+        ec->late = tw__metrics_counter(m, "trailwatch_sigma_late_total", "Events dropped by Sigma correlations: older "
                                       "than the newest eventTime minus sigma.lateness", "");
-        ec->hits = tw_metrics_counter(m, "trailwatch_sigma_correlation_hits_total", "Sigma correlation hits", "");
+        ec->hits = tw__metrics_counter(m, "trailwatch_sigma_correlation_hits_total", "Sigma correlation hits", "");
     }
     return ec;
 }
@@ -75,7 +75,7 @@ static void drop(tw__ecorr *ec)
     tw_correlator_free(ec->corr);   /* saves */
     ec->corr = NULL;
     memset(&ec->counted, 0, sizeof ec->counted);
-    tw_snapshot_release(ec->snap);
+    tw__snapshot_release(ec->snap);
     ec->snap = NULL;
 }
 
@@ -99,7 +99,7 @@ static void follow(tw__ecorr *ec, tw_snapshot *snap, int64_t now_ms)
     tw_error err;
     if (tw_correlator_new(cfg->sigma.rules, cfg->ruleset, &o, &ec->corr, &err)) {
         /* matching and alerting go on; only the correlations do not run */
-        tw_log(TW_LOG_ERROR, "Sigma correlations cannot run", "error", err.msg, NULL);
+        tw__log(TW_LOG_ERROR, "Sigma correlations cannot run", "error", err.msg, NULL);
         ec->corr = NULL;
     }
 }
@@ -131,7 +131,7 @@ static void on_hit(void *ctx, const tw_correlation_hit *h)
         id = strndup(ip + 6, (size_t)(ie - ip - 6));
     tw__ecorr_hit *x = json && id ? TW_VEC_ADD(c->out) : NULL;
     if (!x) {
-        tw_log(TW_LOG_ERROR, "Sigma correlation hit lost: out of memory", "rule", h->info->name, NULL);
+        tw__log(TW_LOG_ERROR, "Sigma correlation hit lost: out of memory", "rule", h->info->name, NULL);
         free(json);
         free(id);
         return;
@@ -148,17 +148,17 @@ void tw__ecorr_feed(tw__ecorr *ec, tw_snapshot *snap, tw_matcher *m, const tw_ma
         return;
     pthread_mutex_lock(&ec->lock);
     if (ec->snap != snap) {
-        tw_snapshot *cur = tw_snapshot_acquire(ec->snaps);
+        tw_snapshot *cur = tw__snapshot_acquire(ec->snaps);
         if (cur == snap)
             follow(ec, cur, now_ms);
         else
-            tw_snapshot_release(cur);   /* an event of the configuration before a reload */
+            tw__snapshot_release(cur);   /* an event of the configuration before a reload */
     }
     if (ec->snap == snap && ec->corr) {
         collect c = {snap->cfg, out};
         tw_error err;
         if (tw_correlator_feed(ec->corr, m, mr, now_ms, on_hit, &c, &err))
-            tw_log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
+            tw__log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
     }
     pthread_mutex_unlock(&ec->lock);
 }
@@ -167,17 +167,17 @@ void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out, tw_snaps
 {
     *snap_out = NULL;
     pthread_mutex_lock(&ec->lock);
-    tw_snapshot *cur = tw_snapshot_acquire(ec->snaps);
+    tw_snapshot *cur = tw__snapshot_acquire(ec->snaps);
     if (cur != ec->snap)
         follow(ec, cur, now_ms);
     else
-        tw_snapshot_release(cur);
+        tw__snapshot_release(cur);
     if (ec->corr) {
         collect c = {ec->snap->cfg, out};
         size_t before = out->n;
         tw_error err;
         if (tw_correlator_tick(ec->corr, now_ms, on_hit, &c, &err))
-            tw_log(TW_LOG_ERROR, "Sigma correlation windows not closed", "error", err.msg, NULL);
+            tw__log(TW_LOG_ERROR, "Sigma correlation windows not closed", "error", err.msg, NULL);
         if (out->n > before) {
             *snap_out = ec->snap;
             atomic_fetch_add(&ec->snap->refs, 1);
@@ -185,7 +185,7 @@ void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out, tw_snaps
         if (now_ms - ec->last_save_ms >= ec->snap->cfg->sigma.save_ms) {
             ec->last_save_ms = now_ms;
             if (tw_correlator_save(ec->corr, &err))
-                tw_log(TW_LOG_ERROR, "cannot save Sigma correlation state", "error", err.msg, NULL);
+                tw__log(TW_LOG_ERROR, "cannot save Sigma correlation state", "error", err.msg, NULL);
         }
         count_stats(ec);
     }

@@ -68,9 +68,9 @@ tw_status tw__enricher_new(tw_aws_client *client, const char *why_no_client, tw_
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&en->done, &ca);
     pthread_condattr_destroy(&ca);
-    en->m_calls = tw_metrics_counter(m, "trailwatch_enrich_calls_total", "Enrichment API calls made (cache misses).", "");
-    en->m_hits = tw_metrics_counter(m, "trailwatch_enrich_cache_hits_total", "Enrichments answered from the cache.", "");
-    en->m_failed = tw_metrics_counter(m, "trailwatch_enrich_failed_total",
+    en->m_calls = tw__metrics_counter(m, "trailwatch_enrich_calls_total", "Enrichment API calls made (cache misses).", "");
+    en->m_hits = tw__metrics_counter(m, "trailwatch_enrich_cache_hits_total", "Enrichments answered from the cache.", "");
+    en->m_failed = tw__metrics_counter(m, "trailwatch_enrich_failed_total",
                                       "Enrichments that failed, timed out or were rate limited (alerts marked).", "");
     *out = en;
     return TW_OK;
@@ -211,10 +211,10 @@ static void call_api(tw_enricher *en, const tw_enrich_cfg *c, const char *body, 
     }
     tw_buf b = TW_BUF_INIT;
     if (tw__json_write(&b, tw_json_root(doc)) == TW_OK)
-        o->answer = tw_buf_detach(&b, &o->alen);
+        o->answer = tw__buf_detach(&b, &o->alen);
     else
         snprintf(o->why, sizeof o->why, "out of memory keeping the answer");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     tw_json_doc_free(doc);
 }
 
@@ -344,7 +344,7 @@ void tw__enrich_rule(tw_enricher *en, const tw_rule_cfg *r, const tw_json *event
         const tw_enrich_cfg *c = &r->enrich[i];
         outcome o = {NULL, 0, ""};
         tw_buf body;
-        tw_buf_init(&body, TW_ENRICH_REQUEST_MAX);
+        tw__buf_init(&body, TW_ENRICH_REQUEST_MAX);
         tw_error err;
         int is_json = 0;
         tw_xf_ctx x = {r->name, "", 0, "", 0, NULL, NULL};
@@ -355,11 +355,11 @@ void tw__enrich_rule(tw_enricher *en, const tw_rule_cfg *r, const tw_json *event
             snprintf(o.why, sizeof o.why, "enrichment was not set up when trailwatch started: restart it");
         else if (!en->client)
             snprintf(o.why, sizeof o.why, "%s", en->why_no_client);
-        else if (tw_transform_apply(c->request, event, &x, &body, &is_json, &err))
+        else if (tw__transform_apply(c->request, event, &x, &body, &is_json, &err))
             snprintf(o.why, sizeof o.why, "cannot build the request: %s", err.msg);
         else
             lookup(en, c, body.data ? body.data : "{}", body.data ? body.len : 2, deadline, &o);
-        tw_buf_free(&body);
+        tw__buf_free(&body);
         tw_json *v = NULL;
         tw_json_doc *ad = NULL;
         if (o.answer && tw_json_parse(o.answer, o.alen, NULL, &ad, NULL) == TW_OK)
@@ -370,7 +370,7 @@ void tw__enrich_rule(tw_enricher *en, const tw_rule_cfg *r, const tw_json *event
                 snprintf(o.why, sizeof o.why, "the answer could not be read");
             if (en)
                 tw_count(en->m_failed, 1);
-            tw_log(TW_LOG_WARN, "enrichment failed; the alert goes out marked with the reason", "rule", r->name,
+            tw__log(TW_LOG_WARN, "enrichment failed; the alert goes out marked with the reason", "rule", r->name,
                    "enrichment", c->name, "error", o.why, NULL);
             v = error_value(d, o.why);
         }

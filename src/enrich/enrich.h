@@ -31,7 +31,7 @@
 #define TW_ENRICH_ENTRY_MAX   (64u * 1024u)
 /* APIs (service + action) with a rate limiter of their own. */
 #define TW_ENRICH_APIS_MAX    64u
-/* All enrichment calls made for one tw_engine_submit end within this: a burst of events with distinct
+/* All enrichment calls made for one tw__engine_submit end within this: a burst of events with distinct
  * requests cannot hold a source (and its acknowledgement) longer; the rest are marked "timed out". */
 #define TW_ENRICH_BATCH_BUDGET_MS 10000
 /* A request body built from an event: API inputs are small. */

@@ -51,7 +51,7 @@ tw_status tw_event_reader_fd(int fd, const tw_limits *lim, tw_event_reader **out
         return tw__err(err, TW_ENOMEM, "out of memory opening input");
     }
     tw__input_init(&r->in, fd);
-    tw_buf_init(&r->doc, r->lim.file_max);
+    tw__buf_init(&r->doc, r->lim.file_max);
     *out = r;
     return TW_OK;
 }
@@ -83,7 +83,7 @@ void tw_event_reader_free(tw_event_reader *r)
     if (r->own_fd)
         close(r->fd);
     free(r->buf);
-    tw_buf_free(&r->doc);
+    tw__buf_free(&r->doc);
     free(r);
 }
 
@@ -150,7 +150,7 @@ static void detect(tw_event_reader *r)
     if (r->fmt == TW_FORMAT_LINES)
         return;
     /* A document: take all of it (bounded by file_max). */
-    if (tw_buf_append(&r->doc, r->buf, r->len)) {
+    if (tw__buf_append(&r->doc, r->buf, r->len)) {
         r->pending = tw__err(&r->pending_err, TW_ETOOBIG, "input larger than %zu bytes", r->lim.file_max);
         r->doc_state = 3;
         return;
@@ -158,7 +158,7 @@ static void detect(tw_event_reader *r)
     while (!r->input_done) {
         r->len = r->off = 0;
         read_more(r);
-        if (tw_buf_append(&r->doc, r->buf, r->len)) {
+        if (tw__buf_append(&r->doc, r->buf, r->len)) {
             r->pending = tw__err(&r->pending_err, TW_ETOOBIG, "input larger than %zu bytes", r->lim.file_max);
             r->doc_state = 3;
             return;
@@ -389,20 +389,20 @@ tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *l
     else
         tw_limits_default(&l);
     tw_buf data;
-    tw_buf_init(&data, l.file_max);
+    tw__buf_init(&data, l.file_max);
     tw_status rc;
     if (tw__is_gzip(buf, len))
         rc = tw__gunzip(buf, len, l.file_max, &data, err);
-    else if ((rc = tw_buf_append(&data, buf, len)))
+    else if ((rc = tw__buf_append(&data, buf, len)))
         rc = rc == TW_ETOOBIG ? tw__err(err, rc, "input larger than %zu bytes", l.file_max)
                               : tw__err(err, rc, "out of memory reading input");
     if (rc) {
-        tw_buf_free(&data);
+        tw__buf_free(&data);
         return rc;
     }
     tw_event_reader *r = calloc(1, sizeof *r);
     if (!r) {
-        tw_buf_free(&data);
+        tw__buf_free(&data);
         return tw__err(err, TW_ENOMEM, "out of memory opening input");
     }
     r->lim = l;
@@ -410,7 +410,7 @@ tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *l
     tw__input_init(&r->in, -1);
     r->input_done = r->detected = 1;
     size_t n = 0;
-    char *text = tw_buf_detach(&data, &n);
+    char *text = tw__buf_detach(&data, &n);
     if (!text) {
         free(r);
         return tw__err(err, TW_ENOMEM, "out of memory opening input");
@@ -428,7 +428,7 @@ tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *l
     if (r->fmt == TW_FORMAT_LINES) {
         r->buf = text;
         r->len = r->cap = n;
-        tw_buf_init(&r->doc, l.file_max);
+        tw__buf_init(&r->doc, l.file_max);
     } else {
         r->doc = (tw_buf){text, n, n + 1, l.file_max, TW_OK};
         r->p = r->line_pos = text;

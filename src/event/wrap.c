@@ -111,11 +111,11 @@ int tw_event_is_cloudtrail_record(const char *json, size_t len)
 /* Appends "key":"<raw body>" (the body is already valid escaped JSON string content). */
 static tw_status put_raw(tw_buf *b, const char *key, const span *s)
 {
-    tw_status rc = tw_buf_printf(b, ",\"%s\":\"", key);
+    tw_status rc = tw__buf_printf(b, ",\"%s\":\"", key);
     if (!rc)
-        rc = tw_buf_append(b, s->s, s->len);
+        rc = tw__buf_append(b, s->s, s->len);
     if (!rc)
-        rc = tw_buf_putc(b, '"');
+        rc = tw__buf_putc(b, '"');
     return rc;
 }
 
@@ -133,7 +133,7 @@ tw_status tw_event_wrap_cloudtrail(const char *record, size_t len, char **out, s
     size_t tl = f[F_TYPE].s && f[F_TYPE].len <= sizeof type ? decode(&f[F_TYPE], type) : 0;
     const char *dt = tw__envelope_detail_type(tl ? type : NULL, tl);
     tw_buf b = TW_BUF_INIT;
-    rc = tw_buf_printf(&b, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"%s\"", id, dt);
+    rc = tw__buf_printf(&b, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"%s\"", id, dt);
     if (!rc && f[F_SOURCE].s) {
         /* "aws." + the service of the decoded eventSource, written as a JSON string again. */
         char *src = malloc(f[F_SOURCE].len + 5);
@@ -142,7 +142,7 @@ tw_status tw_event_wrap_cloudtrail(const char *record, size_t len, char **out, s
         if (!rc) {
             memcpy(src, "aws.", 4);
             tw__envelope_service(src + 4, decode(&f[F_SOURCE], src + 4), &svc);
-            rc = tw_buf_puts(&b, ",\"source\":");
+            rc = tw__buf_puts(&b, ",\"source\":");
         }
         if (!rc)
             rc = tw__json_write_string(&b, src, 4 + svc);
@@ -155,15 +155,15 @@ tw_status tw_event_wrap_cloudtrail(const char *record, size_t len, char **out, s
     if (!rc && f[F_REGION].s)
         rc = put_raw(&b, "region", &f[F_REGION]);
     if (!rc)
-        rc = tw_buf_puts(&b, ",\"resources\":[],\"detail\":");
+        rc = tw__buf_puts(&b, ",\"resources\":[],\"detail\":");
     if (!rc)
-        rc = tw_buf_append(&b, record, len);
+        rc = tw__buf_append(&b, record, len);
     if (!rc)
-        rc = tw_buf_putc(&b, '}');
+        rc = tw__buf_putc(&b, '}');
     if (rc) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return tw__err(err, rc, "out of memory wrapping a CloudTrail record");
     }
-    *out = tw_buf_detach(&b, out_len);
+    *out = tw__buf_detach(&b, out_len);
     return TW_OK;
 }

@@ -80,7 +80,7 @@ static int accept(parser *p, const char *tok)
 
 static xnode *new_node(parser *p, xnode_kind k)
 {
-    xnode *n = tw_arena_calloc(&p->e->arena, sizeof *n);
+    xnode *n = tw__arena_calloc(&p->e->arena, sizeof *n);
     if (!n)
         return oom(p);
     n->kind = k;
@@ -92,7 +92,7 @@ static xnode *binary(parser *p, int op, xnode *a, xnode *b)
     if (!a || !b)
         return NULL;
     xnode *n = new_node(p, XN_BINARY);
-    xnode **args = tw_arena_alloc(&p->e->arena, 2 * sizeof *args);
+    xnode **args = tw__arena_alloc(&p->e->arena, 2 * sizeof *args);
     if (!n || !args)
         return oom(p);
     args[0] = a;
@@ -111,7 +111,7 @@ static xnode *string_lit(parser *p)
     char q = p->s[p->pos];
     size_t start = p->pos++;
     tw_buf b = TW_BUF_INIT;
-    tw_buf_init(&b, TW_EXPR_TEXT_MAX);
+    tw__buf_init(&b, TW_EXPR_TEXT_MAX);
     while (p->pos < p->len && p->s[p->pos] != q) {
         char c = p->s[p->pos++];
         if (c == '\\' && p->pos < p->len) {
@@ -121,24 +121,24 @@ static xnode *string_lit(parser *p)
             else if (q == '\'' && (d == '\'' || d == '\\'))
                 c = d;
             else {
-                tw_buf_free(&b);
+                tw__buf_free(&b);
                 return fail(p, p->pos - 2, "unknown escape in a string");
             }
         }
-        if (tw_buf_putc(&b, c)) {
-            tw_buf_free(&b);
+        if (tw__buf_putc(&b, c)) {
+            tw__buf_free(&b);
             return oom(p);
         }
     }
     if (p->pos >= p->len) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return fail(p, start, "unterminated string");
     }
     p->pos++;
     xnode *n = new_node(p, XN_LITERAL);
     if (n && !(n->lit = tw__json_new_string(p->e->lits, b.data ? b.data : "", b.len)))
         n = oom(p);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return n;
 }
 
@@ -220,7 +220,7 @@ static xnode *call(parser *p, const char *name, size_t len, size_t at)
             snprintf(why, sizeof why, "%s() takes %d to %d arguments", nm, fi->min_args, fi->max_args);
         return fail(p, at, "%s", why);
     }
-    n->args = tw_arena_alloc(&p->e->arena, (na ? na : 1) * sizeof *n->args);
+    n->args = tw__arena_alloc(&p->e->arena, (na ? na : 1) * sizeof *n->args);
     if (!n->args)
         return oom(p);
     memcpy(n->args, args, na * sizeof *args);
@@ -306,7 +306,7 @@ static xnode *postfix(parser *p)
             if (!len)
                 return fail(p, start, "a name must follow '.'");
             st->kind = XS_NAME;
-            st->name = tw_arena_strndup(&p->e->arena, p->s + start, len);   /* the text is the caller's */
+            st->name = tw__arena_strndup(&p->e->arena, p->s + start, len);   /* the text is the caller's */
             st->len = len;
             if (!st->name)
                 return oom(p);
@@ -329,8 +329,8 @@ static xnode *postfix(parser *p)
     if (!ns)
         return base;
     xnode *n = new_node(p, XN_PATH);
-    xnode **args = tw_arena_alloc(&p->e->arena, sizeof *args);
-    if (!n || !args || !(n->steps = tw_arena_alloc(&p->e->arena, ns * sizeof *n->steps)))
+    xnode **args = tw__arena_alloc(&p->e->arena, sizeof *args);
+    if (!n || !args || !(n->steps = tw__arena_alloc(&p->e->arena, ns * sizeof *n->steps)))
         return oom(p);
     args[0] = base;
     n->args = args;
@@ -350,7 +350,7 @@ static xnode *unary(parser *p)
         xnode *a = unary(p);
         p->depth--;
         xnode *n = a ? new_node(p, XN_NEG) : NULL;
-        xnode **args = n ? tw_arena_alloc(&p->e->arena, sizeof *args) : NULL;
+        xnode **args = n ? tw__arena_alloc(&p->e->arena, sizeof *args) : NULL;
         if (!n || !args)
             return a ? oom(p) : NULL;
         args[0] = a;
@@ -403,7 +403,7 @@ static xnode *not_(parser *p)
         xnode *a = not_(p);
         p->depth--;
         xnode *n = a ? new_node(p, XN_NOT) : NULL;
-        xnode **args = n ? tw_arena_alloc(&p->e->arena, sizeof *args) : NULL;
+        xnode **args = n ? tw__arena_alloc(&p->e->arena, sizeof *args) : NULL;
         if (!n || !args)
             return a ? oom(p) : NULL;
         args[0] = a;
@@ -469,7 +469,7 @@ void tw__expr_free(tw_expr *e)
     if (!e)
         return;
     tw_json_doc_free(e->lits);
-    tw_arena_free(&e->arena);
+    tw__arena_free(&e->arena);
     free(e);
 }
 

@@ -115,7 +115,7 @@ int tw__xnumber(const tw_json *v, double *out)
 static tw_status append_capped(tw_buf *b, const char *s, size_t n)
 {
     size_t room = b->len > TW_EXPR_STRING_MAX ? 0 : TW_EXPR_STRING_MAX + 1 - b->len;
-    return tw_buf_append(b, s, n < room ? n : room);
+    return tw__buf_append(b, s, n < room ? n : room);
 }
 
 tw_status tw__xtext(tw_buf *b, const tw_json *v)
@@ -133,7 +133,7 @@ tw_status tw__xtext(tw_buf *b, const tw_json *v)
         tw_status rc = tw__json_write(&t, v);
         if (!rc)
             rc = append_capped(b, t.data ? t.data : "", t.len);
-        tw_buf_free(&t);
+        tw__buf_free(&t);
         return rc;
     }
     }

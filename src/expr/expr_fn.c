@@ -92,13 +92,13 @@ static tw_status format(tw_buf *b, const tw_json *fmt, const tw_json *const *arg
         return tw__xtext(b, fmt);
     for (size_t i = 0; i < n && !rc && b->len <= TW_EXPR_STRING_MAX; i++) {
         if (f[i] != '%' || i + 1 >= n) {
-            rc = tw_buf_putc(b, f[i]);
+            rc = tw__buf_putc(b, f[i]);
             continue;
         }
         size_t j = i + 1;
         int places = -1;
         if (f[j] == '%') {
-            rc = tw_buf_putc(b, '%');
+            rc = tw__buf_putc(b, '%');
             i = j;
             continue;
         }
@@ -110,7 +110,7 @@ static tw_status format(tw_buf *b, const tw_json *fmt, const tw_json *const *arg
         }
         char conv = j < n ? f[j] : 0;
         if (!(conv == 's' || conv == 'd' || conv == 'f') || (places >= 0 && conv != 'f') || places > 15) {
-            rc = tw_buf_putc(b, f[i]);                  /* not a conversion we know: literal text */
+            rc = tw__buf_putc(b, f[i]);                  /* not a conversion we know: literal text */
             continue;
         }
         const tw_json *a = next < nargs ? args[next++] : NULL;
@@ -120,9 +120,9 @@ static tw_status format(tw_buf *b, const tw_json *fmt, const tw_json *const *arg
         else if (!tw__xnumber(a, &d))
             rc = tw__xtext(b, a);                       /* not a number: shown as it is */
         else if (conv == 'd')
-            rc = tw_buf_printf(b, "%.0f", round_to(d, 0));
+            rc = tw__buf_printf(b, "%.0f", round_to(d, 0));
         else
-            rc = tw_buf_printf(b, "%.*f", places < 0 ? 6 : places, round_to(d, places < 0 ? 6 : places));
+            rc = tw__buf_printf(b, "%.*f", places < 0 ? 6 : places, round_to(d, places < 0 ? 6 : places));
         i = j;
     }
     return rc;
@@ -135,7 +135,7 @@ static const tw_json *text_result(xeval *x, tw_buf *b, tw_status rc)
         v = tw__xstr(x, b->data ? b->data : "", b->len);
     else if (!x->rc)
         x->rc = tw__err(x->err, rc, "out of memory");
-    tw_buf_free(b);
+    tw__buf_free(b);
     return v;
 }
 
@@ -204,7 +204,7 @@ const tw_json *tw__xcall(xeval *x, const xnode *n)
         if (!(s = tw_json_string(a[0], &len)))
             return a[0];
         for (size_t i = 0; i < len && i <= TW_EXPR_STRING_MAX && !rc; i++)
-            rc = tw_buf_putc(&b, (char)(n->fn == F_LOWER ? tolower((unsigned char)s[i]) : toupper((unsigned char)s[i])));
+            rc = tw__buf_putc(&b, (char)(n->fn == F_LOWER ? tolower((unsigned char)s[i]) : toupper((unsigned char)s[i])));
         return text_result(x, &b, rc);
     case F_CONCAT:
         for (size_t i = 0; i < n->nargs && !rc; i++)
@@ -217,7 +217,7 @@ const tw_json *tw__xcall(xeval *x, const xnode *n)
             return text_result(x, &b, rc);
         }
         for (size_t i = 0; i < tw_json_size(a[0]) && !rc && b.len <= TW_EXPR_STRING_MAX; i++)
-            if (!(rc = i ? tw_buf_puts(&b, sep) : TW_OK))
+            if (!(rc = i ? tw__buf_puts(&b, sep) : TW_OK))
                 rc = tw__xtext(&b, tw_json_at(a[0], i));
         return text_result(x, &b, rc);
     }

@@ -81,7 +81,7 @@ static tw_status parse_string(parser *ps, const char **s, size_t *len)
     if (!close)
         return perr(ps, e.at, e.code, e.why);
     size_t raw = (size_t)(close - body);
-    char *dst = tw_arena_alloc(&ps->doc->arena, raw + 1);
+    char *dst = tw__arena_alloc(&ps->doc->arena, raw + 1);
     if (!dst)
         return tw__err(ps->err, TW_ENOMEM, "out of memory parsing JSON");
     size_t n = escaped ? tw__lex_unescape(body, raw, dst) : (memcpy(dst, body, raw), raw);
@@ -96,7 +96,7 @@ static tw_status parse_string(parser *ps, const char **s, size_t *len)
 static tw_status close_container(parser *ps, tw_json *v, size_t mark, size_t elem)
 {
     size_t bytes = ps->stack.len - mark;
-    void *dst = tw_arena_alloc(&ps->doc->arena, bytes ? bytes : 1);
+    void *dst = tw__arena_alloc(&ps->doc->arena, bytes ? bytes : 1);
     if (!dst)
         return tw__err(ps->err, TW_ENOMEM, "out of memory parsing JSON");
     if (bytes)
@@ -112,7 +112,7 @@ static tw_status close_container(parser *ps, tw_json *v, size_t mark, size_t ele
 
 static tw_status push_scratch(parser *ps, const void *p, size_t n)
 {
-    tw_status rc = tw_buf_append(&ps->stack, p, n);
+    tw_status rc = tw__buf_append(&ps->stack, p, n);
     return rc ? tw__err(ps->err, rc, "out of memory parsing JSON") : TW_OK;
 }
 
@@ -234,7 +234,7 @@ static tw_status parse_value(parser *ps, tw_json **out)
             if (!(v = node(ps, TW_JSON_NUMBER)))
                 return tw__err(ps->err, TW_ENOMEM, "out of memory parsing JSON");
             size_t n = (size_t)(q - ps->p);
-            char *text = tw_arena_strndup(&ps->doc->arena, ps->p, n);
+            char *text = tw__arena_strndup(&ps->doc->arena, ps->p, n);
             if (!text)
                 return tw__err(ps->err, TW_ENOMEM, "out of memory parsing JSON");
             v->u.num.text = text;
@@ -265,7 +265,7 @@ tw_status tw_json_parse(const char *text, size_t len, const tw_limits *lim, tw_j
                        lim->event_max);
     parser ps = {.start = text, .p = text, .end = text + len, .line = 1, .line_start = text,
                  .max_depth = lim->json_depth, .err = err};
-    tw_buf_init(&ps.stack, 0);
+    tw__buf_init(&ps.stack, 0);
     tw_status rc = TW_ENOMEM;
     if (!(ps.doc = tw__json_doc_new())) {
         tw__err(err, rc, "out of memory parsing JSON");
@@ -282,7 +282,7 @@ tw_status tw_json_parse(const char *text, size_t len, const tw_limits *lim, tw_j
     *out = ps.doc;
     ps.doc = NULL;
 out:
-    tw_buf_free(&ps.stack);
+    tw__buf_free(&ps.stack);
     tw_json_doc_free(ps.doc);
     return rc;
 }

@@ -17,7 +17,7 @@ void tw_json_doc_free(tw_json_doc *doc)
 {
     if (!doc)
         return;
-    tw_arena_free(&doc->arena);
+    tw__arena_free(&doc->arena);
     free(doc);
 }
 
@@ -98,17 +98,17 @@ char *tw_json_dump(const tw_json *v, size_t *len)
 {
     tw_buf b = TW_BUF_INIT;
     if (tw__json_write(&b, v)) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return NULL;
     }
-    return tw_buf_detach(&b, len);
+    return tw__buf_detach(&b, len);
 }
 
 /* ---- builders ---- */
 
 tw_json *tw__json_new(tw_json_doc *d, tw_json_type t)
 {
-    tw_json *v = tw_arena_calloc(&d->arena, sizeof *v);
+    tw_json *v = tw__arena_calloc(&d->arena, sizeof *v);
     if (v)
         v->type = (uint8_t)t;
     return v;
@@ -117,7 +117,7 @@ tw_json *tw__json_new(tw_json_doc *d, tw_json_type t)
 tw_json *tw__json_new_string(tw_json_doc *d, const char *s, size_t len)
 {
     tw_json *v = tw__json_new(d, TW_JSON_STRING);
-    if (!v || !(v->u.str = tw_arena_strndup(&d->arena, s, len)))
+    if (!v || !(v->u.str = tw__arena_strndup(&d->arena, s, len)))
         return NULL;
     v->n = len;
     return v;
@@ -126,7 +126,7 @@ tw_json *tw__json_new_string(tw_json_doc *d, const char *s, size_t len)
 tw_json *tw__json_new_number(tw_json_doc *d, const char *text, size_t len)
 {
     tw_json *v = tw__json_new(d, TW_JSON_NUMBER);
-    if (!v || !(v->u.num.text = tw_arena_strndup(&d->arena, text, len)))
+    if (!v || !(v->u.num.text = tw__arena_strndup(&d->arena, text, len)))
         return NULL;
     v->n = len;
     v->u.num.d = tw__number_to_double(text, len);
@@ -151,7 +151,7 @@ static tw_status grow(tw_json_doc *d, tw_json *c, size_t elem)
     if (c->n < c->cap)
         return TW_OK;
     size_t cap = c->cap ? c->cap * 2 : 4;
-    void *p = tw_arena_alloc(&d->arena, cap * elem);
+    void *p = tw__arena_alloc(&d->arena, cap * elem);
     if (!p)
         return TW_ENOMEM;
     void *old = c->type == TW_JSON_ARRAY ? (void *)c->u.items : (void *)c->u.members;
@@ -185,7 +185,7 @@ tw_status tw__json_put(tw_json_doc *d, tw_json *obj, const char *key, size_t kle
         return TW_EINVAL;
     if (grow(d, obj, sizeof(tw_json_member)))
         return TW_ENOMEM;
-    const char *k = tw_arena_strndup(&d->arena, key, klen);
+    const char *k = tw__arena_strndup(&d->arena, key, klen);
     if (!k)
         return TW_ENOMEM;
     obj->u.members[obj->n++] = (tw_json_member){k, klen, val};

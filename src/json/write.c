@@ -7,10 +7,10 @@
 tw_status tw__json_write_string(tw_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    tw_status rc = tw_buf_reserve(b, len + 2);
+    tw_status rc = tw__buf_reserve(b, len + 2);
     if (rc)
         return rc;
-    if ((rc = tw_buf_putc(b, '"')))
+    if ((rc = tw__buf_putc(b, '"')))
         return rc;
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
@@ -19,7 +19,7 @@ tw_status tw__json_write_string(tw_buf *b, const char *s, size_t len)
             run++;
             continue;
         }
-        if (run && (rc = tw_buf_append(b, s + i - run, run)))
+        if (run && (rc = tw__buf_append(b, s + i - run, run)))
             return rc;
         run = 0;
         char esc[7];
@@ -39,45 +39,45 @@ tw_status tw__json_write_string(tw_buf *b, const char *s, size_t len)
             esc[5] = hex[c & 15];
             n = 6;
         }
-        if ((rc = tw_buf_append(b, esc, n)))
+        if ((rc = tw__buf_append(b, esc, n)))
             return rc;
     }
-    if (run && (rc = tw_buf_append(b, s + len - run, run)))
+    if (run && (rc = tw__buf_append(b, s + len - run, run)))
         return rc;
-    return tw_buf_putc(b, '"');
+    return tw__buf_putc(b, '"');
 }
 
 tw_status tw__json_write(tw_buf *b, const tw_json *v)
 {
     tw_status rc = TW_OK;
     switch (v->type) {
-    case TW_JSON_NULL: return tw_buf_append(b, "null", 4);
-    case TW_JSON_TRUE: return tw_buf_append(b, "true", 4);
-    case TW_JSON_FALSE: return tw_buf_append(b, "false", 5);
-    case TW_JSON_NUMBER: return tw_buf_append(b, v->u.num.text, v->n);
+    case TW_JSON_NULL: return tw__buf_append(b, "null", 4);
+    case TW_JSON_TRUE: return tw__buf_append(b, "true", 4);
+    case TW_JSON_FALSE: return tw__buf_append(b, "false", 5);
+    case TW_JSON_NUMBER: return tw__buf_append(b, v->u.num.text, v->n);
     case TW_JSON_STRING: return tw__json_write_string(b, v->u.str, v->n);
     case TW_JSON_ARRAY:
-        if ((rc = tw_buf_putc(b, '[')))
+        if ((rc = tw__buf_putc(b, '[')))
             return rc;
         for (size_t i = 0; i < v->n; i++) {
-            if (i && (rc = tw_buf_putc(b, ',')))
+            if (i && (rc = tw__buf_putc(b, ',')))
                 return rc;
             if ((rc = tw__json_write(b, v->u.items[i])))
                 return rc;
         }
-        return tw_buf_putc(b, ']');
+        return tw__buf_putc(b, ']');
     case TW_JSON_OBJECT:
-        if ((rc = tw_buf_putc(b, '{')))
+        if ((rc = tw__buf_putc(b, '{')))
             return rc;
         for (size_t i = 0; i < v->n; i++) {
             const tw_json_member *m = &v->u.members[i];
-            if (i && (rc = tw_buf_putc(b, ',')))
+            if (i && (rc = tw__buf_putc(b, ',')))
                 return rc;
-            if ((rc = tw__json_write_string(b, m->key, m->klen)) || (rc = tw_buf_putc(b, ':')) ||
+            if ((rc = tw__json_write_string(b, m->key, m->klen)) || (rc = tw__buf_putc(b, ':')) ||
                 (rc = tw__json_write(b, m->val)))
                 return rc;
         }
-        return tw_buf_putc(b, '}');
+        return tw__buf_putc(b, '}');
     }
     return TW_EINVAL;
 }

@@ -124,7 +124,7 @@ struct tw_dispatch {
 
 /* ---- small helpers ---- */
 
-int64_t tw_backoff_ms(uint32_t attempts, int64_t base_ms, int64_t cap_ms, uint64_t random)
+int64_t tw__backoff_ms(uint32_t attempts, int64_t base_ms, int64_t cap_ms, uint64_t random)
 {
     if (attempts == 0)
         attempts = 1;
@@ -137,7 +137,7 @@ int64_t tw_backoff_ms(uint32_t attempts, int64_t base_ms, int64_t cap_ms, uint64
     return half + (half > 0 ? (int64_t)(random % (uint64_t)(half + 1)) : 0);
 }
 
-int64_t tw_parse_retry_after(const char *v, int64_t now_ms)
+int64_t tw__parse_retry_after(const char *v, int64_t now_ms)
 {
     if (!v)
         return -1;
@@ -367,25 +367,25 @@ static tstate *tstate_for(tw_dispatch *d, const char *name)
         free(t);
         return NULL;
     }
-    tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(d->snaps);
     const tw_target_cfg *tc = tw__config_target(snap->cfg, name);
     t->ordered = tc && concurrency(tc) == 1;
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     char lbl[256];
-    tw_metrics_label(lbl, sizeof lbl, "target", name);
+    tw__metrics_label(lbl, sizeof lbl, "target", name);
     char lbl2[320];
     const char *help = TW_METRIC_DELIVERIES_HELP;
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"delivered\"", lbl);
-    t->delivered = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
+    t->delivered = tw__metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"retry\"", lbl);
-    t->retried = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
+    t->retried = tw__metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"dead\"", lbl);
-    t->dead = tw_metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
-    t->window = tw_metrics_gauge(d->metrics, "trailwatch_outbox_window",
+    t->dead = tw__metrics_counter(d->metrics, TW_METRIC_DELIVERIES, help, lbl2);
+    t->window = tw__metrics_gauge(d->metrics, "trailwatch_outbox_window",
                                  "Alerts of a target held in memory by the dispatcher (the rest wait on disk)", lbl);
-    t->pending = tw_metrics_gauge(d->metrics, "trailwatch_outbox_pending", "Alerts waiting for delivery, by target",
+    t->pending = tw__metrics_gauge(d->metrics, "trailwatch_outbox_pending", "Alerts waiting for delivery, by target",
                                   lbl);
-    t->paged = tw_metrics_counter(d->metrics, "trailwatch_outbox_paged_total",
+    t->paged = tw__metrics_counter(d->metrics, "trailwatch_outbox_paged_total",
                                   "Alerts read back from disk into the dispatcher's window, by target", lbl);
     t->tokens = -1; /* filled on first use from the target's burst */
     d->targets[d->ntargets++] = t;
@@ -439,7 +439,7 @@ static void requeue(tw_dispatch *d, entry *e)
         return;
     }
     if (!heap_push(d, e)) {
-        tw_log(TW_LOG_ERROR, "out of memory scheduling a retry (it resumes after a restart)", NULL);
+        tw__log(TW_LOG_ERROR, "out of memory scheduling a retry (it resumes after a restart)", NULL);
         t->held--;
         ids_del(d, e->id);
         entry_free(e);
@@ -454,13 +454,13 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
     uint32_t attempts = e->attempts + 1;
     char reason[700];
     if (oc == TW_OUTCOME_DELIVERED) {
-        uint64_t seq = t->last_seq = tw_outbox_delivered(d->ob, e->id);
+        uint64_t seq = t->last_seq = tw__outbox_delivered(d->ob, e->id);
         tw_count(t->delivered, 1);
-        tw_observe(d->latency, (now - e->created_ms) * 1000);
+        tw__observe(d->latency, (now - e->created_ms) * 1000);
         char n[16], ms[24];
         snprintf(n, sizeof n, "%u", attempts);
         snprintf(ms, sizeof ms, "%lld", (long long)(now - e->created_ms));
-        tw_log(TW_LOG_DEBUG, "alert delivered", "target", t->name, "rule", e->rule, "event", e->event_id,
+        tw__log(TW_LOG_DEBUG, "alert delivered", "target", t->name, "rule", e->rule, "event", e->event_id,
                "attempt", n, "ms_since_created", ms, NULL);
         finish_entry(d, e, seq);
         return;
@@ -481,14 +481,14 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
         oc = TW_OUTCOME_PERMANENT, why = reason;
     }
     if (oc == TW_OUTCOME_PERMANENT) {
-        uint64_t seq = t->last_seq = tw_outbox_dead(d->ob, e->id, attempts, why, response);
+        uint64_t seq = t->last_seq = tw__outbox_dead(d->ob, e->id, attempts, why, response);
         tw_count(t->dead, 1);
-        tw_log(TW_LOG_WARN, "alert dead-lettered", "target", t->name, "rule", e->rule ? e->rule : "", "event",
+        tw__log(TW_LOG_WARN, "alert dead-lettered", "target", t->name, "rule", e->rule ? e->rule : "", "event",
                e->event_id ? e->event_id : "", "reason", why, NULL);
         finish_entry(d, e, seq);
         return;
     }
-    int64_t delay = tw_backoff_ms(attempts, r ? r->base_ms : 1000, r ? r->cap_ms : 300000, rnd());
+    int64_t delay = tw__backoff_ms(attempts, r ? r->base_ms : 1000, r ? r->cap_ms : 300000, rnd());
     if (retry_after_ms >= 0) {
         delay = retry_after_ms > delay ? retry_after_ms : delay;
         t->blocked_until = now + retry_after_ms; /* the whole target waits, not just this alert */
@@ -499,11 +499,11 @@ static void outcome(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc
         delay = 0;
     e->attempts = attempts;
     e->next_ms = now + delay;
-    t->last_seq = tw_outbox_retry(d->ob, e->id, e->next_ms, attempts, why);
+    t->last_seq = tw__outbox_retry(d->ob, e->id, e->next_ms, attempts, why);
     tw_count(t->retried, 1);
     char n[16];
     snprintf(n, sizeof n, "%u", attempts);
-    tw_log(TW_LOG_INFO, "delivery will be retried", "target", t->name, "rule", e->rule ? e->rule : "", "attempt",
+    tw__log(TW_LOG_INFO, "delivery will be retried", "target", t->name, "rule", e->rule ? e->rule : "", "attempt",
            n, "reason", why, NULL);
     requeue(d, e);
 }
@@ -515,7 +515,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     http_job *j = ud;
     size_t len = size * n;
     if (j->response.len < RESPONSE_CAP)
-        tw_buf_append(&j->response, p, len > RESPONSE_CAP - j->response.len ? RESPONSE_CAP - j->response.len : len);
+        tw__buf_append(&j->response, p, len > RESPONSE_CAP - j->response.len ? RESPONSE_CAP - j->response.len : len);
     return len;
 }
 
@@ -528,7 +528,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         size_t vl = len - 12 < sizeof v - 1 ? len - 12 : sizeof v - 1;
         memcpy(v, p + 12, vl);
         v[vl] = '\0';
-        j->retry_after_ms = tw_parse_retry_after(v, tw__now_ms());
+        j->retry_after_ms = tw__parse_retry_after(v, tw__now_ms());
     }
     return len;
 }
@@ -537,7 +537,7 @@ static void http_job_free(http_job *j)
 {
     curl_slist_free_all(j->headers);
     free(j->body);
-    tw_buf_free(&j->response);
+    tw__buf_free(&j->response);
     free(j);
 }
 
@@ -552,7 +552,7 @@ static int start_http(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *
     j->e = e;
     j->t = t;
     j->retry_after_ms = -1;
-    tw_buf_init(&j->response, RESPONSE_CAP);
+    tw__buf_init(&j->response, RESPONSE_CAP);
     if (tc->ops->http_prepare(tc->impl, e->idem_key, &prep, &err)) {
         outcome(d, e, t, tc, TW_OUTCOME_PERMANENT, err.msg, "", -1);
         http_job_free(j);
@@ -563,12 +563,12 @@ static int start_http(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *
     if (tc->ops->finalize_body) {
         tw_buf fb = TW_BUF_INIT;
         if (tc->ops->finalize_body(tc->impl, e->body, e->body_len, &fb)) {
-            tw_buf_free(&fb);
+            tw__buf_free(&fb);
             outcome(d, e, t, tc, TW_OUTCOME_PERMANENT, "cannot build the request body", "", -1);
             http_job_free(j);
             return 1;
         }
-        j->body = tw_buf_detach(&fb, &body_len);
+        j->body = tw__buf_detach(&fb, &body_len);
         body = j->body;
     }
     if (!(j->h = curl_easy_init())) {
@@ -634,7 +634,7 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
     curl_easy_cleanup(h);
     j->t->inflight--;
     d->inflight--;
-    tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(d->snaps);
     const tw_target_cfg *tc = tw__config_target(snap->cfg, j->t->name);
     char why[600];
     tw_outcome oc;
@@ -648,7 +648,7 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
         if (tc && tc->ops->http_classify)
             oc = tc->ops->http_classify(tc->impl, status, resp, j->response.len, j->retry_after_ms, &retry_after);
         else
-            oc = tw_target_http_default(status, j->retry_after_ms, &retry_after);
+            oc = tw__target_http_default(status, j->retry_after_ms, &retry_after);
         if (j->retry_after_ms == -2)
             snprintf(why, sizeof why, "HTTP %ld with a negative Retry-After (the destination asks not to "
                                       "retry): %.200s", status, resp);
@@ -656,7 +656,7 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
             snprintf(why, sizeof why, "HTTP %ld: %.200s", status, resp);
     }
     outcome(d, j->e, j->t, tc, oc, why, resp, retry_after);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     j->e = NULL;
     http_job_free(j);
 }
@@ -678,7 +678,7 @@ static void *worker_main(void *arg)
         j->why[0] = '\0';
         j->outcome = j->tc->ops->deliver_local(j->tc->impl, j->e->body, j->e->body_len, j->tc->timeout_ms, j->why,
                                                sizeof j->why);
-        tw_snapshot_release(j->snap);
+        tw__snapshot_release(j->snap);
         j->snap = NULL;
         j->tc = NULL;
         pthread_mutex_lock(&d->lock);
@@ -723,10 +723,10 @@ static int local_done(tw_dispatch *d)
         js = j->next;
         j->t->inflight--;
         d->inflight--;
-        tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
+        tw_snapshot *snap = tw__snapshot_acquire(d->snaps);
         outcome(d, j->e, j->t, tw__config_target(snap->cfg, j->t->name), j->outcome,
                 j->why[0] ? j->why : "delivery failed", "", -1);
-        tw_snapshot_release(snap);
+        tw__snapshot_release(snap);
         free(j);
     }
     return any;
@@ -793,7 +793,7 @@ static void scan_new(tw_dispatch *d)
         tw_error err;
         size_t n = 0;
         if (tw__store_scan_new(d->rd, d->max_id, SCAN_PAGE, scan_row, d, &n, &err)) {
-            tw_log(TW_LOG_WARN, "cannot read the outbox", "error", err.msg, NULL);
+            tw__log(TW_LOG_WARN, "cannot read the outbox", "error", err.msg, NULL);
             return;
         }
         if (n < SCAN_PAGE)
@@ -872,7 +872,7 @@ static void page(tw_dispatch *d, tstate *t, int64_t now, uint64_t recorded)
     }
     t->next_page = now + (p.added ? 0 : 100);
     if (rc) {
-        tw_log(TW_LOG_WARN, "cannot read the outbox", "target", t->name, "error", err.msg, NULL);
+        tw__log(TW_LOG_WARN, "cannot read the outbox", "target", t->name, "error", err.msg, NULL);
         t->next_page = now + SCAN_EVERY_MS;
     }
     tw_count(t->paged, p.added);
@@ -906,7 +906,7 @@ static void refresh_gauges(tw_dispatch *d, int64_t now)
     for (size_t i = 0; i < d->ntargets; i++)
         tw_gauge_set(d->targets[i]->window, d->targets[i]->held);
     uint64_t refused, dropped;
-    tw_outbox_cap_counts(d->ob, &refused, &dropped);
+    tw__outbox_cap_counts(d->ob, &refused, &dropped);
     tw_gauge_set(d->capped_reject, refused); /* counted by the writer; shown as the counters they are */
     tw_gauge_set(d->capped_drop, dropped);
     if (now < d->next_counts)
@@ -916,7 +916,7 @@ static void refresh_gauges(tw_dispatch *d, int64_t now)
         tw_gauge_set(d->targets[i]->pending, 0);
     tw_error err;
     if (tw__store_count_by_target(d->rd, set_pending, d, &err))
-        tw_log(TW_LOG_WARN, "cannot read the outbox counts", "error", err.msg, NULL);
+        tw__log(TW_LOG_WARN, "cannot read the outbox counts", "error", err.msg, NULL);
 }
 
 /* ---- the loop ---- */
@@ -952,9 +952,9 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
         return wait;
     /* Outcomes cannot be committed (a full disk): every delivery now would be repeated after a
      * restart, and its outcome held in memory. Wait until they are recorded. */
-    if (tw_outbox_unrecorded(d->ob) > UNRECORDED_MAX)
+    if (tw__outbox_unrecorded(d->ob) > UNRECORDED_MAX)
         return wait < 250 ? wait : 250;
-    tw_snapshot *snap = tw_snapshot_acquire(d->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(d->snaps);
     for (size_t i = 0; i < d->ntargets; i++) {
         tstate *t = d->targets[i];
         while (t->head) {
@@ -1006,7 +1006,7 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
             break;
         }
     }
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     return wait < 0 ? 0 : wait;
 }
 
@@ -1020,7 +1020,7 @@ static void *dispatch_main(void *arg)
             scan_new(d);
             d->next_scan = now + SCAN_EVERY_MS;
         }
-        uint64_t recorded = tw_outbox_recorded_seq(d->ob);
+        uint64_t recorded = tw__outbox_recorded_seq(d->ob);
         release_finished(d, recorded);
         pthread_mutex_lock(&d->lock);
         int stopping = d->stopping;
@@ -1037,7 +1037,7 @@ static void *dispatch_main(void *arg)
         for (size_t i = 0; i < d->ntargets; i++) /* a spilled target waiting for its outcomes' commit */
             if (d->targets[i]->spilled && wait > 50)
                 wait = 50;
-        tw_gauge_set(d->depth_gauge, (uint64_t)tw_outbox_depth(d->ob));
+        tw_gauge_set(d->depth_gauge, (uint64_t)tw__outbox_depth(d->ob));
         refresh_gauges(d, now);
         int running = 0;
         curl_multi_perform(d->multi, &running);
@@ -1081,7 +1081,7 @@ static void free_all(tw_dispatch *d)
     TW_VEC_FREE(&d->finishing);
 }
 
-tw_status tw_dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *snaps, tw_metrics *m,
+tw_status tw__dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *snaps, tw_metrics *m,
                             tw_dispatch **out, tw_error *err)
 {
     *out = NULL;
@@ -1091,12 +1091,12 @@ tw_status tw_dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *s
     d->ob = ob;
     d->snaps = snaps;
     d->metrics = m;
-    d->latency = tw_metrics_histogram(m, "trailwatch_delivery_latency_seconds",
+    d->latency = tw__metrics_histogram(m, "trailwatch_delivery_latency_seconds",
                                       "Time from an alert's creation to its successful delivery", "");
-    d->depth_gauge = tw_metrics_gauge(m, "trailwatch_outbox_depth", "Alerts waiting in the outbox", "");
+    d->depth_gauge = tw__metrics_gauge(m, "trailwatch_outbox_depth", "Alerts waiting in the outbox", "");
     const char *capped = "Alerts refused (reject) or dead-lettered (drop_oldest) by a target's max_pending";
-    d->capped_reject = tw_metrics_counter(m, "trailwatch_outbox_capped_total", capped, "policy=\"reject\"");
-    d->capped_drop = tw_metrics_counter(m, "trailwatch_outbox_capped_total", capped, "policy=\"drop_oldest\"");
+    d->capped_reject = tw__metrics_counter(m, "trailwatch_outbox_capped_total", capped, "policy=\"reject\"");
+    d->capped_drop = tw__metrics_counter(m, "trailwatch_outbox_capped_total", capped, "policy=\"drop_oldest\"");
     tw_status rc = tw_store_open(data_dir, &d->rd, err);
     if (rc) {
         free(d);
@@ -1147,7 +1147,7 @@ fail:
     return rc;
 }
 
-void tw_dispatch_enqueue(tw_dispatch *d, const tw_alert_row *rows, size_t n)
+void tw__dispatch_enqueue(tw_dispatch *d, const tw_alert_row *rows, size_t n)
 {
     (void)rows;
     if (!n)
@@ -1156,13 +1156,13 @@ void tw_dispatch_enqueue(tw_dispatch *d, const tw_alert_row *rows, size_t n)
     curl_multi_wakeup(d->multi);
 }
 
-size_t tw_dispatch_pending(tw_dispatch *d)
+size_t tw__dispatch_pending(tw_dispatch *d)
 {
-    int64_t n = tw_outbox_depth(d->ob);
+    int64_t n = tw__outbox_depth(d->ob);
     return n > 0 ? (size_t)n : 0;
 }
 
-void tw_dispatch_stop(tw_dispatch *d, int64_t drain_ms)
+void tw__dispatch_stop(tw_dispatch *d, int64_t drain_ms)
 {
     if (!d)
         return;
@@ -1187,13 +1187,13 @@ void tw_dispatch_stop(tw_dispatch *d, int64_t drain_ms)
     pthread_cond_broadcast(&d->jobs_cond);
     pthread_mutex_unlock(&d->lock);
     /* The drain time is up: a command still running is stopped rather than waited for. */
-    tw_target_cancel_local(1);
+    tw__target_cancel_local(1);
     for (int k = 0; k < LOCAL_WORKERS; k++)
         pthread_join(d->workers[k], NULL);
-    tw_target_cancel_local(0);
+    tw__target_cancel_local(0);
     for (local_job *j = d->jobs, *n; j; j = n) {
         n = j->next;
-        tw_snapshot_release(j->snap);
+        tw__snapshot_release(j->snap);
         entry_free(j->e);
         free(j);
     }

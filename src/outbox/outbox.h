@@ -3,7 +3,7 @@
  * what every source and the dispatcher hand it in groups (internal).
  *
  * Ownership: the outbox owns its store connection and thread. A batch and everything it points to
- * stay the caller's; tw_outbox_commit returns once the batch is committed or failed. Rows passed to
+ * stay the caller's; tw__outbox_commit returns once the batch is committed or failed. Rows passed to
  * on_committed are borrowed for the call.
  *
  * Why one writer: SQLite has one writer at a time anyway; funnelling all writes through one thread
@@ -71,7 +71,7 @@ typedef struct tw_commit_batch {
     uint8_t *folded;               /* optional, nalerts entries: set to 1 for each alert suppressed so */
 } tw_commit_batch;
 
-/* A storm window whose time is up (tw_outbox_storms_due). */
+/* A storm window whose time is up (tw__outbox_storms_due). */
 typedef struct tw_storm_summary {
     const char *rule, *key;
     const char *event;             /* the latest suppressed event */
@@ -86,40 +86,40 @@ typedef struct tw_outbox_hooks {
     void (*on_committed)(void *ctx, const tw_alert_row *rows, size_t n);
 } tw_outbox_hooks;
 
-tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err);
+tw_status tw__outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err);
 /* Commits any queued work and stops the thread. */
-void tw_outbox_stop(tw_outbox *ob);
+void tw__outbox_stop(tw_outbox *ob);
 
 /* Blocks until the batch is durable (TW_OK) or failed (err says why; nothing of it was kept).
  * TW_EBUSY: an alert's target has max_pending alerts waiting (policy reject). */
-tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err);
+tw_status tw__outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err);
 
 /* Delivery outcomes, applied in order in the next group commit. One that cannot be committed (a full
  * disk) is kept and tried again, and logged; only a crash or a stop before it is committed repeats
  * the delivery at the next start. */
 /* Each returns the outcome's sequence number (0: out of memory, not recorded). */
-uint64_t tw_outbox_delivered(tw_outbox *ob, int64_t id);
-uint64_t tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error);
-uint64_t tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
+uint64_t tw__outbox_delivered(tw_outbox *ob, int64_t id);
+uint64_t tw__outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error);
+uint64_t tw__outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response);
 /* Every outcome with a sequence number up to this one is committed: a read of the store started
  * after this call sees them (the dispatcher pages rows back only then). */
-uint64_t tw_outbox_recorded_seq(tw_outbox *ob);
+uint64_t tw__outbox_recorded_seq(tw_outbox *ob);
 /* Alerts refused (reject) and dead-lettered (drop_oldest) by targets' max_pending since the start. */
-void tw_outbox_cap_counts(tw_outbox *ob, uint64_t *refused, uint64_t *dropped);
+void tw__outbox_cap_counts(tw_outbox *ob, uint64_t *refused, uint64_t *dropped);
 
 /* Things the engine reads at start and while running, through the writer's connection. */
 /* Storm windows that ended at or before now_ms, up to max of them; fn returns nonzero to stop. The
  * rows are borrowed for the call. */
-tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
+tw_status tw__outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
                                int (*fn)(void *ctx, const tw_storm_summary *s), void *ctx, tw_error *err);
-tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
-int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime);
+tw_status tw__outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err);
+int tw__outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime);
 /* Alerts pending, as last committed (the outbox depth gauge; never counts an outcome not yet on disk). */
-int64_t tw_outbox_depth(tw_outbox *ob);
+int64_t tw__outbox_depth(tw_outbox *ob);
 /* Delivery outcomes waiting to be committed after a failure (the dispatcher stops starting
  * deliveries while there are many: each would be one more alert delivered again after a restart). */
-size_t tw_outbox_unrecorded(tw_outbox *ob);
+size_t tw__outbox_unrecorded(tw_outbox *ob);
 /* CloudTrail eventIDs older than this are forgotten while running (the engine's dedup window). */
-void tw_outbox_set_seen_window(tw_outbox *ob, int64_t window_ms);
+void tw__outbox_set_seen_window(tw_outbox *ob, int64_t window_ms);
 
 #endif

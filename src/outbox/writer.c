@@ -37,7 +37,7 @@ struct tw_outbox {
     pthread_mutex_t lock;          /* the queues below */
     pthread_cond_t wake, done;
     pthread_mutex_t db;            /* the connection, shared with readers on other threads */
-    /* A second connection for tw_outbox_file_done, opened at its first use: WAL readers do not wait
+    /* A second connection for tw__outbox_file_done, opened at its first use: WAL readers do not wait
      * for the writer, whose connection is held through each commit's fsync. */
     pthread_mutex_t rlock;
     tw_store *rst;
@@ -239,7 +239,7 @@ static void keep_unrecorded(tw_outbox *ob, result *rs, int64_t now, const tw_err
         char a[24], b[24];
         snprintf(a, sizeof a, "%zu", n);
         snprintf(b, sizeof b, "%zu", (size_t)ob->nunrecorded);
-        tw_log(TW_LOG_ERROR, "cannot record delivery outcomes; retrying", "outcomes", a, "waiting", b, "error",
+        tw__log(TW_LOG_ERROR, "cannot record delivery outcomes; retrying", "outcomes", a, "waiting", b, "error",
                err ? err->msg : "", NULL);
         ob->next_report = now + 30000;
     }
@@ -250,7 +250,7 @@ static void recorded(tw_outbox *ob, result *rs)
     if (ob->nunrecorded && !ob->unrecorded) {
         char n[24];
         snprintf(n, sizeof n, "%zu", (size_t)ob->nunrecorded);
-        tw_log(TW_LOG_INFO, "delivery outcomes recorded after earlier failures", "outcomes", n, NULL);
+        tw__log(TW_LOG_INFO, "delivery outcomes recorded after earlier failures", "outcomes", n, NULL);
         ob->nunrecorded = 0;
     }
     free_results(rs);
@@ -370,7 +370,7 @@ static void prune_seen(tw_outbox *ob, int64_t now)
         tw__store_rollback(ob->st);
     pthread_mutex_unlock(&ob->db);
     if (rc)
-        tw_log(TW_LOG_WARN, "cannot forget old event ids", "error", err.msg, NULL);
+        tw__log(TW_LOG_WARN, "cannot forget old event ids", "error", err.msg, NULL);
     else if (deleted == 10000)
         ob->next_prune = now; /* more to do: go on at the next turn */
 }
@@ -411,7 +411,7 @@ static void *writer_main(void *arg)
     if (ob->unrecorded) {
         char n[24];
         snprintf(n, sizeof n, "%zu", count_results(ob->unrecorded));
-        tw_log(TW_LOG_ERROR, "stopping with delivery outcomes not recorded: those alerts will be delivered "
+        tw__log(TW_LOG_ERROR, "stopping with delivery outcomes not recorded: those alerts will be delivered "
                              "again at the next start", "outcomes", n, NULL);
         free_results(ob->unrecorded);
         ob->unrecorded = NULL;
@@ -419,7 +419,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err)
+tw_status tw__outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw_outbox **out, tw_error *err)
 {
     *out = NULL;
     tw_outbox *ob = calloc(1, sizeof *ob);
@@ -461,7 +461,7 @@ tw_status tw_outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, tw
     return TW_OK;
 }
 
-void tw_outbox_stop(tw_outbox *ob)
+void tw__outbox_stop(tw_outbox *ob)
 {
     if (!ob)
         return;
@@ -481,7 +481,7 @@ void tw_outbox_stop(tw_outbox *ob)
     free(ob);
 }
 
-tw_status tw_outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err)
+tw_status tw__outbox_commit(tw_outbox *ob, tw_commit_batch *b, tw_error *err)
 {
     waiter w = {NULL, b, TW_OK, {TW_OK, ""}, TW_OK, 0};
     pthread_mutex_lock(&ob->lock);
@@ -505,7 +505,7 @@ static uint64_t push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t
 {
     result *r = calloc(1, sizeof *r);
     if (!r) {
-        tw_log(TW_LOG_ERROR, "out of memory recording a delivery outcome", NULL);
+        tw__log(TW_LOG_ERROR, "out of memory recording a delivery outcome", NULL);
         return 0;
     }
     r->kind = kind;
@@ -523,27 +523,27 @@ static uint64_t push_result(tw_outbox *ob, result_kind kind, int64_t id, int64_t
     return seq;
 }
 
-uint64_t tw_outbox_delivered(tw_outbox *ob, int64_t id) { return push_result(ob, R_DELIVERED, id, 0, 0, NULL, NULL); }
+uint64_t tw__outbox_delivered(tw_outbox *ob, int64_t id) { return push_result(ob, R_DELIVERED, id, 0, 0, NULL, NULL); }
 
-uint64_t tw_outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error)
+uint64_t tw__outbox_retry(tw_outbox *ob, int64_t id, int64_t next_ms, uint32_t attempts, const char *error)
 {
     return push_result(ob, R_RETRY, id, next_ms, attempts, error, NULL);
 }
 
-uint64_t tw_outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response)
+uint64_t tw__outbox_dead(tw_outbox *ob, int64_t id, uint32_t attempts, const char *reason, const char *response)
 {
     return push_result(ob, R_DEAD, id, 0, attempts, reason, response);
 }
 
-uint64_t tw_outbox_recorded_seq(tw_outbox *ob) { return ob->recorded_seq; }
+uint64_t tw__outbox_recorded_seq(tw_outbox *ob) { return ob->recorded_seq; }
 
-void tw_outbox_cap_counts(tw_outbox *ob, uint64_t *refused, uint64_t *dropped)
+void tw__outbox_cap_counts(tw_outbox *ob, uint64_t *refused, uint64_t *dropped)
 {
     *refused = ob->refused;
     *dropped = ob->dropped;
 }
 
-tw_status tw_outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err)
+tw_status tw__outbox_load_seen(tw_outbox *ob, int64_t since_ms, tw_seen_fn fn, void *ctx, tw_error *err)
 {
     pthread_mutex_lock(&ob->db);
     tw_status rc = tw__store_scan_seen(ob->st, since_ms, fn, ctx, err);
@@ -565,7 +565,7 @@ static int due_row(void *ctx, const tw_storm_row *row)
     return d->fn(d->ctx, &s);
 }
 
-tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
+tw_status tw__outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
                                int (*fn)(void *ctx, const tw_storm_summary *s), void *ctx, tw_error *err)
 {
     due_ctx d = {fn, ctx};
@@ -575,7 +575,7 @@ tw_status tw_outbox_storms_due(tw_outbox *ob, int64_t now_ms, size_t max,
     return rc;
 }
 
-int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime)
+int tw__outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t mtime)
 {
     pthread_mutex_lock(&ob->rlock);
     if (!ob->rst && !ob->rst_failed) {
@@ -595,8 +595,8 @@ int tw_outbox_file_done(tw_outbox *ob, const char *path, int64_t size, int64_t m
     return done;
 }
 
-int64_t tw_outbox_depth(tw_outbox *ob) { return ob->depth; }
+int64_t tw__outbox_depth(tw_outbox *ob) { return ob->depth; }
 
-size_t tw_outbox_unrecorded(tw_outbox *ob) { return ob->nunrecorded; }
+size_t tw__outbox_unrecorded(tw_outbox *ob) { return ob->nunrecorded; }
 
-void tw_outbox_set_seen_window(tw_outbox *ob, int64_t window_ms) { ob->seen_window_ms = window_ms; }
+void tw__outbox_set_seen_window(tw_outbox *ob, int64_t window_ms) { ob->seen_window_ms = window_ms; }

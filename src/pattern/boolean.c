@@ -12,7 +12,7 @@ void tw__brule_free(tw__brule *r)
 {
     if (!r)
         return;
-    tw_arena_free(&r->arena);
+    tw__arena_free(&r->arena);
     free(r);
 }
 

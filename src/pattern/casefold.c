@@ -34,7 +34,7 @@ int tw__is_ascii(const char *s, size_t len)
 tw_status tw__casefold(const char *s, size_t len, tw_buf *out)
 {
     /* Folding maps one code point to one code point; the UTF-8 form grows by at most half. */
-    tw_status rc = tw_buf_reserve(out, len + len / 2 + 4);
+    tw_status rc = tw__buf_reserve(out, len + len / 2 + 4);
     if (rc)
         return rc;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;

@@ -29,7 +29,7 @@ typedef struct smap {
 static void smap_free(smap *m)
 {
     free(m->e);
-    tw_arena_free(&m->keys);
+    tw__arena_free(&m->keys);
     memset(m, 0, sizeof *m);
 }
 
@@ -67,7 +67,7 @@ static uint32_t smap_get(smap *m, const void *key, size_t len, uint64_t seed, ui
             return m->e[j].val;
     if (add == TW_NONE)
         return TW_NONE;
-    char *k = tw_arena_strndup(&m->keys, key, len);
+    char *k = tw__arena_strndup(&m->keys, key, len);
     if (!k)
         return TW_NONE;
     m->e[j] = (sentry){h, k, (uint32_t)len, add};
@@ -332,7 +332,7 @@ static uint32_t field_for(cstate *c, const char *path, size_t len, int deep)
     /* An event may spell any run of segments as one dotted key: add an edge for each. Every edge's
      * key is a piece of the path, so the path is stored once and the edges point into it. */
     uint32_t base = (uint32_t)c->keypool.len;
-    if (tw_buf_append(&c->keypool, path, len))
+    if (tw__buf_append(&c->keypool, path, len))
         goto fail;
     for (size_t i = 0; i + 1 < nb; i++) {
         size_t kstart = i ? bound[i] + 1 : 0;
@@ -372,20 +372,20 @@ static tw_status serialize_matchers(tw_buf *b, const tw__matcher *m, uint32_t n)
         const tw__matcher *x = &m[i];
         uint8_t hdr[10] = {x->kind, x->num_exact, x->lo_incl, x->hi_incl, x->has_lo, x->has_hi, x->family,
                            x->bits, x->sigma, x->flags};
-        rc = tw_buf_append(b, hdr, sizeof hdr);
+        rc = tw__buf_append(b, hdr, sizeof hdr);
         if (!rc)
-            rc = tw_buf_append(b, &x->len, sizeof x->len);
+            rc = tw__buf_append(b, &x->len, sizeof x->len);
         if (!rc && x->len)
-            rc = tw_buf_append(b, x->s, x->len);
+            rc = tw__buf_append(b, x->s, x->len);
         if (!rc && x->kind == TW_M_NUMERIC) {
-            rc = tw_buf_append(b, &x->lo, sizeof x->lo);
+            rc = tw__buf_append(b, &x->lo, sizeof x->lo);
             if (!rc)
-                rc = tw_buf_append(b, &x->hi, sizeof x->hi);
+                rc = tw__buf_append(b, &x->hi, sizeof x->hi);
         }
         if (!rc && x->kind == TW_M_CIDR)
-            rc = tw_buf_append(b, x->addr, sizeof x->addr);
+            rc = tw__buf_append(b, x->addr, sizeof x->addr);
         if (!rc && x->kind == TW_M_ANYTHING_BUT) {
-            rc = tw_buf_append(b, &x->nlist, sizeof x->nlist);
+            rc = tw__buf_append(b, &x->nlist, sizeof x->nlist);
             if (!rc)
                 rc = serialize_matchers(b, x->list, x->nlist);
         }
@@ -398,22 +398,22 @@ static tw_status copy_matcher(tw_arena *a, const tw__matcher *src, tw__matcher *
 {
     *dst = *src;
     if (src->len || src->s)
-        if (!(dst->s = tw_arena_strndup(a, src->s ? src->s : "", src->len)))
+        if (!(dst->s = tw__arena_strndup(a, src->s ? src->s : "", src->len)))
             return TW_ENOMEM;
     if (src->kind == TW_M_WILDCARD || src->kind == TW_M_GLOB) {
         uint32_t n = src->wc.nseg;
-        dst->wc.seg = tw_arena_alloc(a, n * sizeof(char *));
-        dst->wc.seglen = tw_arena_alloc(a, n * sizeof(uint32_t));
+        dst->wc.seg = tw__arena_alloc(a, n * sizeof(char *));
+        dst->wc.seglen = tw__arena_alloc(a, n * sizeof(uint32_t));
         if (!dst->wc.seg || !dst->wc.seglen)
             return TW_ENOMEM;
         for (uint32_t i = 0; i < n; i++) {
             dst->wc.seglen[i] = src->wc.seglen[i];
-            if (!(dst->wc.seg[i] = tw_arena_strndup(a, src->wc.seg[i], src->wc.seglen[i])))
+            if (!(dst->wc.seg[i] = tw__arena_strndup(a, src->wc.seg[i], src->wc.seglen[i])))
                 return TW_ENOMEM;
         }
     }
     if (src->kind == TW_M_ANYTHING_BUT) {
-        if (!(dst->list = tw_arena_alloc(a, src->nlist * sizeof *dst->list)))
+        if (!(dst->list = tw__arena_alloc(a, src->nlist * sizeof *dst->list)))
             return TW_ENOMEM;
         for (uint32_t i = 0; i < src->nlist; i++)
             if (copy_matcher(a, &src->list[i], &dst->list[i]))
@@ -445,7 +445,7 @@ static uint32_t pred_for(cstate *c, uint32_t field, const tw__leaf *leaf)
     tw_buf *b = &c->scratch;
     tw_buf_reset(b);
     uint32_t ef = leaf->exists_false;
-    if (tw_buf_append(b, &field, 4) || tw_buf_append(b, &ef, 4) || serialize_matchers(b, leaf->m, leaf->nm))
+    if (tw__buf_append(b, &field, 4) || tw__buf_append(b, &ef, 4) || serialize_matchers(b, leaf->m, leaf->nm))
         return TW_NONE;
     int added;
     uint32_t id = smap_get(&c->predkeys, b->data, b->len, 3, c->preds_v.n, &added);
@@ -769,7 +769,7 @@ static int composite(cstate *c, const uint32_t *pv, uint32_t npred, uint32_t ci)
             char lit[18];
             if (!anchor_key(&rs->matchers[p2->moff + j], &tag, &key, &klen, lit))
                 return -1; /* cannot happen: exact, prefix and suffix always have keys */
-            char *k = tw_arena_strndup(&rs->arena, key, klen);
+            char *k = tw__arena_strndup(&rs->arena, key, klen);
             if (!k)
                 return -1;
             anchor_tuple t = {ns, p2->field, tag, k, klen, ci};
@@ -832,7 +832,7 @@ static tw_status choose_anchors(cstate *c)
             char lit[18];
             const tw__matcher *m = &c->rs->matchers[p->moff + i];
             if (anchor_of(c, p->field, m, &tag, &key, &klen, lit)) {
-                char *k = tw_arena_strndup(&rs->arena, key, klen);
+                char *k = tw__arena_strndup(&rs->arena, key, klen);
                 if (!k)
                     goto fail;
                 anchor_tuple t = {0, p->field, tag, k, klen, ci};
@@ -1036,7 +1036,7 @@ static tw_status build_index(cstate *c)
         while (rs->akeys[slot].hash)
             slot = (slot + 1) & rs->akey_mask;
         rs->akeys[slot] = (tw__akey){h, t->ns, t->field, t->tag, (uint32_t)pool.len, t->klen, start, np - start};
-        if (tw_buf_append(&pool, t->key, t->klen))
+        if (tw__buf_append(&pool, t->key, t->klen))
             goto fail;
         if (t->ns) { /* composite: described by its namespace, not by the field */
             i = j;
@@ -1080,13 +1080,13 @@ static tw_status build_index(cstate *c)
         while (rs->akeys[slot].hash)
             slot = (slot + 1) & rs->akey_mask;
         rs->akeys[slot] = (tw__akey){h, 0, t->field, TW_TAG_NS, (uint32_t)pool.len, t->klen, i + 1, 0};
-        if (tw_buf_append(&pool, t->key, t->klen))
+        if (tw__buf_append(&pool, t->key, t->klen))
             goto fail;
         rs->fields[t->field].tags |= 1u << TW_TAG_NS;
     }
     if (!build_namespaces(c))
         goto fail;
-    if (!(rs->akeypool = tw_buf_detach(&pool, NULL)))
+    if (!(rs->akeypool = tw__buf_detach(&pool, NULL)))
         goto fail;
     rs->lens = lens.v ? lens.v : malloc(sizeof(uint32_t));
     lens.v = NULL;
@@ -1108,7 +1108,7 @@ static tw_status build_index(cstate *c)
                   c->tuples.n * 8;
     return build_tries(c) && build_acs(c) ? TW_OK : oom(c);
 fail:
-    tw_buf_free(&pool);
+    tw__buf_free(&pool);
     free(lens.v);
     return oom(c);
 }
@@ -1141,7 +1141,7 @@ static tw_status build_trie(cstate *c)
             rs->trans[slot] = e;
     }
     rs->memory += size * sizeof *rs->trans + c->keypool.cap;
-    if (!(rs->keypool = tw_buf_detach(&c->keypool, NULL)))
+    if (!(rs->keypool = tw__buf_detach(&c->keypool, NULL)))
         return oom(c);
     return TW_OK;
 }
@@ -1171,8 +1171,8 @@ static void cstate_free(cstate *c)
     for (uint32_t i = 0; c->regexes.v && i < c->regexes.n; i++)
         tw__regex_free(c->regexes.v[i]);
     free(c->regexes.v);
-    tw_buf_free(&c->keypool);
-    tw_buf_free(&c->scratch);
+    tw__buf_free(&c->keypool);
+    tw__buf_free(&c->scratch);
 }
 
 /* Appends a conjunction of rule r over preds (the same predicate twice counts once) and counts its keys. */
@@ -1265,7 +1265,7 @@ static tw_status add_rules(cstate *c, tw_ruleset_builder *b)
     VEC(uint32_t) preds = {0};
     tw_status rc = TW_OK;
     for (size_t r = 0; r < b->n && !rc; r++) {
-        if (!(rs->names[r] = tw_arena_strndup(&rs->arena, b->rules[r].name, strlen(b->rules[r].name))))
+        if (!(rs->names[r] = tw__arena_strndup(&rs->arena, b->rules[r].name, strlen(b->rules[r].name))))
             goto fail;
         if (b->rules[r].boolean) {
             rc = add_boolean(c, (uint32_t)r, b->rules[r].boolean);
@@ -1414,7 +1414,7 @@ void tw_ruleset_free(tw_ruleset *rs)
     free(rs->scans);
     free(rs->always);
     tw__bset_free(rs->bset);
-    tw_arena_free(&rs->arena);
+    tw__arena_free(&rs->arena);
     free(rs);
 }
 

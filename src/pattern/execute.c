@@ -63,7 +63,7 @@ void tw_matcher_free(tw_matcher *m)
     free(m->pred_mark);
     free(m->bool_gen);
     free(m->chosen);
-    tw_arena_free(&m->scratch);
+    tw__arena_free(&m->scratch);
     free(m);
 }
 
@@ -94,7 +94,7 @@ static void next_generation(tw_matcher *m)
     m->fail = TW_OK;
     m->over_limit = 0;
     m->deep_node = TW_NONE;
-    tw_arena_reset(&m->scratch);
+    tw__arena_reset(&m->scratch);
 }
 
 static void add_candidates(tw_matcher *m, const tw__akey *k)

@@ -15,9 +15,9 @@ const char *tw__glob_compile(tw_arena *a, const char *s, size_t len, unsigned ma
     if (stars > max_stars)
         return "too many '*' in one wildcard (over the limit)";
     out->nseg = stars + 1;
-    out->seg = tw_arena_alloc(a, sizeof(char *) * out->nseg);
-    out->seglen = tw_arena_alloc(a, sizeof(uint32_t) * out->nseg);
-    char *buf = tw_arena_alloc(a, len + 1);
+    out->seg = tw__arena_alloc(a, sizeof(char *) * out->nseg);
+    out->seglen = tw__arena_alloc(a, sizeof(uint32_t) * out->nseg);
+    char *buf = tw__arena_alloc(a, len + 1);
     if (!out->seg || !out->seglen || !buf)
         return "out of memory";
     memcpy(buf, s, len);

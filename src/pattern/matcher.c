@@ -65,7 +65,7 @@ const char *tw__value_fold(tw__value *v, tw_arena *scratch, uint32_t *len)
         int changed = 0;
         /* one pass into per-event scratch (reset with the event); the original is kept when nothing
          * changes */
-        char *o = tw_arena_alloc(scratch, v->len + 1);
+        char *o = tw__arena_alloc(scratch, v->len + 1);
         if (!o)
             return NULL;
         if (fold_ascii(v->s, v->len, o, &changed)) {
@@ -75,7 +75,7 @@ const char *tw__value_fold(tw__value *v, tw_arena *scratch, uint32_t *len)
         } else {
             /* Simple folding maps one character to one, at most 1.5 times its UTF-8 length: fold
              * straight into the per-event arena (nothing malloc'd per value). */
-            o = tw_arena_alloc(scratch, (size_t)v->len * 2 + 4);
+            o = tw__arena_alloc(scratch, (size_t)v->len * 2 + 4);
             if (!o)
                 return NULL;
             const unsigned char *p = (const unsigned char *)v->s, *end = p + v->len;

@@ -57,7 +57,7 @@ static void *grow(tw_arena *a, void *old, uint32_t n, uint32_t *cap, size_t elem
     if (n < *cap)
         return old;
     uint32_t nc = *cap ? *cap * 2 : 4;
-    void *p = tw_arena_alloc(a, nc * elem);
+    void *p = tw__arena_alloc(a, nc * elem);
     if (!p)
         return NULL;
     if (n)
@@ -76,15 +76,15 @@ static tw_status set_string(pctx *c, tw__matcher *m, const tw_json *v, int fold)
         tw_buf b = TW_BUF_INIT;
         tw_status rc = tw__casefold(s, len, &b);
         if (!rc) {
-            m->s = tw_arena_strndup(&c->pat->arena, b.data ? b.data : "", b.len);
+            m->s = tw__arena_strndup(&c->pat->arena, b.data ? b.data : "", b.len);
             m->len = (uint32_t)b.len;
         }
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         if (rc || !m->s)
             return oom(c);
         return TW_OK;
     }
-    if (!(m->s = tw_arena_strndup(&c->pat->arena, s, len)))
+    if (!(m->s = tw__arena_strndup(&c->pat->arena, s, len)))
         return oom(c);
     m->len = (uint32_t)len;
     return TW_OK;
@@ -97,7 +97,7 @@ static tw_status set_number(pctx *c, tw__matcher *m, const tw_json *v)
     m->kind = TW_M_NUMBER;
     m->d = tw_json_number(v);
     m->num_exact = (uint8_t)tw__number_exact(text, len, m->d);
-    if (!(m->s = tw_arena_strndup(&c->pat->arena, text, len)))
+    if (!(m->s = tw__arena_strndup(&c->pat->arena, text, len)))
         return oom(c);
     m->len = (uint32_t)len;
     return TW_OK;
@@ -199,7 +199,7 @@ static tw_status parse_anything_but(pctx *c, const char *path, const tw_json *v,
     m->kind = TW_M_ANYTHING_BUT;
     if (t == TW_JSON_STRING || t == TW_JSON_NUMBER) {
         m->nlist = 1;
-        if (!(m->list = tw_arena_calloc(a, sizeof *m->list)))
+        if (!(m->list = tw__arena_calloc(a, sizeof *m->list)))
             return oom(c);
         if (t == TW_JSON_NUMBER)
             return set_number(c, m->list, v);
@@ -213,7 +213,7 @@ static tw_status parse_anything_but(pctx *c, const char *path, const tw_json *v,
         tw_json_type first = tw_json_typeof(tw_json_at(v, 0));
         if (first != TW_JSON_STRING && first != TW_JSON_NUMBER)
             return bad(c, path, "\"anything-but\" list must hold only strings or only numbers");
-        if (!(m->list = tw_arena_calloc(a, n * sizeof *m->list)))
+        if (!(m->list = tw__arena_calloc(a, n * sizeof *m->list)))
             return oom(c);
         m->nlist = (uint32_t)n;
         for (size_t i = 0; i < n; i++) {
@@ -250,7 +250,7 @@ static tw_status parse_anything_but(pctx *c, const char *path, const tw_json *v,
         size_t n = tw_json_typeof(arg) == TW_JSON_ARRAY ? tw_json_size(arg) : 1;
         if (tw_json_typeof(arg) == TW_JSON_ARRAY && n == 0)
             return bad(c, path, "\"anything-but\" list must not be empty");
-        if (!(m->list = tw_arena_calloc(a, n * sizeof *m->list)))
+        if (!(m->list = tw__arena_calloc(a, n * sizeof *m->list)))
             return oom(c);
         m->nlist = (uint32_t)n;
         for (size_t i = 0; i < n; i++) {
@@ -348,9 +348,9 @@ static tw_status parse_leaf(pctx *c, const char *path, const tw_json *arr, tw__l
     if (n == 0)
         return bad(c, path, "an array of matchers must not be empty");
     tw_arena *a = &c->pat->arena;
-    tw__leaf *leaf = tw_arena_calloc(a, sizeof *leaf);
-    tw__matcher *ms = tw_arena_calloc(a, n * sizeof *ms);
-    if (!leaf || !ms || !(leaf->path = tw_arena_strndup(a, path, strlen(path))))
+    tw__leaf *leaf = tw__arena_calloc(a, sizeof *leaf);
+    tw__matcher *ms = tw__arena_calloc(a, n * sizeof *ms);
+    if (!leaf || !ms || !(leaf->path = tw__arena_strndup(a, path, strlen(path))))
         return oom(c);
     leaf->plen = (uint32_t)strlen(path);
     uint32_t nm = 0;
@@ -415,14 +415,14 @@ static tw_status parse_or(pctx *c, const char *prefix, const tw_json *arr, pobj 
     size_t n = tw_json_size(arr);
     if (tw_json_typeof(arr) != TW_JSON_ARRAY || n < 2)
         return bad(c, path, "\"$or\" must be an array of at least two patterns");
-    por g = {(uint32_t)n, tw_arena_calloc(&c->pat->arena, n * sizeof(pobj *))};
+    por g = {(uint32_t)n, tw__arena_calloc(&c->pat->arena, n * sizeof(pobj *))};
     if (!g.alts)
         return oom(c);
     for (size_t i = 0; i < n; i++) {
         const tw_json *alt = tw_json_at(arr, i);
         if (tw_json_typeof(alt) != TW_JSON_OBJECT || tw_json_size(alt) == 0)
             return bad(c, path, "each \"$or\" alternative must be a non-empty object");
-        if (!(g.alts[i] = tw_arena_calloc(&c->pat->arena, sizeof(pobj))))
+        if (!(g.alts[i] = tw__arena_calloc(&c->pat->arena, sizeof(pobj))))
             return oom(c);
         tw_status rc = parse_object(c, prefix, alt, g.alts[i], depth + 1);
         if (rc)
@@ -544,7 +544,7 @@ static tw_status clist_push(pctx *c, clist *l, tw__leaf **a, uint32_t na, tw__le
         l->v = v;
         l->cap = cap;
     }
-    tw__leaf **leaves = tw_arena_alloc(&c->pat->arena, (na + nb) * sizeof *leaves);
+    tw__leaf **leaves = tw__arena_alloc(&c->pat->arena, (na + nb) * sizeof *leaves);
     if (!leaves)
         return oom(c);
     if (na)
@@ -616,7 +616,7 @@ static tw_status build(const tw_json *root, const tw_limits *lim, tw_pattern **o
     clist all = {0};
     if ((rc = expand(&c, &top, &all)))
         goto out;
-    p->conj = tw_arena_alloc(&p->arena, all.n * sizeof *p->conj);
+    p->conj = tw__arena_alloc(&p->arena, all.n * sizeof *p->conj);
     if (!p->conj) {
         free(all.v);
         rc = oom(&c);
@@ -678,7 +678,7 @@ void tw_pattern_free(tw_pattern *p)
 {
     if (!p)
         return;
-    tw_arena_free(&p->arena);
+    tw__arena_free(&p->arena);
     free(p);
 }
 

@@ -62,7 +62,7 @@ void tw__regex_free(tw__regex *re)
 }
 
 /* PCRE2's allocations for one match come from the per-event arena, released with it. */
-static void *arena_malloc(PCRE2_SIZE n, void *a) { return tw_arena_alloc(a, n); }
+static void *arena_malloc(PCRE2_SIZE n, void *a) { return tw__arena_alloc(a, n); }
 static void arena_free(void *p, void *a)
 {
     (void)p;

@@ -85,7 +85,7 @@ static const char *lex_str(tw_matcher *m, const char *p, const char *end, const 
         *len = (uint32_t)raw;
         return close;
     }
-    char *o = tw_arena_alloc(&m->scratch, raw + 1);
+    char *o = tw__arena_alloc(&m->scratch, raw + 1);
     if (!o) {
         m->fail = TW_ENOMEM;
         return NULL;
@@ -388,7 +388,7 @@ static int synthesize_envelope(tw_matcher *m)
     if (src->s && m->rs->env_field[TW_ENV_SOURCE] != TW_NONE) {
         size_t svc;
         tw__envelope_service(src->s, src->len, &svc);
-        char *s = tw_arena_alloc(&m->scratch, svc + 5);
+        char *s = tw__arena_alloc(&m->scratch, svc + 5);
         if (!s) {
             m->fail = TW_ENOMEM;
             return 0;

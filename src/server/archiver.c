@@ -101,7 +101,7 @@ void tw__archiver_take(void *archiver, const tw_ingest_item *items, const tw_ing
         free(c);
         tw_count(a->dropped_full, count);
         if (log)
-            tw_log(TW_LOG_WARN, "the archive queue is full: events are dropped from the archive (alerts are not "
+            tw__log(TW_LOG_WARN, "the archive queue is full: events are dropped from the archive (alerts are not "
                    "affected; see trailwatch_archive_dropped_total)", NULL);
     }
 }
@@ -120,7 +120,7 @@ static tw_status write_chunk(tw__archiver *a, const chunk *c, tw_error *err)
         case TW_EJSON: case TW_EUTF8: case TW_EDEPTH: case TW_ETOOBIG: case TW_EEVENT: case TW_EINVAL:
             /* the engine took it, the archive cannot index it: skipped, not a reason to stop */
             tw_count(a->invalid, 1);
-            tw_log(TW_LOG_WARN, "event not archived", "error", err->msg, NULL);
+            tw__log(TW_LOG_WARN, "event not archived", "error", err->msg, NULL);
             break;
         default:
             return rc;
@@ -134,14 +134,14 @@ static void prune(tw__archiver *a)
     uint64_t removed = 0;
     tw_error err;
     if (tw_archive_prune(a->ar, tw__now_ms() - a->retention_ms, &removed, &err)) {
-        tw_log(TW_LOG_ERROR, "cannot prune the archive (archive.retention)", "error", err.msg, NULL);
+        tw__log(TW_LOG_ERROR, "cannot prune the archive (archive.retention)", "error", err.msg, NULL);
         return;
     }
     tw_count(a->pruned, removed);
     if (removed) {
         char n[24];
         snprintf(n, sizeof n, "%llu", (unsigned long long)removed);
-        tw_log(TW_LOG_INFO, "archive pruned (archive.retention)", "removed", n, NULL);
+        tw__log(TW_LOG_INFO, "archive pruned (archive.retention)", "removed", n, NULL);
     }
 }
 
@@ -212,7 +212,7 @@ static void *writer_main(void *arg)
                 tw_count(a->write_errors, 1);
                 tw_gauge_set(a->up, 0);
                 if (!failing)
-                    tw_log(TW_LOG_ERROR, "archiving stopped: the archive cannot be written (alerts are not "
+                    tw__log(TW_LOG_ERROR, "archiving stopped: the archive cannot be written (alerts are not "
                            "affected; events are dropped from the archive until it can, tried again every 5 s)",
                            "error", err.msg, NULL);
                 failing = 1;
@@ -220,7 +220,7 @@ static void *writer_main(void *arg)
             } else if (failing) {
                 failing = 0;
                 tw_gauge_set(a->up, 1);
-                tw_log(TW_LOG_INFO, "archiving resumed", NULL);
+                tw__log(TW_LOG_INFO, "archiving resumed", NULL);
             }
         }
         free_chunks(list);
@@ -238,8 +238,8 @@ static tw_counter *counter(tw_metrics *m, const char *name, const char *help, co
 {
     char lbl[64] = "";
     if (key)
-        tw_metrics_label(lbl, sizeof lbl, key, value);
-    return tw_metrics_counter(m, name, help, lbl);
+        tw__metrics_label(lbl, sizeof lbl, key, value);
+    return tw__metrics_counter(m, name, help, lbl);
 }
 
 tw_status tw__archiver_start(const tw_config *cfg, tw_metrics *m, tw__archiver **out, tw_error *err)
@@ -269,9 +269,9 @@ tw_status tw__archiver_start(const tw_config *cfg, tw_metrics *m, tw__archiver *
     a->dropped_full = counter(m, "trailwatch_archive_dropped_total", h_drop, "reason", "queue_full");
     a->dropped_failed = counter(m, "trailwatch_archive_dropped_total", h_drop, "reason", "write_failed");
     a->pruned = counter(m, "trailwatch_archive_pruned_total", "Events removed by archive.retention", NULL, NULL);
-    a->queue_events = tw_metrics_gauge(m, "trailwatch_archive_queue_events", "Events waiting for the archive writer", "");
-    a->queue_bytes = tw_metrics_gauge(m, "trailwatch_archive_queue_bytes", "Bytes waiting for the archive writer", "");
-    a->up = tw_metrics_gauge(m, "trailwatch_archive_up", "1 while the archive is written, 0 while it cannot be", "");
+    a->queue_events = tw__metrics_gauge(m, "trailwatch_archive_queue_events", "Events waiting for the archive writer", "");
+    a->queue_bytes = tw__metrics_gauge(m, "trailwatch_archive_queue_bytes", "Bytes waiting for the archive writer", "");
+    a->up = tw__metrics_gauge(m, "trailwatch_archive_up", "1 while the archive is written, 0 while it cannot be", "");
     tw_gauge_set(a->up, 1);
     if (pthread_create(&a->thread, NULL, writer_main, a)) {
         tw__archiver_stop(a);

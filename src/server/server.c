@@ -52,13 +52,13 @@ static void on_committed(void *ctx, const tw_alert_row *rows, size_t n)
     tw_dispatch *d = s->disp;
     /* Before the dispatcher exists the rows wait in the outbox; its start-up scan takes them. */
     if (d)
-        tw_dispatch_enqueue(d, rows, n);
+        tw__dispatch_enqueue(d, rows, n);
 }
 
 static int64_t outbox_depth(void *ctx)
 {
     tw_server *s = ctx;
-    return s->ob ? tw_outbox_depth(s->ob) : 0;
+    return s->ob ? tw__outbox_depth(s->ob) : 0;
 }
 
 /* ---- stdin: JSON lines, batched by what is already available ---- */
@@ -69,21 +69,21 @@ static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
     tw_error err;
     tw_ingest_opts o = {.source = "stdin"};
     if (!res) {
-        tw_log(TW_LOG_ERROR, "out of memory reading stdin", NULL);
+        tw__log(TW_LOG_ERROR, "out of memory reading stdin", NULL);
         return;
     }
     /* The engine fails a batch only when it cannot store it: wait and try again, nothing is dropped. */
-    while (tw_engine_submit(s->engine, items, n, &o, res, &err) && !s->stopping) {
-        tw_log(TW_LOG_ERROR, "cannot store stdin events; retrying", "error", err.msg, NULL);
+    while (tw__engine_submit(s->engine, items, n, &o, res, &err) && !s->stopping) {
+        tw__log(TW_LOG_ERROR, "cannot store stdin events; retrying", "error", err.msg, NULL);
         sleep(1);
     }
     char lbl[64];
-    tw_counter *bad = tw_metrics_counter(s->metrics, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
-                                         tw_metrics_label(lbl, sizeof lbl, "source", "stdin"));
+    tw_counter *bad = tw__metrics_counter(s->metrics, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
+                                         tw__metrics_label(lbl, sizeof lbl, "source", "stdin"));
     for (size_t i = 0; i < n; i++)
         if (res[i].status) {
             tw_count(bad, 1);
-            tw_log(TW_LOG_WARN, "invalid event on stdin skipped", "error", res[i].error, NULL);
+            tw__log(TW_LOG_WARN, "invalid event on stdin skipped", "error", res[i].error, NULL);
         }
     free(res);
 }
@@ -91,9 +91,9 @@ static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
 static void *stdin_main(void *arg)
 {
     tw_server *s = arg;
-    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
     size_t max = snap->cfg->lim.line_max;
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     size_t cap = max + 65536, len = 0;
     char *buf = malloc(cap);
     tw_ingest_item *items = calloc(STDIN_BATCH, sizeof *items);
@@ -138,7 +138,7 @@ static void *stdin_main(void *arg)
         memmove(buf, buf + start, len - start);
         len -= start;
         if (len > max) {
-            tw_log(TW_LOG_WARN, "stdin line longer than the limit skipped", NULL);
+            tw__log(TW_LOG_WARN, "stdin line longer than the limit skipped", NULL);
             skipping = 1;
             len = 0;
         }
@@ -157,14 +157,14 @@ static void precreate_series(tw_server *s, const tw_config *cfg)
     char lbl[256];
     static const char *const sources[] = {"eventbridge", "http", "firehose", "folder", "stdin"};
     for (size_t i = 0; i < sizeof sources / sizeof *sources; i++) {
-        tw_metrics_label(lbl, sizeof lbl, "source", sources[i]);
-        tw_metrics_counter(s->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl);
-        tw_metrics_counter(s->metrics, TW_METRIC_DUPLICATES, TW_METRIC_DUPLICATES_HELP, lbl);
+        tw__metrics_label(lbl, sizeof lbl, "source", sources[i]);
+        tw__metrics_counter(s->metrics, TW_METRIC_RECEIVED, TW_METRIC_RECEIVED_HELP, lbl);
+        tw__metrics_counter(s->metrics, TW_METRIC_DUPLICATES, TW_METRIC_DUPLICATES_HELP, lbl);
     }
     for (uint32_t i = 0; i < cfg->nrules; i++) {
-        tw_metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name);
-        tw_metrics_counter(s->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP, lbl);
-        tw_metrics_counter(s->metrics, TW_METRIC_FOLDED, TW_METRIC_FOLDED_HELP, lbl);
+        tw__metrics_label(lbl, sizeof lbl, "rule", cfg->rules[i].name);
+        tw__metrics_counter(s->metrics, TW_METRIC_RULE_MATCHES, TW_METRIC_RULE_MATCHES_HELP, lbl);
+        tw__metrics_counter(s->metrics, TW_METRIC_FOLDED, TW_METRIC_FOLDED_HELP, lbl);
     }
 }
 
@@ -189,9 +189,9 @@ static tw_status check_exposure(const tw_config *cfg, int loopback, const char *
 static tw_status exposure_at_bind(void *ctx, int loopback, tw_error *err)
 {
     tw_server *s = ctx;
-    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
     tw_status rc = check_exposure(snap->cfg, loopback, s->listen, err);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     return rc;
 }
 
@@ -200,11 +200,11 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 /* Cluster mode: before any source starts, so that their first events already go to JetStream. */
 static tw_status start_cluster(tw_server *s, tw_error *err)
 {
-    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
     tw_status rc = TW_OK;
     if (snap->cfg->cluster.role != TW_CLUSTER_OFF)
         rc = tw__cluster_start(&snap->cfg->cluster, &s->snaps, s->engine, s->metrics, &s->cluster, err);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     if (!rc && tw__cluster_ingests(s->cluster))
         tw__engine_set_forward(s->engine, tw__cluster_publish, s->cluster);
     return rc;
@@ -219,9 +219,9 @@ static void start_archiver(tw_server *s, const tw_config *cfg)
         return;
     tw_error err;
     if (tw__archiver_start(cfg, s->metrics, &s->archiver, &err)) {
-        tw_gauge_set(tw_metrics_gauge(s->metrics, "trailwatch_archive_up",
+        tw_gauge_set(tw__metrics_gauge(s->metrics, "trailwatch_archive_up",
                                       "1 while the archive is written, 0 while it cannot be", ""), 0);
-        tw_log(TW_LOG_ERROR, "archiving is off: the archive cannot be opened (alerts are not affected; fix or "
+        tw__log(TW_LOG_ERROR, "archiving is off: the archive cannot be opened (alerts are not affected; fix or "
                "move the file and restart, or set archive.enabled: false)", "error", err.msg, NULL);
         return;
     }
@@ -255,44 +255,44 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     s->folder_path = dup_or_null(cfg->src.folder);
     s->drain_ms = cfg->drain_ms;
     tw_status rc;
-    if (!(s->metrics = tw_metrics_new()) || !s->listen || !s->data_dir) {
+    if (!(s->metrics = tw__metrics_new()) || !s->listen || !s->data_dir) {
         tw_config_free(cfg);
         rc = tw__err(err, TW_ENOMEM, "out of memory");
         goto fail;
     }
     precreate_series(s, cfg);
-    if ((rc = tw_snapshots_init(&s->snaps, cfg, err)))
+    if ((rc = tw__snapshots_init(&s->snaps, cfg, err)))
         goto fail;
     s->snaps_ready = 1;
-    if ((rc = tw_engine_new(&s->snaps, s->metrics, &s->engine, err)))
+    if ((rc = tw__engine_new(&s->snaps, s->metrics, &s->engine, err)))
         goto fail;
     tw_outbox_hooks hooks = {s, on_committed};
-    if ((rc = tw_outbox_start(s->data_dir, &hooks, &s->ob, err)) || (rc = tw_engine_attach(s->engine, s->ob, err)))
+    if ((rc = tw__outbox_start(s->data_dir, &hooks, &s->ob, err)) || (rc = tw__engine_attach(s->engine, s->ob, err)))
         goto fail;
     tw_dispatch *d = NULL;
-    if ((rc = tw_dispatch_start(s->data_dir, s->ob, &s->snaps, s->metrics, &d, err)))
+    if ((rc = tw__dispatch_start(s->data_dir, s->ob, &s->snaps, s->metrics, &d, err)))
         goto fail;
     s->disp = d;
     if ((rc = start_cluster(s, err)))
         goto fail;
     start_archiver(s, cfg);
     /* before the HTTP listener: the enricher must be in place for the first event */
-    if ((rc = tw_aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
+    if ((rc = tw__aws_sources_start(s->engine, s->metrics, cfg, s->data_dir, &s->aws, err)))
         goto fail;
     if (*s->listen) {
         tw__web_env wenv = {&s->snaps, s->metrics, s->data_dir, s, outbox_depth};
         if ((rc = tw__web_new(&wenv, &s->web, err)))
             goto fail;
-        tw_engine_observe(s->engine, tw__web_observe, s->web);
+        tw__engine_observe(s->engine, tw__web_observe, s->web);
         tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth, exposure_at_bind, s->web, tw__web_route};
-        if ((rc = tw_http_server_start(s->listen, &env, &s->http, err)))
+        if ((rc = tw__http_server_start(s->listen, &env, &s->http, err)))
             goto fail;
     }
     if (s->folder_path) {
-        tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+        tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
         int watch = snap->cfg->src.folder_watch;
-        tw_snapshot_release(snap);
-        if ((rc = tw_folder_start(s->engine, s->metrics, s->folder_path, watch, &s->folder, err)))
+        tw__snapshot_release(snap);
+        if ((rc = tw__folder_start(s->engine, s->metrics, s->folder_path, watch, &s->folder, err)))
             goto fail;
     }
     if (opt && opt->stdin_events) {
@@ -306,7 +306,7 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
     }
     char port[16];
     snprintf(port, sizeof port, "%d", tw_server_port(s));
-    tw_log(TW_LOG_INFO, "trailwatch is running", "listen", *s->listen ? s->listen : "(none)", "port", port,
+    tw__log(TW_LOG_INFO, "trailwatch is running", "listen", *s->listen ? s->listen : "(none)", "port", port,
            "data_dir", s->data_dir, NULL);
     *out = s;
     return TW_OK;
@@ -331,7 +331,7 @@ tw_status tw_server_replay(tw_server *s, const char *const *events, const size_t
     for (size_t i = 0; i < n; i++)
         items[i] = (tw_ingest_item){events[i], lens[i], TW_EVENT_AUTO};
     tw_ingest_opts o = {.source = "replay", .replay = 1};
-    if ((rc = tw_engine_submit(s->engine, items, n, &o, res, err)))
+    if ((rc = tw__engine_submit(s->engine, items, n, &o, res, err)))
         goto out;
     for (size_t i = 0; i < n; i++) {
         if (res[i].status && invalid)
@@ -348,24 +348,24 @@ out:
 uint64_t tw_server_pending(tw_server *s)
 {
     tw_dispatch *d = s->disp;
-    return d ? (uint64_t)tw_dispatch_pending(d) : 0;
+    return d ? (uint64_t)tw__dispatch_pending(d) : 0;
 }
 
-int tw_server_port(const tw_server *s) { return s ? tw_http_server_port(s->http) : 0; }
+int tw_server_port(const tw_server *s) { return s ? tw__http_server_port(s->http) : 0; }
 
 int tw_server_idle(const tw_server *s)
 {
     tw_dispatch *d = s->disp;
-    return s->stdin_done && (!s->folder || tw_folder_idle(s->folder)) && tw_aws_sources_idle(s->aws) &&
-           (!d || tw_dispatch_pending(d) == 0);
+    return s->stdin_done && (!s->folder || tw__folder_idle(s->folder)) && tw__aws_sources_idle(s->aws) &&
+           (!d || tw__dispatch_pending(d) == 0);
 }
 
 static uint64_t counter_value(tw_server *s, const char *name, const char *key, const char *value)
 {
     char lbl[256] = "";
     if (key)
-        tw_metrics_label(lbl, sizeof lbl, key, value);
-    const tw_counter *c = tw_metrics_find(s->metrics, name, lbl);   /* absent: nothing counted */
+        tw__metrics_label(lbl, sizeof lbl, key, value);
+    const tw_counter *c = tw__metrics_find(s->metrics, name, lbl);   /* absent: nothing counted */
     return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
 }
 
@@ -382,26 +382,26 @@ void tw_server_get_stats(tw_server *s, tw_server_stats *st)
         st->received += counter_value(s, TW_METRIC_RECEIVED, "source", sources[i]);
         st->duplicates += counter_value(s, TW_METRIC_DUPLICATES, "source", sources[i]);
     }
-    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
     for (uint32_t i = 0; i < snap->cfg->nrules; i++) {
         st->matches += counter_value(s, TW_METRIC_RULE_MATCHES, "rule", snap->cfg->rules[i].name);
         st->folded += counter_value(s, TW_METRIC_FOLDED, "rule", snap->cfg->rules[i].name);
     }
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
 }
 
 void tw_server_rule_stats(tw_server *s, tw_rule_stats_fn fn, void *ctx)
 {
-    tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
     for (uint32_t i = 0; i < snap->cfg->nrules; i++) {
         const char *name = snap->cfg->rules[i].name;
         fn(ctx, name, counter_value(s, TW_METRIC_RULE_MATCHES, "rule", name),
            counter_value(s, TW_METRIC_FOLDED, "rule", name));
     }
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
 }
 
-int tw_server_folder_ready(const tw_server *s) { return !s->folder || tw_folder_idle(s->folder); }
+int tw_server_folder_ready(const tw_server *s) { return !s->folder || tw__folder_idle(s->folder); }
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 
@@ -416,29 +416,29 @@ tw_status tw_server_reload(tw_server *s, tw_config *cfg, tw_error *err)
     else if (!same(cfg->listen ? cfg->listen : "", s->listen_cfg))
         what = "server.listen";
     if (!what) {
-        tw_snapshot *snap = tw_snapshot_acquire(&s->snaps);
+        tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
         const tw_archive_cfg *x = &cfg->archive, *y = &snap->cfg->archive;
         if (!tw__cluster_cfg_equal(&cfg->cluster, &snap->cfg->cluster))
             what = "cluster";
         else if (x->enabled != y->enabled || x->backend != y->backend || x->retention_ms != y->retention_ms ||
                  !same(x->path, y->path) || !same(x->dsn, y->dsn))
             what = "archive";
-        tw_snapshot_release(snap);
+        tw__snapshot_release(snap);
     }
     tw_status rc = what ? tw__err(err, TW_ECONFIG, "%s cannot change on reload; restart trailwatch to change it", what)
-                        : check_exposure(cfg, tw_http_server_loopback(s->http), s->listen, err);
+                        : check_exposure(cfg, tw__http_server_loopback(s->http), s->listen, err);
     if (rc) {
         tw_config_free(cfg);
         return rc;
     }
     precreate_series(s, cfg);
     uint32_t nrules = cfg->nrules, ntargets = cfg->ntargets;
-    if ((rc = tw_snapshots_swap(&s->snaps, cfg, err)))
+    if ((rc = tw__snapshots_swap(&s->snaps, cfg, err)))
         return rc;
     char r[16], t[16];
     snprintf(r, sizeof r, "%u", nrules);
     snprintf(t, sizeof t, "%u", ntargets);
-    tw_log(TW_LOG_INFO, "configuration reloaded", "rules", r, "targets", t, NULL);
+    tw__log(TW_LOG_INFO, "configuration reloaded", "rules", r, "targets", t, NULL);
     return TW_OK;
 }
 
@@ -451,19 +451,19 @@ void tw_server_stop(tw_server *s)
     /* Inputs first (what they already accepted is committed before they return), then deliveries,
      * then the writer with the last outcomes. */
     tw__web_shutdown(s->web);       /* live streams end, so their connections let the listener stop */
-    tw_http_server_stop(s->http, drain);
+    tw__http_server_stop(s->http, drain);
     s->http = NULL;
     if (s->folder)
-        tw_folder_stop(s->folder);
+        tw__folder_stop(s->folder);
     s->folder = NULL;
-    tw_aws_sources_stop(s->aws);
+    tw__aws_sources_stop(s->aws);
     if (s->stdin_running)
         pthread_join(s->stdin_thread, NULL);
     s->stdin_running = 0;
     /* Workers finish (commit, ack) the batch they hold; what they did not fetch stays in the stream. */
     tw__cluster_stop_workers(s->cluster);
     if (s->engine)
-        tw_engine_set_stopping(s->engine);
+        tw__engine_set_stopping(s->engine);
     /* Nothing submits any more: what the archive queue holds is written now (SIGTERM flushes). */
     if (s->engine)
         tw__engine_set_archiver(s->engine, NULL, NULL);
@@ -471,12 +471,12 @@ void tw_server_stop(tw_server *s)
     s->archiver = NULL;
     tw_dispatch *d = s->disp;
     s->disp = NULL;
-    tw_dispatch_stop(d, drain);
-    tw_outbox_stop(s->ob);
+    tw__dispatch_stop(d, drain);
+    tw__outbox_stop(s->ob);
     s->ob = NULL;
     tw__cluster_free(s->cluster);
     s->cluster = NULL;
-    tw_log(TW_LOG_INFO, "trailwatch stopped", NULL);
+    tw__log(TW_LOG_INFO, "trailwatch stopped", NULL);
 }
 
 void tw_server_free(tw_server *s)
@@ -484,13 +484,13 @@ void tw_server_free(tw_server *s)
     if (!s)
         return;
     tw_server_stop(s);
-    tw_aws_sources_free(s->aws);
+    tw__aws_sources_free(s->aws);
     s->aws = NULL;
-    tw_engine_free(s->engine);
+    tw__engine_free(s->engine);
     tw__web_free(s->web);
     if (s->snaps_ready)
-        tw_snapshots_destroy(&s->snaps);
-    tw_metrics_free(s->metrics);
+        tw__snapshots_destroy(&s->snaps);
+    tw__metrics_free(s->metrics);
     free(s->listen);
     free(s->listen_cfg);
     free(s->data_dir);

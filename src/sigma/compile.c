@@ -141,7 +141,7 @@ static tw__matcher *new_matcher(bld *b, mlist *l)
     }
     if (l->n == l->cap) {
         uint32_t cap = l->cap ? l->cap * 2 : 8;
-        tw__matcher *m = tw_arena_alloc(b->a, cap * sizeof *m);
+        tw__matcher *m = tw__arena_alloc(b->a, cap * sizeof *m);
         if (!m) {
             fail(b, NULL, "out of memory");
             return NULL;
@@ -170,12 +170,12 @@ static char *fold_glob(bld *b, const char *s, size_t n, size_t *out)
         if (j > i)
             ok = tw__casefold(s + i, j - i, &f) == TW_OK;
         if (ok && j < n)
-            ok = tw_buf_putc(&f, s[j]) == TW_OK;
+            ok = tw__buf_putc(&f, s[j]) == TW_OK;
         i = j + 1;
     }
-    char *r = ok ? tw_arena_strndup(b->a, f.data ? f.data : "", f.len) : NULL;
+    char *r = ok ? tw__arena_strndup(b->a, f.data ? f.data : "", f.len) : NULL;
     *out = f.len;
-    tw_buf_free(&f);
+    tw__buf_free(&f);
     if (!r)
         fail(b, NULL, "out of memory");
     return r;
@@ -196,8 +196,8 @@ static int string_matcher(bld *b, mlist *l, const sg_val *v, int op, int cased)
         if (op == M_CONTAINS) {
             m->flags = 1; /* distinct from an EventBridge wildcard of the same text */
             m->wc.nseg = 3;
-            m->wc.seg = tw_arena_alloc(b->a, 3 * sizeof(char *));
-            m->wc.seglen = tw_arena_alloc(b->a, 3 * sizeof(uint32_t));
+            m->wc.seg = tw__arena_alloc(b->a, 3 * sizeof(char *));
+            m->wc.seglen = tw__arena_alloc(b->a, 3 * sizeof(uint32_t));
             if (!m->wc.seg || !m->wc.seglen)
                 return fail(b, NULL, "out of memory"), 0;
             m->wc.seg[0] = m->wc.seg[2] = "";
@@ -220,7 +220,7 @@ static int string_matcher(bld *b, mlist *l, const sg_val *v, int op, int cased)
         return 1;
     }
     /* a glob: the operator adds stars around the value */
-    char *g = tw_arena_alloc(b->a, v->n + 3);
+    char *g = tw__arena_alloc(b->a, v->n + 3);
     if (!g)
         return fail(b, NULL, "out of memory"), 0;
     size_t n = 0;
@@ -259,7 +259,7 @@ static int parse_key(bld *b, const char *key, size_t klen, const tw_json *at, it
 {
     const char *bar = memchr(key, '|', klen);
     size_t fl = bar ? (size_t)(bar - key) : klen;
-    it->field = fl ? tw_arena_strndup(b->a, key, fl) : NULL;
+    it->field = fl ? tw__arena_strndup(b->a, key, fl) : NULL;
     if (fl && !it->field)
         return fail(b, at, "out of memory"), 0;
     it->mods = 0;
@@ -331,7 +331,7 @@ static int item_values(bld *b, const tw_json *v, const tw_json ***out, size_t *n
         size_t k = tw_json_size(v);
         if (k == 0)
             return fail(b, v, "an empty list of values matches nothing: give at least one value"), 0;
-        const tw_json **arr = tw_arena_alloc(b->a, k * sizeof *arr);
+        const tw_json **arr = tw__arena_alloc(b->a, k * sizeof *arr);
         if (!arr)
             return fail(b, v, "out of memory"), 0;
         for (size_t i = 0; i < k; i++) {
@@ -351,7 +351,7 @@ static int item_values(bld *b, const tw_json *v, const tw_json ***out, size_t *n
     if (tw_json_typeof(v) == TW_JSON_OBJECT)
         return fail(b, v, "a field's value must be a string, number, boolean, null or a list of them, not a "
                     "mapping"), 0;
-    const tw_json **arr = tw_arena_alloc(b->a, sizeof *arr);
+    const tw_json **arr = tw__arena_alloc(b->a, sizeof *arr);
     if (!arr)
         return fail(b, v, "out of memory"), 0;
     arr[0] = v;
@@ -410,7 +410,7 @@ static const char *leaf_path(bld *b, const item *it, uint32_t *plen)
         return "detail";
     }
     size_t fl = strlen(it->field);
-    char *p = tw_arena_alloc(b->a, sizeof TW_SIGMA_PREFIX + fl);
+    char *p = tw__arena_alloc(b->a, sizeof TW_SIGMA_PREFIX + fl);
     if (!p)
         return NULL;
     memcpy(p, TW_SIGMA_PREFIX, sizeof TW_SIGMA_PREFIX - 1);
@@ -585,7 +585,7 @@ static uint32_t compile_item(bld *b, const char *key, size_t klen, const tw_json
                    : (mods & BIT(M_CONTAINS)) ? TW_FR_CONTAINS : TW_FR_EQ;
             a.neq = (mods & BIT(M_NEQ)) != 0;
             a.cased = (mods & BIT(M_CASED)) != 0;
-            char *rp = tw_arena_alloc(b->a, sizeof TW_SIGMA_PREFIX + rn);
+            char *rp = tw__arena_alloc(b->a, sizeof TW_SIGMA_PREFIX + rn);
             if (!(a.leaf.path = leaf_path(b, &it, &a.leaf.plen)) || !rp)
                 return fail(b, val, "out of memory");
             memcpy(rp, TW_SIGMA_PREFIX, sizeof TW_SIGMA_PREFIX - 1);
@@ -907,9 +907,9 @@ static int set_anchors(bld *b, tw__brule *r)
         uint32_t total = 0;
         for (uint32_t i = 0; i < x->n; i++)
             total += x->c[i].n;
-        r->anchor_off = tw_arena_alloc(&r->arena, x->n * sizeof(uint32_t));
-        r->anchor_len = tw_arena_alloc(&r->arena, x->n * sizeof(uint32_t));
-        r->anchor_atoms = tw_arena_alloc(&r->arena, (total + 1) * sizeof(uint32_t));
+        r->anchor_off = tw__arena_alloc(&r->arena, x->n * sizeof(uint32_t));
+        r->anchor_len = tw__arena_alloc(&r->arena, x->n * sizeof(uint32_t));
+        r->anchor_atoms = tw__arena_alloc(&r->arena, (total + 1) * sizeof(uint32_t));
         if (!r->anchor_off || !r->anchor_len || !r->anchor_atoms) {
             free(x);
             return 0;
@@ -934,9 +934,9 @@ static int copy_out(bld *b, tw__brule *r)
     r->natoms = b->natoms;
     r->nnodes = b->nnodes;
     r->nkids = b->nkids;
-    r->atoms = tw_arena_alloc(&r->arena, (b->natoms + 1) * sizeof *r->atoms);
-    r->nodes = tw_arena_alloc(&r->arena, (b->nnodes + 1) * sizeof *r->nodes);
-    r->kids = tw_arena_alloc(&r->arena, (b->nkids + 1) * sizeof *r->kids);
+    r->atoms = tw__arena_alloc(&r->arena, (b->natoms + 1) * sizeof *r->atoms);
+    r->nodes = tw__arena_alloc(&r->arena, (b->nnodes + 1) * sizeof *r->nodes);
+    r->kids = tw__arena_alloc(&r->arena, (b->nkids + 1) * sizeof *r->kids);
     if (!r->atoms || !r->nodes || !r->kids)
         return 0;
     if (b->natoms)

@@ -92,7 +92,7 @@ static const char *shown(lexer *l)
 
 static sg_cond *node(lexer *l, sg_cop op)
 {
-    sg_cond *c = tw_arena_calloc(l->a, sizeof *c);
+    sg_cond *c = tw__arena_calloc(l->a, sizeof *c);
     if (!c)
         return fail(l, "%s", "out of memory");
     c->op = op;
@@ -126,7 +126,7 @@ static sg_cond *atom(lexer *l)
         if (l->tok == T_THEM) {
             c->name = NULL;
         } else if (l->tok == T_ID) {
-            if (!(c->name = tw_arena_strndup(l->a, l->ts, l->tn)))
+            if (!(c->name = tw__arena_strndup(l->a, l->ts, l->tn)))
                 return fail(l, "%s", "out of memory");
             c->nlen = (uint32_t)l->tn;
         } else {
@@ -147,7 +147,7 @@ static sg_cond *atom(lexer *l)
         if (memchr(l->ts, '*', l->tn))
             return fail(l, "%s: a wildcard needs '1 of' or 'all of' before it", shown(l));
         sg_cond *c = node(l, SC_ID);
-        if (!c || !(c->name = tw_arena_strndup(l->a, l->ts, l->tn)))
+        if (!c || !(c->name = tw__arena_strndup(l->a, l->ts, l->tn)))
             return c ? fail(l, "%s", "out of memory") : NULL;
         c->nlen = (uint32_t)l->tn;
         next(l);

@@ -113,7 +113,7 @@ sg_corr *tw__sigma_corr_parse(tw_sigma *s, const tw_json *cj, unsigned *line, ch
         if (j == sizeof known / sizeof known[0])
             return bad(line, tw_json_at(cj, i), why, size, "correlation: unknown key '%s'", k);
     }
-    sg_corr *c = tw_arena_calloc(&s->arena, sizeof *c);
+    sg_corr *c = tw__arena_calloc(&s->arena, sizeof *c);
     if (!c)
         return bad(line, cj, why, size, "out of memory");
     c->line = tw_json_line(cj);
@@ -139,15 +139,15 @@ sg_corr *tw__sigma_corr_parse(tw_sigma *s, const tw_json *cj, unsigned *line, ch
     if ((c->type == SG_TEMPORAL || c->type == SG_TEMPORAL_ORDERED) && nr < 2)
         return bad(line, rl, why, size, "a %s correlation needs at least two rules", types[ti]);
     c->nrefs = nr;
-    c->refs = tw_arena_calloc(&s->arena, nr * sizeof *c->refs);
-    c->ref_line = tw_arena_calloc(&s->arena, nr * sizeof *c->ref_line);
+    c->refs = tw__arena_calloc(&s->arena, nr * sizeof *c->refs);
+    c->ref_line = tw__arena_calloc(&s->arena, nr * sizeof *c->ref_line);
     if (!c->refs || !c->ref_line)
         return bad(line, cj, why, size, "out of memory");
     for (size_t i = 0; i < nr; i++) {
         const tw_json *e = tw_json_typeof(rl) == TW_JSON_ARRAY ? tw_json_at(rl, i) : rl;
         if (tw_json_typeof(e) != TW_JSON_STRING || !*tw_json_string(e, NULL))
             return bad(line, e, why, size, "correlation.rules: each entry is a rule's id or name");
-        c->refs[i] = tw_arena_strndup(&s->arena, tw_json_string(e, NULL), strlen(tw_json_string(e, NULL)));
+        c->refs[i] = tw__arena_strndup(&s->arena, tw_json_string(e, NULL), strlen(tw_json_string(e, NULL)));
         c->ref_line[i] = tw_json_line(e);
         for (size_t j = 0; j < i; j++)
             if (c->refs[i] && strcmp(c->refs[i], c->refs[j]) == 0)
@@ -160,7 +160,7 @@ sg_corr *tw__sigma_corr_parse(tw_sigma *s, const tw_json *cj, unsigned *line, ch
         if (ng > TW_SIGMA_REFS_MAX)
             return bad(line, gb, why, size, "group-by names more than %u fields", TW_SIGMA_REFS_MAX);
         c->ngroup = ng;
-        c->group = tw_arena_calloc(&s->arena, (ng + 1) * sizeof *c->group);
+        c->group = tw__arena_calloc(&s->arena, (ng + 1) * sizeof *c->group);
         if (!c->group)
             return bad(line, cj, why, size, "out of memory");
         for (size_t i = 0; i < ng; i++) {
@@ -296,12 +296,12 @@ static int resolve(linker *k, size_t i)
         }
     }
     size_t ng = c->ngroup ? c->ngroup : 1;
-    c->field_of = tw_arena_calloc(&s->arena, ng * sizeof *c->field_of);
-    c->value_field = tw_arena_calloc(&s->arena, c->nrefs * sizeof *c->value_field);
+    c->field_of = tw__arena_calloc(&s->arena, ng * sizeof *c->field_of);
+    c->value_field = tw__arena_calloc(&s->arena, c->nrefs * sizeof *c->value_field);
     if (!c->field_of || !c->value_field)
         return -1;
     for (size_t g = 0; g < c->ngroup; g++) {
-        if (!(c->field_of[g] = tw_arena_calloc(&s->arena, c->nrefs * sizeof **c->field_of)))
+        if (!(c->field_of[g] = tw__arena_calloc(&s->arena, c->nrefs * sizeof **c->field_of)))
             return -1;
         for (size_t j = 0; j < c->nrefs; j++) {
             const sg_rule *t = s->rules[c->ref_rule[j]];
@@ -495,8 +495,8 @@ tw_status tw_sigma_add(tw_sigma *s, tw_ruleset_builder *b, size_t *nerrors, tw_r
         sg_corr *c = s->rules[i]->corr;
         if (!c || s->rules[i]->refused)
             continue;
-        c->cap = tw_arena_calloc(&s->arena, (c->ngroup * c->nrefs + 1) * sizeof *c->cap);
-        c->vcap = tw_arena_calloc(&s->arena, (c->nrefs + 1) * sizeof *c->vcap);
+        c->cap = tw__arena_calloc(&s->arena, (c->ngroup * c->nrefs + 1) * sizeof *c->cap);
+        c->vcap = tw__arena_calloc(&s->arena, (c->nrefs + 1) * sizeof *c->vcap);
         if (!c->cap || !c->vcap)
             return tw__err(err, TW_ENOMEM, "out of memory");
         for (size_t j = 0; j < c->nrefs; j++) {

@@ -43,7 +43,7 @@ void tw__corr_note_deleted(tw_correlator *c, const group *g)
 static int put_str(tw_buf *b, const char *s)
 {
     uint32_t n = s ? (uint32_t)strlen(s) : 0;
-    return tw_buf_append(b, &n, 4) == TW_OK && (!n || tw_buf_append(b, s, n) == TW_OK);
+    return tw__buf_append(b, &n, 4) == TW_OK && (!n || tw__buf_append(b, s, n) == TW_OK);
 }
 
 static int encode(const group *g, tw_buf *b)
@@ -51,8 +51,8 @@ static int encode(const group *g, tw_buf *b)
     for (size_t i = 0; i < g->n; i++) {
         const obs *o = &g->ev[i];
         uint8_t f = (uint8_t)((o->has_num ? 1 : 0) | (o->value ? 2 : 0) | (o->eid ? 4 : 0));
-        if (tw_buf_append(b, &o->t, 8) || tw_buf_append(b, &o->ref, 4) || tw_buf_putc(b, (char)f) ||
-            tw_buf_append(b, &o->num, 8))
+        if (tw__buf_append(b, &o->t, 8) || tw__buf_append(b, &o->ref, 4) || tw__buf_putc(b, (char)f) ||
+            tw__buf_append(b, &o->num, 8))
             return 0;
         if ((o->value && !put_str(b, o->value)) || (o->eid && !put_str(b, o->eid)))
             return 0;
@@ -179,16 +179,16 @@ tw_status tw__corr_store_open(tw_correlator *c, tw_error *err)
         if (corr < 0 || !sig || strcmp(sig, want) != 0) {
             char *q = sqlite3_mprintf("DELETE FROM sigma_groups WHERE corr=%Q AND sig=%Q;", name ? name : "", sig ? sig : "");
             if (q)
-                tw_buf_puts(&stale, q);
+                tw__buf_puts(&stale, q);
             sqlite3_free(q);
         }
     }
     sqlite3_finalize(st);
     if (stale.len && sqlite3_exec(c->db, stale.data, NULL, NULL, NULL) != SQLITE_OK) {
-        tw_buf_free(&stale);
+        tw__buf_free(&stale);
         return db_err(c, err, "cannot delete stale state");
     }
-    tw_buf_free(&stale);
+    tw__buf_free(&stale);
     return TW_OK;
 }
 
@@ -263,7 +263,7 @@ out:
     sqlite3_finalize(del);
     sqlite3_finalize(put);
     sqlite3_finalize(meta);
-    tw_buf_free(&blob);
+    tw__buf_free(&blob);
     return rc;
 }
 

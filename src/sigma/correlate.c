@@ -144,9 +144,9 @@ group *tw__corr_group(tw_correlator *c, size_t corr, const char *key, size_t kle
 static int key_add(tw_buf *k, const char *v, size_t n)
 {
     if (!v)
-        return tw_buf_putc(k, 0) == TW_OK;
+        return tw__buf_putc(k, 0) == TW_OK;
     uint32_t l = (uint32_t)n;
-    return tw_buf_putc(k, 1) == TW_OK && tw_buf_append(k, &l, 4) == TW_OK && tw_buf_append(k, v, n) == TW_OK;
+    return tw__buf_putc(k, 1) == TW_OK && tw__buf_append(k, &l, 4) == TW_OK && tw__buf_append(k, v, n) == TW_OK;
 }
 
 /* The i-th value of an encoded key (NULL: absent). */
@@ -363,30 +363,30 @@ static void fire(tw_correlator *c, group *g, const window *w, const emit *e, uns
     iso_time(g->ev[w->a].t, t0, sizeof t0);
     iso_time(g->ev[w->b].t, t1, sizeof t1);
     tw_buf j = TW_BUF_INIT;
-    int ok = tw_buf_printf(&j, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"Sigma Correlation\","
+    int ok = tw__buf_printf(&j, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"Sigma Correlation\","
                                "\"source\":\"trailwatch.sigma\",\"account\":\"\",\"time\":\"%s\",\"region\":\"\","
                                "\"resources\":[],\"detail\":{\"name\":", id, t1) == TW_OK;
     ok = ok && tw__json_write_string(&j, r->info.name, strlen(r->info.name)) == TW_OK;
-    ok = ok && tw_buf_puts(&j, ",\"title\":") == TW_OK && tw__json_write_string(&j, r->info.title, strlen(r->info.title)) == TW_OK;
-    ok = ok && tw_buf_puts(&j, ",\"id\":") == TW_OK && tw__json_write_string(&j, r->info.id, strlen(r->info.id)) == TW_OK;
-    ok = ok && tw_buf_printf(&j, ",\"type\":\"%s\",\"level\":\"%s\",\"severity\":\"%s\",\"timespan_ms\":%lld,"
+    ok = ok && tw__buf_puts(&j, ",\"title\":") == TW_OK && tw__json_write_string(&j, r->info.title, strlen(r->info.title)) == TW_OK;
+    ok = ok && tw__buf_puts(&j, ",\"id\":") == TW_OK && tw__json_write_string(&j, r->info.id, strlen(r->info.id)) == TW_OK;
+    ok = ok && tw__buf_printf(&j, ",\"type\":\"%s\",\"level\":\"%s\",\"severity\":\"%s\",\"timespan_ms\":%lld,"
                                  "\"value\":%.17g,\"first\":\"%s\",\"last\":\"%s\",\"count\":%zu,\"group\":{",
                              r->info.corr_type, r->info.level, r->info.severity, (long long)k->timespan_ms,
                              w->value, t0, t1, w->b - w->a + 1) == TW_OK;
     for (size_t i = 0; ok && i < ng; i++) {
-        ok = (!i || tw_buf_putc(&j, ',') == TW_OK) && tw__json_write_string(&j, names[i], strlen(names[i])) == TW_OK &&
-             tw_buf_putc(&j, ':') == TW_OK &&
-             (vals[i] ? tw__json_write_string(&j, vals[i], strlen(vals[i])) : tw_buf_puts(&j, "null")) == TW_OK;
+        ok = (!i || tw__buf_putc(&j, ',') == TW_OK) && tw__json_write_string(&j, names[i], strlen(names[i])) == TW_OK &&
+             tw__buf_putc(&j, ':') == TW_OK &&
+             (vals[i] ? tw__json_write_string(&j, vals[i], strlen(vals[i])) : tw__buf_puts(&j, "null")) == TW_OK;
     }
-    ok = ok && tw_buf_puts(&j, "},\"rules\":[") == TW_OK;
+    ok = ok && tw__buf_puts(&j, "},\"rules\":[") == TW_OK;
     for (size_t i = 0; ok && i < k->nrefs; i++) {
         const char *n = c->s->rules[k->ref_rule[i]]->info.name;
-        ok = (!i || tw_buf_putc(&j, ',') == TW_OK) && tw__json_write_string(&j, n, strlen(n)) == TW_OK;
+        ok = (!i || tw__buf_putc(&j, ',') == TW_OK) && tw__json_write_string(&j, n, strlen(n)) == TW_OK;
     }
-    ok = ok && tw_buf_puts(&j, "],\"events\":[") == TW_OK;
+    ok = ok && tw__buf_puts(&j, "],\"events\":[") == TW_OK;
     for (size_t i = 0; ok && i < ne; i++)
-        ok = (!i || tw_buf_putc(&j, ',') == TW_OK) && tw__json_write_string(&j, eids[i], strlen(eids[i])) == TW_OK;
-    ok = ok && tw_buf_puts(&j, "]}}") == TW_OK;
+        ok = (!i || tw__buf_putc(&j, ',') == TW_OK) && tw__json_write_string(&j, eids[i], strlen(eids[i])) == TW_OK;
+    ok = ok && tw__buf_puts(&j, "]}}") == TW_OK;
     c->st.hits++;
     if (ok && e->fn) {
         tw_correlation_hit h = {g->corr, &r->info, g->ev[w->a].t, g->ev[w->b].t, w->value, ng, names, vals, ne,
@@ -415,10 +415,10 @@ static void fire(tw_correlator *c, group *g, const window *w, const emit *e, uns
                 enqueue(c, d, &key, &o, depth + 1);
             else
                 obs_free(&o);
-            tw_buf_free(&key);
+            tw__buf_free(&key);
         }
     }
-    tw_buf_free(&j);
+    tw__buf_free(&j);
     for (size_t i = 0; i < ng; i++)
         free(owned[i]);
 }
@@ -672,7 +672,7 @@ tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_res
                     pending *p = realloc(c->pend, cap * sizeof *p);
                     if (!p) {
                         obs_free(&o);
-                        tw_buf_free(&key);
+                        tw__buf_free(&key);
                         continue;
                     }
                     c->pend = p;
@@ -687,7 +687,7 @@ tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_res
                 process(c, corr, key.data ? key.data : "", key.len, &o, &e, 0);
                 drain(c, &e);
             }
-            tw_buf_free(&key);
+            tw__buf_free(&key);
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -766,17 +766,17 @@ void tw__corr_signature(const tw_sigma *s, size_t corr, char *out, size_t size)
     const sg_rule *r = s->rules[corr];
     const sg_corr *k = r->corr;
     tw_buf b = TW_BUF_INIT;
-    tw_buf_printf(&b, "%s|%s|%lld|%d|%g|%d|%g|%d|%d|%g|", r->info.name, r->info.corr_type, (long long)k->timespan_ms,
+    tw__buf_printf(&b, "%s|%s|%lld|%d|%g|%d|%g|%d|%d|%g|", r->info.name, r->info.corr_type, (long long)k->timespan_ms,
                   k->bounds.has_lo, k->bounds.lo, k->bounds.has_hi, k->bounds.hi, k->bounds.lo_incl,
                   k->bounds.has_neq, k->bounds.neq);
     for (size_t i = 0; i < k->nrefs; i++)
-        tw_buf_printf(&b, "r%s|", s->rules[k->ref_rule[i]]->info.name);
+        tw__buf_printf(&b, "r%s|", s->rules[k->ref_rule[i]]->info.name);
     for (size_t g = 0; g < k->ngroup; g++)
         for (size_t i = 0; i < k->nrefs; i++)
-            tw_buf_printf(&b, "g%s|", k->field_of[g][i]);
-    tw_buf_printf(&b, "f%s", k->field ? k->field : "");
+            tw__buf_printf(&b, "g%s|", k->field_of[g][i]);
+    tw__buf_printf(&b, "f%s", k->field ? k->field : "");
     snprintf(out, size, "%016llx", (unsigned long long)tw__hash_bytes(b.data ? b.data : "", b.len, 7));
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 tw_status tw_correlator_new(const tw_sigma *s, const tw_ruleset *rs, const tw_correlator_opts *o,

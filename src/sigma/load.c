@@ -50,7 +50,7 @@ void tw_sigma_free(tw_sigma *s)
     free(s->id_ix);
     free(s->by_ruleset);
     tw_json_doc_free(s->placeholders);
-    tw_arena_free(&s->arena);
+    tw__arena_free(&s->arena);
     free(s);
 }
 
@@ -130,7 +130,7 @@ static const char *str_of(tw_sigma *s, const tw_json *v)
         return "";
     size_t n;
     const char *t = tw_json_string(v, &n);
-    return tw_arena_strndup(&s->arena, t, n);
+    return tw__arena_strndup(&s->arena, t, n);
 }
 
 /* A list of strings (a single string counts as one). NULL with *bad set when an item is no string. */
@@ -141,7 +141,7 @@ static const char **str_list(tw_sigma *s, const tw_json *v, size_t *n, const tw_
     if (!v || tw_json_typeof(v) == TW_JSON_NULL)
         return NULL;
     size_t k = tw_json_typeof(v) == TW_JSON_ARRAY ? tw_json_size(v) : 1;
-    const char **out = tw_arena_alloc(&s->arena, (k + 1) * sizeof *out);
+    const char **out = tw__arena_alloc(&s->arena, (k + 1) * sizeof *out);
     if (!out)
         return NULL;
     for (size_t i = 0; i < k; i++) {
@@ -250,7 +250,7 @@ static int envelope(ldctx *c, sg_rule *r, const tw_json *root, unsigned line)
     tw_sigma_rule_info *in = &r->info;
     const tw_json *t = tw_json_get(root, "title");
     in->title = str_of(s, t);
-    in->file = tw_arena_strndup(&s->arena, c->file, strlen(c->file));
+    in->file = tw__arena_strndup(&s->arena, c->file, strlen(c->file));
     in->line = line;
     in->ruleset_index = -1;
     if (!t || tw_json_typeof(t) != TW_JSON_STRING || !*in->title) {
@@ -300,7 +300,7 @@ static int envelope(ldctx *c, sg_rule *r, const tw_json *root, unsigned line)
         snprintf(buf, sizeof buf, "%s", c->stem);
         for (size_t k = 2; name_taken(s, buf); k++)
             snprintf(buf, sizeof buf, "%s-%zu", c->stem, k);
-        in->name = tw_arena_strndup(&s->arena, buf, strlen(buf));
+        in->name = tw__arena_strndup(&s->arena, buf, strlen(buf));
     }
     if (!in->name || name_taken(s, in->name)) {
         refuse(c, nm ? tw_json_line(nm) : line, in->title, "name \"%s\" is used by another rule", in->name);

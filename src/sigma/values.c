@@ -14,7 +14,7 @@ static const char *push(tw_arena *a, sg_vlist *l, sg_vkind kind, char *s, size_t
         return "the value expands to too many values";
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        sg_val *v = tw_arena_alloc(a, cap * sizeof *v);
+        sg_val *v = tw__arena_alloc(a, cap * sizeof *v);
         if (!v)
             return "out of memory";
         if (l->n)
@@ -47,7 +47,7 @@ static size_t parse_glob(const char *s, size_t n, char *out)
 
 const char *tw__sv_add(tw_arena *a, sg_vlist *l, sg_vkind kind, const char *s, size_t n)
 {
-    char *o = tw_arena_alloc(a, n + 1);
+    char *o = tw__arena_alloc(a, n + 1);
     if (!o)
         return "out of memory";
     size_t len = n;
@@ -78,7 +78,7 @@ static const char *expand_rec(tw_arena *a, const piece *pc, size_t np, size_t i,
     if (i == np)
         return tw__sv_add(a, out, kind, buf, len);
     if (!pc[i].values) {
-        char *nb = tw_arena_alloc(a, len + pc[i].n + 1);
+        char *nb = tw__arena_alloc(a, len + pc[i].n + 1);
         if (!nb)
             return "out of memory";
         memcpy(nb, buf, len);
@@ -97,7 +97,7 @@ static const char *expand_rec(tw_arena *a, const piece *pc, size_t np, size_t i,
             es = tw_json_number_text(e, &en);
         else
             return "a placeholder's values must be strings or numbers";
-        char *nb = tw_arena_alloc(a, len + en + 1);
+        char *nb = tw__arena_alloc(a, len + en + 1);
         if (!nb)
             return "out of memory";
         memcpy(nb, buf, len);
@@ -115,7 +115,7 @@ const char *tw__sv_expand(tw_arena *a, const tw_json *table, const char *s, size
     /* Split into literal text and %name% pieces. */
     piece pc[64];
     size_t np = 0;
-    char *text = tw_arena_alloc(a, n + 1);
+    char *text = tw__arena_alloc(a, n + 1);
     if (!text)
         return "out of memory";
     size_t tn = 0, tstart = 0;
@@ -136,7 +136,7 @@ const char *tw__sv_expand(tw_arena *a, const tw_json *table, const char *s, size
         if (tn > tstart)
             pc[np++] = (piece){text + tstart, tn - tstart, NULL};
         tstart = tn;
-        char *name = tw_arena_strndup(a, s + i + 1, nl);
+        char *name = tw__arena_strndup(a, s + i + 1, nl);
         if (!name)
             return "out of memory";
         const tw_json *vals = table ? tw_json_get(table, name) : NULL;
@@ -177,7 +177,7 @@ static const char *windash_rec(tw_arena *a, const sg_val *v, size_t i, char *buf
             continue;
         }
         for (int d = 0; d < NDASH; d++) {
-            char *nb = tw_arena_alloc(a, v->n * 3 + 1);
+            char *nb = tw__arena_alloc(a, v->n * 3 + 1);
             if (!nb)
                 return "out of memory";
             memcpy(nb, buf, len);
@@ -199,7 +199,7 @@ const char *tw__sv_windash(tw_arena *a, sg_vlist *l)
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].kind == SV_BYTES)
             return "windash cannot follow an encoding modifier";
-        char *buf = tw_arena_alloc(a, l->v[i].n * 3 + 1);
+        char *buf = tw__arena_alloc(a, l->v[i].n * 3 + 1);
         if (!buf)
             return "out of memory";
         const char *why = windash_rec(a, &l->v[i], 0, buf, 0, &out);
@@ -254,8 +254,8 @@ const char *tw__sv_base64(tw_arena *a, sg_vlist *l, int offsets)
             /* base64offset: the value shifted by 0, 1 or 2 bytes inside a longer text; keep only the
              * characters that do not depend on its neighbours. */
             static const size_t start[3] = {0, 2, 3};
-            unsigned char *in = tw_arena_alloc(a, v->n + 2);
-            char *enc = tw_arena_alloc(a, (v->n + 4) / 3 * 4 + 8);
+            unsigned char *in = tw__arena_alloc(a, v->n + 2);
+            char *enc = tw__arena_alloc(a, (v->n + 4) / 3 * 4 + 8);
             if (!in || !enc)
                 return "out of memory";
             memset(in, ' ', (size_t)shift);
@@ -285,7 +285,7 @@ const char *tw__sv_utf16(tw_arena *a, sg_vlist *l, int big_endian, int bom)
         const char *why = plain_bytes(v);
         if (why)
             return why;
-        unsigned char *o = tw_arena_alloc(a, v->n * 4 + 3), *p = o;
+        unsigned char *o = tw__arena_alloc(a, v->n * 4 + 3), *p = o;
         if (!o)
             return "out of memory";
         if (bom) {

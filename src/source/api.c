@@ -21,9 +21,9 @@ static void aws_error(tw_http_resp *resp, int status, const char *type, const ch
     resp->status = status;
     resp->content_type = "application/x-amz-json-1.1";
     tw_buf_reset(&resp->body);
-    tw_buf_printf(&resp->body, "{\"__type\":\"%s\",\"message\":", type);
+    tw__buf_printf(&resp->body, "{\"__type\":\"%s\",\"message\":", type);
     tw__json_write_string(&resp->body, msg, strlen(msg));
-    tw_buf_putc(&resp->body, '}');
+    tw__buf_putc(&resp->body, '}');
 }
 
 static int is_string(const tw_json *v) { return tw_json_typeof(v) == TW_JSON_STRING; }
@@ -148,39 +148,39 @@ static void build_entry(const tw_config *cfg, const char *region, const tw_json 
     gmtime_r(&when, &g);
     strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &g);
     tw_buf b = TW_BUF_INIT;
-    tw_status rc = tw_buf_printf(&b, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":", id);
+    tw_status rc = tw__buf_printf(&b, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":", id);
     if (!rc)
         rc = tw__json_write_string(&b, t, dtl);
     if (!rc)
-        rc = tw_buf_puts(&b, ",\"source\":");
+        rc = tw__buf_puts(&b, ",\"source\":");
     if (!rc)
         rc = tw__json_write_string(&b, s, sl);
     if (!rc)
-        rc = tw_buf_printf(&b, ",\"account\":\"%s\",\"time\":\"%s\",\"region\":", cfg->account, iso);
+        rc = tw__buf_printf(&b, ",\"account\":\"%s\",\"time\":\"%s\",\"region\":", cfg->account, iso);
     if (!rc)
         rc = tw__json_write_string(&b, region, strlen(region));
     if (!rc)
-        rc = tw_buf_puts(&b, ",\"resources\":[");
+        rc = tw__buf_puts(&b, ",\"resources\":[");
     for (size_t i = 0; !rc && i < tw_json_size(res); i++) {
         size_t rl;
         const char *r = tw_json_string(tw_json_at(res, i), &rl);
         if (i)
-            rc = tw_buf_putc(&b, ',');
+            rc = tw__buf_putc(&b, ',');
         if (!rc)
             rc = tw__json_write_string(&b, r, rl);
     }
     if (!rc)
-        rc = tw_buf_puts(&b, "],\"detail\":");
+        rc = tw__buf_puts(&b, "],\"detail\":");
     if (!rc)
-        rc = tw_buf_append(&b, d, dl);
+        rc = tw__buf_append(&b, d, dl);
     if (!rc)
-        rc = tw_buf_putc(&b, '}');
+        rc = tw__buf_putc(&b, '}');
     if (rc) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         fail_entry(e, "InternalFailure", "out of memory");
         return;
     }
-    e->envelope = tw_buf_detach(&b, &e->len);
+    e->envelope = tw__buf_detach(&b, &e->len);
 }
 
 static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char *region, tw_http_resp *resp)
@@ -233,12 +233,12 @@ static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char
         }
     tw_error err;
     tw_ingest_opts o = {.source = "eventbridge"};
-    if (m && tw_engine_submit(ctx->engine, items, m, &o, results, &err)) {
+    if (m && tw__engine_submit(ctx->engine, items, m, &o, results, &err)) {
         /* Nothing was stored: 500 makes the SDKs retry the call; 503 + Retry-After when a target's
          * max_pending is reached (the SDKs retry that too, after the delay). */
         if (err.code == TW_EBUSY) {
             aws_error(resp, 503, "ServiceUnavailableException", err.msg);
-            tw_http_resp_header(resp, "Retry-After", TW_HTTP_BUSY_RETRY_AFTER);
+            tw__http_resp_header(resp, "Retry-After", TW_HTTP_BUSY_RETRY_AFTER);
         } else {
             aws_error(resp, 500, "InternalException", "The events could not be stored; try again.");
         }
@@ -253,26 +253,26 @@ static void put_events(const tw_source_ctx *ctx, const tw_json *root, const char
     resp->content_type = "application/x-amz-json-1.1";
     tw_buf *b = &resp->body;
     tw_buf_reset(b);
-    tw_buf_puts(b, "{\"Entries\":[");
+    tw__buf_puts(b, "{\"Entries\":[");
     size_t failed = 0, k = 0;
     for (size_t i = 0; i < n; i++) {
         if (i)
-            tw_buf_putc(b, ',');
+            tw__buf_putc(b, ',');
         if (e[i].code) {
             failed++;
-            tw_buf_printf(b, "{\"ErrorCode\":\"%s\",\"ErrorMessage\":", e[i].code);
+            tw__buf_printf(b, "{\"ErrorCode\":\"%s\",\"ErrorMessage\":", e[i].code);
             tw__json_write_string(b, e[i].msg, strlen(e[i].msg));
-            tw_buf_putc(b, '}');
+            tw__buf_putc(b, '}');
         } else {
             while (k < m && idx[k] != i)
                 k++;
-            tw_buf_printf(b, "{\"EventId\":\"%s\"}", results[k].id);
+            tw__buf_printf(b, "{\"EventId\":\"%s\"}", results[k].id);
         }
     }
-    tw_buf_printf(b, "],\"FailedEntryCount\":%zu}", failed);
+    tw__buf_printf(b, "],\"FailedEntryCount\":%zu}", failed);
     char lbl[64];
-    tw_count(tw_metrics_counter(ctx->metrics, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
-                                tw_metrics_label(lbl, sizeof lbl, "source", "eventbridge")),
+    tw_count(tw__metrics_counter(ctx->metrics, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
+                                tw__metrics_label(lbl, sizeof lbl, "source", "eventbridge")),
              failed);
 out:
     for (size_t i = 0; i < n; i++)
@@ -337,7 +337,7 @@ static void test_event_pattern(const tw_source_ctx *ctx, const tw_json *root, tw
         snprintf(msg, sizeof msg, "Parameter Event is not valid. Reason: %s", err.msg);
         aws_error(resp, 400, "ValidationException", msg);
     } else {
-        tw_http_resp_json(resp, 200, "{\"Result\":%s}", res.count ? "true" : "false");
+        tw__http_resp_json(resp, 200, "{\"Result\":%s}", res.count ? "true" : "false");
         resp->content_type = "application/x-amz-json-1.1";
     }
     if (!b)
@@ -347,13 +347,13 @@ static void test_event_pattern(const tw_source_ctx *ctx, const tw_json *root, tw
     tw_ruleset_builder_free(b);
 }
 
-void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
+void tw__api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
 {
     char rid[TW_UUID_LEN + 1];
     tw__uuid4(rid);
-    tw_http_resp_header(resp, "x-amzn-RequestId", rid);
-    const char *target = tw_http_req_header(req, "X-Amz-Target");
-    const char *ctype = tw_http_req_header(req, "Content-Type");
+    tw__http_resp_header(resp, "x-amzn-RequestId", rid);
+    const char *target = tw__http_req_header(req, "X-Amz-Target");
+    const char *ctype = tw__http_req_header(req, "Content-Type");
     if (!target || strncmp(target, "AWSEvents.", 10) != 0) {
         aws_error(resp, 400, "UnknownOperationException",
                   "Missing or unknown X-Amz-Target (expected AWSEvents.<Operation>)");
@@ -390,7 +390,7 @@ void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_res
     /* The region a signed request was addressed to, else the configured one. */
     const char *region = ctx->cfg->region;
     char scope_region[64] = "";
-    const char *auth = tw_http_req_header(req, "Authorization");
+    const char *auth = tw__http_req_header(req, "Authorization");
     const char *cred = auth ? strstr(auth, "Credential=") : NULL;
     if (cred) {
         const char *a = strchr(cred, '/'), *b = a ? strchr(a + 1, '/') : NULL, *c = b ? strchr(b + 1, '/') : NULL;

@@ -32,7 +32,7 @@ static char **child_env(void *ctx)
     return lines;
 }
 
-void tw_aws_settings_from_config(const tw_config *cfg, tw_aws_settings *s, tw_aws_endpoint *eps)
+void tw__aws_settings_from_config(const tw_config *cfg, tw_aws_settings *s, tw_aws_endpoint *eps)
 {
     memset(s, 0, sizeof *s);
     const tw_aws_cfg *a = &cfg->aws;
@@ -60,7 +60,7 @@ static int uses_aws(const tw_config *cfg)
     return 0;
 }
 
-tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg, const char *data_dir,
+tw_status tw__aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg, const char *data_dir,
                                tw_aws_sources **out, tw_error *err)
 {
     *out = NULL;
@@ -72,7 +72,7 @@ tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg
     a->engine = e;
     tw_aws_settings st;
     tw_aws_endpoint eps[TW_AWS_ENDPOINTS_MAX];
-    tw_aws_settings_from_config(cfg, &st, eps);
+    tw__aws_settings_from_config(cfg, &st, eps);
     tw_status rc = tw__aws_client_new(&st, &a->client, err);
     char why[TW_ERROR_MSG_MAX + 32] = "";
     if (rc) {
@@ -83,56 +83,56 @@ tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg
         }
         /* Without S3/SQS sources a broken AWS setup only affects enrichment: say so and go on. */
         snprintf(why, sizeof why, "AWS settings unusable: %s", err->msg);
-        tw_log(TW_LOG_WARN, "AWS settings unusable: enrichments fail, handlers get no AWS settings", "error",
+        tw__log(TW_LOG_WARN, "AWS settings unusable: enrichments fail, handlers get no AWS settings", "error",
                err->msg, NULL);
         tw_error_clear(err);
     }
     if ((rc = tw__enricher_new(a->client, why, m, &a->enricher, err))) {
-        tw_aws_sources_free(a);
+        tw__aws_sources_free(a);
         return rc;
     }
-    tw_engine_set_enricher(e, a->enricher);
+    tw__engine_set_enricher(e, a->enricher);
     if (a->client)
-        tw_target_exec_env(child_env, a);
+        tw__target_exec_env(child_env, a);
     if (cfg->src.s3 &&
-        (rc = tw_s3src_start(e, m, a->client, cfg->src.s3, cfg->aws.profile, data_dir, &cfg->lim, &a->s3, err)))
+        (rc = tw__s3src_start(e, m, a->client, cfg->src.s3, cfg->aws.profile, data_dir, &cfg->lim, &a->s3, err)))
         goto fail;
-    if (cfg->src.sqs && (rc = tw_sqssrc_start(e, m, a->client, cfg->src.sqs, &cfg->lim, &a->sqs, err)))
+    if (cfg->src.sqs && (rc = tw__sqssrc_start(e, m, a->client, cfg->src.sqs, &cfg->lim, &a->sqs, err)))
         goto fail;
     *out = a;
     return TW_OK;
 fail:
-    tw_aws_sources_stop(a);
-    tw_aws_sources_free(a);
+    tw__aws_sources_stop(a);
+    tw__aws_sources_free(a);
     return rc;
 }
 
-tw_aws_client *tw_aws_sources_client(const tw_aws_sources *a) { return a ? a->client : NULL; }
+tw_aws_client *tw__aws_sources_client(const tw_aws_sources *a) { return a ? a->client : NULL; }
 
-int tw_aws_sources_idle(const tw_aws_sources *a)
+int tw__aws_sources_idle(const tw_aws_sources *a)
 {
-    return !a || ((!a->s3 || tw_s3src_idle(a->s3)) && (!a->sqs || tw_sqssrc_idle(a->sqs)));
+    return !a || ((!a->s3 || tw__s3src_idle(a->s3)) && (!a->sqs || tw__sqssrc_idle(a->sqs)));
 }
 
-void tw_aws_sources_stop(tw_aws_sources *a)
+void tw__aws_sources_stop(tw_aws_sources *a)
 {
     if (!a)
         return;
-    tw_s3src_stop(a->s3);
-    tw_sqssrc_stop(a->sqs);
+    tw__s3src_stop(a->s3);
+    tw__sqssrc_stop(a->sqs);
     a->s3 = NULL;
     a->sqs = NULL;
 }
 
-void tw_aws_sources_free(tw_aws_sources *a)
+void tw__aws_sources_free(tw_aws_sources *a)
 {
     if (!a)
         return;
-    tw_aws_sources_stop(a);
+    tw__aws_sources_stop(a);
     if (a->client)
-        tw_target_exec_env(NULL, NULL);
+        tw__target_exec_env(NULL, NULL);
     if (a->engine)
-        tw_engine_set_enricher(a->engine, NULL);
+        tw__engine_set_enricher(a->engine, NULL);
     tw__enricher_free(a->enricher);
     tw__aws_client_free(a->client);
     free(a);

@@ -16,19 +16,19 @@
 typedef struct tw_aws_sources tw_aws_sources;
 
 /* Builds the client's settings from cfg->aws (the pointers stay cfg's). */
-void tw_aws_settings_from_config(const tw_config *cfg, tw_aws_settings *s, tw_aws_endpoint *eps);
+void tw__aws_settings_from_config(const tw_config *cfg, tw_aws_settings *s, tw_aws_endpoint *eps);
 
 /* *out stays NULL when the configuration uses no AWS at all (no S3/SQS source, no enrichment, no
  * exec target). Also sets the engine's enricher and the exec targets' AWS environment. */
-tw_status tw_aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg, const char *data_dir,
+tw_status tw__aws_sources_start(tw_engine *e, tw_metrics *m, const tw_config *cfg, const char *data_dir,
                                tw_aws_sources **out, tw_error *err);
 /* The shared client (NULL when none). */
-tw_aws_client *tw_aws_sources_client(const tw_aws_sources *a);
+tw_aws_client *tw__aws_sources_client(const tw_aws_sources *a);
 /* 1 when NULL or every source is between polls. */
-int tw_aws_sources_idle(const tw_aws_sources *a);
+int tw__aws_sources_idle(const tw_aws_sources *a);
 /* Stops the sources (first, with the other inputs). */
-void tw_aws_sources_stop(tw_aws_sources *a);
+void tw__aws_sources_stop(tw_aws_sources *a);
 /* Then, once deliveries are over: the enricher, the exec environment hook, the client. */
-void tw_aws_sources_free(tw_aws_sources *a);
+void tw__aws_sources_free(tw_aws_sources *a);
 
 #endif

@@ -1,4 +1,4 @@
-/* source/batch.c: groups a source's events into tw_engine_submit calls and tallies the results. */
+/* source/batch.c: groups a source's events into tw__engine_submit calls and tallies the results. */
 #include "source/batch.h"
 
 #include <stdlib.h>
@@ -15,8 +15,8 @@ tw_status tw__src_batch_init(tw_src_batch *b, tw_engine *e, tw_metrics *m, const
     b->engine = e;
     b->opts.source = source;
     char label[64];
-    b->rejected_metric = tw_metrics_counter(m, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
-                                            tw_metrics_label(label, sizeof label, "source", source));
+    b->rejected_metric = tw__metrics_counter(m, TW_METRIC_REJECTED, TW_METRIC_REJECTED_HELP,
+                                            tw__metrics_label(label, sizeof label, "source", source));
     b->items = malloc(TW_SRC_BATCH * sizeof *b->items);
     b->where = malloc(TW_SRC_BATCH * sizeof *b->where);
     b->results = malloc(TW_SRC_BATCH * sizeof *b->results);
@@ -57,7 +57,7 @@ tw_status tw__src_flush(tw_src_batch *b)
         return TW_OK;
     size_t n = b->n;
     b->n = 0;
-    tw_status rc = tw_engine_submit(b->engine, b->items, n, &b->opts, b->results, &b->err);
+    tw_status rc = tw__engine_submit(b->engine, b->items, n, &b->opts, b->results, &b->err);
     if (rc) {
         /* Nothing of this call counts as accepted; the caller answers with an error (or retries). */
         if (!b->err.msg[0])
@@ -126,17 +126,17 @@ tw_status tw__src_json_text(tw_buf *b, const char *s, size_t len)
     if (ok == len)
         return tw__json_write_string(b, s, len);
     tw_buf clean;
-    tw_buf_init(&clean, 0);
+    tw__buf_init(&clean, 0);
     tw_status rc = TW_OK;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     while (!rc && p < end) {
         uint32_t cp;
         size_t n = tw__utf8_seq(p, end, &cp);
-        rc = n ? tw_buf_append(&clean, p, n) : tw_buf_append(&clean, "\xef\xbf\xbd", 3);
+        rc = n ? tw__buf_append(&clean, p, n) : tw__buf_append(&clean, "\xef\xbf\xbd", 3);
         p += n ? n : 1;
     }
     if (!rc)
         rc = tw__json_write_string(b, clean.data ? clean.data : "", clean.len);
-    tw_buf_free(&clean);
+    tw__buf_free(&clean);
     return rc;
 }

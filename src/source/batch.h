@@ -16,7 +16,7 @@
 #include "telemetry/metrics.h"
 #include "trailwatch/event.h"
 
-/* Events per tw_engine_submit: large enough that commits are few (the engine also groups commits
+/* Events per tw__engine_submit: large enough that commits are few (the engine also groups commits
  * across callers), small enough that one call's results (~300 bytes each) stay a few hundred KiB. */
 #define TW_SRC_BATCH 1000u
 

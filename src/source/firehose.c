@@ -8,7 +8,7 @@
  * up to S3. Hence: a request that is not what Firehose sends (headers, body, base64) is a 400 and
  * nothing of it is submitted; a record whose decoded content is unusable is counted as rejected and
  * the request still succeeds (a retry could never fix it); the 200 goes out only once every event of
- * the request is durable (tw_engine_submit returned).
+ * the request is durable (tw__engine_submit returned).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +55,12 @@ static void respond(tw_http_resp *resp, int status, const char *request_id, cons
     tw_buf_reset(b);
     resp->status = status;
     resp->content_type = "application/json";
-    int ok = tw_buf_puts(b, "{\"requestId\":") == TW_OK &&
+    int ok = tw__buf_puts(b, "{\"requestId\":") == TW_OK &&
              tw__src_json_text(b, request_id, strlen(request_id)) == TW_OK &&
-             tw_buf_printf(b, ",\"timestamp\":%lld", (long long)now_ms()) == TW_OK;
+             tw__buf_printf(b, ",\"timestamp\":%lld", (long long)now_ms()) == TW_OK;
     if (ok && error)
-        ok = tw_buf_puts(b, ",\"errorMessage\":") == TW_OK && tw__src_json_text(b, error, strlen(error)) == TW_OK;
-    if (!ok || tw_buf_putc(b, '}') != TW_OK) {
+        ok = tw__buf_puts(b, ",\"errorMessage\":") == TW_OK && tw__src_json_text(b, error, strlen(error)) == TW_OK;
+    if (!ok || tw__buf_putc(b, '}') != TW_OK) {
         tw_buf_reset(b);
         resp->status = 500;
     }
@@ -190,13 +190,13 @@ static tw_status one_record(fh_req *f, unsigned long rec, const unsigned char *d
     if (!tw__is_gzip(data, n))
         return json_events(f, rec, (const char *)data, n);
     tw_buf out;
-    tw_buf_init(&out, TW_FIREHOSE_BODY_MAX);
+    tw__buf_init(&out, TW_FIREHOSE_BODY_MAX);
     tw_error err;
     size_t held = 0;
-    tw_status rc = tw_gunzip(f->ctx, data, n, TW_FIREHOSE_BODY_MAX, &out, &held, &err);
+    tw_status rc = tw__http_gunzip(f->ctx, data, n, TW_FIREHOSE_BODY_MAX, &out, &held, &err);
     if (rc) {
-        tw_buf_free(&out);
-        tw_gunzip_done(f->ctx, &held);
+        tw__buf_free(&out);
+        tw__gunzip_done(f->ctx, &held);
         if (rc == TW_EBUSY) {       /* not the record's fault: the whole request is retried later */
             snprintf(f->busy, sizeof f->busy, "records[%lu]: %s", rec, err.msg);
             return rc;
@@ -216,8 +216,8 @@ static tw_status one_record(fh_req *f, unsigned long rec, const unsigned char *d
         tw_json_doc_free(doc);
         rc = json_events(f, rec, text, out.len);
     }
-    tw_buf_free(&out);
-    tw_gunzip_done(f->ctx, &held);
+    tw__buf_free(&out);
+    tw__gunzip_done(f->ctx, &held);
     return rc;
 }
 
@@ -258,12 +258,12 @@ static int serve(fh_req *f, const tw_http_req *req, const char *request_id, char
     const char *body = req->body ? req->body : "";
     size_t len = req->body_len;
     tw_buf plain;
-    tw_buf_init(&plain, TW_FIREHOSE_BODY_MAX);
+    tw__buf_init(&plain, TW_FIREHOSE_BODY_MAX);
     tw_json_doc *doc = NULL;
     unsigned char *scratch = NULL;
     tw_error err;
     int status = 200;
-    const char *enc = tw_http_req_header(req, "Content-Encoding");
+    const char *enc = tw__http_req_header(req, "Content-Encoding");
     size_t held = 0;
     if (len > TW_FIREHOSE_BODY_MAX) {
         snprintf(msg, cap, "request body larger than %u bytes", TW_FIREHOSE_BODY_MAX);
@@ -271,7 +271,7 @@ static int serve(fh_req *f, const tw_http_req *req, const char *request_id, char
         goto out;
     }
     if (enc && strcasecmp(enc, "gzip") == 0) {
-        tw_status rc = tw_gunzip(f->ctx, body, len, TW_FIREHOSE_BODY_MAX, &plain, &held, &err);
+        tw_status rc = tw__http_gunzip(f->ctx, body, len, TW_FIREHOSE_BODY_MAX, &plain, &held, &err);
         if (rc) {
             snprintf(msg, cap, "Content-Encoding gzip: %s", err.msg);
             status = rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : rc == TW_EBUSY ? 503 : 400;
@@ -325,31 +325,31 @@ static int serve(fh_req *f, const tw_http_req *req, const char *request_id, char
 out:
     free(scratch);
     tw_json_doc_free(doc);
-    tw_buf_free(&plain);
-    tw_gunzip_done(f->ctx, &held);
+    tw__buf_free(&plain);
+    tw__gunzip_done(f->ctx, &held);
     return status;
 }
 
 static void count(const tw_source_ctx *ctx, const char *name, const char *help, const char *labels, uint64_t n)
 {
     if (n)
-        tw_count(tw_metrics_counter(ctx->metrics, name, help, labels), n);
+        tw_count(tw__metrics_counter(ctx->metrics, name, help, labels), n);
 }
 
-void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
+void tw__firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
 {
     const tw_config *cfg = ctx->cfg;
-    const char *rid = tw_http_req_header(req, "X-Amz-Firehose-Request-Id");
+    const char *rid = tw__http_req_header(req, "X-Amz-Firehose-Request-Id");
     const char *echo = rid && request_id_ok(rid) ? rid : "";
     const char *key = cfg ? cfg->src.firehose_key : NULL;
-    const char *version = tw_http_req_header(req, "X-Amz-Firehose-Protocol-Version");
-    const char *access_key = tw_http_req_header(req, "X-Amz-Firehose-Access-Key");
+    const char *version = tw__http_req_header(req, "X-Amz-Firehose-Protocol-Version");
+    const char *access_key = tw__http_req_header(req, "X-Amz-Firehose-Access-Key");
     char msg[600] = "";
     int status = 200;
     size_t nrecords = 0;
     fh_req *f = NULL;
     if (strcmp(req->method, "POST") != 0) {
-        tw_http_resp_header(resp, "Allow", "POST");
+        tw__http_resp_header(resp, "Allow", "POST");
         status = 405;
         snprintf(msg, sizeof msg, "only POST is accepted");
     } else if (key && *key && !key_equal(access_key ? access_key : "", key)) {
@@ -384,7 +384,7 @@ void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_htt
     }
     respond(resp, status, echo, status == 200 ? NULL : msg);
     if (status == 503)
-        tw_http_resp_header(resp, "Retry-After", f && f->b.failed == TW_EBUSY ? TW_HTTP_BUSY_RETRY_AFTER : "1");
+        tw__http_resp_header(resp, "Retry-After", f && f->b.failed == TW_EBUSY ? TW_HTTP_BUSY_RETRY_AFTER : "1");
 
     char label[32];
     snprintf(label, sizeof label, "code=\"%d\"", status);
@@ -398,11 +398,11 @@ void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_htt
     if (f && f->b.rejected) {
         char n[24];
         snprintf(n, sizeof n, "%llu", (unsigned long long)f->b.rejected);
-        tw_log(TW_LOG_WARN, "firehose records rejected", "requestId", echo, "rejected", n, "first", f->first_reject,
+        tw__log(TW_LOG_WARN, "firehose records rejected", "requestId", echo, "rejected", n, "first", f->first_reject,
                NULL);
     }
     if (status != 200 && status != 401 && status != 405)
-        tw_log(status >= 500 ? TW_LOG_ERROR : TW_LOG_WARN, "firehose request refused", "requestId", echo, "error",
+        tw__log(status >= 500 ? TW_LOG_ERROR : TW_LOG_WARN, "firehose request refused", "requestId", echo, "error",
                msg, NULL);
     if (f)
         tw__src_batch_free(&f->b);

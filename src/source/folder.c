@@ -129,7 +129,7 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int stopping(const tw_folder *f) { return atomic_load(&f->stop) || tw_engine_stopping(f->engine); }
+static int stopping(const tw_folder *f) { return atomic_load(&f->stop) || tw__engine_stopping(f->engine); }
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -195,7 +195,7 @@ static void file_failed(tw_folder *f, const char *path, int64_t size, int64_t mt
 {
     tw_count(f->m_failed, 1);
     schedule_retry(f, path, size, mtime, content_error(rc));
-    tw_log(TW_LOG_WARN, "folder: file not read completely, will retry when it changes", "path", path, "error", why,
+    tw__log(TW_LOG_WARN, "folder: file not read completely, will retry when it changes", "path", path, "error", why,
            NULL);
 }
 
@@ -267,7 +267,7 @@ static void submit_job(tw_folder *f, job *j)
         const pending *p = &j->pend[i];
         if (!p->is_log) {
             tw_count(f->m_rejected, 1);
-            tw_log(TW_LOG_INFO, "folder: not a CloudTrail log file (no Records), skipped", "path", p->path, NULL);
+            tw__log(TW_LOG_INFO, "folder: not a CloudTrail log file (no Records), skipped", "path", p->path, NULL);
         } else {
             tw_count(f->m_processed, 1);
             tw_count(f->m_records, p->records);
@@ -396,7 +396,7 @@ static void process_file(tw_folder *f, const char *path)
     }
     if (p || (f->inflight && handed_over(f, path)))
         flush_all(f); /* read before, not committed yet: that first, then decide on this one */
-    if (tw_engine_file_done(f->engine, path, size, mtime)) {
+    if (tw__engine_file_done(f->engine, path, size, mtime)) {
         tw_count(f->m_done, 1);
         drop_retry(f, path);
         return;
@@ -495,7 +495,7 @@ static void add_watch(tw_folder *f, const char *dir)
     int wd = inotify_add_watch(f->ino, dir, WATCH_MASK);
     if (wd < 0) {
         if (!f->degraded)
-            tw_log(TW_LOG_WARN, "folder: cannot watch a directory, rescanning every minute instead", "path", dir,
+            tw__log(TW_LOG_WARN, "folder: cannot watch a directory, rescanning every minute instead", "path", dir,
                    "error", strerror(errno), NULL);
         f->degraded = 1;
         return;
@@ -697,7 +697,7 @@ static void *folder_main(void *arg)
 {
     tw_folder *f = arg;
     if (f->watch && (f->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
-        tw_log(TW_LOG_WARN, "folder: inotify unavailable, rescanning every minute instead", "error", strerror(errno),
+        tw__log(TW_LOG_WARN, "folder: inotify unavailable, rescanning every minute instead", "error", strerror(errno),
                NULL);
         f->degraded = 1;
     }
@@ -714,7 +714,7 @@ static void *folder_main(void *arg)
         int64_t next = run_retries(f), now = mono_ms();
         if (f->degraded && f->next_rescan_ms < next)
             next = f->next_rescan_ms;
-        /* A bounded wait also notices tw_engine_stopping, which has no wake-up of its own. */
+        /* A bounded wait also notices tw__engine_stopping, which has no wake-up of its own. */
         int timeout = next - now > 1000 ? 1000 : next - now < 0 ? 0 : (int)(next - now);
         struct pollfd p[2] = {{f->wake_fd, POLLIN, 0}, {f->ino, POLLIN, 0}};
         if (poll(p, f->ino >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
@@ -786,7 +786,7 @@ static void folder_free(tw_folder *f)
     free(f);
 }
 
-tw_status tw_folder_start(tw_engine *e, tw_metrics *m, const char *path, int watch, tw_folder **out, tw_error *err)
+tw_status tw__folder_start(tw_engine *e, tw_metrics *m, const char *path, int watch, tw_folder **out, tw_error *err)
 {
     *out = NULL;
     tw_folder *f = calloc(1, sizeof *f);
@@ -818,13 +818,13 @@ tw_status tw_folder_start(tw_engine *e, tw_metrics *m, const char *path, int wat
     tw_counter **counters[] = {&f->m_processed, &f->m_done, &f->m_rejected, &f->m_failed};
     for (size_t i = 0; i < 4; i++) {
         char label[48];
-        *counters[i] = tw_metrics_counter(m, TW_METRIC_FOLDER_FILES,
+        *counters[i] = tw__metrics_counter(m, TW_METRIC_FOLDER_FILES,
                                           "CloudTrail log files seen in the folder, by what became of them.",
-                                          tw_metrics_label(label, sizeof label, "result", results[i]));
+                                          tw__metrics_label(label, sizeof label, "result", results[i]));
     }
-    f->m_records = tw_metrics_counter(m, TW_METRIC_FOLDER_RECORDS,
+    f->m_records = tw__metrics_counter(m, TW_METRIC_FOLDER_RECORDS,
                                       "CloudTrail records read from log files in the folder.", "");
-    f->m_failing = tw_metrics_gauge(m, "trailwatch_folder_files_failing",
+    f->m_failing = tw__metrics_gauge(m, "trailwatch_folder_files_failing",
                                     "Log files that could not be read completely and wait for a change.", "");
     int prc = pthread_create(&f->submitter, NULL, submitter_main, f);
     if (prc) {
@@ -844,9 +844,9 @@ fail:
     return rc;
 }
 
-int tw_folder_idle(const tw_folder *f) { return atomic_load(&f->idle); }
+int tw__folder_idle(const tw_folder *f) { return atomic_load(&f->idle); }
 
-void tw_folder_stop(tw_folder *f)
+void tw__folder_stop(tw_folder *f)
 {
     if (!f)
         return;

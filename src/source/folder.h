@@ -15,10 +15,10 @@
 
 typedef struct tw_folder tw_folder;
 
-tw_status tw_folder_start(tw_engine *e, tw_metrics *m, const char *path, int watch, tw_folder **out,
+tw_status tw__folder_start(tw_engine *e, tw_metrics *m, const char *path, int watch, tw_folder **out,
                           tw_error *err);
 /* 1 once the first pass is done and no file is waiting. */
-int tw_folder_idle(const tw_folder *f);
-void tw_folder_stop(tw_folder *f);
+int tw__folder_idle(const tw_folder *f);
+void tw__folder_stop(tw_folder *f);
 
 #endif

@@ -27,7 +27,7 @@ typedef struct tw_http_req {
     const tw_http_header *headers;
     size_t nheaders;
     const char *body;              /* exactly as received (NUL-terminated copy); handlers undo a
-                                      Content-Encoding: gzip themselves (tw_gunzip) */
+                                      Content-Encoding: gzip themselves (tw__http_gunzip) */
     size_t body_len;
     int loopback;                  /* the peer is 127.0.0.0/8 or ::1 */
     const char *peer;              /* the peer's address as text ("127.0.0.1", "::1") */
@@ -77,25 +77,25 @@ typedef void (*tw_http_handler)(const tw_source_ctx *ctx, const tw_http_req *req
 const char *tw__http_scope_problem(const struct tw_config *cfg, const tw_sigv4_result *res, char *msg, size_t cap);
 
 /* The value of a request header (case-insensitive name), NULL when absent. */
-const char *tw_http_req_header(const tw_http_req *req, const char *name);
+const char *tw__http_req_header(const tw_http_req *req, const char *name);
 /* Adds a response header (silently ignored past TW_HTTP_RESP_HEADERS). */
-void tw_http_resp_header(tw_http_resp *resp, const char *name, const char *value);
+void tw__http_resp_header(tw_http_resp *resp, const char *name, const char *value);
 /* Retry-After (seconds) of a 503 that a full outbox (a target's max_pending) answers. */
 #define TW_HTTP_BUSY_RETRY_AFTER "5"
 /* Sets status and a JSON body from printf-style text (content type application/json). */
-void tw_http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tw__http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* gunzip of a whole buffer into out, at most max bytes (TW_ETOOBIG past it, TW_EGZIP if corrupt or
  * truncated), counted against the server's budget of decompressed bytes in flight (ctx->gunzip):
  * TW_EBUSY (answer 503 + Retry-After) when other requests hold it. *held (start at 0) is what out
- * holds of the budget; tw_gunzip_done gives it back once out is freed. */
-tw_status tw_gunzip(const tw_source_ctx *ctx, const void *in, size_t len, size_t max, tw_buf *out, size_t *held,
+ * holds of the budget; tw__gunzip_done gives it back once out is freed. */
+tw_status tw__http_gunzip(const tw_source_ctx *ctx, const void *in, size_t len, size_t max, tw_buf *out, size_t *held,
                     tw_error *err);
-void tw_gunzip_done(const tw_source_ctx *ctx, size_t *held);
+void tw__gunzip_done(const tw_source_ctx *ctx, size_t *held);
 
 /* The handlers (one file each). */
-void tw_api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);      /* POST / */
-void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);   /* POST /events */
-void tw_firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp); /* Firehose */
+void tw__api_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);      /* POST / */
+void tw__ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);   /* POST /events */
+void tw__firehose_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp); /* Firehose */
 
 #endif

@@ -175,7 +175,7 @@ static tw_status bind_listen(const char *where, int *fd_out, int *family, int *p
     return TW_OK;
 }
 
-int tw_http_server_loopback(const tw_http_server *s) { return s ? s->loopback : 1; }
+int tw__http_server_loopback(const tw_http_server *s) { return s ? s->loopback : 1; }
 
 /* ---- responses ---- */
 
@@ -262,11 +262,11 @@ static enum MHD_Result respond(struct MHD_Connection *c, tw_http_resp *r)
         resp = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
                                                MHD_RESPMEM_PERSISTENT);
     } else {
-        body = tw_buf_detach(&r->body, &len);
+        body = tw__buf_detach(&r->body, &len);
         resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
                                                body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     }
-    tw_buf_free(&r->body);
+    tw__buf_free(&r->body);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -314,7 +314,7 @@ const char *tw__http_scope_problem(const struct tw_config *cfg, const tw_sigv4_r
 static int api_key_ok(const tw_config *cfg, const tw_http_req *req)
 {
     const char *want = cfg->src.http_key;
-    const char *got = want ? tw_http_req_header(req, cfg->src.http_key_header) : NULL;
+    const char *got = want ? tw__http_req_header(req, cfg->src.http_key_header) : NULL;
     size_t n = want ? strlen(want) : 0;
     return got && strlen(got) == n && CRYPTO_memcmp(got, want, n) == 0;
 }
@@ -328,22 +328,22 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
     if (!aws_shape && cfg->src.http_key) {
         if (api_key_ok(cfg, req))
             return 1;
-        if (!cfg->nkeys || !tw_http_req_header(req, "Authorization")) {
-            tw_http_resp_json(resp, 401, "{\"error\":\"missing or wrong %s header\"}", cfg->src.http_key_header);
-            tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", "missing or wrong API key", NULL);
+        if (!cfg->nkeys || !tw__http_req_header(req, "Authorization")) {
+            tw__http_resp_json(resp, 401, "{\"error\":\"missing or wrong %s header\"}", cfg->src.http_key_header);
+            tw__log(TW_LOG_WARN, "request refused", "path", req->path, "reason", "missing or wrong API key", NULL);
             return 0;
         }
     }
     if (!cfg->nkeys) {
         if (req->loopback)
             return 1;
-        tw_http_resp_json(resp, 403, "{\"__type\":\"AccessDeniedException\",\"message\":\"no access keys are "
+        tw__http_resp_json(resp, 403, "{\"__type\":\"AccessDeniedException\",\"message\":\"no access keys are "
                                      "configured: only loopback clients may call\"}");
         if (aws_shape) {
             char rid[TW_UUID_LEN + 1];
             tw__uuid4(rid);
             resp->content_type = "application/x-amz-json-1.1";
-            tw_http_resp_header(resp, "x-amzn-RequestId", rid);
+            tw__http_resp_header(resp, "x-amzn-RequestId", rid);
         }
         return 0;
     }
@@ -352,23 +352,23 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
     tw_sigv4_result res;
     tw_error err;
     char scope[160];
-    if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
+    if (tw__sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
         if (!tw__http_scope_problem(cfg, &res, scope, sizeof scope))
             return 1;
         res.fail = TW_SIGV4_INVALID_SIGNATURE;
         tw__err(&err, TW_EAUTH, "%s", scope);
     }
     int status = res.fail == TW_SIGV4_INCOMPLETE_SIGNATURE ? 400 : res.fail == TW_SIGV4_INTERNAL ? 500 : 403;
-    tw_http_resp_json(resp, status, "{\"__type\":\"%s\",\"message\":", tw_sigv4_fail_code(res.fail));
+    tw__http_resp_json(resp, status, "{\"__type\":\"%s\",\"message\":", tw__sigv4_fail_code(res.fail));
     tw__json_write_string(&resp->body, err.msg, strlen(err.msg));
-    tw_buf_putc(&resp->body, '}');
+    tw__buf_putc(&resp->body, '}');
     if (aws_shape) {
         char rid[TW_UUID_LEN + 1];
         tw__uuid4(rid);
         resp->content_type = "application/x-amz-json-1.1";
-        tw_http_resp_header(resp, "x-amzn-RequestId", rid);
+        tw__http_resp_header(resp, "x-amzn-RequestId", rid);
     }
-    tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw_sigv4_fail_code(res.fail),
+    tw__log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw__sigv4_fail_code(res.fail),
            "access_key", res.access_key_id, NULL);
     return 0;
 }
@@ -378,13 +378,13 @@ static int authorized(const tw_config *cfg, const tw_http_req *req, int aws_shap
 static void healthz(tw_http_server *s, tw_http_resp *resp)
 {
     int64_t depth = s->env.outbox_depth ? s->env.outbox_depth(s->env.ctx) : 0;
-    tw_http_resp_json(resp, 200, "{\"status\":\"ok\",\"outbox_depth\":%lld,\"uptime_seconds\":%lld}",
+    tw__http_resp_json(resp, 200, "{\"status\":\"ok\",\"outbox_depth\":%lld,\"uptime_seconds\":%lld}",
                       (long long)depth, (long long)((tw__now_ms() - s->started_ms) / 1000));
 }
 
 static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
 {
-    tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(s->env.snaps);
     const tw_config *cfg = snap->cfg;
     tw_source_ctx ctx = {s->env.engine, cfg, s->env.metrics, &s->gunzip};
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
@@ -402,7 +402,7 @@ static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
         if (get) {
             resp->status = 200;
             resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-            tw_metrics_render(s->env.metrics, &resp->body);
+            tw__metrics_render(s->env.metrics, &resp->body);
         } else {
             known = 0;
         }
@@ -410,25 +410,25 @@ static void route(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
         if (!post)
             known = 0;
         else if (authorized(cfg, req, 1, 0, resp))
-            tw_api_handle(&ctx, req, resp);
+            tw__api_handle(&ctx, req, resp);
     } else if (strcmp(p, "/events") == 0 && cfg->src.http) {
         if (!post)
             known = 0;
         else if (authorized(cfg, req, 0, 0, resp))
-            tw_ingest_handle(&ctx, req, resp);
+            tw__ingest_handle(&ctx, req, resp);
     } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(p, cfg->src.firehose_path) == 0) {
         if (!post)
             known = 0;
         else
-            tw_firehose_handle(&ctx, req, resp); /* Firehose authenticates with its own access key */
+            tw__firehose_handle(&ctx, req, resp); /* Firehose authenticates with its own access key */
     } else {
-        tw_http_resp_json(resp, 404, "{\"error\":\"not found\"}");
+        tw__http_resp_json(resp, 404, "{\"error\":\"not found\"}");
     }
     if (!known) {
-        tw_http_resp_json(resp, 405, "{\"error\":\"method not allowed\"}");
-        tw_http_resp_header(resp, "Allow", strncmp(p, "/healthz", 8) == 0 || strcmp(p, "/metrics") == 0 ? "GET" : "POST");
+        tw__http_resp_json(resp, 405, "{\"error\":\"method not allowed\"}");
+        tw__http_resp_header(resp, "Allow", strncmp(p, "/healthz", 8) == 0 || strcmp(p, "/metrics") == 0 ? "GET" : "POST");
     }
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -454,25 +454,25 @@ static size_t body_cap(const tw_http_server *s, const char *url)
  * contract for Firehose, plain JSON elsewhere. */
 static void too_large(tw_http_server *s, struct MHD_Connection *c, const char *url, size_t cap, tw_http_resp *resp)
 {
-    tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(s->env.snaps);
     const tw_config *cfg = snap->cfg;
     if (strcmp(url, "/") == 0) {
         char rid[TW_UUID_LEN + 1];
         tw__uuid4(rid);
-        tw_http_resp_json(resp, 413, "{\"__type\":\"ValidationException\",\"message\":\"Request body larger "
+        tw__http_resp_json(resp, 413, "{\"__type\":\"ValidationException\",\"message\":\"Request body larger "
                                      "than the limit of %zu bytes\"}", cap);
         resp->content_type = "application/x-amz-json-1.1";
-        tw_http_resp_header(resp, "x-amzn-RequestId", rid);
+        tw__http_resp_header(resp, "x-amzn-RequestId", rid);
     } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(url, cfg->src.firehose_path) == 0) {
         const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Firehose-Request-Id");
-        tw_http_resp_json(resp, 413, "{\"requestId\":");
+        tw__http_resp_json(resp, 413, "{\"requestId\":");
         tw__json_write_string(&resp->body, rid ? rid : "", rid ? strnlen(rid, 256) : 0);
-        tw_buf_printf(&resp->body, ",\"timestamp\":%lld,\"errorMessage\":\"request body larger than the limit "
+        tw__buf_printf(&resp->body, ",\"timestamp\":%lld,\"errorMessage\":\"request body larger than the limit "
                                    "of %zu bytes\"}", (long long)tw__now_ms(), cap);
     } else {
-        tw_http_resp_json(resp, 413, "{\"error\":\"request body larger than the limit of %zu bytes\"}", cap);
+        tw__http_resp_json(resp, 413, "{\"error\":\"request body larger than the limit of %zu bytes\"}", cap);
     }
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
 }
 
 typedef struct framing {
@@ -515,7 +515,7 @@ static const char *ambiguous_framing(struct MHD_Connection *c)
 static void resp_init(tw_http_resp *r)
 {
     memset(r, 0, sizeof *r);
-    tw_buf_init(&r->body, 0);
+    tw__buf_init(&r->body, 0);
 }
 
 static tw__http_conn *conn_of(struct MHD_Connection *c)
@@ -528,7 +528,7 @@ static tw__http_conn *conn_of(struct MHD_Connection *c)
  * the rest of the body will not be read. */
 static enum MHD_Result refuse(req_state *rs, tw_http_resp *resp)
 {
-    tw_http_resp_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    tw__http_resp_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     rs->phase = 4;
     return respond(rs->c, resp);
 }
@@ -537,14 +537,14 @@ static void busy(tw_http_server *s, const char *path, tw_http_resp *resp)
 {
     tw_count(s->busy, 1);
     if (strcmp(path, "/") == 0) {
-        tw_http_resp_json(resp, 503, "{\"__type\":\"ServiceUnavailableException\",\"message\":\"request bodies in "
+        tw__http_resp_json(resp, 503, "{\"__type\":\"ServiceUnavailableException\",\"message\":\"request bodies in "
                                      "progress use the server's budget of %zu bytes: retry later\"}", s->bodies.cap);
         resp->content_type = "application/x-amz-json-1.1";
     } else {
-        tw_http_resp_json(resp, 503, "{\"error\":\"request bodies in progress use the server's budget of %zu bytes "
+        tw__http_resp_json(resp, 503, "{\"error\":\"request bodies in progress use the server's budget of %zu bytes "
                                      "(server.request_bytes_in_flight): retry later\"}", s->bodies.cap);
     }
-    tw_http_resp_header(resp, "Retry-After", "1");
+    tw__http_resp_header(resp, "Retry-After", "1");
 }
 
 /* The request as handlers see it, from what MHD collected (valid while the request lives). */
@@ -565,7 +565,7 @@ static void fill_req(req_state *rs, const char *url, const char *method)
  * the signature; the API key of /events; Firehose's access key). 1 when refused (resp filled). */
 static int refused_early(tw_http_server *s, const tw_http_req *req, tw_http_resp *resp)
 {
-    tw_snapshot *snap = tw_snapshot_acquire(s->env.snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(s->env.snaps);
     const tw_config *cfg = snap->cfg;
     int refused = 0;
     if (strcmp(req->method, "POST") == 0) {
@@ -575,16 +575,16 @@ static int refused_early(tw_http_server *s, const tw_http_req *req, tw_http_resp
             refused = !authorized(cfg, req, 0, 1, resp);
         } else if (cfg->src.firehose && cfg->src.firehose_path && strcmp(req->path, cfg->src.firehose_path) == 0 &&
                    cfg->src.firehose_key && *cfg->src.firehose_key) {
-            const char *got = tw_http_req_header(req, "X-Amz-Firehose-Access-Key");
+            const char *got = tw__http_req_header(req, "X-Amz-Firehose-Access-Key");
             size_t n = strlen(cfg->src.firehose_key);
             if (!got || strlen(got) != n || CRYPTO_memcmp(got, cfg->src.firehose_key, n) != 0) {
                 tw_source_ctx ctx = {s->env.engine, cfg, s->env.metrics, &s->gunzip};
-                tw_firehose_handle(&ctx, req, resp); /* its 401, in its response shape; the body is not looked at */
+                tw__firehose_handle(&ctx, req, resp); /* its 401, in its response shape; the body is not looked at */
                 refused = 1;
             }
         }
     }
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     if (refused)
         tw_count(s->early, 1);
     return refused;
@@ -593,7 +593,7 @@ static int refused_early(tw_http_server *s, const tw_http_req *req, tw_http_resp
 /* The body is not needed once the handler returned: its budget goes back before the answer is sent. */
 static void done_with_body(req_state *rs)
 {
-    tw_buf_free(&rs->body);
+    tw__buf_free(&rs->body);
     rs->req.body = "";
     rs->req.body_len = 0;
     tw__budget_give(&rs->s->bodies, rs->held);
@@ -628,13 +628,13 @@ static enum MHD_Result on_headers(req_state *rs, const char *url, const char *me
         atomic_store(&k->deadline_ms, k->since_ms + s->lim.request_timeout_ms);
     rs->phase = 1;
     rs->cap = body_cap(s, url);
-    tw_buf_init(&rs->body, rs->cap);
+    tw__buf_init(&rs->body, rs->cap);
     fill_req(rs, url, method);
     resp_init(&rs->resp);
     const char *why = ambiguous_framing(rs->c);
     if (why) {
-        tw_http_resp_json(&rs->resp, 400, "{\"error\":\"the request's body length is ambiguous: %s\"}", why);
-        tw_log(TW_LOG_WARN, "request refused", "path", url, "reason", why, NULL);
+        tw__http_resp_json(&rs->resp, 400, "{\"error\":\"the request's body length is ambiguous: %s\"}", why);
+        tw__log(TW_LOG_WARN, "request refused", "path", url, "reason", why, NULL);
         return refuse(rs, &rs->resp);
     }
     if (refused_early(s, &rs->req, &rs->resp))
@@ -652,7 +652,7 @@ static enum MHD_Result on_headers(req_state *rs, const char *url, const char *me
             return refuse(rs, &rs->resp);
         }
         rs->held = (size_t)n + 1;
-        tw_buf_reserve(&rs->body, (size_t)n);
+        tw__buf_reserve(&rs->body, (size_t)n);
     }
     return MHD_YES;
 }
@@ -672,8 +672,8 @@ static enum MHD_Result on_body(req_state *rs, const char *upload, size_t n)
         }
     }
     if (rs->too_large || rs->busy) {
-        tw_buf_free(&rs->body);
-        tw_buf_free(&rs->resp.body);
+        tw__buf_free(&rs->body);
+        tw__buf_free(&rs->resp.body);
         resp_init(&rs->resp);
         if (rs->too_large)
             too_large(s, rs->c, rs->req.path, rs->cap, &rs->resp);
@@ -681,10 +681,10 @@ static enum MHD_Result on_body(req_state *rs, const char *upload, size_t n)
             busy(s, rs->req.path, &rs->resp);
         return refuse(rs, &rs->resp);
     }
-    if (tw_buf_append(&rs->body, upload, n)) {
-        tw_buf_free(&rs->resp.body);
+    if (tw__buf_append(&rs->body, upload, n)) {
+        tw__buf_free(&rs->resp.body);
         resp_init(&rs->resp);
-        tw_http_resp_json(&rs->resp, 500, "{\"error\":\"out of memory reading the request body\"}");
+        tw__http_resp_json(&rs->resp, 500, "{\"error\":\"out of memory reading the request body\"}");
         return refuse(rs, &rs->resp);
     }
     return MHD_YES;
@@ -771,8 +771,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (rs->phase == 3 && rs->resp.stream.release)
         rs->resp.stream.release(rs->resp.stream.ctx);   /* never handed to MHD */
     tw__budget_give(&s->bodies, rs->held);
-    tw_buf_free(&rs->body);
-    tw_buf_free(&rs->resp.body);
+    tw__buf_free(&rs->body);
+    tw__buf_free(&rs->resp.body);
     free(rs->uri);
     free(rs);
     *con_cls = NULL;
@@ -810,7 +810,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    tw_log(TW_LOG_DEBUG, "http", "detail", msg, NULL);
+    tw__log(TW_LOG_DEBUG, "http", "detail", msg, NULL);
 }
 
 /* Every connection is a descriptor: the soft limit is raised as far as the hard one allows, and the
@@ -833,12 +833,12 @@ static uint32_t fit_fd_limit(uint32_t conns)
     char a[24], b[24];
     snprintf(a, sizeof a, "%u", conns);
     snprintf(b, sizeof b, "%u", fit);
-    tw_log(TW_LOG_WARN, "server.max_connections lowered to what the open-file limit allows", "configured", a,
+    tw__log(TW_LOG_WARN, "server.max_connections lowered to what the open-file limit allows", "configured", a,
            "effective", b, NULL);
     return fit;
 }
 
-tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err)
+tw_status tw__http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err)
 {
     *out = NULL;
     int fd = -1, family = AF_INET, port = 0, loopback = 0;
@@ -864,17 +864,17 @@ tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_ht
      * keeps them in its heaps, where RSS creeps up under a mix of loads. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
-    tw_snapshot *snap = tw_snapshot_acquire(env->snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(env->snaps);
     s->lim = snap->cfg->http;
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     s->bodies.cap = s->lim.body_bytes;
     s->gunzip.cap = s->lim.gunzip_bytes;
     s->lim.max_connections = fit_fd_limit(s->lim.max_connections);
     const char *help = "HTTP requests refused before their handler: budget of bytes in flight used up (busy), "
                        "unauthenticated from their headers (auth).";
-    s->busy = tw_metrics_counter(env->metrics, "trailwatch_http_refused_total", help, "reason=\"busy\"");
-    s->early = tw_metrics_counter(env->metrics, "trailwatch_http_refused_total", help, "reason=\"auth\"");
-    s->deadline = tw_metrics_counter(env->metrics, "trailwatch_http_deadline_closed_total",
+    s->busy = tw__metrics_counter(env->metrics, "trailwatch_http_refused_total", help, "reason=\"busy\"");
+    s->early = tw__metrics_counter(env->metrics, "trailwatch_http_refused_total", help, "reason=\"auth\"");
+    s->deadline = tw__metrics_counter(env->metrics, "trailwatch_http_deadline_closed_total",
                                      "HTTP connections closed because their headers or request were not complete in time "
                                      "(server.header_timeout, server.request_timeout).", "");
     if ((rc = tw__http_pool_start(HANDLER_THREADS, 200, s->deadline, &s->pool, err))) {
@@ -904,9 +904,9 @@ tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_ht
     return TW_OK;
 }
 
-int tw_http_server_port(const tw_http_server *s) { return s ? s->port : 0; }
+int tw__http_server_port(const tw_http_server *s) { return s ? s->port : 0; }
 
-void tw_http_server_stop(tw_http_server *s, int64_t drain_ms)
+void tw__http_server_stop(tw_http_server *s, int64_t drain_ms)
 {
     if (!s)
         return;

@@ -40,12 +40,12 @@ typedef struct tw_http_env {
 #define TW_HTTP_DASH_BODY_MAX (1024u * 1024u)
 
 /* listen: "host:port" (IPv4, [IPv6] or a name; port 0 picks one). */
-tw_status tw_http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err);
-int tw_http_server_port(const tw_http_server *s);
+tw_status tw__http_server_start(const char *listen, const tw_http_env *env, tw_http_server **out, tw_error *err);
+int tw__http_server_port(const tw_http_server *s);
 /* Stops accepting, lets requests in progress finish (up to drain_ms), closes. */
-void tw_http_server_stop(tw_http_server *s, int64_t drain_ms);
+void tw__http_server_stop(tw_http_server *s, int64_t drain_ms);
 
 /* 1 when the listener is bound to a loopback address. */
-int tw_http_server_loopback(const tw_http_server *s);
+int tw__http_server_loopback(const tw_http_server *s);
 
 #endif

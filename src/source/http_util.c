@@ -6,7 +6,7 @@
 
 #include "source/http.h"
 
-const char *tw_http_req_header(const tw_http_req *req, const char *name)
+const char *tw__http_req_header(const tw_http_req *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
         if (strcasecmp(req->headers[i].name, name) == 0)
@@ -14,7 +14,7 @@ const char *tw_http_req_header(const tw_http_req *req, const char *name)
     return NULL;
 }
 
-void tw_http_resp_header(tw_http_resp *resp, const char *name, const char *value)
+void tw__http_resp_header(tw_http_resp *resp, const char *name, const char *value)
 {
     if (resp->nheaders >= TW_HTTP_RESP_HEADERS)
         return;
@@ -23,13 +23,13 @@ void tw_http_resp_header(tw_http_resp *resp, const char *name, const char *value
     resp->nheaders++;
 }
 
-void tw_http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...)
+void tw__http_resp_json(tw_http_resp *resp, int status, const char *fmt, ...)
 {
     resp->status = status;
     resp->content_type = "application/json";
     tw_buf_reset(&resp->body);
     va_list ap;
     va_start(ap, fmt);
-    tw_buf_vprintf(&resp->body, fmt, ap);
+    tw__buf_vprintf(&resp->body, fmt, ap);
     va_end(ap);
 }

@@ -32,9 +32,9 @@ static void on_reject(void *ctx, const tw_event_where *w, const char *why)
     if (g->nerrors >= TW_INGEST_ERRORS_MAX)
         return;
     tw_buf *b = &g->errors;
-    if ((g->nerrors && tw_buf_putc(b, ',')) ||
-        tw_buf_printf(b, "{\"line\":%lu,\"index\":%lu,\"message\":", w->line, w->index) ||
-        tw__src_json_text(b, why, strlen(why)) || tw_buf_putc(b, '}'))
+    if ((g->nerrors && tw__buf_putc(b, ',')) ||
+        tw__buf_printf(b, "{\"line\":%lu,\"index\":%lu,\"message\":", w->line, w->index) ||
+        tw__src_json_text(b, why, strlen(why)) || tw__buf_putc(b, '}'))
         g->oom = TW_ENOMEM;
     g->nerrors++;
 }
@@ -45,9 +45,9 @@ static void error_body(tw_http_resp *resp, int status, const char *msg, long lon
     tw_buf_reset(&resp->body);
     resp->status = status;
     resp->content_type = "application/json";
-    if (tw_buf_puts(&resp->body, "{\"error\":") || tw__src_json_text(&resp->body, msg, strlen(msg)) ||
-        (accepted >= 0 && tw_buf_printf(&resp->body, ",\"accepted\":%lld", accepted)) ||
-        tw_buf_putc(&resp->body, '}')) {
+    if (tw__buf_puts(&resp->body, "{\"error\":") || tw__src_json_text(&resp->body, msg, strlen(msg)) ||
+        (accepted >= 0 && tw__buf_printf(&resp->body, ",\"accepted\":%lld", accepted)) ||
+        tw__buf_putc(&resp->body, '}')) {
         tw_buf_reset(&resp->body);
         resp->status = 500;
     }
@@ -102,7 +102,7 @@ static tw_status read_events(ingest *g, const char *text, size_t len, const tw_l
     return rc;
 }
 
-void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
+void tw__ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp)
 {
     tw_limits lim;
     if (ctx->cfg)
@@ -111,25 +111,25 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
         tw_limits_default(&lim);
     size_t cap = lim.file_max < TW_INGEST_BODY_MAX ? lim.file_max : TW_INGEST_BODY_MAX;
     lim.file_max = cap;
-    const char *enc = tw_http_req_header(req, "Content-Encoding");
+    const char *enc = tw__http_req_header(req, "Content-Encoding");
     const char *body = req->body ? req->body : "";
     size_t len = req->body_len;
     tw_buf plain[2];
-    tw_buf_init(&plain[0], cap);
-    tw_buf_init(&plain[1], cap);
+    tw__buf_init(&plain[0], cap);
+    tw__buf_init(&plain[1], cap);
     ingest g;
     memset(&g, 0, sizeof g);
-    tw_buf_init(&g.errors, 0);
+    tw__buf_init(&g.errors, 0);
     tw_error err;
     tw_status rc;
     size_t held[2] = {0, 0};
 
     if (strcmp(req->method, "POST") != 0) {
-        tw_http_resp_header(resp, "Allow", "POST");
+        tw__http_resp_header(resp, "Allow", "POST");
         error_body(resp, 405, "only POST is accepted", -1);
         goto out;
     }
-    if (!json_media_type(tw_http_req_header(req, "Content-Type"))) {
+    if (!json_media_type(tw__http_req_header(req, "Content-Type"))) {
         error_body(resp, 415, "Content-Type must be JSON (application/json, application/x-ndjson, text/plain...)", -1);
         goto out;
     }
@@ -146,10 +146,10 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
     }
     /* gzip by header, and one more level by magic (a .json.gz file sent with Content-Encoding: gzip). */
     for (int level = 0; level < 2 && (gz || tw__is_gzip(body, len)); level++, gz = 0) {
-        if ((rc = tw_gunzip(ctx, body, len, cap, &plain[level], &held[level], &err))) {
+        if ((rc = tw__http_gunzip(ctx, body, len, cap, &plain[level], &held[level], &err))) {
             error_body(resp, rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : rc == TW_EBUSY ? 503 : 400, err.msg, -1);
             if (rc == TW_EBUSY)
-                tw_http_resp_header(resp, "Retry-After", "1");
+                tw__http_resp_header(resp, "Retry-After", "1");
             goto out;
         }
         body = plain[level].data;
@@ -177,7 +177,7 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
             /* A target's max_pending is reached: 503 + Retry-After, the sender tries again later. */
             error_body(resp, g.b.failed == TW_EBUSY ? 503 : 500, msg, (long long)g.b.accepted);
             if (g.b.failed == TW_EBUSY)
-                tw_http_resp_header(resp, "Retry-After", TW_HTTP_BUSY_RETRY_AFTER);
+                tw__http_resp_header(resp, "Retry-After", TW_HTTP_BUSY_RETRY_AFTER);
         } else {
             error_body(resp, rc == TW_ETOOBIG ? 413 : rc == TW_ENOMEM ? 500 : 400, err.msg, -1);
         }
@@ -187,17 +187,17 @@ void tw_ingest_handle(const tw_source_ctx *ctx, const tw_http_req *req, tw_http_
     resp->status = 200;
     resp->content_type = "application/json";
     if (g.oom ||
-        tw_buf_printf(&resp->body, "{\"accepted\":%llu,\"duplicates\":%llu,\"rejected\":%llu,\"errors\":[",
+        tw__buf_printf(&resp->body, "{\"accepted\":%llu,\"duplicates\":%llu,\"rejected\":%llu,\"errors\":[",
                       (unsigned long long)g.b.accepted, (unsigned long long)g.b.duplicates,
                       (unsigned long long)g.b.rejected) ||
-        tw_buf_append(&resp->body, g.errors.data ? g.errors.data : "", g.errors.len) ||
-        tw_buf_puts(&resp->body, "]}"))
+        tw__buf_append(&resp->body, g.errors.data ? g.errors.data : "", g.errors.len) ||
+        tw__buf_puts(&resp->body, "]}"))
         error_body(resp, 500, "out of memory writing the response", -1);
 out:
     tw__src_batch_free(&g.b);
-    tw_buf_free(&g.errors);
-    tw_buf_free(&plain[0]);
-    tw_buf_free(&plain[1]);
-    tw_gunzip_done(ctx, &held[0]);
-    tw_gunzip_done(ctx, &held[1]);
+    tw__buf_free(&g.errors);
+    tw__buf_free(&plain[0]);
+    tw__buf_free(&plain[1]);
+    tw__gunzip_done(ctx, &held[0]);
+    tw__gunzip_done(ctx, &held[1]);
 }

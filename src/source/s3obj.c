@@ -51,7 +51,7 @@ tw_status tw__s3obj_ingest(tw_aws_client *c, tw_src_batch *b, const tw_limits *l
     tw_event_reader *rd = NULL;
     items v = {0};
     tw_status rc = TW_OK;
-    if (size >= 0 && tw_engine_file_done(b->engine, path, size, 0)) {
+    if (size >= 0 && tw__engine_file_done(b->engine, path, size, 0)) {
         *res = TW_S3OBJ_ALREADY;
         goto out;
     }
@@ -64,7 +64,7 @@ tw_status tw__s3obj_ingest(tw_aws_client *c, tw_src_batch *b, const tw_limits *l
     if (rc)
         goto out;
     size = (int64_t)resp.body.len;
-    if (tw_engine_file_done(b->engine, path, size, 0)) {
+    if (tw__engine_file_done(b->engine, path, size, 0)) {
         *res = TW_S3OBJ_ALREADY;
         goto out;
     }

@@ -61,7 +61,7 @@ struct tw_s3src {
     tw_counter *m_files[4], *m_failed, *m_records, *m_lists;
 };
 
-static int stopping(const tw_s3src *s) { return atomic_load(&s->stop) || tw_engine_stopping(s->engine); }
+static int stopping(const tw_s3src *s) { return atomic_load(&s->stop) || tw__engine_stopping(s->engine); }
 
 int64_t tw__s3src_key_time(const char *key)
 {
@@ -109,7 +109,7 @@ static void save_positions(tw_s3src *s)
     snprintf(tmp, sizeof tmp, "%s.tmp", s->state_path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        tw_log(TW_LOG_WARN, "s3: cannot write the positions file", "path", tmp, "error", strerror(errno), NULL);
+        tw__log(TW_LOG_WARN, "s3: cannot write the positions file", "path", tmp, "error", strerror(errno), NULL);
         return;
     }
     for (size_t i = 0; i < s->nstreams; i++)
@@ -118,7 +118,7 @@ static void save_positions(tw_s3src *s)
     int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, s->state_path) != 0)
-        tw_log(TW_LOG_WARN, "s3: cannot write the positions file", "path", s->state_path, NULL);
+        tw__log(TW_LOG_WARN, "s3: cannot write the positions file", "path", s->state_path, NULL);
 }
 
 /* ---- discovery ---- */
@@ -206,7 +206,7 @@ static void add_stream(tw_s3src *s, const char *prefix, const char *account, con
     s->nstreams++;
     char label[300];
     snprintf(label, sizeof label, "%.128s/%.128s", account, region);
-    tw_log(TW_LOG_INFO, "s3: following a CloudTrail stream", "bucket", s->bucket, "stream", label, NULL);
+    tw__log(TW_LOG_INFO, "s3: following a CloudTrail stream", "bucket", s->bucket, "stream", label, NULL);
 }
 
 /* The regions under one account's CloudTrail/ folder. */
@@ -280,7 +280,7 @@ static void *worker_main(void *arg)
         if (rc) {
             j->state = 2;
             tw_count(s->m_failed, 1);
-            tw_log(TW_LOG_WARN, "s3: log file not read, will retry", "error", err.msg, NULL);
+            tw__log(TW_LOG_WARN, "s3: log file not read, will retry", "error", err.msg, NULL);
             continue;
         }
         j->state = 1;
@@ -338,7 +338,7 @@ static void poll_stream(tw_s3src *s, stream *st)
         tw_s3_list page;
         tw_error err;
         if (tw__s3_list(s->client, s->bucket, st->prefix, token ? NULL : after, token, NULL, 1000, &page, &err)) {
-            tw_log(TW_LOG_WARN, "s3: listing failed, will retry", "error", err.msg, NULL);
+            tw__log(TW_LOG_WARN, "s3: listing failed, will retry", "error", err.msg, NULL);
             break;
         }
         tw_count(s->m_lists, 1);
@@ -391,7 +391,7 @@ static void *s3_main(void *arg)
         if (polls % REDISCOVER_POLLS == 0 || !s->nstreams) {
             tw_error err;
             if (discover(s, &err))
-                tw_log(TW_LOG_WARN, "s3: cannot list the bucket's accounts and regions", "error", err.msg, NULL);
+                tw__log(TW_LOG_WARN, "s3: cannot list the bucket's accounts and regions", "error", err.msg, NULL);
         }
         for (size_t i = 0; i < s->nstreams && !stopping(s); i++)
             poll_stream(s, &s->streams[i]);
@@ -405,8 +405,8 @@ static void *s3_main(void *arg)
         int64_t ns = (int64_t)ts.tv_nsec + (s->poll_ms % 1000) * 1000000;
         ts.tv_sec += (time_t)(s->poll_ms / 1000 + ns / 1000000000);
         ts.tv_nsec = (long)(ns % 1000000000);
-        /* woken early by stop; tw_engine_stopping has no wake-up, so wait at most a second at a time */
-        for (int64_t waited = 0; !atomic_load(&s->stop) && !tw_engine_stopping(s->engine) && waited < s->poll_ms;
+        /* woken early by stop; tw__engine_stopping has no wake-up, so wait at most a second at a time */
+        for (int64_t waited = 0; !atomic_load(&s->stop) && !tw__engine_stopping(s->engine) && waited < s->poll_ms;
              waited += 1000) {
             struct timespec now, until;
             clock_gettime(CLOCK_REALTIME, &now);
@@ -440,11 +440,11 @@ static void on_finding(void *ctx, const tw_verify_finding *f)
     vfind *v = ctx;
     if (f->kind == TW_VERIFY_DIGEST_OK || f->kind == TW_VERIFY_FILE_OK || v->n >= VERIFY_FINDINGS_MAX)
         return;
-    tw_buf_printf(v->json, "%s{\"kind\":\"%s\",\"object\":", v->n ? "," : "", kinds[f->kind]);
+    tw__buf_printf(v->json, "%s{\"kind\":\"%s\",\"object\":", v->n ? "," : "", kinds[f->kind]);
     tw__json_write_string(v->json, f->object, strlen(f->object));
-    tw_buf_puts(v->json, ",\"detail\":");
+    tw__buf_puts(v->json, ",\"detail\":");
     tw__json_write_string(v->json, f->detail, strlen(f->detail));
-    tw_buf_putc(v->json, '}');
+    tw__buf_putc(v->json, '}');
     v->n++;
 }
 
@@ -467,12 +467,12 @@ static void run_verify(tw_s3src *s)
     tw_verify_summary sum;
     tw_error err;
     if (tw_verify_run(&o, on_finding, &vf, &sum, &err)) {
-        tw_log(TW_LOG_WARN, "s3: digest validation could not run", "bucket", s->bucket, "error", err.msg, NULL);
+        tw__log(TW_LOG_WARN, "s3: digest validation could not run", "bucket", s->bucket, "error", err.msg, NULL);
         goto out;
     }
     uint64_t bad = sum.missing + sum.changed + sum.unsigned_digests + sum.invalid;
     if (!bad) {
-        tw_log(TW_LOG_INFO, "s3: CloudTrail digests validated", "bucket", s->bucket, NULL);
+        tw__log(TW_LOG_INFO, "s3: CloudTrail digests validated", "bucket", s->bucket, NULL);
         goto out;
     }
     char id[TW_UUID_LEN + 1], when[32];
@@ -482,7 +482,7 @@ static void run_verify(tw_s3src *s)
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *account = s->nstreams ? s->streams[0].account : "";
-    tw_buf_printf(&ev, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"CloudTrail Log File Validation "
+    tw__buf_printf(&ev, "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"CloudTrail Log File Validation "
                        "Failed\",\"source\":\"trailwatch\",\"account\":\"%s\",\"time\":\"%s\",\"region\":\"%s\","
                        "\"resources\":[\"arn:aws:s3:::%s\"],\"detail\":{\"bucket\":\"%s\",\"digests\":%llu,"
                        "\"log_files\":%llu,\"missing\":%llu,\"changed\":%llu,\"unsigned\":%llu,\"invalid\":%llu,"
@@ -491,18 +491,18 @@ static void run_verify(tw_s3src *s)
                   (unsigned long long)sum.digests, (unsigned long long)sum.files, (unsigned long long)sum.missing,
                   (unsigned long long)sum.changed, (unsigned long long)sum.unsigned_digests,
                   (unsigned long long)sum.invalid, findings.data ? findings.data : "");
-    tw_log(TW_LOG_WARN, "s3: CloudTrail log file validation failed", "bucket", s->bucket, NULL);
+    tw__log(TW_LOG_WARN, "s3: CloudTrail log file validation failed", "bucket", s->bucket, NULL);
     tw_src_batch *b = &s->batches[0];
     if (tw__src_add(b, ev.data, ev.len, TW_EVENT_ENVELOPE, NULL) || tw__src_flush(b)) {
-        tw_log(TW_LOG_WARN, "s3: the validation event could not be stored; retried next time", "error", b->err.msg,
+        tw__log(TW_LOG_WARN, "s3: the validation event could not be stored; retried next time", "error", b->err.msg,
                NULL);
         b->failed = TW_OK;
         b->n = 0;
         s->verified_at = 0;
     }
 out:
-    tw_buf_free(&findings);
-    tw_buf_free(&ev);
+    tw__buf_free(&findings);
+    tw__buf_free(&ev);
 }
 
 /* ---- lifecycle ---- */
@@ -548,7 +548,7 @@ static void s3src_free(tw_s3src *s)
     free(s);
 }
 
-tw_status tw_s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_s3src_cfg *cfg,
+tw_status tw__s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_s3src_cfg *cfg,
                          const char *profile, const char *data_dir, const tw_limits *lim, tw_s3src **out,
                          tw_error *err)
 {
@@ -597,13 +597,13 @@ tw_status tw_s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw
     static const char *const results[] = {"processed", "already_done", "rejected", "gone"};
     for (size_t i = 0; i < 4; i++) {
         char label[48];
-        s->m_files[i] = tw_metrics_counter(m, "trailwatch_s3_files_total", "CloudTrail log files from S3, by outcome.",
-                                           tw_metrics_label(label, sizeof label, "result", results[i]));
+        s->m_files[i] = tw__metrics_counter(m, "trailwatch_s3_files_total", "CloudTrail log files from S3, by outcome.",
+                                           tw__metrics_label(label, sizeof label, "result", results[i]));
     }
-    s->m_failed = tw_metrics_counter(m, "trailwatch_s3_files_failed_total",
+    s->m_failed = tw__metrics_counter(m, "trailwatch_s3_files_failed_total",
                                      "S3 log files that could not be read (retried on a later poll).", "");
-    s->m_records = tw_metrics_counter(m, "trailwatch_s3_records_total", "CloudTrail records read from S3.", "");
-    s->m_lists = tw_metrics_counter(m, "trailwatch_s3_list_requests_total", "ListObjectsV2 requests made.", "");
+    s->m_records = tw__metrics_counter(m, "trailwatch_s3_records_total", "CloudTrail records read from S3.", "");
+    s->m_lists = tw__metrics_counter(m, "trailwatch_s3_list_requests_total", "ListObjectsV2 requests made.", "");
     int prc = pthread_create(&s->thread, NULL, s3_main, s);
     if (prc) {
         rc = tw__err(err, TW_ESYS, "cannot start the S3 source's thread: %s", strerror(prc));
@@ -616,9 +616,9 @@ fail:
     return rc;
 }
 
-int tw_s3src_idle(const tw_s3src *s) { return atomic_load(&s->idle); }
+int tw__s3src_idle(const tw_s3src *s) { return atomic_load(&s->idle); }
 
-void tw_s3src_stop(tw_s3src *s)
+void tw__s3src_stop(tw_s3src *s)
 {
     if (!s)
         return;

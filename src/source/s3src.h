@@ -34,12 +34,12 @@
 typedef struct tw_s3src tw_s3src;
 
 /* profile: aws.profile (for digest validation's own client), NULL for none. */
-tw_status tw_s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_s3src_cfg *cfg,
+tw_status tw__s3src_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_s3src_cfg *cfg,
                          const char *profile, const char *data_dir, const tw_limits *lim, tw_s3src **out,
                          tw_error *err);
 /* 1 between polls once at least one full poll has completed. */
-int tw_s3src_idle(const tw_s3src *s);
-void tw_s3src_stop(tw_s3src *s);
+int tw__s3src_idle(const tw_s3src *s);
+void tw__s3src_stop(tw_s3src *s);
 
 /* Delivery time (epoch ms) in a log file's name ("..._20240501T1205Z_..."), -1 when none. */
 int64_t tw__s3src_key_time(const char *key);

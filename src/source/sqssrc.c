@@ -56,7 +56,7 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int stopping(const tw_sqssrc *s) { return atomic_load(&s->stop) || tw_engine_stopping(s->engine); }
+static int stopping(const tw_sqssrc *s) { return atomic_load(&s->stop) || tw__engine_stopping(s->engine); }
 
 /* ---- visibility heartbeat ---- */
 
@@ -102,7 +102,7 @@ static void *heartbeat_main(void *arg)
             pthread_mutex_unlock(&s->lock);
             tw_error err;
             if (receipt && tw__sqs_visibility(s->client, s->queue_url, receipt, s->visibility_s, &err))
-                tw_log(TW_LOG_WARN, "sqs: cannot extend a message's visibility", "error", err.msg, NULL);
+                tw__log(TW_LOG_WARN, "sqs: cannot extend a message's visibility", "error", err.msg, NULL);
             free(receipt);
             pthread_mutex_lock(&s->lock);
         }
@@ -149,12 +149,12 @@ static int handle(tw_sqssrc *s, tw_src_batch *b, const tw_sqs_msg *msg)
     tw_error err;
     int outcome;
     if (tw__notify_parse(msg->body, msg->body_len, &kind, on_object, &m, &err)) {
-        tw_log(TW_LOG_WARN, "sqs: not a notification, deleted", "message_id", msg->id ? msg->id : "", "error", err.msg,
+        tw__log(TW_LOG_WARN, "sqs: not a notification, deleted", "message_id", msg->id ? msg->id : "", "error", err.msg,
                NULL);
         outcome = MSG_REJECTED;
     } else if (m.failed) {
         if (!stopping(s))
-            tw_log(TW_LOG_WARN, "sqs: a file could not be read; the message stays for a retry", "message_id",
+            tw__log(TW_LOG_WARN, "sqs: a file could not be read; the message stays for a retry", "message_id",
                    msg->id ? msg->id : "", "error", m.err.msg, NULL);
         outcome = MSG_KEPT;
     } else {
@@ -162,7 +162,7 @@ static int handle(tw_sqssrc *s, tw_src_batch *b, const tw_sqs_msg *msg)
     }
     untrack(s, slot);
     if (outcome != MSG_KEPT && tw__sqs_delete(s->client, s->queue_url, msg->receipt, &err)) {
-        tw_log(TW_LOG_WARN, "sqs: cannot delete a message (it will come back; its files are done)", "error", err.msg,
+        tw__log(TW_LOG_WARN, "sqs: cannot delete a message (it will come back; its files are done)", "error", err.msg,
                NULL);
         outcome = MSG_KEPT;
     }
@@ -179,7 +179,7 @@ static void *worker_main(void *arg)
         tw_sqs_batch batch;
         tw_error err;
         if (tw__sqs_receive(s->client, s->queue_url, TW_SQS_MAX_MESSAGES, s->wait_s, s->visibility_s, &batch, &err)) {
-            tw_log(TW_LOG_WARN, "sqs: ReceiveMessage failed, will retry", "error", err.msg, NULL);
+            tw__log(TW_LOG_WARN, "sqs: ReceiveMessage failed, will retry", "error", err.msg, NULL);
             backoff = backoff ? (backoff * 2 > 60000 ? 60000 : backoff * 2) : 1000;
             for (int64_t w = 0; w < backoff && !stopping(s); w += 100)
                 usleep(100000);
@@ -208,7 +208,7 @@ static void sqssrc_free(tw_sqssrc *s)
     free(s);
 }
 
-tw_status tw_sqssrc_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_sqssrc_cfg *cfg,
+tw_status tw__sqssrc_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_sqssrc_cfg *cfg,
                           const tw_limits *lim, tw_sqssrc **out, tw_error *err)
 {
     *out = NULL;
@@ -235,15 +235,15 @@ tw_status tw_sqssrc_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const t
     static const char *const results[] = {"processed", "already_done", "rejected", "gone"};
     for (size_t i = 0; i < 4; i++) {
         char label[48];
-        s->m_msgs[i] = tw_metrics_counter(m, "trailwatch_sqs_messages_total", "SQS messages handled, by outcome.",
-                                          tw_metrics_label(label, sizeof label, "outcome", outcomes[i]));
-        s->m_files[i] = tw_metrics_counter(m, "trailwatch_sqs_files_total",
+        s->m_msgs[i] = tw__metrics_counter(m, "trailwatch_sqs_messages_total", "SQS messages handled, by outcome.",
+                                          tw__metrics_label(label, sizeof label, "outcome", outcomes[i]));
+        s->m_files[i] = tw__metrics_counter(m, "trailwatch_sqs_files_total",
                                            "CloudTrail log files announced on SQS, by outcome.",
-                                           tw_metrics_label(label, sizeof label, "result", results[i]));
+                                           tw__metrics_label(label, sizeof label, "result", results[i]));
     }
-    s->m_failed = tw_metrics_counter(m, "trailwatch_sqs_files_failed_total",
+    s->m_failed = tw__metrics_counter(m, "trailwatch_sqs_files_failed_total",
                                      "Announced log files that could not be read (the message is retried).", "");
-    s->m_records = tw_metrics_counter(m, "trailwatch_sqs_records_total", "CloudTrail records read via SQS.", "");
+    s->m_records = tw__metrics_counter(m, "trailwatch_sqs_records_total", "CloudTrail records read via SQS.", "");
     int prc = pthread_create(&s->heartbeat, NULL, heartbeat_main, s);
     if (prc) {
         rc = tw__err(err, TW_ESYS, "cannot start the SQS source: %s", strerror(prc));
@@ -254,7 +254,7 @@ tw_status tw_sqssrc_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const t
         s->args[i] = (worker_arg){s, i};
         if ((prc = pthread_create(&s->threads[i], NULL, worker_main, &s->args[i]))) {
             rc = tw__err(err, TW_ESYS, "cannot start the SQS source: %s", strerror(prc));
-            tw_sqssrc_stop(s);
+            tw__sqssrc_stop(s);
             return rc;
         }
         s->nthreads++;
@@ -266,9 +266,9 @@ fail:
     return rc;
 }
 
-int tw_sqssrc_idle(const tw_sqssrc *s) { return atomic_load(&s->idle); }
+int tw__sqssrc_idle(const tw_sqssrc *s) { return atomic_load(&s->idle); }
 
-void tw_sqssrc_stop(tw_sqssrc *s)
+void tw__sqssrc_stop(tw_sqssrc *s)
 {
     if (!s)
         return;

@@ -24,10 +24,10 @@
 
 typedef struct tw_sqssrc tw_sqssrc;
 
-tw_status tw_sqssrc_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_sqssrc_cfg *cfg,
+tw_status tw__sqssrc_start(tw_engine *e, tw_metrics *m, tw_aws_client *c, const tw_sqssrc_cfg *cfg,
                           const tw_limits *lim, tw_sqssrc **out, tw_error *err);
 /* 1 when the last receive returned no message. */
-int tw_sqssrc_idle(const tw_sqssrc *s);
-void tw_sqssrc_stop(tw_sqssrc *s);
+int tw__sqssrc_idle(const tw_sqssrc *s);
+void tw__sqssrc_stop(tw_sqssrc *s);
 
 #endif

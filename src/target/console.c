@@ -31,7 +31,7 @@ static tw_outcome console_deliver(const void *impl, const char *body, size_t len
     return TW_OUTCOME_DELIVERED;               /* a console cannot usefully be retried */
 }
 
-const tw_target_ops tw_target_console = {
+const tw_target_ops tw__target_console = {
     .kind = "console",
     .transport = TW_TRANSPORT_CONSOLE,
     .policy = {.timeout_ms = 10000, .concurrency = 1},

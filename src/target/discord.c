@@ -100,14 +100,14 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
         } else if (!v) {
             tw__put_text(&t, a->input, a->input_len, CONTENT_MAX, 0);
         } else {
-            tw_buf_puts(&t, "```json\n");
+            tw__buf_puts(&t, "```json\n");
             tw__put_text(&t, a->input, a->input_len, CONTENT_MAX - 12, 0);
-            tw_buf_puts(&t, "\n```");
+            tw__buf_puts(&t, "\n```");
         }
         msg = tw__jb_obj(&jb);
         tw__jb_put(&jb, msg, "content", tw__jb_buf(&jb, &t, t.len));
         common(&jb, msg, d);
-        tw_buf_free(&t);
+        tw__buf_free(&t);
     }
     tw_json_doc_free(doc);
     return tw__jb_finish(&jb, msg, out, err);
@@ -127,15 +127,15 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     /* Event text is Markdown-escaped: "[click](http://evil.example)" must show as written. */
     tw__facts_summary(&f, &raw);
     tw__put_text(&sum, raw.data ? raw.data : "", raw.len, CONTENT_MAX, TW_TEXT_MARKDOWN);
-    tw_buf_printf(&content, "%s: %s", rule, sum.data ? sum.data : "");
+    tw__buf_printf(&content, "%s: %s", rule, sum.data ? sum.data : "");
     if (a->rule_description && *a->rule_description)
-        tw_buf_printf(&foot, "%s \xc2\xb7 ", a->rule_description);
-    tw_buf_puts(&foot, "event ");
+        tw__buf_printf(&foot, "%s \xc2\xb7 ", a->rule_description);
+    tw__buf_puts(&foot, "event ");
     tw__put_text(&foot, f.event_id ? f.event_id : "?", strlen(f.event_id ? f.event_id : "?"), 200, TW_TEXT_MARKDOWN);
     if (a->storm_count > 1) {
         char win[32];
         tw__duration_text(a->storm_window_ms, win, sizeof win);
-        tw_buf_printf(&foot, " \xc2\xb7 +%llu identical alerts in the last %s",
+        tw__buf_printf(&foot, " \xc2\xb7 +%llu identical alerts in the last %s",
                       (unsigned long long)(a->storm_count - 1), win);
     }
     tw_json *msg = NULL;
@@ -168,11 +168,11 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw__jb_check(&jb, tw_buf_error(&foot));
     tw__jb_check(&jb, tw_buf_error(&content));
     tw__jb_check(&jb, tw_buf_error(&raw));
-    tw_buf_free(&raw);
-    tw_buf_free(&sum);
-    tw_buf_free(&foot);
-    tw_buf_free(&content);
-    tw_buf_free(&val);
+    tw__buf_free(&raw);
+    tw__buf_free(&sum);
+    tw__buf_free(&foot);
+    tw__buf_free(&content);
+    tw__buf_free(&val);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);
     tw__facts_free(&f);
     return rc;
@@ -184,7 +184,7 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
                                 int64_t *retry_after_ms)
 {
     (void)impl;
-    tw_outcome o = tw_target_http_default(status, ra_header, retry_after_ms);
+    tw_outcome o = tw__target_http_default(status, ra_header, retry_after_ms);
     if (status != 429 || o != TW_OUTCOME_RETRY || !retry_after_ms || !body || len == 0 || len > 64 * 1024)
         return o;
     tw_json_doc *doc = NULL;
@@ -197,12 +197,12 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
     return o;
 }
 
-const tw_target_ops tw_target_discord = {
+const tw_target_ops tw__target_discord = {
     .kind = "discord",
     .transport = TW_TRANSPORT_HTTP,
     /* ~5 requests per 2 s per webhook; one at a time keeps the channel in order */
     .policy = {.rate_per_second = 0.5, .rate_burst = 5, .timeout_ms = 10000, .concurrency = 1,
-               .escape_text = tw_markdown_escape},
+               .escape_text = tw__markdown_escape},
     .configure = configure,
     .release = release,
     .render = render_default,

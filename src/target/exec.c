@@ -93,7 +93,7 @@ static pthread_mutex_t env_hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static tw_exec_env_fn env_hook;
 static void *env_hook_ctx;
 
-void tw_target_exec_env(tw_exec_env_fn fn, void *ctx)
+void tw__target_exec_env(tw_exec_env_fn fn, void *ctx)
 {
     pthread_mutex_lock(&env_hook_lock);
     env_hook = fn;
@@ -168,7 +168,7 @@ typedef struct run {
     size_t outlen;
     int status;                    /* from waitpid */
     int timed_out;
-    int cancelled;                 /* stopped early by tw_target_cancel_local */
+    int cancelled;                 /* stopped early by tw__target_cancel_local */
 } run;
 
 static void keep_output(run *r, const char *p, size_t n)
@@ -187,10 +187,10 @@ static void keep_output(run *r, const char *p, size_t n)
     r->outlen += n;
 }
 
-/* Set by tw_target_cancel_local when the server stops and its drain time is up. */
+/* Set by tw__target_cancel_local when the server stops and its drain time is up. */
 static _Atomic int cancel_local;
 
-void tw_target_cancel_local(int on) { atomic_store(&cancel_local, on); }
+void tw__target_cancel_local(int on) { atomic_store(&cancel_local, on); }
 
 /* 1 once pid has exited, waiting at most ms. It is not reaped (WNOWAIT): while it is a zombie its id
  * stays reserved, so signalling its process group afterwards cannot hit an unrelated process. */
@@ -461,7 +461,7 @@ static tw_outcome deliver(const void *impl, const char *body, size_t len, int64_
 
 static const char *const exec_paths[] = {"cwd", "code_dir", NULL};
 
-const tw_target_ops tw_target_exec = {
+const tw_target_ops tw__target_exec = {
     .kind = "exec",
     .transport = TW_TRANSPORT_EXEC,
     .policy = {.timeout_ms = 30000, .concurrency = 1, .path_settings = exec_paths},

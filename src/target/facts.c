@@ -20,7 +20,7 @@ static const char *str(const tw_json *obj, const char *key)
 static const char *cat(tw_facts *f, const char *a, const char *b, const char *c)
 {
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    char *s = tw_arena_alloc(&f->arena, la + lb + lc + 1);
+    char *s = tw__arena_alloc(&f->arena, la + lb + lc + 1);
     f->failed |= !s;
     if (s) {
         memcpy(s, a, la);
@@ -72,12 +72,12 @@ static const char *join(tw_facts *f, const char **names, size_t n, size_t total)
 {
     tw_buf b = TW_BUF_INIT;
     for (size_t i = 0; i < n; i++)
-        tw_buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
+        tw__buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
     if (total > n)
-        tw_buf_printf(&b, " (+%zu more)", total - n);
-    const char *s = b.data && !tw_buf_error(&b) ? tw_arena_strndup(&f->arena, b.data, b.len) : NULL;
+        tw__buf_printf(&b, " (+%zu more)", total - n);
+    const char *s = b.data && !tw_buf_error(&b) ? tw__arena_strndup(&f->arena, b.data, b.len) : NULL;
     f->failed |= !s;
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return s;
 }
 
@@ -121,11 +121,11 @@ static const char *param_value(tw_facts *f, const tw_json *v, int scalars_only)
     if (t == TW_JSON_STRING) {
         size_t n;
         const char *s = tw_json_string(v, &n);
-        tw_buf_append(&b, s, n);
+        tw__buf_append(&b, s, n);
     } else {
         tw__json_write(&b, v);
         if ((t == TW_JSON_ARRAY || t == TW_JSON_OBJECT) && b.len > TW_FACTS_VALUE_MAX && !tw_buf_error(&b)) {
-            tw_buf_free(&b);
+            tw__buf_free(&b);
             return NULL;                       /* not short: the resource line and the event have it */
         }
     }
@@ -139,14 +139,14 @@ static const char *param_value(tw_facts *f, const tw_json *v, int scalars_only)
             while (keep > 0 && ((unsigned char)b.data[keep] & 0xc0) == 0x80)
                 keep--;
             b.len = keep;
-            tw_buf_append(&b, "\xe2\x80\xa6", 3);
+            tw__buf_append(&b, "\xe2\x80\xa6", 3);
         }
-        s = tw_buf_error(&b) ? NULL : tw_arena_strndup(&f->arena, b.data, b.len);
+        s = tw_buf_error(&b) ? NULL : tw__arena_strndup(&f->arena, b.data, b.len);
         f->failed |= !s;
     } else if (t == TW_JSON_STRING) {
         s = "";
     }
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return s;
 }
 
@@ -203,15 +203,15 @@ tw_status tw__facts_extract(const tw_json *event, tw_facts *f)
     return f->failed ? TW_ENOMEM : TW_OK;
 }
 
-void tw__facts_free(tw_facts *f) { tw_arena_free(&f->arena); }
+void tw__facts_free(tw_facts *f) { tw__arena_free(&f->arena); }
 
 tw_status tw__facts_summary(const tw_facts *f, tw_buf *b)
 {
-    tw_status rc = tw_buf_puts(b, f->what ? f->what : "event");
+    tw_status rc = tw__buf_puts(b, f->what ? f->what : "event");
     if (!rc && f->cloudtrail)
-        rc = tw_buf_printf(b, " by %s", f->who ? f->who : "an unknown caller");
+        rc = tw__buf_printf(b, " by %s", f->who ? f->who : "an unknown caller");
     if (!rc && f->resource)
-        rc = tw_buf_printf(b, " on %s", f->resource);
+        rc = tw__buf_printf(b, " on %s", f->resource);
     return rc;
 }
 

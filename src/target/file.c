@@ -84,7 +84,7 @@ static tw_outcome file_deliver(const void *impl, const char *body, size_t len, i
 
 static const char *const file_paths[] = {"path", NULL};
 
-const tw_target_ops tw_target_file = {
+const tw_target_ops tw__target_file = {
     .kind = "file",
     .transport = TW_TRANSPORT_FILE,
     .policy = {.timeout_ms = 10000, .concurrency = 1, .path_settings = file_paths},

@@ -89,7 +89,7 @@ static int next_step(const char **p, step *st)
     return 1;
 }
 
-int tw_jsonpath_valid(const char *path)
+int tw__jsonpath_valid(const char *path)
 {
     if (!path || path[0] != '$' || strlen(path) > TW_JSONPATH_MAX)
         return 0;
@@ -115,11 +115,11 @@ static const tw_json *member(const tw_json *obj, const char *name, size_t nlen)
     return NULL;
 }
 
-const tw_json *tw_jsonpath_get(const tw_json *v, const char *path) { return tw_jsonpath_get_in(v, NULL, path); }
+const tw_json *tw__jsonpath_get(const tw_json *v, const char *path) { return tw__jsonpath_get_in(v, NULL, path); }
 
-const tw_json *tw_jsonpath_get_in(const tw_json *v, const tw_json *extra, const char *path)
+const tw_json *tw__jsonpath_get_in(const tw_json *v, const tw_json *extra, const char *path)
 {
-    if (!v || !tw_jsonpath_valid(path))
+    if (!v || !tw__jsonpath_valid(path))
         return NULL;
     const char *p = path + 1;
     step st;

@@ -15,14 +15,14 @@
 #include "target/target.h"
 #include "trailwatch/trailwatch.h"
 
-extern const tw_target_ops tw_target_slack;
-extern const tw_target_ops tw_target_webhook;
-extern const tw_target_ops tw_target_teams;
-extern const tw_target_ops tw_target_discord;
-extern const tw_target_ops tw_target_pagerduty;
-extern const tw_target_ops tw_target_exec;
-extern const tw_target_ops tw_target_file;
-extern const tw_target_ops tw_target_console;
+extern const tw_target_ops tw__target_slack;
+extern const tw_target_ops tw__target_webhook;
+extern const tw_target_ops tw__target_teams;
+extern const tw_target_ops tw__target_discord;
+extern const tw_target_ops tw__target_pagerduty;
+extern const tw_target_ops tw__target_exec;
+extern const tw_target_ops tw__target_file;
+extern const tw_target_ops tw__target_console;
 
 #define TW_USER_AGENT "trailwatch/" TW_VERSION
 #define TW_URL_MAX 2048                 /* EventBridge API destination endpoints: <= 2048 characters */
@@ -101,7 +101,7 @@ tw_status tw__write_event(tw_buf *out, const tw_alert_ctx *a, int compact);
 
 /* ---- HTTP ---- */
 
-/* tw_target_http_default in the shape of tw_target_ops.http_classify, for kinds whose responses
+/* tw__target_http_default in the shape of tw_target_ops.http_classify, for kinds whose responses
  * mean nothing beyond their status. */
 tw_outcome tw__classify_default(const void *impl, long status, const char *body, size_t len, int64_t ra_header,
                                 int64_t *retry_after_ms);

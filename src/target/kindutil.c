@@ -152,8 +152,8 @@ tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int mode)
         full += rep ? strlen(rep) - 1 : 0;
     }
     if (full <= max)
-        return mode == TW_TEXT_SLACK ? tw_slack_escape(b, s, n)
-               : mode == TW_TEXT_MARKDOWN ? tw_markdown_escape(b, s, n) : tw_buf_append(b, s, n);
+        return mode == TW_TEXT_SLACK ? tw__slack_escape(b, s, n)
+               : mode == TW_TEXT_MARKDOWN ? tw__markdown_escape(b, s, n) : tw__buf_append(b, s, n);
     size_t room = max >= 3 ? max - 3 : max, used = 0;
     tw_status rc = TW_OK;
     for (size_t i = 0; i < n && !rc;) {
@@ -162,11 +162,11 @@ tw_status tw__put_text(tw_buf *b, const char *s, size_t n, size_t max, int mode)
         size_t w = rep ? strlen(rep) : k;
         if (used + w > room)
             break;
-        rc = rep ? tw_buf_puts(b, rep) : tw_buf_append(b, s + i, k);
+        rc = rep ? tw__buf_puts(b, rep) : tw__buf_append(b, s + i, k);
         used += w;
         i += k;
     }
-    return rc || max < 3 ? rc : tw_buf_puts(b, ellipsis);
+    return rc || max < 3 ? rc : tw__buf_puts(b, ellipsis);
 }
 
 static int sev_index(const char *s)
@@ -314,9 +314,9 @@ tw_status tw__write_event(tw_buf *out, const tw_alert_ctx *a, int compact)
 {
     size_t start = out->len;
     tw_status rc = compact && a->event ? tw__json_write(out, a->event)
-                   : a->event_text     ? tw_buf_append(out, a->event_text, a->event_len)
+                   : a->event_text     ? tw__buf_append(out, a->event_text, a->event_len)
                    : a->event          ? tw__json_write(out, a->event)
-                                       : tw_buf_puts(out, "null");
+                                       : tw__buf_puts(out, "null");
     if (rc || a->storm_count <= 1)
         return rc;
     /* A storm summary says how many identical alerts it stands for, inside the event object. */
@@ -332,7 +332,7 @@ tw_status tw__write_event(tw_buf *out, const tw_alert_ctx *a, int compact)
         k--;
     int empty = k > start && out->data[k - 1] == '{';
     out->len = n - 1;
-    return tw_buf_printf(out, "%s\"trailwatch\":{\"storm\":{\"suppressed\":%llu,\"window_seconds\":%lld}}}",
+    return tw__buf_printf(out, "%s\"trailwatch\":{\"storm\":{\"suppressed\":%llu,\"window_seconds\":%lld}}}",
                          empty ? "" : ",", (unsigned long long)(a->storm_count - 1),
                          (long long)(a->storm_window_ms / 1000));
 }
@@ -345,7 +345,7 @@ tw_status tw__render_line(const void *impl, const tw_alert_ctx *a, tw_buf *out, 
         tw_json_doc *doc;
         const tw_json *v;
         if (!(rc = tw__input_json(a, &doc, &v)))
-            rc = v ? tw__json_write(out, v) : tw_buf_append(out, a->input, a->input_len);
+            rc = v ? tw__json_write(out, v) : tw__buf_append(out, a->input, a->input_len);
         tw_json_doc_free(doc);
     } else {
         rc = tw__write_event(out, a, 1);
@@ -392,5 +392,5 @@ tw_outcome tw__classify_default(const void *impl, long status, const char *body,
     (void)impl;
     (void)body;
     (void)len;
-    return tw_target_http_default(status, ra_header, retry_after_ms);
+    return tw__target_http_default(status, ra_header, retry_after_ms);
 }

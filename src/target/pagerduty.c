@@ -117,9 +117,9 @@ static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw
     tw_jb jb;
     tw_buf sum = TW_BUF_INIT;
     tw_status frc = tw__facts_extract(a->event, &f);
-    tw_buf_printf(&sum, "%s: %s", a->rule_name ? a->rule_name : "trailwatch", f.what ? f.what : "event");
+    tw__buf_printf(&sum, "%s: %s", a->rule_name ? a->rule_name : "trailwatch", f.what ? f.what : "event");
     if (f.cloudtrail)
-        tw_buf_printf(&sum, " by %s", f.who ? f.who : "an unknown caller");
+        tw__buf_printf(&sum, " by %s", f.who ? f.who : "an unknown caller");
     tw_json *msg = NULL;
     if (tw__jb_init(&jb) == TW_OK) {
         msg = tw__jb_obj(&jb);
@@ -143,7 +143,7 @@ static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw
         tw__jb_check(&jb, frc);
         tw__jb_check(&jb, tw_buf_error(&sum));
     }
-    tw_buf_free(&sum);
+    tw__buf_free(&sum);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);
     tw__facts_free(&f);
     return rc;
@@ -161,16 +161,16 @@ static tw_status finalize_body(const void *impl, const char *body, size_t len, t
     size_t j = i + 1;
     while (j < len && (body[j] == ' ' || body[j] == '\n' || body[j] == '\r' || body[j] == '\t'))
         j++;
-    tw_status rc = tw_buf_puts(out, "{\"routing_key\":");
+    tw_status rc = tw__buf_puts(out, "{\"routing_key\":");
     if (!rc)
         rc = tw__json_write_string(out, p->routing_key, strlen(p->routing_key));
     if (!rc && j < len && body[j] != '}')
-        rc = tw_buf_putc(out, ',');
-    return rc ? rc : tw_buf_append(out, body + i + 1, len - i - 1);
+        rc = tw__buf_putc(out, ',');
+    return rc ? rc : tw__buf_append(out, body + i + 1, len - i - 1);
 }
 
 /* 202 delivered; 400 (invalid event) permanent; 429 and 5xx retried. */
-const tw_target_ops tw_target_pagerduty = {
+const tw_target_ops tw__target_pagerduty = {
     .kind = "pagerduty",
     .transport = TW_TRANSPORT_HTTP,
     .policy = {.timeout_ms = 10000, .concurrency = 16},

@@ -8,11 +8,11 @@
 #include "target/target.h"
 
 static const tw_target_ops *const kinds[] = {
-    &tw_target_slack, &tw_target_webhook, &tw_target_teams, &tw_target_discord,
-    &tw_target_pagerduty, &tw_target_exec, &tw_target_file, &tw_target_console,
+    &tw__target_slack, &tw__target_webhook, &tw__target_teams, &tw__target_discord,
+    &tw__target_pagerduty, &tw__target_exec, &tw__target_file, &tw__target_console,
 };
 
-const tw_target_ops *tw_target_kind(const char *kind)
+const tw_target_ops *tw__target_kind(const char *kind)
 {
     if (!kind)
         return NULL;
@@ -22,12 +22,12 @@ const tw_target_ops *tw_target_kind(const char *kind)
     return NULL;
 }
 
-const tw_target_ops *tw_target_kind_at(size_t i)
+const tw_target_ops *tw__target_kind_at(size_t i)
 {
     return i < sizeof kinds / sizeof kinds[0] ? kinds[i] : NULL;
 }
 
-const char *tw_target_kind_list(char *buf, size_t len)
+const char *tw__target_kind_list(char *buf, size_t len)
 {
     size_t at = 0;
     if (len)
@@ -39,7 +39,7 @@ const char *tw_target_kind_list(char *buf, size_t len)
     return buf;
 }
 
-tw_status tw_target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
+tw_status tw__target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
                            tw_error *err)
 {
     tw_status rc = a->input && ops->render_input ? ops->render_input(impl, a, out, err)
@@ -53,7 +53,7 @@ tw_status tw_target_render(const tw_target_ops *ops, const void *impl, const tw_
 /* EventBridge API destinations' rules (aws-formats 5.1): 429 and 5xx are retried, other statuses are
  * not; 408 is a timeout, retried like the 5 s client timeout; Retry-After is honoured and a negative
  * one stops retrying. */
-tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms)
+tw_outcome tw__target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms)
 {
     if (retry_after_ms)
         *retry_after_ms = -1;
@@ -88,9 +88,9 @@ const char *tw__markdown_escape_char(char c)
     }
 }
 
-tw_status tw_markdown_escape(tw_buf *out, const char *s, size_t len)
+tw_status tw__markdown_escape(tw_buf *out, const char *s, size_t len)
 {
-    tw_status rc = tw_buf_reserve(out, len);
+    tw_status rc = tw__buf_reserve(out, len);
     size_t run = 0;
     for (size_t i = 0; i < len && !rc; i++) {
         const char *rep = tw__markdown_escape_char(s[i]);
@@ -98,16 +98,16 @@ tw_status tw_markdown_escape(tw_buf *out, const char *s, size_t len)
             run++;
             continue;
         }
-        if (!(rc = tw_buf_append(out, s + i - run, run)))
-            rc = tw_buf_puts(out, rep);
+        if (!(rc = tw__buf_append(out, s + i - run, run)))
+            rc = tw__buf_puts(out, rep);
         run = 0;
     }
-    return rc ? rc : tw_buf_append(out, s + len - run, run);
+    return rc ? rc : tw__buf_append(out, s + len - run, run);
 }
 
-tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len)
+tw_status tw__slack_escape(tw_buf *out, const char *s, size_t len)
 {
-    tw_status rc = tw_buf_reserve(out, len);
+    tw_status rc = tw__buf_reserve(out, len);
     size_t run = 0;
     for (size_t i = 0; i < len && !rc; i++) {
         const char *rep = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
@@ -115,9 +115,9 @@ tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len)
             run++;
             continue;
         }
-        if (!(rc = tw_buf_append(out, s + i - run, run)))
-            rc = tw_buf_puts(out, rep);
+        if (!(rc = tw__buf_append(out, s + i - run, run)))
+            rc = tw__buf_puts(out, rep);
         run = 0;
     }
-    return rc ? rc : tw_buf_append(out, s + len - run, run);
+    return rc ? rc : tw__buf_append(out, s + len - run, run);
 }

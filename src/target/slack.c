@@ -93,13 +93,13 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
     }
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {
         tw_json_doc_free(doc);
-        tw_status rc = tw_buf_append(out, a->input, a->input_len);
+        tw_status rc = tw__buf_append(out, a->input, a->input_len);
         return rc ? tw__err(err, rc, "slack: %s", rc == TW_ETOOBIG ? "message too large" : tw_strerror(rc)) : TW_OK;
     }
     tw_buf text = TW_BUF_INIT;
     tw_status rc = TW_OK;
     if (s->mention)
-        rc = tw_buf_printf(&text, "%s ", s->mention);
+        rc = tw__buf_printf(&text, "%s ", s->mention);
     if (!rc && !v) {
         rc = tw__put_text(&text, a->input, a->input_len, INPUT_TEXT_MAX, 0);
     } else if (!rc && tw_json_typeof(v) == TW_JSON_STRING) {
@@ -107,22 +107,22 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
         const char *str = tw_json_string(v, &n);
         rc = tw__put_text(&text, str, n, INPUT_TEXT_MAX, 0);
     } else if (!rc) {
-        if (!(rc = tw_buf_puts(&text, "```")) && !(rc = tw__put_text(&text, a->input, a->input_len,
+        if (!(rc = tw__buf_puts(&text, "```")) && !(rc = tw__put_text(&text, a->input, a->input_len,
                                                                       INPUT_TEXT_MAX - 6, 1)))
-            rc = tw_buf_puts(&text, "```");
+            rc = tw__buf_puts(&text, "```");
     }
     tw_json_doc_free(doc);
     tw_jb jb;
     if (!rc)
         rc = tw__jb_init(&jb);
     if (rc) {
-        tw_buf_free(&text);
+        tw__buf_free(&text);
         return tw__err(err, rc, "slack: out of memory");
     }
     tw_json *msg = tw__jb_obj(&jb);
     tw__jb_put(&jb, msg, "text", tw__jb_strn(&jb, text.data, text.len));
     legacy(&jb, msg, s);
-    tw_buf_free(&text);
+    tw__buf_free(&text);
     return tw__jb_finish(&jb, msg, out, err);
 }
 
@@ -136,44 +136,44 @@ static void put(tw_buf *b, const char *s, size_t max)
 static void main_section(tw_buf *b, const slack *s, const tw_facts *f)
 {
     if (s->mention)
-        tw_buf_printf(b, "%s\n", s->mention);
+        tw__buf_printf(b, "%s\n", s->mention);
     if (f->cloudtrail) {
-        tw_buf_puts(b, "*");
-        f->who ? put(b, f->who, 300) : (void)tw_buf_puts(b, "unknown caller");
-        tw_buf_puts(b, "*");
+        tw__buf_puts(b, "*");
+        f->who ? put(b, f->who, 300) : (void)tw__buf_puts(b, "unknown caller");
+        tw__buf_puts(b, "*");
         if (f->who_type) {
-            tw_buf_puts(b, " (");
+            tw__buf_puts(b, " (");
             put(b, f->who_type, 60);
-            tw_buf_puts(b, ")");
+            tw__buf_puts(b, ")");
         }
-        tw_buf_puts(b, " called *");
+        tw__buf_puts(b, " called *");
         put(b, f->what, 200);
-        tw_buf_puts(b, "* on `");
+        tw__buf_puts(b, "* on `");
         put(b, f->service, 200);
-        tw_buf_puts(b, "`");
+        tw__buf_puts(b, "`");
     } else {
-        tw_buf_puts(b, "*");
+        tw__buf_puts(b, "*");
         put(b, f->detail_type ? f->detail_type : "Event", 300);
-        tw_buf_puts(b, "* from `");
+        tw__buf_puts(b, "* from `");
         put(b, f->source ? f->source : "unknown source", 200);
-        tw_buf_puts(b, "`");
+        tw__buf_puts(b, "`");
     }
     if (f->resource) {
-        tw_buf_puts(b, f->cloudtrail ? "\n*Resource:* " : "\n*Resources:* ");
+        tw__buf_puts(b, f->cloudtrail ? "\n*Resource:* " : "\n*Resources:* ");
         put(b, f->resource, 800);
     }
-    tw_buf_puts(b, "\n*Where:* ");
+    tw__buf_puts(b, "\n*Where:* ");
     put(b, f->region ? f->region : "unknown region", 60);
     if (f->account) {
-        tw_buf_puts(b, " \xc2\xb7 account ");
+        tw__buf_puts(b, " \xc2\xb7 account ");
         put(b, f->account, 60);
     }
     if (f->source_ip) {
-        tw_buf_puts(b, " \xc2\xb7 from ");
+        tw__buf_puts(b, " \xc2\xb7 from ");
         put(b, f->source_ip, 200);
     }
     if (f->when) {
-        tw_buf_puts(b, "\n*When:* ");
+        tw__buf_puts(b, "\n*When:* ");
         put(b, f->when, 64);
     }
 }
@@ -194,7 +194,7 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw_json *msg = tw__jb_obj(&jb), *blocks = tw__jb_arr(&jb), *b;
 
     /* header: plain text, so the operator's rule name needs no escaping */
-    tw_buf_printf(&t, "%s ", emoji);
+    tw__buf_printf(&t, "%s ", emoji);
     tw__put_text(&t, rule, strlen(rule), HEADER_MAX - t.len, 0);
     b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
     tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "header"));
@@ -215,9 +215,9 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         tw_json *fields = tw__jb_put(&jb, b, "fields", tw__jb_arr(&jb));
         for (size_t i = 0; i < f.nparams; i++) {
             tw_buf_reset(&t);
-            tw_buf_puts(&t, "*");
+            tw__buf_puts(&t, "*");
             put(&t, f.params[i].name, 100);
-            tw_buf_puts(&t, "*\n");
+            tw__buf_puts(&t, "*\n");
             put(&t, f.params[i].value, FIELD_MAX - t.len);
             tw__jb_push(&jb, fields, mrkdwn(&jb, &t));
         }
@@ -236,15 +236,15 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
             ffields = tw__jb_put(&jb, b, "fields", tw__jb_arr(&jb));
         }
         tw_buf_reset(&t);
-        tw_buf_puts(&t, "*");
+        tw__buf_puts(&t, "*");
         put(&t, tw_json_key(facts, i, NULL), 100);
-        tw_buf_puts(&t, "*\n");
+        tw__buf_puts(&t, "*\n");
         if (ty == TW_JSON_STRING)
             put(&t, tw_json_string(v, NULL), FIELD_MAX - t.len);
         else if (ty == TW_JSON_NUMBER)
             put(&t, tw_json_number_text(v, NULL), FIELD_MAX - t.len);
         else
-            tw_buf_puts(&t, ty == TW_JSON_TRUE ? "true" : "false");
+            tw__buf_puts(&t, ty == TW_JSON_TRUE ? "true" : "false");
         tw__jb_push(&jb, ffields, mrkdwn(&jb, &t));
         shown++;
     }
@@ -255,9 +255,9 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         if (tw_json_typeof(why) != TW_JSON_STRING)
             continue;
         tw_buf_reset(&t);
-        tw_buf_puts(&t, ":warning: *Enrichment ");
+        tw__buf_puts(&t, ":warning: *Enrichment ");
         put(&t, tw_json_key(enr, i, NULL), 100);
-        tw_buf_puts(&t, " failed:* ");
+        tw__buf_puts(&t, " failed:* ");
         put(&t, tw_json_string(why, NULL), SECTION_MAX - t.len);
         b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
         tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
@@ -265,7 +265,7 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     }
     if (f.error) {
         tw_buf_reset(&t);
-        tw_buf_puts(&t, ":x: *Error:* ");
+        tw__buf_puts(&t, ":x: *Error:* ");
         put(&t, f.error, SECTION_MAX - t.len);
         b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
         tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "section"));
@@ -275,13 +275,13 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw_buf_reset(&t);
     if (a->rule_description && *a->rule_description) {
         put(&t, a->rule_description, 600);
-        tw_buf_puts(&t, " \xc2\xb7 ");
+        tw__buf_puts(&t, " \xc2\xb7 ");
     }
-    tw_buf_puts(&t, "event ");
+    tw__buf_puts(&t, "event ");
     put(&t, f.event_id ? f.event_id : "?", 100);
-    tw_buf_puts(&t, " \xc2\xb7 ");
+    tw__buf_puts(&t, " \xc2\xb7 ");
     put(&t, f.account ? f.account : "?", 60);
-    tw_buf_puts(&t, "/");
+    tw__buf_puts(&t, "/");
     put(&t, f.region ? f.region : "?", 60);
     b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
     tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "context"));
@@ -290,7 +290,7 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
         char win[32];
         tw__duration_text(a->storm_window_ms, win, sizeof win);
         tw_buf_reset(&t);
-        tw_buf_printf(&t, ":repeat: +%llu identical alerts in the last %s", (unsigned long long)(a->storm_count - 1),
+        tw__buf_printf(&t, ":repeat: +%llu identical alerts in the last %s", (unsigned long long)(a->storm_count - 1),
                       win);
         b = tw__jb_push(&jb, blocks, tw__jb_obj(&jb));
         tw__jb_put(&jb, b, "type", tw__jb_str(&jb, "context"));
@@ -300,35 +300,35 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     /* text: the notification and fallback line */
     tw_buf_reset(&t);
     if (s->mention)
-        tw_buf_printf(&t, "%s ", s->mention);
-    tw_buf_printf(&t, "%s ", emoji);
+        tw__buf_printf(&t, "%s ", s->mention);
+    tw__buf_printf(&t, "%s ", emoji);
     tw__put_text(&t, rule, strlen(rule), 300, 1);
-    tw_buf_puts(&t, ": ");
+    tw__buf_puts(&t, ": ");
     tw_buf sum = TW_BUF_INIT;
     tw__facts_summary(&f, &sum);
     if (f.region)
-        tw_buf_printf(&sum, " (%s)", f.region);
+        tw__buf_printf(&sum, " (%s)", f.region);
     tw__put_text(&t, sum.data ? sum.data : "", sum.len, FALLBACK_MAX - t.len, 1);
     tw__jb_check(&jb, tw_buf_error(&sum));
-    tw_buf_free(&sum);
+    tw__buf_free(&sum);
     tw__jb_put(&jb, msg, "text", tw__jb_buf(&jb, &t, t.len));
     tw__jb_put(&jb, msg, "blocks", blocks);
     tw__jb_put(&jb, msg, "unfurl_links", tw__jb_lit(&jb, TW_JSON_FALSE));
     tw__jb_put(&jb, msg, "unfurl_media", tw__jb_lit(&jb, TW_JSON_FALSE));
     legacy(&jb, msg, s);
-    tw_buf_free(&t);
+    tw__buf_free(&t);
     tw__facts_free(&f);
     return tw__jb_finish(&jb, msg, out, err);
 }
 
 /* 200 "ok" delivered; 429 (Retry-After) and 5xx retried; invalid_payload, no_service (404),
  * channel_is_archived (410), action_prohibited (403) will not get better: dead-letter. */
-const tw_target_ops tw_target_slack = {
+const tw_target_ops tw__target_slack = {
     .kind = "slack",
     .transport = TW_TRANSPORT_HTTP,
     /* ~1 message per second per webhook with short bursts; one at a time keeps the channel in order */
     .policy = {.rate_per_second = 1, .rate_burst = 3, .timeout_ms = 10000, .concurrency = 1,
-               .escape_text = tw_slack_escape},
+               .escape_text = tw__slack_escape},
     .configure = configure,
     .release = release,
     .render = render_default,

@@ -93,7 +93,7 @@ typedef struct tw_target_ops {
     tw_status (*configure)(const tw_json *settings, void **impl, tw_error *err);
     void (*release)(void *impl);
     /* The body to deliver for one alert: the kind's own message for the event. Call through
-     * tw_target_render, which picks render_input when the rule transforms the input. */
+     * tw__target_render, which picks render_input when the rule transforms the input. */
     tw_status (*render)(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err);
     /* Optional: the body when the rule has an input transformation (a->input set); NULL: render
      * handles both. */
@@ -117,31 +117,31 @@ typedef struct tw_target_ops {
 } tw_target_ops;
 
 /* The kind named `kind`, or NULL. */
-const tw_target_ops *tw_target_kind(const char *kind);
+const tw_target_ops *tw__target_kind(const char *kind);
 /* The i-th kind of the registry (0, 1, ...), NULL past the last: the one list of kinds. */
-const tw_target_ops *tw_target_kind_at(size_t i);
+const tw_target_ops *tw__target_kind_at(size_t i);
 /* Writes "slack, webhook, ..., console" (the kinds, for messages) into buf, cut to len. */
-const char *tw_target_kind_list(char *buf, size_t len);
+const char *tw__target_kind_list(char *buf, size_t len);
 
 /* Renders one alert with its target's kind into out (render_input or render, see tw_target_ops). */
-tw_status tw_target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
+tw_status tw__target_render(const tw_target_ops *ops, const void *impl, const tw_alert_ctx *a, tw_buf *out,
                            tw_error *err);
 
 /* Default HTTP classification shared by the kinds: 2xx delivered; 408, 429, 5xx retry; other 4xx
  * permanent; Retry-After honoured. Also: no response (status <= 0) retry; 1xx and 3xx permanent
  * (as EventBridge API destinations); a negative Retry-After permanent. */
-tw_outcome tw_target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms);
+tw_outcome tw__target_http_default(long status, int64_t retry_after_header_ms, int64_t *retry_after_ms);
 
 /* Asks local deliveries in progress (exec) to stop now: the program's process group is killed and
  * the outcome is a retry. Used when a stop's drain time is up; 0 lets deliveries run again. */
-void tw_target_cancel_local(int on);
+void tw__target_cancel_local(int on);
 
 /* Extra environment for exec targets (Lambda-style handlers): "NAME=value" lines in a malloc'd,
  * NULL-terminated array the caller frees (each line and the array). The server installs one that
  * gives trailwatch's own AWS settings (region, configured endpoints, resolved credentials), so a
  * handler's boto3 reaches AWS (or moto) exactly as trailwatch does. NULL uninstalls. */
 typedef char **(*tw_exec_env_fn)(void *ctx);
-void tw_target_exec_env(tw_exec_env_fn fn, void *ctx);
+void tw__target_exec_env(tw_exec_env_fn fn, void *ctx);
 
 /* The version ("3.11") of the python3 on PATH that Python handlers run on (asked once per process),
  * "" when there is none: a serverless.yml that says python3.6 is told what it really runs on. */
@@ -149,11 +149,11 @@ const char *tw__exec_python_version(void);
 
 /* Slack mrkdwn text from untrusted event data: escapes & < > so that "<!channel>", "<@U123>" and
  * "<http://x|y>" coming from an event cannot ping or link. */
-tw_status tw_slack_escape(tw_buf *out, const char *s, size_t len);
+tw_status tw__slack_escape(tw_buf *out, const char *s, size_t len);
 /* Markdown text (Discord, Teams cards) from untrusted event data: a backslash before each character
  * that starts markup (links "[text](url)", emphasis, code, quotes, headings), so that event data
  * shows as written and cannot dress a link up as other text. */
-tw_status tw_markdown_escape(tw_buf *out, const char *s, size_t len);
+tw_status tw__markdown_escape(tw_buf *out, const char *s, size_t len);
 /* The escape of one character, NULL when it needs none. */
 const char *tw__markdown_escape_char(char c);
 

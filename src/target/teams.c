@@ -103,7 +103,7 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
     }
     if (tw_json_typeof(v) == TW_JSON_OBJECT) {  /* the operator's own card or message */
         tw_json_doc_free(doc);
-        tw_status rc = tw_buf_append(out, a->input, a->input_len);
+        tw_status rc = tw__buf_append(out, a->input, a->input_len);
         return rc ? tw__err(err, rc, "teams: %s", rc == TW_ETOOBIG ? "message too large" : tw_strerror(rc)) : TW_OK;
     }
     tw_buf text = TW_BUF_INIT;
@@ -129,7 +129,7 @@ static tw_status render_input(const void *impl, const tw_alert_ctx *a, tw_buf *o
                 tw__jb_put(&jb, b, "fontType", tw__jb_str(&jb, "Monospace"));
         }
     }
-    tw_buf_free(&text);
+    tw__buf_free(&text);
     return tw__jb_finish(&jb, msg, out, err);
 }
 
@@ -157,14 +157,14 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw_status vrc = tw_buf_error(&val);
     tw__put_text(&sum, val.data ? val.data : "", val.len, 4 * FACT_MAX, md ? TW_TEXT_MARKDOWN : TW_TEXT_PLAIN);
     if (a->rule_description && *a->rule_description)
-        tw_buf_printf(&ctx, "%s \xc2\xb7 ", a->rule_description);
-    tw_buf_puts(&ctx, "event ");
+        tw__buf_printf(&ctx, "%s \xc2\xb7 ", a->rule_description);
+    tw__buf_puts(&ctx, "event ");
     tw__put_text(&ctx, f.event_id ? f.event_id : "?", strlen(f.event_id ? f.event_id : "?"), 200,
                  md ? TW_TEXT_MARKDOWN : TW_TEXT_PLAIN);
     if (a->storm_count > 1) {
         char win[32];
         tw__duration_text(a->storm_window_ms, win, sizeof win);
-        tw_buf_printf(&ctx, " \xc2\xb7 +%llu identical alerts in the last %s",
+        tw__buf_printf(&ctx, " \xc2\xb7 +%llu identical alerts in the last %s",
                       (unsigned long long)(a->storm_count - 1), win);
     }
     const char *s = sum.data ? sum.data : "", *c = ctx.data ? ctx.data : "";
@@ -212,9 +212,9 @@ static tw_status render_default(const void *impl, const tw_alert_ctx *a, tw_buf 
     tw__jb_check(&jb, vrc);
     tw__jb_check(&jb, tw_buf_error(&sum));
     tw__jb_check(&jb, tw_buf_error(&ctx));
-    tw_buf_free(&sum);
-    tw_buf_free(&ctx);
-    tw_buf_free(&val);
+    tw__buf_free(&sum);
+    tw__buf_free(&ctx);
+    tw__buf_free(&val);
     tw_status rc = tw__jb_finish(&jb, msg, out, err);
     tw__facts_free(&f);
     return rc;
@@ -226,7 +226,7 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
                                 int64_t *retry_after_ms)
 {
     const teams *t = impl;
-    tw_outcome o = tw_target_http_default(status, ra_header, retry_after_ms);
+    tw_outcome o = tw__target_http_default(status, ra_header, retry_after_ms);
     if (o != TW_OUTCOME_DELIVERED || !t->messagecard || !body || len == 0)
         return o;
     size_t i = 0;
@@ -239,15 +239,15 @@ static tw_outcome http_classify(const void *impl, long status, const char *body,
     const char *p = strstr(tmp, "HTTP error ");
     long inner = p ? strtol(p + 11, NULL, 10) : 0;
     if (inner >= 400 && inner <= 599)
-        return tw_target_http_default(inner, ra_header, retry_after_ms);
+        return tw__target_http_default(inner, ra_header, retry_after_ms);
     return TW_OUTCOME_RETRY;                   /* "what they think is retryable" (Microsoft) */
 }
 
-const tw_target_ops tw_target_teams = {
+const tw_target_ops tw__target_teams = {
     .kind = "teams",
     .transport = TW_TRANSPORT_HTTP,
     .policy = {.timeout_ms = 10000, .concurrency = 1,   /* a channel: in order */
-               .escape_text = tw_markdown_escape},
+               .escape_text = tw__markdown_escape},
     .configure = configure,
     .release = release,
     .render = render_default,

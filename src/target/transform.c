@@ -76,7 +76,7 @@ static tw_status compile_input(tw_transform *xf, const spelled *in, tw_error *er
         if (tw_json_parse(s, len, NULL, &d, &perr) != TW_OK)
             return tw__err(err, TW_ETRANSFORM, "%s: must be a JSON text: %s", in->key, perr.msg);
         tw_json_doc_free(d);
-        xf->text = tw_arena_strndup(&xf->arena, s, len);
+        xf->text = tw__arena_strndup(&xf->arena, s, len);
         xf->len = len;
     } else {
         /* serverless.yml style: `input: {key: value}` is sent as its JSON text. */
@@ -88,7 +88,7 @@ static tw_status compile_input(tw_transform *xf, const spelled *in, tw_error *er
             free(s);
             return tw__err(err, TW_ETRANSFORM, "%s: longer than %d bytes as JSON", in->key, XF_TEXT_MAX);
         }
-        xf->text = tw_arena_strndup(&xf->arena, s, len);
+        xf->text = tw__arena_strndup(&xf->arena, s, len);
         xf->len = len;
         free(s);
     }
@@ -104,12 +104,12 @@ static tw_status compile_path(tw_transform *xf, const spelled *in, tw_error *err
         return tw__err(err, TW_ETRANSFORM, "%s: must be a non-empty JSONPath string", in->key);
     if (len > XF_PATH_MAX)
         return tw__err(err, TW_ETRANSFORM, "%s: longer than %d characters", in->key, XF_PATH_MAX);
-    if (!tw_jsonpath_valid(s))
+    if (!tw__jsonpath_valid(s))
         return tw__err(err, TW_ETRANSFORM,
                        "%s: \"%s\" is not a supported JSONPath ($, $.a.b, $.a[0], $['a.b']; no wildcards "
                        "or filters)", in->key, s);
     xf->mode = XF_MODE_PATH;
-    xf->text = tw_arena_strndup(&xf->arena, s, len);
+    xf->text = tw__arena_strndup(&xf->arena, s, len);
     xf->len = len;
     return xf->text ? TW_OK : tw__err(err, TW_ENOMEM, "%s: out of memory", in->key);
 }
@@ -121,7 +121,7 @@ static tw_status compile_map(tw_transform *xf, const char *where, const tw_json 
     size_t n = tw_json_size(map);
     if (n > XF_VARS_MAX)
         return tw__err(err, TW_ETRANSFORM, "%s: %zu entries, at most %d allowed", where, n, XF_VARS_MAX);
-    xf->vars = tw_arena_calloc(&xf->arena, (n ? n : 1) * sizeof *xf->vars);
+    xf->vars = tw__arena_calloc(&xf->arena, (n ? n : 1) * sizeof *xf->vars);
     if (!xf->vars)
         return tw__err(err, TW_ENOMEM, "%s: out of memory", where);
     for (size_t i = 0; i < n; i++) {
@@ -143,12 +143,12 @@ static tw_status compile_map(tw_transform *xf, const char *where, const tw_json 
         const char *p = tw_json_string(v, &plen);
         if (!p)
             return tw__err(err, TW_ETRANSFORM, "%s.%s: must be a JSONPath string", where, k);
-        if (plen > XF_PATH_MAX || !tw_jsonpath_valid(p))
+        if (plen > XF_PATH_MAX || !tw__jsonpath_valid(p))
             return tw__err(err, TW_ETRANSFORM,
                            "%s.%s: \"%.300s\" is not a supported JSONPath ($, $.a.b, $.a[0], $['a.b']; no "
                            "wildcards or filters; at most %d characters)", where, k, p, XF_PATH_MAX);
-        xf->vars[xf->nvars].name = tw_arena_strndup(&xf->arena, k, klen);
-        xf->vars[xf->nvars].path = tw_arena_strndup(&xf->arena, p, plen);
+        xf->vars[xf->nvars].name = tw__arena_strndup(&xf->arena, k, klen);
+        xf->vars[xf->nvars].path = tw__arena_strndup(&xf->arena, p, plen);
         if (!xf->vars[xf->nvars].name || !xf->vars[xf->nvars].path)
             return tw__err(err, TW_ENOMEM, "%s: out of memory", where);
         xf->nvars++;
@@ -177,11 +177,11 @@ static tw_status compile_template(tw_transform *xf, const char *where, const cha
         return tw__err(err, TW_ETRANSFORM, "%s: must be a string", where);
     if (len == 0 || len > XF_TEXT_MAX)
         return tw__err(err, TW_ETRANSFORM, "%s: must be 1..%d bytes", where, XF_TEXT_MAX);
-    if (!(s = xf->text = tw_arena_strndup(&xf->arena, s, len)))
+    if (!(s = xf->text = tw__arena_strndup(&xf->arena, s, len)))
         return tw__err(err, TW_ENOMEM, "%s: out of memory", where);
     xf->len = len;
     /* At most one literal and one placeholder per 3 bytes ("<x>"), plus the tail. */
-    xf->segs = tw_arena_calloc(&xf->arena, (len / 3 * 2 + 2) * sizeof *xf->segs);
+    xf->segs = tw__arena_calloc(&xf->arena, (len / 3 * 2 + 2) * sizeof *xf->segs);
     if (!xf->segs)
         return tw__err(err, TW_ENOMEM, "%s: out of memory", where);
 
@@ -222,13 +222,13 @@ static tw_status compile_template(tw_transform *xf, const char *where, const cha
     tw_status rc = TW_OK;
     for (size_t i = 0; i < xf->nsegs && !rc; i++) {
         const xf_seg *g = &xf->segs[i];
-        rc = g->lit ? tw_buf_append(&probe, g->lit, g->len) : g->at == XF_AT_VALUE ? tw_buf_puts(&probe, "null") : 0;
+        rc = g->lit ? tw__buf_append(&probe, g->lit, g->len) : g->at == XF_AT_VALUE ? tw__buf_puts(&probe, "null") : 0;
     }
     tw_json_doc *d = NULL;
     tw_status prc = rc || !probe.data ? rc : tw_json_parse(probe.data, probe.len, NULL, &d, NULL);
     xf->json = !rc && probe.data && prc == TW_OK;
     tw_json_doc_free(d);
-    tw_buf_free(&probe);
+    tw__buf_free(&probe);
     if (!rc && prc == TW_ENOMEM)              /* not "not JSON": only unknown for want of memory */
         rc = prc;
     if (rc)
@@ -282,7 +282,7 @@ static tw_status compile_transformer(tw_transform *xf, const spelled *in, tw_err
     return compile_template(xf, where, map.key, tpl.val, err);
 }
 
-tw_status tw_transform_compile(const tw_json *binding, tw_transform **out, tw_error *err)
+tw_status tw__transform_compile(const tw_json *binding, tw_transform **out, tw_error *err)
 {
     static const char *const forms[3][3] = {
         {"Input", "input", "input"},
@@ -314,17 +314,17 @@ tw_status tw_transform_compile(const tw_json *binding, tw_transform **out, tw_er
                    : which == 1 ? compile_path(xf, &found[1], err)
                                 : compile_transformer(xf, &found[2], err);
     if (rc) {
-        tw_transform_free(xf);
+        tw__transform_free(xf);
         return rc;
     }
     *out = xf;
     return TW_OK;
 }
 
-void tw_transform_free(tw_transform *xf)
+void tw__transform_free(tw_transform *xf)
 {
     if (!xf)
         return;
-    tw_arena_free(&xf->arena);
+    tw__arena_free(&xf->arena);
     free(xf);
 }

@@ -21,22 +21,22 @@ static tw_status flatten(tw_buf *b, const tw_json *v)
     switch (tw_json_typeof(v)) {
     case TW_JSON_STRING:
         s = tw_json_string(v, &n);
-        return tw_buf_append(b, s, n);
+        return tw__buf_append(b, s, n);
     case TW_JSON_ARRAY:
-        rc = tw_buf_putc(b, '[');
+        rc = tw__buf_putc(b, '[');
         for (size_t i = 0; i < tw_json_size(v) && !rc; i++)
-            if (!i || !(rc = tw_buf_putc(b, ',')))
+            if (!i || !(rc = tw__buf_putc(b, ',')))
                 rc = flatten(b, tw_json_at(v, i));
-        return rc ? rc : tw_buf_putc(b, ']');
+        return rc ? rc : tw__buf_putc(b, ']');
     case TW_JSON_OBJECT:
-        rc = tw_buf_putc(b, '{');
+        rc = tw__buf_putc(b, '{');
         for (size_t i = 0; i < tw_json_size(v) && !rc; i++) {
             s = tw_json_key(v, i, &n);
-            if ((!i || !(rc = tw_buf_putc(b, ','))) && !(rc = tw_buf_append(b, s, n)) &&
-                !(rc = tw_buf_putc(b, ':')))
+            if ((!i || !(rc = tw__buf_putc(b, ','))) && !(rc = tw__buf_append(b, s, n)) &&
+                !(rc = tw__buf_putc(b, ':')))
                 rc = flatten(b, tw_json_at(v, i));
         }
-        return rc ? rc : tw_buf_putc(b, '}');
+        return rc ? rc : tw__buf_putc(b, '}');
     default:
         return tw__json_write(b, v);          /* numbers as written, true, false, null */
     }
@@ -61,7 +61,7 @@ static tw_status put_text(applier *ap, const char *s, size_t n, int at)
         n = ap->t2.len;
     }
     if (at == XF_AT_TEXT)
-        return tw_buf_append(ap->out, s, n);
+        return tw__buf_append(ap->out, s, n);
     if (at == XF_AT_VALUE)
         return tw__json_write_string(ap->out, s, n);
     size_t mark = ap->out->len;                /* inside a string: the escaped text without quotes */
@@ -76,7 +76,7 @@ static tw_status put_text(applier *ap, const char *s, size_t n, int at)
 static tw_status put_value(applier *ap, const tw_json *v, int at)
 {
     if (!v)                                    /* unresolved: the empty string */
-        return at == XF_AT_VALUE ? tw_buf_append(ap->out, "\"\"", 2) : TW_OK;
+        return at == XF_AT_VALUE ? tw__buf_append(ap->out, "\"\"", 2) : TW_OK;
     if (tw_json_typeof(v) == TW_JSON_STRING) {
         size_t n;
         const char *s = tw_json_string(v, &n);
@@ -93,20 +93,20 @@ static tw_status put_value(applier *ap, const tw_json *v, int at)
 static tw_status put_envelope(tw_buf *out, const tw_json *event)
 {
     if (tw_json_typeof(event) != TW_JSON_OBJECT)
-        return tw_buf_puts(out, "{}");
-    tw_status rc = tw_buf_putc(out, '{');
+        return tw__buf_puts(out, "{}");
+    tw_status rc = tw__buf_putc(out, '{');
     int first = 1;
     for (size_t i = 0; i < tw_json_size(event) && !rc; i++) {
         size_t n;
         const char *k = tw_json_key(event, i, &n);
         if (n == 6 && memcmp(k, "detail", 6) == 0)
             continue;
-        if ((first || !(rc = tw_buf_putc(out, ','))) && !(rc = tw__json_write_string(out, k, n)) &&
-            !(rc = tw_buf_putc(out, ':')))
+        if ((first || !(rc = tw__buf_putc(out, ','))) && !(rc = tw__json_write_string(out, k, n)) &&
+            !(rc = tw__buf_putc(out, ':')))
             rc = tw__json_write(out, tw_json_at(event, i));
         first = 0;
     }
-    return rc ? rc : tw_buf_putc(out, '}');
+    return rc ? rc : tw__buf_putc(out, '}');
 }
 
 static tw_status put_predefined(applier *ap, int p, int at, const tw_json *event, const tw_xf_ctx *c)
@@ -117,8 +117,8 @@ static tw_status put_predefined(applier *ap, int p, int at, const tw_json *event
         return put_envelope(ap->out, event);
     if (p == XF_P_EVENT_JSON) {
         if (c && c->event_text)
-            return tw_buf_append(ap->out, c->event_text, c->event_len);
-        return event ? tw__json_write(ap->out, event) : tw_buf_puts(ap->out, "null");
+            return tw__buf_append(ap->out, c->event_text, c->event_len);
+        return event ? tw__json_write(ap->out, event) : tw__buf_puts(ap->out, "null");
     }
     if (p == XF_P_RULE_ARN && c && c->rule_arn)
         s = c->rule_arn;
@@ -134,7 +134,7 @@ static tw_status put_predefined(applier *ap, int p, int at, const tw_json *event
     return put_text(ap, s, strlen(s), at);
 }
 
-tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const tw_xf_ctx *ctx, tw_buf *out,
+tw_status tw__transform_apply(const tw_transform *xf, const tw_json *event, const tw_xf_ctx *ctx, tw_buf *out,
                              int *is_json, tw_error *err)
 {
     applier ap = {out, TW_BUF_INIT, TW_BUF_INIT, ctx ? ctx->escape_text : NULL};
@@ -144,12 +144,12 @@ tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const
     *is_json = xf->mode != XF_MODE_TEMPLATE || xf->json;
     switch (xf->mode) {
     case XF_MODE_INPUT:
-        rc = tw_buf_append(out, xf->text, xf->len);
+        rc = tw__buf_append(out, xf->text, xf->len);
         break;
     case XF_MODE_PATH: {
         /* A path that selects nothing sends JSON null rather than an empty, invalid body. */
-        const tw_json *v = tw_jsonpath_get_in(event, ctx ? ctx->extra : NULL, xf->text);
-        rc = !v ? tw_buf_puts(out, "null") : tw_json_typeof(v) == TW_JSON_STRING ? put_value(&ap, v, XF_AT_VALUE)
+        const tw_json *v = tw__jsonpath_get_in(event, ctx ? ctx->extra : NULL, xf->text);
+        rc = !v ? tw__buf_puts(out, "null") : tw_json_typeof(v) == TW_JSON_STRING ? put_value(&ap, v, XF_AT_VALUE)
                                                                                  : tw__json_write(out, v);
         break;
     }
@@ -157,17 +157,17 @@ tw_status tw_transform_apply(const tw_transform *xf, const tw_json *event, const
         for (size_t i = 0; i < xf->nsegs && !rc; i++) {
             const xf_seg *g = &xf->segs[i];
             if (g->lit)
-                rc = tw_buf_append(out, g->lit, g->len);
+                rc = tw__buf_append(out, g->lit, g->len);
             else if (g->var < 0)
                 rc = put_predefined(&ap, -g->var, g->at, event, ctx);
             else
-                rc = put_value(&ap, tw_jsonpath_get_in(event, ctx ? ctx->extra : NULL, xf->vars[g->var].path), g->at);
+                rc = put_value(&ap, tw__jsonpath_get_in(event, ctx ? ctx->extra : NULL, xf->vars[g->var].path), g->at);
             if (!rc && out->len - start > cap)
                 rc = TW_ETOOBIG;
         }
     }
-    tw_buf_free(&ap.t1);
-    tw_buf_free(&ap.t2);
+    tw__buf_free(&ap.t1);
+    tw__buf_free(&ap.t2);
     if (rc == TW_ETOOBIG)
         return tw__err(err, rc, "input transformation: the result exceeds %zu bytes", out->max ? out->max : cap);
     if (rc)

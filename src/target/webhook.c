@@ -196,7 +196,7 @@ out:
 static tw_status render(const void *impl, const tw_alert_ctx *a, tw_buf *out, tw_error *err)
 {
     (void)impl;
-    tw_status rc = a->input ? tw_buf_append(out, a->input, a->input_len) : tw__write_event(out, a, 0);
+    tw_status rc = a->input ? tw__buf_append(out, a->input, a->input_len) : tw__write_event(out, a, 0);
     return rc ? tw__err(err, rc, "webhook: %s", rc == TW_ETOOBIG ? "body too large" : tw_strerror(rc)) : TW_OK;
 }
 
@@ -229,7 +229,7 @@ static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_pr
     return rc;
 }
 
-const tw_target_ops tw_target_webhook = {
+const tw_target_ops tw__target_webhook = {
     .kind = "webhook",
     .transport = TW_TRANSPORT_HTTP,
     .policy = {.timeout_ms = 10000, .concurrency = 16},

@@ -19,31 +19,31 @@ void tw_log_set_sink(tw_log_sink sink, void *ctx, tw_log_level min_level)
     sink_min = min_level;
 }
 
-void tw_log(tw_log_level level, const char *msg, ...)
+void tw__log(tw_log_level level, const char *msg, ...)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     if (!sink_fn || level < sink_min)
         return;
     tw_buf b;
-    tw_buf_init(&b, 16384); /* a log line longer than this is cut (the event is still logged) */
+    tw__buf_init(&b, 16384); /* a log line longer than this is cut (the event is still logged) */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char when[40];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    int ok = tw_buf_printf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when, ts.tv_nsec / 1000000,
+    int ok = tw__buf_printf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when, ts.tv_nsec / 1000000,
                            names[level]) == TW_OK &&
              tw__json_write_string(&b, msg, strlen(msg)) == TW_OK;
     va_list ap;
     va_start(ap, msg);
     for (const char *k; ok && (k = va_arg(ap, const char *));) {
         const char *v = va_arg(ap, const char *);
-        ok = tw_buf_putc(&b, ',') == TW_OK && tw__json_write_string(&b, k, strlen(k)) == TW_OK &&
-             tw_buf_putc(&b, ':') == TW_OK && tw__json_write_string(&b, v ? v : "", v ? strlen(v) : 0) == TW_OK;
+        ok = tw__buf_putc(&b, ',') == TW_OK && tw__json_write_string(&b, k, strlen(k)) == TW_OK &&
+             tw__buf_putc(&b, ':') == TW_OK && tw__json_write_string(&b, v ? v : "", v ? strlen(v) : 0) == TW_OK;
     }
     va_end(ap);
-    if (ok && tw_buf_putc(&b, '}') == TW_OK)
+    if (ok && tw__buf_putc(&b, '}') == TW_OK)
         sink_fn(sink_ctx, level, b.data, b.len);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }

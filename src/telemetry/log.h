@@ -14,7 +14,7 @@
 #include "trailwatch/server.h"
 
 /* Logs one event: msg is a short constant text; the varargs are key/value string pairs ending in
- * NULL, e.g. tw_log(TW_LOG_WARN, "delivery failed", "target", name, "status", "503", NULL). */
-void tw_log(tw_log_level level, const char *msg, ...) __attribute__((sentinel));
+ * NULL, e.g. tw__log(TW_LOG_WARN, "delivery failed", "target", name, "status", "503", NULL). */
+void tw__log(tw_log_level level, const char *msg, ...) __attribute__((sentinel));
 
 #endif

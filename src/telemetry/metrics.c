@@ -27,7 +27,7 @@ struct tw_metrics {
 static const int64_t bucket_us[TW_HIST_BUCKETS] = {1000,   2500,    5000,    10000,   20000,    50000,    100000,
                                                     250000, 500000,  1000000, 2500000, 10000000, 30000000, 60000000};
 
-tw_metrics *tw_metrics_new(void)
+tw_metrics *tw__metrics_new(void)
 {
     tw_metrics *m = calloc(1, sizeof *m);
     if (m)
@@ -35,7 +35,7 @@ tw_metrics *tw_metrics_new(void)
     return m;
 }
 
-void tw_metrics_free(tw_metrics *m)
+void tw__metrics_free(tw_metrics *m)
 {
     if (!m)
         return;
@@ -82,7 +82,7 @@ static series *get(tw_metrics *m, const char *name, const char *help, const char
     return s;
 }
 
-const tw_counter *tw_metrics_find(tw_metrics *m, const char *name, const char *labels)
+const tw_counter *tw__metrics_find(tw_metrics *m, const char *name, const char *labels)
 {
     if (!m)
         return NULL;
@@ -94,25 +94,25 @@ const tw_counter *tw_metrics_find(tw_metrics *m, const char *name, const char *l
     return s ? &s->u.c : NULL;
 }
 
-tw_counter *tw_metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels)
+tw_counter *tw__metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels)
 {
     series *s = get(m, name, help, labels, M_COUNTER);
     return s ? &s->u.c : NULL;
 }
 
-tw_counter *tw_metrics_gauge(tw_metrics *m, const char *name, const char *help, const char *labels)
+tw_counter *tw__metrics_gauge(tw_metrics *m, const char *name, const char *help, const char *labels)
 {
     series *s = get(m, name, help, labels, M_GAUGE);
     return s ? &s->u.c : NULL;
 }
 
-tw_histogram *tw_metrics_histogram(tw_metrics *m, const char *name, const char *help, const char *labels)
+tw_histogram *tw__metrics_histogram(tw_metrics *m, const char *name, const char *help, const char *labels)
 {
     series *s = get(m, name, help, labels, M_HISTOGRAM);
     return s ? &s->u.h : NULL;
 }
 
-void tw_observe(tw_histogram *h, int64_t us)
+void tw__observe(tw_histogram *h, int64_t us)
 {
     if (!h)
         return;
@@ -124,7 +124,7 @@ void tw_observe(tw_histogram *h, int64_t us)
     atomic_fetch_add_explicit(&h->sum_us, (uint64_t)(us < 0 ? 0 : us), memory_order_relaxed);
 }
 
-const char *tw_metrics_label(char *buf, size_t cap, const char *key, const char *value)
+const char *tw__metrics_label(char *buf, size_t cap, const char *key, const char *value)
 {
     size_t o = (size_t)snprintf(buf, cap, "%s=\"", key);
     for (const char *v = value; *v && o + 3 < cap; v++) {
@@ -152,28 +152,28 @@ static tw_status render_series(tw_buf *b, const series *s, const char *lastname)
     static const char *const types[] = {"counter", "gauge", "histogram"};
     tw_status rc = TW_OK;
     if (!lastname || strcmp(lastname, s->name) != 0)
-        rc = tw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, types[s->type]);
+        rc = tw__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, types[s->type]);
     if (rc)
         return rc;
     const char *sep = *s->labels ? "," : "";
     if (s->type != M_HISTOGRAM) {
         uint64_t v = atomic_load_explicit(&s->u.c.value, memory_order_relaxed);
         if (*s->labels)
-            return tw_buf_printf(b, "%s{%s} %llu\n", s->name, s->labels, (unsigned long long)v);
-        return tw_buf_printf(b, "%s %llu\n", s->name, (unsigned long long)v);
+            return tw__buf_printf(b, "%s{%s} %llu\n", s->name, s->labels, (unsigned long long)v);
+        return tw__buf_printf(b, "%s %llu\n", s->name, (unsigned long long)v);
     }
     uint64_t cum = 0;
     for (int i = 0; i <= TW_HIST_BUCKETS && !rc; i++) {
         cum += atomic_load_explicit(&s->u.h.buckets[i], memory_order_relaxed);
         if (i < TW_HIST_BUCKETS)
-            rc = tw_buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", s->name, s->labels, sep,
+            rc = tw__buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", s->name, s->labels, sep,
                                (double)bucket_us[i] / 1e6, (unsigned long long)cum);
         else
-            rc = tw_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", s->name, s->labels, sep,
+            rc = tw__buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", s->name, s->labels, sep,
                                (unsigned long long)cum);
     }
     if (!rc)
-        rc = tw_buf_printf(b, "%s_sum%s%s%s %.6f\n%s_count%s%s%s %llu\n", s->name, *s->labels ? "{" : "",
+        rc = tw__buf_printf(b, "%s_sum%s%s%s %.6f\n%s_count%s%s%s %llu\n", s->name, *s->labels ? "{" : "",
                            s->labels, *s->labels ? "}" : "",
                            (double)atomic_load_explicit(&s->u.h.sum_us, memory_order_relaxed) / 1e6, s->name,
                            *s->labels ? "{" : "", s->labels, *s->labels ? "}" : "",
@@ -181,7 +181,7 @@ static tw_status render_series(tw_buf *b, const series *s, const char *lastname)
     return rc;
 }
 
-tw_status tw_metrics_render(tw_metrics *m, tw_buf *out)
+tw_status tw__metrics_render(tw_metrics *m, tw_buf *out)
 {
     tw_status rc = TW_OK;
     pthread_mutex_lock(&m->lock);

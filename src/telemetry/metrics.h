@@ -41,17 +41,17 @@ typedef struct tw_histogram {
     _Atomic uint64_t sum_us;
 } tw_histogram;
 
-tw_metrics *tw_metrics_new(void);
-void tw_metrics_free(tw_metrics *m);
+tw_metrics *tw__metrics_new(void);
+void tw__metrics_free(tw_metrics *m);
 
 /* The series `name{labels}` (labels: `source="http"` text, already escaped, may be ""), created
  * on first use with help text. NULL only when out of memory (callers then skip counting). */
-tw_counter *tw_metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels);
+tw_counter *tw__metrics_counter(tw_metrics *m, const char *name, const char *help, const char *labels);
 /* A gauge is a counter whose value is set. */
-tw_counter *tw_metrics_gauge(tw_metrics *m, const char *name, const char *help, const char *labels);
+tw_counter *tw__metrics_gauge(tw_metrics *m, const char *name, const char *help, const char *labels);
 /* The counter or gauge `name{labels}` when it exists (never creates one), else NULL. */
-const tw_counter *tw_metrics_find(tw_metrics *m, const char *name, const char *labels);
-tw_histogram *tw_metrics_histogram(tw_metrics *m, const char *name, const char *help, const char *labels);
+const tw_counter *tw__metrics_find(tw_metrics *m, const char *name, const char *labels);
+tw_histogram *tw__metrics_histogram(tw_metrics *m, const char *name, const char *help, const char *labels);
 
 static inline void tw_count(tw_counter *c, uint64_t n)
 {
@@ -63,12 +63,12 @@ static inline void tw_gauge_set(tw_counter *c, uint64_t v)
     if (c)
         atomic_store_explicit(&c->value, v, memory_order_relaxed);
 }
-void tw_observe(tw_histogram *h, int64_t us);
+void tw__observe(tw_histogram *h, int64_t us);
 
 /* Label text escaping (\\, \", \n) of a value into a caller buffer; returns buf. */
-const char *tw_metrics_label(char *buf, size_t cap, const char *key, const char *value);
+const char *tw__metrics_label(char *buf, size_t cap, const char *key, const char *value);
 
 /* The whole registry in Prometheus text exposition format 0.0.4. */
-tw_status tw_metrics_render(tw_metrics *m, tw_buf *out);
+tw_status tw__metrics_render(tw_metrics *m, tw_buf *out);
 
 #endif

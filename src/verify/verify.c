@@ -117,7 +117,7 @@ static tw_status fetch(vctx *v, const char *key, size_t max, tw_buf *out, char *
     if (sig)
         *sig = NULL;
     tw_buf raw = TW_BUF_INIT;
-    tw_buf_init(&raw, max);
+    tw__buf_init(&raw, max);
     tw_status rc = TW_OK;
     if (v->o->folder) {
         char path[4096];
@@ -125,13 +125,13 @@ static tw_status fetch(vctx *v, const char *key, size_t max, tw_buf *out, char *
         FILE *f = fopen(path, "rb");
         if (!f) {
             *found = 0;
-            tw_buf_free(&raw);
+            tw__buf_free(&raw);
             return errno == ENOENT ? TW_OK : tw__err(err, TW_EIO, "%s: %s", path, strerror(errno));
         }
         char tmp[65536];
         size_t n;
         while (!rc && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-            rc = tw_buf_append(&raw, tmp, n);
+            rc = tw__buf_append(&raw, tmp, n);
         fclose(f);
         if (rc)
             rc = tw__err(err, rc, "%s: larger than %zu bytes", path, max);
@@ -154,7 +154,7 @@ static tw_status fetch(vctx *v, const char *key, size_t max, tw_buf *out, char *
             *found = 0;
             rc = TW_OK;
         } else if (!rc) {
-            tw_buf_free(&raw);
+            tw__buf_free(&raw);
             raw = resp.body;
             resp.body = (tw_buf)TW_BUF_INIT;
             if (sig && resp.meta_signature[0])
@@ -167,9 +167,9 @@ static tw_status fetch(vctx *v, const char *key, size_t max, tw_buf *out, char *
         if (tw__is_gzip(raw.data, raw.len))
             rc = tw__gunzip(raw.data, raw.len, max, out, err);
         else
-            rc = tw_buf_append(out, raw.data ? raw.data : "", raw.len);
+            rc = tw__buf_append(out, raw.data ? raw.data : "", raw.len);
     }
-    tw_buf_free(&raw);
+    tw__buf_free(&raw);
     return rc;
 }
 
@@ -307,16 +307,16 @@ static tw_status load_keys(vctx *v, tw_error *err)
         if (!f)
             return tw__err(err, TW_EIO, "%s: %s", v->o->public_keys, strerror(errno));
         tw_buf b = TW_BUF_INIT;
-        tw_buf_init(&b, lim.event_max);
+        tw__buf_init(&b, lim.event_max);
         char tmp[65536];
         size_t n;
         rc = TW_OK;
         while (!rc && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-            rc = tw_buf_append(&b, tmp, n);
+            rc = tw__buf_append(&b, tmp, n);
         fclose(f);
         if (!rc)
             rc = tw_json_parse(b.data ? b.data : "", b.len, &lim, &doc, err);
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         if (rc) {
             tw__err_prefix(err, "%s", v->o->public_keys);
             return rc;
@@ -388,7 +388,7 @@ static void load_digest(vctx *v, digest *d, tw_error *err)
             d->bad = 1;
         }
     }
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     (void)err;
 }
 
@@ -420,7 +420,7 @@ static void check_logs(vctx *v, const tw_json *logs)
         else
             report(v, TW_VERIFY_FILE_OK, obj, "%s", "");
     }
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 static void check_digest(vctx *v, size_t i)
@@ -456,12 +456,12 @@ static void check_digest(vctx *v, size_t i)
         ok = 0;
     } else {
         tw_buf data = TW_BUF_INIT;
-        tw_buf_printf(&data, "%s\n%s/%s\n%s\n%s", end, bucket, obj, d->hash, prev_sig ? prev_sig : "null");
+        tw__buf_printf(&data, "%s\n%s/%s\n%s\n%s", end, bucket, obj, d->hash, prev_sig ? prev_sig : "null");
         if (!verify_sig(k, data.data ? data.data : "", data.len, sig)) {
             report(v, TW_VERIFY_UNSIGNED, d->key, "the signature does not verify with key %s", fp);
             ok = 0;
         }
-        tw_buf_free(&data);
+        tw__buf_free(&data);
     }
     if (prev_obj) {
         digest *p = find(v, prev_obj);

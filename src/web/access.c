@@ -125,7 +125,7 @@ static session *find_session(tw__sessions *ss, const char *token, int64_t now)
  * configured dashboard.hosts. */
 static int host_ok(const tw_config *cfg, const tw_http_req *req)
 {
-    const char *h = tw_http_req_header(req, "Host");
+    const char *h = tw__http_req_header(req, "Host");
     if (!h || !*h || h[0] == '[')  /* none (HTTP/1.0), or an IPv6 literal */
         return 1;
     char host[256];
@@ -156,7 +156,7 @@ static const char *secret_for(void *ctx, const char *akid)
 
 static void write_logins(tw_buf *b, const tw_config *cfg)
 {
-    tw_buf_printf(b, "\"logins\":{\"keys\":%s,\"password\":%s}", cfg->nkeys ? "true" : "false",
+    tw__buf_printf(b, "\"logins\":{\"keys\":%s,\"password\":%s}", cfg->nkeys ? "true" : "false",
                   cfg->dash.password_hash ? "true" : "false");
 }
 
@@ -188,7 +188,7 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
         memcpy(auth->csrf, w->sessions->loopback_csrf, sizeof w->sessions->loopback_csrf);
         return 1;
     }
-    const char *authz = tw_http_req_header(req, "Authorization");
+    const char *authz = tw__http_req_header(req, "Authorization");
     if (cfg->nkeys && authz && strncmp(authz, "AWS4-HMAC-SHA256 ", 17) == 0) {
         tw_sigv4_request sr = {req->method, req->path, req->query, req->headers, req->nheaders, req->body,
                                req->body_len};
@@ -196,7 +196,7 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
         tw_sigv4_result res;
         tw_error err;
         char scope[160];
-        if (tw_sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
+        if (tw__sigv4_verify(&sr, &v, &res, &err) == TW_OK) {
             if (!tw__http_scope_problem(cfg, &res, scope, sizeof scope)) {
                 auth->role = TW_WEB_FULL;
                 auth->mode = "sigv4";
@@ -204,7 +204,7 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
             }
             snprintf(err.msg, sizeof err.msg, "%s", scope);
         }
-        tw_log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw_sigv4_fail_code(res.fail),
+        tw__log(TW_LOG_WARN, "request refused", "path", req->path, "reason", tw__sigv4_fail_code(res.fail),
                "access_key", res.access_key_id, NULL);
         tw__web_error(resp, 403, err.msg);
         return 0;
@@ -213,9 +213,9 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
         tw__web_error(resp, 403, "no access keys are configured: only loopback clients may use the dashboard");
         return 0;
     }
-    tw_http_resp_json(resp, 401, "{\"error\":\"login required\",");
+    tw__http_resp_json(resp, 401, "{\"error\":\"login required\",");
     write_logins(&resp->body, cfg);
-    tw_buf_putc(&resp->body, '}');
+    tw__buf_putc(&resp->body, '}');
     return 0;
 }
 
@@ -223,10 +223,10 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
  * send requests that change something, whatever cookies it rides on. */
 static int same_origin(const tw_http_req *req)
 {
-    const char *site = tw_http_req_header(req, "Sec-Fetch-Site");
+    const char *site = tw__http_req_header(req, "Sec-Fetch-Site");
     if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
         return 0;
-    const char *origin = tw_http_req_header(req, "Origin"), *host = tw_http_req_header(req, "Host");
+    const char *origin = tw__http_req_header(req, "Origin"), *host = tw__http_req_header(req, "Host");
     if (!origin)
         return 1;
     const char *rest = strncmp(origin, "http://", 7) == 0 ? origin + 7 : strncmp(origin, "https://", 8) == 0 ? origin + 8 : NULL;
@@ -237,7 +237,7 @@ int tw__web_csrf_ok(const tw__web_auth *auth, const tw_http_req *req, tw_http_re
 {
     if (strcmp(auth->mode, "sigv4") == 0)
         return 1;                  /* a signature is not something a browser adds on its own */
-    const char *t = tw_http_req_header(req, "X-CSRF-Token");
+    const char *t = tw__http_req_header(req, "X-CSRF-Token");
     if (!same_origin(req) || !t || !same_token(t, auth->csrf)) {
         tw__web_error(resp, 403, "missing or wrong X-CSRF-Token (take it from GET /api/session)");
         return 0;
@@ -248,13 +248,13 @@ int tw__web_csrf_ok(const tw__web_auth *auth, const tw_http_req *req, tw_http_re
 static void write_session(tw_http_resp *resp, const tw_config *cfg, const tw__web_auth *auth)
 {
     /* archive: whether Search and Timeline have something to ask (the archive module's calls). */
-    tw_http_resp_json(resp, 200, "{\"role\":\"%s\",\"mode\":\"%s\",\"csrf\":\"%s\",\"archive\":%s,\"path\":",
+    tw__http_resp_json(resp, 200, "{\"role\":\"%s\",\"mode\":\"%s\",\"csrf\":\"%s\",\"archive\":%s,\"path\":",
                       auth->role == TW_WEB_FULL ? "full" : "read", auth->mode, auth->csrf,
                       tw__web_archive_on(cfg) ? "true" : "false");
     tw__json_write_string(&resp->body, cfg->dash.path, strlen(cfg->dash.path));
-    tw_buf_putc(&resp->body, ',');
+    tw__buf_putc(&resp->body, ',');
     write_logins(&resp->body, cfg);
-    tw_buf_putc(&resp->body, '}');
+    tw__buf_putc(&resp->body, '}');
 }
 
 void tw__web_session(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
@@ -324,7 +324,7 @@ void tw__web_login(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
     pthread_mutex_unlock(&ss->lock);
     if (!may) {
         tw__web_error(resp, 429, "too many failed logins from this address: wait a minute");
-        tw_http_resp_header(resp, "Retry-After", "60");
+        tw__http_resp_header(resp, "Retry-After", "60");
         return;
     }
     tw_json_doc *doc = NULL;
@@ -352,7 +352,7 @@ void tw__web_login(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
         pthread_mutex_lock(&ss->lock);
         login_brake(ss, req->peer ? req->peer : "", 1);
         pthread_mutex_unlock(&ss->lock);
-        tw_log(TW_LOG_WARN, "dashboard login refused", "peer", req->peer ? req->peer : "", NULL);
+        tw__log(TW_LOG_WARN, "dashboard login refused", "peer", req->peer ? req->peer : "", NULL);
         tw__web_error(resp, 401, "wrong password or key");
         return;
     }
@@ -382,10 +382,10 @@ void tw__web_login(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
     char cookie[128];
     snprintf(cookie, sizeof cookie, "tw_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", fresh.token,
              (long long)(cfg->dash.session_ms / 1000));
-    tw_http_resp_header(resp, "Set-Cookie", cookie);
+    tw__http_resp_header(resp, "Set-Cookie", cookie);
     tw__web_auth auth = {role, "session", ""};
     memcpy(auth.csrf, fresh.csrf, sizeof fresh.csrf);
-    tw_log(TW_LOG_INFO, "dashboard login", "peer", req->peer ? req->peer : "", "role",
+    tw__log(TW_LOG_INFO, "dashboard login", "peer", req->peer ? req->peer : "", "role",
            role == TW_WEB_FULL ? "full" : "read", NULL);
     write_session(resp, cfg, &auth);
     OPENSSL_cleanse(&fresh, sizeof fresh);
@@ -401,6 +401,6 @@ void tw__web_logout(tw_web *w, const tw_http_req *req, tw_http_resp *resp)
     if (s)
         memset(s, 0, sizeof *s);
     pthread_mutex_unlock(&ss->lock);
-    tw_http_resp_header(resp, "Set-Cookie", "tw_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    tw_http_resp_json(resp, 200, "{\"logged_out\":true}");
+    tw__http_resp_header(resp, "Set-Cookie", "tw_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    tw__http_resp_json(resp, 200, "{\"logged_out\":true}");
 }

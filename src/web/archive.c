@@ -131,16 +131,16 @@ static void write_time(tw_buf *b, int64_t ms)
     gmtime_r(&t, &tm);
     char s[40];
     strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-    tw_buf_printf(b, "\"%s.%03dZ\",\"time_ms\":%lld", s, (int)(ms % 1000 < 0 ? 0 : ms % 1000), (long long)ms);
+    tw__buf_printf(b, "\"%s.%03dZ\",\"time_ms\":%lld", s, (int)(ms % 1000 < 0 ? 0 : ms % 1000), (long long)ms);
 }
 
 static void field(tw_buf *b, const char *name, const char *v)
 {
-    tw_buf_printf(b, ",\"%s\":", name);
+    tw__buf_printf(b, ",\"%s\":", name);
     if (v)
         tw__json_write_string(b, v, strlen(v));
     else
-        tw_buf_puts(b, "null");
+        tw__buf_puts(b, "null");
 }
 
 /* ---- GET /api/events ---- */
@@ -154,9 +154,9 @@ static int one_event(void *ud, const tw_archive_row *r)
 {
     page *pg = ud;
     tw_buf *b = pg->out;
-    tw_buf_puts(b, pg->n++ ? ",{\"id\":" : "{\"id\":");
+    tw__buf_puts(b, pg->n++ ? ",{\"id\":" : "{\"id\":");
     tw__json_write_string(b, r->id ? r->id : "", r->id ? strlen(r->id) : 0);
-    tw_buf_puts(b, ",\"time\":");
+    tw__buf_puts(b, ",\"time\":");
     write_time(b, r->time_ms);
     field(b, "eventName", r->event_name);
     field(b, "eventSource", r->event_source);
@@ -167,9 +167,9 @@ static int one_event(void *ud, const tw_archive_row *r)
     field(b, "sourceIPAddress", r->source_ip);
     field(b, "errorCode", r->error_code);
     /* the body as it was received: it was valid JSON when it was accepted */
-    tw_buf_puts(b, ",\"event\":");
-    tw_buf_append(b, r->json, r->json_len);
-    tw_buf_putc(b, '}');
+    tw__buf_puts(b, ",\"event\":");
+    tw__buf_append(b, r->json, r->json_len);
+    tw__buf_putc(b, '}');
     return 0;
 }
 
@@ -192,19 +192,19 @@ void tw__web_events(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_
     }
     char next[512] = "";
     tw_error err;
-    tw_http_resp_json(resp, 200, "{\"events\":[");
+    tw__http_resp_json(resp, 200, "{\"events\":[");
     page pg = {&resp->body, 0};
     tw_status rc = tw_archive_find(ar, &p->q, one_event, &pg, next, sizeof next, &err);
     archive_unlock(w);
     if (rc) {
         archive_error(resp, &err);
     } else {
-        tw_buf_puts(&resp->body, "],\"next\":");
+        tw__buf_puts(&resp->body, "],\"next\":");
         if (next[0])
             tw__json_write_string(&resp->body, next, strlen(next));
         else
-            tw_buf_puts(&resp->body, "null");
-        tw_buf_putc(&resp->body, '}');
+            tw__buf_puts(&resp->body, "null");
+        tw__buf_putc(&resp->body, '}');
     }
     free(p);
 }
@@ -230,7 +230,7 @@ static int one_entry(void *ud, const tw_archive_row *r)
         return 1;
     }
     tw_buf *b = pg->out;
-    tw_buf_puts(b, pg->n++ ? ",{\"time\":" : "{\"time\":");
+    tw__buf_puts(b, pg->n++ ? ",{\"time\":" : "{\"time\":");
     write_time(b, r->time_ms);
     field(b, "principal", r->principal);
     field(b, "principalType", r->principal_type);
@@ -241,7 +241,7 @@ static int one_entry(void *ud, const tw_archive_row *r)
     field(b, "account", r->account);
     field(b, "errorCode", r->error_code);
     field(b, "id", r->id);
-    tw_buf_putc(b, '}');
+    tw__buf_putc(b, '}');
     return 0;
 }
 
@@ -275,9 +275,9 @@ void tw__web_who(tw_web *w, const tw_config *cfg, const tw_http_req *req, const 
     if (!ar)
         return;
     tw_error err;
-    tw_http_resp_json(resp, 200, "{\"resource\":");
+    tw__http_resp_json(resp, 200, "{\"resource\":");
     tw__json_write_string(&resp->body, res, o);
-    tw_buf_puts(&resp->body, ",\"entries\":[");
+    tw__buf_puts(&resp->body, ",\"entries\":[");
     who_page pg = {&resp->body, 0, 0};
     tw_status rc = tw_archive_who(ar, res, p.q.from_ms, p.q.to_ms, one_entry, &pg, &err);
     archive_unlock(w);
@@ -285,7 +285,7 @@ void tw__web_who(tw_web *w, const tw_config *cfg, const tw_http_req *req, const 
         archive_error(resp, &err);
         return;
     }
-    tw_buf_printf(&resp->body, "],\"truncated\":%s}", pg.truncated ? "true" : "false");
+    tw__buf_printf(&resp->body, "],\"truncated\":%s}", pg.truncated ? "true" : "false");
 }
 
 /* ---- GET /api/events/timeline ---- */
@@ -413,26 +413,26 @@ void tw__web_events_timeline(tw_web *w, const tw_config *cfg, const tw_http_req 
     }
     size_t shown = t.nser < TIMELINE_SERIES_MAX ? t.nser : TIMELINE_SERIES_MAX;
     tw_buf *o = &resp->body;
-    tw_http_resp_json(resp, 200, "{\"from\":%lld,\"to\":%lld,\"step_ms\":%lld,\"by\":", (long long)t.from,
+    tw__http_resp_json(resp, 200, "{\"from\":%lld,\"to\":%lld,\"step_ms\":%lld,\"by\":", (long long)t.from,
                       (long long)p->q.to_ms, (long long)t.step);
     if (by)
         tw__json_write_string(o, by, strlen(by));
     else
-        tw_buf_puts(o, "null");
-    tw_buf_puts(o, ",\"series\":[");
+        tw__buf_puts(o, "null");
+    tw__buf_puts(o, ",\"series\":[");
     for (size_t i = 0; i < shown; i++) {
-        tw_buf_puts(o, i ? ",{\"group\":" : "{\"group\":");
+        tw__buf_puts(o, i ? ",{\"group\":" : "{\"group\":");
         const char *k = by ? t.ser[i].group : "total";
         tw__json_write_string(o, k, strlen(k));
-        tw_buf_printf(o, ",\"total\":%llu,\"points\":[", (unsigned long long)t.ser[i].total);
+        tw__buf_printf(o, ",\"total\":%llu,\"points\":[", (unsigned long long)t.ser[i].total);
         size_t np = 0;
         for (size_t b = 0; b < t.nb; b++)   /* only the buckets with events: a sparse series */
             if (t.ser[i].counts[b])
-                tw_buf_printf(o, "%s[%lld,%llu]", np++ ? "," : "", (long long)(t.from + (int64_t)b * t.step),
+                tw__buf_printf(o, "%s[%lld,%llu]", np++ ? "," : "", (long long)(t.from + (int64_t)b * t.step),
                               (unsigned long long)t.ser[i].counts[b]);
-        tw_buf_puts(o, "]}");
+        tw__buf_puts(o, "]}");
     }
-    tw_buf_puts(o, "]}");
+    tw__buf_puts(o, "]}");
 out:
     for (size_t i = 0; i < t.nser; i++) {
         free(t.ser[i].group);

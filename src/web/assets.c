@@ -8,7 +8,7 @@
 
 static int takes_gzip(const tw_http_req *req)
 {
-    const char *ae = tw_http_req_header(req, "Accept-Encoding");
+    const char *ae = tw__http_req_header(req, "Accept-Encoding");
     return ae && strstr(ae, "gzip") && !strstr(ae, "gzip;q=0");
 }
 
@@ -23,10 +23,10 @@ void tw__web_serve_asset(const tw_http_req *req, const char *rel, tw_http_resp *
         tw__web_error(resp, 404, "not found");
         return;
     }
-    tw_http_resp_header(resp, "ETag", a->etag);
-    tw_http_resp_header(resp, "Cache-Control", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
-    tw_http_resp_header(resp, "Vary", "Accept-Encoding");
-    const char *inm = tw_http_req_header(req, "If-None-Match");
+    tw__http_resp_header(resp, "ETag", a->etag);
+    tw__http_resp_header(resp, "Cache-Control", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+    tw__http_resp_header(resp, "Vary", "Accept-Encoding");
+    const char *inm = tw__http_req_header(req, "If-None-Match");
     resp->content_type = a->content_type;
     if (inm && strstr(inm, a->etag)) {
         resp->status = 304;
@@ -34,7 +34,7 @@ void tw__web_serve_asset(const tw_http_req *req, const char *rel, tw_http_resp *
     }
     resp->status = 200;
     if (takes_gzip(req)) {
-        tw_http_resp_header(resp, "Content-Encoding", "gzip");
+        tw__http_resp_header(resp, "Content-Encoding", "gzip");
         resp->static_body = a->gz;
         resp->static_len = a->gz_len;
     } else {

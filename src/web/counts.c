@@ -386,21 +386,21 @@ unlock:
                 other->total += ser[i].total;
             }
         }
-        tw_buf_printf(out, "{\"kind\":\"alerts\",\"by\":\"%s\",\"from\":%lld,\"to\":%lld,\"step_ms\":%lld,\"buckets\":[",
+        tw__buf_printf(out, "{\"kind\":\"alerts\",\"by\":\"%s\",\"from\":%lld,\"to\":%lld,\"step_ms\":%lld,\"buckets\":[",
                       dim_names[dim], (long long)(from_min * 60000), (long long)to_ms, (long long)step_ms);
         for (int64_t b = 0; b < nb; b++)
-            tw_buf_printf(out, "%s%lld", b ? "," : "", (long long)((from_min + b * step_min) * 60000));
-        tw_buf_puts(out, "],\"series\":[");
+            tw__buf_printf(out, "%s%lld", b ? "," : "", (long long)((from_min + b * step_min) * 60000));
+        tw__buf_puts(out, "],\"series\":[");
         for (size_t i = 0; i < nser && i < SERIES_MAX; i++) {
-            tw_buf_puts(out, i ? ",{\"key\":" : "{\"key\":");
+            tw__buf_puts(out, i ? ",{\"key\":" : "{\"key\":");
             const char *k = dim ? ser[i].key : "alerts";
             tw__json_write_string(out, k, strlen(k));
-            tw_buf_puts(out, ",\"counts\":[");
+            tw__buf_puts(out, ",\"counts\":[");
             for (int64_t b = 0; b < nb; b++)
-                tw_buf_printf(out, "%s%llu", b ? "," : "", (unsigned long long)ser[i].counts[b]);
-            tw_buf_puts(out, "]}");
+                tw__buf_printf(out, "%s%llu", b ? "," : "", (unsigned long long)ser[i].counts[b]);
+            tw__buf_puts(out, "]}");
         }
-        tw_buf_puts(out, "]}");
+        tw__buf_puts(out, "]}");
     }
     for (size_t i = 0; i < nser; i++)
         free(ser[i].counts);

@@ -31,10 +31,10 @@ static void count_dead(void *ctx, const char *target, int64_t n)
 static uint64_t counter(tw_metrics *m, const char *target, const char *outcome)
 {
     char lbl[256], lbl2[320];
-    tw_metrics_label(lbl, sizeof lbl, "target", target);
+    tw__metrics_label(lbl, sizeof lbl, "target", target);
     snprintf(lbl2, sizeof lbl2, "%s,outcome=\"%s\"", lbl, outcome);
     /* The same series the dispatcher counts into (created here at 0 when it has not yet). */
-    tw_counter *c = tw_metrics_counter(m, TW_METRIC_DELIVERIES, TW_METRIC_DELIVERIES_HELP, lbl2);
+    tw_counter *c = tw__metrics_counter(m, TW_METRIC_DELIVERIES, TW_METRIC_DELIVERIES_HELP, lbl2);
     return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
 }
 
@@ -55,21 +55,21 @@ void tw__web_delivery(tw_web *w, const tw_config *cfg, tw_http_resp *resp)
         return;
     }
     int64_t depth = w->env.outbox_depth ? w->env.outbox_depth(w->env.ctx) : 0;
-    tw_http_resp_json(resp, 200, "{\"outbox_depth\":%lld,\"dead_other_targets\":%lld,\"targets\":[", (long long)depth,
+    tw__http_resp_json(resp, 200, "{\"outbox_depth\":%lld,\"dead_other_targets\":%lld,\"targets\":[", (long long)depth,
                       (long long)c.other);
     tw_buf *b = &resp->body;
     for (uint32_t i = 0; i < cfg->ntargets; i++) {
         const tw_target_cfg *t = &cfg->targets[i];
-        tw_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        tw__buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         tw__json_write_string(b, t->name, strlen(t->name));
-        tw_buf_puts(b, ",\"kind\":");
+        tw__buf_puts(b, ",\"kind\":");
         tw__json_write_string(b, t->ops->kind, strlen(t->ops->kind));
-        tw_buf_printf(b, ",\"delivered\":%llu,\"retried\":%llu,\"dead\":%llu,\"dead_letters\":%lld}",
+        tw__buf_printf(b, ",\"delivered\":%llu,\"retried\":%llu,\"dead\":%llu,\"dead_letters\":%lld}",
                       (unsigned long long)counter(w->env.metrics, t->name, "delivered"),
                       (unsigned long long)counter(w->env.metrics, t->name, "retry"),
                       (unsigned long long)counter(w->env.metrics, t->name, "dead"), (long long)c.dead[i]);
     }
-    tw_buf_puts(b, "]}");
+    tw__buf_puts(b, "]}");
     free(c.dead);
 }
 
@@ -83,7 +83,7 @@ typedef struct page {
 
 static void write_text(tw_buf *b, const char *key, const char *s, size_t len, size_t cut)
 {
-    tw_buf_printf(b, ",\"%s\":", key);
+    tw__buf_printf(b, ",\"%s\":", key);
     /* Bodies are whatever the destination answered: cut at a UTF-8 boundary, the writer escapes the
      * rest (invalid UTF-8 becomes U+FFFD). */
     size_t n = cut && len > cut ? cut : len;
@@ -91,26 +91,26 @@ static void write_text(tw_buf *b, const char *key, const char *s, size_t len, si
         n--;
     tw__json_write_string(b, s, n);
     if (n < len)
-        tw_buf_printf(b, ",\"%s_cut\":%zu", key, len);
+        tw__buf_printf(b, ",\"%s_cut\":%zu", key, len);
 }
 
 static int dl_row(void *ctx, const tw_dead_letter *dl)
 {
     page *p = ctx;
     tw_buf *b = p->b;
-    tw_buf_printf(b, "%s{\"id\":%lld,\"target\":", p->n++ ? "," : "", (long long)dl->id);
+    tw__buf_printf(b, "%s{\"id\":%lld,\"target\":", p->n++ ? "," : "", (long long)dl->id);
     tw__json_write_string(b, dl->target, strlen(dl->target));
-    tw_buf_puts(b, ",\"rule\":");
+    tw__buf_puts(b, ",\"rule\":");
     tw__json_write_string(b, dl->rule, strlen(dl->rule));
-    tw_buf_puts(b, ",\"event_id\":");
+    tw__buf_puts(b, ",\"event_id\":");
     tw__json_write_string(b, dl->event_id, strlen(dl->event_id));
     write_text(b, "reason", dl->reason, strlen(dl->reason), 0);
     write_text(b, "response", dl->response, strlen(dl->response), p->cut);
-    tw_buf_printf(b, ",\"created\":%lld,\"failed\":%lld,\"attempts\":%u,\"payload_bytes\":%zu", (long long)dl->created_ms,
+    tw__buf_printf(b, ",\"created\":%lld,\"failed\":%lld,\"attempts\":%u,\"payload_bytes\":%zu", (long long)dl->created_ms,
                   (long long)dl->failed_ms, dl->attempts, dl->payload_len);
     if (!p->cut)
         write_text(b, "payload", dl->payload, dl->payload_len, 0);
-    tw_buf_putc(b, '}');
+    tw__buf_putc(b, '}');
     return 0;
 }
 
@@ -123,7 +123,7 @@ void tw__web_dlq_list(tw_web *w, const tw_http_req *req, tw_http_resp *resp)
     long long lim = limit ? atoll(limit) : 100;
     if (lim < 1 || lim > TW_WEB_DLQ_PAGE_MAX)
         lim = lim < 1 ? 1 : TW_WEB_DLQ_PAGE_MAX;
-    tw_http_resp_json(resp, 200, "{\"dead_letters\":[");
+    tw__http_resp_json(resp, 200, "{\"dead_letters\":[");
     page p = {&resp->body, 0, TW_WEB_DLQ_BODY_SHOWN};
     tw_error err;
     tw_store *st = tw__web_store_lock(w, &err);
@@ -135,12 +135,12 @@ void tw__web_dlq_list(tw_web *w, const tw_http_req *req, tw_http_resp *resp)
         tw__web_error(resp, 500, err.msg);
         return;
     }
-    tw_buf_printf(&resp->body, "],\"limit\":%lld}", lim);
+    tw__buf_printf(&resp->body, "],\"limit\":%lld}", lim);
 }
 
 void tw__web_dlq_show(tw_web *w, int64_t id, tw_http_resp *resp)
 {
-    tw_http_resp_json(resp, 200, "{\"dead_letter\":");
+    tw__http_resp_json(resp, 200, "{\"dead_letter\":");
     page p = {&resp->body, 0, 0};
     tw_error err;
     tw_store *st = tw__web_store_lock(w, &err);
@@ -150,7 +150,7 @@ void tw__web_dlq_show(tw_web *w, int64_t id, tw_http_resp *resp)
         tw__web_error(resp, rc == TW_ENOTFOUND ? 404 : 500, err.msg);
         return;
     }
-    tw_buf_putc(&resp->body, '}');
+    tw__buf_putc(&resp->body, '}');
 }
 
 void tw__web_dlq_redrive(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
@@ -185,5 +185,5 @@ void tw__web_dlq_redrive(tw_web *w, const tw_config *cfg, const tw_http_req *req
         tw__web_error(resp, rc == TW_ENOTFOUND ? 404 : 500, err.msg);
         return;
     }
-    tw_http_resp_json(resp, 200, "{\"redriven\":%zu}", moved);
+    tw__http_resp_json(resp, 200, "{\"redriven\":%zu}", moved);
 }

@@ -104,22 +104,22 @@ static void reduced_event(tw_buf *b, const tw_config *cfg, const char *event, si
     tw_json_doc *doc = NULL;
     tw_error err;
     if (tw_json_parse(event, len, &cfg->lim, &doc, &err)) {
-        tw_buf_puts(b, "{\"truncated\":true}");
+        tw__buf_puts(b, "{\"truncated\":true}");
         return;
     }
     const tw_json *root = tw_json_root(doc);
-    tw_buf_puts(b, "{\"truncated\":true");
+    tw__buf_puts(b, "{\"truncated\":true");
     for (int i = 0; top[i]; i++) {
         const tw_json *v = tw_json_get(root, top[i]);
         if (v && tw_json_typeof(v) != TW_JSON_OBJECT && tw_json_typeof(v) != TW_JSON_ARRAY) {
-            tw_buf_putc(b, ',');
+            tw__buf_putc(b, ',');
             tw__json_write_string(b, top[i], strlen(top[i]));
-            tw_buf_putc(b, ':');
+            tw__buf_putc(b, ':');
             tw__json_write(b, v);
         }
     }
     const tw_json *detail = tw_json_get(root, "detail");
-    tw_buf_puts(b, ",\"detail\":{");
+    tw__buf_puts(b, ",\"detail\":{");
     int n = 0;
     for (int i = 0; det[i] && tw_json_typeof(detail) == TW_JSON_OBJECT; i++) {
         const tw_json *v = tw_json_get(detail, det[i]);
@@ -127,9 +127,9 @@ static void reduced_event(tw_buf *b, const tw_config *cfg, const char *event, si
             continue;
         size_t before = b->len;
         if (n++)
-            tw_buf_putc(b, ',');
+            tw__buf_putc(b, ',');
         tw__json_write_string(b, det[i], strlen(det[i]));
-        tw_buf_putc(b, ':');
+        tw__buf_putc(b, ':');
         tw__json_write(b, v);
         if (b->len - before > TW_WEB_LIVE_EVENT_MAX / 4) { /* a huge userIdentity: leave it out */
             b->len = before;
@@ -137,7 +137,7 @@ static void reduced_event(tw_buf *b, const tw_config *cfg, const char *event, si
             n--;
         }
     }
-    tw_buf_puts(b, "}}");
+    tw__buf_puts(b, "}}");
     tw_json_doc_free(doc);
 }
 
@@ -145,26 +145,26 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
                       size_t nrules, int64_t now_ms)
 {
     tw_buf b = TW_BUF_INIT;
-    tw_buf_init(&b, TW_WEB_LIVE_EVENT_MAX * 2);
+    tw__buf_init(&b, TW_WEB_LIVE_EVENT_MAX * 2);
     /* The id is filled in under the lock; everything else is built outside it. */
-    tw_status rc = tw_buf_printf(&b, "event: alert\ndata: {\"received\":%lld,\"rules\":[", (long long)now_ms);
+    tw_status rc = tw__buf_printf(&b, "event: alert\ndata: {\"received\":%lld,\"rules\":[", (long long)now_ms);
     for (size_t i = 0; !rc && i < nrules; i++) {
         const tw_rule_cfg *r = &cfg->rules[rules[i]];
-        rc = tw_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+        rc = tw__buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
         if (!rc)
             rc = tw__json_write_string(&b, r->name, strlen(r->name));
         if (!rc)
-            rc = tw_buf_puts(&b, ",\"severity\":");
+            rc = tw__buf_puts(&b, ",\"severity\":");
         if (!rc)
             rc = tw__json_write_string(&b, r->severity, strlen(r->severity));
         if (!rc)
-            rc = tw_buf_putc(&b, '}');
+            rc = tw__buf_putc(&b, '}');
     }
     if (!rc)
-        rc = tw_buf_puts(&b, "],\"event\":");
+        rc = tw__buf_puts(&b, "],\"event\":");
     size_t ev_at = b.len;
     if (!rc && len <= TW_WEB_LIVE_EVENT_MAX) {
-        rc = tw_buf_append(&b, event, len);
+        rc = tw__buf_append(&b, event, len);
         /* JSON has line breaks only between tokens: as spaces the event stays one data: line. */
         for (size_t i = ev_at; !rc && i < b.len; i++)
             if (b.data[i] == '\n' || b.data[i] == '\r')
@@ -173,9 +173,9 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
         reduced_event(&b, cfg, event, len);
     }
     if (!rc)
-        rc = tw_buf_puts(&b, "}\n\n");
+        rc = tw__buf_puts(&b, "}\n\n");
     if (rc) {
-        tw_buf_free(&b);
+        tw__buf_free(&b);
         return;
     }
     pthread_mutex_lock(&l->lock);
@@ -201,7 +201,7 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
         pthread_cond_broadcast(&l->cond);
     }
     pthread_mutex_unlock(&l->lock);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     wake_parked(l, 0);
 }
 
@@ -343,7 +343,7 @@ static long sub_read(void *ctx, char *buf, size_t max, int block)
         if (!w) {
             if (!at) {             /* larger than the whole buffer: keep a copy and send it in parts */
                 tw_buf_reset(&s->pending);
-                if (tw_buf_append(&s->pending, f->text, f->len) == TW_OK) {
+                if (tw__buf_append(&s->pending, f->text, f->len) == TW_OK) {
                     size_t n = max;
                     memcpy(buf, f->text, n);
                     s->pending_off = n;
@@ -370,7 +370,7 @@ static void sub_release(void *ctx)
     s->l->clients--;
     s->l->subs[s->slot] = NULL;
     pthread_mutex_unlock(&s->l->lock);
-    tw_buf_free(&s->pending);
+    tw__buf_free(&s->pending);
     free(s);
 }
 
@@ -378,7 +378,7 @@ static void sub_release(void *ctx)
  * the last `backlog` alerts (at most the ring). */
 static uint64_t start_at(tw__live *l, const tw_http_req *req)
 {
-    const char *last = tw_http_req_header(req, "Last-Event-ID");
+    const char *last = tw__http_req_header(req, "Last-Event-ID");
     char qbuf[64];
     if (!last)
         last = tw__web_query(req, "last", qbuf, sizeof qbuf);
@@ -405,7 +405,7 @@ void tw__live_stream(tw__live *l, const tw_http_req *req, tw_http_resp *resp)
     if (l->clients >= TW_WEB_SSE_CLIENTS_MAX || l->closing) {
         pthread_mutex_unlock(&l->lock);
         tw__web_error(resp, 503, "too many live streams are open");
-        tw_http_resp_header(resp, "Retry-After", "5");
+        tw__http_resp_header(resp, "Retry-After", "5");
         return;
     }
     sub *s = calloc(1, sizeof *s);
@@ -417,7 +417,7 @@ void tw__live_stream(tw__live *l, const tw_http_req *req, tw_http_resp *resp)
     s->l = l;
     s->cursor = start_at(l, req);
     s->last_write = mono_ms();
-    tw_buf_init(&s->pending, TW_WEB_LIVE_EVENT_MAX * 2);
+    tw__buf_init(&s->pending, TW_WEB_LIVE_EVENT_MAX * 2);
     for (s->slot = 0; l->subs[s->slot]; s->slot++)
         ;                          /* a free slot exists: clients < TW_WEB_SSE_CLIENTS_MAX */
     l->subs[s->slot] = s;
@@ -425,6 +425,6 @@ void tw__live_stream(tw__live *l, const tw_http_req *req, tw_http_resp *resp)
     pthread_mutex_unlock(&l->lock);
     resp->status = 200;
     resp->content_type = "text/event-stream; charset=utf-8";
-    tw_http_resp_header(resp, "X-Accel-Buffering", "no");
+    tw__http_resp_header(resp, "X-Accel-Buffering", "no");
     resp->stream = (tw_http_stream){s, sub_read, sub_set_waker, sub_release};
 }

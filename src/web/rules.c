@@ -134,20 +134,20 @@ static void write_stats(tw_buf *b, tw__rule_stats *rs, const char *rule, int64_t
     pthread_mutex_lock(&rs->lock);
     const rule_stat *st = find(rs, rule, 0);
     if (st && st->total)
-        tw_buf_printf(b, ",\"matches\":%llu,\"last_match\":%lld", (unsigned long long)st->total, (long long)st->last_ms);
+        tw__buf_printf(b, ",\"matches\":%llu,\"last_match\":%lld", (unsigned long long)st->total, (long long)st->last_ms);
     else
-        tw_buf_puts(b, ",\"matches\":0,\"last_match\":null");
-    tw_buf_puts(b, ",\"per_minute\":[");
+        tw__buf_puts(b, ",\"matches\":0,\"last_match\":null");
+    tw__buf_puts(b, ",\"per_minute\":[");
     for (int64_t m = minute - MINUTES + 1; m <= minute; m++) {
         size_t k = (size_t)(m % MINUTES);
-        tw_buf_printf(b, "%s%u", m > minute - MINUTES + 1 ? "," : "", st && st->min_stamp[k] == m ? st->per_min[k] : 0);
+        tw__buf_printf(b, "%s%u", m > minute - MINUTES + 1 ? "," : "", st && st->min_stamp[k] == m ? st->per_min[k] : 0);
     }
-    tw_buf_puts(b, "],\"per_hour\":[");
+    tw__buf_puts(b, "],\"per_hour\":[");
     for (int64_t h = hour - HOURS + 1; h <= hour; h++) {
         size_t k = (size_t)(h % HOURS);
-        tw_buf_printf(b, "%s%u", h > hour - HOURS + 1 ? "," : "", st && st->hour_stamp[k] == h ? st->per_hour[k] : 0);
+        tw__buf_printf(b, "%s%u", h > hour - HOURS + 1 ? "," : "", st && st->hour_stamp[k] == h ? st->per_hour[k] : 0);
     }
-    tw_buf_putc(b, ']');
+    tw__buf_putc(b, ']');
     pthread_mutex_unlock(&rs->lock);
 }
 
@@ -164,12 +164,12 @@ static int storm_row(void *ctx, const tw_storm_row *r)
     tw_buf *b = &sl->rows;
     /* The key starts with the target's name and a newline (engine.c: storm_key). */
     const char *nl = strchr(r->key, '\n');
-    int bad = tw_buf_append(b, r->rule, strlen(r->rule) + 1) || tw_buf_puts(b, "{\"target\":") ||
-              tw__json_write_string(b, r->key, nl ? (size_t)(nl - r->key) : 0) || tw_buf_puts(b, ",\"key\":") ||
+    int bad = tw__buf_append(b, r->rule, strlen(r->rule) + 1) || tw__buf_puts(b, "{\"target\":") ||
+              tw__json_write_string(b, r->key, nl ? (size_t)(nl - r->key) : 0) || tw__buf_puts(b, ",\"key\":") ||
               tw__json_write_string(b, nl ? nl + 1 : r->key, strlen(nl ? nl + 1 : r->key)) ||
-              tw_buf_printf(b, ",\"window_end\":%lld,\"suppressed\":%llu}", (long long)r->window_end_ms,
+              tw__buf_printf(b, ",\"window_end\":%lld,\"suppressed\":%llu}", (long long)r->window_end_ms,
                             (unsigned long long)r->suppressed) ||
-              tw_buf_putc(b, '\0');
+              tw__buf_putc(b, '\0');
     sl->failed |= bad;
     return bad;
 }
@@ -177,28 +177,28 @@ static int storm_row(void *ctx, const tw_storm_row *r)
 static void write_storm(tw_buf *b, const tw_rule_cfg *r, const storm_list *sl)
 {
     if (r->storm.window_ms <= 0) {
-        tw_buf_puts(b, ",\"storm\":null");
+        tw__buf_puts(b, ",\"storm\":null");
         return;
     }
-    tw_buf_printf(b, ",\"storm\":{\"window_ms\":%lld,\"keys\":[", (long long)r->storm.window_ms);
+    tw__buf_printf(b, ",\"storm\":{\"window_ms\":%lld,\"keys\":[", (long long)r->storm.window_ms);
     for (uint32_t k = 0; k < r->storm.nkeys; k++) {
         if (k)
-            tw_buf_putc(b, ',');
+            tw__buf_putc(b, ',');
         tw__json_write_string(b, r->storm.keys[k], strlen(r->storm.keys[k]));
     }
-    tw_buf_puts(b, "],\"open\":[");
+    tw__buf_puts(b, "],\"open\":[");
     int n = 0;
     for (size_t at = 0; at < sl->rows.len;) {
         const char *rule = sl->rows.data + at;
         const char *obj = rule + strlen(rule) + 1;
         if (strcmp(rule, r->name) == 0) {
             if (n++)
-                tw_buf_putc(b, ',');
-            tw_buf_puts(b, obj);
+                tw__buf_putc(b, ',');
+            tw__buf_puts(b, obj);
         }
         at = (size_t)(obj - sl->rows.data) + strlen(obj) + 1;
     }
-    tw_buf_puts(b, "]}");
+    tw__buf_puts(b, "]}");
 }
 
 void tw__web_rules(tw_web *w, const tw_config *cfg, tw_http_resp *resp)
@@ -215,35 +215,35 @@ void tw__web_rules(tw_web *w, const tw_config *cfg, tw_http_resp *resp)
             tw__store_storm_due(st, INT64_MAX, TW_WEB_STORM_SHOWN, storm_row, &sl, &err);
         tw__web_store_unlock(w);
     }
-    tw_http_resp_json(resp, 200, "{\"now\":%lld,\"rules\":[", (long long)now);
+    tw__http_resp_json(resp, 200, "{\"now\":%lld,\"rules\":[", (long long)now);
     tw_buf *b = &resp->body;
     for (uint32_t i = 0; i < cfg->nrules; i++) {
         const tw_rule_cfg *r = &cfg->rules[i];
-        tw_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        tw__buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         tw__json_write_string(b, r->name, strlen(r->name));
-        tw_buf_puts(b, ",\"description\":");
+        tw__buf_puts(b, ",\"description\":");
         tw__json_write_string(b, r->description, strlen(r->description));
-        tw_buf_puts(b, ",\"severity\":");
+        tw__buf_puts(b, ",\"severity\":");
         tw__json_write_string(b, r->severity, strlen(r->severity));
-        tw_buf_printf(b, ",\"enabled\":%s,\"where\":", r->enabled ? "true" : "false");
+        tw__buf_printf(b, ",\"enabled\":%s,\"where\":", r->enabled ? "true" : "false");
         tw__json_write_string(b, r->where, strlen(r->where));
-        tw_buf_puts(b, ",\"pattern\":");
+        tw__buf_puts(b, ",\"pattern\":");
         const char *pat = r->pattern_json ? r->pattern_json : "";
         tw__json_write_string(b, pat, strlen(pat));
-        tw_buf_puts(b, ",\"targets\":[");
+        tw__buf_puts(b, ",\"targets\":[");
         for (uint32_t k = 0; k < r->nbindings; k++) {
             const char *t = cfg->targets[r->bindings[k].target].name;
             if (k)
-                tw_buf_putc(b, ',');
+                tw__buf_putc(b, ',');
             tw__json_write_string(b, t, strlen(t));
         }
-        tw_buf_putc(b, ']');
+        tw__buf_putc(b, ']');
         write_storm(b, r, &sl);
         write_stats(b, w->stats, r->name, now);
-        tw_buf_putc(b, '}');
+        tw__buf_putc(b, '}');
     }
-    tw_buf_puts(b, "]}");
-    tw_buf_free(&sl.rows);
+    tw__buf_puts(b, "]}");
+    tw__buf_free(&sl.rows);
 }
 
 /* ---- test a pattern ---- */
@@ -310,7 +310,7 @@ void tw__web_test_pattern(const tw_config *cfg, const tw_http_req *req, tw_http_
         tw__web_error(resp, 400, msg);
         goto out;
     }
-    tw_http_resp_json(resp, 200, "{\"result\":%s,\"read_as\":\"%s\"}", res.count ? "true" : "false",
+    tw__http_resp_json(resp, 200, "{\"result\":%s,\"read_as\":\"%s\"}", res.count ? "true" : "false",
                       res.kind == TW_EVENT_CLOUDTRAIL ? "cloudtrail record (wrapped as EventBridge delivers it)"
                                                       : "event");
 out:
@@ -319,6 +319,6 @@ out:
     tw_ruleset_free(rs);
     tw_ruleset_builder_free(rb);
     tw_json_doc_free(doc);
-    tw_buf_free(&pt);
-    tw_buf_free(&et);
+    tw__buf_free(&pt);
+    tw__buf_free(&et);
 }

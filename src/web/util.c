@@ -55,9 +55,9 @@ const char *tw__web_query(const tw_http_req *req, const char *name, char *buf, s
 
 void tw__web_error(tw_http_resp *resp, int status, const char *msg)
 {
-    tw_http_resp_json(resp, status, "{\"error\":");
+    tw__http_resp_json(resp, status, "{\"error\":");
     tw__json_write_string(&resp->body, msg, strlen(msg));
-    tw_buf_putc(&resp->body, '}');
+    tw__buf_putc(&resp->body, '}');
 }
 
 tw_store *tw__web_store_lock(tw_web *w, tw_error *err)

@@ -26,7 +26,7 @@ tw_status tw__web_new(const tw__web_env *env, tw_web **out, tw_error *err)
     w->env.data_dir = w->data_dir;
     tw_error cerr;
     if (tw__counts_open(w->data_dir, &w->counts, &cerr))
-        tw_log(TW_LOG_WARN, "the dashboard's timeline of alerts is off", "error", cerr.msg, NULL);
+        tw__log(TW_LOG_WARN, "the dashboard's timeline of alerts is off", "error", cerr.msg, NULL);
     *out = w;
     return TW_OK;
 }
@@ -70,7 +70,7 @@ void tw__web_observe(void *web, const tw_config *cfg, const char *event, size_t 
 static void not_allowed(tw_http_resp *resp, const char *allow)
 {
     tw__web_error(resp, 405, "method not allowed");
-    tw_http_resp_header(resp, "Allow", allow);
+    tw__http_resp_header(resp, "Allow", allow);
 }
 
 /* /api/...: 1 when it is one of the dashboard's calls. */
@@ -196,7 +196,7 @@ int tw__web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, t
     if (bl > 1 && strlen(p) == bl - 1 && strncmp(p, base, bl - 1) == 0) {
         resp->status = 308;        /* /dashboard -> /dashboard/, so that relative asset names resolve */
         resp->static_headers = tw__web_page_headers;
-        tw_http_resp_header(resp, "Location", base);
+        tw__http_resp_header(resp, "Location", base);
         return 1;
     }
     return 0;
@@ -228,7 +228,7 @@ void tw__web_timeline(tw_web *w, const tw_config *cfg, const tw_http_req *req, t
         return;
     }
     tw_error err;
-    tw_http_resp_json(resp, 200, "%s", "");
+    tw__http_resp_json(resp, 200, "%s", "");
     tw_status rc = tw__counts_timeline(w->counts, f, t, s, by && *by ? by : "total", &resp->body, &err);
     if (rc)
         tw__web_error(resp, rc == TW_EDB || rc == TW_ENOMEM ? 500 : 400, err.msg);

@@ -58,9 +58,9 @@ static inline int rig_start(rig *r, const char *yaml)
         return -1;
     }
     tw_outbox_hooks hooks = {r, on_committed};
-    if (!(r->metrics = tw_metrics_new()) || tw_snapshots_init(&r->snaps, cfg, &err) ||
-        tw_engine_new(&r->snaps, r->metrics, &r->engine, &err) || tw_outbox_start(r->dir, &hooks, &r->ob, &err) ||
-        tw_engine_attach(r->engine, r->ob, &err)) {
+    if (!(r->metrics = tw__metrics_new()) || tw__snapshots_init(&r->snaps, cfg, &err) ||
+        tw__engine_new(&r->snaps, r->metrics, &r->engine, &err) || tw__outbox_start(r->dir, &hooks, &r->ob, &err) ||
+        tw__engine_attach(r->engine, r->ob, &err)) {
         printf("# start: %s\n", err.msg);
         return -1;
     }
@@ -70,11 +70,11 @@ static inline int rig_start(rig *r, const char *yaml)
 static inline void rig_stop(rig *r)
 {
     if (r->engine)
-        tw_engine_set_stopping(r->engine);
-    tw_outbox_stop(r->ob);
-    tw_engine_free(r->engine);
-    tw_snapshots_destroy(&r->snaps);
-    tw_metrics_free(r->metrics);
+        tw__engine_set_stopping(r->engine);
+    tw__outbox_stop(r->ob);
+    tw__engine_free(r->engine);
+    tw__snapshots_destroy(&r->snaps);
+    tw__metrics_free(r->metrics);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
     if (system(cmd) != 0)

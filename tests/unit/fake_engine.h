@@ -5,7 +5,7 @@
  * Why this links: the test's object comes before libtrailwatch.a, so these definitions satisfy the
  * sources' references and the archive's engine object is never pulled in. That holds as long as
  * nothing linked into the test references another symbol of the engine's object: sources may call
- * only tw_engine_submit, tw_engine_file_done and tw_engine_stopping (the metrics registry, the log
+ * only tw__engine_submit, tw__engine_file_done and tw__engine_stopping (the metrics registry, the log
  * and the handlers' HTTP helpers are self-contained objects and are used for real).
  *
  * The fake records every submitted item (text copied, kind, source) and every file mark; it validates
@@ -85,7 +85,7 @@ static inline size_t fake_count(tw_engine *e)
     return n;
 }
 
-tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
+tw_status tw__engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, const tw_ingest_opts *o,
                            tw_ingest_result *results, tw_error *err)
 {
     pthread_mutex_lock(&e->lock);
@@ -156,7 +156,7 @@ tw_status tw_engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n, 
     return TW_OK;
 }
 
-int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime)
+int tw__engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mtime)
 {
     pthread_mutex_lock(&e->lock);
     int done = 0;
@@ -166,6 +166,6 @@ int tw_engine_file_done(tw_engine *e, const char *path, int64_t size, int64_t mt
     return done;
 }
 
-int tw_engine_stopping(const tw_engine *e) { return __atomic_load_n(&e->stopping, __ATOMIC_RELAXED); }
+int tw__engine_stopping(const tw_engine *e) { return __atomic_load_n(&e->stopping, __ATOMIC_RELAXED); }
 
 #endif

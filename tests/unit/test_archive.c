@@ -204,7 +204,7 @@ TW_TEST(codec_round_trip)
         out.data[out.len / 2] ^= 0x55;
         tw__codec_unpack(c, d, out.data, out.len, &b, &err);
         tw__block_free(&b);
-        tw_buf_free(&out);
+        tw__buf_free(&out);
     }
     tw_buf out = TW_BUF_INIT;
     size_t raw;
@@ -213,7 +213,7 @@ TW_TEST(codec_round_trip)
     CHECK(tw__codec_unpack(c, 0, out.data, out.len, &b, &err) == TW_ECORRUPT); /* wrong dictionary */
     CHECK(tw__codec_unpack(c, 2, out.data, out.len, &b, &err) == TW_ECORRUPT); /* unknown dictionary */
     tw__block_free(&b);
-    tw_buf_free(&out);
+    tw__buf_free(&out);
     for (int i = 0; i < N; i++)
         free(bodies[i]);
     free(dict);

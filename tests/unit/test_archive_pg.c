@@ -55,14 +55,14 @@ static int load_data(void)
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        tw_buf_append(&gz, chunk, n);
+        tw__buf_append(&gz, chunk, n);
     fclose(f);
     tw_error err;
     int ok = tw__gunzip(gz.data, gz.len, (size_t)1 << 30, &out, &err) == TW_OK;
-    tw_buf_free(&gz);
+    tw__buf_free(&gz);
     if (!ok)
         return 0;
-    data = tw_buf_detach(&out, &data_len);
+    data = tw__buf_detach(&out, &data_len);
     return data != NULL;
 }
 
@@ -148,11 +148,11 @@ static int setup(void)
 static int collect(void *ud, const tw_archive_row *r)
 {
     tw_buf *b = ud;
-    tw_buf_printf(b, "%lld|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d|", (long long)r->time_ms, r->id, r->event_name,
+    tw__buf_printf(b, "%lld|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d|", (long long)r->time_ms, r->id, r->event_name,
                   r->event_source, r->account, r->region, r->principal, r->principal_type, r->role, r->session,
                   r->behind, r->source_ip, r->error_code, r->read_only);
-    tw_buf_append(b, r->json, r->json_len);
-    tw_buf_putc(b, '\n');
+    tw__buf_append(b, r->json, r->json_len);
+    tw__buf_putc(b, '\n');
     return 0;
 }
 
@@ -180,8 +180,8 @@ static size_t same_find(const tw_archive_query *q, const char *what)
         TW_FAIL_("%s: sqlite %zu rows, postgres %zu rows, not the same", what, n, lines(&b));
     }
     CHECK_EQ_STR(ca, cb);
-    tw_buf_free(&a);
-    tw_buf_free(&b);
+    tw__buf_free(&a);
+    tw__buf_free(&b);
     return n;
 }
 
@@ -195,14 +195,14 @@ static size_t same_who(const char *resource, int64_t from, int64_t to)
     size_t n = lines(&a);
     if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
         TW_FAIL_("who %s: sqlite %zu rows, postgres %zu rows, not the same", resource, n, lines(&b));
-    tw_buf_free(&a);
-    tw_buf_free(&b);
+    tw__buf_free(&a);
+    tw__buf_free(&b);
     return n;
 }
 
 static int count_row(void *ud, int64_t bucket, const char *group, uint64_t n)
 {
-    tw_buf_printf(ud, "%lld|%s|%llu\n", (long long)bucket, group, (unsigned long long)n);
+    tw__buf_printf(ud, "%lld|%s|%llu\n", (long long)bucket, group, (unsigned long long)n);
     return 0;
 }
 
@@ -332,8 +332,8 @@ TW_TEST(pg_same_paging)
         CHECK_EQ_STR(na, nb);
         memcpy(ca, na, sizeof ca);
         memcpy(cb, nb, sizeof cb);
-        tw_buf_free(&a);
-        tw_buf_free(&b);
+        tw__buf_free(&a);
+        tw__buf_free(&b);
     }
     printf("# %s: %.2f s\n", "pg_same_paging", now_s() - t0);
 }
@@ -353,8 +353,8 @@ TW_TEST(pg_same_counts)
         CHECK(a.len > 0);
         if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
             TW_FAIL_("counts by %s differ", by[i] ? by[i] : "(none)");
-        tw_buf_free(&a);
-        tw_buf_free(&b);
+        tw__buf_free(&a);
+        tw__buf_free(&b);
     }
     printf("# %s: %.2f s\n", "pg_same_counts", now_s() - t0);
 }

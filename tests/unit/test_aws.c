@@ -334,7 +334,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         tw_sigv4_verifier v = {secret_for, NULL, time(NULL), 900, strncmp(url, "/bucket", 7) == 0, 0};
         tw_sigv4_result res;
         tw_error err;
-        if (tw_sigv4_verify(&r, &v, &res, &err))
+        if (tw__sigv4_verify(&r, &v, &res, &err))
             S.bad_signatures++;
     }
     pthread_mutex_unlock(&S.lock);

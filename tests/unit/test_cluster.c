@@ -161,7 +161,7 @@ TW_TEST(unreachable_nats_is_a_clear_error_without_secrets)
     snprintf(text, sizeof text, "cluster: {urls: ['nats://bob:hunter2@127.0.0.1:%d'], name: t}\n", dead_port());
     tw_config *cfg = load(text);
     REQUIRE(cfg);
-    tw_metrics *m = tw_metrics_new();
+    tw_metrics *m = tw__metrics_new();
     tw_cluster *c = NULL;
     tw_error err;
     tw_status rc = tw__cluster_start(&cfg->cluster, NULL, NULL, m, &c, &err);
@@ -172,7 +172,7 @@ TW_TEST(unreachable_nats_is_a_clear_error_without_secrets)
     rc = tw_cluster_status_get(cfg, 100, &st, &err);
     CHECK(rc != TW_OK && st == NULL);
     CHECK(!strstr(err.msg, "hunter2"));
-    tw_metrics_free(m);
+    tw__metrics_free(m);
     tw_config_free(cfg);
 }
 

@@ -43,24 +43,24 @@ TW_TEST(vector_size_overflow_is_out_of_memory)
 TW_TEST(buf_errors_are_sticky_until_reset)
 {
     tw_buf b;
-    tw_buf_init(&b, 8);
-    CHECK_EQ_INT(tw_buf_puts(&b, "12345"), TW_OK);
-    CHECK_EQ_INT(tw_buf_puts(&b, "6789"), TW_ETOOBIG);   /* past max: nothing of it written */
+    tw__buf_init(&b, 8);
+    CHECK_EQ_INT(tw__buf_puts(&b, "12345"), TW_OK);
+    CHECK_EQ_INT(tw__buf_puts(&b, "6789"), TW_ETOOBIG);   /* past max: nothing of it written */
     CHECK_EQ_INT(tw_buf_error(&b), TW_ETOOBIG);
-    CHECK_EQ_INT(tw_buf_putc(&b, 'x'), TW_ETOOBIG);      /* it would fit, but the error sticks */
-    CHECK_EQ_INT(tw_buf_printf(&b, "%d", 1), TW_ETOOBIG);
+    CHECK_EQ_INT(tw__buf_putc(&b, 'x'), TW_ETOOBIG);      /* it would fit, but the error sticks */
+    CHECK_EQ_INT(tw__buf_printf(&b, "%d", 1), TW_ETOOBIG);
     CHECK_EQ_STR(b.data, "12345");                       /* what was written before stays */
     tw_buf_reset(&b);
     CHECK_EQ_INT(tw_buf_error(&b), TW_OK);
-    CHECK_EQ_INT(tw_buf_puts(&b, "abc"), TW_OK);
+    CHECK_EQ_INT(tw__buf_puts(&b, "abc"), TW_OK);
     CHECK_EQ_STR(b.data, "abc");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     /* an empty buffer that failed still detaches to "" */
     tw_buf e;
-    tw_buf_init(&e, 2);
-    CHECK_EQ_INT(tw_buf_puts(&e, "toolong"), TW_ETOOBIG);
+    tw__buf_init(&e, 2);
+    CHECK_EQ_INT(tw__buf_puts(&e, "toolong"), TW_ETOOBIG);
     size_t n = 9;
-    char *s = tw_buf_detach(&e, &n);
+    char *s = tw__buf_detach(&e, &n);
     CHECK(s && s[0] == '\0' && n == 0);
     free(s);
 }

@@ -8,7 +8,7 @@ static tw_status submit(rig *r, const char *json, tw_ingest_result *res)
     tw_ingest_item it = {json, strlen(json), TW_EVENT_AUTO};
     tw_ingest_opts o = {.source = "http"};
     tw_error err;
-    return tw_engine_submit(r->engine, &it, 1, &o, res, &err);
+    return tw__engine_submit(r->engine, &it, 1, &o, res, &err);
 }
 
 /* The value of one series in the Prometheus text, -1 when absent. */
@@ -16,12 +16,12 @@ static long long metric(rig *r, const char *series)
 {
     tw_buf b = TW_BUF_INIT;
     long long v = -1;
-    if (tw_metrics_render(r->metrics, &b) == TW_OK && b.data) {
+    if (tw__metrics_render(r->metrics, &b) == TW_OK && b.data) {
         const char *p = strstr(b.data, series);
         if (p && p[strlen(series)] == ' ')
             v = atoll(p + strlen(series) + 1);
     }
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     return v;
 }
 
@@ -60,11 +60,11 @@ TW_TEST(one_alert_per_matched_rule_and_target_and_counters_per_rule)
     CHECK_EQ_INT(metric(&r, "trailwatch_rule_matches_total{rule=\"any\"}"), 3);
     CHECK_EQ_INT(metric(&r, "trailwatch_events_received_total{source=\"http\"}"), 3);
     /* the handles are resolved once per configuration: the snapshot holds them */
-    tw_snapshot *snap = tw_snapshot_acquire(&r.snaps);
+    tw_snapshot *snap = tw__snapshot_acquire(&r.snaps);
     tw_counter *const *c = snap->ext;
     REQUIRE(c != NULL);
     CHECK_EQ_INT(atomic_load(&c[0]->value), 3);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     rig_stop(&r);
 }
 
@@ -85,22 +85,22 @@ TW_TEST(snapshot_ext_made_once_and_freed_with_the_snapshot)
     rig r;
     REQUIRE(rig_start(&r, "rules: []\n") == 0);
     int calls = 0;
-    tw_snapshot *snap = tw_snapshot_acquire(&r.snaps);
-    int *a = tw_snapshot_ext(snap, make_calls, free, &calls);
-    int *b = tw_snapshot_ext(snap, make_calls, free, &calls);
+    tw_snapshot *snap = tw__snapshot_acquire(&r.snaps);
+    int *a = tw__snapshot_ext(snap, make_calls, free, &calls);
+    int *b = tw__snapshot_ext(snap, make_calls, free, &calls);
     CHECK(a && a == b && *a == 1);
     CHECK_EQ_INT(calls, 1);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     /* a reload makes a new snapshot: made again for it; the old one is freed with its snapshot */
     size_t nerr;
     char path[128];
     snprintf(path, sizeof path, "%s/trailwatch.yml", r.dir);
     REQUIRE(tw_config_load(path, &cfg, &nerr, NULL, NULL, &err) == TW_OK);
-    REQUIRE(tw_snapshots_swap(&r.snaps, cfg, &err) == TW_OK);
-    snap = tw_snapshot_acquire(&r.snaps);
-    a = tw_snapshot_ext(snap, make_calls, free, &calls);
+    REQUIRE(tw__snapshots_swap(&r.snaps, cfg, &err) == TW_OK);
+    snap = tw__snapshot_acquire(&r.snaps);
+    a = tw__snapshot_ext(snap, make_calls, free, &calls);
     CHECK(a && *a == 2);
-    tw_snapshot_release(snap);
+    tw__snapshot_release(snap);
     rig_stop(&r);
 }
 
@@ -134,12 +134,12 @@ TW_TEST(storm_window_closed_once_with_its_summary_at_any_key_length)
         tw_error err;
         /* an hour later (the window is 1 h long: the storm thread, on real time, leaves it alone) */
         int64_t later = tw__now_ms() + 3600000 + 1000;
-        REQUIRE(tw_engine_close_storms(r.engine, later, &closed, &err) == TW_OK);
+        REQUIRE(tw__engine_close_storms(r.engine, later, &closed, &err) == TW_OK);
         CHECK_EQ_INT(closed, 1);
         CHECK_EQ_INT(r.committed, 6);         /* one summary */
         CHECK_CONTAINS(r.last_body, "\"i\":3");
         for (int i = 0; i < 5; i++) {
-            REQUIRE(tw_engine_close_storms(r.engine, later + 10000 * i, &closed, &err) == TW_OK);
+            REQUIRE(tw__engine_close_storms(r.engine, later + 10000 * i, &closed, &err) == TW_OK);
             CHECK_EQ_INT(closed, 0);
         }
         CHECK_EQ_INT(r.committed, 6);

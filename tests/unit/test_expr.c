@@ -41,7 +41,7 @@ static int eval(const char *text, char *out, size_t size)
     tw_buf b = TW_BUF_INIT;
     tw__json_write(&b, v);
     snprintf(out, size, "%.*s", (int)b.len, b.data ? b.data : "");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     ok = 1;
 out:
     tw__expr_free(e);
@@ -161,10 +161,10 @@ TW_TEST(caps)
     /* a string longer than TW_EXPR_STRING_MAX is cut, not grown without end */
     tw_json_doc *work = tw__json_doc_new();
     tw_buf src = TW_BUF_INIT;
-    tw_buf_puts(&src, "{\"s\":\"");
+    tw__buf_puts(&src, "{\"s\":\"");
     for (int i = 0; i < 40000; i++)
-        tw_buf_puts(&src, "ab");
-    tw_buf_puts(&src, "\"}");
+        tw__buf_puts(&src, "ab");
+    tw__buf_puts(&src, "\"}");
     tw_json_doc *ev = NULL;
     tw_error err;
     tw_limits lim;
@@ -182,7 +182,7 @@ TW_TEST(caps)
     tw__expr_free(e);
     tw_json_doc_free(ev);
     tw_json_doc_free(work);
-    tw_buf_free(&src);
+    tw__buf_free(&src);
 }
 
 TW_TEST_MAIN()

@@ -60,21 +60,21 @@ TW_TEST(commit_persists_and_reports_rows)
     tw_outbox_hooks hooks = {&c, on_committed};
     tw_outbox *ob;
     tw_error err;
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
     tw_new_alert a[2] = {{"slack", "r1", "e1", "k1", "{\"text\":\"a\"}", 12, NULL, NULL, 0, NULL, 0, 0, 0},
                          {"hook", "r1", "e1", "k2", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0}};
     const char *seen[] = {"e1"};
     tw_commit_batch b = {.alerts = a, .nalerts = 2, .seen = seen, .nseen = 1, .now_ms = tw__now_ms(),
                          .file_path = "/x/f.json.gz", .file_size = 10, .file_mtime = 20, .file_records = 2};
-    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &b, &err) == TW_OK);
     CHECK_EQ_INT(c.n, 2);
     CHECK_EQ_STR(c.targets[0], "slack");
-    CHECK_EQ_INT(tw_outbox_depth(ob), 2);
-    CHECK(tw_outbox_file_done(ob, "/x/f.json.gz", 10, 20));
-    CHECK(!tw_outbox_file_done(ob, "/x/f.json.gz", 11, 20));
-    tw_outbox_delivered(ob, c.ids[0]);
-    tw_outbox_dead(ob, c.ids[1], 3, "HTTP 404: no_service", "no_service");
-    tw_outbox_stop(ob);
+    CHECK_EQ_INT(tw__outbox_depth(ob), 2);
+    CHECK(tw__outbox_file_done(ob, "/x/f.json.gz", 10, 20));
+    CHECK(!tw__outbox_file_done(ob, "/x/f.json.gz", 11, 20));
+    tw__outbox_delivered(ob, c.ids[0]);
+    tw__outbox_dead(ob, c.ids[1], 3, "HTTP 404: no_service", "no_service");
+    tw__outbox_stop(ob);
 
     /* Reopen: one row delivered (gone), one dead-lettered with its reason. */
     tw_store *st;
@@ -115,7 +115,7 @@ static void *commit_many(void *arg)
         tw_new_alert a = {"t", "r", "e", idem, "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0};
         tw_commit_batch b = {.alerts = &a, .nalerts = 1, .now_ms = tw__now_ms()};
         tw_error err;
-        cm->ok += tw_outbox_commit(cm->ob, &b, &err) == TW_OK;
+        cm->ok += tw__outbox_commit(cm->ob, &b, &err) == TW_OK;
     }
     return NULL;
 }
@@ -127,7 +127,7 @@ TW_TEST(concurrent_commits_are_grouped_and_all_kept)
     tw_outbox_hooks hooks = {&c, NULL};
     tw_outbox *ob;
     tw_error err;
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
     pthread_t th[4];
     committer cm[4];
     for (int i = 0; i < 4; i++) {
@@ -138,8 +138,8 @@ TW_TEST(concurrent_commits_are_grouped_and_all_kept)
         pthread_join(th[i], NULL);
         CHECK_EQ_INT(cm[i].ok, 50);
     }
-    CHECK_EQ_INT(tw_outbox_depth(ob), 200);
-    tw_outbox_stop(ob);
+    CHECK_EQ_INT(tw__outbox_depth(ob), 200);
+    tw__outbox_stop(ob);
     tw_store *st;
     REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
     int rows = 0;
@@ -178,7 +178,7 @@ TW_TEST(storm_window_counts_then_closes_with_its_summary)
     tw_outbox_hooks hooks = {&c, on_committed};
     tw_outbox *ob;
     tw_error err;
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
     char key[400];
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
@@ -187,14 +187,14 @@ TW_TEST(storm_window_counts_then_closes_with_its_summary)
     for (int i = 0; i < 5; i++) {
         tw_new_alert a = {"t", "noisy", "e", "k", "{}", 2, NULL, key, 300, "{\"id\":1}", 8, 0, 0};
         tw_commit_batch b = {.alerts = &a, .nalerts = 1, .now_ms = t0 + i};
-        REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+        REQUIRE(tw__outbox_commit(ob, &b, &err) == TW_OK);
         CHECK_EQ_INT(b.suppressed, i == 0 ? 0 : 1);
     }
     CHECK_EQ_INT(c.n, 1);                     /* only the first one went out */
     due_seen d = {0};
-    REQUIRE(tw_outbox_storms_due(ob, t0 + 299, 10, on_due, &d, &err) == TW_OK);
+    REQUIRE(tw__outbox_storms_due(ob, t0 + 299, 10, on_due, &d, &err) == TW_OK);
     CHECK_EQ_INT(d.n, 0);                     /* not yet */
-    REQUIRE(tw_outbox_storms_due(ob, t0 + 300, 10, on_due, &d, &err) == TW_OK);
+    REQUIRE(tw__outbox_storms_due(ob, t0 + 300, 10, on_due, &d, &err) == TW_OK);
     REQUIRE(d.n == 1);
     CHECK_EQ_STR(d.rule, "noisy");
     CHECK_EQ_STR(d.key, key);
@@ -203,25 +203,25 @@ TW_TEST(storm_window_counts_then_closes_with_its_summary)
     /* after the end and before the close, an alert goes out and the window waits for its summary */
     tw_new_alert late = {"t", "noisy", "e2", "k2", "{}", 2, NULL, key, 300, "{\"id\":2}", 8, 0, 0};
     tw_commit_batch lb = {.alerts = &late, .nalerts = 1, .now_ms = t0 + 301};
-    REQUIRE(tw_outbox_commit(ob, &lb, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &lb, &err) == TW_OK);
     CHECK_EQ_INT(lb.suppressed, 0);
     CHECK_EQ_INT(c.n, 2);
     /* a close for another end leaves the window alone */
     tw_new_alert sum = {"t", "noisy", "storm", "ks", "{\"count\":5}", 11, NULL, NULL, 0, NULL, 0, 0, 0};
     tw_storm_close wrong = {"noisy", key, t0 + 299, &sum};
     tw_commit_batch cb = {.now_ms = t0 + 302, .closes = &wrong, .ncloses = 1};
-    REQUIRE(tw_outbox_commit(ob, &cb, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &cb, &err) == TW_OK);
     CHECK_EQ_INT(c.n, 2);
     tw_storm_close cl = {"noisy", key, d.end, &sum};
     cb = (tw_commit_batch){.now_ms = t0 + 303, .closes = &cl, .ncloses = 1};
-    REQUIRE(tw_outbox_commit(ob, &cb, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &cb, &err) == TW_OK);
     CHECK_EQ_INT(c.n, 3);                     /* the summary */
     d.n = 0;
-    REQUIRE(tw_outbox_storms_due(ob, t0 + 100000, 10, on_due, &d, &err) == TW_OK);
+    REQUIRE(tw__outbox_storms_due(ob, t0 + 100000, 10, on_due, &d, &err) == TW_OK);
     CHECK_EQ_INT(d.n, 0);                     /* closed: no more summaries */
-    REQUIRE(tw_outbox_commit(ob, &cb, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &cb, &err) == TW_OK);
     CHECK_EQ_INT(c.n, 3);                     /* closing twice sends nothing */
-    tw_outbox_stop(ob);
+    tw__outbox_stop(ob);
     rmrf(dir);
     free(dir);
 }
@@ -247,11 +247,11 @@ TW_TEST(seen_ids_are_forgotten_while_running)
     tw_outbox_hooks hooks = {NULL, NULL};
     tw_outbox *ob;
     tw_error err;
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
-    tw_outbox_set_seen_window(ob, 300);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    tw__outbox_set_seen_window(ob, 300);
     const char *ids[] = {"a", "b", "c"};
     tw_commit_batch b = {.seen = ids, .nseen = 3, .now_ms = tw__now_ms()};
-    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &b, &err) == TW_OK);
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 3);
     /* the window is 300 ms; the writer prunes a tenth of it (at least 250 ms) apart */
     long long n = -1;
@@ -260,7 +260,7 @@ TW_TEST(seen_ids_are_forgotten_while_running)
         n = sql_count(dir, "SELECT count(*) FROM seen");
     }
     CHECK_EQ_INT(n, 0);
-    tw_outbox_stop(ob);
+    tw__outbox_stop(ob);
     rmrf(dir);
     free(dir);
 }
@@ -272,26 +272,26 @@ TW_TEST(depth_counts_committed_rows_only)
     tw_outbox_hooks hooks = {&c, on_committed};
     tw_outbox *ob;
     tw_error err;
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
     tw_new_alert a[3] = {{"t1", "r", "e1", "k1", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0},
                          {"t1", "r", "e2", "k2", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0},
                          {"t2", "r", "e3", "k3", "{}", 2, NULL, NULL, 0, NULL, 0, 0, 0}};
     tw_commit_batch b = {.alerts = a, .nalerts = 3, .now_ms = tw__now_ms()};
-    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
-    CHECK_EQ_INT(tw_outbox_depth(ob), 3);
-    tw_outbox_delivered(ob, c.ids[0]);
-    tw_outbox_delivered(ob, c.ids[0]);      /* twice: still one row fewer */
-    tw_outbox_delivered(ob, 999999);         /* a row that is not there changes nothing */
-    for (int i = 0; i < 100 && tw_outbox_depth(ob) != 2; i++)
+    REQUIRE(tw__outbox_commit(ob, &b, &err) == TW_OK);
+    CHECK_EQ_INT(tw__outbox_depth(ob), 3);
+    tw__outbox_delivered(ob, c.ids[0]);
+    tw__outbox_delivered(ob, c.ids[0]);      /* twice: still one row fewer */
+    tw__outbox_delivered(ob, 999999);         /* a row that is not there changes nothing */
+    for (int i = 0; i < 100 && tw__outbox_depth(ob) != 2; i++)
         usleep(20 * 1000);
-    CHECK_EQ_INT(tw_outbox_depth(ob), 2);
-    tw_outbox_stop(ob);
+    CHECK_EQ_INT(tw__outbox_depth(ob), 2);
+    tw__outbox_stop(ob);
     CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 't1'"), 1);
     CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 't2'"), 1);
     /* a new start reads the depth back without counting the table */
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
-    CHECK_EQ_INT(tw_outbox_depth(ob), 2);
-    tw_outbox_stop(ob);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    CHECK_EQ_INT(tw__outbox_depth(ob), 2);
+    tw__outbox_stop(ob);
     rmrf(dir);
     free(dir);
 }
@@ -322,24 +322,24 @@ TW_TEST(cap_reject_refuses_the_whole_batch_and_drop_oldest_dead_letters)
     tw_outbox_hooks hooks = {&c, on_committed};
     tw_outbox *ob;
     tw_error err;
-    REQUIRE(tw_outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
     tw_new_alert a[3] = {{"t1", "r", "e1", "k1", "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_REJECT},
                          {"t1", "r", "e2", "k2", "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_REJECT},
                          {"t2", "r", "e3", "k3", "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_REJECT}};
     tw_commit_batch b = {.alerts = a, .nalerts = 2, .now_ms = tw__now_ms()};
-    REQUIRE(tw_outbox_commit(ob, &b, &err) == TW_OK);
+    REQUIRE(tw__outbox_commit(ob, &b, &err) == TW_OK);
     /* t1 holds 2 of 2: a batch with one more for t1 is refused whole, t2's alert and the seen id too */
     const char *seen[] = {"s1"};
     tw_commit_batch full = {.alerts = a + 1, .nalerts = 2, .seen = seen, .nseen = 1, .now_ms = tw__now_ms()};
-    CHECK_EQ_INT(tw_outbox_commit(ob, &full, &err), TW_EBUSY);
+    CHECK_EQ_INT(tw__outbox_commit(ob, &full, &err), TW_EBUSY);
     CHECK(strstr(err.msg, "\"t1\"") && strstr(err.msg, "max_pending"));
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox"), 2);
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 0);
     /* a batch for another target still goes in */
     tw_commit_batch other = {.alerts = a + 2, .nalerts = 1, .now_ms = tw__now_ms()};
-    CHECK_EQ_INT(tw_outbox_commit(ob, &other, &err), TW_OK);
+    CHECK_EQ_INT(tw__outbox_commit(ob, &other, &err), TW_OK);
     uint64_t refused, dropped;
-    tw_outbox_cap_counts(ob, &refused, &dropped);
+    tw__outbox_cap_counts(ob, &refused, &dropped);
     CHECK_EQ_INT(refused, 1);
     /* drop_oldest: t3 keeps its 2 newest, the oldest go to the dead letters */
     for (int i = 0; i < 5; i++) {
@@ -347,22 +347,22 @@ TW_TEST(cap_reject_refuses_the_whole_batch_and_drop_oldest_dead_letters)
         snprintf(ev, sizeof ev, "d%d", i);
         tw_new_alert d = {"t3", "r", ev, ev, "{}", 2, NULL, NULL, 0, NULL, 0, 2, TW_WHEN_FULL_DROP_OLDEST};
         tw_commit_batch db = {.alerts = &d, .nalerts = 1, .now_ms = tw__now_ms()};
-        CHECK_EQ_INT(tw_outbox_commit(ob, &db, &err), TW_OK);
+        CHECK_EQ_INT(tw__outbox_commit(ob, &db, &err), TW_OK);
     }
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't3'"), 2);
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't3' AND event_id IN ('d3', 'd4')"), 2);
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM dead WHERE target = 't3' AND reason LIKE '%max_pending%'"), 3);
-    tw_outbox_cap_counts(ob, &refused, &dropped);
+    tw__outbox_cap_counts(ob, &refused, &dropped);
     CHECK_EQ_INT(dropped, 3);
     /* outcomes are numbered; the recorded number follows their commit */
-    uint64_t s1 = tw_outbox_delivered(ob, c.ids[0]);
-    uint64_t s2 = tw_outbox_delivered(ob, c.ids[1]);
+    uint64_t s1 = tw__outbox_delivered(ob, c.ids[0]);
+    uint64_t s2 = tw__outbox_delivered(ob, c.ids[1]);
     CHECK(s1 > 0 && s2 == s1 + 1);
-    for (int i = 0; i < 100 && tw_outbox_recorded_seq(ob) < s2; i++)
+    for (int i = 0; i < 100 && tw__outbox_recorded_seq(ob) < s2; i++)
         usleep(20 * 1000);
-    CHECK_EQ_INT(tw_outbox_recorded_seq(ob), s2);
+    CHECK_EQ_INT(tw__outbox_recorded_seq(ob), s2);
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't1'"), 0);
-    tw_outbox_stop(ob);
+    tw__outbox_stop(ob);
     rmrf(dir);
     free(dir);
 }
@@ -411,19 +411,19 @@ TW_TEST(store_pages_rows_without_bodies)
 TW_TEST(backoff_and_retry_after)
 {
     for (uint32_t n = 1; n < 40; n++) {
-        int64_t d = tw_backoff_ms(n, 1000, 300000, (uint64_t)n * 7919);
+        int64_t d = tw__backoff_ms(n, 1000, 300000, (uint64_t)n * 7919);
         int64_t step = n < 20 ? (int64_t)1000 << (n - 1) : 300000;
         if (step > 300000)
             step = 300000;
         CHECK(d >= step / 2 && d <= step);
     }
-    CHECK_EQ_INT(tw_parse_retry_after("30", 0), 30000);
-    CHECK_EQ_INT(tw_parse_retry_after(" 1.5", 0), 1500);
-    CHECK_EQ_INT(tw_parse_retry_after("-1", 0), -2);
-    CHECK_EQ_INT(tw_parse_retry_after("soon", 0), -1);
-    CHECK_EQ_INT(tw_parse_retry_after(NULL, 0), -1);
+    CHECK_EQ_INT(tw__parse_retry_after("30", 0), 30000);
+    CHECK_EQ_INT(tw__parse_retry_after(" 1.5", 0), 1500);
+    CHECK_EQ_INT(tw__parse_retry_after("-1", 0), -2);
+    CHECK_EQ_INT(tw__parse_retry_after("soon", 0), -1);
+    CHECK_EQ_INT(tw__parse_retry_after(NULL, 0), -1);
     /* an HTTP date 10 s after now */
-    CHECK_EQ_INT(tw_parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 0), 10000);
+    CHECK_EQ_INT(tw__parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 0), 10000);
 }
 
 TW_TEST_MAIN()

@@ -20,7 +20,7 @@ static int glob(const char *pattern, const char *value)
     int r = -1;
     if (!tw__glob_compile(&a, enc, n, 32, &w))
         r = tw__glob_match(&w, value, strlen(value));
-    tw_arena_free(&a);
+    tw__arena_free(&a);
     return r;
 }
 
@@ -87,7 +87,7 @@ static const char *cond(const char *text)
         }
         snprintf(out, sizeof out, "%s", buf);
     }
-    tw_arena_free(&a);
+    tw__arena_free(&a);
     return out;
 }
 

@@ -171,7 +171,7 @@ static tw_sigv4_verifier verifier(int s3)
 static tw_status verify_req(const tw_sigv4_request *req, const tw_sigv4_verifier *v,
                             tw_sigv4_result *res, tw_error *err)
 {
-    tw_status rc = tw_sigv4_verify(req, v, res, err);
+    tw_status rc = tw__sigv4_verify(req, v, res, err);
     /* never leak the secret into a message, whatever happened */
     CHECK(strstr(err->msg, SECRET) == NULL);
     CHECK(strstr(err->msg, "wJalr") == NULL);
@@ -324,7 +324,7 @@ TW_TEST(wrong_secret_is_invalid_signature)
                  TW_SIGV4_INVALID_SIGNATURE);
     CHECK_EQ_INT(err.code, TW_EAUTH);
     CHECK_EQ_STR(err.msg, MISMATCH_MSG);
-    CHECK_EQ_STR(tw_sigv4_fail_code(TW_SIGV4_INVALID_SIGNATURE), "InvalidSignatureException");
+    CHECK_EQ_STR(tw__sigv4_fail_code(TW_SIGV4_INVALID_SIGNATURE), "InvalidSignatureException");
 }
 
 static void edit_akid(capture *c)
@@ -348,7 +348,7 @@ TW_TEST(unknown_key_is_unrecognized_client)
     CHECK_EQ_INT(res.fail, TW_SIGV4_UNRECOGNIZED_CLIENT);
     CHECK_EQ_STR(res.access_key_id, "AKIDOTHER");
     CHECK_EQ_STR(err.msg, "The security token included in the request is invalid.");
-    CHECK_EQ_STR(tw_sigv4_fail_code(res.fail), "UnrecognizedClientException");
+    CHECK_EQ_STR(tw__sigv4_fail_code(res.fail), "UnrecognizedClientException");
     free(c.data);
 }
 
@@ -374,7 +374,7 @@ TW_TEST(missing_authorization_is_missing_token)
     tw_error err;
     CHECK_EQ_INT(verify_capture(PUT_EVENTS, drop_auth, NULL, &err),
                  TW_SIGV4_MISSING_AUTHENTICATION_TOKEN);
-    CHECK_EQ_STR(tw_sigv4_fail_code(TW_SIGV4_MISSING_AUTHENTICATION_TOKEN),
+    CHECK_EQ_STR(tw__sigv4_fail_code(TW_SIGV4_MISSING_AUTHENTICATION_TOKEN),
                  "MissingAuthenticationTokenException");
     CHECK_EQ_INT(err.code, TW_EAUTH);
 }
@@ -430,7 +430,7 @@ TW_TEST(malformed_authorization_is_incomplete_signature)
     expect_incomplete(AUTH_EVENTS "aws4_request, "
                       "SignedHeaders=Host;x-amz-date, " SIG,
                       "lower-case");
-    CHECK_EQ_STR(tw_sigv4_fail_code(TW_SIGV4_INCOMPLETE_SIGNATURE), "IncompleteSignatureException");
+    CHECK_EQ_STR(tw__sigv4_fail_code(TW_SIGV4_INCOMPLETE_SIGNATURE), "IncompleteSignatureException");
 }
 
 TW_TEST(unsigned_host_is_incomplete_signature)
@@ -467,7 +467,7 @@ TW_TEST(skew_is_enforced_to_the_second)
                  TW_SIGV4_SIGNATURE_EXPIRED);
     CHECK_EQ_STR(err.msg, "Signature expired: 20261128T085806Z is now earlier than "
                           "20261128T085807Z (20261128T090307Z - 5 min.)");
-    CHECK_EQ_STR(tw_sigv4_fail_code(TW_SIGV4_SIGNATURE_EXPIRED), "InvalidSignatureException");
+    CHECK_EQ_STR(tw__sigv4_fail_code(TW_SIGV4_SIGNATURE_EXPIRED), "InvalidSignatureException");
     v.now = iso_time("20261128T085806Z") + 300;
     CHECK_EQ_INT(verify_capture(PUT_EVENTS, NULL, &v, &err), TW_SIGV4_OK);
     v.now = iso_time("20261128T085806Z") - 300;
@@ -583,10 +583,10 @@ TW_TEST(bad_arguments_are_internal)
     tw_error err;
     tw_sigv4_request req = {0};
     tw_sigv4_verifier v = verifier(0);
-    CHECK_EQ_INT(tw_sigv4_verify(&req, &v, &res, &err), TW_EINVAL);
+    CHECK_EQ_INT(tw__sigv4_verify(&req, &v, &res, &err), TW_EINVAL);
     CHECK_EQ_INT(res.fail, TW_SIGV4_INTERNAL);
-    CHECK_EQ_STR(tw_sigv4_fail_code(res.fail), "InternalFailure");
-    CHECK(tw_sigv4_fail_code(TW_SIGV4_OK) == NULL);
+    CHECK_EQ_STR(tw__sigv4_fail_code(res.fail), "InternalFailure");
+    CHECK(tw__sigv4_fail_code(TW_SIGV4_OK) == NULL);
 }
 
 /* ---- canonical pieces ------------------------------------------------------------------------ */
@@ -596,7 +596,7 @@ static void expect_query(const char *raw, const char *want)
     tw_buf b = TW_BUF_INIT;
     CHECK_EQ_INT(tw__sigv4_canonical_query(&b, raw), TW_OK);
     CHECK_EQ_STR(b.data ? b.data : "", want);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 TW_TEST(canonical_query_sorts_and_encodes)
@@ -618,7 +618,7 @@ static void expect_uri(const char *raw, int s3, const char *want)
     tw_buf b = TW_BUF_INIT;
     CHECK_EQ_INT(tw__sigv4_canonical_uri(&b, raw, s3), TW_OK);
     CHECK_EQ_STR(b.data ? b.data : "", want);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 TW_TEST(canonical_uri_normalises_except_s3)
@@ -643,7 +643,7 @@ TW_TEST(canonical_headers_trim_and_join_duplicates)
     CHECK_EQ_INT(tw__sigv4_canonical_request(&b, &req, "host;x-foo;x-missing", "HASH", 0), TW_OK);
     CHECK_EQ_STR(b.data, "GET\n/\n\nhost:example.com\nx-foo:a b c,d\nx-missing:\n\n"
                          "host;x-foo;x-missing\nHASH");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 /* ---- known answers --------------------------------------------------------------------------- */
@@ -677,7 +677,7 @@ TW_TEST(aws_documentation_examples)
     tw_sigv4_signer s = {"us-east-1", "iam", iso_time("20150830T123600Z"), 0};
     tw_sigv4_signed out;
     tw_error err;
-    CHECK_EQ_INT(tw_sigv4_sign(&req, &cred, &s, &out, &err), TW_OK);
+    CHECK_EQ_INT(tw__sigv4_sign(&req, &cred, &s, &out, &err), TW_OK);
     CHECK_EQ_STR(out.amz_date, "20150830T123600Z");
     CHECK_EQ_STR(out.authorization,
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
@@ -700,12 +700,12 @@ TW_TEST(aws_documentation_examples)
     CHECK(EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL));
     hex(md, 32, mh);
     CHECK_EQ_STR(mh, "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 
     tw_sigv4_header vanilla[] = {{"Host", "example.amazonaws.com"}};
     tw_sigv4_request get = {"GET", "/", NULL, vanilla, 1, NULL, 0};
     s.service = "service";
-    CHECK_EQ_INT(tw_sigv4_sign(&get, &cred, &s, &out, &err), TW_OK);
+    CHECK_EQ_INT(tw__sigv4_sign(&get, &cred, &s, &out, &err), TW_OK);
     CHECK_CONTAINS(out.authorization,
                    "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
 }
@@ -718,7 +718,7 @@ static tw_sigv4_fail verify_signed(const tw_sigv4_request *req, const tw_sigv4_s
 {
     tw_sigv4_header hs[TW_SIGV4_MAX_SIGNED_HEADERS + TW_SIGV4_ADDED_MAX];
     memcpy(hs, req->headers, req->nheaders * sizeof hs[0]);
-    size_t n = req->nheaders + tw_sigv4_added_headers(sig, hs + req->nheaders);
+    size_t n = req->nheaders + tw__sigv4_added_headers(sig, hs + req->nheaders);
     tw_sigv4_request r = *req;
     r.headers = hs;
     r.nheaders = n;
@@ -742,7 +742,7 @@ TW_TEST(signing_matches_botocore_s3_get_unsorted_query)
     tw_sigv4_signer s = {"us-east-1", "s3", iso_time("20261128T090000Z"), 1};
     tw_sigv4_signed out;
     tw_error err;
-    REQUIRE(tw_sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
+    REQUIRE(tw__sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
     CHECK_EQ_STR(out.authorization,
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/us-east-1/s3/aws4_request, "
                  "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, "
@@ -750,7 +750,7 @@ TW_TEST(signing_matches_botocore_s3_get_unsorted_query)
     CHECK_EQ_STR(out.content_sha256,
                  EMPTY_SHA256);
     tw_sigv4_header added[TW_SIGV4_ADDED_MAX];
-    REQUIRE(tw_sigv4_added_headers(&out, added) == 4);
+    REQUIRE(tw__sigv4_added_headers(&out, added) == 4);
     CHECK_EQ_STR(added[0].name, "X-Amz-Date");
     CHECK_EQ_STR(added[1].name, "X-Amz-Content-SHA256");
     CHECK_EQ_STR(added[2].value, "FQoGZXIvYXdzEXAMPLETOKEN");
@@ -774,7 +774,7 @@ TW_TEST(signing_matches_botocore_path_normalisation)
     tw_sigv4_signer s = {"us-east-1", "events", iso_time("20261128T090000Z"), 0};
     tw_sigv4_signed out;
     tw_error err;
-    REQUIRE(tw_sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
+    REQUIRE(tw__sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
     CHECK_EQ_STR(out.authorization,
                  AUTH_EVENTS "aws4_request, "
                  "SignedHeaders=host;x-amz-date, "
@@ -798,7 +798,7 @@ TW_TEST(signing_matches_botocore_post_with_body)
     tw_sigv4_signer s = {"us-east-1", "events", iso_time("20261128T090000Z"), 0};
     tw_sigv4_signed out;
     tw_error err;
-    REQUIRE(tw_sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
+    REQUIRE(tw__sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
     CHECK_EQ_STR(out.authorization,
                  AUTH_EVENTS "aws4_request, "
                  "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
@@ -823,7 +823,7 @@ TW_TEST(signing_matches_botocore_client_requests)
     tw_sigv4_signer s = {"us-east-1", "ssm", iso_time("20261128T090000Z"), 0};
     tw_sigv4_signed out;
     tw_error err;
-    REQUIRE(tw_sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
+    REQUIRE(tw__sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
     CHECK_EQ_STR(out.authorization,
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/us-east-1/ssm/aws4_request, "
                  "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, "
@@ -839,7 +839,7 @@ TW_TEST(signing_matches_botocore_client_requests)
     tw_sigv4_request rq = {"POST", "/", NULL, hq, 4, sqs, sizeof sqs - 1};
     tw_sigv4_credentials c2 = {AKID, SECRET, NULL};
     s.service = "sqs";
-    REQUIRE(tw_sigv4_sign(&rq, &c2, &s, &out, &err) == TW_OK);
+    REQUIRE(tw__sigv4_sign(&rq, &c2, &s, &out, &err) == TW_OK);
     CHECK_EQ_STR(out.authorization,
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/us-east-1/sqs/aws4_request, "
                  "SignedHeaders=content-type;host;x-amz-date;x-amz-target;x-amzn-query-mode, "
@@ -861,12 +861,12 @@ TW_TEST(sign_then_verify_duplicates_and_unsigned_payload)
     tw_sigv4_signer s = {"us-east-1", "s3", iso_time("20261128T090000Z"), 1};
     tw_sigv4_signed out;
     tw_error err;
-    REQUIRE(tw_sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
+    REQUIRE(tw__sigv4_sign(&req, &cred, &s, &out, &err) == TW_OK);
     CHECK_CONTAINS(out.authorization,
                    "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-meta-tag,");
     CHECK_EQ_STR(out.content_sha256, "");
     tw_sigv4_header added[TW_SIGV4_ADDED_MAX];
-    CHECK_EQ_INT(tw_sigv4_added_headers(&out, added), 2);
+    CHECK_EQ_INT(tw__sigv4_added_headers(&out, added), 2);
     CHECK_EQ_INT(verify_signed(&req, &out, 1, s.now, &err), TW_SIGV4_OK);
     hs[2].value = "two words";
     CHECK_EQ_INT(verify_signed(&req, &out, 1, s.now, &err), TW_SIGV4_OK);
@@ -888,7 +888,7 @@ TW_TEST(date_header_instead_of_x_amz_date)
     REQUIRE(tw__sigv4_signing_key(SECRET, "20261128", "us-east-1", "events", key) == TW_OK);
     REQUIRE(tw__sigv4_signature(key, "20261128T090000Z", "20261128", "us-east-1", "events", &canon,
                                 sig) == TW_OK);
-    tw_buf_free(&canon);
+    tw__buf_free(&canon);
     snprintf(auth, sizeof auth,
              "AWS4-HMAC-SHA256 Credential=" AKID "/20261128/us-east-1/events/aws4_request, "
              "SignedHeaders=date;host, Signature=%s", sig);
@@ -920,20 +920,20 @@ TW_TEST(signing_rejects_bad_input)
     tw_sigv4_signed out;
     tw_error err;
     tw_sigv4_request req = {"GET", "/", NULL, no_host, 1, NULL, 0};
-    CHECK_EQ_INT(tw_sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
+    CHECK_EQ_INT(tw__sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
     CHECK_CONTAINS(err.msg, "Host");
     req.headers = has_auth;
     req.nheaders = 2;
-    CHECK_EQ_INT(tw_sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
+    CHECK_EQ_INT(tw__sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
     CHECK_CONTAINS(err.msg, "Authorization");
     req.headers = bad_name;
-    CHECK_EQ_INT(tw_sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
+    CHECK_EQ_INT(tw__sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
     req.headers = many;
     req.nheaders = TW_SIGV4_MAX_SIGNED_HEADERS;
-    CHECK_EQ_INT(tw_sigv4_sign(&req, &cred, &s, &out, &err), TW_ELIMIT);
+    CHECK_EQ_INT(tw__sigv4_sign(&req, &cred, &s, &out, &err), TW_ELIMIT);
     req.nheaders = 1;
     s.region = "us east 1";
-    CHECK_EQ_INT(tw_sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
+    CHECK_EQ_INT(tw__sigv4_sign(&req, &cred, &s, &out, &err), TW_EINVAL);
     CHECK(strstr(err.msg, SECRET) == NULL);
 }
 

@@ -93,7 +93,7 @@ static const char *shared_dir(void)
 
 static uint64_t counter(tw_metrics *m, const char *name, const char *labels)
 {
-    tw_counter *c = tw_metrics_counter(m, name, "test", labels);
+    tw_counter *c = tw__metrics_counter(m, name, "test", labels);
     return c ? atomic_load(&c->value) : 0;
 }
 
@@ -108,7 +108,7 @@ static void env_init(env *v, int validate)
 {
     memset(v, 0, sizeof *v);
     fake_init(&v->e, validate);
-    v->m = tw_metrics_new();
+    v->m = tw__metrics_new();
     tw_limits_default(&v->cfg.lim);
     v->ctx = (tw_source_ctx){&v->e, &v->cfg, v->m, NULL};
 }
@@ -116,7 +116,7 @@ static void env_init(env *v, int validate)
 static void env_free(env *v)
 {
     fake_free(&v->e);
-    tw_metrics_free(v->m);
+    tw__metrics_free(v->m);
 }
 
 /* Calls a handler; headers are name, value pairs ending with NULL. */
@@ -129,7 +129,7 @@ static void call(tw_http_handler fn, env *v, const char *method, const char *bod
         h[n] = (tw_http_header){hdr[2 * n], hdr[2 * n + 1]};
     tw_http_req req = {method, "/", NULL, h, n, body, len, 1, "127.0.0.1"};
     memset(resp, 0, sizeof *resp);
-    tw_buf_init(&resp->body, 0);
+    tw__buf_init(&resp->body, 0);
     fn(&v->ctx, &req, resp);
 }
 
@@ -180,8 +180,8 @@ static const char *item_field(const fake_item *it, const char *key, char *out, s
 static tw_status gunz(const void *in, size_t len, size_t max, tw_buf *out, tw_error *err)
 {
     size_t held = 0;
-    tw_status rc = tw_gunzip(NULL, in, len, max, out, &held, err);
-    tw_gunzip_done(NULL, &held);
+    tw_status rc = tw__http_gunzip(NULL, in, len, max, out, &held, err);
+    tw__gunzip_done(NULL, &held);
     return rc;
 }
 
@@ -216,7 +216,7 @@ TW_TEST(gunzip_members_truncation_corruption_cap)
     two[12] ^= 0x55; /* corrupt deflate data */
     tw_buf_reset(&out);
     CHECK_EQ_INT(gunz(two, n1, 1000, &out, &err), TW_EGZIP);
-    tw_buf_free(&out);
+    tw__buf_free(&out);
     free(one);
 }
 
@@ -233,20 +233,20 @@ TW_TEST(gunzip_budget_across_requests)
     tw_buf one = TW_BUF_INIT, two = TW_BUF_INIT;
     size_t h1 = 0, h2 = 0;
     tw_error err;
-    REQUIRE(tw_gunzip(&ctx, bomb, n, 0, &one, &h1, &err) == TW_OK);
+    REQUIRE(tw__http_gunzip(&ctx, bomb, n, 0, &one, &h1, &err) == TW_OK);
     CHECK_EQ_INT(one.len, big);
     CHECK(h1 >= big && h1 <= b.cap);
-    CHECK_EQ_INT(tw_gunzip(&ctx, bomb, n, 0, &two, &h2, &err), TW_EBUSY);
+    CHECK_EQ_INT(tw__http_gunzip(&ctx, bomb, n, 0, &two, &h2, &err), TW_EBUSY);
     CHECK_CONTAINS(err.msg, "budget");
     CHECK(b.used <= b.cap);
-    tw_buf_free(&two);
-    tw_gunzip_done(&ctx, &h2);
-    tw_buf_free(&one);
-    tw_gunzip_done(&ctx, &h1);
+    tw__buf_free(&two);
+    tw__gunzip_done(&ctx, &h2);
+    tw__buf_free(&one);
+    tw__gunzip_done(&ctx, &h1);
     CHECK_EQ_INT(b.used, 0);
-    REQUIRE(tw_gunzip(&ctx, bomb, n, 0, &two, &h2, &err) == TW_OK); /* room again */
-    tw_buf_free(&two);
-    tw_gunzip_done(&ctx, &h2);
+    REQUIRE(tw__http_gunzip(&ctx, bomb, n, 0, &two, &h2, &err) == TW_OK); /* room again */
+    tw__buf_free(&two);
+    tw__gunzip_done(&ctx, &h2);
     CHECK_EQ_INT(b.used, 0);
     free(bomb);
     free(zeros);
@@ -329,7 +329,7 @@ static void check_fixture_request(const char *file, const char *headers_encoding
     env_init(&v, 1);
     const char *hdr[] = {FH_HEADERS(id), headers_encoding ? "Content-Encoding" : NULL, headers_encoding, NULL};
     tw_http_resp resp;
-    call(tw_firehose_handle, &v, "POST", body, len, hdr, &resp);
+    call(tw__firehose_handle, &v, "POST", body, len, hdr, &resp);
     CHECK_EQ_INT(resp.status, 200);
     CHECK(firehose_body_ok(&resp, id, NULL));
     const tw_json *ids = tw_json_get(x, cwl ? "cloudtrail" : "ids");
@@ -348,7 +348,7 @@ static void check_fixture_request(const char *file, const char *headers_encoding
     if (cwl)
         CHECK_EQ_INT(counter(v.m, "trailwatch_firehose_control_messages_total", ""), 1);
     CHECK_EQ_INT(counter(v.m, "trailwatch_firehose_requests_total", "code=\"200\""), 1);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     tw_json_doc_free(exp);
     env_free(&v);
     free(body);
@@ -375,14 +375,14 @@ TW_TEST(firehose_aws_sample_request)
     const char *id = "ed4acda5-034f-9f42-bba1-f29aea6d7d8f";
     const char *hdr[] = {FH_HEADERS(id), NULL};
     tw_http_resp resp;
-    call(tw_firehose_handle, &v, "POST", body, len, hdr, &resp);
+    call(tw__firehose_handle, &v, "POST", body, len, hdr, &resp);
     CHECK_EQ_INT(resp.status, 200);
     CHECK(firehose_body_ok(&resp, id, NULL));
     REQUIRE(v.e.nitems == 1);
     char got[64];
     CHECK_EQ_STR(item_field(&v.e.items[0], "eventName", got, sizeof got), "CreateTable");
     CHECK_EQ_INT(counter(v.m, "trailwatch_events_rejected_total", "source=\"firehose\""), 1);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     env_free(&v);
     free(body);
 }
@@ -391,7 +391,7 @@ TW_TEST(firehose_aws_sample_request)
 static char *fh_body(const char *id, const char *const *records, size_t n, const size_t *lens)
 {
     tw_buf b = TW_BUF_INIT;
-    tw_buf_printf(&b, "{\"requestId\":\"%s\",\"timestamp\":1578090901599,\"records\":[", id);
+    tw__buf_printf(&b, "{\"requestId\":\"%s\",\"timestamp\":1578090901599,\"records\":[", id);
     for (size_t i = 0; i < n; i++) {
         size_t len = lens ? lens[i] : strlen(records[i]);
         char *enc = malloc(len / 3 * 4 + 8);
@@ -408,11 +408,11 @@ static char *fh_body(const char *id, const char *const *records, size_t n, const
             uint32_t x = (uint32_t)s[j] << 8 | s[j + 1];
             enc[o++] = al[x >> 10], enc[o++] = al[(x >> 4) & 63], enc[o++] = al[(x << 2) & 63], enc[o++] = '=';
         }
-        tw_buf_printf(&b, "%s{\"data\":\"%.*s\"}", i ? "," : "", (int)o, enc);
+        tw__buf_printf(&b, "%s{\"data\":\"%.*s\"}", i ? "," : "", (int)o, enc);
         free(enc);
     }
-    tw_buf_puts(&b, "]}");
-    return tw_buf_detach(&b, NULL);
+    tw__buf_puts(&b, "]}");
+    return tw__buf_detach(&b, NULL);
 }
 
 static int fh_status(env *v, const char *id, const char *body, size_t len, const char *const *extra, tw_http_resp *resp)
@@ -420,7 +420,7 @@ static int fh_status(env *v, const char *id, const char *body, size_t len, const
     const char *hdr[12] = {FH_HEADERS(id)};
     for (size_t i = 0; extra && extra[i]; i++)
         hdr[6 + i] = extra[i];
-    call(tw_firehose_handle, v, "POST", body, len, hdr, resp);
+    call(tw__firehose_handle, v, "POST", body, len, hdr, resp);
     return resp->status;
 }
 
@@ -438,15 +438,15 @@ TW_TEST(firehose_access_key)
                *right[] = {"x-amz-firehose-access-key", "s3cr3t-key-0123456789", NULL};
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), none, &resp), 401);
     CHECK(firehose_body_ok(&resp, "r1", "X-Amz-Firehose-Access-Key"));
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), wrong, &resp), 401);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), shorter, &resp), 401);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(v.e.nitems, 0);
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), right, &resp), 200);
     CHECK(firehose_body_ok(&resp, "r1", NULL));
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(v.e.nitems, 1);
     CHECK_EQ_INT(counter(v.m, "trailwatch_firehose_requests_total", "code=\"401\""), 3);
     free(body);
@@ -464,31 +464,31 @@ TW_TEST(firehose_malformed_requests)
     /* requestId must equal the header */
     CHECK_EQ_INT(fh_status(&v, "r2", body, strlen(body), NULL, &resp), 400);
     CHECK(firehose_body_ok(&resp, "r2", "requestId"));
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     /* headers */
     const char *hdr_noid[] = {"X-Amz-Firehose-Protocol-Version", "1.0", NULL};
-    call(tw_firehose_handle, &v, "POST", body, strlen(body), hdr_noid, &resp);
+    call(tw__firehose_handle, &v, "POST", body, strlen(body), hdr_noid, &resp);
     CHECK_EQ_INT(resp.status, 400);
     CHECK(firehose_body_ok(&resp, "", "X-Amz-Firehose-Request-Id"));
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     const char *hdr_badid[] = {"X-Amz-Firehose-Protocol-Version", "1.0", "X-Amz-Firehose-Request-Id", "r\x01\"", NULL};
-    call(tw_firehose_handle, &v, "POST", body, strlen(body), hdr_badid, &resp);
+    call(tw__firehose_handle, &v, "POST", body, strlen(body), hdr_badid, &resp);
     CHECK_EQ_INT(resp.status, 400);
     CHECK(firehose_body_ok(&resp, "", "printable")); /* not echoed */
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     const char *hdr_nover[] = {"X-Amz-Firehose-Request-Id", "r1", NULL};
-    call(tw_firehose_handle, &v, "POST", body, strlen(body), hdr_nover, &resp);
+    call(tw__firehose_handle, &v, "POST", body, strlen(body), hdr_nover, &resp);
     CHECK_EQ_INT(resp.status, 400);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     const char *hdr_v2[] = {"X-Amz-Firehose-Request-Id", "r1", "X-Amz-Firehose-Protocol-Version", "2.0", NULL};
-    call(tw_firehose_handle, &v, "POST", body, strlen(body), hdr_v2, &resp);
+    call(tw__firehose_handle, &v, "POST", body, strlen(body), hdr_v2, &resp);
     CHECK_EQ_INT(resp.status, 400);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     const char *hdr_ok[] = {FH_HEADERS("r1"), NULL};
-    call(tw_firehose_handle, &v, "GET", "", 0, hdr_ok, &resp);
+    call(tw__firehose_handle, &v, "GET", "", 0, hdr_ok, &resp);
     CHECK_EQ_INT(resp.status, 405);
     CHECK(resp.nheaders == 1 && strcmp(resp.headers[0][0], "Allow") == 0);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     free(body);
     /* body: one bad base64 record fails the whole request before anything is submitted */
     static const char *const bad[] = {
@@ -505,14 +505,14 @@ TW_TEST(firehose_malformed_requests)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ_INT(fh_status(&v, "r1", bad[i], strlen(bad[i]), NULL, &resp), 400);
         CHECK(firehose_body_ok(&resp, "r1", ""));
-        tw_buf_free(&resp.body);
+        tw__buf_free(&resp.body);
     }
     CHECK_EQ_INT(v.e.nitems, 0);
     const char *br[] = {"Content-Encoding", "br", NULL}, *gzhdr[] = {"Content-Encoding", "gzip", NULL};
     CHECK_EQ_INT(fh_status(&v, "r1", "{}", 2, br, &resp), 400);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(fh_status(&v, "r1", "{}", 2, gzhdr, &resp), 400); /* says gzip, is not */
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     env_free(&v);
 }
 
@@ -526,12 +526,12 @@ TW_TEST(firehose_size_caps)
     char *huge = calloc(1, big);
     CHECK_EQ_INT(fh_status(&v, "r1", huge, big, NULL, &resp), 413);
     CHECK(firehose_body_ok(&resp, "r1", "larger"));
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     size_t zlen;
     char *bomb = gz(huge, big, &zlen);
     const char *gzhdr[] = {"Content-Encoding", "gzip", NULL};
     CHECK_EQ_INT(fh_status(&v, "r1", bomb, zlen, gzhdr, &resp), 413);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     free(bomb);
     free(huge);
     /* a record over 1,024,000 decoded bytes */
@@ -541,7 +541,7 @@ TW_TEST(firehose_size_caps)
     const char *recs[] = {rec};
     char *body = fh_body("r1", recs, 1, &n);
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), NULL, &resp), 400);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     free(body);
     /* 10001 records */
     const char **many = malloc(10001 * sizeof *many);
@@ -549,11 +549,11 @@ TW_TEST(firehose_size_caps)
         many[i] = "{}";
     body = fh_body("r1", many, 10001, NULL);
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), NULL, &resp), 400);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     free(body);
     body = fh_body("r1", many, 10000, NULL);
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), NULL, &resp), 200);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(v.e.nitems, 10000);
     CHECK(v.e.max_batch <= 1000);
     free(body);
@@ -569,19 +569,19 @@ TW_TEST(firehose_batches_and_engine_failure)
     env v;
     env_init(&v, 1);
     tw_buf msg = TW_BUF_INIT;
-    tw_buf_puts(&msg, "{\"messageType\":\"DATA_MESSAGE\",\"owner\":\"1\",\"logGroup\":\"g\",\"logStream\":\"s\","
+    tw__buf_puts(&msg, "{\"messageType\":\"DATA_MESSAGE\",\"owner\":\"1\",\"logGroup\":\"g\",\"logStream\":\"s\","
                       "\"subscriptionFilters\":[\"f\"],\"logEvents\":[");
     for (int i = 0; i < 2500; i++)
-        tw_buf_printf(&msg, "%s{\"id\":\"%d\",\"timestamp\":1,\"message\":\"{\\\"eventVersion\\\":\\\"1.08\\\","
+        tw__buf_printf(&msg, "%s{\"id\":\"%d\",\"timestamp\":1,\"message\":\"{\\\"eventVersion\\\":\\\"1.08\\\","
                             "\\\"eventID\\\":\\\"e%d\\\"}\"}", i ? "," : "", i, i);
-    tw_buf_printf(&msg, ",{\"id\":\"x\",\"timestamp\":1,\"message\":\"%0300000d\"}]}", 0);
+    tw__buf_printf(&msg, ",{\"id\":\"x\",\"timestamp\":1,\"message\":\"%0300000d\"}]}", 0);
     size_t zlen;
     char *z = gz(msg.data, msg.len, &zlen);
     const char *recs[] = {z};
     char *body = fh_body("r1", recs, 1, &zlen);
     tw_http_resp resp;
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), NULL, &resp), 200);
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     CHECK_EQ_INT(v.e.nitems, 2500);
     CHECK_EQ_INT(v.e.submits, 3);
     CHECK(v.e.max_batch == 1000);
@@ -589,10 +589,10 @@ TW_TEST(firehose_batches_and_engine_failure)
     v.e.fail = 1;
     CHECK_EQ_INT(fh_status(&v, "r1", body, strlen(body), NULL, &resp), 500);
     CHECK(firehose_body_ok(&resp, "r1", "could not store"));
-    tw_buf_free(&resp.body);
+    tw__buf_free(&resp.body);
     free(body);
     free(z);
-    tw_buf_free(&msg);
+    tw__buf_free(&msg);
     env_free(&v);
 }
 
@@ -602,7 +602,7 @@ static tw_http_resp ingest(env *v, const char *body, size_t len, const char *cty
 {
     const char *hdr[] = {"Content-Type", ctype, encoding ? "Content-Encoding" : NULL, encoding, NULL};
     tw_http_resp resp;
-    call(tw_ingest_handle, v, "POST", body, len, ctype ? hdr : hdr + 2, &resp);
+    call(tw__ingest_handle, v, "POST", body, len, ctype ? hdr : hdr + 2, &resp);
     return resp;
 }
 
@@ -621,7 +621,7 @@ TW_TEST(ingest_json_lines_with_bad_lines)
     CHECK_EQ_INT(v.e.items[0].kind, TW_EVENT_AUTO);
     CHECK_EQ_STR(v.e.last_source, "http");
     CHECK_EQ_INT(counter(v.m, "trailwatch_events_rejected_total", "source=\"http\""), 2);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     env_free(&v);
 }
 
@@ -634,7 +634,7 @@ TW_TEST(ingest_array_records_gzip)
     CHECK_EQ_INT(r.status, 200);
     CHECK_EQ_STR(body_of(&r), "{\"accepted\":2,\"duplicates\":0,\"rejected\":1,\"errors\":[{\"line\":2,\"index\":2,"
                               "\"message\":\"an event must be a JSON object\"}]}");
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     /* a real CloudTrail log file, gzip recognised by its magic (no Content-Encoding) */
     const char *shared = shared_dir();
     REQUIRE(shared);
@@ -650,7 +650,7 @@ TW_TEST(ingest_array_records_gzip)
     CHECK_CONTAINS(body_of(&r), "\"rejected\":0,\"errors\":[]}");
     CHECK(v.e.nitems > 0 && strstr(v.e.items[0].json, "\"eventSource\""));
     size_t n1 = v.e.nitems;
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     /* the same file gzip'd again with Content-Encoding: gzip (two levels) */
     size_t zlen;
     char *z = gz(file, len, &zlen);
@@ -658,7 +658,7 @@ TW_TEST(ingest_array_records_gzip)
     r = ingest(&v, z, zlen, "application/octet-stream", "gzip");
     CHECK_EQ_INT(r.status, 200);
     CHECK_EQ_INT(v.e.nitems, n1);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     free(z);
     free(file);
     env_free(&v);
@@ -670,40 +670,40 @@ TW_TEST(ingest_refusals)
     env_init(&v, 1);
     tw_http_resp r = ingest(&v, "{}", 2, "application/x-www-form-urlencoded", NULL);
     CHECK_EQ_INT(r.status, 415);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     r = ingest(&v, "{}", 2, "application/json", "br");
     CHECK_EQ_INT(r.status, 415);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     r = ingest(&v, "{}", 2, "application/cloudevents+json", NULL);
     CHECK_EQ_INT(r.status, 200);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     r = ingest(&v, " \n", 2, "text/plain", NULL);
     CHECK_EQ_INT(r.status, 400);
     CHECK_CONTAINS(body_of(&r), "{\"error\":\"empty body");
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     r = ingest(&v, "hello", 5, NULL, NULL);
     CHECK_EQ_INT(r.status, 400);
     CHECK_CONTAINS(body_of(&r), "not JSON");
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     size_t zlen;
     char *z = gz("{\"id\":1}\n", 9, &zlen);
     r = ingest(&v, z, zlen - 2, NULL, NULL);
     CHECK_EQ_INT(r.status, 400);
     CHECK_CONTAINS(body_of(&r), "truncated");
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     r = ingest(&v, "{}", 2, NULL, "gzip");
     CHECK_EQ_INT(r.status, 400);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     CHECK_EQ_INT(v.e.nitems, 1);
     size_t big = 64u * 1024u * 1024u + 1;
     char *huge = calloc(1, big);
     r = ingest(&v, huge, big, NULL, NULL);
     CHECK_EQ_INT(r.status, 413);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     char *bomb = gz(huge, big, &zlen);
     r = ingest(&v, bomb, zlen, NULL, NULL);
     CHECK_EQ_INT(r.status, 413);
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     free(bomb);
     free(huge);
     v.e.fail = 1;
@@ -712,11 +712,11 @@ TW_TEST(ingest_refusals)
     r = ingest(&v, good, glen, NULL, NULL);
     CHECK_EQ_INT(r.status, 500);
     CHECK_EQ_STR(body_of(&r), "{\"error\":\"could not store the events: fake: disk full\",\"accepted\":0}");
-    tw_buf_free(&r.body);
+    tw__buf_free(&r.body);
     tw_http_resp g;
-    call(tw_ingest_handle, &v, "GET", "", 0, NULL, &g);
+    call(tw__ingest_handle, &v, "GET", "", 0, NULL, &g);
     CHECK_EQ_INT(g.status, 405);
-    tw_buf_free(&g.body);
+    tw__buf_free(&g.body);
     free(good);
     free(z);
     env_free(&v);
@@ -728,17 +728,17 @@ TW_TEST(ingest_error_list_capped)
     env_init(&v, 1);
     tw_buf b = TW_BUF_INIT;
     for (int i = 0; i < 150; i++)
-        tw_buf_puts(&b, "{bad\n");
+        tw__buf_puts(&b, "{bad\n");
     for (int i = 0; i < 1500; i++)
-        tw_buf_printf(&b, "{\"n\":%d}\n", i);
+        tw__buf_printf(&b, "{\"n\":%d}\n", i);
     tw_http_resp r = ingest(&v, b.data, b.len, "application/jsonl", NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK_CONTAINS(body_of(&r), "{\"accepted\":1500,\"duplicates\":0,\"rejected\":150,\"errors\":[{\"line\":1,");
     CHECK_CONTAINS(body_of(&r), "{\"line\":100,\"index\":99,");
     CHECK(!strstr(body_of(&r), "\"line\":101,"));
     CHECK(v.e.max_batch <= 1000);
-    tw_buf_free(&r.body);
-    tw_buf_free(&b);
+    tw__buf_free(&r.body);
+    tw__buf_free(&b);
     env_free(&v);
 }
 
@@ -891,7 +891,7 @@ static int marked(tw_engine *e, const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 &&
-           tw_engine_file_done(e, path, st.st_size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+           tw__engine_file_done(e, path, st.st_size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
 }
 
 static uint64_t files_metric(tw_metrics *m, const char *result)
@@ -909,10 +909,10 @@ TW_TEST(folder_first_pass_then_done_files_skipped)
     env_init(&v, 1);
     tw_folder *f = NULL;
     tw_error err;
-    REQUIRE(tw_folder_start(&v.e, v.m, t.root, 0, &f, &err) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 20000);
-    CHECK(tw_folder_idle(f));
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, t.root, 0, &f, &err) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 20000);
+    CHECK(tw__folder_idle(f));
+    tw__folder_stop(f);
 
     CHECK_EQ_INT(v.e.nitems, t.total);
     CHECK_EQ_INT(v.e.nmarks, t.n + 1); /* + zz-notes.json, rejected and marked */
@@ -936,14 +936,14 @@ TW_TEST(folder_first_pass_then_done_files_skipped)
 
     /* A second start finds every file done. */
     size_t before = v.e.nitems, submits = v.e.submits;
-    REQUIRE(tw_folder_start(&v.e, v.m, t.root, 0, &f, &err) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 20000);
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, t.root, 0, &f, &err) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 20000);
+    tw__folder_stop(f);
     CHECK_EQ_INT(v.e.nitems, before);
     CHECK_EQ_INT(v.e.submits, submits);
     CHECK_EQ_INT(files_metric(v.m, "already_done"), t.n + 1);
 
-    CHECK_EQ_INT(tw_folder_start(&v.e, v.m, "/nonexistent/trail", 0, &f, &err), TW_ENOTFOUND);
+    CHECK_EQ_INT(tw__folder_start(&v.e, v.m, "/nonexistent/trail", 0, &f, &err), TW_ENOTFOUND);
     env_free(&v);
     free_tree(&t);
 }
@@ -954,20 +954,20 @@ TW_TEST(folder_big_file_marked_with_last_batch)
     char root[] = "/tmp/tw-folder-XXXXXX";
     REQUIRE(mkdtemp(root));
     tw_buf b = TW_BUF_INIT;
-    tw_buf_puts(&b, "{\"Records\":[");
+    tw__buf_puts(&b, "{\"Records\":[");
     for (int i = 0; i < 2500; i++)
-        tw_buf_printf(&b, "%s{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\"eventID\":\"e%d\"}",
+        tw__buf_printf(&b, "%s{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\"eventID\":\"e%d\"}",
                       i ? "," : "", i);
-    tw_buf_puts(&b, "]}");
+    tw__buf_puts(&b, "]}");
     char path[300];
     snprintf(path, sizeof path, "%s/big.json", root);
     REQUIRE(write_all(path, b.data, b.len) == 0);
     env v;
     env_init(&v, 1);
     tw_folder *f = NULL;
-    REQUIRE(tw_folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 10000);
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 10000);
+    tw__folder_stop(f);
     CHECK_EQ_INT(v.e.nitems, 2500);
     CHECK_EQ_INT(v.e.submits, 3);
     CHECK(v.e.max_batch == 1000);
@@ -976,13 +976,13 @@ TW_TEST(folder_big_file_marked_with_last_batch)
     fake_free(&v.e);
     fake_init(&v.e, 1);
     v.e.fail = 1;
-    REQUIRE(tw_folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 10000);
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 10000);
+    tw__folder_stop(f);
     CHECK_EQ_INT(v.e.nmarks, 0);
     CHECK_EQ_INT(files_metric(v.m, "failed"), 1);
     env_free(&v);
-    tw_buf_free(&b);
+    tw__buf_free(&b);
     rm_tree(root);
 }
 
@@ -1009,8 +1009,8 @@ TW_TEST(folder_small_files_share_commits)
     env v;
     env_init(&v, 1);
     tw_folder *f = NULL;
-    REQUIRE(tw_folder_start(&v.e, v.m, root, 1, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 20000);
+    REQUIRE(tw__folder_start(&v.e, v.m, root, 1, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 20000);
     CHECK_EQ_INT(v.e.nitems, NFILES * PER_FILE);
     REQUIRE(v.e.nmarks == NFILES);
     CHECK(v.e.submits <= 4); /* 600 files, 256 per commit at most: 3 commits, not 600 */
@@ -1026,14 +1026,14 @@ TW_TEST(folder_small_files_share_commits)
     /* one more file while watching: committed before the source is idle again */
     snprintf(path, sizeof path, "%s/g.json", root);
     REQUIRE(write_all(path, "{\"Records\":[]}", 14) == 0);
-    WAIT_UNTIL(marked(&v.e, path) && tw_folder_idle(f), 10000);
+    WAIT_UNTIL(marked(&v.e, path) && tw__folder_idle(f), 10000);
     CHECK(marked(&v.e, path));
-    tw_folder_stop(f);
+    tw__folder_stop(f);
 
     size_t submits = v.e.submits;
-    REQUIRE(tw_folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 20000);
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 20000);
+    tw__folder_stop(f);
     CHECK_EQ_INT(v.e.submits, submits);
     CHECK_EQ_INT(files_metric(v.m, "already_done"), NFILES + 1);
 
@@ -1041,9 +1041,9 @@ TW_TEST(folder_small_files_share_commits)
     fake_free(&v.e);
     fake_init(&v.e, 1);
     v.e.fail = 1;
-    REQUIRE(tw_folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 20000);
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, root, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 20000);
+    tw__folder_stop(f);
     CHECK_EQ_INT(v.e.nmarks, 0);
     CHECK_EQ_INT(files_metric(v.m, "failed"), NFILES + 1);
     env_free(&v);
@@ -1057,8 +1057,8 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
     env v;
     env_init(&v, 1);
     tw_folder *f = NULL;
-    REQUIRE(tw_folder_start(&v.e, v.m, t.root, 1, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 20000);
+    REQUIRE(tw__folder_start(&v.e, v.m, t.root, 1, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 20000);
     REQUIRE(fake_count(&v.e) == t.total);
     size_t len;
     char *data = read_all(t.files[0], &len);
@@ -1101,7 +1101,7 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
     CHECK_EQ_INT(files_metric(v.m, "failed"), 1);
     CHECK(!marked(&v.e, p4));
     CHECK_EQ_INT(fake_count(&v.e), expect);
-    tw_counter *failing = tw_metrics_gauge(v.m, "trailwatch_folder_files_failing", "test", "");
+    tw_counter *failing = tw__metrics_gauge(v.m, "trailwatch_folder_files_failing", "test", "");
     CHECK(failing && atomic_load(&failing->value) == 1);
     REQUIRE(write_all(p4, data, len) == 0);
     expect += t.records[0];
@@ -1112,7 +1112,7 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
     CHECK(failing && atomic_load(&failing->value) == 0);
     CHECK_EQ_INT(fake_count(&v.e), expect);
 
-    tw_folder_stop(f);
+    tw__folder_stop(f);
     free(data);
     env_free(&v);
     free_tree(&t);
@@ -1132,9 +1132,9 @@ TW_TEST(folder_whole_shared_layout)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     tw_folder *f = NULL;
-    REQUIRE(tw_folder_start(&v.e, v.m, base, 0, &f, NULL) == TW_OK);
-    WAIT_UNTIL(tw_folder_idle(f), 120000);
-    tw_folder_stop(f);
+    REQUIRE(tw__folder_start(&v.e, v.m, base, 0, &f, NULL) == TW_OK);
+    WAIT_UNTIL(tw__folder_idle(f), 120000);
+    tw__folder_stop(f);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("# whole s3-layout: %zu records, %zu files in %.2f s\n", v.e.nitems, v.e.nmarks, s);

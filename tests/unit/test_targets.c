@@ -69,7 +69,7 @@ static tw_json_doc *parse(const char *s)
     return d;
 }
 
-static const tw_json *path(const tw_json_doc *d, const char *p) { return d ? tw_jsonpath_get(tw_json_root(d), p) : NULL; }
+static const tw_json *path(const tw_json_doc *d, const char *p) { return d ? tw__jsonpath_get(tw_json_root(d), p) : NULL; }
 
 static const char *pstr(const tw_json_doc *d, const char *p)
 {
@@ -80,7 +80,7 @@ static const char *pstr(const tw_json_doc *d, const char *p)
 /* A configured kind, or NULL with the error in *err. */
 static void *configure(const char *kind, const char *settings, tw_error *err)
 {
-    const tw_target_ops *ops = tw_target_kind(kind);
+    const tw_target_ops *ops = tw__target_kind(kind);
     tw_json_doc *d = parse(settings);
     void *impl = NULL;
     tw_error_clear(err);
@@ -96,7 +96,7 @@ static const char *config_error(const char *kind, const char *settings)
     static tw_error err;
     void *impl = configure(kind, settings, &err);
     if (impl) {
-        tw_target_kind(kind)->release(impl);
+        tw__target_kind(kind)->release(impl);
         return "";
     }
     return err.msg;
@@ -141,8 +141,8 @@ static tw_json_doc *render(const char *kind, const char *settings, const tw_aler
         return NULL;
     }
     tw_buf_reset(body);
-    tw_status rc = tw_target_render(tw_target_kind(kind), impl, a, body, &err);
-    tw_target_kind(kind)->release(impl);
+    tw_status rc = tw__target_render(tw__target_kind(kind), impl, a, body, &err);
+    tw__target_kind(kind)->release(impl);
     if (rc) {
         printf("# render %s: %s\n", kind, err.msg);
         return NULL;
@@ -182,33 +182,33 @@ static const char SLACK_URL[] = "https://hooks.slack.com/services/T000/B000/SECR
 TW_TEST(kind_policy_is_the_kinds_own)
 {
     size_t n = 0;
-    for (const tw_target_ops *o; (o = tw_target_kind_at(n)); n++) {
-        CHECK(tw_target_kind(o->kind) == o);
+    for (const tw_target_ops *o; (o = tw__target_kind_at(n)); n++) {
+        CHECK(tw__target_kind(o->kind) == o);
         CHECK(o->policy.timeout_ms > 0);
         CHECK(o->policy.concurrency >= 1);
         /* a local kind runs on the shared workers, one at a time */
         if (o->transport != TW_TRANSPORT_HTTP)
             CHECK_EQ_INT(o->policy.concurrency, 1);
         /* Slack escapes & < >; Discord and Teams read Markdown and escape it; the others send data */
-        CHECK(o->policy.escape_text == (strcmp(o->kind, "slack") == 0 ? tw_slack_escape
+        CHECK(o->policy.escape_text == (strcmp(o->kind, "slack") == 0 ? tw__slack_escape
                                         : strcmp(o->kind, "discord") == 0 || strcmp(o->kind, "teams") == 0
-                                            ? tw_markdown_escape : NULL));
+                                            ? tw__markdown_escape : NULL));
         CHECK(o->policy.rate_per_second == 0 || o->policy.rate_burst >= 1);
     }
     CHECK_EQ_INT(n, 8);
-    CHECK(tw_target_kind_at(n) == NULL);
-    const tw_target_ops *slack = tw_target_kind("slack"), *discord = tw_target_kind("discord");
+    CHECK(tw__target_kind_at(n) == NULL);
+    const tw_target_ops *slack = tw__target_kind("slack"), *discord = tw__target_kind("discord");
     CHECK(slack->policy.rate_per_second == 1 && slack->policy.rate_burst == 3);
     CHECK(discord->policy.rate_per_second == 0.5 && discord->policy.rate_burst == 5);
-    CHECK_EQ_INT(tw_target_kind("teams")->policy.concurrency, 1);     /* chat: in order */
-    CHECK(tw_target_kind("webhook")->policy.concurrency > 1);
-    CHECK(tw_target_kind("pagerduty")->policy.concurrency > 1);
-    CHECK_EQ_INT(tw_target_kind("exec")->policy.timeout_ms, 30000);
-    CHECK_EQ_STR(tw_target_kind("file")->policy.path_settings[0], "path");
+    CHECK_EQ_INT(tw__target_kind("teams")->policy.concurrency, 1);     /* chat: in order */
+    CHECK(tw__target_kind("webhook")->policy.concurrency > 1);
+    CHECK(tw__target_kind("pagerduty")->policy.concurrency > 1);
+    CHECK_EQ_INT(tw__target_kind("exec")->policy.timeout_ms, 30000);
+    CHECK_EQ_STR(tw__target_kind("file")->policy.path_settings[0], "path");
     char list[256];
-    CHECK_EQ_STR(tw_target_kind_list(list, sizeof list),
+    CHECK_EQ_STR(tw__target_kind_list(list, sizeof list),
                  "slack, webhook, teams, discord, pagerduty, exec, file, console");
-    CHECK_EQ_STR(tw_target_kind_list(list, 8), "slack, ");
+    CHECK_EQ_STR(tw__target_kind_list(list, 8), "slack, ");
 }
 
 /* The URL-only kinds share one http_prepare: their URL, POST, JSON and our User-Agent. */
@@ -226,7 +226,7 @@ TW_TEST(url_only_kinds_share_http_prepare)
             TW_FAIL_("configure %s: %s", kinds[i], err.msg);
             continue;
         }
-        const tw_target_ops *o = tw_target_kind(kinds[i]);
+        const tw_target_ops *o = tw__target_kind(kinds[i]);
         tw_http_prep prep;
         CHECK_EQ_INT(o->http_prepare(impl, "k", &prep, &err), TW_OK);
         CHECK_EQ_STR(prep.url, "https://hooks.example/a");
@@ -243,7 +243,7 @@ TW_TEST(registry_has_the_eight_kinds)
     static const tw_transport tr[] = {TW_TRANSPORT_HTTP, TW_TRANSPORT_HTTP, TW_TRANSPORT_HTTP, TW_TRANSPORT_HTTP,
                                       TW_TRANSPORT_HTTP, TW_TRANSPORT_EXEC, TW_TRANSPORT_FILE, TW_TRANSPORT_CONSOLE};
     for (size_t i = 0; i < 8; i++) {
-        const tw_target_ops *o = tw_target_kind(kinds[i]);
+        const tw_target_ops *o = tw__target_kind(kinds[i]);
         REQUIRE(o);
         CHECK_EQ_STR(o->kind, kinds[i]);
         CHECK_EQ_INT(o->transport, tr[i]);
@@ -254,9 +254,9 @@ TW_TEST(registry_has_the_eight_kinds)
             CHECK(o->deliver_local && !o->http_prepare);
         CHECK((o->finalize_body != NULL) == (strcmp(kinds[i], "pagerduty") == 0));
     }
-    CHECK(tw_target_kind("lambda") == NULL);
-    CHECK(tw_target_kind("Slack") == NULL);
-    CHECK(tw_target_kind(NULL) == NULL);
+    CHECK(tw__target_kind("lambda") == NULL);
+    CHECK(tw__target_kind("Slack") == NULL);
+    CHECK(tw__target_kind(NULL) == NULL);
 }
 
 TW_TEST(unknown_settings_are_errors_with_a_suggestion)
@@ -275,7 +275,7 @@ TW_TEST(unknown_settings_are_errors_with_a_suggestion)
         tw_json_doc *d = parse(cases[i].settings);
         void *impl = NULL;
         tw_error err;
-        const tw_target_ops *ops = tw_target_kind(cases[i].kind);
+        const tw_target_ops *ops = tw__target_kind(cases[i].kind);
         REQUIRE(ops && d);
         CHECK_EQ_INT(ops->configure(tw_json_root(d), &impl, &err), TW_ECONFIG);
         CHECK_CONTAINS(err.msg, cases[i].needle);
@@ -303,12 +303,12 @@ TW_TEST(default_http_classification)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t ra = 12345;
-        tw_outcome o = tw_target_http_default(cases[i].status, cases[i].ra, &ra);
+        tw_outcome o = tw__target_http_default(cases[i].status, cases[i].ra, &ra);
         if (o != cases[i].want || ra != cases[i].want_ra)
             TW_FAIL_("status %ld ra %lld: got %d/%lld, expected %d/%lld", cases[i].status, (long long)cases[i].ra,
                      (int)o, (long long)ra, (int)cases[i].want, (long long)cases[i].want_ra);
     }
-    CHECK_EQ_INT(tw_target_http_default(503, 1000, NULL), TW_OUTCOME_RETRY);
+    CHECK_EQ_INT(tw__target_http_default(503, 1000, NULL), TW_OUTCOME_RETRY);
     CHECK_EQ_INT(TW_RETRY_AFTER_NONE, -1);
 }
 
@@ -317,7 +317,7 @@ TW_TEST(kind_specific_classification)
     int64_t ra;
     tw_error err;
     void *slack = configure("slack", "{\"url\":\"https://hooks.slack.com/x\"}", &err);
-    const tw_target_ops *s = tw_target_kind("slack");
+    const tw_target_ops *s = tw__target_kind("slack");
     CHECK_EQ_INT(s->http_classify(slack, 200, "ok", 2, -1, &ra), TW_OUTCOME_DELIVERED);
     CHECK_EQ_INT(s->http_classify(slack, 400, "invalid_payload", 15, -1, &ra), TW_OUTCOME_PERMANENT);
     CHECK_EQ_INT(s->http_classify(slack, 404, "no_service", 10, -1, &ra), TW_OUTCOME_PERMANENT);
@@ -328,7 +328,7 @@ TW_TEST(kind_specific_classification)
     CHECK_EQ_INT(s->http_classify(slack, 500, "rollup_error", 12, -1, &ra), TW_OUTCOME_RETRY);
     s->release(slack);
 
-    const tw_target_ops *d = tw_target_kind("discord");
+    const tw_target_ops *d = tw__target_kind("discord");
     void *disc = configure("discord", "{\"url\":\"https://discord.com/api/webhooks/1/t\"}", &err);
     static const char body429[] = "{\"message\":\"You are being rate limited.\",\"retry_after\":1.5,\"global\":false}";
     CHECK_EQ_INT(d->http_classify(disc, 429, body429, strlen(body429), 2000, &ra), TW_OUTCOME_RETRY);
@@ -339,7 +339,7 @@ TW_TEST(kind_specific_classification)
     CHECK_EQ_INT(d->http_classify(disc, 404, "{\"code\":10015}", 14, -1, &ra), TW_OUTCOME_PERMANENT);
     d->release(disc);
 
-    const tw_target_ops *t = tw_target_kind("teams");
+    const tw_target_ops *t = tw__target_kind("teams");
     void *wf = configure("teams", "{\"url\":\"https://prod-1.westus.logic.azure.com/x\"}", &err);
     void *mc = configure("teams", "{\"url\":\"https://x.webhook.office.com/w\",\"format\":\"messagecard\"}", &err);
     CHECK_EQ_INT(t->http_classify(wf, 202, "", 0, -1, &ra), TW_OUTCOME_DELIVERED);
@@ -354,7 +354,7 @@ TW_TEST(kind_specific_classification)
     t->release(wf);
     t->release(mc);
 
-    const tw_target_ops *p = tw_target_kind("pagerduty");
+    const tw_target_ops *p = tw__target_kind("pagerduty");
     void *pd = configure("pagerduty", "{\"routing_key\":\"R0UT1NGKEY0123456789ABCDEFGHIJKL\"}", &err);
     CHECK_EQ_INT(p->http_classify(pd, 202, "{\"status\":\"success\"}", 20, -1, &ra), TW_OUTCOME_DELIVERED);
     CHECK_EQ_INT(p->http_classify(pd, 400, "{\"status\":\"invalid event\"}", 26, -1, &ra), TW_OUTCOME_PERMANENT);
@@ -509,7 +509,7 @@ TW_TEST(slack_default_message_for_a_cloudtrail_call)
     CHECK(strncmp(pstr(d, "$.text"), "<!here> :rotating_light: new-dynamodb-table: DeleteTable by root user", 69) == 0);
     tw_json_doc_free(d);
     tw_json_doc_free(ev2);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -533,7 +533,7 @@ TW_TEST(slack_default_message_for_an_ssm_change)
     CHECK_EQ_STR(pstr(d, "$.blocks[2].fields[3].text"), "*description*\nSample Parameter");
     CHECK(strstr(pstr(d, "$.text"), "Parameter Store Change on arn:aws:ssm:us-east-1:123456789012:parameter/foo"));
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -602,7 +602,7 @@ TW_TEST(slack_escapes_everything_from_the_event)
     CHECK_EQ_INT(tw_json_size(path(d, "$.allowed_mentions.parse")), 0);
     CHECK(path(d, "$.embeds[0].timestamp") == NULL);   /* "<!date^...>" is no timestamp */
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -654,7 +654,7 @@ TW_TEST(discord_and_teams_escape_markdown_from_the_event)
     REQUIRE(d);
     CHECK(tw_json_typeof(path(d, "$.sections[0].markdown")) == TW_JSON_FALSE);
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -686,7 +686,7 @@ TW_TEST(storm_summaries_carry_their_count_in_json_bodies)
     CHECK(path(d, "$.trailwatch") == NULL);
     CHECK_EQ_STR(body.data, al.text);
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -706,17 +706,17 @@ static char *huge_event(void)
     memset(big, 'x', 6000);
     big[6000] = '\0';
     big[100] = '&';                            /* escaping grows the text */
-    tw_buf_printf(&b, "{\"id\":\"%s\",\"account\":\"%s\",\"region\":\"%s\",\"detail\":{\"eventName\":\"%s\","
+    tw__buf_printf(&b, "{\"id\":\"%s\",\"account\":\"%s\",\"region\":\"%s\",\"detail\":{\"eventName\":\"%s\","
                       "\"eventSource\":\"%s\",\"sourceIPAddress\":\"%s\",\"userIdentity\":{\"type\":\"IAMUser\","
                       "\"userName\":\"%s\"},\"errorCode\":\"%s\",\"errorMessage\":\"%s\",\"requestParameters\":{",
                   big, big, big, big, big, big, big, big, big);
     for (int i = 0; i < 40; i++)
-        tw_buf_printf(&b, "%s\"p%d%s\":\"%s\"", i ? "," : "", i, big, big);
-    tw_buf_puts(&b, "},\"resources\":[");
+        tw__buf_printf(&b, "%s\"p%d%s\":\"%s\"", i ? "," : "", i, big, big);
+    tw__buf_puts(&b, "},\"resources\":[");
     for (int i = 0; i < 40; i++)
-        tw_buf_printf(&b, "%s{\"ARN\":\"%s\"}", i ? "," : "", big);
-    tw_buf_puts(&b, "]}}");
-    return tw_buf_detach(&b, NULL);
+        tw__buf_printf(&b, "%s{\"ARN\":\"%s\"}", i ? "," : "", big);
+    tw__buf_puts(&b, "]}}");
+    return tw__buf_detach(&b, NULL);
 }
 
 TW_TEST(default_messages_keep_the_destinations_limits)
@@ -770,7 +770,7 @@ TW_TEST(default_messages_keep_the_destinations_limits)
     REQUIRE(d);
     CHECK(strlen(pstr(d, "$.payload.summary")) <= 1024);
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -806,7 +806,7 @@ TW_TEST(slack_with_a_transformation)
     d = render("slack", "{\"url\":\"https://hooks.slack.com/x\"}", &al.a, &body);
     CHECK_EQ_STR(body.data, "{\"text\":\"```[1, \\\"&lt;!channel&gt;\\\"]```\"}");
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -850,7 +850,7 @@ TW_TEST(webhook_settings_body_and_headers)
     CHECK_EQ_STR(body.data, "plain text");
     tw_json_doc_free(d);
 
-    const tw_target_ops *w = tw_target_kind("webhook");
+    const tw_target_ops *w = tw__target_kind("webhook");
     tw_error err;
     tw_http_prep prep;
     void *impl = configure("webhook", "{\"url\":\"https://api.example.com/hook\",\"method\":\"put\","
@@ -882,7 +882,7 @@ TW_TEST(webhook_settings_body_and_headers)
     CHECK_EQ_INT(w->http_prepare(impl, "k", &prep, &err), TW_OK);
     CHECK(has_header(&prep, "Authorization: Bearer T0K"));
     w->release(impl);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -950,7 +950,7 @@ TW_TEST(teams_cards)
     d = render("teams", "{\"url\":\"https://x/y\"}", &al.a, &body);
     CHECK_EQ_STR(body.data, al.a.input);
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -997,7 +997,7 @@ TW_TEST(discord_embed)
     d = render("discord", "{\"url\":\"https://x/y\"}", &al.a, &body);
     CHECK_EQ_STR(body.data, "{\"content\":\"text @here\",\"allowed_mentions\":{\"parse\":[]}}");
     tw_json_doc_free(d);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -1030,7 +1030,7 @@ TW_TEST(pagerduty_event_and_routing_key)
     CHECK_EQ_STR(pstr(d, "$.payload.class"), "CreateTable");
     CHECK_EQ_STR(pstr(d, "$.payload.custom_details.requestParameters.tableName"), "TestTable");
 
-    const tw_target_ops *p = tw_target_kind("pagerduty");
+    const tw_target_ops *p = tw__target_kind("pagerduty");
     tw_error err;
     void *impl = configure("pagerduty", settings, &err);
     REQUIRE(impl);
@@ -1051,7 +1051,7 @@ TW_TEST(pagerduty_event_and_routing_key)
     for (uint32_t i = 0; i < prep.nheaders; i++)
         CHECK(!strstr(prep.headers[i], "R0UT1NG"));
     p->release(impl);
-    tw_buf_free(&sent);
+    tw__buf_free(&sent);
     impl = configure("pagerduty", "{\"routing_key\":\"k\",\"url\":\"http://127.0.0.1:9/v2/enqueue\"}", &err);
     REQUIRE(impl);
     CHECK_EQ_INT(p->http_prepare(impl, "k", &prep, &err), TW_OK);
@@ -1087,7 +1087,7 @@ TW_TEST(pagerduty_event_and_routing_key)
     CHECK_EQ_STR(pstr(d, "$.payload.custom_details.message"), "Create on foo");
     tw_json_doc_free(d);
     alert_free(&ssm);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
@@ -1138,8 +1138,8 @@ static tw_outcome run_exec(const char *settings, const char *body, int64_t timeo
         return (tw_outcome)-1;
     }
     why[0] = '\0';
-    tw_outcome o = tw_target_kind("exec")->deliver_local(impl, body, strlen(body), timeout_ms, why, why_len);
-    tw_target_kind("exec")->release(impl);
+    tw_outcome o = tw__target_kind("exec")->deliver_local(impl, body, strlen(body), timeout_ms, why, why_len);
+    tw__target_kind("exec")->release(impl);
     return o;
 }
 
@@ -1372,7 +1372,7 @@ TW_TEST(file_appends_one_line_per_alert)
     tw_error err;
     void *impl = configure("file", settings, &err);
     REQUIRE(impl);
-    const tw_target_ops *o = tw_target_kind("file");
+    const tw_target_ops *o = tw__target_kind("file");
     CHECK_EQ_INT(o->deliver_local(impl, body.data, body.len, 1000, why, sizeof why), TW_OUTCOME_DELIVERED);
     CHECK_EQ_INT(o->deliver_local(impl, "{\"second\":2}", 12, 1000, why, sizeof why), TW_OUTCOME_DELIVERED);
     o->release(impl);
@@ -1386,13 +1386,13 @@ TW_TEST(file_appends_one_line_per_alert)
     CHECK_EQ_INT(o->deliver_local(impl, "x", 1, 1000, why, sizeof why), TW_OUTCOME_RETRY);
     CHECK_EQ_STR(why, "open /nonexistent/dir/a.jsonl: No such file or directory");
     o->release(impl);
-    tw_buf_free(&body);
+    tw__buf_free(&body);
     alert_free(&al);
 }
 
 TW_TEST(console_writes_a_line_to_stdout)
 {
-    const tw_target_ops *o = tw_target_kind("console");
+    const tw_target_ops *o = tw__target_kind("console");
     tw_error err;
     void *impl = NULL;
     CHECK_EQ_INT(o->configure(NULL, &impl, &err), TW_OK);

@@ -68,7 +68,7 @@ static void sweep(const scenario *sc)
     if (ref.rc != TW_OK || !ref.desc.data) {
         TW_FAIL_("%s: the run without failures failed (%d): %s", sc->name, ref.rc,
                  ref.desc.data ? ref.desc.data : "");
-        tw_buf_free(&ref.desc);
+        tw__buf_free(&ref.desc);
         return;
     }
     unsigned long tried = 0, bad = 0;
@@ -93,12 +93,12 @@ static void sweep(const scenario *sc)
                              sc->name, i, n, mode ? "and the rest" : "once", failed, o.rc, d,
                              failed ? "an out-of-memory error" : "(nothing failed)", ref.desc.data);
             }
-            tw_buf_free(&o.desc);
+            tw__buf_free(&o.desc);
         }
     }
     printf("# %-28s %6lu allocations, %6lu failure points tried%s\n", sc->name, n, tried,
            bad ? ", FAILED" : "");
-    tw_buf_free(&ref.desc);
+    tw__buf_free(&ref.desc);
     if (LEAK_CHECK())
         TW_FAIL_("%s: leaks (see the LeakSanitizer report above)", sc->name);
 }
@@ -126,7 +126,7 @@ static void run_json(void *ctx, outcome *o)
     o->rc = tw_json_parse(EVENT, sizeof EVENT - 1, NULL, &doc, &err);
     tw_failalloc_stop();
     char *dump = o->rc ? NULL : tw_json_dump(tw_json_root(doc), NULL);
-    tw_buf_puts(&o->desc, dump ? dump : err.msg);
+    tw__buf_puts(&o->desc, dump ? dump : err.msg);
     free(dump);
     tw_json_doc_free(doc);
 }
@@ -152,7 +152,7 @@ static void run_yaml(void *ctx, outcome *o)
     o->rc = tw_yaml_parse(YAML, sizeof YAML - 1, NULL, &doc, &err);
     tw_failalloc_stop();
     char *dump = o->rc ? NULL : tw_json_dump(tw_json_root(doc), NULL);
-    tw_buf_puts(&o->desc, dump ? dump : err.msg);
+    tw__buf_puts(&o->desc, dump ? dump : err.msg);
     free(dump);
     tw_json_doc_free(doc);
 }
@@ -185,9 +185,9 @@ static void run_patterns(void *ctx, outcome *o)
     }
     tw_failalloc_stop();
     for (size_t i = 0; i < NPATTERNS && !o->rc; i++)
-        tw_buf_printf(&o->desc, "%zu ", combos[i]);
+        tw__buf_printf(&o->desc, "%zu ", combos[i]);
     if (o->rc)
-        tw_buf_puts(&o->desc, err.msg);
+        tw__buf_puts(&o->desc, err.msg);
 }
 
 /* The compiler and the matcher: every pattern into one rule set, then matching three events. */
@@ -226,9 +226,9 @@ static void run_compile_match(void *ctx, outcome *o)
     }
     tw_failalloc_stop();
     if (!o->rc)
-        tw_buf_printf(&o->desc, "[%s] [%s] [%s]", got[0], got[1], got[2]);
+        tw__buf_printf(&o->desc, "[%s] [%s] [%s]", got[0], got[1], got[2]);
     else
-        tw_buf_puts(&o->desc, err.msg);
+        tw__buf_puts(&o->desc, err.msg);
     tw_matcher_free(m);
     tw_ruleset_free(rs);
     tw_ruleset_builder_free(b);
@@ -263,13 +263,13 @@ static void run_reader_wrap(void *ctx, outcome *o)
         /* a wrapped record's id is new each time: compare the rest */
         tw_json_doc *d = NULL;
         if (tw_json_parse(wrapped[i], wl[i], NULL, &d, NULL) == TW_OK)
-            tw_buf_printf(&o->desc, "%s|%s|%s;", tw_json_string(tw_json_get(tw_json_root(d), "detail-type"), NULL),
+            tw__buf_printf(&o->desc, "%s|%s|%s;", tw_json_string(tw_json_get(tw_json_root(d), "detail-type"), NULL),
                           tw_json_string(tw_json_get(tw_json_root(d), "source"), NULL),
                           tw_json_string(tw_json_get(tw_json_get(tw_json_root(d), "detail"), "eventName"), NULL));
         tw_json_doc_free(d);
     }
     if (o->rc)
-        tw_buf_puts(&o->desc, err.msg);
+        tw__buf_puts(&o->desc, err.msg);
     for (size_t i = 0; i < nw; i++)
         free(wrapped[i]);
     tw_event_reader_free(r);
@@ -310,10 +310,10 @@ static void run_config(void *ctx, outcome *o)
     o->rc = tw_config_load(config_path, &cfg, &nerr, NULL, NULL, &err);
     tw_failalloc_stop();
     char *d = cfg ? tw_config_describe(cfg) : NULL;
-    tw_buf_puts(&o->desc, d ? d : err.msg);
+    tw__buf_puts(&o->desc, d ? d : err.msg);
     /* the configuration loader names the failure in its message */
     if (o->rc && strstr(err.msg, "out of memory"))
-        tw_buf_puts(&o->desc, " ENOMEM");
+        tw__buf_puts(&o->desc, " ENOMEM");
     free(d);
     tw_config_free(cfg);
 }
@@ -333,18 +333,18 @@ static void run_transform(void *ctx, outcome *o)
     tw_buf out = TW_BUF_INIT;
     tw_error err = {TW_OK, ""};
     int is_json = 0;
-    tw_xf_ctx x = {"r", "arn:aws:events:us-east-1:1:rule/r", 1, EVENT, sizeof EVENT - 1, tw_slack_escape, NULL};
+    tw_xf_ctx x = {"r", "arn:aws:events:us-east-1:1:rule/r", 1, EVENT, sizeof EVENT - 1, tw__slack_escape, NULL};
     o->rc = tw_json_parse(binding, sizeof binding - 1, NULL, &b, &err);
     if (!o->rc)
         o->rc = tw_json_parse(EVENT, sizeof EVENT - 1, NULL, &ev, &err);
     if (!o->rc)
-        o->rc = tw_transform_compile(tw_json_root(b), &xf, &err);
+        o->rc = tw__transform_compile(tw_json_root(b), &xf, &err);
     if (!o->rc)
-        o->rc = tw_transform_apply(xf, tw_json_root(ev), &x, &out, &is_json, &err);
+        o->rc = tw__transform_apply(xf, tw_json_root(ev), &x, &out, &is_json, &err);
     tw_failalloc_stop();
-    tw_buf_printf(&o->desc, "%d %s", is_json, o->rc ? err.msg : out.data);
-    tw_buf_free(&out);
-    tw_transform_free(xf);
+    tw__buf_printf(&o->desc, "%d %s", is_json, o->rc ? err.msg : out.data);
+    tw__buf_free(&out);
+    tw__transform_free(xf);
     tw_json_doc_free(b);
     tw_json_doc_free(ev);
 }
@@ -358,7 +358,7 @@ typedef struct render_ctx {
 static void run_render(void *ctx, outcome *o)
 {
     const render_ctx *rc = ctx;
-    const tw_target_ops *ops = tw_target_kind(rc->kind);
+    const tw_target_ops *ops = tw__target_kind(rc->kind);
     tw_json_doc *s = NULL, *ev = NULL;
     void *impl = NULL;
     tw_buf out = TW_BUF_INIT;
@@ -372,11 +372,11 @@ static void run_render(void *ctx, outcome *o)
         tw_alert_ctx a = {tw_json_root(ev), EVENT, sizeof EVENT - 1, "rule-1", "a <b> rule", "high",
                           "arn:aws:events:us-east-1:1:rule/rule-1", rc->input, rc->input ? strlen(rc->input) : 0,
                           rc->input_is_json, 3, 300000, "idem-1", NULL};
-        o->rc = tw_target_render(ops, impl, &a, &out, &err);
+        o->rc = tw__target_render(ops, impl, &a, &out, &err);
     }
     tw_failalloc_stop();
-    tw_buf_puts(&o->desc, o->rc ? err.msg : out.data ? out.data : "(empty)");
-    tw_buf_free(&out);
+    tw__buf_puts(&o->desc, o->rc ? err.msg : out.data ? out.data : "(empty)");
+    tw__buf_free(&out);
     if (impl)
         ops->release(impl);
     tw_json_doc_free(s);
@@ -393,7 +393,7 @@ static int dead_note(void *ctx, const tw_dead_letter *dl)
 {
     tw_buf *b = ctx;
     if (dl->id > dead_seen) {
-        tw_buf_printf(b, " dead(%s)", strstr(dl->reason, "out of memory") ? "ENOMEM" : dl->reason);
+        tw__buf_printf(b, " dead(%s)", strstr(dl->reason, "out of memory") ? "ENOMEM" : dl->reason);
         dead_seen = dl->id;
     }
     return 0;
@@ -413,7 +413,7 @@ static void describe_dead(tw_buf *desc)
 static void close_all_storms(void *ctx)
 {
     (void)ctx;
-    tw_engine_close_storms(engine_rig.engine, tw__now_ms() + 3600000, NULL, NULL);
+    tw__engine_close_storms(engine_rig.engine, tw__now_ms() + 3600000, NULL, NULL);
 }
 
 /* Before each storm run: two alerts per binding of the storm rule, one suppressed. */
@@ -423,7 +423,7 @@ static void open_storms(void *ctx)
     tw_ingest_item it[2] = {{SUBMIT[0], strlen(SUBMIT[0]), TW_EVENT_AUTO}, {SUBMIT[0], strlen(SUBMIT[0]), TW_EVENT_AUTO}};
     tw_ingest_result res[2];
     tw_ingest_opts opts = {.source = "http"};
-    tw_engine_submit(engine_rig.engine, it, 2, &opts, res, NULL);
+    tw__engine_submit(engine_rig.engine, it, 2, &opts, res, NULL);
 }
 
 static const char *const SUBMIT[4] = {
@@ -454,14 +454,14 @@ static void run_engine(void *ctx, outcome *o)
     tw_ingest_opts opts = {.source = "http"};
     tw_error err = {TW_OK, ""};
     int before = r->committed;
-    o->rc = tw_engine_submit(r->engine, items, 4, &opts, res, &err);
+    o->rc = tw__engine_submit(r->engine, items, 4, &opts, res, &err);
     tw_failalloc_stop();
     for (size_t i = 0; i < 4 && !o->rc; i++)
-        tw_buf_printf(&o->desc, "[%s %u %d] ", res[i].status == TW_ENOMEM ? "ENOMEM" : tw_strerror(res[i].status),
+        tw__buf_printf(&o->desc, "[%s %u %d] ", res[i].status == TW_ENOMEM ? "ENOMEM" : tw_strerror(res[i].status),
                       res[i].matched, res[i].duplicate);
-    tw_buf_printf(&o->desc, "rows %d", r->committed - before);
+    tw__buf_printf(&o->desc, "rows %d", r->committed - before);
     if (o->rc)
-        tw_buf_puts(&o->desc, err.msg);
+        tw__buf_puts(&o->desc, err.msg);
     describe_dead(&o->desc);
 }
 
@@ -473,9 +473,9 @@ static void run_storms(void *ctx, outcome *o)
     tw_error err = {TW_OK, ""};
     size_t n = 0;
     int before = r->committed;
-    o->rc = tw_engine_close_storms(r->engine, tw__now_ms() + 3600000, &n, &err);
+    o->rc = tw__engine_close_storms(r->engine, tw__now_ms() + 3600000, &n, &err);
     tw_failalloc_stop();
-    tw_buf_printf(&o->desc, "closed %zu rows %d %s", n, r->committed - before, o->rc ? err.msg : "");
+    tw__buf_printf(&o->desc, "closed %zu rows %d %s", n, r->committed - before, o->rc ? err.msg : "");
     describe_dead(&o->desc);
 }
 

@@ -43,21 +43,21 @@ static const char *run_ctx(const char *binding, const tw_xf_ctx *ctx)
     tw_transform *xf = NULL;
     if (!b || !ev) {
         snprintf(R.text, sizeof R.text, "BADTEST");
-    } else if (tw_transform_compile(tw_json_root(b), &xf, &R.err) != TW_OK) {
+    } else if (tw__transform_compile(tw_json_root(b), &xf, &R.err) != TW_OK) {
         snprintf(R.text, sizeof R.text, "ERR %s", R.err.msg);
     } else if (!xf) {
         snprintf(R.text, sizeof R.text, "NONE");
     } else {
         tw_buf out = TW_BUF_INIT;
-        if (tw_transform_apply(xf, tw_json_root(ev), ctx, &out, &R.is_json, &R.err) != TW_OK)
+        if (tw__transform_apply(xf, tw_json_root(ev), ctx, &out, &R.is_json, &R.err) != TW_OK)
             snprintf(R.text, sizeof R.text, "APPLYERR %s", R.err.msg);
         else {
             snprintf(R.text, sizeof R.text, "%s", out.data ? out.data : "");
             R.ok = 1;
         }
-        tw_buf_free(&out);
+        tw__buf_free(&out);
     }
-    tw_transform_free(xf);
+    tw__transform_free(xf);
     tw_json_doc_free(b);
     tw_json_doc_free(ev);
     return R.text;
@@ -66,9 +66,9 @@ static const char *run_ctx(const char *binding, const tw_xf_ctx *ctx)
 static const tw_xf_ctx CTX = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule", 1515780361000LL,
                               EVENT, sizeof EVENT - 1, NULL, NULL};
 static const tw_xf_ctx SLACK = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule", 1515780361000LL,
-                                EVENT, sizeof EVENT - 1, tw_slack_escape, NULL};
+                                EVENT, sizeof EVENT - 1, tw__slack_escape, NULL};
 static const tw_xf_ctx MARKDOWN = {"my-rule", "arn:aws:events:us-east-1:123456789012:rule/my-rule",
-                                   1515780361000LL, EVENT, sizeof EVENT - 1, tw_markdown_escape, NULL};
+                                   1515780361000LL, EVENT, sizeof EVENT - 1, tw__markdown_escape, NULL};
 
 static const char *run(const char *binding) { return run_ctx(binding, &CTX); }
 
@@ -128,17 +128,17 @@ TW_TEST(jsonpath_accepts_the_documented_forms_only)
                                       "$.a[-1]", "$.a[1:2]", "$['a'", "$['a']x", "$.a b", "$a", "$[0",
                                       "$.a[1234567890]", "$['a\\x']", "$.a.", "$['a',  'b']"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        if (!tw_jsonpath_valid(good[i]))
+        if (!tw__jsonpath_valid(good[i]))
             TW_FAIL_("rejected %s", good[i]);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        if (tw_jsonpath_valid(bad[i]))
+        if (tw__jsonpath_valid(bad[i]))
             TW_FAIL_("accepted %s", bad[i]);
     char longp[300] = "$";
     for (int i = 1; i < 299; i++)
         longp[i] = i % 2 ? '.' : 'a';
     longp[299] = '\0';
-    CHECK(!tw_jsonpath_valid(longp));          /* > 256 characters */
-    CHECK(!tw_jsonpath_valid(NULL));
+    CHECK(!tw__jsonpath_valid(longp));          /* > 256 characters */
+    CHECK(!tw__jsonpath_valid(NULL));
 }
 
 TW_TEST(jsonpath_resolves_members_indices_and_quoted_names)
@@ -146,20 +146,20 @@ TW_TEST(jsonpath_resolves_members_indices_and_quoted_names)
     tw_json_doc *d = parse(EVENT);
     REQUIRE(d);
     const tw_json *root = tw_json_root(d);
-    CHECK(tw_jsonpath_get(root, "$") == root);
-    CHECK_EQ_STR(tw_json_string(tw_jsonpath_get(root, "$.detail.eventName"), NULL), "CreateTable");
-    CHECK_EQ_STR(tw_json_string(tw_jsonpath_get(root, "$.detail-type"), NULL), "AWS API Call via CloudTrail");
-    CHECK_EQ_STR(tw_json_string(tw_jsonpath_get(root, "$.detail.items[1].id"), NULL), "i-2");
-    CHECK_EQ_STR(tw_json_string(tw_jsonpath_get(root, "$.detail['a.b']"), NULL), "dotted");
-    CHECK_EQ_STR(tw_json_string(tw_jsonpath_get(root, "$['detail'][\"x-y\"]"), NULL), "dash");
-    CHECK_EQ_STR(tw_json_string(tw_jsonpath_get(root, "$.resources[0]"), NULL), "arn:a");
-    CHECK(tw_jsonpath_get(root, "$.detail.items[2]") == NULL);
-    CHECK(tw_jsonpath_get(root, "$.detail.nope") == NULL);
-    CHECK(tw_jsonpath_get(root, "$.detail.eventName.x") == NULL);
-    CHECK(tw_jsonpath_get(root, "$.detail[0]") == NULL);
-    CHECK(tw_jsonpath_get(root, "$.resources.x") == NULL);
-    CHECK(tw_jsonpath_get(root, "$.detail.*") == NULL);
-    CHECK_EQ_INT(tw_json_typeof(tw_jsonpath_get(root, "$.detail.z")), TW_JSON_NULL);
+    CHECK(tw__jsonpath_get(root, "$") == root);
+    CHECK_EQ_STR(tw_json_string(tw__jsonpath_get(root, "$.detail.eventName"), NULL), "CreateTable");
+    CHECK_EQ_STR(tw_json_string(tw__jsonpath_get(root, "$.detail-type"), NULL), "AWS API Call via CloudTrail");
+    CHECK_EQ_STR(tw_json_string(tw__jsonpath_get(root, "$.detail.items[1].id"), NULL), "i-2");
+    CHECK_EQ_STR(tw_json_string(tw__jsonpath_get(root, "$.detail['a.b']"), NULL), "dotted");
+    CHECK_EQ_STR(tw_json_string(tw__jsonpath_get(root, "$['detail'][\"x-y\"]"), NULL), "dash");
+    CHECK_EQ_STR(tw_json_string(tw__jsonpath_get(root, "$.resources[0]"), NULL), "arn:a");
+    CHECK(tw__jsonpath_get(root, "$.detail.items[2]") == NULL);
+    CHECK(tw__jsonpath_get(root, "$.detail.nope") == NULL);
+    CHECK(tw__jsonpath_get(root, "$.detail.eventName.x") == NULL);
+    CHECK(tw__jsonpath_get(root, "$.detail[0]") == NULL);
+    CHECK(tw__jsonpath_get(root, "$.resources.x") == NULL);
+    CHECK(tw__jsonpath_get(root, "$.detail.*") == NULL);
+    CHECK_EQ_INT(tw_json_typeof(tw__jsonpath_get(root, "$.detail.z")), TW_JSON_NULL);
     tw_json_doc_free(d);
 }
 
@@ -169,7 +169,7 @@ TW_TEST(a_binding_without_transformation_compiles_to_nothing)
     EXPECT(run("{\"target\":\"slack\",\"Id\":\"x\"}"), "NONE", 0);
     EXPECT(run("{\"Input\":null,\"inputPath\":null}"), "NONE", 0);   /* empty YAML keys */
     tw_transform *xf = (tw_transform *)1;
-    CHECK_EQ_INT(tw_transform_compile(NULL, &xf, NULL), TW_OK);
+    CHECK_EQ_INT(tw__transform_compile(NULL, &xf, NULL), TW_OK);
     CHECK(xf == NULL);
 }
 
@@ -359,7 +359,7 @@ TW_TEST(hostile_values_keep_json_valid_and_round_trip)
     tw_json_doc *d = parse(R.text);
     REQUIRE(d);
     tw_json_doc *e = parse(EVENT);
-    const char *orig = tw_json_string(tw_jsonpath_get(tw_json_root(e), "$.detail.hostile"), NULL);
+    const char *orig = tw_json_string(tw__jsonpath_get(tw_json_root(e), "$.detail.hostile"), NULL);
     CHECK_EQ_STR(tw_json_string(tw_json_get(tw_json_root(d), "v"), NULL), orig);
     char want[512];
     snprintf(want, sizeof want, "[%s]", orig);
@@ -412,15 +412,15 @@ TW_TEST(slack_text_escapes_inserted_values_only)
 TW_TEST(slack_escape_function)
 {
     tw_buf b = TW_BUF_INIT;
-    CHECK_EQ_INT(tw_slack_escape(&b, "a & b < c > d <!channel> <@U1> <https://x|y>", 44), TW_OK);
+    CHECK_EQ_INT(tw__slack_escape(&b, "a & b < c > d <!channel> <@U1> <https://x|y>", 44), TW_OK);
     CHECK_EQ_STR(b.data, "a &amp; b &lt; c &gt; d &lt;!channel&gt; &lt;@U1&gt; &lt;https://x|y&gt;");
     tw_buf_reset(&b);
-    CHECK_EQ_INT(tw_slack_escape(&b, "plain *bold* _it_ \"q\" 'a'", 26), TW_OK);
+    CHECK_EQ_INT(tw__slack_escape(&b, "plain *bold* _it_ \"q\" 'a'", 26), TW_OK);
     CHECK_EQ_STR(b.data, "plain *bold* _it_ \"q\" 'a'");   /* only & < > */
     tw_buf_reset(&b);
-    CHECK_EQ_INT(tw_slack_escape(&b, "&amp;", 5), TW_OK);
+    CHECK_EQ_INT(tw__slack_escape(&b, "&amp;", 5), TW_OK);
     CHECK_EQ_STR(b.data, "&amp;amp;");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 TW_TEST(markdown_text_escapes_inserted_values_only)
@@ -430,9 +430,9 @@ TW_TEST(markdown_text_escapes_inserted_values_only)
            "**CreateTable** [doc](https://example.com) he said \"hi\"\\\\ back\nnew line \\</script\\> "
            "\\<!channel\\> & \\<@U123\\> \x01", 0);
     tw_buf b = TW_BUF_INIT;
-    CHECK_EQ_INT(tw_markdown_escape(&b, "[click](http://evil.example) *b* _i_ `c` ~s~ |x| # h", 52), TW_OK);
+    CHECK_EQ_INT(tw__markdown_escape(&b, "[click](http://evil.example) *b* _i_ `c` ~s~ |x| # h", 52), TW_OK);
     CHECK_EQ_STR(b.data, "\\[click\\]\\(http://evil.example\\) \\*b\\* \\_i\\_ \\`c\\` \\~s\\~ \\|x\\| \\# h");
-    tw_buf_free(&b);
+    tw__buf_free(&b);
 }
 
 TW_TEST(output_is_capped)
@@ -460,14 +460,14 @@ TW_TEST(output_is_capped)
     /* a capped caller's buffer is honoured too */
     tw_json_doc *b = parse("{\"InputPath\":\"$\"}"), *ev = parse(EVENT);
     tw_transform *xf = NULL;
-    REQUIRE(tw_transform_compile(tw_json_root(b), &xf, NULL) == TW_OK);
+    REQUIRE(tw__transform_compile(tw_json_root(b), &xf, NULL) == TW_OK);
     tw_buf out;
-    tw_buf_init(&out, 100);
+    tw__buf_init(&out, 100);
     int js;
     tw_error err;
-    CHECK_EQ_INT(tw_transform_apply(xf, tw_json_root(ev), &CTX, &out, &js, &err), TW_ETOOBIG);
-    tw_buf_free(&out);
-    tw_transform_free(xf);
+    CHECK_EQ_INT(tw__transform_apply(xf, tw_json_root(ev), &CTX, &out, &js, &err), TW_ETOOBIG);
+    tw__buf_free(&out);
+    tw__transform_free(xf);
     tw_json_doc_free(b);
     tw_json_doc_free(ev);
 }
