@@ -478,8 +478,10 @@ static void process_file(tw_folder *f, const char *path)
         return;
     }
     f->cur = j;
-    memcpy(j->items.v + j->items.n, f->items, n * sizeof *f->items);
-    memcpy(j->where.v + j->where.n, f->where, n * sizeof *f->where);
+    if (n) { /* a file without records (truncated, empty) still joins the job to be marked done */
+        memcpy(j->items.v + j->items.n, f->items, n * sizeof *f->items);
+        memcpy(j->where.v + j->where.n, f->where, n * sizeof *f->where);
+    }
     j->items.n += n;
     j->where.n += n;
     j->pend[j->npend++] = (pending){copy, size, mtime, n, records, text};
