@@ -16,7 +16,7 @@ void tw__cl_archive_defaults(tw_cfg_ld *ld)
 
 void tw__cl_archive(tw_cfg_ld *ld, const tw_json *v)
 {
-    static const char *const known[] = {"enabled", "path", "retention", "backend", "dsn", NULL};
+    static const char *const known[] = {"enabled", "path", "retention", "backend", "dsn", "when_full", NULL};
     if (!v || v->type == TW_JSON_NULL || tw__cl_keys(ld, v, "archive", known) < 0)
         return;
     tw_archive_cfg *a = &ld->cfg->archive;
@@ -38,6 +38,15 @@ void tw__cl_archive(tw_cfg_ld *ld, const tw_json *v)
         else
             tw__cl_err(ld, tw_json_get(v, "backend")->line, TW_ECONFIG,
                        "archive.backend: \"%s\" is not a backend (sqlite or postgres)", s);
+    }
+    if (tw__cl_string(ld, v, "archive", "when_full", 1, &s) > 0) {
+        if (strcmp(s, "wait") == 0)
+            a->drop_when_full = 0;
+        else if (strcmp(s, "drop") == 0)
+            a->drop_when_full = 1;
+        else
+            tw__cl_err(ld, tw_json_get(v, "when_full")->line, TW_ECONFIG,
+                       "archive.when_full: \"%.40s\" is not one of wait, drop", s);
     }
     /* The conninfo may hold a password: it is kept, never shown (describe says only "postgres"). */
     if (tw__cl_string(ld, v, "archive", "dsn", 1, &s) > 0)

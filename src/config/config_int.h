@@ -133,6 +133,8 @@ typedef struct tw_archive_cfg {    /* the event archive `serve` writes (src/serv
     int64_t retention_ms;          /* events older than this are pruned; 0 (default): kept forever */
     int backend;                   /* tw_archive_cfg_backend */
     char *dsn;                     /* postgres conninfo (may hold a password: never shown) */
+    int drop_when_full;            /* when_full: drop: a full writer queue drops events instead of
+                                      holding the sender back (default wait) */
 } tw_archive_cfg;
 
 typedef struct tw_access_key {

@@ -30,10 +30,15 @@ struct tw__archiver {
     int started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_cond_t space;          /* signalled when the writer empties the queue */
     chunk *head, *tail;            /* the queue, oldest first */
     size_t qevents, qbytes;
     int stop;
+    int failing;                   /* the last write failed: senders are not held up for it */
+    int drop_when_full;            /* archive.when_full: drop */
+    size_t cap_events, cap_bytes;  /* the queue's bounds (TW_ARCHIVE_QUEUE_*; smaller in unit tests) */
     int64_t last_drop_log_ms;
+    tw_counter *waits;             /* times a sender waited for room in the queue */
     tw_counter *archived, *duplicates, *invalid, *write_errors, *dropped_full, *dropped_failed, *pruned;
     tw_counter *queue_events, *queue_bytes, *up;
 };
@@ -78,7 +83,26 @@ void tw__archiver_take(void *archiver, const tw_ingest_item *items, const tw_ing
         }
     int full = 0;
     pthread_mutex_lock(&a->lock);
-    if (a->qevents + count > TW_ARCHIVE_QUEUE_EVENTS || a->qbytes + bytes > TW_ARCHIVE_QUEUE_BYTES) {
+    /* A full queue holds the sender back (its alerts are already stored) rather than drop events
+     * from the archive: every accepted event is archived. Only an archive that cannot write, or a
+     * writer that does not make room within TW_ARCHIVER_WAIT_MS, makes events dropped. */
+    if (a->qevents + count > a->cap_events || a->qbytes + bytes > a->cap_bytes) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += TW_ARCHIVER_WAIT_MS / 1000;
+        until.tv_nsec += (TW_ARCHIVER_WAIT_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!a->drop_when_full)
+            tw_count(a->waits, 1);
+        while ((a->qevents + count > a->cap_events || a->qbytes + bytes > a->cap_bytes) &&
+               a->qevents && !a->stop && !a->failing && !a->drop_when_full)
+            if (pthread_cond_timedwait(&a->space, &a->lock, &until) != 0)
+                break;
+    }
+    if ((a->qevents + count > a->cap_events || a->qbytes + bytes > a->cap_bytes) && a->qevents) {
         full = 1;
     } else {
         if (a->tail)
@@ -101,8 +125,8 @@ void tw__archiver_take(void *archiver, const tw_ingest_item *items, const tw_ing
         free(c);
         tw_count(a->dropped_full, count);
         if (log)
-            tw__log(TW_LOG_WARN, "the archive queue is full: events are dropped from the archive (alerts are not "
-                   "affected; see trailwatch_archive_dropped_total)", NULL);
+            tw__log(TW_LOG_WARN, "the archive writer made no room in its queue in time: events are dropped from "
+                   "the archive (alerts are not affected; see trailwatch_archive_dropped_total)", NULL);
     }
 }
 
@@ -154,11 +178,20 @@ static void free_chunks(chunk *c)
     }
 }
 
+static void set_failing(tw__archiver *a, int failing)
+{
+    pthread_mutex_lock(&a->lock);
+    a->failing = failing;
+    if (failing)
+        pthread_cond_broadcast(&a->space);   /* senders waiting for room stop waiting */
+    pthread_mutex_unlock(&a->lock);
+}
+
 static void *writer_main(void *arg)
 {
     tw__archiver *a = arg;
     int64_t next_prune = 0, failed_until = 0;
-    int failing = 0;
+    int failing = 0;               /* the writer's copy of a->failing */
     pthread_mutex_lock(&a->lock);
     for (;;) {
         while (!a->head && !a->stop) {
@@ -191,6 +224,7 @@ static void *writer_main(void *arg)
         a->qevents = a->qbytes = 0;
         tw_gauge_set(a->queue_events, 0);
         tw_gauge_set(a->queue_bytes, 0);
+        pthread_cond_broadcast(&a->space);
         pthread_mutex_unlock(&a->lock);
 
         int64_t now = mono_ms();
@@ -217,8 +251,10 @@ static void *writer_main(void *arg)
                            "error", err.msg, NULL);
                 failing = 1;
                 failed_until = now + TW_ARCHIVER_RETRY_MS;
+                set_failing(a, 1);
             } else if (failing) {
                 failing = 0;
+                set_failing(a, 0);
                 tw_gauge_set(a->up, 1);
                 tw__log(TW_LOG_INFO, "archiving resumed", NULL);
             }
@@ -257,8 +293,12 @@ tw_status tw__archiver_start(const tw_config *cfg, tw_metrics *m, tw__archiver *
         return tw__err_prefix(err, "archive");
     }
     a->retention_ms = cfg->archive.retention_ms;
+    a->drop_when_full = cfg->archive.drop_when_full;
+    a->cap_events = TW_ARCHIVE_QUEUE_EVENTS;
+    a->cap_bytes = TW_ARCHIVE_QUEUE_BYTES;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
+    pthread_cond_init(&a->space, NULL);
     static const char h_err[] = "Archive failures: events it could not index, batches it could not write";
     static const char h_drop[] = "Events not archived (alerts unaffected): the queue was full, or the archive "
                                  "could not be written";
@@ -268,6 +308,8 @@ tw_status tw__archiver_start(const tw_config *cfg, tw_metrics *m, tw__archiver *
     a->write_errors = counter(m, "trailwatch_archive_errors_total", h_err, "kind", "write");
     a->dropped_full = counter(m, "trailwatch_archive_dropped_total", h_drop, "reason", "queue_full");
     a->dropped_failed = counter(m, "trailwatch_archive_dropped_total", h_drop, "reason", "write_failed");
+    a->waits = counter(m, "trailwatch_archive_queue_waits_total",
+                       "Times an accepting request waited for the archive writer to make room in its queue", NULL, NULL);
     a->pruned = counter(m, "trailwatch_archive_pruned_total", "Events removed by archive.retention", NULL, NULL);
     a->queue_events = tw__metrics_gauge(m, "trailwatch_archive_queue_events", "Events waiting for the archive writer", "");
     a->queue_bytes = tw__metrics_gauge(m, "trailwatch_archive_queue_bytes", "Bytes waiting for the archive writer", "");
@@ -282,6 +324,14 @@ tw_status tw__archiver_start(const tw_config *cfg, tw_metrics *m, tw__archiver *
     return TW_OK;
 }
 
+void tw__archiver_set_queue_cap(tw__archiver *a, size_t events, size_t bytes)
+{
+    pthread_mutex_lock(&a->lock);
+    a->cap_events = events;
+    a->cap_bytes = bytes;
+    pthread_mutex_unlock(&a->lock);
+}
+
 void tw__archiver_stop(tw__archiver *a)
 {
     if (!a)
@@ -290,6 +340,7 @@ void tw__archiver_stop(tw__archiver *a)
         pthread_mutex_lock(&a->lock);
         a->stop = 1;
         pthread_cond_signal(&a->wake);
+        pthread_cond_broadcast(&a->space);
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
@@ -297,5 +348,6 @@ void tw__archiver_stop(tw__archiver *a)
     tw_archive_close(a->ar);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->wake);
+    pthread_cond_destroy(&a->space);
     free(a);
 }

@@ -397,11 +397,16 @@ class TestArchiveAccess(unittest.TestCase):
         p = s.tw("rules", "check", "-c", s.config_path)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("archive: sqlite %s, every event kept for 400d" % s.path("arch", "events.db"), p.stdout)
-        s.write_config(config(rcv, archive={"backend": "mysql", "retention": "soon", "colour": 1}))
+        s.write_config(config(rcv, archive={"backend": "mysql", "retention": "soon", "colour": 1,
+                                            "when_full": "block"}))
         p = s.tw("rules", "check", "-c", s.config_path)
         self.assertNotEqual(p.returncode, 0)
-        for word in ("archive.backend", "archive.retention", "colour"):
+        for word in ("archive.backend", "archive.retention", "colour",
+                     'archive.when_full: "block" is not one of wait, drop'):
             self.assertIn(word, p.stderr)
+        s.write_config(config(rcv, archive={"when_full": "drop"}))
+        p = s.tw("rules", "check", "-c", s.config_path)
+        self.assertEqual(p.returncode, 0, p.stderr)
         s.write_config(config(rcv, archive={"backend": "postgres"}))
         p = s.tw("rules", "check", "-c", s.config_path)
         self.assertNotEqual(p.returncode, 0)
