@@ -284,7 +284,8 @@ tw_status tw_server_start(tw_config *cfg, const tw_server_options *opt, tw_serve
         if ((rc = tw__web_new(&wenv, &s->web, err)))
             goto fail;
         tw__engine_observe(s->engine, tw__web_observe, s->web);
-        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth, exposure_at_bind, s->web, tw__web_route};
+        tw_http_env env = {s->engine, &s->snaps, s->metrics, s, outbox_depth, exposure_at_bind, s->web, tw__web_route,
+                             tw__web_refused_early};
         if ((rc = tw__http_server_start(s->listen, &env, &s->http, err)))
             goto fail;
     }

@@ -584,6 +584,8 @@ static int refused_early(tw_http_server *s, const tw_http_req *req, tw_http_resp
             }
         }
     }
+    if (!refused && s->env.web_refused_early && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        refused = s->env.web_refused_early(s->env.web, cfg, req, resp);
     tw__snapshot_release(snap);
     if (refused)
         tw_count(s->early, 1);

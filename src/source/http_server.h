@@ -28,6 +28,8 @@ typedef struct tw_http_env {
     /* The dashboard (src/web/): takes the request when it is one of its paths (returns 1). */
     void *web;
     int (*web_route)(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
+    /* before the body: 1 (resp filled) to refuse a dashboard call its sender may not make; may be NULL */
+    int (*web_refused_early)(void *web, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp);
 } tw_http_env;
 
 /* Request body caps by endpoint: the API carries at most 10 entries of 256 KiB in JSON; Firehose

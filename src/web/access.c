@@ -160,7 +160,10 @@ static void write_logins(tw_buf *b, const tw_config *cfg)
                   cfg->dash.password_hash ? "true" : "false");
 }
 
-int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp, tw__web_auth *auth)
+/* headers_only: decided before the body is read (a signature's payload hash is taken on trust, to
+ * be checked with the body by the full check later). */
+static int access_check(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp,
+                        tw__web_auth *auth, int headers_only)
 {
     memset(auth, 0, sizeof *auth);
     char token[TOKEN_HEX + 1];
@@ -192,7 +195,7 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
     if (cfg->nkeys && authz && strncmp(authz, "AWS4-HMAC-SHA256 ", 17) == 0) {
         tw_sigv4_request sr = {req->method, req->path, req->query, req->headers, req->nheaders, req->body,
                                req->body_len};
-        tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0, 0};
+        tw_sigv4_verifier v = {secret_for, (void *)cfg, time(NULL), 300, 0, headers_only};
         tw_sigv4_result res;
         tw_error err;
         char scope[160];
@@ -217,6 +220,17 @@ int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_h
     write_logins(&resp->body, cfg);
     tw__buf_putc(&resp->body, '}');
     return 0;
+}
+
+int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp, tw__web_auth *auth)
+{
+    return access_check(w, cfg, req, resp, auth, 0);
+}
+
+int tw__web_access_early(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
+{
+    tw__web_auth auth;
+    return access_check(w, cfg, req, resp, &auth, 1);
 }
 
 /* A browser names where a request comes from (Origin, Sec-Fetch-Site); another site's page may not

@@ -73,19 +73,25 @@ static void not_allowed(tw_http_resp *resp, const char *allow)
     tw__http_resp_header(resp, "Allow", allow);
 }
 
+/* 1 when p (after "/api/") is one of the dashboard's calls. */
+static int dashboard_call(const char *p)
+{
+    static const char *const mine[] = {"session", "login", "logout", "stream", "rules", "test-pattern", "delivery",
+                                       "dlq", "timeline", "events", "who", NULL};
+    size_t seg = strcspn(p, "/");
+    for (int i = 0; mine[i]; i++)
+        if (strlen(mine[i]) == seg && strncmp(p, mine[i], seg) == 0)
+            return 1;
+    return 0;
+}
+
 /* /api/...: 1 when it is one of the dashboard's calls. */
 static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
 {
     const char *p = req->path + 5;
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     int post = strcmp(req->method, "POST") == 0;
-    static const char *const mine[] = {"session", "login", "logout", "stream", "rules", "test-pattern", "delivery",
-                                       "dlq", "timeline", "events", "who", NULL};
-    size_t seg = strcspn(p, "/");
-    int known = 0;
-    for (int i = 0; mine[i] && !known; i++)
-        known = strlen(mine[i]) == seg && strncmp(p, mine[i], seg) == 0;
-    if (!known)
+    if (!dashboard_call(p))
         return 0;                  /* another module's call, or a 404 */
     resp->static_headers = tw__web_api_headers;
     if (strcmp(p, "session") == 0) {
@@ -166,6 +172,22 @@ static int api(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_
     } else {
         tw__web_error(resp, 404, "not found");
     }
+    return 1;
+}
+
+int tw__web_refused_early(void *web, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp)
+{
+    const char *p = req->path;
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 || strncmp(p, "/api/", 5) != 0 ||
+        !dashboard_call(p + 5) || strcmp(p + 5, "login") == 0 || strcmp(p + 5, "logout") == 0 ||
+        strcmp(p + 5, "session") == 0)
+        return 0;                  /* no body worth refusing early, or one that the call itself needs */
+    if (!cfg->dash.enabled && strcmp(p, "/api/events") != 0 && strcmp(p, "/api/events/timeline") != 0 &&
+        strncmp(p, "/api/who/", 9) != 0)
+        return 0;
+    if (tw__web_access_early(web, cfg, req, resp))
+        return 0;
+    resp->static_headers = tw__web_api_headers;
     return 1;
 }
 

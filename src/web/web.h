@@ -58,6 +58,9 @@ void tw__web_free(tw_web *w);
 
 /* The HTTP server's hook: 1 when the request was one of the dashboard's (resp filled). */
 int tw__web_route(void *web, const tw_source_ctx *ctx, const tw_http_req *req, tw_http_resp *resp);
+/* Called with the headers of a request, before its body is read: 1 (resp filled) when it is one of
+ * the dashboard's calls with a body and its sender may not make it, so that no body is read for it. */
+int tw__web_refused_early(void *web, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp);
 
 /* The engine's observer: an event matched these rules (indices into cfg->rules) and is durable. */
 struct tw_config;

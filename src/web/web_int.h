@@ -60,6 +60,9 @@ typedef struct tw__web_auth {
 
 /* Decides who is calling. 0 (resp filled with 401/403) when nobody may; else 1 and *auth. */
 int tw__web_access(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp, tw__web_auth *auth);
+/* tw__web_access from the headers alone, before the body is read: 0 (resp filled) when the request
+ * would be refused whatever its body. */
+int tw__web_access_early(tw_web *w, const tw_config *cfg, const tw_http_req *req, tw_http_resp *resp);
 /* For calls that change something: the CSRF token and same-origin checks. 0 (resp filled) when refused. */
 int tw__web_csrf_ok(const tw__web_auth *auth, const tw_http_req *req, tw_http_resp *resp);
 /* GET /api/session, POST /api/login, POST /api/logout. */

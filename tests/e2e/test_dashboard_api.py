@@ -433,6 +433,30 @@ class Keyed(unittest.TestCase):
         self.assertEqual(st, 403, body)
         self.assertIn("events", json.loads(body)["error"])
 
+    def test_a_call_with_a_body_is_refused_from_its_headers_before_the_body_is_read(self):
+        # Announce a large body and send none of it: a refusal that waited for the body would never come.
+        before = self.s.metric("trailwatch_http_refused_total", reason="auth")
+        for path, headers in (("/api/test-pattern", ""),
+                              ("/api/dlq/redrive", "Cookie: tw_session=" + "0" * 64 + "\r\n"),
+                              ("/api/test-pattern", "Authorization: AWS4-HMAC-SHA256 Credential=AKIDNOTAKEY/20260101/"
+                                                    "us-east-1/events/aws4_request, SignedHeaders=host, Signature=00\r\n")):
+            with socket.create_connection(("127.0.0.1", self.s.port), timeout=10) as c:
+                c.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n%s"
+                           "Content-Length: 900000\r\n\r\n" % (path, headers)).encode())
+                head = c.recv(4096).decode("latin-1")
+            self.assertRegex(head, r"^HTTP/1\.1 40[13] ", (path, head))
+        self.assertEqual(self.s.metric("trailwatch_http_refused_total", reason="auth"), before + 3)
+        # A signed call still goes through, body and all.
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        body = json.dumps({"pattern": {"source": ["a"]}, "event": {"version": "0", "id": "1", "detail-type": "d", "source": "a", "account": "1", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}}})
+        req = AWSRequest(method="POST", url=self.s.url + "/api/test-pattern", data=body,
+                         headers={"Content-Type": "application/json"})
+        SigV4Auth(Credentials(twserve.AKID, twserve.SECRET), "events", twserve.REGION).add_auth(req)
+        st, _, r = self.s.post("/api/test-pattern", body, dict(req.headers.items()))
+        self.assertEqual(st, 200, r)
+
     def test_login_brake(self):
         codes = [self.login({"password": "guess%d" % i})[0] for i in range(12)]
         self.assertEqual(codes[:9], [401] * 9)
