@@ -732,23 +732,31 @@ static int all_kinds(const tw_ruleset *rs, const tw__pred *p, int affix_ok)
 /* Files conjunction ci under composite anchors when its best predicate (pv[0]) is exact strings and
  * another predicate on another field is exact / prefix / suffix strings. 1 when filed, 0 when not
  * applicable, -1 when out of memory. */
-static int composite(cstate *c, const uint32_t *pv, uint32_t npred, uint32_t ci)
+static int composite(cstate *c, uint32_t *pv, uint32_t npred, uint32_t ci)
 {
     tw_ruleset *rs = c->rs;
     const tw__pred *p1 = &rs->preds[pv[0]], *p2 = NULL;
+    uint32_t i2 = 0;
     if (!all_kinds(rs, p1, 0))
         return 0;
     for (uint32_t i = 1; i < npred && !p2; i++) {
         const tw__pred *q = &rs->preds[pv[i]];
-        if (q->field != p1->field && all_kinds(rs, q, 1))
+        if (q->field != p1->field && all_kinds(rs, q, 1)) {
             p2 = q;
+            i2 = i;
+        }
     }
     if (!p2 || (uint64_t)p1->nm * p2->nm > 64) /* a few combinations, not a cross product blow-up */
         return 0;
-    rs->conjs[ci].proven = npred == 2;
     for (uint32_t i = 0; i < p1->nm; i++)
         if (rs->matchers[p1->moff + i].len > 256)
-            return 0; /* an unusually long value: plain anchoring */
+            return 0; /* an unusually long value: plain anchoring (only pv[0] is proven then) */
+    /* Both keys prove their predicates: p2 goes second, so the check starts after the two. */
+    uint32_t second = pv[i2];
+    memmove(pv + 2, pv + 1, (i2 - 1) * sizeof *pv);
+    pv[1] = second;
+    rs->conjs[ci].nanchor = 2;
+    rs->conjs[ci].proven = npred == 2;
     for (uint32_t i = 0; i < p1->nm; i++) {
         const tw__matcher *m1 = &rs->matchers[p1->moff + i];
         char kb[4 + 256];
@@ -820,7 +828,9 @@ static tw_status choose_anchors(cstate *c)
             continue;
         }
         const tw__pred *p = &c->rs->preds[pv[0]];
-        cj->proven = cj->npred == 1 && !cj->boolean && all_kinds(rs, p, 1);
+        /* An exact / prefix / suffix key found the conjunction only if the value has it. */
+        cj->nanchor = !cj->boolean && all_kinds(rs, p, 1);
+        cj->proven = cj->npred == 1 && cj->nanchor;
         int comp = cj->boolean ? 0 : composite(c, pv, cj->npred, ci);
         if (comp < 0)
             goto fail;
@@ -1178,7 +1188,7 @@ static void cstate_free(cstate *c)
 /* Appends a conjunction of rule r over preds (the same predicate twice counts once) and counts its keys. */
 static tw_status add_conj(cstate *c, uint32_t r, const uint32_t *preds, uint32_t n, int boolean)
 {
-    tw__cconj cc = {r, c->conj_preds_v.n, 0, 0, boolean != 0};
+    tw__cconj cc = {.rule = r, .poff = c->conj_preds_v.n, .boolean = boolean != 0};
     for (uint32_t l = 0; l < n; l++) {
         int seen = 0;
         for (uint32_t q = cc.poff; q < c->conj_preds_v.n && !seen; q++)

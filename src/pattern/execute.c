@@ -306,9 +306,16 @@ static int conj_matches(tw_matcher *m, uint32_t ci, uint32_t interp)
 {
     const tw__cconj *c = &m->rs->conjs[ci];
     const uint32_t *preds = m->rs->conj_preds + c->poff;
-    for (uint32_t i = 0; i < c->npred; i++)
-        if (!tw__pred_possible(m, preds[i], interp))
+    uint32_t mark = m->gen << 1 | 1;
+    /* The anchor's predicates hold (the key that found the conjunction is their value): remember
+     * that for the other conjunctions sharing them, and test only the rest. */
+    for (uint32_t i = 0; i < c->nanchor; i++)
+        m->pred_mark[preds[i]] = mark;
+    for (uint32_t i = c->nanchor; i < c->npred; i++) {
+        uint32_t pm = m->pred_mark[preds[i]];
+        if (pm >> 1 == m->gen ? !(pm & 1) : !tw__pred_possible(m, preds[i], interp))
             return 0;
+    }
     if (m->nelems <= 1) /* no constraining arrays in this event: each predicate holds on its own */
         return 1;
     return solve(m, preds, c->npred, 0, interp);

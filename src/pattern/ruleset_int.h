@@ -92,10 +92,12 @@ typedef struct tw__pred {
 typedef struct tw__cconj {
     uint32_t rule;
     uint32_t poff;                  /* predicate ids in rs->conj_preds, anchor first */
-    uint32_t npred : 30;
-    uint32_t proven : 1;            /* finding it through its anchors proves every predicate (exact,
-                                       prefix or suffix strings only): no check needed unless arrays
+    uint32_t npred : 28;            /* a pattern of at most TW_MAX_PATTERN_MAX bytes has fewer leaves */
+    uint32_t nanchor : 2;           /* its first 0, 1 or 2 predicates hold whenever it is a candidate:
+                                       the key that found it is their value (exact, prefix or suffix
+                                       strings; 2 for a composite anchor). Not rechecked unless arrays
                                        are involved */
+    uint32_t proven : 1;            /* nanchor == npred: no check needed unless arrays are involved */
     uint32_t boolean : 1;           /* a boolean rule's anchor (boolean.h): when it is a candidate, the
                                        rule's program decides, not this conjunction */
 } tw__cconj;

@@ -244,6 +244,32 @@ TW_TEST(values_limit_is_exact_and_after_validation)
     tw_ruleset_free(rs);
 }
 
+/* A conjunction whose anchor proves its first predicates still tests the others: composite anchors
+ * (an exact value, then a second field), and one whose exact value is too long for a namespace and
+ * falls back to a plain anchor (that fallback once skipped the second field). */
+TW_TEST(anchored_conjunctions_test_the_rest)
+{
+    char pat[1024], ev[1024];
+    char v[301];
+    memset(v, 'x', 300);
+    v[300] = 0;
+    snprintf(pat, sizeof pat, "{\"a\":[\"%s\"],\"b\":[\"x\"]}", v);
+    snprintf(ev, sizeof ev, "{\"a\":\"%s\",\"b\":\"y\"}", v);
+    NO(pat, ev);
+    snprintf(ev, sizeof ev, "{\"a\":\"%s\",\"b\":\"x\"}", v);
+    YES(pat, ev);
+    /* composite anchor (a, then b's prefix) with a third predicate, which comes after them */
+    const char *p3 = "{\"a\":[\"s\"],\"c\":[{\"anything-but\":\"no\"}],\"b\":[{\"prefix\":\"Put\"}]}";
+    YES(p3, "{\"a\":\"s\",\"b\":\"PutX\",\"c\":\"yes\"}");
+    NO(p3, "{\"a\":\"s\",\"b\":\"PutX\",\"c\":\"no\"}");
+    NO(p3, "{\"a\":\"s\",\"b\":\"GetX\",\"c\":\"yes\"}");
+    NO(p3, "{\"a\":\"t\",\"b\":\"PutX\",\"c\":\"yes\"}");
+    /* the anchor's values inside array elements: the other predicate must hold in the same element */
+    const char *p4 = "{\"r\":{\"a\":[\"s\"],\"b\":[\"x\"]}}";
+    YES(p4, "{\"r\":[{\"a\":\"s\",\"b\":\"x\"},{\"a\":\"t\",\"b\":\"y\"}]}");
+    NO(p4, "{\"r\":[{\"a\":\"s\",\"b\":\"y\"},{\"a\":\"t\",\"b\":\"x\"}]}");
+}
+
 TW_TEST(many_rules_report_all_matches_in_order)
 {
     tw_ruleset_builder *b;
