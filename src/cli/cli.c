@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "trailwatch/rulefile.h"
+#include "trailwatch/yaml.h"
 
 void tw_cli_error(const char *fmt, ...)
 {
@@ -79,4 +80,16 @@ int tw_cli_parse_size(const char *s, size_t *out)
         return 0;
     *out = (size_t)(v * mult);
     return 1;
+}
+
+int tw_cli_read_yaml(const char *path, const tw_limits *lim, tw_json_doc **doc, tw_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *doc = NULL;
+    tw_status rc = tw_read_file(path, lim->file_max, &text, &len, err);
+    if (!rc)
+        rc = tw_yaml_parse(text, len, lim, doc, err);
+    free(text);
+    return rc;
 }

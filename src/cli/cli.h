@@ -36,6 +36,11 @@ int tw_cli_exit_for(tw_status code);
 /* An argument that is JSON text, or @FILE for the contents of FILE. */
 int tw_cli_read_arg(const char *arg, size_t max, char **text, size_t *len, tw_error *err);
 
+/* A YAML (or JSON) file of one document of at most lim->file_max bytes, e.g. Sigma's --placeholders
+ * (the caller frees *doc). */
+struct tw_json_doc;
+int tw_cli_read_yaml(const char *path, const tw_limits *lim, struct tw_json_doc **doc, tw_error *err);
+
 /* Parses a size such as 262144, 256k, 1m (bytes). Returns 0 on error. */
 int tw_cli_parse_size(const char *s, size_t *out);
 
@@ -43,6 +48,16 @@ int tw_cli_parse_size(const char *s, size_t *out);
 void tw_cli_notify(const char *state);
 
 struct tw_server;
+/* Alerts delivered as serve delivers them (deliver.c; replay --deliver, ingest --alert): a replay
+ * server of the configuration FILE whose outbox is data_dir, or DATA_DIR/sub without one (its path
+ * into dir). SIGINT and SIGTERM then end tw_cli_deliver_drain early. Prints the error and returns an
+ * exit code (0: started). */
+int tw_cli_deliver_start(const char *config, const char *data_dir, const char *sub, struct tw_server **out,
+                         char *dir, size_t cap);
+/* Waits until the server has nothing left to send, wait_ms at most; returns the alerts still in its
+ * outbox (they go out on the next start with the same outbox). */
+uint64_t tw_cli_deliver_drain(struct tw_server *s, int64_t wait_ms);
+
 /* serve --summary (summary.c): the first lines, and the summary once the first pass is done. */
 void tw_cli_summary_start(const char *config_path, const char *describe, const char *listen, int port,
                           const char *folder);
@@ -78,17 +93,25 @@ int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, struct tw_a
 void tw_cli_time(int64_t ms, char *out, size_t cap);
 /* A JSON string of n bytes to f, escaped. */
 void tw_cli_json_string(FILE *f, const char *s, size_t n);
+/* The same for a NUL-terminated string. */
+void tw_cli_json_str(FILE *f, const char *s);
 /* A CSV field to f, quoted when needed. */
 void tw_cli_csv_field(FILE *f, const char *s);
 
-/* Archive rows out (cmd_query.c, used by query and who): an aligned table (buffered until
+/* Archive rows out (rows.c, used by query and who): an aligned table (buffered until
  * tw_cli_rows_end), JSON lines or CSV. */
 enum { TW_CLI_TABLE, TW_CLI_JSON, TW_CLI_CSV };
+/* What the rows are: query's events, who's changes, or query --sigma's events with their rules. */
+enum { TW_CLI_ROWS_QUERY, TW_CLI_ROWS_WHO, TW_CLI_ROWS_SIGMA };
 struct tw_archive_row;
 typedef struct tw_cli_rows tw_cli_rows;
 /* format from --format (NULL: a table on a terminal, JSON lines otherwise); NULL when unknown. */
-tw_cli_rows *tw_cli_rows_new(const char *format, int who);
+tw_cli_rows *tw_cli_rows_new(const char *format, int kind);
+int tw_cli_rows_format(const tw_cli_rows *rows);
 int tw_cli_rows_add(void *rows, const struct tw_archive_row *r);   /* a tw_archive_row_fn */
+/* A row with the names of the rules it matched (TW_CLI_ROWS_SIGMA); 1 when out of memory. */
+int tw_cli_rows_add_rules(tw_cli_rows *rows, const struct tw_archive_row *r, const char *const *rules,
+                          size_t nrules);
 size_t tw_cli_rows_end(tw_cli_rows *rows);                          /* prints the table; frees; the count */
 int tw_cmd_replay(int argc, char **argv); /* cmd_replay.c */
 /* Monotonic seconds (for --timing). */

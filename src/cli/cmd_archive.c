@@ -98,6 +98,8 @@ void tw_cli_json_string(FILE *f, const char *s, size_t n)
     fputc('"', f);
 }
 
+void tw_cli_json_str(FILE *f, const char *s) { tw_cli_json_string(f, s, strlen(s)); }
+
 void tw_cli_csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {

@@ -1,5 +1,5 @@
-/* cli/cmd_query.c: `trailwatch query`: search the archive, newest first; and the row printer that
- * query and who share. */
+/* cli/cmd_query.c: `trailwatch query`: search the archive, newest first; with --sigma, only the
+ * events that match Sigma rules, each with the rules it matched. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,160 +10,23 @@
 
 #include "cli/cli.h"
 #include "trailwatch/archive.h"
+#include "trailwatch/json.h"
 #include "trailwatch/limits.h"
+#include "trailwatch/sigma.h"
 
-/* ---- rows out ---- */
-
-#define NCOLS 6
-
-struct tw_cli_rows {
-    int format, who;
-    size_t count;
-    char **cells;       /* table: NCOLS per row */
-    size_t n, cap;
-};
-
-tw_cli_rows *tw_cli_rows_new(const char *format, int who)
-{
-    int f;
-    if (!format)
-        f = isatty(1) ? TW_CLI_TABLE : TW_CLI_JSON;
-    else if (strcmp(format, "table") == 0)
-        f = TW_CLI_TABLE;
-    else if (strcmp(format, "json") == 0)
-        f = TW_CLI_JSON;
-    else if (strcmp(format, "csv") == 0)
-        f = TW_CLI_CSV;
-    else
-        return NULL;
-    tw_cli_rows *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->format = f;
-    r->who = who;
-    if (f == TW_CLI_CSV)
-        puts(who ? "time,action,principal,principal_type,source_ip,region,event_source,account,error_code,id"
-                 : "time,event_name,event_source,principal,principal_type,source_ip,region,account,error_code,id");
-    return r;
-}
-
-static void json_field(const char *name, const char *v, int first)
-{
-    printf("%s\"%s\":", first ? "" : ",", name);
-    tw_cli_json_string(stdout, v, strlen(v));
-}
-
-static const char *who_text(const tw_archive_row *r, char *buf, size_t cap)
-{
-    /* an assumed role reads better as role/session, with the identity behind it */
-    if (*r->behind)
-        snprintf(buf, cap, "%s (%s)", r->principal, r->behind);
-    else
-        snprintf(buf, cap, "%s", r->principal);
-    return buf;
-}
-
-int tw_cli_rows_add(void *ud, const tw_archive_row *r)
-{
-    tw_cli_rows *rows = ud;
-    char t[40];
-    tw_cli_time(r->time_ms, t, sizeof t);
-    rows->count++;
-    if (rows->format == TW_CLI_JSON) {
-        printf("{\"time\":\"%s\",\"time_ms\":%" PRId64, t, r->time_ms);
-        json_field("id", r->id, 0);
-        json_field("eventName", r->event_name, 0);
-        json_field("eventSource", r->event_source, 0);
-        json_field("account", r->account, 0);
-        json_field("region", r->region, 0);
-        json_field("principal", r->principal, 0);
-        json_field("principalType", r->principal_type, 0);
-        json_field("role", r->role, 0);
-        json_field("session", r->session, 0);
-        json_field("behind", r->behind, 0);
-        json_field("sourceIPAddress", r->source_ip, 0);
-        json_field("errorCode", r->error_code, 0);
-        fputs(",\"event\":", stdout);
-        fwrite(r->json, 1, r->json_len, stdout);
-        puts("}");
-        return 0;
-    }
-    if (rows->format == TW_CLI_CSV) {
-        const char *v[10] = {t, r->event_name, r->event_source, r->principal, r->principal_type, r->source_ip,
-                             r->region, r->account, r->error_code, r->id};
-        if (rows->who) {
-            const char *w[10] = {t, r->event_name, r->principal, r->principal_type, r->source_ip, r->region,
-                                 r->event_source, r->account, r->error_code, r->id};
-            memcpy(v, w, sizeof v);
-        }
-        for (int i = 0; i < 10; i++) {
-            if (i)
-                putchar(',');
-            tw_cli_csv_field(stdout, v[i]);
-        }
-        putchar('\n');
-        return 0;
-    }
-    if (rows->n + NCOLS > rows->cap) {
-        size_t cap = rows->cap ? rows->cap * 2 : 64 * NCOLS;
-        char **c = realloc(rows->cells, cap * sizeof *c);
-        if (!c)
-            return 1;
-        rows->cells = c;
-        rows->cap = cap;
-    }
-    char who[1024];
-    const char *cells[NCOLS] = {t, r->event_name, who_text(r, who, sizeof who),
-                                rows->who ? r->principal_type : r->source_ip, rows->who ? r->source_ip : r->region,
-                                rows->who ? r->region : r->error_code};
-    for (int i = 0; i < NCOLS; i++)
-        rows->cells[rows->n++] = strdup(*cells[i] ? cells[i] : "-");
-    return 0;
-}
-
-size_t tw_cli_rows_end(tw_cli_rows *rows)
-{
-    if (!rows)
-        return 0;
-    size_t count = rows->count;
-    if (rows->format == TW_CLI_TABLE && rows->n) {
-        static const char *const head_q[NCOLS] = {"TIME", "EVENT", "PRINCIPAL", "SOURCE IP", "REGION", "ERROR"};
-        static const char *const head_w[NCOLS] = {"TIME", "ACTION", "PRINCIPAL", "TYPE", "SOURCE IP", "REGION"};
-        const char *const *head = rows->who ? head_w : head_q;
-        int w[NCOLS];
-        for (int c = 0; c < NCOLS; c++)
-            w[c] = (int)strlen(head[c]);
-        for (size_t i = 0; i < rows->n; i++) {
-            int len = rows->cells[i] ? (int)strlen(rows->cells[i]) : 1;
-            if (len > w[i % NCOLS])
-                w[i % NCOLS] = len;
-        }
-        for (int c = 0; c < NCOLS; c++)
-            printf("%-*s%s", c + 1 < NCOLS ? w[c] : 0, head[c], c + 1 < NCOLS ? "  " : "\n");
-        for (size_t i = 0; i < rows->n; i++) {
-            int c = (int)(i % NCOLS);
-            const char *v = rows->cells[i] ? rows->cells[i] : "?";
-            printf("%-*s%s", c + 1 < NCOLS ? w[c] : 0, v, c + 1 < NCOLS ? "  " : "\n");
-        }
-    }
-    for (size_t i = 0; i < rows->n; i++)
-        free(rows->cells[i]);
-    free(rows->cells);
-    free(rows);
-    fflush(stdout);
-    return count;
-}
-
-/* ---- query ---- */
+/* query --sigma reads the archive in pages of this many events (the filters given narrow them), until
+ * --limit of them matched a rule. */
+#define SIGMA_PAGE 1000
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: trailwatch query [filters] [--limit N] [--format table|json|csv]\n"
+            "usage: trailwatch query [filters] [--sigma PATH]... [--limit N] [--format table|json|csv]\n"
             "                        (--archive PATH | --data-dir DIR | -c FILE)\n\n"
             "Events from the archive that match every filter given, newest first. On a terminal: an\n"
             "aligned table (at most 100 rows unless --limit says otherwise); otherwise JSON lines (each\n"
-            "with the event as it was received, byte for byte) or CSV.\n\n"
+            "with the event as it was received, byte for byte but for line breaks, written as spaces so\n"
+            "that a row is one line) or CSV.\n\n"
             "filters:\n"
             "  --since DURATION      the last 7d, 12h, 30m ... (from now)\n"
             "  --from TIME, --to TIME  2021-07-28T12:00:00Z, 2021-07-28 or ms since 1970 (inclusive)\n"
@@ -173,13 +36,22 @@ static void usage(FILE *f)
             "  --resource R          events that name R: an ARN or id/name (i-0abc, sg-..., bucket, role)\n"
             "  --who W               events by W: an ARN, user, role or session name, service, sourceIdentity\n"
             "  --event-name NAME     this eventName\n"
+            "  --sigma PATH          only events that match a Sigma rule of PATH (a file or a folder of\n"
+            "                        .yml/.yaml, repeatable; docs/SIGMA.md), each with the rules it matched\n"
+            "                        (table: RULES, CSV: rules, JSON: \"rules\": [...]); the other filters\n"
+            "                        narrow the events read. A rule that cannot load is reported with its\n"
+            "                        line and left out (exit status 2 after the rows). Correlation rules are\n"
+            "                        not run: a query lists events, newest first, and stops at --limit,\n"
+            "                        while a correlation needs every event of its window in time order;\n"
+            "                        each is named on stderr (`trailwatch match --sigma` runs them)\n"
+            "  --placeholders FILE   values for Sigma's |expand placeholders ({name: [values]})\n"
             "output:\n"
             "  --limit N             at most N events (0 = all)\n"
             "  --cursor C            continue after the last page (its cursor is printed on stderr)\n"
             "  --format FORMAT       table, json (JSON lines) or csv\n"
             "  --timing              on stderr: the time from opening the archive to the last row\n"
             "archive:\n" TW_CLI_ARCHIVE_OPTIONS_HELP "  --help, -h            this text\n\n"
-            "Exit codes: 0 events found, 1 none, 2 bad arguments, 3 the archive failed.\n");
+            "Exit codes: 0 events found, 1 none, 2 bad arguments or a Sigma rule refused, 3 the archive failed.\n");
 }
 
 double tw_cli_seconds(void)
@@ -196,7 +68,115 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int tw_cmd_query(int argc, char **argv)
+/* ---- --sigma ---- */
+
+typedef struct sigma_scan {
+    tw_sigma_eval *ev;
+    tw_cli_rows *rows;
+    size_t want;         /* --limit (0: all) */
+    size_t found;        /* rows printed */
+    size_t seen;         /* archive rows read in the current page */
+    size_t stop_at;      /* the page's row at which `want` was reached (1-based); 0: not reached */
+    tw_status fail;      /* a failure that stops the scan (out of memory) */
+} sigma_scan;
+
+static int sigma_row(void *ud, const tw_archive_row *row)
+{
+    sigma_scan *s = ud;
+    size_t n;
+    const char *const *names;
+    tw_error err;
+    s->seen++;
+    tw_status rc = tw_sigma_eval_event(s->ev, row->json, row->json_len, &n, &names, &err);
+    if (rc == TW_ENOMEM || (!rc && n && tw_cli_rows_add_rules(s->rows, row, names, n))) {
+        s->fail = TW_ENOMEM;
+        return 1;
+    }
+    if (rc) /* archived events were valid JSON when stored: say which one and go on */
+        tw_cli_error("query: archived event %s skipped: %s", *row->id ? row->id : "(no id)", err.msg);
+    if (rc || !n)
+        return 0;
+    if (s->want && ++s->found >= s->want) {
+        s->stop_at = s->seen;
+        return 1;
+    }
+    if (!s->want)
+        s->found++;
+    return 0;
+}
+
+static int skip_row(void *ud, const tw_archive_row *row)
+{
+    (void)ud;
+    (void)row;
+    return 0;
+}
+
+static void report_rule(void *ctx, const char *msg)
+{
+    (void)ctx;
+    tw_cli_error("%s", msg);
+}
+
+/* The Sigma rules of paths, detections only (correlations named on stderr); NULL when none can run
+ * (reported). *refused counts the rules left out because they cannot load. */
+static tw_sigma_eval *sigma_load(char **paths, size_t n, const char *placeholders, size_t *refused)
+{
+    tw_limits lim;
+    tw_limits_default(&lim);
+    tw_error err;
+    tw_json_doc *doc = NULL;
+    if (placeholders && tw_cli_read_yaml(placeholders, &lim, &doc, &err)) {
+        tw_cli_error_status("--placeholders", &err);
+        return NULL;
+    }
+    tw_sigma_eval *ev = NULL;
+    if (tw_sigma_eval_new((const char *const *)paths, n, doc ? tw_json_root(doc) : NULL, &lim, 0, &ev, refused,
+                          report_rule, NULL, &err))
+        tw_cli_error_status("--sigma", &err);
+    tw_json_doc_free(doc);
+    const tw_sigma *rules = ev ? tw_sigma_eval_rules(ev) : NULL;
+    for (size_t i = 0; rules && i < tw_sigma_count(rules); i++) {
+        const tw_sigma_rule_info *r = tw_sigma_rule(rules, i);
+        if (r->kind == TW_SIGMA_CORRELATION && !r->refused)
+            tw_cli_error("%s:%u: rule \"%s\": a correlation (%s): not run by query, which lists events (trailwatch "
+                         "match --sigma runs correlations)", r->file, r->line, *r->title ? r->title : r->name,
+                         r->corr_type);
+    }
+    return ev;
+}
+
+/* The archive's events matching q, through the Sigma rules, page by page until --limit of them
+ * matched. When the limit is reached inside a page, the cursor printed is the one after that event:
+ * the page is asked for again up to it (the archive gives cursors only at the end of a page). */
+static tw_status sigma_find(tw_archive *a, tw_archive_query *q, sigma_scan *s, char *next, size_t cap, tw_error *err)
+{
+    char cur[TW_ARCHIVE_CURSOR_MAX] = "";
+    if (q->cursor)
+        snprintf(cur, sizeof cur, "%s", q->cursor);
+    s->want = q->limit;
+    for (;;) {
+        q->limit = SIGMA_PAGE;
+        q->cursor = cur[0] ? cur : NULL;
+        s->seen = 0;
+        tw_status rc = tw_archive_find(a, q, sigma_row, s, next, cap, err);
+        if (rc)
+            return rc;
+        if (s->fail) {
+            snprintf(err->msg, sizeof err->msg, "out of memory");
+            return err->code = s->fail;
+        }
+        if (s->stop_at) {
+            q->limit = s->stop_at;
+            return tw_archive_find(a, q, skip_row, NULL, next, cap, err);
+        }
+        if (!next[0])
+            return TW_OK;
+        snprintf(cur, sizeof cur, "%s", next);
+    }
+}
+
+static int query(int argc, char **argv, char **sigma)
 {
     static const struct option opts[] = {
         {"archive", required_argument, NULL, 'a'},  {"data-dir", required_argument, NULL, 'd'},
@@ -206,6 +186,7 @@ int tw_cmd_query(int argc, char **argv)
         {"who", required_argument, NULL, 'w'},      {"event-name", required_argument, NULL, 'e'},
         {"limit", required_argument, NULL, 'l'},    {"cursor", required_argument, NULL, 'C'},
         {"format", required_argument, NULL, 'F'},   {"timing", no_argument, NULL, 'T'},
+        {"sigma", required_argument, NULL, 'S'},    {"placeholders", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -213,6 +194,8 @@ int tw_cmd_query(int argc, char **argv)
     tw_archive_query q;
     memset(&q, 0, sizeof q);
     const char *since = NULL, *from = NULL, *to = NULL, *pattern = NULL, *limit = NULL, *format = NULL;
+    const char *placeholders = NULL;
+    size_t nsigma = 0;
     int c, timing = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -231,12 +214,18 @@ int tw_cmd_query(int argc, char **argv)
         case 'l': limit = optarg; break;
         case 'C': q.cursor = optarg; break;
         case 'F': format = optarg; break;
+        case 'S': sigma[nsigma++] = optarg; break;
+        case 'P': placeholders = optarg; break;
         case 'h': usage(stdout); return TW_EXIT_OK;
         default: usage(stderr); return TW_EXIT_USAGE;
         }
     }
     if (optind != argc) {
         tw_cli_error("query: unexpected argument '%s' (filters are options: see --help)", argv[optind]);
+        return TW_EXIT_USAGE;
+    }
+    if (placeholders && !nsigma) {
+        tw_cli_error("query: --placeholders is for --sigma rules: give --sigma PATH");
         return TW_EXIT_USAGE;
     }
     tw_error err;
@@ -272,20 +261,27 @@ int tw_cmd_query(int argc, char **argv)
         return TW_EXIT_USAGE;
     }
     q.pattern = ptext;
-    tw_cli_rows *rows = tw_cli_rows_new(format, 0);
+    tw_cli_rows *rows = tw_cli_rows_new(format, nsigma ? TW_CLI_ROWS_SIGMA : TW_CLI_ROWS_QUERY);
     if (!rows) {
         tw_cli_error("--format: '%s' is not table, json or csv", format ? format : "");
         free(ptext);
         return TW_EXIT_USAGE;
     }
-    if (!limit && rows->format == TW_CLI_TABLE)
+    if (!limit && tw_cli_rows_format(rows) == TW_CLI_TABLE)
         q.limit = 100;
+    sigma_scan scan;
+    memset(&scan, 0, sizeof scan);
+    scan.rows = rows;
+    size_t refused = 0;
     tw_archive *a = NULL;
     double t0 = tw_cli_seconds();
-    int code = tw_cli_archive_open(&loc, 1, &a);
+    int code = nsigma && !(scan.ev = sigma_load(sigma, nsigma, placeholders, &refused)) ? TW_EXIT_USAGE : TW_EXIT_OK;
+    if (!code)
+        code = tw_cli_archive_open(&loc, 1, &a);
     char next[TW_ARCHIVE_CURSOR_MAX];
     if (!code) {
-        tw_status s = tw_archive_find(a, &q, tw_cli_rows_add, rows, next, sizeof next, &err);
+        tw_status s = scan.ev ? sigma_find(a, &q, &scan, next, sizeof next, &err)
+                              : tw_archive_find(a, &q, tw_cli_rows_add, rows, next, sizeof next, &err);
         size_t n = tw_cli_rows_end(rows);
         rows = NULL;
         if (s) {
@@ -296,11 +292,24 @@ int tw_cmd_query(int argc, char **argv)
                 fprintf(stderr, "more: --cursor %s\n", next);
             if (timing)
                 fprintf(stderr, "timing: %zu rows in %.2f ms (open, query, output)\n", n, (tw_cli_seconds() - t0) * 1e3);
-            code = n ? TW_EXIT_OK : TW_EXIT_NO;
+            code = refused ? TW_EXIT_USAGE : n ? TW_EXIT_OK : TW_EXIT_NO;
         }
     }
     tw_cli_rows_end(rows);
     tw_archive_close(a);
+    tw_sigma_eval_free(scan.ev);
     free(ptext);
+    return code;
+}
+
+int tw_cmd_query(int argc, char **argv)
+{
+    char **sigma = calloc((size_t)argc + 1, sizeof *sigma);
+    if (!sigma) {
+        tw_cli_error("out of memory");
+        return TW_EXIT_FAIL;
+    }
+    int code = query(argc, argv, sigma);
+    free(sigma);
     return code;
 }

@@ -1,7 +1,6 @@
 /* cli/cmd_replay.c: `trailwatch replay`: archived events of a time range through the current rules (or
  * a rule file): a dry run counts what would have fired; --deliver sends the alerts as serve does. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,21 +277,6 @@ static int by_count(const void *a, const void *b)
     return x->n < y->n ? 1 : x->n > y->n ? -1 : strcmp(x->name, y->name);
 }
 
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void report(replay *r, int json, int deliver, uint64_t pending)
 {
     if (r->nrules)
@@ -303,7 +287,7 @@ static void report(replay *r, int json, int deliver, uint64_t pending)
         for (size_t i = 0; i < r->nrules; i++) {
             if (i)
                 putchar(',');
-            print_json_string(r->rules[i].name);
+            tw_cli_json_str(stdout, r->rules[i].name);
             printf(":%llu", (unsigned long long)r->rules[i].n);
         }
         printf("}");
@@ -329,19 +313,6 @@ static void report(replay *r, int json, int deliver, uint64_t pending)
     else if (deliver)
         printf("%llu alerts delivered (or dead-lettered: trailwatch dlq list --data-dir DIR)\n",
                (unsigned long long)r->alerts);
-}
-
-static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { (void)sig; interrupted = 1; }
-
-/* Waits until the replay server has nothing left to send (or wait_ms passed); returns what is left. */
-static uint64_t drain(tw_server *s, int64_t wait_ms)
-{
-    int64_t until = now_ms() + wait_ms;
-    uint64_t left;
-    while ((left = tw_server_pending(s)) && now_ms() < until && !interrupted)
-        usleep(50000);
-    return left;
 }
 
 typedef struct opts {
@@ -472,7 +443,7 @@ int tw_cmd_replay(int argc, char **argv)
     }
     replay r;
     memset(&r, 0, sizeof r);
-    tw_config *cfg = NULL, *run_cfg = NULL;
+    tw_config *cfg = NULL;
     tw_ruleset *rs = NULL;
     tw_sigma *sigma = NULL;
     char *pattern = NULL, dir[4096];
@@ -545,33 +516,12 @@ int tw_cmd_replay(int argc, char **argv)
         ex = TW_EXIT_FAIL;
         goto out;
     }
-    if (o.deliver) {
-        /* a second copy of the configuration: the server takes over the one it is given */
-        if (tw_config_load(o.config, &run_cfg, &nerrors, report_rule_error, NULL, &err)) {
-            tw_cli_error_status(NULL, &err);
-            ex = TW_EXIT_FAIL;
-            goto out;
-        }
-        if (!o.data_dir)
-            snprintf(dir, sizeof dir, "%s/replay", tw_config_data_dir(cfg));
-        tw_server_options so = {0, NULL, 1, o.data_dir ? o.data_dir : dir};
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        tw_config *given = run_cfg;
-        run_cfg = NULL;
-        if (tw_server_start(given, &so, &r.srv, &err)) {
-            tw_cli_error_status("replay", &err);
-            ex = tw_cli_exit_for(err.code);
-            goto out;
-        }
-    }
+    if (o.deliver && (ex = tw_cli_deliver_start(o.config, o.data_dir, "replay", &r.srv, dir, sizeof dir)))
+        goto out;
     tw_status rc = run(&r, from, to, pattern, &err);
     uint64_t pending = 0;
     if (r.srv) {
-        pending = rc ? 0 : drain(r.srv, wait_ms);
+        pending = rc ? 0 : tw_cli_deliver_drain(r.srv, wait_ms);
         tw_server_stop(r.srv);
     }
     if (rc) {
@@ -589,7 +539,6 @@ out:
     tw_sigma_free(sigma);
     tw_archive_close(r.ar);
     tw_config_free(cfg);
-    tw_config_free(run_cfg);
     free_replay(&r);
     free(pattern);
     free(o.sigma);

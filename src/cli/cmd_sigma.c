@@ -39,34 +39,16 @@ static void report(void *ctx, const char *msg)
     fprintf(stderr, "%s\n", msg);
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static int load(tw_sigma *s, char **paths, int n, const char *placeholders, size_t *refused)
 {
     tw_error err;
     if (placeholders) {
-        char *text = NULL;
-        size_t len = 0;
+        tw_limits lim;
+        tw_limits_default(&lim);
         tw_json_doc *doc = NULL;
-        tw_status rc = tw_read_file(placeholders, 64u << 20, &text, &len, &err);
-        if (!rc)
-            rc = tw_yaml_parse(text, len, NULL, &doc, &err);
+        tw_status rc = tw_cli_read_yaml(placeholders, &lim, &doc, &err);
         if (!rc)
             rc = tw_sigma_set_placeholders(s, tw_json_root(doc), &err);
-        free(text);
         tw_json_doc_free(doc);
         if (rc) {
             tw_cli_error_status(placeholders, &err);
@@ -149,22 +131,22 @@ int tw_cmd_sigma(int argc, char **argv)
             continue;
         }
         fputs("{\"name\":", stdout);
-        json_str(in->name);
+        tw_cli_json_str(stdout, in->name);
         fputs(",\"title\":", stdout);
-        json_str(in->title);
+        tw_cli_json_str(stdout, in->title);
         fputs(",\"id\":", stdout);
-        json_str(in->id);
+        tw_cli_json_str(stdout, in->id);
         fputs(",\"kind\":", stdout);
-        json_str(kind);
+        tw_cli_json_str(stdout, kind);
         fputs(",\"level\":", stdout);
-        json_str(in->level);
+        tw_cli_json_str(stdout, in->level);
         printf(",\"severity\":\"%s\",\"alerts\":%s,\"file\":", in->severity, in->alerts ? "true" : "false");
-        json_str(in->file);
+        tw_cli_json_str(stdout, in->file);
         printf(",\"line\":%u,\"tags\":[", in->line);
         for (size_t t = 0; t < in->ntags; t++) {
             if (t)
                 putchar(',');
-            json_str(in->tags[t]);
+            tw_cli_json_str(stdout, in->tags[t]);
         }
         puts("]}");
     }

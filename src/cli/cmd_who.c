@@ -69,7 +69,7 @@ int tw_cmd_who(int argc, char **argv)
         tw_cli_error_status("--to", &err);
         return TW_EXIT_USAGE;
     }
-    tw_cli_rows *rows = tw_cli_rows_new(format, 1);
+    tw_cli_rows *rows = tw_cli_rows_new(format, TW_CLI_ROWS_WHO);
     if (!rows) {
         tw_cli_error("--format: '%s' is not table, json or csv", format ? format : "");
         return TW_EXIT_USAGE;
