@@ -58,6 +58,11 @@ tw_status tw_archive_flush(tw_archive *a, tw_error *err);
 uint64_t tw_archive_committed(const tw_archive *a);
 /* Events this handle's commits dropped because their id was already stored. */
 uint64_t tw_archive_duplicates(const tw_archive *a);
+/* on = 1: tw_archive_add also looks each event's id up among the stored events (one index lookup per
+ * event) and returns TW_EEXIST at once for one already stored, for callers that act on new events
+ * only (ingest --alert alerts on what it adds). An event another writer stores between that add and
+ * this handle's commit is still dropped at the commit (and counted by tw_archive_duplicates). */
+void tw_archive_check_stored(tw_archive *a, int on);
 
 typedef struct tw_archive_query {
     int64_t from_ms, to_ms;   /* time range, inclusive; 0 = open */

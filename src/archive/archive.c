@@ -56,6 +56,8 @@ uint64_t tw_archive_committed(const tw_archive *a) { return a ? a->committed : 0
 
 uint64_t tw_archive_duplicates(const tw_archive *a) { return a ? a->dropped : 0; }
 
+void tw_archive_check_stored(tw_archive *a, int on) { a->check_stored = on; }
+
 tw_status tw_archive_flush(tw_archive *a, tw_error *err)
 {
     if (!a->recs.n)
@@ -158,7 +160,7 @@ tw_status tw_archive_add(tw_archive *a, const char *json, size_t len, int64_t re
         return s;
     if (*f.id) {
         stored_id c = {f.id, queued(a, f.id), err};
-        if (!c.found && !a->be->dedup_on_put) {
+        if (!c.found && (!a->be->dedup_on_put || a->check_stored)) {
             tw__arch_plan p;
             memset(&p, 0, sizeof p);
             p.has_term = 1;

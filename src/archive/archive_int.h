@@ -19,6 +19,7 @@
 struct tw_archive {
     tw__archive_backend *be;
     int readonly;
+    int check_stored;              /* tw_archive_check_stored: add looks ids up among stored events */
     tw_arena qa;                   /* queued bodies, strings and terms */
     TW_VEC(tw__arch_rec) recs;     /* the queue */
     TW_VEC(const char *) ids;      /* recs' ids ("" none), for the queue's own dedup */
