@@ -1,5 +1,5 @@
 /*
- * archive/pg_schema.h: the PostgreSQL archive's tables, daily partitions and retention (internal).
+ * archive/pg_schema.h: the PostgreSQL archive's tables, monthly partitions and retention (internal).
  *
  * Ownership: every function borrows the connection; nothing here keeps a pointer to it.
  *
@@ -8,7 +8,8 @@
  *   tw_meta(key, value)                  schema version
  *   tw_dicts(id, data)                   the codec's trained dictionaries (shared by every node)
  *   tw_events(k, id, columns, body)      PARTITION BY RANGE (k), one partition per UTC month
- *   tw_terms(h, k)                       PARTITION BY RANGE (k), one partition per UTC month
+ *   tw_post(b, k0, k1, data)             posting lists by term bucket (pg_post.h), PARTITION BY
+ *                                        RANGE (k0), one partition per UTC month
  * k is backend.h's time-ordered key (second << 18 | sequence), so a month is a range of keys.
  * Retention drops whole months (DROP TABLE of both tables' partitions, no vacuum debt); only the
  * month that straddles the cut is trimmed with DELETE, so a prune removes exactly what SQLite's does.

@@ -8,11 +8,14 @@
  * - Writes are one transaction per batch: binary COPY into the partitioned tables. Keys are
  *   allocated as SQLite allocates them (max(k) + 1 per second, in the batch's order), under an
  *   advisory lock that every writer of the database takes, so nodes never hand out the same key,
- *   and under that lock the batch's eventIDs are looked up (ID term within the event's second,
- *   confirmed on the stored id): an event already archived by any node is dropped and counted in
+ *   and under that lock the batch's eventIDs are looked up (the stored id within the event's
+ *   second, by the events' primary key; the term index is not needed for it): an event already archived by any node is dropped and counted in
  *   be->duplicates. tw_archive_add therefore does not ask the database per event (dedup_on_put).
- * - Reads page through the candidates by key (keyset pagination), so a caller that stops after a
- *   hundred rows does not make the server produce a million.
+ * - Terms are indexed as posting lists grouped by bucket (pg_post.h), one row per bucket and batch,
+ *   so an insert costs a few index entries per batch rather than one per term and event.
+ * - Reads page through the candidates by key (keyset pagination; with a term: its keys, decoded
+ *   from the bucket's rows, fetched in growing chunks), so a caller that stops after a hundred rows
+ *   does not make the server produce a million.
  * - A lost connection is re-established on the next call; a batch that failed on a lost
  *   connection is tried once more on a new one (the lookup under the lock makes that safe).
  */
@@ -26,6 +29,7 @@
 #include "archive/codec.h"
 #include "archive/extract.h"
 #include "archive/pg_copy.h"
+#include "archive/pg_post.h"
 #include "archive/pg_schema.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -46,7 +50,8 @@ typedef struct pg {
     uint32_t dict;
     int64_t *days; /* periods (months, by their first ms) whose partitions exist (sorted) */
     size_t ndays, days_cap;
-    tw__pg_copy ev, terms;
+    tw__pg_copy ev, terms; /* terms: the posting rows' COPY */
+    tw__pg_post post;
     tw_buf packed, bodies, sql, arr[4];
     size_t *body_off;
     int64_t *keys;
@@ -289,15 +294,15 @@ static size_t second_of(const pg *p, int64_t want)
     return a;
 }
 
-/* Under the lock: keys[i] = -1 for records already archived (by any node). LATERAL .. LIMIT 1
- * makes it one index probe per event (the ID term within the event's second: the partition is
- * chosen at run time), whatever the planner thinks of the table sizes; a hash join would read
- * whole partitions. */
+/* Under the lock: keys[i] = -1 for records already archived (by any node): an event with the same
+ * id within the same second (a repeat has the same eventTime). LATERAL .. LIMIT 1 makes it one range
+ * probe of the events' primary key per event (the partition is chosen at run time), whatever the
+ * planner thinks of the table sizes; a hash join would read whole partitions. */
 static tw_status find_stored(pg *p, const tw__arch_rec *recs, size_t n, uint64_t *dups, tw_error *err)
 {
-    tw_buf *h = &p->arr[0], *ids = &p->arr[1], *lo = &p->arr[2], *ix = &p->arr[3];
+    tw_buf *ids = &p->arr[1], *lo = &p->arr[2], *ix = &p->arr[3];
     size_t m = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 1; i < 4; i++) {
         tw_buf_reset(&p->arr[i]);
         tw__buf_putc(&p->arr[i], '{');
     }
@@ -310,24 +315,22 @@ static tw_status find_stored(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
         if (sec < p->nsecs && p->sec_lo[sec] == lo_k && p->sec_next[sec] == lo_k)
             continue; /* nothing stored in its second yet */
         const char *sep = m++ ? "," : "";
-        tw__buf_printf(h, "%s%" PRId32, sep, tw__arch_term(TW_ARCH_TERM_ID, recs[i].id, strlen(recs[i].id)));
         tw__buf_puts(ids, sep);
         array_text(ids, recs[i].id);
         tw__buf_printf(lo, "%s%" PRId64, sep, lo_k);
         tw__buf_printf(ix, "%s%zu", sep, i);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 1; i < 4; i++)
         if (tw__buf_putc(&p->arr[i], '}'))
             return tw__err(err, TW_ENOMEM, "archive: out of memory");
     if (!m)
         return TW_OK;
-    const char *vals[4] = {h->data, ids->data, lo->data, ix->data};
+    const char *vals[3] = {ids->data, lo->data, ix->data};
     PGresult *r = PQexecParams(p->c,
-                               "SELECT b.i FROM unnest($1::int[], $2::text[], $3::bigint[], $4::int[]) AS b(h, id, lo, i),"
-                               " LATERAL (SELECT 1 FROM tw_terms t JOIN tw_events e ON e.k = t.k"
-                               " WHERE t.h = b.h AND t.k >= b.lo AND t.k < b.lo + " TW__PG_KEY_SEQ_SQL
-                               " AND e.id = b.id LIMIT 1) x",
-                               4, NULL, vals, NULL, NULL, 0);
+                               "SELECT b.i FROM unnest($1::text[], $2::bigint[], $3::int[]) AS b(id, lo, i),"
+                               " LATERAL (SELECT 1 FROM tw_events e WHERE e.k >= b.lo AND e.k < b.lo + "
+                               TW__PG_KEY_SEQ_SQL " AND e.id = b.id LIMIT 1) x",
+                               3, NULL, vals, NULL, NULL, 0);
     tw_status s = TW_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s = tw__pg_fail(p->c, r, "looking up the batch's events", err);
@@ -466,6 +469,8 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
         goto fail;
     tw__pg_copy_reset(&p->ev);
     tw__pg_copy_reset(&p->terms);
+    p->post.npairs = 0;
+    int64_t sec = INT64_MIN, period = 0;
     for (size_t i = 0; i < n; i++) {
         const tw__arch_rec *r = &recs[i];
         if (p->keys[i] == -1)
@@ -482,15 +487,20 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
         tw__pg_copy_int4(&p->ev, (int32_t)p->dict);
         tw__pg_copy_int4(&p->ev, (int32_t)r->body_len);
         tw__pg_copy_bytea(&p->ev, p->bodies.data + p->body_off[i], p->body_off[i + 1] - p->body_off[i]);
-        for (size_t t = 0; t < r->nterms; t++) {
-            tw__pg_copy_row(&p->terms, 2);
-            tw__pg_copy_int4(&p->terms, r->terms[t]);
-            tw__pg_copy_int8(&p->terms, p->keys[i]);
+        if (tw__arch_key_lo(r->time_ms) != sec) {
+            int64_t end;
+            sec = tw__arch_key_lo(r->time_ms);
+            tw__pg_period_of(r->time_ms, &period, &end);
         }
+        for (size_t t = 0; t < r->nterms; t++)
+            if ((s = tw__pg_post_add(&p->post, period, r->terms[t], p->keys[i], err)))
+                goto fail;
     }
+    if ((s = tw__pg_post_copy(&p->post, &p->terms, err)))
+        goto fail;
     if ((s = copy_in(p, "COPY tw_events FROM STDIN (FORMAT binary)", &p->ev, err)))
         goto fail;
-    if ((s = copy_in(p, "COPY tw_terms FROM STDIN (FORMAT binary)", &p->terms, err)))
+    if ((s = copy_in(p, "COPY tw_post FROM STDIN (FORMAT binary)", &p->terms, err)))
         goto fail;
     return tw__pg_exec(p->c, "COMMIT", "committing events", err);
 fail:
@@ -575,33 +585,126 @@ static tw_status body_of(pg *p, const PGresult *r, int row, const char **body, s
     return tw__block_body(&p->blk, 0, body, len, err);
 }
 
+/* Calls cb for one page of rows (binary: k, dict, body); *last = the key of the last row given,
+ * *stop when cb asked to stop. */
+static tw_status give_rows(pg *p, PGresult *r, tw__arch_cand_fn cb, void *ud, int64_t *last, int *stop, tw_error *err)
+{
+    tw_status s;
+    for (int i = 0; i < PQntuples(r) && !*stop; i++) {
+        const char *body;
+        size_t len;
+        int64_t key = be64(PQgetvalue(r, i, 0));
+        if ((s = body_of(p, r, i, &body, &len, err)))
+            return s;
+        int c = cb(ud, key, body, len);
+        if (c < 0)
+            return err && err->code ? err->code : TW_EINVAL;
+        *stop = c > 0;
+        *last = key;
+    }
+    return TW_OK;
+}
+
+/* A term's events: the keys from its bucket's posting rows, then the events by key in growing
+ * chunks (a key whose event was pruned, or that the columns rule out, gives no row). */
+static tw_status find_term(pg *p, const tw__arch_plan *plan, tw__arch_cand_fn cb, void *ud, tw_error *err)
+{
+    int64_t lo, hi, mlo = INT64_MIN;
+    key_range(plan, &lo, &hi);
+    if (lo > hi)
+        return TW_OK;
+    if (lo != INT64_MIN) {
+        /* a row lies within one month: one that reaches lo starts in lo's month or later */
+        int64_t pl, ph;
+        tw__pg_period_of(tw__arch_key_time(lo), &pl, &ph);
+        mlo = tw__arch_key_lo(pl);
+    }
+    char b_s[16], lo_s[24], hi_s[24], mlo_s[24];
+    snprintf(b_s, sizeof b_s, "%" PRId32, tw__pg_post_bucket(plan->term));
+    snprintf(lo_s, sizeof lo_s, "%" PRId64, lo);
+    snprintf(hi_s, sizeof hi_s, "%" PRId64, hi);
+    snprintf(mlo_s, sizeof mlo_s, "%" PRId64, mlo);
+    const char *pv[4] = {b_s, mlo_s, hi_s, lo_s};
+    PGresult *r = PQexecParams(p->c,
+                               "SELECT k0, data FROM tw_post WHERE b = $1 AND k0 BETWEEN $2 AND $3 AND k1 >= $4"
+                               " ORDER BY k0",
+                               4, NULL, pv, NULL, NULL, 1);
+    tw_status s = TW_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = tw__pg_fail(p->c, r, "reading the index", err);
+        PQclear(r);
+        return s;
+    }
+    tw__pg_post_start(&p->post);
+    for (int i = 0; i < PQntuples(r) && !s; i++)
+        s = tw__pg_post_decode(&p->post, plan->term, be64(PQgetvalue(r, i, 0)),
+                               (const unsigned char *)PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), lo, hi, err);
+    PQclear(r);
+    if (s || !p->post.nkeys)
+        return s;
+    tw__pg_post_sort(&p->post, !plan->oldest_first);
+
+    const char *vals[1 + TW_ARCH_NCOLS * TW_ARCH_PLAN_VALUES];
+    int np = 1, none;
+    tw_buf *sql = &p->sql, *arr = &p->arr[0];
+    tw_buf_reset(sql);
+    tw__buf_puts(sql, "SELECT e.k, e.dict, e.body FROM tw_events e WHERE e.k = ANY($1::bigint[])");
+    col_filters(plan, sql, vals, &np, &none);
+    if (none)
+        return TW_OK;
+    tw__buf_printf(sql, " ORDER BY e.k %s", plan->oldest_first ? "ASC" : "DESC");
+    if (tw_buf_error(sql))
+        return tw__err(err, TW_ENOMEM, "archive: out of memory");
+    size_t page = PAGE_FIRST;
+    int stop = 0;
+    for (size_t at = 0; at < p->post.nkeys && !stop;) {
+        size_t end = p->post.nkeys - at < page ? p->post.nkeys : at + page;
+        tw_buf_reset(arr);
+        tw__buf_putc(arr, '{');
+        for (size_t i = at; i < end; i++)
+            tw__buf_printf(arr, "%s%" PRId64, i > at ? "," : "", p->post.keys[i]);
+        if (tw__buf_putc(arr, '}'))
+            return tw__err(err, TW_ENOMEM, "archive: out of memory");
+        vals[0] = arr->data;
+        r = PQexecParams(p->c, sql->data, np, NULL, vals, NULL, NULL, 1);
+        int64_t last = 0;
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            s = tw__pg_fail(p->c, r, "querying", err);
+        else
+            s = give_rows(p, r, cb, ud, &last, &stop, err);
+        PQclear(r);
+        if (s)
+            return s;
+        at = end;
+        if (page < PAGE_MAX)
+            page *= 4;
+    }
+    return TW_OK;
+}
+
 static tw_status pg_find(tw__archive_backend *b, const tw__arch_plan *plan, tw__arch_cand_fn cb, void *ud,
                          tw_error *err)
 {
     pg *p = (pg *)b;
-    const char *vals[4 + TW_ARCH_NCOLS * TW_ARCH_PLAN_VALUES];
-    char lo_s[24], hi_s[24], term_s[16], lim_s[16];
-    int np = 4, none;
+    const char *vals[3 + TW_ARCH_NCOLS * TW_ARCH_PLAN_VALUES];
+    char lo_s[24], hi_s[24], lim_s[16];
+    int np = 3, none;
     tw_status s;
     if ((s = alive(p, err)))
         return s;
+    if (plan->has_term)
+        return find_term(p, plan, cb, ud, err);
     tw_buf *sql = &p->sql;
     tw_buf_reset(sql);
-    if (plan->has_term)
-        tw__buf_puts(sql, "SELECT t.k, e.dict, e.body FROM tw_terms t JOIN tw_events e ON e.k = t.k"
-                         " WHERE t.h = $3 AND t.k BETWEEN $1 AND $2");
-    else
-        tw__buf_puts(sql, "SELECT e.k, e.dict, e.body FROM tw_events e WHERE e.k BETWEEN $1 AND $2 AND $3::int IS NULL");
+    tw__buf_puts(sql, "SELECT e.k, e.dict, e.body FROM tw_events e WHERE e.k BETWEEN $1 AND $2");
     col_filters(plan, sql, vals, &np, &none);
     if (none)
         return TW_OK;
-    tw__buf_printf(sql, " ORDER BY %s %s LIMIT $4", plan->has_term ? "t.k" : "e.k", plan->oldest_first ? "ASC" : "DESC");
+    tw__buf_printf(sql, " ORDER BY e.k %s LIMIT $3", plan->oldest_first ? "ASC" : "DESC");
     if (tw_buf_error(sql))
         return tw__err(err, TW_ENOMEM, "archive: out of memory");
     int64_t lo, hi;
     key_range(plan, &lo, &hi);
-    snprintf(term_s, sizeof term_s, "%" PRId32, plan->term);
-    vals[2] = plan->has_term ? term_s : NULL;
     int page = PAGE_FIRST;
     while (lo <= hi) {
         snprintf(lo_s, sizeof lo_s, "%" PRId64, lo);
@@ -609,7 +712,7 @@ static tw_status pg_find(tw__archive_backend *b, const tw__arch_plan *plan, tw__
         snprintf(lim_s, sizeof lim_s, "%d", page);
         vals[0] = lo_s;
         vals[1] = hi_s;
-        vals[3] = lim_s;
+        vals[2] = lim_s;
         PGresult *r = PQexecParams(p->c, sql->data, np, NULL, vals, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             s = tw__pg_fail(p->c, r, "querying", err);
@@ -617,28 +720,17 @@ static tw_status pg_find(tw__archive_backend *b, const tw__arch_plan *plan, tw__
             return s;
         }
         int rows = PQntuples(r), stop = 0;
-        for (int i = 0; i < rows && !stop; i++) {
-            const char *body;
-            size_t len;
-            int64_t key = be64(PQgetvalue(r, i, 0));
-            if ((s = body_of(p, r, i, &body, &len, err))) {
-                PQclear(r);
-                return s;
-            }
-            int c = cb(ud, key, body, len);
-            if (c < 0) {
-                PQclear(r);
-                return err && err->code ? err->code : TW_EINVAL;
-            }
-            stop = c > 0;
-            if (plan->oldest_first)
-                lo = key + 1;
-            else
-                hi = key - 1;
-        }
+        int64_t last = 0;
+        s = give_rows(p, r, cb, ud, &last, &stop, err);
         PQclear(r);
+        if (s)
+            return s;
         if (stop || rows < page)
             break;
+        if (plan->oldest_first)
+            lo = last + 1;
+        else
+            hi = last - 1;
         if (page < PAGE_MAX)
             page *= 4;
     }
@@ -697,7 +789,7 @@ static tw_status pg_stats(tw__archive_backend *b, tw_archive_stats *o, tw_error 
     PGresult *r = PQexec(p->c, "SELECT count(*), min(k), max(k), coalesce(sum(raw), 0), coalesce(sum(octet_length(body)), 0),"
                                " (SELECT count(*) FROM tw_dicts),"
                                " (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('tw_events'))"
-                               " + (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('tw_terms'))"
+                               " + (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('tw_post'))"
                                " FROM tw_events");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         s = tw__pg_fail(p->c, r, "reading statistics", err);
@@ -743,6 +835,7 @@ static void pg_close(tw__archive_backend *b)
     free(p->days);
     tw__pg_copy_free(&p->ev);
     tw__pg_copy_free(&p->terms);
+    tw__pg_post_free(&p->post);
     tw__buf_free(&p->packed);
     tw__buf_free(&p->bodies);
     tw__buf_free(&p->sql);
@@ -773,6 +866,7 @@ tw_status tw__archive_pg_open(const tw_archive_opts *o, tw__archive_backend **ou
     p->readonly = o->readonly;
     tw__pg_copy_init(&p->ev, TW_ARCHIVE_PG_BATCH_BYTES);
     tw__pg_copy_init(&p->terms, TW_ARCHIVE_PG_BATCH_BYTES);
+    tw__pg_post_init(&p->post);
     tw__buf_init(&p->packed, 0);
     tw__buf_init(&p->bodies, TW_ARCHIVE_PG_BATCH_BYTES);
     tw__buf_init(&p->sql, 0);

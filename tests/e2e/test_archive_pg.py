@@ -52,14 +52,14 @@ class ArchivePostgresTest(unittest.TestCase):
         # Every month the records fall on is a partition of both tables, and nothing else is.
         parts = {r[0] for r in self.pg.psql(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent IN ('tw_events'::regclass, 'tw_terms'::regclass)")}
+            " WHERE i.inhparent IN ('tw_events'::regclass, 'tw_post'::regclass)")}
         self.assertIn("tw_events_202107", parts)
-        self.assertIn("tw_terms_202107", parts)
+        self.assertIn("tw_post_202107", parts)
         self.assertIn("tw_events_202307", parts)
         # The prune (last test) at 2021-07-30T12:00Z dropped the months before July 2021 whole
         # (2016-04 and 2020-09 held records) and trimmed July.
         self.assertNotIn("tw_events_202009", parts)
-        self.assertNotIn("tw_terms_202009", parts)
+        self.assertNotIn("tw_post_202009", parts)
         self.assertNotIn("tw_events_201604", parts)
         self.assertEqual(self.pg.psql("SELECT count(*) FROM tw_events WHERE k < (1627646400::bigint - 1767225600) * 262144")[0][0], "0")
         self.assertNotEqual(self.pg.psql("SELECT count(*) FROM tw_events_202107")[0][0], "0")
