@@ -77,8 +77,9 @@ int tw_cmd_query(int argc, char **argv);   /* cmd_query.c */
 int tw_cmd_who(int argc, char **argv);     /* cmd_who.c */
 int tw_cmd_archive(int argc, char **argv); /* cmd_archive.c */
 
-/* Where the archive is (cmd_archive.c): --archive PATH, else --data-dir DIR or -c FILE's data
- * directory + "/archive.db". Prints the error and returns an exit code (0 = found). */
+/* Where the archive is (cmd_archive.c): --archive PATH (or a PostgreSQL DSN), else --data-dir DIR's
+ * archive.db, or -c FILE's archive (archive.path, data_dir/archive.db, or archive.dsn with backend
+ * postgres). Prints the error and returns an exit code (0 = found). */
 typedef struct tw_cli_archive_loc {
     const char *archive, *data_dir, *config;
 } tw_cli_archive_loc;
@@ -89,6 +90,8 @@ typedef struct tw_cli_archive_loc {
     "  --config, -c FILE     or the archive of this configuration (its data_dir, archive.path)\n"
 struct tw_archive;
 int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, struct tw_archive **out);
+/* 1 when an --archive value is a libpq connection string or URI (a PostgreSQL archive), not a file. */
+int tw_cli_archive_is_dsn(const char *s);
 /* 2021-07-28T12:00:00Z (UTC, seconds; milliseconds when not whole). */
 void tw_cli_time(int64_t ms, char *out, size_t cap);
 /* A JSON string of n bytes to f, escaped. */

@@ -13,42 +13,56 @@
 #include "trailwatch/server.h"
 
 /* A libpq connection string or URI rather than a file name: the archive is in PostgreSQL. */
-static int is_dsn(const char *s)
+int tw_cli_archive_is_dsn(const char *s)
 {
     return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 || strstr(s, "host=") ||
            strstr(s, "dbname=");
+}
+
+static int open_pg(const char *dsn, int readonly, tw_archive **out)
+{
+    tw_error err;
+    tw_archive_opts po = {TW_ARCHIVE_POSTGRES, NULL, dsn, readonly};
+    tw_status ps = tw_archive_open(out, &po, &err);
+    if (ps) {
+        tw_cli_error_status("", &err); /* names host and port, never a password */
+        return ps == TW_ENOTFOUND || ps == TW_EINVAL ? TW_EXIT_USAGE : TW_EXIT_FAIL;
+    }
+    return TW_EXIT_OK;
 }
 
 int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, tw_archive **out)
 {
     char path[4096];
     tw_error err;
-    tw_config *cfg = NULL;
     int given = !!loc->archive + !!loc->data_dir + !!loc->config;
     if (given != 1) {
         tw_cli_error("name the archive with one of --archive PATH, --data-dir DIR or -c FILE");
         return TW_EXIT_USAGE;
     }
-    if (loc->archive && is_dsn(loc->archive)) {
-        tw_archive_opts po = {TW_ARCHIVE_POSTGRES, NULL, loc->archive, readonly};
-        tw_status ps = tw_archive_open(out, &po, &err);
-        if (ps) {
-            tw_cli_error_status("", &err); /* names host and port, never a password */
-            return ps == TW_ENOTFOUND || ps == TW_EINVAL ? TW_EXIT_USAGE : TW_EXIT_FAIL;
-        }
-        return TW_EXIT_OK;
-    }
+    if (loc->archive && tw_cli_archive_is_dsn(loc->archive))
+        return open_pg(loc->archive, readonly, out);
     if (loc->archive) {
         snprintf(path, sizeof path, "%s", loc->archive);
     } else if (loc->data_dir) {
         snprintf(path, sizeof path, "%s/archive.db", loc->data_dir);
     } else {
+        /* the configuration's archive as serve opens it: archive.path or data_dir/archive.db, or
+         * its PostgreSQL (archive.backend postgres, archive.dsn) */
+        tw_config *cfg = NULL;
         size_t nerrors;
         if (tw_config_load(loc->config, &cfg, &nerrors, NULL, NULL, &err)) {
             tw_cli_error_status(loc->config, &err);
             return TW_EXIT_USAGE;
         }
-        snprintf(path, sizeof path, "%s/archive.db", tw_config_data_dir(cfg));
+        int backend = 0;
+        const char *dsn = NULL;
+        tw_config_archive(cfg, path, sizeof path, &backend, &dsn);
+        if (backend) {
+            int code = open_pg(dsn ? dsn : "", readonly, out);
+            tw_config_free(cfg);
+            return code;
+        }
         tw_config_free(cfg);
     }
     if (!readonly) {

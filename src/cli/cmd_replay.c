@@ -491,8 +491,10 @@ int tw_cmd_replay(int argc, char **argv)
     if (cfg)
         tw_config_archive(cfg, apath, sizeof apath, &backend, &dsn);
     if (o.archive) {
+        /* a file, or a PostgreSQL archive named by its connection string */
         snprintf(apath, sizeof apath, "%s", o.archive);
-        backend = 0;
+        backend = tw_cli_archive_is_dsn(o.archive);
+        dsn = backend ? o.archive : NULL;
     }
     tw_archive_opts ao = {backend ? TW_ARCHIVE_POSTGRES : TW_ARCHIVE_SQLITE, apath, dsn, 1};
     if (tw_archive_open(&r.ar, &ao, &err)) {
