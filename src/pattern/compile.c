@@ -279,7 +279,7 @@ static uint32_t node_for(cstate *c, const char *prefix, size_t len, uint32_t nse
         free(key);
     if (id == TW_NONE || !added)
         return id;
-    tw__node n = {TW_NONE, TW_NONE, 0, 0, 0};
+    tw__node n = {.field = TW_NONE, .dfield = TW_NONE};
     VEC_PUSH(c->nodes_v, n, fail);
     return id;
 fail:
@@ -789,6 +789,31 @@ fail:
     return -1;
 }
 
+/* A prefix or suffix is a poor anchor alone ("Put" begins hundreds of operations, across services):
+ * when the conjunction also has an exact string predicate on another field, the two are filed as a
+ * composite anchor instead, whose candidates are a subset of the prefix's. Moves that exact predicate
+ * (the cheapest such) to the front, so composite() takes it and then the prefix. */
+static void prefer_composite(const tw_ruleset *rs, uint32_t *pv, uint32_t npred)
+{
+    const tw__pred *a = &rs->preds[pv[0]];
+    if (npred < 2 || all_kinds(rs, a, 0) || !all_kinds(rs, a, 1))
+        return;
+    for (uint32_t i = 1; i < npred; i++) {
+        const tw__pred *q = &rs->preds[pv[i]];
+        if (q->field == a->field || !all_kinds(rs, q, 0) || (uint64_t)q->nm * a->nm > 64)
+            continue;
+        int long_value = 0;
+        for (uint32_t k = 0; k < q->nm; k++)
+            long_value |= rs->matchers[q->moff + k].len > 256;
+        if (long_value)
+            continue;
+        uint32_t x = pv[i];
+        memmove(pv + 1, pv, i * sizeof *pv);
+        pv[0] = x;
+        return;
+    }
+}
+
 /* Files each conjunction under its anchor and orders its predicates (anchor, then cheapest first). */
 static tw_status choose_anchors(cstate *c)
 {
@@ -827,6 +852,8 @@ static tw_status choose_anchors(cstate *c)
             VEC_PUSH(c->always_v, ci, fail);
             continue;
         }
+        if (!cj->boolean)
+            prefer_composite(rs, pv, cj->npred);
         const tw__pred *p = &c->rs->preds[pv[0]];
         /* An exact / prefix / suffix key found the conjunction only if the value has it. */
         cj->nanchor = !cj->boolean && all_kinds(rs, p, 1);
@@ -1150,7 +1177,32 @@ static tw_status build_trie(cstate *c)
         if (!dup)
             rs->trans[slot] = e;
     }
-    rs->memory += size * sizeof *rs->trans + c->keypool.cap;
+    /* The same edges as per-node lists (counted, then placed), for nodes with few children. */
+    uint32_t nkids = 0;
+    for (uint32_t i = 0; i < rs->nnodes; i++)
+        rs->nodes[i].nkids = 0;
+    for (uint32_t s = 0; s <= rs->trans_mask; s++)
+        if (rs->trans[s].hash)
+            rs->nodes[rs->trans[s].from].nkids++;
+    for (uint32_t i = 0; i < rs->nnodes; i++) {
+        rs->nodes[i].kid_off = nkids;
+        if (rs->nodes[i].nkids <= TW_NODE_KIDS_MAX)
+            nkids += rs->nodes[i].nkids;
+        rs->nodes[i].nkids = 0;
+    }
+    if (!(rs->kids = calloc(nkids + 1, sizeof *rs->kids)))
+        return oom(c);
+    for (uint32_t s = 0; s <= rs->trans_mask; s++) {
+        const tw__trans *t = &rs->trans[s];
+        if (!t->hash)
+            continue;
+        tw__node *n = &rs->nodes[t->from];
+        uint32_t end = n + 1 < rs->nodes + rs->nnodes ? n[1].kid_off : nkids;
+        if (n->kid_off + n->nkids < end) /* else more than TW_NODE_KIDS_MAX: hashed */
+            rs->kids[n->kid_off + n->nkids] = (tw__kid){tw__key_head(pool + t->koff, t->klen), t->klen, t->koff, t->to};
+        n->nkids++;
+    }
+    rs->memory += size * sizeof *rs->trans + (nkids + 1) * sizeof *rs->kids + c->keypool.cap;
     if (!(rs->keypool = tw__buf_detach(&c->keypool, NULL)))
         return oom(c);
     return TW_OK;
@@ -1403,6 +1455,7 @@ void tw_ruleset_free(tw_ruleset *rs)
     free(rs->names);
     free(rs->nodes);
     free(rs->trans);
+    free(rs->kids);
     free(rs->keypool);
     free(rs->fields);
     free(rs->lens);
@@ -1437,11 +1490,8 @@ const char *tw_ruleset_name(const tw_ruleset *rs, size_t index)
 
 size_t tw_ruleset_memory(const tw_ruleset *rs) { return rs ? rs->memory : 0; }
 
-uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len)
+uint32_t tw__ruleset_child_hashed(const tw_ruleset *rs, uint32_t from, const char *key, size_t len)
 {
-    const tw__node *n = &rs->nodes[from];
-    if (!(n->keylens & ((uint64_t)1 << (len < 63 ? len : 63))) || !(n->keysig & ((uint64_t)1 << tw__key_sig(key, len))))
-        return TW_NONE;
     uint64_t h = tw__trans_hash(from, key, len);
     for (uint32_t slot = (uint32_t)h & rs->trans_mask;; slot = (slot + 1) & rs->trans_mask) {
         const tw__trans *t = &rs->trans[slot];

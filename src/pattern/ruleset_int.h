@@ -17,6 +17,7 @@
 #define TW_PATTERN_RULESET_INT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "common/hash.h"
 #include "pattern/affix.h"
@@ -33,7 +34,30 @@ typedef struct tw__node {
     uint32_t has_children;    /* some field path continues below */
     uint64_t keylens;         /* bit n: a child key of n bytes exists (bit 63: 63 or more) */
     uint64_t keysig;          /* bit tw__key_sig(key): a child key with that signature exists */
+    uint32_t kid_off, nkids;  /* its edges in rs->kids, when nkids <= TW_NODE_KIDS_MAX (else hashed) */
 } tw__node;
+
+/* A node's edges as a list compared by length and first 8 bytes: for the few keys a node has, a
+ * scan costs less than hashing every key an event spells (most are turned away by the length). */
+#define TW_NODE_KIDS_MAX 24u
+
+typedef struct tw__kid {
+    uint64_t head;            /* the key's first 8 bytes, zero-padded */
+    uint32_t klen, koff;      /* key bytes in keypool */
+    uint32_t to;
+} tw__kid;
+
+/* The first 8 bytes of a key, zero-padded (the tw__kid.head form). */
+static inline uint64_t tw__key_head(const char *k, size_t len)
+{
+    uint64_t h = 0;
+    if (len >= 8)
+        memcpy(&h, k, 8);
+    else
+        for (size_t i = 0; i < len; i++)
+            h |= (uint64_t)(unsigned char)k[i] << (8 * i);
+    return h;
+}
 
 /* A cheap signature of an object key (length and two bytes), so most keys no rule names are turned
  * away by one bit test instead of a hash lookup. */
@@ -153,6 +177,7 @@ struct tw_ruleset {
     tw__node *nodes;                /* node 0 = the event's root object */
     uint32_t trans_mask;
     tw__trans *trans;
+    tw__kid *kids;                  /* per node, contiguous (tw__node.kid_off) */
     char *keypool;
     uint32_t detail_node;           /* node of "detail" (TW_NONE if no rule looks inside detail) */
 
@@ -189,8 +214,26 @@ struct tw_ruleset {
     size_t memory;
 };
 
-/* Trie step: the child of `from` for the object key, or TW_NONE. */
-uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len);
+/* Trie step through the hash table (nodes with more than TW_NODE_KIDS_MAX edges). */
+uint32_t tw__ruleset_child_hashed(const tw_ruleset *rs, uint32_t from, const char *key, size_t len);
+
+/* Trie step: the child of `from` for the object key, or TW_NONE. Inline: the walk calls it for
+ * every key on a named path, and most are turned away by the first test. */
+static inline uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len)
+{
+    const tw__node *n = &rs->nodes[from];
+    if (!(n->keylens & ((uint64_t)1 << (len < 63 ? len : 63))) || !(n->keysig & ((uint64_t)1 << tw__key_sig(key, len))))
+        return TW_NONE;
+    if (n->nkids > TW_NODE_KIDS_MAX)
+        return tw__ruleset_child_hashed(rs, from, key, len);
+    uint64_t head = tw__key_head(key, len);
+    const tw__kid *k = rs->kids + n->kid_off;
+    for (uint32_t i = 0; i < n->nkids; i++)
+        if (k[i].klen == len && k[i].head == head &&
+            (len <= 8 || memcmp(rs->keypool + k[i].koff + 8, key + 8, len - 8) == 0))
+            return k[i].to;
+    return TW_NONE;
+}
 
 /* Anchor lookup: the entry for (namespace, field, tag, key) or NULL. */
 const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t ns, uint32_t field, uint32_t tag,

@@ -270,6 +270,44 @@ TW_TEST(anchored_conjunctions_test_the_rest)
     NO(p4, "{\"r\":[{\"a\":\"s\",\"b\":\"y\"},{\"a\":\"t\",\"b\":\"x\"}]}");
 }
 
+/* A prefix with an exact value on another field is anchored on the pair: both must hold, alone or
+ * with the exact value among several, and with the values in arrays. */
+TW_TEST(prefix_with_exact_value_anchors_on_both)
+{
+    const char *p = "{\"s\":[\"iam\",\"sts\"],\"n\":[{\"prefix\":\"Create\"}]}";
+    YES(p, "{\"s\":\"sts\",\"n\":\"CreateRole\"}");
+    YES(p, "{\"s\":\"iam\",\"n\":\"Create\"}");
+    NO(p, "{\"s\":\"ec2\",\"n\":\"CreateRole\"}");
+    NO(p, "{\"s\":\"iam\",\"n\":\"DeleteRole\"}");
+    NO(p, "{\"n\":\"CreateRole\"}");
+    YES(p, "{\"s\":[\"ec2\",\"iam\"],\"n\":[\"Get\",\"CreateUser\"]}");
+    const char *q = "{\"t\":[\"IAMUser\"],\"n\":[{\"suffix\":\"Role\"}],\"x\":[{\"exists\":false}]}";
+    YES(q, "{\"t\":\"IAMUser\",\"n\":\"AssumeRole\"}");
+    NO(q, "{\"t\":\"IAMUser\",\"n\":\"AssumeRole\",\"x\":1}");
+    NO(q, "{\"t\":\"Root\",\"n\":\"AssumeRole\"}");
+}
+
+/* Object keys are found by length and bytes, also past the first 8 and on a node with many keys. */
+TW_TEST(keys_by_length_and_bytes)
+{
+    YES("{\"abcdefghX\":[\"1\"]}", "{\"abcdefghX\":\"1\"}");
+    NO("{\"abcdefghX\":[\"1\"]}", "{\"abcdefghY\":\"1\"}");
+    NO("{\"abcdefgh\":[\"1\"]}", "{\"abcdefghX\":\"1\"}");
+    NO("{\"abc\":[\"1\"]}", "{\"abd\":\"1\",\"ab\":\"1\",\"abcd\":\"1\"}");
+    YES("{\"a\":{\"bcdefghijk\":[\"1\"]}}", "{\"a.bcdefghijk\":\"1\"}");
+    char pat[2048], ev[256];
+    size_t n = 0;
+    n += (size_t)snprintf(pat + n, sizeof pat - n, "{\"o\":{");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(pat + n, sizeof pat - n, "%s\"key%02d\":[{\"exists\":%s}]", i ? "," : "",
+                              i, i == 39 ? "true" : "false");
+    snprintf(pat + n, sizeof pat - n, "}}");
+    snprintf(ev, sizeof ev, "{\"o\":{\"key39\":0}}");
+    YES(pat, ev);
+    snprintf(ev, sizeof ev, "{\"o\":{\"key39\":0,\"key07\":0}}");
+    NO(pat, ev);
+}
+
 TW_TEST(many_rules_report_all_matches_in_order)
 {
     tw_ruleset_builder *b;
