@@ -233,13 +233,15 @@ static void *writer_main(void *arg)
         } else if (list) {
             tw_error err;
             tw_status rc = TW_OK;
-            uint64_t before = tw_archive_committed(a->ar);
+            uint64_t before = tw_archive_committed(a->ar), dups = tw_archive_duplicates(a->ar);
             for (chunk *c = list; c && !rc; c = c->next)
                 rc = write_chunk(a, c, &err);
             if (!rc)
                 rc = tw_archive_flush(a->ar, &err);
             uint64_t done = tw_archive_committed(a->ar) - before;
             tw_count(a->archived, done);
+            /* and those the commit found stored (PostgreSQL: archived by another node meanwhile) */
+            tw_count(a->duplicates, tw_archive_duplicates(a->ar) - dups);
             if (rc)
                 tw_count(a->dropped_failed, nev > done ? nev - done : 0);
             if (rc) {
