@@ -138,6 +138,27 @@ void tw_correlator_free(tw_correlator *c);
  * for the eventTime of events without one. Hits are reported through fn before it returns. */
 tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_result *res, int64_t now_ms,
                              tw_correlation_fn fn, void *ctx, tw_error *err);
+/* The same, in two steps, so that what an event does to the state can wait for the commit of its
+ * alerts (serve): prepare reads the match (m still holds it) into *in (allocated on first use; NULL
+ * when nothing correlates it; free it with tw_correlator_input_free) without touching a correlator;
+ * apply feeds it to c, whose rules may be another load of the same files (after a reload: input of a
+ * correlation that changed or is gone is dropped). */
+typedef struct tw_correlator_input tw_correlator_input;
+tw_status tw_correlator_prepare(const tw_sigma *s, tw_matcher *m, const tw_match_result *res, int64_t now_ms,
+                                tw_correlator_input **in, tw_error *err);
+tw_status tw_correlator_apply(tw_correlator *c, tw_correlator_input *in, tw_correlation_fn fn, void *ctx,
+                              tw_error *err);
+void tw_correlator_input_free(tw_correlator_input *in);
+
+/* Transactions: begin, then feed/apply/tick, then commit (keep what they did) or rollback (undo it: the
+ * state, newest eventTime and counters are as at begin, as if the events had never come). One
+ * transaction at a time: the caller serialises them; only its thread feeds while one is open. A save
+ * during a transaction writes its changes. Rollback fails only when out of memory kept it from
+ * restoring everything. */
+void tw_correlator_begin(tw_correlator *c);
+void tw_correlator_commit(tw_correlator *c);
+tw_status tw_correlator_rollback(tw_correlator *c, tw_error *err);
+
 /* Closes windows that ended: conditions with an upper bound (lt, lte, eq) are decided at the end of
  * their window, once the newest eventTime (or now_ms, when later than it plus the lateness) passed it. */
 tw_status tw_correlator_tick(tw_correlator *c, int64_t now_ms, tw_correlation_fn fn, void *ctx, tw_error *err);
@@ -154,6 +175,7 @@ typedef struct tw_correlator_stats {
     uint64_t late;               /* inputs dropped: older than the newest eventTime minus the lateness */
     uint64_t evicted;            /* states dropped to stay under max_groups (or events over max_group_events) */
     uint64_t hits;
+    uint64_t duplicates;         /* inputs dropped: the same event (rule, eventTime, id) was taken already */
 } tw_correlator_stats;
 
 void tw_correlator_stats_get(tw_correlator *c, tw_correlator_stats *out);

@@ -241,10 +241,22 @@ void tw__cl_sigma_build(tw_cfg_ld *ld, tw_ruleset_builder *b)
             r->nbindings = 0;
             continue;
         }
-        if (info->kind == TW_SIGMA_CORRELATION)
+        if (info->kind == TW_SIGMA_CORRELATION) {
             cfg->sigma.ncorrelations++;
-        else if (info->ruleset_index >= 0)
+            /* Each worker would count only the events it fetched: a correlation over events spread
+             * across workers would under-count, silently. Refused until the state is shared. */
+            if (cfg->cluster.role == TW_CLUSTER_BOTH || cfg->cluster.role == TW_CLUSTER_WORKER) {
+                char msg[900];
+                snprintf(msg, sizeof msg, "%s:%u: rule \"%.120s\": a Sigma correlation cannot run in cluster mode "
+                         "(cluster.role: %s): each worker would count only the events it takes and under-count; "
+                         "run correlations on a trailwatch serve without a cluster: section (docs/CLUSTER.md)",
+                         info->file, info->line, info->name,
+                         cfg->cluster.role == TW_CLUSTER_BOTH ? "both" : "worker");
+                tw__cl_err_text(ld, TW_ECONFIG, msg);
+            }
+        } else if (info->ruleset_index >= 0) {
             cfg->ruleset_rule[info->ruleset_index] = ri;
+        }
         if (!info->alerts) {
             /* only an input of `generate: false` correlations: it matches, but alerts nowhere */
             for (uint32_t k = 0; k < r->nbindings; k++)

@@ -172,6 +172,7 @@ typedef struct batch {
     tw_buf matched;                /* observed_event[]: what the observer is told after the commit */
     tw_buf matched_rules;          /* uint32_t[]: their rules */
     int unobserved;                /* out of memory collecting them: the observer is skipped */
+    tw_correlator_input *corr_in;  /* the events' input to Sigma correlations, applied with the commit */
 } batch;
 
 typedef struct observed_event {
@@ -210,6 +211,7 @@ static void batch_free(batch *b)
     TW_VEC_FREE(&b->seen);
     tw__buf_free(&b->matched);
     tw__buf_free(&b->matched_rules);
+    tw_correlator_input_free(b->corr_in);
 }
 
 static tw_new_alert *new_alert(batch *b, uint32_t rule)
@@ -394,15 +396,20 @@ static tw_counter *source_counters(tw_engine *e, const char *source, tw_counter 
     return c;
 }
 
+/* Counts stored hits as matches of their correlations. */
+static void count_hits(const tw__ecorr_hits *hits, tw_counter *const *rule_matches)
+{
+    for (size_t i = 0; rule_matches && i < hits->n; i++)
+        tw_count(rule_matches[hits->v[i].rule], 1);
+}
+
 /* The alerts of Sigma correlation hits (each an event of its own, rendered for the correlation's
  * targets). Returns -1 when out of memory. */
-static int hit_alerts(const tw_config *cfg, const tw__ecorr_hits *hits, batch *b, tw_counter *const *rule_matches)
+static int hit_alerts(const tw_config *cfg, const tw__ecorr_hits *hits, batch *b)
 {
     for (size_t i = 0; i < hits->n; i++) {
         const tw__ecorr_hit *h = &hits->v[i];
         const tw_rule_cfg *r = &cfg->rules[h->rule];
-        if (rule_matches)
-            tw_count(rule_matches[h->rule], 1);
         char *text = own_copy(b, h->json, h->len), *eid = text ? own_copy(b, h->id, strlen(h->id)) : NULL;
         tw_json_doc *doc = NULL;
         tw_error err;
@@ -419,6 +426,25 @@ static int hit_alerts(const tw_config *cfg, const tw__ecorr_hits *hits, batch *b
         tw_json_doc_free(doc);
     }
     return 0;
+}
+
+/* Opens a correlator transaction for the batch's correlation input and renders the alerts of its hits
+ * into b: they are committed with the events' alerts, and the transaction ends with that commit
+ * (tw__ecorr_end). Returns the configuration of the hits (a reference; NULL: none). */
+static tw_snapshot *sigma_apply(tw_engine *e, tw_snapshot *snap, batch *b, tw__ecorr_hits *hits, tw_status *rc,
+                                tw_error *err)
+{
+    tw_snapshot *csnap = tw__ecorr_begin(e->sigma, tw__now_ms());
+    if (!csnap)
+        return NULL;
+    tw__ecorr_apply(e->sigma, b->corr_in, hits);
+    size_t first = b->alerts.n;
+    if (hit_alerts(csnap->cfg, hits, b))
+        *rc = tw__err(err, TW_ENOMEM, "out of memory rendering Sigma correlation alerts");
+    /* the storm fold counts index rules of the batch's configuration */
+    for (size_t i = first; csnap != snap && i < b->alert_rule.n; i++)
+        b->alert_rule.v[i] = UINT32_MAX;
+    return csnap;
 }
 
 /* One event: normalise, dedup, match, render. */
@@ -531,13 +557,8 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
         tw_json_doc_free(edoc);
     }
     tw_json_doc_free(doc);
-    if (cfg->sigma.ncorrelations) {
-        tw__ecorr_hits hits = TW_VEC_INIT;
-        tw__ecorr_feed(e->sigma, snap, m, &mr, tw__now_ms(), &hits);
-        if (hit_alerts(cfg, &hits, b, rule_matches))
-            reject(res, TW_ENOMEM, "out of memory");
-        tw__ecorr_hits_free(&hits);
-    }
+    /* read now (m holds this event's captures), applied with the batch's commit (sigma_apply) */
+    tw__ecorr_prepare(e->sigma, snap, m, &mr, tw__now_ms(), &b->corr_in);
 }
 
 void tw__engine_set_forward(tw_engine *e, tw_engine_forward_fn fn, void *ctx)
@@ -616,7 +637,12 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
         tw__log(TW_LOG_INFO, "duplicate events dropped: their CloudTrail eventID was seen before (within "
                "server.dedup_window)", "source", source, "count", count, "event_id", st[first_dup].dedup_id, NULL);
     }
-    if (b.alerts.n || b.seen.n || (o && (o->file_path || o->nfiles))) {
+    /* Sigma correlations: the batch's input is applied in a transaction that ends with the commit, so
+     * a failed commit (the sender then tries again) leaves the state as if the events never came. */
+    int corr_txn = b.corr_in != NULL;
+    tw__ecorr_hits hits = TW_VEC_INIT;
+    tw_snapshot *csnap = corr_txn ? sigma_apply(e, snap, &b, &hits, &rc, err) : NULL;
+    if (!rc && (b.alerts.n || b.seen.n || (o && (o->file_path || o->nfiles)))) {
         tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .seen = (const char *const *)b.seen.v,
                               .nseen = b.seen.n, .now_ms = tw__now_ms(), .file_path = o ? o->file_path : NULL,
                               .file_size = o ? o->file_size : 0, .file_mtime = o ? o->file_mtime : 0,
@@ -629,15 +655,24 @@ tw_status tw__engine_submit_local(tw_engine *e, const tw_ingest_item *items, siz
             if (folded[i] && b.alert_rule.v[i] < snap->cfg->nrules)
                 tw_count(rule_matches[snap->cfg->nrules + b.alert_rule.v[i]], 1);
         free(folded);
-        if (rc) {
-            /* Nothing was kept: the sender must try again, and these ids are not "seen". */
-            pthread_mutex_lock(&e->dedup_lock);
-            for (size_t i = 0; i < n; i++)
-                if (st[i].added)
-                    tw__dedup_forget(e->dedup, st[i].dedup_id, strlen(st[i].dedup_id));
-            pthread_mutex_unlock(&e->dedup_lock);
+        if (rc)
             tw__log(TW_LOG_ERROR, "cannot store alerts", "source", source, "error", err ? err->msg : "", NULL);
-        }
+    }
+    if (corr_txn)
+        tw__ecorr_end(e->sigma, rc == TW_OK, tw__now_ms());
+    if (csnap) {
+        if (!rc)
+            count_hits(&hits, tw__snapshot_ext(csnap, make_rule_counters, free, e));
+        tw__snapshot_release(csnap);
+    }
+    tw__ecorr_hits_free(&hits);
+    if (rc) {
+        /* Nothing was kept: the sender must try again, and these ids are not "seen". */
+        pthread_mutex_lock(&e->dedup_lock);
+        for (size_t i = 0; i < n; i++)
+            if (st[i].added)
+                tw__dedup_forget(e->dedup, st[i].dedup_id, strlen(st[i].dedup_id));
+        pthread_mutex_unlock(&e->dedup_lock);
     }
     /* The archive copies what was accepted only now: an event whose alerts were not stored is sent
      * again by its source, and archived then. */
@@ -779,35 +814,44 @@ out:
     return rc;
 }
 
-/* Closes Sigma correlation windows whose time is up and commits their alerts; saves the state now
- * and then. */
-static void sigma_tick(tw_engine *e, int64_t now)
+/* Closes Sigma correlation windows whose time is up and commits their alerts, in one correlator
+ * transaction: when the commit fails the windows are reopened and closed again on a later tick, so a
+ * hit is never lost (and its id, derived from its window, stays the same). */
+static void sigma_tick(tw_engine *e, int64_t now, int64_t *last_log)
 {
     tw__ecorr_hits hits = TW_VEC_INIT;
-    tw_snapshot *snap = NULL;
-    tw__ecorr_tick(e->sigma, now, &hits, &snap);
-    if (!snap)
-        return;
+    tw_snapshot *snap = tw__ecorr_begin(e->sigma, now);
+    tw_status rc = TW_OK;
+    tw_error err;
     batch b;
     memset(&b, 0, sizeof b);
-    tw_counter *const *rule_matches = tw__snapshot_ext(snap, make_rule_counters, free, e);
-    tw_error err;
-    tw_status rc = hit_alerts(snap->cfg, &hits, &b, rule_matches) ? tw__err(&err, TW_ENOMEM, "out of memory") : TW_OK;
-    if (!rc && b.alerts.n) {
-        tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .now_ms = now};
-        rc = tw__outbox_commit(e->ob, &cb, &err);
+    if (snap) {
+        tw__ecorr_tick(e->sigma, now, &hits);
+        if (hit_alerts(snap->cfg, &hits, &b))
+            rc = tw__err(&err, TW_ENOMEM, "out of memory");
+        if (!rc && b.alerts.n) {
+            tw_commit_batch cb = {.alerts = b.alerts.v, .nalerts = b.alerts.n, .now_ms = now};
+            rc = tw__outbox_commit(e->ob, &cb, &err);
+        }
     }
-    if (rc)
-        tw__log(TW_LOG_ERROR, "Sigma correlation alerts lost", "error", err.msg, NULL);
+    tw__ecorr_end(e->sigma, rc == TW_OK, now);
+    if (snap && !rc)
+        count_hits(&hits, tw__snapshot_ext(snap, make_rule_counters, free, e));
+    if (rc && now - *last_log >= 10000) {
+        tw__log(TW_LOG_ERROR, "cannot store Sigma correlation alerts; their windows are closed again on the next "
+                "tick", "error", err.msg, NULL);
+        *last_log = now;
+    }
     batch_free(&b);
     tw__ecorr_hits_free(&hits);
-    tw__snapshot_release(snap);
+    if (snap)
+        tw__snapshot_release(snap);
 }
 
 static void *storm_main(void *arg)
 {
     tw_engine *e = arg;
-    int64_t last_log = 0;
+    int64_t last_log = 0, last_sigma_log = 0;
     pthread_mutex_lock(&e->storm_lock);
     while (!e->storm_stop) {
         struct timespec ts;
@@ -829,7 +873,7 @@ static void *storm_main(void *arg)
             tw__log(TW_LOG_ERROR, "cannot close storm windows", "error", err.msg, NULL);
             last_log = now;
         }
-        sigma_tick(e, now);
+        sigma_tick(e, now, &last_sigma_log);
         pthread_mutex_lock(&e->storm_lock);
     }
     pthread_mutex_unlock(&e->storm_lock);

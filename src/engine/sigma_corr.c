@@ -14,12 +14,13 @@
 
 struct tw__ecorr {
     tw_snapshots *snaps;
-    pthread_mutex_t lock;          /* snap and corr (the correlator locks its own state) */
+    pthread_mutex_t lock;          /* held by a transaction, from tw__ecorr_begin to tw__ecorr_end */
     tw_snapshot *snap;             /* the configuration the correlator reads (a reference), or NULL */
     tw_correlator *corr;           /* NULL: that configuration has no correlations (or it failed) */
     int64_t last_save_ms;
+    size_t txn_hits;               /* hits of the open transaction */
     tw_correlator_stats counted;   /* of corr: what the counters hold already */
-    tw_counter *groups, *evicted, *late, *hits;
+    tw_counter *groups, *evicted, *late, *hits, *dups;
 };
 
 void tw__ecorr_hits_free(tw__ecorr_hits *h)
@@ -46,6 +47,8 @@ tw__ecorr *tw__ecorr_new(tw_snapshots *snaps, tw_metrics *m)
         ec->late = tw__metrics_counter(m, "trailwatch_sigma_late_total", "Events dropped by Sigma correlations: older "
                                       "than the newest eventTime minus sigma.lateness", "");
         ec->hits = tw__metrics_counter(m, "trailwatch_sigma_correlation_hits_total", "Sigma correlation hits", "");
+        ec->dups = tw__metrics_counter(m, "trailwatch_sigma_duplicates_total", "Events Sigma correlations took "
+                                      "once only: the same rule, eventTime and eventID came again", "");
     }
     return ec;
 }
@@ -63,6 +66,8 @@ static void count_stats(tw__ecorr *ec)
         tw_count(ec->late, st.late - ec->counted.late);
     if (ec->hits)
         tw_count(ec->hits, st.hits - ec->counted.hits);
+    if (ec->dups)
+        tw_count(ec->dups, st.duplicates - ec->counted.duplicates);
     if (ec->groups)
         tw_gauge_set(ec->groups, st.groups);
     ec->counted = st;
@@ -141,53 +146,75 @@ static void on_hit(void *ctx, const tw_correlation_hit *h)
     *x = (tw__ecorr_hit){rule, json, h->json_len, id};
 }
 
-void tw__ecorr_feed(tw__ecorr *ec, tw_snapshot *snap, tw_matcher *m, const tw_match_result *mr, int64_t now_ms,
-                    tw__ecorr_hits *out)
+void tw__ecorr_prepare(tw__ecorr *ec, tw_snapshot *snap, tw_matcher *m, const tw_match_result *mr, int64_t now_ms,
+                       tw_correlator_input **in)
 {
+    (void)ec;
     if (!snap->cfg->sigma.ncorrelations || !mr->count)
         return;
-    pthread_mutex_lock(&ec->lock);
-    if (ec->snap != snap) {
-        tw_snapshot *cur = tw__snapshot_acquire(ec->snaps);
-        if (cur == snap)
-            follow(ec, cur, now_ms);
-        else
-            tw__snapshot_release(cur);   /* an event of the configuration before a reload */
-    }
-    if (ec->snap == snap && ec->corr) {
-        collect c = {snap->cfg, out};
-        tw_error err;
-        if (tw_correlator_feed(ec->corr, m, mr, now_ms, on_hit, &c, &err))
-            tw__log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
-    }
-    pthread_mutex_unlock(&ec->lock);
+    tw_error err;
+    if (tw_correlator_prepare(snap->cfg->sigma.rules, m, mr, now_ms, in, &err))
+        tw__log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
 }
 
-void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out, tw_snapshot **snap_out)
+tw_snapshot *tw__ecorr_begin(tw__ecorr *ec, int64_t now_ms)
 {
-    *snap_out = NULL;
     pthread_mutex_lock(&ec->lock);
     tw_snapshot *cur = tw__snapshot_acquire(ec->snaps);
     if (cur != ec->snap)
         follow(ec, cur, now_ms);
     else
         tw__snapshot_release(cur);
+    ec->txn_hits = 0;
+    if (!ec->corr)
+        return NULL;
+    tw_correlator_begin(ec->corr);
+    atomic_fetch_add(&ec->snap->refs, 1);
+    return ec->snap;
+}
+
+void tw__ecorr_apply(tw__ecorr *ec, tw_correlator_input *in, tw__ecorr_hits *out)
+{
+    if (!ec->corr || !in)
+        return;
+    collect c = {ec->snap->cfg, out};
+    size_t before = out->n;
+    tw_error err;
+    if (tw_correlator_apply(ec->corr, in, on_hit, &c, &err))
+        tw__log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
+    ec->txn_hits += out->n - before;
+}
+
+void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out)
+{
+    if (!ec->corr)
+        return;
+    collect c = {ec->snap->cfg, out};
+    size_t before = out->n;
+    tw_error err;
+    if (tw_correlator_tick(ec->corr, now_ms, on_hit, &c, &err))
+        tw__log(TW_LOG_ERROR, "Sigma correlation windows not closed", "error", err.msg, NULL);
+    ec->txn_hits += out->n - before;
+}
+
+void tw__ecorr_end(tw__ecorr *ec, int committed, int64_t now_ms)
+{
     if (ec->corr) {
-        collect c = {ec->snap->cfg, out};
-        size_t before = out->n;
         tw_error err;
-        if (tw_correlator_tick(ec->corr, now_ms, on_hit, &c, &err))
-            tw__log(TW_LOG_ERROR, "Sigma correlation windows not closed", "error", err.msg, NULL);
-        if (out->n > before) {
-            *snap_out = ec->snap;
-            atomic_fetch_add(&ec->snap->refs, 1);
+        if (committed) {
+            tw_correlator_commit(ec->corr);
+        } else if (tw_correlator_rollback(ec->corr, &err)) {
+            tw__log(TW_LOG_ERROR, "Sigma correlation state not restored after a failed commit", "error", err.msg,
+                    NULL);
         }
-        if (now_ms - ec->last_save_ms >= ec->snap->cfg->sigma.save_ms) {
+        /* after stored hits at once: a window that fired must not fire again after a crash */
+        if ((committed && ec->txn_hits) || now_ms - ec->last_save_ms >= ec->snap->cfg->sigma.save_ms) {
             ec->last_save_ms = now_ms;
             if (tw_correlator_save(ec->corr, &err))
                 tw__log(TW_LOG_ERROR, "cannot save Sigma correlation state", "error", err.msg, NULL);
         }
         count_stats(ec);
     }
+    ec->txn_hits = 0;
     pthread_mutex_unlock(&ec->lock);
 }

@@ -490,6 +490,24 @@ tw_status tw_sigma_add(tw_sigma *s, tw_ruleset_builder *b, size_t *nerrors, tw_r
     for (size_t i = 0; i < s->n; i++)
         if (s->rules[i]->info.ruleset_index >= 0)
             s->by_ruleset[s->rules[i]->info.ruleset_index] = (long)i;
+    /* per detection rule: the correlations that read it */
+    if (!(s->users = calloc(s->n + 1, sizeof *s->users)) || !(s->nusers = calloc(s->n + 1, sizeof *s->nusers)))
+        return tw__err(err, TW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        const sg_rule *r = s->rules[i];
+        if (!r->corr || r->refused)
+            continue;
+        for (size_t j = 0; j < r->corr->nrefs; j++) {
+            size_t t = (size_t)r->corr->ref_rule[j];
+            if (s->rules[t]->corr)
+                continue; /* chains are fed by hits */
+            size_t *u = realloc(s->users[t], (s->nusers[t] + 1) * sizeof *u);
+            if (!u)
+                return tw__err(err, TW_ENOMEM, "out of memory");
+            u[s->nusers[t]++] = i;
+            s->users[t] = u;
+        }
+    }
     /* captures: the group-by and value fields correlations read from their detections' events */
     for (size_t i = 0; i < s->n; i++) {
         sg_corr *c = s->rules[i]->corr;

@@ -18,7 +18,6 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/hash.h"
-#include "common/uuid.h"
 #include "json/json_int.h"
 #include "sigma/correlate_int.h"
 
@@ -63,7 +62,7 @@ static void lru_front(tw_correlator *c, group *g)
         c->lru_tail = g;
 }
 
-static void obs_free(obs *o)
+void tw__corr_obs_free(obs *o)
 {
     free(o->value);
     free(o->eid);
@@ -71,6 +70,7 @@ static void obs_free(obs *o)
 
 void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction)
 {
+    tw__corr_note(c, g);
     group **pp = &c->buckets[g->hash & (c->nbuckets - 1)];
     while (*pp && *pp != g)
         pp = &(*pp)->hnext;
@@ -79,7 +79,7 @@ void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction)
     lru_unlink(c, g);
     tw__corr_note_deleted(c, g);
     for (size_t i = 0; i < g->n; i++)
-        obs_free(&g->ev[i]);
+        tw__corr_obs_free(&g->ev[i]);
     free(g->ev);
     free(g->key);
     free(g);
@@ -118,7 +118,7 @@ group *tw__corr_group(tw_correlator *c, size_t corr, const char *key, size_t kle
             }
     if (!create)
         return NULL;
-    while (c->ngroups >= c->o.max_groups && c->lru_tail)
+    while (create == 1 && c->ngroups >= c->o.max_groups && c->lru_tail)
         tw__corr_group_drop(c, c->lru_tail, 1);
     if (c->ngroups >= c->nbuckets && !rehash(c))
         return NULL;
@@ -137,6 +137,7 @@ group *tw__corr_group(tw_correlator *c, size_t corr, const char *key, size_t kle
     c->buckets[h & (c->nbuckets - 1)] = g;
     lru_front(c, g);
     c->ngroups++;
+    tw__corr_note_created(c, g);
     return g;
 }
 
@@ -324,7 +325,7 @@ static void enqueue(tw_correlator *c, size_t corr, const tw_buf *key, obs *o, un
         size_t cap = c->capq ? c->capq * 2 : 16;
         chained *q = realloc(c->q, cap * sizeof *q);
         if (!q) {
-            obs_free(o);
+            tw__corr_obs_free(o);
             return;
         }
         c->q = q;
@@ -332,12 +333,34 @@ static void enqueue(tw_correlator *c, size_t corr, const tw_buf *key, obs *o, un
     }
     char *k = malloc(key->len + 1);
     if (!k) {
-        obs_free(o);
+        tw__corr_obs_free(o);
         return;
     }
     if (key->len)
         memcpy(k, key->data, key->len);
     c->q[c->nq++] = (chained){corr, k, key->len, *o, depth};
+}
+
+/* A hit's id, derived from what made it (correlation, group, the window's events): the same window
+ * decided again (after a rollback, or a restart from state saved before the hit) gives the same id,
+ * so its alert has the same idempotency key. */
+static void hit_id(const tw_correlator *c, const group *g, const window *w, char out[40])
+{
+    const char *name = c->s->rules[g->corr]->info.name;
+    uint64_t h1 = tw__hash_bytes(name, strlen(name), 0x51c0ffeeULL), h2 = h1 ^ 0x9e3779b97f4a7c15ULL;
+    h1 = tw__hash_bytes(g->key, g->klen, h1);
+    h2 = tw__hash_bytes(g->key, g->klen, h2 + 1);
+    for (size_t i = w->a; i <= w->b; i++) {
+        const obs *o = &g->ev[i];
+        h1 = tw__hash_bytes(&o->t, sizeof o->t, h1 + o->ref);
+        h2 = tw__hash_bytes(&o->t, sizeof o->t, h2 + o->ref + 7);
+        if (o->eid) {
+            h1 = tw__hash_bytes(o->eid, strlen(o->eid), h1);
+            h2 = tw__hash_bytes(o->eid, strlen(o->eid), h2 + 3);
+        }
+    }
+    snprintf(out, 40, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(h1 >> 32), (unsigned)(h1 >> 16) & 0xffff,
+             (unsigned)h1 & 0xfff, (unsigned)((h2 >> 48) & 0x3fff) | 0x8000, (unsigned long long)(h2 & 0xffffffffffffULL));
 }
 
 /* Reports a hit of correlation `corr` over g->ev[w.a..w.b], feeds the correlations built on it. */
@@ -359,7 +382,7 @@ static void fire(tw_correlator *c, group *g, const window *w, const emit *e, uns
         if (g->ev[i].eid)
             eids[ne++] = g->ev[i].eid;
     char id[40], t0[40], t1[40];
-    tw__uuid4(id);
+    hit_id(c, g, w, id);
     iso_time(g->ev[w->a].t, t0, sizeof t0);
     iso_time(g->ev[w->b].t, t1, sizeof t1);
     tw_buf j = TW_BUF_INIT;
@@ -414,7 +437,7 @@ static void fire(tw_correlator *c, group *g, const window *w, const emit *e, uns
             if (kok)
                 enqueue(c, d, &key, &o, depth + 1);
             else
-                obs_free(&o);
+                tw__corr_obs_free(&o);
             tw__buf_free(&key);
         }
     }
@@ -427,7 +450,7 @@ static void fire(tw_correlator *c, group *g, const window *w, const emit *e, uns
 static void forget(group *g, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        obs_free(&g->ev[i]);
+        tw__corr_obs_free(&g->ev[i]);
     memmove(g->ev, g->ev + n, (g->n - n) * sizeof *g->ev);
     g->n -= n;
     g->dirty = 1;
@@ -443,6 +466,7 @@ static void close_windows(tw_correlator *c, group *g, int64_t wm, const emit *e,
         int64_t end = g->wstart + k->timespan_ms;
         if (end >= wm)
             return;
+        tw__corr_note(c, g);
         size_t b = 0;
         while (b + 1 < g->n && g->ev[b + 1].t <= end)
             b++;
@@ -485,22 +509,31 @@ static void process(tw_correlator *c, size_t corr, const char *key, size_t klen,
     c->st.events++;
     if (!c->o.batch && c->max_seen != INT64_MIN && o->t < c->max_seen - c->o.lateness_ms) {
         c->st.late++;
-        obs_free(o);
+        tw__corr_obs_free(o);
         return;
     }
     if (c->max_seen == INT64_MIN || o->t > c->max_seen)
         c->max_seen = o->t;
     group *g = tw__corr_group(c, corr, key, klen, 1);
+    if (g)
+        tw__corr_note(c, g);
     if (!g || (g->n == g->cap && !(g->ev = realloc(g->ev, (g->cap = g->cap ? g->cap * 2 : 8) * sizeof *g->ev)))) {
         if (g)
             tw__corr_group_drop(c, g, 1); /* out of memory: this group's state is lost, nothing else */
-        obs_free(o);
+        tw__corr_obs_free(o);
         return;
     }
     /* keep sorted by time: arrivals are mostly in order */
     size_t at = g->n;
     while (at > 0 && g->ev[at - 1].t > o->t)
         at--;
+    /* the same event again (a sender's retry, CloudTrail's repeat): same time, rule and id */
+    for (size_t i = at; o->eid && i > 0 && g->ev[i - 1].t == o->t; i--)
+        if (g->ev[i - 1].ref == o->ref && g->ev[i - 1].eid && strcmp(g->ev[i - 1].eid, o->eid) == 0) {
+            c->st.duplicates++;
+            tw__corr_obs_free(o);
+            return;
+        }
     memmove(g->ev + at + 1, g->ev + at, (g->n - at) * sizeof *g->ev);
     g->ev[at] = *o;
     g->n++;
@@ -604,23 +637,58 @@ static first_val capture_first(tw_matcher *m, uint32_t id)
     return f;
 }
 
-tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_result *res, int64_t now_ms,
-                             tw_correlation_fn fn, void *ctx, tw_error *err)
+void tw_correlator_input_free(tw_correlator_input *in)
 {
-    (void)err;
-    if (!res->count)
+    if (!in)
+        return;
+    for (size_t i = 0; i < in->n; i++) {
+        free(in->v[i].key);
+        tw__corr_obs_free(&in->v[i].o);
+    }
+    free(in->v);
+    free(in);
+}
+
+static int input_add(tw_correlator_input *in, size_t corr, const tw_buf *key, obs *o)
+{
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 8;
+        in_entry *v = realloc(in->v, cap * sizeof *v);
+        if (!v)
+            return 0;
+        in->v = v;
+        in->cap = cap;
+    }
+    char *k = malloc(key->len + 1);
+    if (!k)
+        return 0;
+    if (key->len)
+        memcpy(k, key->data, key->len);
+    k[key->len] = '\0';
+    in->v[in->n++] = (in_entry){corr, k, key->len, *o};
+    return 1;
+}
+
+tw_status tw_correlator_prepare(const tw_sigma *s, tw_matcher *m, const tw_match_result *res, int64_t now_ms,
+                                tw_correlator_input **io, tw_error *err)
+{
+    if (!res->count || !s->users)
         return TW_OK;
-    const tw_sigma *s = c->s;
-    emit e = {fn, ctx};
-    pthread_mutex_lock(&c->lock);
+    tw_correlator_input *in = *io;
     int timed = 0;
     int64_t t = now_ms;
     const char *eid = NULL;
     size_t eidn = 0;
     for (size_t i = 0; i < res->count; i++) {
         long ri = tw_sigma_of_ruleset(s, res->rules[i]);
-        if (ri < 0 || !c->nusers[ri])
+        if (ri < 0 || !s->nusers[ri])
             continue;
+        if (!in) {
+            if (!(in = calloc(1, sizeof *in)))
+                return tw__err(err, TW_ENOMEM, "out of memory");
+            in->s = s;
+            *io = in;
+        }
         if (!timed) {
             first_val tv = capture_first(m, s->cap_time), iv = capture_first(m, s->cap_id);
             if (!(tv.found && tv.type == TW_JSON_STRING && parse_time(tv.s, tv.n, &t)))
@@ -634,9 +702,9 @@ tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_res
             }
             timed = 1;
         }
-        for (size_t u = 0; u < c->nusers[ri]; u++) {
-            size_t corr = c->users[ri][u];
-            const sg_corr *k = corr_of(c, corr);
+        for (size_t u = 0; u < s->nusers[ri]; u++) {
+            size_t corr = s->users[ri][u];
+            const sg_corr *k = s->rules[corr]->corr;
             size_t ref = 0;
             while (ref < k->nrefs && k->ref_rule[ref] != ri)
                 ref++;
@@ -664,34 +732,81 @@ tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_res
                     }
                 }
             }
-            if (!ok) {
-                obs_free(&o);
-            } else if (c->o.batch) {
-                if (c->npend == c->cappend) {
-                    size_t cap = c->cappend ? c->cappend * 2 : 256;
-                    pending *p = realloc(c->pend, cap * sizeof *p);
-                    if (!p) {
-                        obs_free(&o);
-                        tw__buf_free(&key);
-                        continue;
-                    }
-                    c->pend = p;
-                    c->cappend = cap;
-                }
-                size_t kl = key.len;
-                char *kc = malloc(kl + 1);
-                if (kc && kl)
-                    memcpy(kc, key.data, kl);
-                c->pend[c->npend++] = (pending){t, c->seq++, corr, kc, kl, o};
-            } else {
-                process(c, corr, key.data ? key.data : "", key.len, &o, &e, 0);
-                drain(c, &e);
-            }
+            ok = ok && input_add(in, corr, &key, &o);
             tw__buf_free(&key);
+            if (!ok) {
+                tw__corr_obs_free(&o);
+                return tw__err(err, TW_ENOMEM, "out of memory");
+            }
         }
+    }
+    return TW_OK;
+}
+
+/* The correlation of c's rules that is in->s's correlation corr (same name, same definition), or -1:
+ * input prepared under the configuration before a reload. */
+static long map_corr(const tw_correlator *c, const tw_sigma *from, size_t corr)
+{
+    if (from == c->s)
+        return (long)corr;
+    const char *name = from->rules[corr]->info.name;
+    for (size_t i = 0; i < c->s->n; i++) {
+        const sg_rule *r = c->s->rules[i];
+        if (!r->corr || r->refused || strcmp(r->info.name, name) != 0)
+            continue;
+        char a[40], b[40];
+        tw__corr_signature(from, corr, a, sizeof a);
+        tw__corr_signature(c->s, i, b, sizeof b);
+        return strcmp(a, b) == 0 ? (long)i : -1;
+    }
+    return -1;
+}
+
+tw_status tw_correlator_apply(tw_correlator *c, tw_correlator_input *in, tw_correlation_fn fn, void *ctx,
+                              tw_error *err)
+{
+    (void)err;
+    if (!in)
+        return TW_OK;
+    emit e = {fn, ctx};
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < in->n; i++) {
+        in_entry *x = &in->v[i];
+        long corr = map_corr(c, in->s, x->corr);
+        if (corr < 0) {
+            tw__corr_obs_free(&x->o);
+        } else if (c->o.batch) {
+            if (c->npend == c->cappend) {
+                size_t cap = c->cappend ? c->cappend * 2 : 256;
+                pending *p = realloc(c->pend, cap * sizeof *p);
+                if (!p) {
+                    tw__corr_obs_free(&x->o);
+                    continue;
+                }
+                c->pend = p;
+                c->cappend = cap;
+            }
+            c->pend[c->npend++] = (pending){x->o.t, c->seq++, (size_t)corr, x->key, x->klen, x->o};
+            x->key = NULL;
+        } else {
+            process(c, (size_t)corr, x->key, x->klen, &x->o, &e, 0);
+            drain(c, &e);
+        }
+        memset(&x->o, 0, sizeof x->o);   /* taken */
     }
     pthread_mutex_unlock(&c->lock);
     return TW_OK;
+}
+
+tw_status tw_correlator_feed(tw_correlator *c, tw_matcher *m, const tw_match_result *res, int64_t now_ms,
+                             tw_correlation_fn fn, void *ctx, tw_error *err)
+{
+    tw_correlator_input *in = NULL;
+    tw_status rc = tw_correlator_prepare(c->s, m, res, now_ms, &in, err);
+    if (!rc)
+        rc = tw_correlator_apply(c, in, fn, ctx, err);
+    tw_correlator_input_free(in);
+    return rc;
 }
 
 /* Closes windows before wm in every closing-mode group. */
@@ -800,25 +915,6 @@ tw_status tw_correlator_new(const tw_sigma *s, const tw_ruleset *rs, const tw_co
         c->o.max_group_events = 1;
     c->max_seen = INT64_MIN;
     pthread_mutex_init(&c->lock, NULL);
-    c->users = calloc(s->n + 1, sizeof *c->users);
-    c->nusers = calloc(s->n + 1, sizeof *c->nusers);
-    if (!c->users || !c->nusers)
-        goto nomem;
-    for (size_t i = 0; i < s->n; i++) {
-        const sg_rule *r = s->rules[i];
-        if (!r->corr || r->refused)
-            continue;
-        for (size_t j = 0; j < r->corr->nrefs; j++) {
-            size_t t = (size_t)r->corr->ref_rule[j];
-            if (s->rules[t]->corr)
-                continue; /* chains are fed by hits */
-            size_t *u = realloc(c->users[t], (c->nusers[t] + 1) * sizeof *u);
-            if (!u)
-                goto nomem;
-            u[c->nusers[t]++] = i;
-            c->users[t] = u;
-        }
-    }
     if (!rehash(c))
         goto nomem;
     if (c->o.state_path) {
@@ -858,19 +954,16 @@ void tw_correlator_free(tw_correlator *c)
         tw__corr_group_drop(c, c->lru_head, 0);
     for (size_t i = 0; i < c->npend; i++) {
         free(c->pend[i].key);
-        obs_free(&c->pend[i].o);
+        tw__corr_obs_free(&c->pend[i].o);
     }
     free(c->pend);
     for (size_t i = 0; i < c->nq; i++) {
         free(c->q[i].key);
-        obs_free(&c->q[i].o);
+        tw__corr_obs_free(&c->q[i].o);
     }
     free(c->q);
-    for (size_t i = 0; c->users && i < c->s->n; i++)
-        free(c->users[i]);
-    free(c->users);
-    free(c->nusers);
     free(c->buckets);
+    tw__corr_txn_free(c);
     for (size_t i = 0; i < c->ndeleted; i++)
         free(c->deleted[i]);
     free(c->deleted);

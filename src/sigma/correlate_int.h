@@ -36,6 +36,7 @@ typedef struct group {
     struct group *hnext;        /* hash chain */
     struct group *prev, *next;  /* LRU list, most recent first */
     int dirty;
+    uint64_t noted;             /* the transaction whose undo log holds this group's state before it */
 } group;
 
 typedef struct pending {        /* a batch input waiting for its turn (batch mode) */
@@ -46,6 +47,29 @@ typedef struct pending {        /* a batch input waiting for its turn (batch mod
     size_t klen;
     obs o;
 } pending;
+
+typedef struct undo {           /* a group as it was before a transaction changed it (corr_txn.c) */
+    size_t corr;
+    char *key;
+    size_t klen;
+    int existed;                /* 0: the transaction created it */
+    int64_t wstart;
+    obs *ev;
+    size_t n;
+} undo;
+
+typedef struct in_entry {       /* one observation prepared from a match, not yet applied */
+    size_t corr;
+    char *key;
+    size_t klen;
+    obs o;
+} in_entry;
+
+struct tw_correlator_input {
+    const tw_sigma *s;          /* the rules its correlation indexes refer to */
+    in_entry *v;
+    size_t n, cap;
+};
 
 typedef struct chained {        /* a hit's observation for a correlation built on the one that fired */
     size_t corr;
@@ -65,15 +89,20 @@ struct tw_correlator {
     group *lru_head, *lru_tail;
     int64_t max_seen;           /* newest eventTime taken (INT64_MIN: none) */
     tw_correlator_stats st;
-    /* per detection rule (tw_sigma index): the correlations that read it */
-    size_t **users;
-    size_t *nusers;
     chained *q;                 /* hits waiting to be fed up their chains */
     size_t nq, capq;
     /* batch mode */
     pending *pend;
     size_t npend, cappend;
     uint64_t seq;
+    /* transaction (corr_txn.c): the undo log of the groups it changed */
+    int txn;
+    uint64_t txn_gen;
+    undo *undo;
+    size_t nundo, capundo;
+    int txn_incomplete;         /* out of memory noting a group: a rollback cannot restore everything */
+    int64_t txn_max_seen;
+    tw_correlator_stats txn_st;
     /* persistence (corr_store.c) */
     struct sqlite3 *db;
     char **deleted;             /* keys of groups gone since the last save: "corr\0key" */
@@ -86,6 +115,13 @@ group *tw__corr_group(tw_correlator *c, size_t corr, const char *key, size_t kle
 void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction);
 /* A stable text naming a correlation's definition: state saved under another definition is dropped. */
 void tw__corr_signature(const tw_sigma *s, size_t corr, char *out, size_t size);
+
+/* corr_txn.c */
+/* Keeps g's state in the undo log before the open transaction changes it (once per transaction). */
+void tw__corr_note(tw_correlator *c, group *g);
+void tw__corr_note_created(tw_correlator *c, group *g);
+void tw__corr_obs_free(obs *o);
+void tw__corr_txn_free(tw_correlator *c);
 
 /* corr_store.c */
 tw_status tw__corr_store_open(tw_correlator *c, tw_error *err);

@@ -45,6 +45,10 @@ void tw_sigma_free(tw_sigma *s)
         return;
     for (size_t i = 0; i < s->n; i++)
         rule_free(s->rules[i]);
+    for (size_t i = 0; s->users && i < s->n; i++)
+        free(s->users[i]);
+    free(s->users);
+    free(s->nusers);
     free(s->rules);
     free(s->name_ix);
     free(s->id_ix);

@@ -100,6 +100,9 @@ struct tw_sigma {
     long *by_ruleset;           /* ruleset index -> rule index (after tw_sigma_add), -1 */
     size_t nby;
     uint32_t cap_time, cap_id;  /* captures of eventTime and eventID */
+    /* per rule (after tw_sigma_add): the correlations that read its events (chains are fed by hits) */
+    size_t **users;
+    size_t *nusers;
     /* names and ids of the rules, hashed (open addressing, rule index + 1, 0 empty): uniqueness
      * checks stay linear in the number of rules (10,000 generated rules load in well under 2 s) */
     uint32_t *name_ix, *id_ix;

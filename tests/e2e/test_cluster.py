@@ -9,7 +9,8 @@ What is checked (issue #13):
   repeats are counted (same Idempotency-Key) and bounded by what the killed worker held;
 - kill -9 of a NATS node of a three-node cluster (R3 stream) while events flow: nothing
   acknowledged is lost; repeats counted;
-- configuration errors are reported at their line; the embedded mode is unchanged (the other suites).
+- configuration errors are reported at their line; the embedded mode is unchanged (the other suites);
+- Sigma correlations are refused on nodes that match (issue #14: per-worker state would under-count).
 """
 import collections
 import gzip
@@ -255,6 +256,39 @@ class ClusterConfigTest(unittest.TestCase):
         msg = str(cm.exception)
         self.assertIn("cannot connect to NATS at nats://***@127.0.0.1:%d" % port, msg)
         self.assertNotIn("s3cret", msg)
+
+    def test_sigma_correlations_refused_on_matching_nodes(self):
+        """Each worker keeps its own correlation state: an event_count over events spread across workers
+        would under-count, so a node that matches refuses correlations with a clear error (#14); an
+        ingest node (it matches nothing) and Sigma detection rules alone are fine."""
+        sigma = ("title: failed login\nname: failed_login\nlogsource: {product: aws, service: cloudtrail}\n"
+                 "detection:\n  sel: {eventName: ConsoleLogin}\n  condition: sel\n---\n"
+                 "title: brute force\nname: brute_force\ncorrelation:\n  type: event_count\n"
+                 "  rules: [failed_login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n"
+                 "  condition: {gte: 3}\n")
+        port = twserve.free_port()
+        for role, rc in (("worker", 2), ("both", 2), ("ingest", 0)):
+            cfg = twcluster.node_config(["nats://127.0.0.1:%d" % port], role, "x", "http://127.0.0.1:9/")
+            cfg["sigma"] = {"paths": ["sigma/"], "targets": ["hook"]}
+            srv = Server(None, cfg, files={"sigma/login.yml": sigma})
+            self.addCleanup(srv.cleanup)
+            r = srv.tw("rules", "check", "-c", srv.config_path)
+            self.assertEqual(r.returncode, rc, (role, r.stdout, r.stderr))
+            if rc:
+                self.assertRegex(r.stderr, r"sigma/login\.yml:\d+: rule \"brute_force\": a Sigma correlation "
+                                 r"cannot run in cluster mode \(cluster.role: %s\): each worker would count only "
+                                 r"the events it takes and under-count" % role)
+        # serve does not start with it (before any NATS connection is tried)
+        cfg = twcluster.node_config(["nats://127.0.0.1:%d" % port], "both", "x", "http://127.0.0.1:9/")
+        cfg["sigma"] = {"paths": ["sigma/"], "targets": ["hook"]}
+        s = Server(self, cfg, files={"sigma/login.yml": sigma})
+        with self.assertRaises(twserve.ServerFailed) as cm:
+            s.start(timeout=30)
+        self.assertIn("a Sigma correlation cannot run in cluster mode", str(cm.exception))
+        # detection rules alone run in cluster mode
+        s.write("sigma/login.yml", sigma.split("---")[0])
+        r = s.tw("rules", "check", "-c", s.config_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_status_without_cluster_section(self):
         d = twserve.tempfile.mkdtemp(prefix="tw-cluster-cfg-")

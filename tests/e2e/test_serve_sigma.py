@@ -243,5 +243,143 @@ class TestSigmaCorrelations(SigmaServe):
         self.assertEqual(got[0].json()["detail"]["group"], {"sourceIPAddress": "203.0.113.8"})
 
 
+LONE_FAILURE = FAILED_LOGIN.split("---")[0] + """---
+title: A lone failed login
+name: lone_failure
+correlation:
+  type: event_count
+  rules: [failed_login]
+  group-by: [sourceIPAddress]
+  timespan: 2s
+  condition: {lt: 3}
+level: low
+"""
+
+
+def iso_now(offset=0.0):
+    t = time.time() + offset
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+class TestCorrelationCommits(SigmaServe):
+    """A commit that fails must leave the correlation state as if the events never came (the sender
+    sends them again), and a hit whose commit fails is closed again, never lost (#14). A commit fails
+    here for a real reason: the target is at its max_pending cap with when_full: reject (503)."""
+
+    def config(self, **sigma):
+        s = {"paths": ["sigma/"], "targets": ["soc"], "save_interval": "200ms"}
+        s.update(sigma)
+        hook = self.hook("/soc")
+        hook.update({"max_pending": 1, "when_full": "reject"})
+        return {"targets": {"soc": hook}, "sigma": s}
+
+    def delivered(self):
+        return [r.json() for r in self.rcv.requests("/soc") if r.status == 200]
+
+    def corr(self):
+        return [d for d in self.delivered() if d.get("detail-type") == "Sigma Correlation"]
+
+    def fill(self, srv):
+        """The target is down and holds one alert: the next batch with an alert for it is refused."""
+        self.rcv.set_default("/soc", twserve.Response(503, b"down"))
+        self.post(srv, record("StopLogging"))
+        twserve.wait_until(lambda: srv.metric("trailwatch_outbox_pending", target="soc") == 1, 10,
+                           what="one alert pending")
+
+    def drain(self, srv):
+        self.rcv.set_default("/soc", twserve.Response(200, b"ok"))
+        twserve.wait_until(lambda: srv.metric("trailwatch_outbox_depth") == 0, 20, what="outbox empty")
+
+    def test_resend_after_a_failed_commit_counts_once(self):
+        srv = Server(self, self.config(), files={"sigma/login.yml": FAILED_LOGIN, "sigma/ct.yml": STOP_LOGGING}).start()
+        self.fill(srv)
+        f1, f2 = (login_failure("203.0.113.20", "2026-12-06T10:00:%02dZ" % i) for i in (1, 2))
+        batch = [f1, f2, record("StopLogging")]
+        st, body = srv.post_events(batch)
+        self.assertEqual(st, 503, body)                # nothing of the batch was kept
+        self.drain(srv)
+        self.post(srv, *batch)                          # the sender's retry
+        twserve.wait_until(lambda: len(self.delivered()) == 2, 10, what="the two StopLogging alerts")
+        time.sleep(1.0)
+        self.assertEqual(self.corr(), [])               # two failures, not four
+        # a repeat of events already taken is not counted either (the dedup window, and the state)
+        self.post(srv, f1, f2)
+        self.rcv.quiet(0.5, "/soc")
+        self.assertEqual(self.corr(), [])
+        # the third failure completes the window once, with the three events
+        f3 = login_failure("203.0.113.20", "2026-12-06T10:00:03Z")
+        self.post(srv, f3)
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert")
+        self.rcv.quiet(1.0, "/soc")
+        c = self.corr()
+        self.assertEqual(len(c), 1, c)
+        self.assertEqual(c[0]["detail"]["count"], 3)
+        self.assertEqual(sorted(c[0]["detail"]["events"]), sorted(r["eventID"] for r in (f1, f2, f3)))
+        self.assertEqual(len([d for d in self.delivered() if d.get("detail-type") != "Sigma Correlation"]), 2)
+
+    def test_failed_commit_then_reload_and_restart(self):
+        srv = Server(self, self.config(), files={"sigma/login.yml": FAILED_LOGIN, "sigma/ct.yml": STOP_LOGGING}).start()
+        self.fill(srv)
+        fs = [login_failure("203.0.113.21", "2026-12-06T10:00:%02dZ" % i) for i in (1, 2, 3, 4)]
+        st, body = srv.post_events([fs[0], fs[1], record("StopLogging")])
+        self.assertEqual(st, 503, body)
+        # a reload between the failed commit and the retry: the state carries over, unchanged
+        srv.write("sigma/iam.yml", STOP_LOGGING.replace("ct_stop", "iam_user").replace(
+            "cloudtrail.amazonaws.com", "iam.amazonaws.com").replace("[StopLogging, DeleteTrail]", "CreateUser"))
+        srv.sighup()
+        srv.wait_log("configuration reloaded")
+        self.drain(srv)
+        self.post(srv, fs[0], fs[1])
+        srv.stop()
+        srv.start()
+        self.post(srv, fs[0], fs[1])                    # repeats after the restart: dropped
+        self.rcv.quiet(0.5, "/soc")
+        self.assertEqual(self.corr(), [])
+        self.post(srv, fs[2])
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert")
+        self.rcv.quiet(1.0, "/soc")
+        self.assertEqual([c["detail"]["count"] for c in self.corr()], [3])
+        self.post(srv, fs[3])                           # the group started over after its hit
+        self.rcv.quiet(1.0, "/soc")
+        self.assertEqual(len(self.corr()), 1)
+
+    def test_timer_hit_whose_commit_fails_is_not_lost(self):
+        srv = Server(self, self.config(lateness="1s"), files={"sigma/login.yml": LONE_FAILURE,
+                                                              "sigma/ct.yml": STOP_LOGGING}).start()
+        self.fill(srv)
+        f = login_failure("198.51.100.30", iso_now())
+        self.post(srv, f)                               # no alert of its own: stored
+        # the window closes (2s + 1s lateness) while the target is full: the hit cannot be stored
+        srv.wait_log("cannot store Sigma correlation alerts; their windows are closed again on the next tick",
+                     timeout=15)
+        time.sleep(0.5)
+        self.assertEqual(self.corr(), [])
+        # a crash while the hit waits: the open window is in the saved state and closes after the start
+        srv.kill9()
+        self.rcv.set_default("/soc", twserve.Response(200, b"ok"))
+        srv.start()
+        twserve.wait_until(lambda: len(self.corr()) == 1, 20, what="the correlation alert")
+        self.rcv.quiet(1.5, "/soc")
+        c = self.corr()
+        self.assertEqual(len(c), 1, c)
+        self.assertEqual((c[0]["detail"]["name"], c[0]["detail"]["count"]), ("lone_failure", 1))
+        self.assertEqual(c[0]["detail"]["events"], [f["eventID"]])
+
+    def test_timer_hit_is_stored_once_the_target_has_room(self):
+        srv = Server(self, self.config(lateness="1s"), files={"sigma/login.yml": LONE_FAILURE,
+                                                              "sigma/ct.yml": STOP_LOGGING}).start()
+        self.fill(srv)
+        self.post(srv, login_failure("198.51.100.31", iso_now()))
+        srv.wait_log("cannot store Sigma correlation alerts; their windows are closed again on the next tick",
+                     timeout=15)
+        self.drain(srv)
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert")
+        self.rcv.quiet(1.0, "/soc")
+        self.assertEqual(len(self.corr()), 1)
+        self.assertEqual(srv.metric("trailwatch_sigma_correlation_hits_total"), 1)
+        # ticks that failed to store it were not counted as matches
+        self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="lone_failure"), 1)
+
+
 if __name__ == "__main__":
     unittest.main()

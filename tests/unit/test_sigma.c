@@ -305,6 +305,98 @@ TW_TEST(state_survives_a_restart)
     rmdir(dir);
 }
 
+/* serve's transactions (#14): a batch whose commit fails is undone, so its events can come again. */
+TW_TEST(a_rolled_back_transaction_leaves_no_trace)
+{
+    tw_correlator_opts o;
+    tw_correlator_opts_default(&o);
+    o.max_groups = 2;
+    env e;
+    REQUIRE(env_open(&e, &o));
+    hits h = {0, 0, ""};
+    tw_error err;
+    tw_correlator_begin(e.c);
+    feed(&e, "a", 1, 0, &h);
+    feed(&e, "a", 1, 1, &h);
+    tw_correlator_commit(e.c);
+    tw_correlator_stats before, st;
+    tw_correlator_stats_get(e.c, &before);
+    /* the batch: two events (the second completes "three"), a new group that evicts "a" */
+    tw_correlator_begin(e.c);
+    feed(&e, "a", 1, 2, &h);
+    feed(&e, "a", 1, 3, &h);
+    feed(&e, "b", 1, 4, &h);
+    feed(&e, "c", 1, 5, &h);
+    CHECK_EQ_INT(h.n, 1);
+    CHECK_EQ_INT(tw_correlator_rollback(e.c, &err), TW_OK);
+    tw_correlator_stats_get(e.c, &st);
+    CHECK_EQ_INT(st.groups, before.groups);
+    CHECK_EQ_INT(st.hits, before.hits);
+    CHECK_EQ_INT(st.evicted, before.evicted);
+    CHECK_EQ_INT(st.events, before.events);
+    /* sent again: counted once, the same hit */
+    h.n = 0;
+    feed(&e, "a", 1, 2, &h);
+    CHECK_EQ_INT(h.n, 1);
+    CHECK(h.last_value == 3);
+    env_close(&e);
+}
+
+TW_TEST(the_same_event_twice_counts_once)
+{
+    env e;
+    REQUIRE(env_open(&e, NULL));
+    hits h = {0, 0, ""};
+    feed(&e, "d", 3, 0, &h);
+    feed(&e, "d", 3, 0, &h);
+    feed(&e, "d", 3, 1, &h);
+    CHECK_EQ_INT(h.n, 0);
+    tw_correlator_stats st;
+    tw_correlator_stats_get(e.c, &st);
+    CHECK_EQ_INT(st.duplicates, 2);   /* once per correlation reading rule e */
+    feed(&e, "d", 3, 2, &h);
+    CHECK_EQ_INT(h.n, 1);
+    env_close(&e);
+}
+
+typedef struct ids {
+    int n;
+    char id[8][40];
+} ids;
+
+static void keep_id(void *ctx, const tw_correlation_hit *h)
+{
+    ids *x = ctx;
+    const char *p = strstr(h->json, "\"id\":\"");
+    if (x->n < 8 && p)
+        snprintf(x->id[x->n++], 40, "%.36s", p + 6);
+}
+
+TW_TEST(a_window_closed_again_after_a_rollback_gives_the_same_hit)
+{
+    tw_correlator_opts o;
+    tw_correlator_opts_default(&o);
+    o.lateness_ms = 60000;
+    env e;
+    REQUIRE(env_open(&e, &o));
+    hits h = {0, 0, ""};
+    feed(&e, "q", 0, 0, &h);
+    ids x = {0, {{0}}};
+    tw_error err;
+    tw_correlator_begin(e.c);
+    CHECK_EQ_INT(tw_correlator_tick(e.c, at(12), keep_id, &x, &err), TW_OK);
+    CHECK_EQ_INT(x.n, 1);
+    CHECK_EQ_INT(tw_correlator_rollback(e.c, &err), TW_OK);   /* its alert could not be stored */
+    tw_correlator_begin(e.c);
+    CHECK_EQ_INT(tw_correlator_tick(e.c, at(13), keep_id, &x, &err), TW_OK);
+    tw_correlator_commit(e.c);
+    CHECK_EQ_INT(x.n, 2);
+    CHECK_EQ_STR(x.id[0], x.id[1]);   /* the same idempotency key downstream */
+    CHECK_EQ_INT(tw_correlator_tick(e.c, at(14), keep_id, &x, &err), TW_OK);
+    CHECK_EQ_INT(x.n, 2);             /* committed: decided once */
+    env_close(&e);
+}
+
 static void count_hit(void *ctx, const tw_correlation_hit *h)
 {
     (void)h;
