@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "archive/backend.h"
+#include "archive/pg_rollup.h"
 #include "common/err.h"
 
 #define SCHEMA_VERSION 2 /* 2: tw_post (posting lists by bucket) replaces tw_terms */
@@ -260,6 +261,8 @@ tw_status tw__pg_prune(PGconn *c, int64_t cut, uint64_t *removed, tw_error *err)
                 goto out;
         }
     }
+    if ((rc = tw__pg_rollup_prune(c, cut, err)) != TW_OK) /* in the same transaction: counts match events */
+        goto out;
     rc = tw__pg_exec(c, "COMMIT", "pruning", err);
 out:
     PQclear(r);

@@ -30,6 +30,7 @@
 #include "archive/extract.h"
 #include "archive/pg_copy.h"
 #include "archive/pg_post.h"
+#include "archive/pg_rollup.h"
 #include "archive/pg_schema.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -59,6 +60,7 @@ typedef struct pg {
     int64_t *sec_lo, *sec_next; /* the batch's seconds (sorted) and their next free keys */
     size_t nsecs, secs_cap;
     tw__block blk;
+    int rollup; /* the counts rollup is complete (pg_rollup.h) */
 } pg;
 
 /* ---- connection ---- */
@@ -502,6 +504,8 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
         goto fail;
     if ((s = copy_in(p, "COPY tw_post FROM STDIN (FORMAT binary)", &p->terms, err)))
         goto fail;
+    if ((s = tw__pg_rollup_put(p->c, recs, p->keys, n, err)))
+        goto fail;
     return tw__pg_exec(p->c, "COMMIT", "committing events", err);
 fail:
     PQclear(PQexec(p->c, "ROLLBACK"));
@@ -747,6 +751,14 @@ static tw_status pg_counts(tw__archive_backend *b, const tw__arch_plan *plan, in
     tw_status s;
     if ((s = alive(p, err)))
         return s;
+    int cols = 0;
+    for (int c = 0; c < TW_ARCH_NCOLS; c++)
+        cols |= plan->ncols[c] != 0;
+    if (p->rollup && !cols && step_ms % 60000 == 0 && group_col < 4) {
+        int64_t lo, hi;
+        key_range(plan, &lo, &hi);
+        return tw__pg_rollup_counts(p->c, lo, hi, step_ms, group_col, &p->sql, cb, ud, err);
+    }
     tw_buf *sql = &p->sql;
     tw_buf_reset(sql);
     tw__buf_printf(sql,
@@ -874,7 +886,8 @@ tw_status tw__archive_pg_open(const tw_archive_opts *o, tw__archive_backend **ou
         tw__buf_init(&p->arr[i], TW_ARCHIVE_PG_BATCH_BYTES);
     tw_status s;
     if ((s = tw__codec_new(ZSTD_LEVEL, &p->codec, err)) || (s = connect_db(p, o->dsn, err)) ||
-        (s = tw__pg_schema_init(p->c, o->readonly, err)) || (s = load_dicts(p, err))) {
+        (s = tw__pg_schema_init(p->c, o->readonly, err)) || (s = tw__pg_rollup_init(p->c, o->readonly, &p->rollup, err)) ||
+        (s = load_dicts(p, err))) {
         pg_close(&p->base);
         return s;
     }

@@ -9,11 +9,15 @@
 #include "archive/backend.h"
 #include "archive/codec.h"
 #include "archive/extract.h"
+#include "archive/rollup.h"
+#include "archive/sqlite_roll.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/hash.h"
 
-#define SCHEMA_VERSION 2 /* 2: posting lists (post) replace one index row per term (terms) */
+/* 2: posting lists (post) replace one index row per term (terms); 3: the counts rollup (roll), built
+ * from the events when a version 2 archive is first opened for writing */
+#define SCHEMA_VERSION 3
 #define ZSTD_LEVEL 3
 #define CACHE_BLOCKS 16
 
@@ -30,7 +34,8 @@ static const char schema[] =
      * deltas (a term shared by many events costs a byte or two per event, not an index entry) */
     "CREATE TABLE post(h INTEGER NOT NULL, k0 INTEGER NOT NULL, k1 INTEGER NOT NULL, keys BLOB NOT NULL,"
     " PRIMARY KEY(h, k0)) WITHOUT ROWID;"
-    "INSERT INTO meta VALUES('schema', 2);";
+    TW__SQROLL_TABLE
+    "INSERT INTO meta VALUES('schema', 3);";
 
 static const char *const col_names[TW_ARCH_NCOLS] = {"name", "src", "acct", "region", "dt", "err"};
 
@@ -66,6 +71,11 @@ typedef struct sq {
     tw_buf keys;                  /* a posting list being encoded or decoded */
     int64_t *found;               /* a term's keys, decoded */
     size_t nfound, found_cap;
+    struct ev_row {
+        int64_t k, blk, slot, atoms[TW_ARCH_NCOLS];
+    } *evs;                       /* the batch's event rows, inserted in key order (pages fill up) */
+    size_t nevs, evs_cap;
+    tw__sqroll *roll;             /* NULL: an archive of version 2 opened read-only (counts scan) */
 } sq;
 
 int64_t tw__arch_key_lo(int64_t time_ms)
@@ -320,22 +330,21 @@ static tw_status put_block(sq *q, const tw__arch_rec *recs, size_t n, sec_slot *
             return s;
         const char *vals[TW_ARCH_NCOLS] = {r->event_name, r->source, r->account, r->region, r->detail_type,
                                            r->error_code};
-        sqlite3_bind_int64(q->ins_ev, 1, key);
-        sqlite3_bind_int64(q->ins_ev, 2, blk);
-        sqlite3_bind_int64(q->ins_ev, 3, (sqlite3_int64)i);
-        for (int c = 0; c < TW_ARCH_NCOLS; c++) {
-            int64_t id;
-            if ((s = atom_id(q, vals[c], &id, err)))
-                return s;
-            if (id)
-                sqlite3_bind_int64(q->ins_ev, 4 + c, id);
-            else
-                sqlite3_bind_null(q->ins_ev, 4 + c);
+        if (q->nevs == q->evs_cap) {
+            size_t ec = q->evs_cap ? q->evs_cap * 2 : 1024;
+            struct ev_row *v = realloc(q->evs, ec * sizeof *v);
+            if (!v)
+                return tw__err(err, TW_ENOMEM, "archive: out of memory");
+            q->evs = v;
+            q->evs_cap = ec;
         }
-        rc = sqlite3_step(q->ins_ev);
-        sqlite3_reset(q->ins_ev);
-        if (rc != SQLITE_DONE)
-            return dberr(q, err, rc, "storing events");
+        struct ev_row *e = &q->evs[q->nevs++];
+        e->k = key;
+        e->blk = blk;
+        e->slot = (int64_t)i;
+        for (int c = 0; c < TW_ARCH_NCOLS; c++)
+            if ((s = atom_id(q, vals[c], &e->atoms[c], err)))
+                return s;
         if (q->npairs + r->nterms > q->pair_cap) {
             size_t pc = q->pair_cap ? q->pair_cap : 4096;
             while (pc < q->npairs + r->nterms)
@@ -350,6 +359,41 @@ static tw_status put_block(sq *q, const tw__arch_rec *recs, size_t n, sec_slot *
             q->pairs[q->npairs++] = (struct pair){r->terms[t], key};
     }
     return TW_OK;
+}
+
+static int ev_cmp(const void *a, const void *b)
+{
+    const struct ev_row *x = a, *y = b;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
+/* The batch's event rows in key order (a batch read newest first would otherwise fill the table's
+ * pages from the right, leaving them half empty), and their counts in the rollup. */
+static tw_status put_events(sq *q, tw_error *err)
+{
+    if (q->nevs > 1)
+        qsort(q->evs, q->nevs, sizeof *q->evs, ev_cmp);
+    for (size_t i = 0; i < q->nevs; i++) {
+        const struct ev_row *e = &q->evs[i];
+        sqlite3_bind_int64(q->ins_ev, 1, e->k);
+        sqlite3_bind_int64(q->ins_ev, 2, e->blk);
+        sqlite3_bind_int64(q->ins_ev, 3, e->slot);
+        for (int c = 0; c < TW_ARCH_NCOLS; c++) {
+            if (e->atoms[c])
+                sqlite3_bind_int64(q->ins_ev, 4 + c, e->atoms[c]);
+            else
+                sqlite3_bind_null(q->ins_ev, 4 + c);
+        }
+        int rc = sqlite3_step(q->ins_ev);
+        sqlite3_reset(q->ins_ev);
+        if (rc != SQLITE_DONE)
+            return dberr(q, err, rc, "storing events");
+        if ((rc = tw__sqroll_note(q->roll, e->k, e->atoms)))
+            return dberr(q, err, rc, "counting events");
+    }
+    q->nevs = 0;
+    int rc = tw__sqroll_write(q->roll);
+    return rc ? dberr(q, err, rc, "storing the counts") : TW_OK;
 }
 
 static tw_status block(sq *q, int64_t id, tw__block **out, tw_error *err);
@@ -550,7 +594,7 @@ static tw_status sq_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
             goto fail;
         i += k;
     }
-    if ((s = put_postings(q, err)))
+    if ((s = put_events(q, err)) || (s = put_postings(q, err)))
         goto fail;
     if ((rc = exec(q, "COMMIT"))) {
         s = dberr(q, err, rc, "committing");
@@ -560,6 +604,8 @@ static tw_status sq_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
     goto out;
 fail:
     q->npairs = 0;
+    q->nevs = 0;
+    tw__sqroll_discard(q->roll);
     exec(q, "ROLLBACK");
     /* names inserted by the rolled back transaction are gone: forget the cache */
     atoms_forget(q);
@@ -814,10 +860,27 @@ out:
     return s;
 }
 
+/* Counts from the rollup (whole minutes) and the events of the partial minutes at the ends, in one
+ * read transaction so that a writer committing meanwhile is seen in all of it or none. */
+static tw_status roll_counts(sq *q, const tw__arch_plan *p, int64_t step_ms, int group_col, tw__arch_count_fn cb,
+                             void *ud, tw_error *err)
+{
+    int64_t lo, hi;
+    key_range(p, &lo, &hi);
+    int rc = exec(q, "BEGIN");
+    if (rc)
+        return dberr(q, err, rc, "counting");
+    rc = tw__sqroll_counts(q->roll, lo, hi, step_ms, group_col, cb, ud);
+    exec(q, "COMMIT");
+    return rc ? dberr(q, err, rc, "counting") : TW_OK;
+}
+
 static tw_status sq_counts(tw__archive_backend *b, const tw__arch_plan *p, int64_t step_ms, int group_col,
                            tw__arch_count_fn cb, void *ud, tw_error *err)
 {
     sq *q = (sq *)b;
+    if (q->roll && !plan_has_cols(p) && step_ms % 60000 == 0 && group_col < TW_ROLL_DIMS)
+        return roll_counts(q, p, step_ms, group_col, cb, ud, err);
     tw_buf sql = TW_BUF_INIT;
     sqlite3_stmt *st = NULL;
     int none = 0;
@@ -934,6 +997,16 @@ static tw_status sq_prune(tw__archive_backend *b, int64_t before_ms, uint64_t *r
         if (rc != SQLITE_DONE)
             goto fail;
     }
+    /* the rollup: hours before the cut's go, the cut's own hour is counted again */
+    doing = "pruning the counts";
+    if ((rc = sqlite3_prepare_v2(q->db, "DELETE FROM roll WHERE h < ?1", -1, &st, NULL)))
+        goto fail;
+    sqlite3_bind_int64(st, 1, tw__roll_hour(tw__roll_minute(cut)));
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_DONE || (rc = tw__sqroll_rebuild(q->roll, cut, cut)))
+        goto fail;
     if ((rc = exec(q, "COMMIT")))
         goto fail;
     exec(q, "PRAGMA incremental_vacuum");
@@ -964,6 +1037,7 @@ static void sq_close(tw__archive_backend *b)
     sqlite3_finalize(q->get_atom);
     for (int i = 0; i < 2; i++)
         sqlite3_finalize(q->find_st[i]);
+    tw__sqroll_close(q->roll);
     sqlite3_close(q->db);
     for (size_t i = 0; i < CACHE_BLOCKS; i++)
         tw__block_free(&q->cache[i].b);
@@ -972,6 +1046,7 @@ static void sq_close(tw__archive_backend *b)
     tw__buf_free(&q->packed);
     tw__buf_free(&q->keys);
     free(q->pairs);
+    free(q->evs);
     free(q->found);
     free(q->path);
     free(q);
@@ -981,7 +1056,54 @@ static const struct tw__archive_backend_ops sqlite_ops = {
     "sqlite", sq_put_batch, sq_find, sq_counts, sq_stats, sq_prune, sq_close,
 };
 
-/* Creates the schema in a new file, or checks the version of an existing one. */
+static tw_status read_version(sq *q, long long *v, tw_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL);
+    *v = -1;
+    if (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc ? dberr(q, err, rc, "opening") : TW_OK;
+}
+
+/* Version 2 -> 3: the rollup, counted from the events (a second or two per million events), in
+ * one transaction: an interrupted migration leaves version 2 as it was. */
+static tw_status migrate_v2(sq *q, tw_error *err)
+{
+    long long v;
+    int rc = exec(q, "BEGIN IMMEDIATE");
+    tw_status s;
+    if (rc)
+        return dberr(q, err, rc, "adding the counts rollup to a version 2 archive");
+    if ((s = read_version(q, &v, err)))
+        goto fail;
+    if (v == 2) { /* else another process has just done it */
+        if ((rc = exec(q, TW__SQROLL_TABLE)) || (rc = tw__sqroll_open(q->db, 1, &q->roll)) ||
+            (rc = tw__sqroll_rebuild(q->roll, INT64_MIN, INT64_MAX)) ||
+            (rc = exec(q, "UPDATE meta SET v = 3 WHERE k = 'schema'")))
+            goto dbfail;
+        tw__sqroll_close(q->roll);
+        q->roll = NULL;
+    }
+    if ((rc = exec(q, "COMMIT")))
+        goto dbfail;
+    return TW_OK;
+dbfail:
+    s = dberr(q, err, rc, "adding the counts rollup to a version 2 archive");
+fail:
+    tw__sqroll_close(q->roll);
+    q->roll = NULL;
+    exec(q, "ROLLBACK");
+    return s;
+}
+
+/* Creates the schema in a new file, or checks the version of an existing one (and brings a
+ * version 2 archive opened for writing to version 3); opens the rollup when there is one. */
 static tw_status setup(sq *q, tw_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1015,17 +1137,17 @@ static tw_status setup(sq *q, tw_error *err)
             return s;
         }
     }
-    rc = sqlite3_prepare_v2(q->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL);
-    long long v = -1;
-    if (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = 0;
+    long long v;
+    tw_status s;
+    if ((s = read_version(q, &v, err)))
+        return s;
+    if (v == 2 && !q->readonly) {
+        if ((s = migrate_v2(q, err)))
+            return s;
+        v = SCHEMA_VERSION;
     }
-    sqlite3_finalize(st);
-    if (rc)
-        return dberr(q, err, rc, "opening");
+    if (v == 2) /* read-only: counts scan the events, as version 2 did */
+        return TW_OK;
     if (v > SCHEMA_VERSION)
         return tw__err(err, TW_EDB, "archive %s: schema version %lld is newer than this trailwatch (version %d)",
                        q->path, v, SCHEMA_VERSION);
@@ -1034,6 +1156,8 @@ static tw_status setup(sq *q, tw_error *err)
                        "archive %s: schema version %lld is an older layout this trailwatch does not read (version %d):"
                        " archive the events again into a new file",
                        q->path, v, SCHEMA_VERSION);
+    if ((rc = tw__sqroll_open(q->db, !q->readonly, &q->roll)))
+        return dberr(q, err, rc, "opening");
     return TW_OK;
 }
 

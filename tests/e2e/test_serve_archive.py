@@ -207,6 +207,52 @@ class TestArchiveApi(ArchiveCase):
         groups = {s["group"]: s["total"] for s in r2["series"]}
         self.assertGreaterEqual(groups.get("app.tl", 0), 7, r2)
 
+    def test_timeline_counts_equal_what_query_returns(self):
+        """The timeline (the archive's counts rollup, #12) against the events /api/events returns for the
+        same range, bucketed and grouped here: every step and grouping, ranges cut mid-minute."""
+        import datetime
+        twserve.need_boto3()
+        rng = random.Random(12)
+        base = self.srv.metric("trailwatch_archive_events_total")
+        now_s = int(time.time())
+        entries = []
+        for i in range(300):
+            t = now_s - rng.randrange(3 * 3600)
+            entries.append({"Source": rng.choice(["app.tla", "app.tlb", "app.tlc"]), "DetailType": "T",
+                            "Detail": json.dumps({"i": i}),
+                            "Time": datetime.datetime.fromtimestamp(t, datetime.timezone.utc)})
+        put_entries(self.srv, entries)
+        self.archived(base + 300)
+        frm, to = (now_s - 3 * 3600 - 1800) * 1000 + 12345, (now_s - 600) * 1000 + 777
+        events, cursor = [], None
+        while True:
+            params = {"from": frm, "to": to, "limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            st, r = get_json(self.srv, "/api/events" + q(**params))
+            self.assertEqual(st, 200, r)
+            events += r["events"]
+            cursor = r["next"]
+            if not cursor:
+                break
+        self.assertGreater(len(events), 200)
+        group_of = {"source": lambda e: e["event"].get("source") or "", "account": lambda e: e["account"] or "",
+                    "region": lambda e: e["region"] or "", "event_name": lambda e: e["eventName"] or "",
+                    None: lambda e: "total"}
+        for step, step_ms in (("minute", 60000), ("hour", 3600000), ("420000", 420000), ("day", 86400000)):
+            for by in (None, "source", "account", "region", "event_name"):
+                want = {}
+                for e in events:
+                    k = (group_of[by](e), e["time_ms"] // step_ms * step_ms)
+                    want[k] = want.get(k, 0) + 1
+                params = {"from": frm, "to": to, "step": step}
+                if by:
+                    params["by"] = by
+                st, r = get_json(self.srv, "/api/events/timeline" + q(**params))
+                self.assertEqual(st, 200, r)
+                got = {(s["group"], t): n for s in r["series"] for t, n in s["points"]}
+                self.assertEqual(got, want, (step, by))
+
     def test_bad_parameters_are_400_naming_the_parameter(self):
         cases = [
             ("/api/events?limit=0", "limit"),
@@ -220,6 +266,8 @@ class TestArchiveApi(ArchiveCase):
             ("/api/events?cursor=%00garbage", "cursor"),
             ("/api/events/timeline?step=second", "step"),
             ("/api/events/timeline?by=colour", "by"),
+            ("/api/events/timeline" + q(pattern='{"source": ["aws.ec2"]}'), "pattern"),
+            ("/api/events/timeline?who=alice", "who"),
             ("/api/events/timeline?from=946684800000&to=4000000000000&step=minute", "buckets"),
         ]
         for path, word in cases:
