@@ -112,13 +112,9 @@ typedef struct tally {
 
 static void tally_add(tally *t, int64_t bucket, const char *group, uint64_t n)
 {
+    /* appended; repeats are summed by tally_text */
     char k[256];
-    snprintf(k, sizeof k, "%lld|%s", (long long)bucket, group);
-    for (size_t i = 0; i < t->len; i++)
-        if (strcmp(t->keys[i], k) == 0) {
-            t->n[i] += n;
-            return;
-        }
+    snprintf(k, sizeof k, "%020lld|%s", (long long)bucket, group);
     if (t->len == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
         t->keys = realloc(t->keys, t->cap * sizeof *t->keys);
@@ -128,28 +124,33 @@ static void tally_add(tally *t, int64_t bucket, const char *group, uint64_t n)
     t->n[t->len++] = n;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+typedef struct kn {
+    char *k;
+    uint64_t n;
+} kn;
 
-/* The tally as one sorted text (the caller frees it). */
+static int cmp_kn(const void *a, const void *b) { return strcmp(((const kn *)a)->k, ((const kn *)b)->k); }
+
+/* The tally as one sorted text, repeats summed (the caller frees it). */
 static char *tally_text(tally *t)
 {
-    char **lines = malloc((t->len + 1) * sizeof *lines);
-    for (size_t i = 0; i < t->len; i++) {
-        char l[300];
-        snprintf(l, sizeof l, "%s=%llu", t->keys[i], (unsigned long long)t->n[i]);
-        lines[i] = strdup(l);
-    }
-    qsort(lines, t->len, sizeof *lines, cmp_str);
+    kn *v = malloc((t->len + 1) * sizeof *v);
+    for (size_t i = 0; i < t->len; i++)
+        v[i] = (kn){t->keys[i], t->n[i]};
+    qsort(v, t->len, sizeof *v, cmp_kn);
     tw_buf b;
     tw__buf_init(&b, 0);
-    for (size_t i = 0; i < t->len; i++) {
-        tw__buf_puts(&b, lines[i]);
-        tw__buf_putc(&b, '\n');
-        free(lines[i]);
+    for (size_t i = 0; i < t->len;) {
+        uint64_t n = 0;
+        size_t j = i;
+        for (; j < t->len && strcmp(v[j].k, v[i].k) == 0; j++)
+            n += v[j].n;
+        tw__buf_printf(&b, "%s=%llu\n", v[i].k, (unsigned long long)n);
+        i = j;
     }
-    free(lines);
     for (size_t i = 0; i < t->len; i++)
         free(t->keys[i]);
+    free(v);
     free(t->keys);
     free(t->n);
     memset(t, 0, sizeof *t);
