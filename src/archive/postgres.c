@@ -802,6 +802,7 @@ static tw_status pg_stats(tw__archive_backend *b, tw_archive_stats *o, tw_error 
                                " (SELECT count(*) FROM tw_dicts),"
                                " (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('tw_events'))"
                                " + (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('tw_post'))"
+                               " + coalesce(pg_total_relation_size(to_regclass('tw_rollup')), 0)"
                                " FROM tw_events");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         s = tw__pg_fail(p->c, r, "reading statistics", err);
