@@ -82,6 +82,23 @@ tw_status tw__input_read(tw_input *in, char *buf, size_t cap, size_t *got, tw_er
     if (in->eof)
         return TW_OK;
     if (!in->gzip) {
+        if (in->raw_off == in->raw_len && !in->raw_eof && cap >= TW_INPUT_CHUNK) {
+            /* The first chunk is used up: read straight into the caller's buffer, not via raw. */
+            ssize_t r;
+            do
+                r = read(in->fd, buf, cap);
+            while (r < 0 && errno == EINTR);
+            if (r < 0)
+                return tw__err(err, TW_EIO, "read failed: %s", strerror(errno));
+            if (r == 0) {
+                in->raw_eof = 1;
+                in->eof = 1;
+                return TW_OK;
+            }
+            in->total += (size_t)r;
+            *got = (size_t)r;
+            return TW_OK;
+        }
         if ((rc = fill_raw(in, err)))
             return rc;
         size_t n = in->raw_len - in->raw_off;

@@ -6,9 +6,6 @@
 #include "common/utf8.h"
 #include "trailwatch/json.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 static int hexval(int c)
 {
@@ -72,7 +69,7 @@ static const char *lex_escape(const char *p, const char *end, tw_lex_err *e)
     }
 }
 
-const char *tw__lex_string(const char *p, const char *end, int *escaped, tw_lex_err *e)
+const char *tw__lex_string_slow(const char *p, const char *end, int *escaped, tw_lex_err *e)
 {
     for (;;) {
 #if defined(__SSE2__)

@@ -72,19 +72,27 @@ static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uin
     return 1;
 }
 
-/* Lexes a string at p (the opening quote); returns the closing quote, with the decoded bytes. */
-static const char *lex_str(tw_matcher *m, const char *p, const char *end, const char **s, uint32_t *len)
+static const char *lex_str_escaped(tw_matcher *m, const char *p, const char *close, const char **s, uint32_t *len);
+
+/* Lexes a string at p (the opening quote); returns the closing quote, with the decoded bytes.
+ * Inline: every key and recorded value goes through here; strings with escapes are decoded apart. */
+static inline const char *lex_str(tw_matcher *m, const char *p, const char *end, const char **s, uint32_t *len)
 {
     int escaped = 0;
     const char *close = tw__lex_string(p + 1, end, &escaped, &m->lexerr);
     if (!close)
         return NULL;
+    if (escaped)
+        return lex_str_escaped(m, p, close, s, len);
+    *s = p + 1;
+    *len = (uint32_t)(close - p - 1);
+    return close;
+}
+
+/* A string holding escapes, decoded into the event's scratch arena. */
+static const char *lex_str_escaped(tw_matcher *m, const char *p, const char *close, const char **s, uint32_t *len)
+{
     size_t raw = (size_t)(close - p - 1);
-    if (!escaped) {
-        *s = p + 1;
-        *len = (uint32_t)raw;
-        return close;
-    }
     char *o = tw__arena_alloc(&m->scratch, raw + 1);
     if (!o) {
         m->fail = TW_ENOMEM;
@@ -224,6 +232,18 @@ int tw__deep_expand(tw_matcher *m, uint32_t f, uint32_t interp)
     return ok;
 }
 
+/* Steps over a value no rule names: a string (most are) inline, anything else with tw__json_skip,
+ * which validates it the same way. */
+static inline const char *skip_value(tw_matcher *m, const char *p, const char *end, unsigned depth)
+{
+    if (p < end && *p == '"') {
+        int esc;
+        const char *close = tw__lex_string(p + 1, end, &esc, &m->lexerr);
+        return close ? close + 1 : NULL;
+    }
+    return tw__json_skip(p, end, m->rs->lim.json_depth - depth, &m->lexerr);
+}
+
 static const char *walk_object(tw_matcher *m, const char *p, const char *end, uint32_t node, uint32_t elem,
                                unsigned depth)
 {
@@ -244,7 +264,7 @@ static const char *walk_object(tw_matcher *m, const char *p, const char *end, ui
             return lex_fail(m, p, TW_EJSON, "expected ':' after object key");
         p = tw__lex_ws(p + 1, end);
         if (child == TW_NONE)
-            p = tw__json_skip(p, end, m->rs->lim.json_depth - depth, &m->lexerr);
+            p = skip_value(m, p, end, depth);
         else
             p = walk(m, p, end, child, elem, depth);
         if (!p)
@@ -514,7 +534,7 @@ tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_k
             if (!(after = walk(m, v, end, rec, 0, 1)))
                 return walk_failed(m, json, err);
         }
-        if (!after && !(after = tw__json_skip(v, end, max - 1, &m->lexerr)))
+        if (!after && !(after = skip_value(m, v, end, 1)))
             return walk_failed(m, json, err);
         p = tw__lex_ws(after, end);
         if (p < end && *p == ',') {
