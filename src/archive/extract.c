@@ -174,14 +174,38 @@ int tw__arch_body_has_id(const char *body, size_t len, const char *id)
 
 /* ---- matching a query's resource / principal against the event ---- */
 
+/* An S3 ARN (arn:PARTITION:s3:::BUCKET[/KEY]): 0 when s is none, 1 for a bucket (also BUCKET/), 2 for
+ * an object. */
+static int s3_arn(const char *s)
+{
+    if (strncmp(s, "arn:", 4) != 0)
+        return 0;
+    const char *p = strchr(s + 4, ':');
+    if (!p || strncmp(p + 1, "s3:", 3) != 0)
+        return 0;
+    for (int colons = 0; colons < 3; colons++)   /* past service, region and account */
+        if (!(p = strchr(p + 1, ':')))
+            return 0;
+    const char *slash = strchr(p + 1, '/');
+    return slash && slash[1] ? 2 : 1;
+}
+
+/* a: a value of the event, b: what the query names. */
 static int same_thing(const char *a, const char *b)
 {
     if (strcmp(a, b) == 0)
         return 1;
+    /* an object's short form is its bucket, which names more than the object: only its ARN names it */
+    int sa3 = s3_arn(a), sb3 = s3_arn(b);
+    if (sb3 == 2)
+        return 0;
     const char *sa, *sb;
     size_t na, nb;
     tw__arch_short(a, strlen(a), &sa, &na);
     tw__arch_short(b, strlen(b), &sb, &nb);
+    /* a bucket's ARN with a trailing slash (HeadBucket's resources) is the bucket */
+    if (sa3 == 1 && sb3 == 1)
+        return na == nb && memcmp(sa, sb, na) == 0;
     /* "i-0abc" names arn:...:instance/i-0abc; two different ARNs with the same id do not match */
     if (sa == a && na == nb && memcmp(a, sb, na) == 0)
         return 1;

@@ -143,6 +143,36 @@ class TestArchive(unittest.TestCase):
         p = run(["who", "i-00000000000000000", "--archive", self.db])
         self.assertEqual(p.returncode, 1)
 
+    def test_who_s3_object_and_bucket(self):
+        """An S3 object's ARN names that object, not its bucket (whose short form it shares); the bucket's
+        ARN (also with a trailing slash) and its name name the bucket."""
+        bucket = "arn:aws:s3:::falsimentis-log"
+        recs = self.s3 + self.inv
+
+        def names(rec, values):
+            return any(s in values for part in (rec.get("resources"), rec.get("requestParameters"),
+                                                rec.get("responseElements")) for s in strings(part))
+
+        def who(arg):
+            rows = [r["id"] for r in jsonl(run(["who", arg, "--archive", self.db], check=None).stdout)]
+            self.assertEqual(len(rows), len(set(rows)))
+            return set(rows)
+
+        puts = [r for r in recs if r["eventName"] == "PutObject" and r.get("readOnly") is False]
+        self.assertGreater(len(puts), 10)
+        for rec in puts[:3]:
+            obj = next(s for s in strings(rec["resources"]) if s.startswith(bucket + "/"))
+            want = {r["eventID"] for r in recs if r.get("readOnly") is False and names(r, {obj})}
+            self.assertEqual(who(obj), want)
+            self.assertIn(rec["eventID"], want)
+            self.assertLess(len(want), 5)
+            got = {r["id"] for r in jsonl(self.q("--resource", obj, "--limit", "0").stdout)}
+            self.assertEqual(got, {r["eventID"] for r in recs if names(r, {obj})})
+        want = {r["eventID"] for r in recs
+                if r.get("readOnly") is False and names(r, {bucket, bucket + "/", "falsimentis-log"})}
+        self.assertEqual(who(bucket), want)
+        self.assertGreater(len(want), 1000)
+
     def test_who_allowed_0_0_0_0_ingress(self):
         pattern = {"source": ["aws.ec2"], "detail": {"eventName": ["AuthorizeSecurityGroupIngress"],
                    "requestParameters": {"ipPermissions": {"items": {"ipRanges": {"items": {"cidrIp": ["0.0.0.0/0"]}}}}}}}

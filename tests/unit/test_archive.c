@@ -90,6 +90,35 @@ TW_TEST(extract_security_group_and_bucket)
     tw__arch_fields_free(&f);
 }
 
+/* An S3 object's ARN names the object, not its bucket; the bucket's ARN (or BUCKET/) names the bucket. */
+TW_TEST(s3_object_and_bucket)
+{
+    static const char put[] =
+        "{\"eventVersion\":\"1.08\",\"eventID\":\"e1\",\"eventName\":\"PutObject\",\"eventSource\":\"s3.amazonaws.com\","
+        "\"eventTime\":\"2026-12-01T10:00:00Z\",\"readOnly\":false,"
+        "\"requestParameters\":{\"bucketName\":\"logs\",\"key\":\"a/b.gz\"},"
+        "\"resources\":[{\"type\":\"AWS::S3::Object\",\"ARN\":\"arn:aws:s3:::logs/a/b.gz\"},"
+        "{\"type\":\"AWS::S3::Bucket\",\"ARN\":\"arn:aws:s3:::logs\"}]}";
+    static const char head[] =
+        "{\"eventVersion\":\"1.08\",\"eventID\":\"e2\",\"eventName\":\"HeadBucket\",\"eventSource\":\"s3.amazonaws.com\","
+        "\"eventTime\":\"2026-12-01T10:00:00Z\",\"requestParameters\":{\"bucketName\":\"logs\"},"
+        "\"resources\":[{\"type\":\"AWS::S3::Bucket\",\"ARN\":\"arn:aws:s3:::logs/\"}]}";
+    tw__arch_fields f;
+    REQUIRE(tw__arch_extract(put, sizeof put - 1, &f, NULL) == TW_OK);
+    CHECK(tw__arch_has_resource(&f, "arn:aws:s3:::logs/a/b.gz"));
+    CHECK(!tw__arch_has_resource(&f, "arn:aws:s3:::logs/a/c.gz"));
+    CHECK(!tw__arch_has_resource(&f, "arn:aws:s3:::other/a/b.gz"));
+    CHECK(tw__arch_has_resource(&f, "arn:aws:s3:::logs"));
+    CHECK(tw__arch_has_resource(&f, "logs"));
+    tw__arch_fields_free(&f);
+    REQUIRE(tw__arch_extract(head, sizeof head - 1, &f, NULL) == TW_OK);
+    CHECK(!tw__arch_has_resource(&f, "arn:aws:s3:::logs/a/b.gz"));   /* it names the bucket only */
+    CHECK(tw__arch_has_resource(&f, "arn:aws:s3:::logs"));
+    CHECK(tw__arch_has_resource(&f, "arn:aws:s3:::logs/"));
+    CHECK(!tw__arch_has_resource(&f, "arn:aws:s3:::log"));
+    tw__arch_fields_free(&f);
+}
+
 TW_TEST(extract_principals)
 {
     load();
