@@ -79,7 +79,7 @@ void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction)
     lru_unlink(c, g);
     tw__corr_note_deleted(c, g);
     for (size_t i = 0; i < g->n; i++)
-        tw__corr_obs_free(&g->ev[i]);
+        tw__corr_obs_release(c, &g->ev[i]);
     free(g->ev);
     free(g->key);
     free(g);
@@ -447,10 +447,10 @@ static void fire(tw_correlator *c, group *g, const window *w, const emit *e, uns
 }
 
 /* Drops observations ev[0..n) (they were used, or are too old to count). */
-static void forget(group *g, size_t n)
+static void forget(tw_correlator *c, group *g, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        tw__corr_obs_free(&g->ev[i]);
+        tw__corr_obs_release(c, &g->ev[i]);
     memmove(g->ev, g->ev + n, (g->n - n) * sizeof *g->ev);
     g->n -= n;
     g->dirty = 1;
@@ -473,7 +473,7 @@ static void close_windows(tw_correlator *c, group *g, int64_t wm, const emit *e,
         window w = {0, b, 0};
         if (window_holds(c, k, g, 0, b, &w.value))
             fire(c, g, &w, e, depth);
-        forget(g, b + 1);
+        forget(c, g, b + 1);
         g->wstart = INT64_MIN;
     }
 }
@@ -495,7 +495,7 @@ static void check_windows(tw_correlator *c, group *g, size_t at, const emit *e, 
         window w = {i, b, 0};
         if (window_holds(c, k, g, i, b, &w.value)) {
             fire(c, g, &w, e, depth);
-            forget(g, b + 1); /* the group starts over after the window */
+            forget(c, g, b + 1); /* the group starts over after the window */
             return;
         }
     }
@@ -517,7 +517,12 @@ static void process(tw_correlator *c, size_t corr, const char *key, size_t klen,
     group *g = tw__corr_group(c, corr, key, klen, 1);
     if (g)
         tw__corr_note(c, g);
-    if (!g || (g->n == g->cap && !(g->ev = realloc(g->ev, (g->cap = g->cap ? g->cap * 2 : 8) * sizeof *g->ev)))) {
+    obs *grown = g && g->n == g->cap ? realloc(g->ev, (g->cap ? g->cap * 2 : 8) * sizeof *g->ev) : NULL;
+    if (grown) {
+        g->ev = grown;
+        g->cap = g->cap ? g->cap * 2 : 8;
+    }
+    if (!g || g->n == g->cap) {
         if (g)
             tw__corr_group_drop(c, g, 1); /* out of memory: this group's state is lost, nothing else */
         tw__corr_obs_free(o);
@@ -535,11 +540,12 @@ static void process(tw_correlator *c, size_t corr, const char *key, size_t klen,
             return;
         }
     memmove(g->ev + at + 1, g->ev + at, (g->n - at) * sizeof *g->ev);
+    tw__corr_obs_taken(c, o);
     g->ev[at] = *o;
     g->n++;
     g->dirty = 1;
     if (g->n > c->o.max_group_events) {
-        forget(g, 1);
+        forget(c, g, 1);
         c->st.evicted++;
         if (at == 0)
             return;
@@ -555,7 +561,7 @@ static void process(tw_correlator *c, size_t corr, const char *key, size_t klen,
         while (old < g->n && g->ev[old].t < horizon - k->timespan_ms)
             old++;
         if (old)
-            forget(g, old);
+            forget(c, g, old);
     }
     if (!g->n)
         tw__corr_group_drop(c, g, 0);
@@ -945,6 +951,8 @@ void tw_correlator_free(tw_correlator *c)
 {
     if (!c)
         return;
+    if (c->txn)
+        tw_correlator_commit(c);
     if (c->db) {
         tw_error e;
         (void)tw_correlator_save(c, &e);

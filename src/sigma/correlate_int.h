@@ -101,6 +101,11 @@ struct tw_correlator {
     undo *undo;
     size_t nundo, capundo;
     int txn_incomplete;         /* out of memory noting a group: a rollback cannot restore everything */
+    int rolling_back;           /* groups dropped now leave their strings alone */
+    /* Undo copies are shallow: strings of observations dropped during a transaction are freed at its
+     * commit (a copy may point at them), strings of observations it took at its rollback. */
+    char **grave, **added;
+    size_t ngrave, capgrave, nadded, capadded;
     int64_t txn_max_seen;
     tw_correlator_stats txn_st;
     /* persistence (corr_store.c) */
@@ -121,6 +126,10 @@ void tw__corr_signature(const tw_sigma *s, size_t corr, char *out, size_t size);
 void tw__corr_note(tw_correlator *c, group *g);
 void tw__corr_note_created(tw_correlator *c, group *g);
 void tw__corr_obs_free(obs *o);
+/* An observation leaves a group: its strings are freed (kept until the commit in a transaction). */
+void tw__corr_obs_release(tw_correlator *c, obs *o);
+/* An observation joins a group (its strings are freed if the transaction is rolled back). */
+void tw__corr_obs_taken(tw_correlator *c, const obs *o);
 void tw__corr_txn_free(tw_correlator *c);
 
 /* corr_store.c */

@@ -342,6 +342,36 @@ TW_TEST(a_rolled_back_transaction_leaves_no_trace)
     env_close(&e);
 }
 
+/* Undo copies are shallow: strings dropped in a transaction live until it ends (ASan/valgrind check
+ * that each is freed once, whichever way it ends). */
+TW_TEST(transactions_free_what_they_drop_once)
+{
+    tw_correlator_opts o;
+    tw_correlator_opts_default(&o);
+    o.max_group_events = 2;
+    env e;
+    REQUIRE(env_open(&e, &o));
+    hits h = {0, 0, ""};
+    tw_error err;
+    for (int round = 0; round < 2; round++) {
+        tw_correlator_begin(e.c);
+        feed(&e, "m", 5, 0, &h);
+        feed(&e, "m", 5, 1, &h);
+        feed(&e, "m", 5, 2, &h);  /* over max_group_events: the oldest is dropped */
+        feed(&e, "m", 4, 59, &h); /* older than all: taken and dropped at once */
+        feed(&e, "n", 5, 3, &h);
+        if (round == 0)
+            CHECK_EQ_INT(tw_correlator_rollback(e.c, &err), TW_OK);
+        else
+            tw_correlator_commit(e.c);
+    }
+    tw_correlator_stats st;
+    tw_correlator_stats_get(e.c, &st);
+    CHECK_EQ_INT(st.groups, 4);   /* m and n, for both correlations */
+    CHECK_EQ_INT(h.n, 0);         /* never three within max_group_events = 2 */
+    env_close(&e);
+}
+
 TW_TEST(the_same_event_twice_counts_once)
 {
     env e;
