@@ -215,6 +215,7 @@ static void same_counts(const char *what)
     tw_error err;
     REQUIRE(tw_archive_stats_get(sq, &st, &err) == TW_OK);
     const int64_t ranges[][2] = {{0, 0},
+                                 {st.first_ms, st.last_ms}, /* the first and last events in partial minutes */
                                  {st.first_ms + 12345, st.last_ms - 54321},
                                  {st.first_ms / 60000 * 60000, st.last_ms / 60000 * 60000 - 1},
                                  {st.first_ms + 90500, st.first_ms + 91999},
