@@ -172,7 +172,10 @@ tw_status tw__pg_rollup_prune(PGconn *c, int64_t cut, tw_error *err)
 {
     int64_t cm = tw__roll_minute(cut);
     char sql[1024];
+    /* under the writers' lock too: a batch upserting the cut's minute meanwhile would otherwise
+     * wait on this transaction's deleted rows while this one waits on its new ones */
     snprintf(sql, sizeof sql,
+             "SELECT pg_advisory_xact_lock(" TW__PG_WRITE_LOCK ");"
              "DELETE FROM tw_rollup WHERE m <= %" PRId64 ";"
              "INSERT INTO tw_rollup SELECT %" PRId64 ", x.d, x.v, count(*) FROM tw_events e " DIMS_OF_E
              " WHERE e.k >= %" PRId64 " AND e.k < %" PRId64 " GROUP BY 2, 3",
