@@ -358,6 +358,28 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return t ? (const char *)t : "";
 }
 
+/* An outbox row of S_SCAN_OUTBOX / S_GET_ALERT (id, target, rule, event_id, idem_key, body, created,
+ * next, attempts, last_error); its strings are the statement's until it steps again. */
+static tw_alert_row alert_row(sqlite3_stmt *s)
+{
+    tw_alert_row row = {
+        .id = sqlite3_column_int64(s, 0),
+        .target = col_text(s, 1),
+        .rule = col_text(s, 2),
+        .event_id = col_text(s, 3),
+        .idem_key = col_text(s, 4),
+        .body = sqlite3_column_blob(s, 5),
+        .body_len = (size_t)sqlite3_column_bytes(s, 5),
+        .created_ms = sqlite3_column_int64(s, 6),
+        .next_ms = sqlite3_column_int64(s, 7),
+        .attempts = (uint32_t)sqlite3_column_int64(s, 8),
+        .last_error = col_text(s, 9),
+    };
+    if (!row.body)
+        row.body = "";
+    return row;
+}
+
 tw_status tw__store_scan_outbox(tw_store *st, int64_t after, tw_alert_fn fn, void *ctx, tw_error *err)
 {
     sqlite3_stmt *s = stmt(st, S_SCAN_OUTBOX, err);
@@ -366,21 +388,7 @@ tw_status tw__store_scan_outbox(tw_store *st, int64_t after, tw_alert_fn fn, voi
     sqlite3_bind_int64(s, 1, after);
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        tw_alert_row row = {
-            .id = sqlite3_column_int64(s, 0),
-            .target = col_text(s, 1),
-            .rule = col_text(s, 2),
-            .event_id = col_text(s, 3),
-            .idem_key = col_text(s, 4),
-            .body = sqlite3_column_blob(s, 5),
-            .body_len = (size_t)sqlite3_column_bytes(s, 5),
-            .created_ms = sqlite3_column_int64(s, 6),
-            .next_ms = sqlite3_column_int64(s, 7),
-            .attempts = (uint32_t)sqlite3_column_int64(s, 8),
-            .last_error = col_text(s, 9),
-        };
-        if (!row.body)
-            row.body = "";
+        tw_alert_row row = alert_row(s);
         if (fn(ctx, &row))
             break;
     }
@@ -470,21 +478,7 @@ tw_status tw__store_get_alert(tw_store *st, int64_t id, tw_alert_fn fn, void *ct
     int r = sqlite3_step(s);
     tw_status rc = TW_OK;
     if (r == SQLITE_ROW) {
-        tw_alert_row row = {
-            .id = sqlite3_column_int64(s, 0),
-            .target = col_text(s, 1),
-            .rule = col_text(s, 2),
-            .event_id = col_text(s, 3),
-            .idem_key = col_text(s, 4),
-            .body = sqlite3_column_blob(s, 5),
-            .body_len = (size_t)sqlite3_column_bytes(s, 5),
-            .created_ms = sqlite3_column_int64(s, 6),
-            .next_ms = sqlite3_column_int64(s, 7),
-            .attempts = (uint32_t)sqlite3_column_int64(s, 8),
-            .last_error = col_text(s, 9),
-        };
-        if (!row.body)
-            row.body = "";
+        tw_alert_row row = alert_row(s);
         fn(ctx, &row);
     } else if (r == SQLITE_DONE) {
         rc = tw__err(err, TW_ENOTFOUND, "no outbox row %lld", (long long)id);

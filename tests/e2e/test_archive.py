@@ -14,7 +14,7 @@ import time
 import unittest
 
 import twtest
-from twtest import run
+from twtest import jsonl, run
 
 DATA = os.path.join(twtest.shared_dir(), "data", "cloudtrail")
 S3 = os.path.join(DATA, "s3-layout")
@@ -54,10 +54,6 @@ def names_resource(rec, rid):
             if s.startswith("arn:aws:s3:::") and s[len("arn:aws:s3:::"):].split("/")[0] == rid:
                 return True
     return False
-
-
-def jsonl(stdout):
-    return [json.loads(l) for l in stdout.splitlines() if l.strip()]
 
 
 class TestArchive(unittest.TestCase):

@@ -10,7 +10,7 @@ import shutil
 import unittest
 
 import twtest
-from twtest import run
+from twtest import jsonl, run
 
 DATA = os.path.join(twtest.shared_dir(), "data", "cloudtrail")
 RULES = os.path.join(twtest.shared_dir(), "data", "rules", "sigma-cloudtrail")
@@ -32,10 +32,6 @@ correlation:
   timespan: 1h
   condition: {gte: 2}
 """
-
-
-def jsonl(text):
-    return [json.loads(l) for l in text.splitlines() if l.strip()]
 
 
 class TestQuerySigma(unittest.TestCase):

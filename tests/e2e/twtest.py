@@ -1,4 +1,5 @@
 """Helpers shared by the end-to-end tests: where things are, running the binary, free ports."""
+import json
 import os
 import socket
 import subprocess
@@ -28,6 +29,11 @@ def run(args, input=None, timeout=120, env=None, check=None):
         raise AssertionError("trailwatch %s exited %d (wanted %d)\nstdout: %s\nstderr: %s" %
                              (" ".join(args), p.returncode, check, p.stdout[-2000:], p.stderr[-2000:]))
     return p
+
+
+def jsonl(text):
+    """The JSON lines of a command's output."""
+    return [json.loads(l) for l in text.splitlines() if l.strip()]
 
 
 def free_port():
