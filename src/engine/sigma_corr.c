@@ -19,6 +19,8 @@ struct tw__ecorr {
     tw_correlator *corr;           /* NULL: that configuration has no correlations (or it failed) */
     int64_t last_save_ms;
     size_t txn_hits;               /* hits of the open transaction */
+    int open_failed;               /* the configuration has correlations, the correlator could not open */
+    int64_t open_log_ms;
     tw_correlator_stats counted;   /* of corr: what the counters hold already */
     tw_counter *groups, *evicted, *late, *hits, *dups;
 };
@@ -84,13 +86,11 @@ static void drop(tw__ecorr *ec)
     ec->snap = NULL;
 }
 
-/* Moves to snap (the current configuration; the reference is taken over). Under ec->lock. */
-static void follow(tw__ecorr *ec, tw_snapshot *snap, int64_t now_ms)
+/* Opens the correlator of ec->snap (reading its saved state). Under ec->lock. */
+static void open_corr(tw__ecorr *ec, int64_t now_ms)
 {
-    drop(ec);
-    ec->snap = snap;
-    ec->last_save_ms = now_ms;
-    const tw_config *cfg = snap->cfg;
+    const tw_config *cfg = ec->snap->cfg;
+    ec->open_failed = 0;
     if (!cfg->sigma.rules || !cfg->sigma.ncorrelations)
         return;
     char path[4096];
@@ -103,10 +103,25 @@ static void follow(tw__ecorr *ec, tw_snapshot *snap, int64_t now_ms)
     o.state_path = path;
     tw_error err;
     if (tw_correlator_new(cfg->sigma.rules, cfg->ruleset, &o, &ec->corr, &err)) {
-        /* matching and alerting go on; only the correlations do not run */
-        tw__log(TW_LOG_ERROR, "Sigma correlations cannot run", "error", err.msg, NULL);
+        /* matching and alerting go on; the correlations do not run until it opens (tried again with
+         * every batch and tick: a full disk, say, passes) */
         ec->corr = NULL;
+        ec->open_failed = 1;
+        if (now_ms - ec->open_log_ms >= 10000) {
+            tw__log(TW_LOG_ERROR, "Sigma correlations cannot run; trying again", "error", err.msg, NULL);
+            ec->open_log_ms = now_ms;
+        }
     }
+}
+
+/* Moves to snap (the current configuration; the reference is taken over). Under ec->lock. */
+static void follow(tw__ecorr *ec, tw_snapshot *snap, int64_t now_ms)
+{
+    drop(ec);
+    ec->snap = snap;
+    ec->last_save_ms = now_ms;
+    ec->open_log_ms = 0;
+    open_corr(ec, now_ms);
 }
 
 void tw__ecorr_free(tw__ecorr *ec)
@@ -165,6 +180,8 @@ tw_snapshot *tw__ecorr_begin(tw__ecorr *ec, int64_t now_ms)
         follow(ec, cur, now_ms);
     else
         tw__snapshot_release(cur);
+    if (ec->open_failed)
+        open_corr(ec, now_ms);
     ec->txn_hits = 0;
     if (!ec->corr)
         return NULL;

@@ -4,6 +4,8 @@ default targets, SIGHUP reloads (a bad Sigma file keeps the running rules and lo
 correlations whose state survives a restart, the eviction metric, `rules check` and `rules test`."""
 import json
 import os
+import resource
+import shutil
 import time
 import unittest
 
@@ -336,7 +338,8 @@ class TestCorrelationCommits(SigmaServe):
         self.rcv.quiet(0.5, "/soc")
         self.assertEqual(self.corr(), [])
         self.post(srv, fs[2])
-        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert")
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert; metrics %s; logs %s" % (
+            {k: v for k, v in srv.metrics().items() if "sigma" in k[0] or "outbox" in k[0]}, srv.logs()[-10:]))
         self.rcv.quiet(1.0, "/soc")
         self.assertEqual([c["detail"]["count"] for c in self.corr()], [3])
         self.post(srv, fs[3])                           # the group started over after its hit
@@ -379,6 +382,73 @@ class TestCorrelationCommits(SigmaServe):
         self.assertEqual(srv.metric("trailwatch_sigma_correlation_hits_total"), 1)
         # ticks that failed to store it were not counted as matches
         self.assertEqual(srv.metric("trailwatch_rule_matches_total", rule="lone_failure"), 1)
+
+
+
+class TestCorrelationFullDisk(SigmaServe):
+    """The same with a full disk, simulated by a file size limit on the running server (RLIMIT_FSIZE 0:
+    every write that would grow a file fails, as with ENOSPC; serve ignores SIGXFSZ): the outbox commit
+    fails with a disk I/O error (HTTP 500), the sender sends again."""
+
+    def config(self, **sigma):
+        s = {"paths": ["sigma/"], "targets": ["soc"], "save_interval": "200ms"}
+        s.update(sigma)
+        return {"targets": {"soc": self.hook("/soc")}, "sigma": s}
+
+    def full(self, srv, on):
+        lim = (0, resource.RLIM_INFINITY) if on else (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(srv.proc.pid, resource.RLIMIT_FSIZE, lim)
+
+    def corr(self):
+        return [r.json() for r in self.rcv.requests("/soc") if r.json().get("detail-type") == "Sigma Correlation"]
+
+    def test_retries_while_the_disk_is_full_count_once(self):
+        srv = Server(self, self.config(), files={"sigma/login.yml": FAILED_LOGIN, "sigma/ct.yml": STOP_LOGGING}).start()
+        self.post(srv, record("StopLogging"))
+        self.rcv.wait_for(1, 10, "/soc")
+        fs = [login_failure("203.0.113.40", "2026-12-06T10:00:%02dZ" % i) for i in (1, 2, 3)]
+        batch = [fs[0], fs[1], record("StopLogging")]
+        self.full(srv, True)
+        for _ in range(3):                              # the sender keeps trying
+            st, body = srv.post_events(batch)
+            self.assertEqual(st, 500, body)
+            self.assertIn("disk I/O error", body["error"])
+        self.full(srv, False)
+        self.post(srv, *batch)
+        self.rcv.wait_for(2, 10, "/soc")
+        time.sleep(1.0)
+        self.assertEqual(self.corr(), [])               # two failures, not eight
+        self.post(srv, fs[2])
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert; metrics %s; logs %s" % (
+            {k: v for k, v in srv.metrics().items() if "sigma" in k[0] or "outbox" in k[0]}, srv.logs()[-10:]))
+        self.rcv.quiet(1.0, "/soc")
+        self.assertEqual([c["detail"]["count"] for c in self.corr()], [3])
+
+    def test_state_file_that_cannot_open_is_tried_again(self):
+        # sigma-state.db cannot be opened (a directory stands in its way): alerting goes on, the error is
+        # logged, and the correlator opens as soon as it can (it was tried only once, at the first event)
+        srv = Server(self, self.config(), files={"sigma/login.yml": FAILED_LOGIN, "sigma/ct.yml": STOP_LOGGING,
+                                                 "var/sigma-state.db/in-the-way": ""}).start()
+        srv.wait_log("Sigma correlations cannot run; trying again")
+        self.post(srv, record("StopLogging"), login_failure("203.0.113.41", "2026-12-06T10:00:00Z"))
+        self.rcv.wait_for(1, 10, "/soc")
+        shutil.rmtree(srv.path("var", "sigma-state.db"))
+        self.post(srv, *[login_failure("203.0.113.41", "2026-12-06T10:00:%02dZ" % i) for i in (1, 2, 3)])
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert")
+        self.assertEqual(self.corr()[0]["detail"]["count"], 3)
+        self.assertTrue(os.path.isfile(srv.path("var", "sigma-state.db")))
+
+    def test_timer_hit_waits_for_the_disk(self):
+        srv = Server(self, self.config(lateness="1s"), files={"sigma/login.yml": LONE_FAILURE}).start()
+        self.post(srv, login_failure("198.51.100.40", iso_now()))
+        self.full(srv, True)
+        srv.wait_log("cannot store Sigma correlation alerts; their windows are closed again on the next tick",
+                     timeout=15)
+        time.sleep(0.5)
+        self.full(srv, False)
+        twserve.wait_until(lambda: len(self.corr()) == 1, 10, what="the correlation alert")
+        self.rcv.quiet(1.0, "/soc")
+        self.assertEqual([(c["detail"]["name"], c["detail"]["count"]) for c in self.corr()], [("lone_failure", 1)])
 
 
 if __name__ == "__main__":

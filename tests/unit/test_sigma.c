@@ -372,6 +372,38 @@ TW_TEST(transactions_free_what_they_drop_once)
     env_close(&e);
 }
 
+/* Input prepared under one load of the rules, applied to a correlator over another (serve: a batch
+ * matched before a reload, applied after it): same definition, same correlation; a changed one drops it. */
+static void feed_across(env *from, tw_correlator *to, const char *arn, int second, hits *h)
+{
+    char ev[300];
+    snprintf(ev, sizeof ev, "{\"eventVersion\":\"1.08\",\"eventSource\":\"x.amazonaws.com\",\"eventName\":\"E\","
+                            "\"eventID\":\"%s-x-%d\",\"userIdentity\":{\"arn\":\"%s\"},"
+                            "\"eventTime\":\"2024-01-01T02:00:%02dZ\"}", arn, second, arn, second);
+    tw_match_result res;
+    tw_error err;
+    tw_correlator_input *in = NULL;
+    REQUIRE(tw_match(from->m, ev, strlen(ev), TW_EVENT_AUTO, &res, &err) == TW_OK && res.count == 1);
+    CHECK_EQ_INT(tw_correlator_prepare(from->s, from->m, &res, 0, &in, &err), TW_OK);
+    CHECK(in != NULL);
+    CHECK_EQ_INT(tw_correlator_apply(to, in, on_hit, h, &err), TW_OK);
+    tw_correlator_input_free(in);
+}
+
+TW_TEST(input_prepared_before_a_reload_goes_to_the_same_correlation)
+{
+    env a, b;
+    REQUIRE(env_open(&a, NULL));
+    REQUIRE(env_open(&b, NULL));
+    hits h = {0, 0, ""};
+    for (int i = 0; i < 3; i++)
+        feed_across(&a, b.c, "r", i, &h);
+    CHECK_EQ_INT(h.n, 1);
+    CHECK_EQ_STR(h.group, "r");
+    env_close(&a);
+    env_close(&b);
+}
+
 TW_TEST(the_same_event_twice_counts_once)
 {
     env e;
