@@ -98,6 +98,12 @@ extern "C" {
 /* Bytes of one PostgreSQL archive COPY (a batch's events, or their resource ids), held in memory while
  * it is sent: the archive flushes far earlier (1,000 events are ~1 MB compressed). */
 #define TW_ARCHIVE_PG_BATCH_BYTES           (256u * 1024u * 1024u)
+/* PostgreSQL archive: the posting rows of the batches a handle wrote are merged into one row per
+ * month and term bucket once they hold this many (term, event) pairs or come from this many batches
+ * (a query reads one row per merge, not one per batch). The merge holds the pairs in memory: 16
+ * bytes each, 32 MB at the cap. */
+#define TW_ARCHIVE_PG_MERGE_PAIRS           2000000u
+#define TW_ARCHIVE_PG_MERGE_BATCHES         64u
 
 /* The outbox (targets.X.max_pending; the dispatcher's window). */
 /* Alerts waiting for one target: beyond it the target's when_full policy applies (refuse new events

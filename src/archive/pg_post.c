@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/backend.h"
+#include "archive/pg_schema.h"
 #include "common/buf.h"
 #include "common/err.h"
 
@@ -31,7 +33,8 @@ tw_status tw__pg_post_add(tw__pg_post *p, int64_t period, int32_t h, int64_t k, 
         p->pairs = v;
         p->pairs_cap = cap;
     }
-    p->pairs[p->npairs++] = (tw__pg_pair){period, h, k};
+    /* a month's first ms is a whole day: days since 1970 fit 32 bits */
+    p->pairs[p->npairs++] = (tw__pg_pair){k, h, (int32_t)(period / 86400000)};
     return TW_OK;
 }
 
@@ -183,6 +186,38 @@ tw_status tw__pg_post_decode(tw__pg_post *p, int32_t h, int64_t k0, const unsign
             p->keys[p->nkeys++] = k;
         }
         break;
+    }
+    return TW_OK;
+}
+
+tw_status tw__pg_post_decode_all(tw__pg_post *p, int64_t k0, const unsigned char *d, size_t n, tw_error *err)
+{
+    int64_t sec = INT64_MIN, period = 0;
+    for (size_t i = 0; i < n;) {
+        uint64_t len;
+        if (n - i < 5)
+            return damaged(err, k0);
+        int32_t h = (int32_t)((uint32_t)d[i] << 24 | (uint32_t)d[i + 1] << 16 | (uint32_t)d[i + 2] << 8 | d[i + 3]);
+        i += 4;
+        if (!get_varint(d, n, &i, &len) || len > n - i)
+            return damaged(err, k0);
+        size_t end = i + (size_t)len;
+        int64_t k = k0;
+        for (int first = 1; i < end; first = 0) {
+            uint64_t dlt;
+            if (!get_varint(d, end, &i, &dlt) || (!first && !dlt) || dlt > (uint64_t)INT64_MAX - (uint64_t)k)
+                return damaged(err, k0);
+            k += (int64_t)dlt;
+            int64_t t = tw__arch_key_time(k);
+            if (t != sec) {
+                int64_t hi;
+                sec = t;
+                tw__pg_period_of(t, &period, &hi);
+            }
+            tw_status s = tw__pg_post_add(p, period, h, k, err);
+            if (s)
+                return s;
+        }
     }
     return TW_OK;
 }

@@ -12,6 +12,11 @@
  * stay cached. A query reads its term's bucket (one row per batch that touched it) and keeps the
  * term's own keys.
  *
+ * Rows are merged (postgres.c, merge_postings): once the batches written since the last merge hold
+ * TW_ARCHIVE_PG_MERGE_PAIRS pairs (or TW_ARCHIVE_PG_MERGE_BATCHES batches), their rows become one row
+ * per (month, bucket), so a query reads one row per merge rather than one per batch (at 10 million
+ * events, 1,220 scattered rows made a who take 19 ms of CPU).
+ *
  * A row's data: per term, in hash order: the hash (4 bytes, big-endian), the byte length of its
  * keys (LEB128), then its keys: the first as k - k0, the others as deltas from the previous (LEB128,
  * ascending, > 0). k0/k1: the row's smallest and largest key; a row never spans two months (so
@@ -30,10 +35,10 @@
 static inline int32_t tw__pg_post_bucket(int32_t h) { return (int32_t)((uint32_t)h >> 20); }
 
 typedef struct tw__pg_pair {
-    int64_t period; /* the key's month (first ms): rows never cross one */
-    int32_t h;
     int64_t k;
-} tw__pg_pair;
+    int32_t h;
+    int32_t period; /* the key's month (its first day since 1970): rows never cross one */
+} tw__pg_pair;    /* 16 bytes: a merge holds up to TW_ARCHIVE_PG_MERGE_PAIRS of them */
 
 typedef struct tw__pg_post {
     tw__pg_pair *pairs;
@@ -58,5 +63,8 @@ void tw__pg_post_start(tw__pg_post *p);
 tw_status tw__pg_post_decode(tw__pg_post *p, int32_t h, int64_t k0, const unsigned char *data, size_t n, int64_t lo,
                              int64_t hi, tw_error *err);
 void tw__pg_post_sort(tw__pg_post *p, int desc);
+
+/* Merging: every (term, key) of one row, added as pairs (to be written again by tw__pg_post_copy). */
+tw_status tw__pg_post_decode_all(tw__pg_post *p, int64_t k0, const unsigned char *data, size_t n, tw_error *err);
 
 #endif

@@ -53,6 +53,10 @@ typedef struct pg {
     size_t ndays, days_cap;
     tw__pg_copy ev, terms; /* terms: the posting rows' COPY */
     tw__pg_post post;
+    /* batches written since this handle last merged posting rows: their pairs, count, key range */
+    uint64_t merge_pairs;
+    unsigned merge_batches;
+    int64_t merge_lo, merge_hi;
     tw_buf packed, bodies, sql, arr[4];
     size_t *body_off;
     int64_t *keys;
@@ -498,6 +502,7 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
             if ((s = tw__pg_post_add(&p->post, period, r->terms[t], p->keys[i], err)))
                 goto fail;
     }
+    size_t npairs = p->post.npairs;
     if ((s = tw__pg_post_copy(&p->post, &p->terms, err)))
         goto fail;
     if ((s = copy_in(p, "COPY tw_events FROM STDIN (FORMAT binary)", &p->ev, err)))
@@ -506,9 +511,71 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
         goto fail;
     if ((s = tw__pg_rollup_put(p->c, recs, p->keys, n, err)))
         goto fail;
-    return tw__pg_exec(p->c, "COMMIT", "committing events", err);
+    if ((s = tw__pg_exec(p->c, "COMMIT", "committing events", err)))
+        return s;
+    for (size_t i = 0; i < n; i++) {
+        if (p->keys[i] == -1)
+            continue;
+        if (!p->merge_batches && !p->merge_pairs)
+            p->merge_lo = p->merge_hi = p->keys[i];
+        if (p->keys[i] < p->merge_lo)
+            p->merge_lo = p->keys[i];
+        if (p->keys[i] > p->merge_hi)
+            p->merge_hi = p->keys[i];
+    }
+    if (npairs) {
+        p->merge_pairs += npairs;
+        p->merge_batches++;
+    }
+    return TW_OK;
 fail:
     PQclear(PQexec(p->c, "ROLLBACK"));
+    return s;
+}
+
+/* The posting rows whose k0 lies in [lo, hi] become one row per (month, bucket) (pg_post.h): its own
+ * transaction under the write lock, so no writer adds rows meanwhile; readers see the rows before
+ * or after. A failure leaves the rows as they were, which are as correct, only more. */
+static tw_status merge_postings(pg *p, int64_t lo, int64_t hi, tw_error *err)
+{
+    char lo_s[24], hi_s[24];
+    snprintf(lo_s, sizeof lo_s, "%" PRId64, lo);
+    snprintf(hi_s, sizeof hi_s, "%" PRId64, hi);
+    const char *vals[2] = {lo_s, hi_s};
+    PGresult *r = NULL;
+    tw_status s;
+    if ((s = tw__pg_exec(p->c, "BEGIN", "merging the index", err)))
+        return s;
+    if ((s = tw__pg_exec(p->c, "SELECT pg_advisory_xact_lock(" TW__PG_WRITE_LOCK ")", "merging the index", err)))
+        goto out;
+    r = PQexecParams(p->c, "SELECT k0, data FROM tw_post WHERE k0 BETWEEN $1 AND $2", 2, NULL, vals, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = tw__pg_fail(p->c, r, "merging the index", err);
+        goto out;
+    }
+    p->post.npairs = 0;
+    for (int i = 0; i < PQntuples(r) && !s; i++)
+        s = tw__pg_post_decode_all(&p->post, be64(PQgetvalue(r, i, 0)), (const unsigned char *)PQgetvalue(r, i, 1),
+                                   (size_t)PQgetlength(r, i, 1), err);
+    PQclear(r);
+    r = NULL;
+    if (s)
+        goto out;
+    r = PQexecParams(p->c, "DELETE FROM tw_post WHERE k0 BETWEEN $1 AND $2", 2, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        s = tw__pg_fail(p->c, r, "merging the index", err);
+        goto out;
+    }
+    tw__pg_copy_reset(&p->terms);
+    if ((s = tw__pg_post_copy(&p->post, &p->terms, err)) ||
+        (s = copy_in(p, "COPY tw_post FROM STDIN (FORMAT binary)", &p->terms, err)))
+        goto out;
+    s = tw__pg_exec(p->c, "COMMIT", "merging the index", err);
+out:
+    PQclear(r);
+    p->post.npairs = 0;
+    if (s)
+        PQclear(PQexec(p->c, "ROLLBACK"));
     return s;
 }
 
@@ -535,6 +602,12 @@ static tw_status pg_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
     }
     if (!s)
         p->base.duplicates += dups;
+    if (!s && (p->merge_pairs >= TW_ARCHIVE_PG_MERGE_PAIRS || p->merge_batches >= TW_ARCHIVE_PG_MERGE_BATCHES)) {
+        /* the batches are committed whatever the merge does: a failed merge is tried with the next */
+        tw_error merr;
+        if (merge_postings(p, p->merge_lo, p->merge_hi, &merr) == TW_OK)
+            p->merge_pairs = p->merge_batches = 0;
+    }
     return s;
 }
 

@@ -16,7 +16,9 @@
 
 #include <libpq-fe.h>
 
+#include "archive/codec.h"
 #include "archive/extract.h"
+#include "archive/pg_post.h"
 #include "common/buf.h"
 #include "common/gunzip.h"
 #include "trailwatch/archive.h"
@@ -82,7 +84,9 @@ static double now_s(void)
 }
 
 /* Adds every line from..to (line numbers) to a. */
-static tw_status add_lines(tw_archive *a, size_t from, size_t to, added *c, tw_error *err)
+/* every: commit after the first TW_ARCH_DICT_MIN_EVENTS events (so that the dictionary is trained
+ * as with big batches), then after each `every` (0: only at the end and when the queue is full) */
+static tw_status add_lines_every(tw_archive *a, size_t from, size_t to, size_t every, added *c, tw_error *err)
 {
     size_t line = 0;
     for (char *p = data, *end = data + data_len; p < end && line < to; line++) {
@@ -93,6 +97,10 @@ static tw_status add_lines(tw_archive *a, size_t from, size_t to, added *c, tw_e
             if (s == TW_OK) {
                 c->ok++;
                 c->bytes += len;
+                if (every && (c->ok == TW_ARCH_DICT_MIN_EVENTS || (c->ok > TW_ARCH_DICT_MIN_EVENTS &&
+                                                                   c->ok % every == 0)) &&
+                    (s = tw_archive_flush(a, err)))
+                    return s;
             }
             else if (s == TW_EEXIST)
                 c->dup++;
@@ -105,6 +113,16 @@ static tw_status add_lines(tw_archive *a, size_t from, size_t to, added *c, tw_e
     }
     return tw_archive_flush(a, err);
 }
+
+static tw_status add_lines(tw_archive *a, size_t from, size_t to, added *c, tw_error *err)
+{
+    return add_lines_every(a, from, to, 0, c, err);
+}
+
+/* PostgreSQL gets the records in small batches: many batches, so its posting rows are merged
+ * (TW_ARCHIVE_PG_MERGE_BATCHES) several times while it loads, and every comparison below runs on
+ * merged rows and on the rows of the batches since the last merge. */
+#define PG_BATCH 40
 
 /* Both archives, filled once with the same records. */
 static int setup(void)
@@ -125,7 +143,7 @@ static int setup(void)
     }
     added a = {0}, b = {0};
     double t0 = now_s(), t1;
-    if (add_lines(sq, 0, SIZE_MAX, &a, &err) || ((t1 = now_s()), add_lines(pq, 0, SIZE_MAX, &b, &err))) {
+    if (add_lines(sq, 0, SIZE_MAX, &a, &err) || ((t1 = now_s()), add_lines_every(pq, 0, SIZE_MAX, PG_BATCH, &b, &err))) {
         printf("# add: %s\n", err.msg);
         return 0;
     }
@@ -241,6 +259,45 @@ static void same_counts(const char *what)
 }
 
 /* ---- tests ---- */
+
+/* The rows a load in batches of PG_BATCH leaves: fewer than one row per batch and bucket touched
+ * (counted here; without merging there would be at least that many: one per batch, month and
+ * bucket). */
+TW_TEST(pg_posting_rows_merged)
+{
+    NEED();
+    size_t unmerged = 0, nacc = 0, line = 0;
+    static uint8_t touched[TW__PG_POST_BUCKETS];
+    memset(touched, 0, sizeof touched);
+    for (char *p = data, *end = data + data_len; p < end; line++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        tw__arch_fields f;
+        if (len && line % stride == 0 && tw__arch_extract(p, len, &f, NULL) == TW_OK) {
+            int32_t terms[256];
+            size_t n = tw__arch_terms(&f, terms, 256);
+            for (size_t i = 0; i < n; i++)
+                if (!touched[tw__pg_post_bucket(terms[i])]++)
+                    unmerged++;
+            tw__arch_fields_free(&f);
+            nacc++; /* the batches add_lines_every commits */
+            if (nacc == TW_ARCH_DICT_MIN_EVENTS || (nacc > TW_ARCH_DICT_MIN_EVENTS && nacc % PG_BATCH == 0)) {
+                memset(touched, 0, sizeof touched);
+            }
+        }
+        p += len + 1;
+    }
+    PGconn *c = PQconnectdb(dsn());
+    REQUIRE(PQstatus(c) == CONNECTION_OK);
+    PGresult *r = PQexec(c, "SELECT count(*) FROM tw_post");
+    REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
+    size_t rows = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    printf("# posting rows: %zu (without merging: %zu)\n", rows, unmerged);
+    CHECK(rows > 0);
+    CHECK(rows < unmerged);
+}
 
 TW_TEST(pg_same_stats)
 {

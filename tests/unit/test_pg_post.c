@@ -1,13 +1,16 @@
 /*
  * tests/unit/test_pg_post.c: the PostgreSQL archive's posting rows (archive/pg_post.c) without a
  * server: what is written decodes to exactly each term's keys, rows never span a month, a bucket
- * gets one row per month and batch, and a damaged row is an error, never a crash or a wrong key.
+ * gets one row per month and batch, rows decoded whole (a merge) are written again alike, and a
+ * damaged row is an error, never a crash or a wrong key.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/backend.h"
 #include "archive/pg_post.h"
+#include "archive/pg_schema.h"
 #include "tw_test.h"
 
 typedef struct row {
@@ -50,6 +53,15 @@ static size_t parse(const tw__pg_copy *c, row *out, size_t cap)
 
 #define NTERMS 300
 #define NEV 5000
+#define T0 1769900400000LL /* 2026-01-31T23:00:00Z: event e at T0 + e s, February from e = 3600 on */
+
+static int64_t key_of(int e) { return tw__arch_key_lo(T0 + (int64_t)e * 1000) + e % 3; }
+static int64_t period_of_event(int e)
+{
+    int64_t lo, hi;
+    tw__pg_period_of(T0 + (int64_t)e * 1000, &lo, &hi);
+    return lo;
+}
 
 TW_TEST(round_trip)
 {
@@ -62,10 +74,11 @@ TW_TEST(round_trip)
         terms[t] = (int32_t)(0x9e3779b9u * (uint32_t)(t + 1)); /* spread over the buckets, signs both */
     terms[1] = terms[0] + 1;                                    /* two terms in one bucket */
     tw_error err;
-    /* keys over two months: k < 1000000 is month A, the rest month B; event e has terms e%7.. */
+    /* keys over two months (January and February); event e has terms (e * 7 + j * 13) % NTERMS */
+    int64_t feb = key_of(3600);
     for (int e = 0; e < NEV; e++) {
-        int64_t k = (int64_t)e * 400 + 3;
-        int64_t period = k < 1000000 ? 1 : 2;
+        int64_t k = key_of(e);
+        int64_t period = period_of_event(e);
         for (int j = 0; j < 4; j++)
             REQUIRE(tw__pg_post_add(&p, period, terms[(e * 7 + j * 13) % NTERMS], k, &err) == TW_OK);
         REQUIRE(tw__pg_post_add(&p, period, terms[(e * 7) % NTERMS], k, &err) == TW_OK); /* a repeat */
@@ -77,15 +90,15 @@ TW_TEST(round_trip)
     REQUIRE(nrows != (size_t)-1 && nrows > 0);
     for (size_t r = 0; r < nrows; r++) {
         CHECK(rows[r].k0 <= rows[r].k1);
-        CHECK((rows[r].k1 < 1000000) == (rows[r].k0 < 1000000)); /* one month per row */
+        CHECK((rows[r].k1 < feb) == (rows[r].k0 < feb)); /* one month per row */
         CHECK(rows[r].b >= 0 && rows[r].b < TW__PG_POST_BUCKETS);
         for (size_t q = 0; q < r; q++)
-            CHECK(!(rows[q].b == rows[r].b && (rows[q].k0 < 1000000) == (rows[r].k0 < 1000000)));
+            CHECK(!(rows[q].b == rows[r].b && (rows[q].k0 < feb) == (rows[r].k0 < feb)));
     }
     /* each term: every key, once, ascending (and descending on request), within [lo, hi] */
     for (int t = 0; t < NTERMS; t++) {
         for (int pass = 0; pass < 2; pass++) {
-            int64_t lo = pass ? 500000 : INT64_MIN, hi = pass ? 1500000 : INT64_MAX;
+            int64_t lo = pass ? key_of(1000) : INT64_MIN, hi = pass ? key_of(4000) : INT64_MAX;
             tw__pg_post_start(&p);
             for (size_t r = 0; r < nrows; r++)
                 if (rows[r].b == tw__pg_post_bucket(terms[t]))
@@ -94,7 +107,7 @@ TW_TEST(round_trip)
             tw__pg_post_sort(&p, pass);
             size_t want = 0;
             for (int e = 0; e < NEV; e++) {
-                int64_t k = (int64_t)e * 400 + 3;
+                int64_t k = key_of(e);
                 int has = 0;
                 for (int j = 0; j < 4; j++)
                     has |= (e * 7 + j * 13) % NTERMS == t;
@@ -108,6 +121,15 @@ TW_TEST(round_trip)
             CHECK_EQ_INT(p.nkeys, want);
         }
     }
+    /* merging: every row decoded whole and written again gives the same rows */
+    tw__pg_copy c2;
+    tw__pg_copy_init(&c2, 0);
+    for (size_t r = 0; r < nrows; r++)
+        REQUIRE(tw__pg_post_decode_all(&p, rows[r].k0, rows[r].data, rows[r].len, &err) == TW_OK);
+    REQUIRE(tw__pg_post_copy(&p, &c2, &err) == TW_OK);
+    CHECK_EQ_INT(c2.buf.len, c.buf.len);
+    CHECK(memcmp(c2.buf.data, c.buf.data, c.buf.len) == 0);
+    tw__pg_copy_free(&c2);
     /* a term absent from a row gives nothing */
     tw__pg_post_start(&p);
     REQUIRE(tw__pg_post_decode(&p, 12345, rows[0].k0, rows[0].data, rows[0].len, INT64_MIN, INT64_MAX, &err) == TW_OK);
