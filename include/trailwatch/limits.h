@@ -104,6 +104,9 @@ extern "C" {
  * bytes each, 32 MB at the cap. */
 #define TW_ARCHIVE_PG_MERGE_PAIRS           2000000u
 #define TW_ARCHIVE_PG_MERGE_BATCHES         64u
+/* ... and a merge whose key range holds more than this many bytes of posting rows (events archived
+ * out of time order: other rows in the range) leaves the rows unmerged rather than load them. */
+#define TW_ARCHIVE_PG_MERGE_BYTES           (64u * 1024u * 1024u)
 
 /* The outbox (targets.X.max_pending; the dispatcher's window). */
 /* Alerts waiting for one target: beyond it the target's when_full policy applies (refuse new events

@@ -116,6 +116,7 @@ tw_status tw__pg_post_copy(tw__pg_post *p, tw__pg_copy *out, tw_error *err)
             s = tw__err(err, TW_ENOMEM, "archive: out of memory");
             break;
         }
+        p->rows_written++;
         tw__pg_copy_row(out, 4);
         tw__pg_copy_int4(out, b);
         tw__pg_copy_int8(out, k0);

@@ -43,6 +43,7 @@ typedef struct tw__pg_pair {
 typedef struct tw__pg_post {
     tw__pg_pair *pairs;
     size_t npairs, pairs_cap;
+    uint64_t rows_written; /* rows tw__pg_post_copy wrote, ever */
     int64_t *keys; /* decoded keys of the term asked for */
     size_t nkeys, keys_cap;
     tw_buf row;

@@ -54,7 +54,7 @@ typedef struct pg {
     tw__pg_copy ev, terms; /* terms: the posting rows' COPY */
     tw__pg_post post;
     /* batches written since this handle last merged posting rows: their pairs, count, key range */
-    uint64_t merge_pairs;
+    uint64_t merge_pairs, merge_rows;
     unsigned merge_batches;
     int64_t merge_lo, merge_hi;
     tw_buf packed, bodies, sql, arr[4];
@@ -503,6 +503,7 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
                 goto fail;
     }
     size_t npairs = p->post.npairs;
+    uint64_t rows0 = p->post.rows_written;
     if ((s = tw__pg_post_copy(&p->post, &p->terms, err)))
         goto fail;
     if ((s = copy_in(p, "COPY tw_events FROM STDIN (FORMAT binary)", &p->ev, err)))
@@ -525,6 +526,7 @@ static tw_status write_batch(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
     }
     if (npairs) {
         p->merge_pairs += npairs;
+        p->merge_rows += p->post.rows_written - rows0;
         p->merge_batches++;
     }
     return TW_OK;
@@ -548,6 +550,22 @@ static tw_status merge_postings(pg *p, int64_t lo, int64_t hi, tw_error *err)
         return s;
     if ((s = tw__pg_exec(p->c, "SELECT pg_advisory_xact_lock(" TW__PG_WRITE_LOCK ")", "merging the index", err)))
         goto out;
+    /* Events archived out of time order (a backfill beside live events) make the range hold far more
+     * than this handle wrote: then its rows stay as they are, rather than hold the range in memory.
+     * Counted with a LIMIT, so the check costs no more than the merge would. */
+    char cap_s[24];
+    snprintf(cap_s, sizeof cap_s, "%" PRIu64, 2 * p->merge_rows + 2 * TW__PG_POST_BUCKETS);
+    const char *cvals[3] = {lo_s, hi_s, cap_s};
+    r = PQexecParams(p->c, "SELECT count(*), coalesce(sum(octet_length(data)), 0) FROM (SELECT data FROM tw_post"
+                           " WHERE k0 BETWEEN $1 AND $2 LIMIT $3::bigint + 1) x", 3, NULL, cvals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = tw__pg_fail(p->c, r, "merging the index", err);
+        goto out;
+    }
+    if (strtoull(PQgetvalue(r, 0, 0), NULL, 10) > strtoull(cap_s, NULL, 10) ||
+        strtoull(PQgetvalue(r, 0, 1), NULL, 10) > TW_ARCHIVE_PG_MERGE_BYTES)
+        goto out; /* nothing changed: COMMIT */
+    PQclear(r);
     r = PQexecParams(p->c, "SELECT k0, data FROM tw_post WHERE k0 BETWEEN $1 AND $2", 2, NULL, vals, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s = tw__pg_fail(p->c, r, "merging the index", err);
@@ -570,12 +588,12 @@ static tw_status merge_postings(pg *p, int64_t lo, int64_t hi, tw_error *err)
     if ((s = tw__pg_post_copy(&p->post, &p->terms, err)) ||
         (s = copy_in(p, "COPY tw_post FROM STDIN (FORMAT binary)", &p->terms, err)))
         goto out;
-    s = tw__pg_exec(p->c, "COMMIT", "merging the index", err);
 out:
     PQclear(r);
     p->post.npairs = 0;
-    if (s)
-        PQclear(PQexec(p->c, "ROLLBACK"));
+    if (!s)
+        return tw__pg_exec(p->c, "COMMIT", "merging the index", err);
+    PQclear(PQexec(p->c, "ROLLBACK"));
     return s;
 }
 
@@ -606,7 +624,7 @@ static tw_status pg_put_batch(tw__archive_backend *b, const tw__arch_rec *recs, 
         /* the batches are committed whatever the merge does: a failed merge is tried with the next */
         tw_error merr;
         if (merge_postings(p, p->merge_lo, p->merge_hi, &merr) == TW_OK)
-            p->merge_pairs = p->merge_batches = 0;
+            p->merge_pairs = p->merge_rows = p->merge_batches = 0;
     }
     return s;
 }
