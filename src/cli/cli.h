@@ -87,7 +87,8 @@ typedef struct tw_cli_archive_loc {
     "  --archive PATH        the archive file, or a PostgreSQL archive: a libpq connection string or\n"   \
     "                        URI (postgresql://user@host/db, 'host=... dbname=...')\n"                     \
     "  --data-dir DIR        or DIR/archive.db\n"                                                         \
-    "  --config, -c FILE     or the archive of this configuration (its data_dir, archive.path)\n"
+    "  --config, -c FILE     or the archive of this configuration (archive.path or data_dir, or\n"       \
+    "                        its PostgreSQL: archive.backend postgres, archive.dsn)\n"
 struct tw_archive;
 int tw_cli_archive_open(const tw_cli_archive_loc *loc, int readonly, struct tw_archive **out);
 /* 1 when an --archive value is a libpq connection string or URI (a PostgreSQL archive), not a file. */
