@@ -125,25 +125,6 @@ size_t tw__affix_memory(const tw__affix *t)
     return (size_t)t->nnodes * (sizeof *t->child_off + sizeof *t->nchild + sizeof *t->byte + sizeof *t->value);
 }
 
-uint32_t tw__affix_child(const tw__affix *t, uint32_t node, uint8_t c)
-{
-    uint32_t lo = t->child_off[node], hi = lo + t->nchild[node];
-    if (hi - lo <= 8) {
-        for (uint32_t i = lo; i < hi; i++)
-            if (t->byte[i] == c)
-                return i;
-        return UINT32_MAX;
-    }
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (t->byte[mid] < c)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < t->child_off[node] + t->nchild[node] && t->byte[lo] == c ? lo : UINT32_MAX;
-}
-
 void tw__affix_walk(const tw__affix *t, const char *s, size_t len, int reverse, tw__affix_fn fn, void *ctx)
 {
     if (!t->nnodes)

@@ -1501,17 +1501,3 @@ uint32_t tw__ruleset_child_hashed(const tw_ruleset *rs, uint32_t from, const cha
             return t->to;
     }
 }
-
-const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t ns, uint32_t field, uint32_t tag,
-                                   const void *key, size_t len)
-{
-    uint64_t h = tw__akey_hash(ns, field, tag, key, len);
-    for (uint32_t slot = (uint32_t)h & rs->akey_mask;; slot = (slot + 1) & rs->akey_mask) {
-        const tw__akey *k = &rs->akeys[slot];
-        if (!k->hash)
-            return NULL;
-        if (k->hash == h && k->ns == ns && k->field == field && k->tag == tag && k->klen == len &&
-            memcmp(rs->akeypool + k->koff, key, len) == 0)
-            return k;
-    }
-}

@@ -235,9 +235,6 @@ static inline uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, co
     return TW_NONE;
 }
 
-/* Anchor lookup: the entry for (namespace, field, tag, key) or NULL. */
-const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t ns, uint32_t field, uint32_t tag,
-                                   const void *key, size_t len);
 
 static inline uint64_t tw__trans_hash(uint32_t from, const char *key, size_t len)
 {
@@ -247,6 +244,21 @@ static inline uint64_t tw__trans_hash(uint32_t from, const char *key, size_t len
 static inline uint64_t tw__akey_hash(uint32_t ns, uint32_t field, uint32_t tag, const void *key, size_t len)
 {
     return tw__hash_bytes(key, len, (((uint64_t)ns << 40) ^ ((uint64_t)field << 8 | tag)) * 0xc2b2ae3d27d4eb4fULL + 7) | 1;
+}
+
+/* Anchor lookup: the entry for (namespace, field, tag, key) or NULL. Inline: a few per event value. */
+static inline const tw__akey *tw__ruleset_anchor(const tw_ruleset *rs, uint32_t ns, uint32_t field, uint32_t tag,
+                                                 const void *key, size_t len)
+{
+    uint64_t h = tw__akey_hash(ns, field, tag, key, len);
+    for (uint32_t slot = (uint32_t)h & rs->akey_mask;; slot = (slot + 1) & rs->akey_mask) {
+        const tw__akey *k = &rs->akeys[slot];
+        if (!k->hash)
+            return NULL;
+        if (k->hash == h && k->ns == ns && k->field == field && k->tag == tag && k->klen == len &&
+            memcmp(rs->akeypool + k->koff, key, len) == 0)
+            return k;
+    }
 }
 
 #endif
