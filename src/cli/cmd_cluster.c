@@ -24,21 +24,6 @@ static void usage(FILE *f)
             "  --help, -h            this text\n");
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
 static double cpu_us_per_event(const tw_cluster_node *n)
 {
     uint64_t events = n->fetched + n->published;
@@ -48,23 +33,23 @@ static double cpu_us_per_event(const tw_cluster_node *n)
 static void print_json(const tw_cluster_status *st)
 {
     fputs("{\"stream\":{\"name\":", stdout);
-    json_str(st->stream);
+    tw_cli_json_str(stdout, st->stream);
     printf(",\"messages\":%llu,\"bytes\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,\"replicas\":%lld,"
            "\"duplicate_window_ms\":%lld,\"cluster\":",
            (unsigned long long)st->messages, (unsigned long long)st->bytes, (unsigned long long)st->first_seq,
            (unsigned long long)st->last_seq, (long long)st->replicas, (long long)st->duplicate_window_ms);
-    json_str(st->cluster);
+    tw_cli_json_str(stdout, st->cluster);
     fputs(",\"leader\":", stdout);
-    json_str(st->leader);
+    tw_cli_json_str(stdout, st->leader);
     fputs(",\"peers\":[", stdout);
     for (size_t i = 0; i < st->npeers; i++) {
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        json_str(st->peers[i].name);
+        tw_cli_json_str(stdout, st->peers[i].name);
         printf(",\"current\":%s,\"offline\":%s,\"lag\":%llu}", st->peers[i].current ? "true" : "false",
                st->peers[i].offline ? "true" : "false", (unsigned long long)st->peers[i].lag);
     }
     fputs("]},\"consumer\":{\"name\":", stdout);
-    json_str(st->consumer);
+    tw_cli_json_str(stdout, st->consumer);
     printf(",\"exists\":%s,\"pending\":%llu,\"ack_pending\":%lld,\"redelivered\":%lld,\"waiting\":%lld,"
            "\"ack_wait_ms\":%lld},",
            st->consumer_found ? "true" : "false", (unsigned long long)st->num_pending, (long long)st->num_ack_pending,
@@ -72,7 +57,7 @@ static void print_json(const tw_cluster_status *st)
     for (size_t i = 0; i < st->nconsumers; i++) {
         const tw_cluster_consumer *c = &st->consumers[i];
         fputs(i ? ",{\"name\":" : "\"consumers\":[{\"name\":", stdout);
-        json_str(c->name);
+        tw_cli_json_str(stdout, c->name);
         printf(",\"pending\":%llu,\"ack_pending\":%lld,\"redelivered\":%lld,\"waiting\":%lld,\"ack_wait_ms\":%lld}",
                (unsigned long long)c->num_pending, (long long)c->num_ack_pending, (long long)c->num_redelivered,
                (long long)c->num_waiting, (long long)c->ack_wait_ms);
@@ -81,11 +66,11 @@ static void print_json(const tw_cluster_status *st)
     for (size_t i = 0; i < st->nnodes; i++) {
         const tw_cluster_node *n = &st->nodes[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        json_str(n->name);
+        tw_cli_json_str(stdout, n->name);
         fputs(",\"role\":", stdout);
-        json_str(n->role);
+        tw_cli_json_str(stdout, n->role);
         fputs(",\"host\":", stdout);
-        json_str(n->host);
+        tw_cli_json_str(stdout, n->host);
         printf(",\"pid\":%ld,\"uptime_ms\":%lld,\"events\":%llu,\"acked\":%llu,\"redelivered\":%llu,\"rejected\":%llu,"
                "\"naks\":%llu,\"published\":%llu,\"publish_duplicates\":%llu,\"publish_retries\":%llu,"
                "\"publish_failed\":%llu,\"rate_10s\":%.1f,\"rate_60s\":%.1f,\"cpu_seconds\":%.3f,"

@@ -34,21 +34,6 @@ static void when(int64_t ms, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void json_str(const char *s, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
 static int print_row(void *ctx, const tw_dead_letter *dl)
 {
     int json = *(int *)ctx;
@@ -56,13 +41,13 @@ static int print_row(void *ctx, const tw_dead_letter *dl)
     when(dl->failed_ms, t, sizeof t);
     if (json) {
         printf("{\"id\":%lld,\"failed\":\"%s\",\"target\":", (long long)dl->id, t);
-        json_str(dl->target, strlen(dl->target));
+        tw_cli_json_str(stdout, dl->target);
         fputs(",\"rule\":", stdout);
-        json_str(dl->rule, strlen(dl->rule));
+        tw_cli_json_str(stdout, dl->rule);
         fputs(",\"event\":", stdout);
-        json_str(dl->event_id, strlen(dl->event_id));
+        tw_cli_json_str(stdout, dl->event_id);
         printf(",\"attempts\":%u,\"reason\":", dl->attempts);
-        json_str(dl->reason, strlen(dl->reason));
+        tw_cli_json_str(stdout, dl->reason);
         puts("}");
     } else {
         printf("%-6lld %-20s %-20.20s %-28.28s %3u  %.80s\n", (long long)dl->id, t, dl->target, dl->rule,

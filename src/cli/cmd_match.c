@@ -69,21 +69,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void print_json_string(const char *s, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_location(const char *path, const tw_event_where *w)
 {
     char loc[64];
@@ -97,7 +82,7 @@ static void print_location(const char *path, const tw_event_where *w)
         return;
     memcpy(both, path, pl);
     memcpy(both + pl, loc, ll + 1);
-    print_json_string(both, pl + ll);
+    tw_cli_json_string(stdout, both, pl + ll);
     free(both);
 }
 
@@ -152,7 +137,7 @@ static void match_file(run *r, const char *path)
         }
         fputs("{\"event\":", stdout);
         if (res.id)
-            print_json_string(res.id, res.id_len);
+            tw_cli_json_string(stdout, res.id, res.id_len);
         else
             print_location(shown, &w);
         fputs(",\"rules\":[", stdout);
@@ -160,7 +145,7 @@ static void match_file(run *r, const char *path)
             if (i)
                 putchar(',');
             const char *name = tw_ruleset_name(r->rs, res.rules[i]);
-            print_json_string(name, strlen(name));
+            tw_cli_json_str(stdout, name);
         }
         fputs("]}\n", stdout);
     }
@@ -181,15 +166,15 @@ static void on_hit(void *ctx, const tw_correlation_hit *h)
     if (r->count)
         return;
     fputs("{\"correlation\":", stdout);
-    print_json_string(h->info->name, strlen(h->info->name));
+    tw_cli_json_str(stdout, h->info->name);
     printf(",\"value\":%.17g,\"group\":{", h->value);
     for (size_t i = 0; i < h->ngroup; i++) {
         if (i)
             putchar(',');
-        print_json_string(h->group_names[i], strlen(h->group_names[i]));
+        tw_cli_json_str(stdout, h->group_names[i]);
         putchar(':');
         if (h->group_values[i])
-            print_json_string(h->group_values[i], strlen(h->group_values[i]));
+            tw_cli_json_str(stdout, h->group_values[i]);
         else
             fputs("null", stdout);
     }
@@ -202,7 +187,7 @@ static void on_hit(void *ctx, const tw_correlation_hit *h)
     for (size_t i = 0; i < h->nevents; i++) {
         if (i)
             putchar(',');
-        print_json_string(h->event_ids[i], strlen(h->event_ids[i]));
+        tw_cli_json_str(stdout, h->event_ids[i]);
     }
     fputs("]}\n", stdout);
 }
@@ -371,7 +356,7 @@ int tw_cmd_match(int argc, char **argv)
         for (size_t i = 0; i < tw_ruleset_size(rs); i++, k++) {
             fputs(k ? ",\n  " : "\n  ", stdout);
             const char *name = tw_ruleset_name(rs, i);
-            print_json_string(name, strlen(name));
+            tw_cli_json_str(stdout, name);
             printf(": %lu", r.counts[i]);
         }
         for (size_t i = 0; r.sigma && i < tw_sigma_count(r.sigma); i++) {
@@ -379,7 +364,7 @@ int tw_cmd_match(int argc, char **argv)
             if (in->kind != TW_SIGMA_CORRELATION)
                 continue;
             fputs(k++ ? ",\n  " : "\n  ", stdout);
-            print_json_string(in->name, strlen(in->name));
+            tw_cli_json_str(stdout, in->name);
             printf(": %lu", r.hits[i]);
         }
         puts(k ? "\n}" : "}");
