@@ -18,7 +18,6 @@ struct tw__ecorr {
     tw_snapshot *snap;             /* the configuration the correlator reads (a reference), or NULL */
     tw_correlator *corr;           /* NULL: that configuration has no correlations (or it failed) */
     int64_t last_save_ms;
-    size_t txn_hits;               /* hits of the open transaction */
     int open_failed;               /* the configuration has correlations, the correlator could not open */
     int64_t open_log_ms;
     tw_correlator_stats counted;   /* of corr: what the counters hold already */
@@ -182,7 +181,6 @@ tw_snapshot *tw__ecorr_begin(tw__ecorr *ec, int64_t now_ms)
         tw__snapshot_release(cur);
     if (ec->open_failed)
         open_corr(ec, now_ms);
-    ec->txn_hits = 0;
     if (!ec->corr)
         return NULL;
     tw_correlator_begin(ec->corr);
@@ -195,11 +193,9 @@ void tw__ecorr_apply(tw__ecorr *ec, tw_correlator_input *in, tw__ecorr_hits *out
     if (!ec->corr || !in)
         return;
     collect c = {ec->snap->cfg, out};
-    size_t before = out->n;
     tw_error err;
     if (tw_correlator_apply(ec->corr, in, on_hit, &c, &err))
         tw__log(TW_LOG_ERROR, "Sigma correlation input lost", "error", err.msg, NULL);
-    ec->txn_hits += out->n - before;
 }
 
 void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out)
@@ -207,11 +203,9 @@ void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out)
     if (!ec->corr)
         return;
     collect c = {ec->snap->cfg, out};
-    size_t before = out->n;
     tw_error err;
     if (tw_correlator_tick(ec->corr, now_ms, on_hit, &c, &err))
         tw__log(TW_LOG_ERROR, "Sigma correlation windows not closed", "error", err.msg, NULL);
-    ec->txn_hits += out->n - before;
 }
 
 void tw__ecorr_end(tw__ecorr *ec, int committed, int64_t now_ms)
@@ -224,14 +218,15 @@ void tw__ecorr_end(tw__ecorr *ec, int committed, int64_t now_ms)
             tw__log(TW_LOG_ERROR, "Sigma correlation state not restored after a failed commit", "error", err.msg,
                     NULL);
         }
-        /* after stored hits at once: a window that fired must not fire again after a crash */
-        if ((committed && ec->txn_hits) || now_ms - ec->last_save_ms >= ec->snap->cfg->sigma.save_ms) {
+        /* after every commit (only the groups it changed are written, no fsync): what the outbox
+         * holds, the state holds, so a crash neither forgets counted events nor lets a window that
+         * fired fire again; after a rollback, at the next commit or save_interval */
+        if (committed || now_ms - ec->last_save_ms >= ec->snap->cfg->sigma.save_ms) {
             ec->last_save_ms = now_ms;
             if (tw_correlator_save(ec->corr, &err))
                 tw__log(TW_LOG_ERROR, "cannot save Sigma correlation state", "error", err.msg, NULL);
         }
         count_stats(ec);
     }
-    ec->txn_hits = 0;
     pthread_mutex_unlock(&ec->lock);
 }

@@ -1,7 +1,7 @@
 /*
  * engine/sigma_corr.h: the Sigma correlator of `serve` (internal to src/engine/): one correlator for
  * the configuration in use, fed with every event's matches, ticked by the engine's timer thread, its
- * state saved in DATA_DIR/sigma-state.db (periodically, after hits, and when it is freed) and read back on start
+ * state saved in DATA_DIR/sigma-state.db (after each commit, and when it is freed) and read back on start
  * and after a reload (state of unchanged correlations carries over).
  *
  * Ownership: a tw__ecorr owns its correlator and holds a reference on the snapshot whose Sigma rules
@@ -51,8 +51,8 @@ tw_snapshot *tw__ecorr_begin(tw__ecorr *ec, int64_t now_ms);
 void tw__ecorr_apply(tw__ecorr *ec, tw_correlator_input *in, tw__ecorr_hits *out);
 /* Closes windows whose time is up (hits into out). */
 void tw__ecorr_tick(tw__ecorr *ec, int64_t now_ms, tw__ecorr_hits *out);
-/* Ends the transaction: committed says whether the hits' alerts (and the events) were stored. Saves the
- * state after a commit that stored hits, and when save_interval has passed; updates the metrics. */
+/* Ends the transaction: committed says whether the hits' alerts (and the events) were stored. Saves what
+ * it changed after a commit (and, after a rollback, when save_interval has passed); updates the metrics. */
 void tw__ecorr_end(tw__ecorr *ec, int committed, int64_t now_ms);
 
 #endif

@@ -197,10 +197,8 @@ tw_status tw__corr_store_save(tw_correlator *c, tw_error *err)
     sqlite3_stmt *del = NULL, *put = NULL, *meta = NULL;
     tw_buf blob = TW_BUF_INIT;
     tw_status rc = TW_OK;
-    int began = 0, any = c->ndeleted > 0;
-    for (group *g = c->lru_head; g && !any; g = g->next)
-        any = g->dirty;
-    if (!any)
+    int began = 0;
+    if (!c->ndeleted && !c->dirty_head)
         return TW_OK;
     if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         rc = db_err(c, err, "cannot save");
@@ -225,9 +223,7 @@ tw_status tw__corr_store_save(tw_correlator *c, tw_error *err)
         }
         sqlite3_reset(del);
     }
-    for (group *g = c->lru_head; g; g = g->next) {
-        if (!g->dirty)
-            continue;
+    for (group *g = c->dirty_head; g; g = g->dnext) {
         char sig[40];
         tw__corr_signature(c->s, g->corr, sig, sizeof sig);
         tw_buf_reset(&blob);
@@ -252,8 +248,7 @@ tw_status tw__corr_store_save(tw_correlator *c, tw_error *err)
         goto out;
     }
     began = 0;
-    for (group *g = c->lru_head; g; g = g->next)
-        g->dirty = 0;
+    tw__corr_clear_dirty(c);
     for (size_t i = 0; i < c->ndeleted; i++)
         free(c->deleted[i]);
     c->ndeleted = 0;

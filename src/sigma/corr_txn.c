@@ -175,7 +175,7 @@ tw_status tw_correlator_rollback(tw_correlator *c, tw_error *err)
         g->ev = u->ev;
         g->n = g->cap = u->n;
         g->wstart = u->wstart;
-        g->dirty = 1;
+        tw__corr_mark_dirty(c, g);
         u->ev = NULL;
         if (!g->n)
             tw__corr_group_drop(c, g, 0);

@@ -68,9 +68,42 @@ void tw__corr_obs_free(obs *o)
     free(o->eid);
 }
 
+void tw__corr_mark_dirty(tw_correlator *c, group *g)
+{
+    if (g->dirty)
+        return;
+    g->dirty = 1;
+    g->dprev = NULL;
+    g->dnext = c->dirty_head;
+    if (c->dirty_head)
+        c->dirty_head->dprev = g;
+    c->dirty_head = g;
+}
+
+static void dirty_unlink(tw_correlator *c, group *g)
+{
+    if (!g->dirty)
+        return;
+    if (g->dprev)
+        g->dprev->dnext = g->dnext;
+    else
+        c->dirty_head = g->dnext;
+    if (g->dnext)
+        g->dnext->dprev = g->dprev;
+    g->dirty = 0;
+    g->dprev = g->dnext = NULL;
+}
+
+void tw__corr_clear_dirty(tw_correlator *c)
+{
+    while (c->dirty_head)
+        dirty_unlink(c, c->dirty_head);
+}
+
 void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction)
 {
     tw__corr_note(c, g);
+    dirty_unlink(c, g);
     group **pp = &c->buckets[g->hash & (c->nbuckets - 1)];
     while (*pp && *pp != g)
         pp = &(*pp)->hnext;
@@ -453,7 +486,7 @@ static void forget(tw_correlator *c, group *g, size_t n)
         tw__corr_obs_release(c, &g->ev[i]);
     memmove(g->ev, g->ev + n, (g->n - n) * sizeof *g->ev);
     g->n -= n;
-    g->dirty = 1;
+    tw__corr_mark_dirty(c, g);
 }
 
 /* Closing mode: decide every window of g that ended before wm. */
@@ -543,7 +576,7 @@ static void process(tw_correlator *c, size_t corr, const char *key, size_t klen,
     tw__corr_obs_taken(c, o);
     g->ev[at] = *o;
     g->n++;
-    g->dirty = 1;
+    tw__corr_mark_dirty(c, g);
     if (g->n > c->o.max_group_events) {
         forget(c, g, 1);
         c->st.evicted++;

@@ -35,7 +35,8 @@ typedef struct group {
     int64_t wstart;             /* closing mode: start of the open window; INT64_MIN when none */
     struct group *hnext;        /* hash chain */
     struct group *prev, *next;  /* LRU list, most recent first */
-    int dirty;
+    int dirty;                  /* changed since the last save: on the dirty list */
+    struct group *dprev, *dnext;
     uint64_t noted;             /* the transaction whose undo log holds this group's state before it */
 } group;
 
@@ -87,6 +88,7 @@ struct tw_correlator {
     group **buckets;
     size_t nbuckets, ngroups;
     group *lru_head, *lru_tail;
+    group *dirty_head;          /* groups changed since the last save (a save then writes only them) */
     int64_t max_seen;           /* newest eventTime taken (INT64_MIN: none) */
     tw_correlator_stats st;
     chained *q;                 /* hits waiting to be fed up their chains */
@@ -118,6 +120,8 @@ struct tw_correlator {
 /* correlate.c */
 group *tw__corr_group(tw_correlator *c, size_t corr, const char *key, size_t klen, int create);
 void tw__corr_group_drop(tw_correlator *c, group *g, int count_eviction);
+void tw__corr_mark_dirty(tw_correlator *c, group *g);
+void tw__corr_clear_dirty(tw_correlator *c);
 /* A stable text naming a correlation's definition: state saved under another definition is dropped. */
 void tw__corr_signature(const tw_sigma *s, size_t corr, char *out, size_t size);
 

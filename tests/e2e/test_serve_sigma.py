@@ -223,6 +223,18 @@ class TestSigmaCorrelations(SigmaServe):
         got = self.rcv.wait_for(2, 10, "/soc")
         self.assertEqual(got[1].json()["detail"]["group"], {"sourceIPAddress": "192.0.2.5"})
 
+    def test_kill_right_after_the_answer_loses_nothing(self):
+        # the state is saved with each commit, not only every save_interval (here far longer than the test)
+        srv = Server(self, self.config(save_interval="1h"), files={"sigma/login.yml": FAILED_LOGIN}).start()
+        self.post(srv, login_failure("192.0.2.77", "2026-12-06T13:00:00Z"))
+        self.post(srv, login_failure("192.0.2.77", "2026-12-06T13:00:05Z"))
+        srv.kill9()                                     # at once: nothing else happened since the answer
+        srv.start()
+        self.post(srv, login_failure("192.0.2.77", "2026-12-06T13:00:10Z"))
+        got = self.rcv.wait_for(1, 10, "/soc")
+        d = got[0].json()["detail"]
+        self.assertEqual((d["name"], d["count"], d["group"]), ("brute_force", 3, {"sourceIPAddress": "192.0.2.77"}))
+
     def test_eviction_metric(self):
         srv = Server(self, self.config(max_groups=2), files={"sigma/login.yml": FAILED_LOGIN}).start()
         self.post(srv, *[login_failure("192.0.2.%d" % i, "2026-12-06T10:00:%02dZ" % i) for i in range(1, 6)])
