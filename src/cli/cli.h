@@ -57,6 +57,8 @@ int tw_cli_deliver_start(const char *config, const char *data_dir, const char *s
 /* Waits until the server has nothing left to send, wait_ms at most; returns the alerts still in its
  * outbox (they go out on the next start with the same outbox). */
 uint64_t tw_cli_deliver_drain(struct tw_server *s, int64_t wait_ms);
+/* 1 once SIGINT or SIGTERM arrived after tw_cli_deliver_start. */
+int tw_cli_deliver_interrupted(void);
 
 /* serve --summary (summary.c): the first lines, and the summary once the first pass is done. */
 void tw_cli_summary_start(const char *config_path, const char *describe, const char *listen, int port,

@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "ingest may alert twice, never lose one. It ends once every alert is delivered (or dead-\n"
             "lettered: trailwatch dlq list --data-dir OUTBOX), or after --wait with the rest kept in the\n"
             "outbox (the next ingest --alert with that outbox sends them); the summary says which.\n"
+            "SIGINT/SIGTERM then stop reading: what was read is archived and its alerts kept (exit 3).\n"
             "The archive is FILE's unless --archive or --data-dir names another.\n\n"
             "options:\n" TW_CLI_ARCHIVE_OPTIONS_HELP
             "  --alert               run FILE's rules on the new events and deliver their alerts\n"
@@ -59,7 +60,7 @@ typedef struct ingest {
     size_t nfiles_total, file_no;
     char shown[SHOWN_ERRORS][640];
     size_t nshown;
-    int tty, progress_lines, quiet, fatal;
+    int tty, progress_lines, quiet, fatal, interrupted;
     double start, last_draw;
     tw_error fatal_err;
     /* --alert */
@@ -264,6 +265,10 @@ static int ingest_file(ingest *in, const char *path)
         }
         if (!json)
             break;
+        if (in->srv && tw_cli_deliver_interrupted()) { /* --alert took SIGINT/SIGTERM: end cleanly */
+            in->interrupted = 1;
+            break;
+        }
         in->records++;
         s = tw_archive_add(in->a, json, len, 0, &err);
         if (s == TW_OK) {
@@ -359,7 +364,7 @@ int tw_cmd_ingest(int argc, char **argv)
     in.tty = isatty(2);
     in.nfiles_total = files.n;
     in.start = now_s();
-    for (size_t i = 0; i < files.n && !in.fatal; i++) {
+    for (size_t i = 0; i < files.n && !in.fatal && !in.interrupted; i++) {
         in.file_no = i + 1;
         ingest_file(&in, files.v[i]);
         draw(&in, 0);
@@ -400,6 +405,11 @@ int tw_cmd_ingest(int argc, char **argv)
         code = TW_EXIT_FAIL;
     } else {
         code = pending ? TW_EXIT_FAIL : in.errors ? TW_EXIT_USAGE : TW_EXIT_OK;
+    }
+    if (in.interrupted) {
+        tw_cli_error("ingest: interrupted: what the summary reports archived is kept, and its alerts are "
+                     "delivered or in the outbox; the rest of the input was not read");
+        code = TW_EXIT_FAIL;
     }
 out:
     tw_archive_close(in.a);

@@ -49,6 +49,8 @@ int tw_cli_deliver_start(const char *config, const char *data_dir, const char *s
     return TW_EXIT_OK;
 }
 
+int tw_cli_deliver_interrupted(void) { return interrupted; }
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;

@@ -6,6 +6,8 @@ import json
 import os
 import random
 import re
+import signal
+import subprocess
 import unittest
 
 import twserve
@@ -96,6 +98,38 @@ class TestIngestAlert(unittest.TestCase):
         self.assertIn("alerts: 0 rule matches of the 0 new events; every alert delivered", p.stdout)
         self.assertEqual(sorted(set(self.alerted_ids())), want)
 
+    def test_interrupted_keeps_every_alert_of_what_it_archived(self):
+        """SIGINT mid-way: what is archived has its alerts delivered or in the outbox, each once (the next
+        run sends the rest); the rest of the input is not read."""
+        out = self.srv.path("alerts.jsonl")
+        self.srv.write_config({"targets": {"out": {"kind": "file", "path": out}},
+                               "rules": [{"name": "all", "pattern": {"detail": {"eventID": [{"exists": True}]}},
+                                          "targets": ["out"]}]})
+        folder = os.path.join(twserve.shared("data", "cloudtrail", "s3-layout"))
+        p = subprocess.Popen([twserve.tw_bin(), "ingest", "--alert", "-c", self.srv.config_path, "--progress", folder],
+                             cwd=self.srv.dir, env=self.srv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        line = p.stderr.readline()          # a progress line: it is reading, the outbox is open
+        self.assertIn("progress:", line)
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, 3, stdout + stderr)
+        self.assertIn("ingest: interrupted", stderr)
+        m = re.search(r"files: (\d+)  records: (\d+)  archived: (\d+)", stdout)
+        self.assertIsNotNone(m, stdout)
+        files, archived = int(m.group(1)), int(m.group(3))
+        self.assertLess(files, 3927)          # it stopped reading
+        self.assertGreater(archived, 0)
+        # the next run (nothing new) empties the outbox: one alert per archived event, none twice
+        empty = self.srv.write("empty.jsonl", "")
+        p = self.ingest(empty)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        ids = [json.loads(l)["detail"]["eventID"] for l in open(out) if l.strip()]
+        self.assertEqual(len(ids), len(set(ids)))
+        rows = run_json(self.srv, "query", "-c", self.srv.config_path, "--limit", "0", "--format", "json")
+        self.assertEqual(len(rows), archived)
+        self.assertEqual(set(ids), {r["event"]["eventID"] for r in rows})
+
     def test_bad_use(self):
         path = self.jsonl("b.jsonl", self.recs[:10])
         p = self.srv.tw("ingest", "--alert", "--archive", self.srv.path("x.db"), path)
@@ -109,6 +143,12 @@ class TestIngestAlert(unittest.TestCase):
         self.assertTrue(os.path.exists(self.srv.path("other.db")))
         self.assertFalse(os.path.exists(self.srv.path("var", "archive.db")))
         self.assertIn("ingest --alert", run_help(self.srv))
+
+
+def run_json(srv, *args):
+    p = srv.tw(*args, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
 
 
 def run_help(srv):
