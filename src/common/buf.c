@@ -61,12 +61,21 @@ tw_status tw__buf_puts(tw_buf *b, const char *s) { return tw__buf_append(b, s, s
 
 tw_status tw__buf_vprintf(tw_buf *b, const char *fmt, va_list ap)
 {
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = b->err ? 0 : vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
     if (b->err)
         return b->err;
+    /* Formatted straight into the free room: only text that does not fit is formatted twice. */
+    size_t room = b->data ? b->cap - b->len : 0;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
+    va_end(ap2);
+    size_t max = b->max ? b->max : (size_t)-1 / 2;
+    if (n >= 0 && (size_t)n < room && (size_t)n <= max && b->len <= max - (size_t)n) {
+        b->len += (size_t)n;       /* vsnprintf wrote the NUL */
+        return TW_OK;
+    }
+    if (room)
+        b->data[b->len] = '\0';   /* the buffer as it was */
     if (n < 0)
         return b->err = TW_EINVAL;
     tw_status rc = tw__buf_reserve(b, (size_t)n);

@@ -447,6 +447,22 @@ static tw_snapshot *sigma_apply(tw_engine *e, tw_snapshot *snap, batch *b, tw__e
     return csnap;
 }
 
+/* 1 when an alert of the matched rules needs the parsed event: facts, enrichment, storm keys, an
+ * input transformation, or a kind that renders from the tree; else (a webhook sending the event as
+ * it came) the event is not parsed at all. */
+static int needs_tree(const tw_config *cfg, const tw_match_result *mr)
+{
+    for (size_t i = 0; i < mr->count; i++) {
+        const tw_rule_cfg *r = &cfg->rules[cfg->ruleset_rule[mr->rules[i]]];
+        if (r->nfacts || r->nenrich || r->storm.window_ms > 0)
+            return 1;
+        for (uint32_t k = 0; k < r->nbindings; k++)
+            if (r->bindings[k].xf || !cfg->targets[r->bindings[k].target].ops->policy.text_only)
+                return 1;
+    }
+    return 0;
+}
+
 /* One event: normalise, dedup, match, render. */
 static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ingest_item *it, tw_ingest_result *res,
                     item_state *st, batch *b, tw_counter *const *rule_matches, int replay)
@@ -512,7 +528,8 @@ static void process(tw_engine *e, tw_snapshot *snap, tw_matcher *m, const tw_ing
     char *eid = NULL;
     /* own() frees what it cannot keep; each copy is made only once the previous one is kept */
     if (!own(b, kept) || !(eid = own_copy(b, event_id, strlen(event_id))) ||
-        tw_json_parse(kept, len, &cfg->lim, &doc, &err) || (dl && !replay && !add_seen(b, st->dedup_id))) {
+        (needs_tree(cfg, &mr) && tw_json_parse(kept, len, &cfg->lim, &doc, &err)) ||
+        (dl && !replay && !add_seen(b, st->dedup_id))) {
         reject(res, TW_ENOMEM, "out of memory");
         tw_json_doc_free(doc);
         return;

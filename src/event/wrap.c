@@ -111,7 +111,11 @@ int tw_event_is_cloudtrail_record(const char *json, size_t len)
 /* Appends "key":"<raw body>" (the body is already valid escaped JSON string content). */
 static tw_status put_raw(tw_buf *b, const char *key, const span *s)
 {
-    tw_status rc = tw__buf_printf(b, ",\"%s\":\"", key);
+    tw_status rc = tw__buf_puts(b, ",\"");
+    if (!rc)
+        rc = tw__buf_puts(b, key);
+    if (!rc)
+        rc = tw__buf_puts(b, "\":\"");
     if (!rc)
         rc = tw__buf_append(b, s->s, s->len);
     if (!rc)

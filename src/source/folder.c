@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/vec.h"
 #include "telemetry/log.h"
 #include "source/batch.h"
@@ -62,6 +63,7 @@ typedef struct pending {
     size_t records;
     int is_log;                    /* a CloudTrail log file ({"Records": [...]}), else it is rejected */
     char *text;                    /* its records' text, kept until the commit */
+    uint64_t hash;                 /* of path: the lookups below compare it before the path */
 } pending;
 
 /* A commit's worth of files: their records (text in pend[].text) and their done marks. */
@@ -356,16 +358,18 @@ static void flush_all(tw_folder *f)
         reap(f, 1);
 }
 
-static pending *find_pending(tw_folder *f, const char *path)
+static uint64_t path_hash(const char *path) { return tw__hash_bytes(path, strlen(path), 0); }
+
+static pending *find_pending(tw_folder *f, const char *path, uint64_t hash)
 {
     for (size_t i = 0; f->cur && i < f->cur->npend; i++)
-        if (strcmp(f->cur->pend[i].path, path) == 0)
+        if (f->cur->pend[i].hash == hash && strcmp(f->cur->pend[i].path, path) == 0)
             return &f->cur->pend[i];
     return NULL;
 }
 
 /* 1 when path is in a job handed to the submitter and not reaped yet. */
-static int handed_over(tw_folder *f, const char *path)
+static int handed_over(tw_folder *f, const char *path, uint64_t hash)
 {
     int found = 0;
     pthread_mutex_lock(&f->jlock);
@@ -373,7 +377,7 @@ static int handed_over(tw_folder *f, const char *path)
     for (size_t l = 0; l < 3 && !found; l++)
         for (const job *j = lists[l]; j && !found; j = l == 1 ? NULL : j->next)
             for (size_t i = 0; i < j->npend && !found; i++)
-                found = strcmp(j->pend[i].path, path) == 0;
+                found = j->pend[i].hash == hash && strcmp(j->pend[i].path, path) == 0;
     pthread_mutex_unlock(&f->jlock);
     return found;
 }
@@ -389,12 +393,13 @@ static void process_file(tw_folder *f, const char *path)
     retry *r = find_retry(f, path);
     if (r && r->content && r->size == size && r->mtime == mtime)
         return; /* the same bytes failed before; the retry timer rechecks for a change */
-    pending *p = find_pending(f, path);
+    uint64_t hash = path_hash(path);
+    pending *p = find_pending(f, path, hash);
     if (p && p->size == size && p->mtime == mtime) {
         tw_count(f->m_done, 1); /* announced again while its commit is still to come */
         return;
     }
-    if (p || (f->inflight && handed_over(f, path)))
+    if (p || (f->inflight && handed_over(f, path, hash)))
         flush_all(f); /* read before, not committed yet: that first, then decide on this one */
     if (tw__engine_file_done(f->engine, path, size, mtime)) {
         tw_count(f->m_done, 1);
@@ -484,7 +489,7 @@ static void process_file(tw_folder *f, const char *path)
     }
     j->items.n += n;
     j->where.n += n;
-    j->pend[j->npend++] = (pending){copy, size, mtime, n, records, text};
+    j->pend[j->npend++] = (pending){copy, size, mtime, n, records, text, hash};
     j->bytes += bytes;
 }
 

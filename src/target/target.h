@@ -82,6 +82,9 @@ typedef struct tw_target_policy {
     /* Settings that name files, resolved against the configuration's folder when relative
      * (NULL-terminated; NULL: none). */
     const char *const *path_settings;
+    /* 1: without an input transformation the kind renders the event's text alone (its parsed tree,
+     * tw_alert_ctx.event, may be NULL then: the engine parses an event only for what needs it). */
+    int text_only;
 } tw_target_policy;
 
 typedef struct tw_target_ops {

@@ -232,7 +232,7 @@ static tw_status http_prepare(const void *impl, const char *idem_key, tw_http_pr
 const tw_target_ops tw__target_webhook = {
     .kind = "webhook",
     .transport = TW_TRANSPORT_HTTP,
-    .policy = {.timeout_ms = 10000, .concurrency = 16},
+    .policy = {.timeout_ms = 10000, .concurrency = 16, .text_only = 1},
     .configure = configure,
     .release = release,
     .render = render,

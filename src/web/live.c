@@ -166,9 +166,9 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
     if (!rc && len <= TW_WEB_LIVE_EVENT_MAX) {
         rc = tw__buf_append(&b, event, len);
         /* JSON has line breaks only between tokens: as spaces the event stays one data: line. */
-        for (size_t i = ev_at; !rc && i < b.len; i++)
-            if (b.data[i] == '\n' || b.data[i] == '\r')
-                b.data[i] = ' ';
+        for (const char *nl = "\n\r"; !rc && *nl; nl++)
+            for (char *p = b.data + ev_at; (p = memchr(p, *nl, (size_t)(b.data + b.len - p))); p++)
+                *p = ' ';
     } else if (!rc) {
         reduced_event(&b, cfg, event, len);
     }

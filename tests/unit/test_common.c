@@ -1,5 +1,7 @@
-/* Unit tests: common utilities: the typed vector (common/vec.h) and tw_buf's sticky errors. */
+/* Unit tests: common utilities: the typed vector (common/vec.h), tw_buf's sticky errors and printf. */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/buf.h"
 #include "common/vec.h"
@@ -63,6 +65,41 @@ TW_TEST(buf_errors_are_sticky_until_reset)
     char *s = tw__buf_detach(&e, &n);
     CHECK(s && s[0] == '\0' && n == 0);
     free(s);
+}
+
+/* printf formats into the free room when the text fits, and grows the buffer when it does not; a
+ * text past max leaves the buffer as it was, in both cases. */
+TW_TEST(buf_printf_fits_grows_and_respects_max)
+{
+    tw_buf b;
+    tw__buf_init(&b, 0);
+    CHECK_EQ_INT(tw__buf_printf(&b, "%s-%d", "ab", 1), TW_OK);      /* no room yet: grows */
+    CHECK_EQ_STR(b.data, "ab-1");
+    size_t cap = b.cap;
+    CHECK_EQ_INT(tw__buf_printf(&b, "%c%d", 'x', 22), TW_OK);        /* fits in the room */
+    CHECK_EQ_STR(b.data, "ab-1x22");
+    CHECK_EQ_INT(b.cap, cap);
+    char big[300];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CHECK_EQ_INT(tw__buf_printf(&b, "[%s]", big), TW_OK);            /* longer than the room: grows */
+    CHECK_EQ_INT(b.len, 7 + 301);
+    CHECK(b.data[7] == '[' && b.data[8] == 'y' && b.data[307] == ']' && b.data[308] == '\0');
+    tw__buf_free(&b);
+    /* past max, with room enough allocated: nothing of it is kept, the NUL is where it was */
+    tw__buf_init(&b, 10);
+    CHECK_EQ_INT(tw__buf_puts(&b, "12345678"), TW_OK);
+    CHECK(b.cap > 11);
+    CHECK_EQ_INT(tw__buf_printf(&b, "%d", 123), TW_ETOOBIG);
+    CHECK_EQ_STR(b.data, "12345678");
+    CHECK_EQ_INT(b.len, 8);
+    tw__buf_free(&b);
+    /* past max, longer than the room */
+    tw__buf_init(&b, 10);
+    CHECK_EQ_INT(tw__buf_puts(&b, "1234"), TW_OK);
+    CHECK_EQ_INT(tw__buf_printf(&b, "%s", big), TW_ETOOBIG);
+    CHECK_EQ_STR(b.data, "1234");
+    tw__buf_free(&b);
 }
 
 TW_TEST_MAIN()
