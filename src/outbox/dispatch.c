@@ -2,13 +2,17 @@
 #include "outbox/dispatch.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/vec.h"
@@ -19,6 +23,10 @@
 #define SCAN_EVERY_MS 1000         /* how often rows committed by other processes (redrive) are looked for */
 #define SCAN_PAGE 1000             /* new rows read per look */
 #define UNRECORDED_MAX 1000        /* outcomes waiting for a commit before deliveries pause */
+/* Bodies handed over by the writer and kept for their delivery (below): past this many bytes in
+ * memory, new rows are read back from the store instead, as when the hand-over is not used. */
+#define HANDED_BYTES_MAX (16u << 20)
+#define IDLE_HANDLES 64            /* curl easy handles kept for the next deliveries (reset, not re-made) */
 
 /*
  * Memory is bounded: per target the dispatcher holds at most TW_OUTBOX_WINDOW rows (id, due time,
@@ -31,10 +39,34 @@
  * only rows with id <= max_id, so a row is never introduced twice. A row that finished stays in the
  * id set until the writer has committed its outcome, so a page cannot read back an alert just
  * delivered whose delete is not on disk yet.
+ *
+ * The writer hands each commit's rows over with their text and body (tw__dispatch_enqueue), so that
+ * neither the scan nor the delivery reads them back from the store: a row handed over is taken when
+ * its id follows max_id, exactly as the scan would have read it. A gap (rows committed by another
+ * process in between, or rows not handed over) makes the loop scan the store as before, and rows the
+ * scan has read are skipped when they are handed over. Bodies of targets with a drop_oldest cap are
+ * not kept (the writer may dead-letter such a row in the same commit), and a kept body is used only
+ * while no alert has been dropped by a cap since it was handed over (a reload may have set one): else
+ * the row is read from the store, which answers "gone". HANDED_BYTES_MAX bounds the bodies kept.
  */
 
 typedef struct tstate tstate;
 typedef struct entry entry;
+
+/* A row as the writer committed it, with its text and body in one allocation. */
+typedef struct handed {
+    struct handed *next;
+    _Atomic size_t *bytes;         /* the dispatcher's count of handed-over bytes in memory */
+    size_t size;                   /* counted in *bytes */
+    int64_t id, created_ms, next_ms;
+    uint32_t attempts;
+    uint64_t dropped;              /* alerts dropped by drop_oldest caps when it was handed over */
+    int keep_body;                 /* 0: its target may drop it (drop_oldest): read it from the store */
+    char *target, *rule, *event_id, *idem_key, *body;
+    size_t body_len;
+    char text[];
+} handed;
+
 struct entry {
     entry *next;                   /* in its target's queue */
     tstate *t;
@@ -44,6 +76,7 @@ struct entry {
     /* read from the store for a delivery, freed after it */
     char *rule, *event_id, *idem_key, *body;
     size_t body_len;
+    handed *hand;                  /* set: the text and body above point into it (not read from the store) */
 };
 
 struct tstate {
@@ -97,8 +130,18 @@ struct tw_dispatch {
     tw_store *rd;
     pthread_t thread;
     CURLM *multi;
+    /* curl's sockets are watched here (curl_multi_socket_action), so that a wake-up runs only the
+     * transfers whose socket is ready; curl_multi_perform would look at every transfer in flight at
+     * each turn of the loop, with a poll() each. */
+    int epfd;
+    int wakefd;                    /* eventfd: new rows, local deliveries done, stop */
+    int64_t curl_due;              /* when curl's timer is due (tw__now_ms), -1: no timer */
+    CURL *idle[IDLE_HANDLES];      /* dispatcher thread only: handles of finished transfers */
+    size_t nidle;
     pthread_mutex_t lock;          /* local queues, stopping */
-    _Atomic int new_rows;          /* the writer committed rows: look for them now */
+    _Atomic int new_rows;          /* the writer committed rows it did not hand over: look for them now */
+    handed *handed, **handed_tail; /* under lock: rows handed over by the writer, in id order */
+    _Atomic size_t handed_bytes;
     local_job *jobs, *done_jobs;
     pthread_cond_t jobs_cond;
     pthread_t workers[LOCAL_WORKERS];
@@ -166,12 +209,62 @@ static uint64_t rnd(void)
     return r;
 }
 
+/* Wakes the loop (any thread). */
+static void wake(tw_dispatch *d)
+{
+    uint64_t one = 1;
+    if (write(d->wakefd, &one, sizeof one) < 0) {
+        /* the counter is full (EAGAIN): the loop has wake-ups waiting already */
+    }
+}
+
+/* CURLMOPT_SOCKETFUNCTION: the sockets curl waits on, and for what. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *ud, void *socketp)
+{
+    (void)easy;
+    tw_dispatch *d = ud;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(d->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0),
+                             .data.fd = s};
+    if (epoll_ctl(d->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) && errno == ENOENT)
+        epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev);
+    if (!socketp)
+        curl_multi_assign(d->multi, s, d); /* any non-NULL mark: the socket is in the set */
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl wants to be called for its timeouts (and to start transfers). */
+static int on_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    (void)multi;
+    tw_dispatch *d = ud;
+    d->curl_due = timeout_ms < 0 ? -1 : tw__now_ms() + timeout_ms;
+    return 0;
+}
+
+static void handed_free(handed *h)
+{
+    if (!h)
+        return;
+    atomic_fetch_sub(h->bytes, h->size);
+    free(h);
+}
+
 static void entry_unload(entry *e)
 {
-    free(e->rule);
-    free(e->event_id);
-    free(e->idem_key);
-    free(e->body);
+    if (e->hand) {
+        handed_free(e->hand);
+        e->hand = NULL;
+    } else {
+        free(e->rule);
+        free(e->event_id);
+        free(e->idem_key);
+        free(e->body);
+    }
     e->rule = e->event_id = e->idem_key = e->body = NULL;
     e->body_len = 0;
 }
@@ -203,6 +296,13 @@ static int load_row(void *ctx, const tw_alert_row *r)
  * by its target's drop_oldest cap). */
 static tw_status entry_load(tw_dispatch *d, entry *e, tw_error *err)
 {
+    if (e->hand) {
+        uint64_t refused, dropped;
+        tw__outbox_cap_counts(d->ob, &refused, &dropped);
+        if (dropped == e->hand->dropped)
+            return TW_OK;
+        entry_unload(e); /* a cap dropped alerts since: this one may be gone */
+    }
     tw_status rc = tw__store_get_alert(d->rd, e->id, load_row, e, err);
     if (!rc && (!e->rule || !e->event_id || !e->idem_key || !e->body))
         rc = tw__err(err, TW_ENOMEM, "out of memory reading an alert");
@@ -543,8 +643,9 @@ static void http_job_free(http_job *j)
 
 static int start_http(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *tc)
 {
-    tw_http_prep prep;
-    memset(&prep, 0, sizeof prep);
+    tw_http_prep prep; /* 16 KB of header lines: only what http_prepare writes is read */
+    prep.url = prep.method = NULL;
+    prep.nheaders = 0;
     tw_error err;
     http_job *j = calloc(1, sizeof *j);
     if (!j)
@@ -571,7 +672,10 @@ static int start_http(tw_dispatch *d, entry *e, tstate *t, const tw_target_cfg *
         j->body = tw__buf_detach(&fb, &body_len);
         body = j->body;
     }
-    if (!(j->h = curl_easy_init())) {
+    if (d->nidle) {
+        j->h = d->idle[--d->nidle];
+        curl_easy_reset(j->h);     /* every option is set again below */
+    } else if (!(j->h = curl_easy_init())) {
         http_job_free(j);
         return 0;
     }
@@ -631,7 +735,11 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
         j->next->prev = j->prev;
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
+    if (d->nidle < IDLE_HANDLES) {
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* j->errbuf is freed below */
+        d->idle[d->nidle++] = h;
+    } else
+        curl_easy_cleanup(h);
     j->t->inflight--;
     d->inflight--;
     tw_snapshot *snap = tw__snapshot_acquire(d->snaps);
@@ -684,7 +792,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&d->lock);
         j->next = d->done_jobs;
         d->done_jobs = j;
-        curl_multi_wakeup(d->multi);
+        wake(d);
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -747,14 +855,23 @@ static entry *entry_meta(tstate *t, const tw_alert_row *r)
     return e;
 }
 
-/* Holds a row (metadata only): an ordered target's queue takes it at the tail (rows come in id
- * order), the others' wait in the heap until due. 0 when out of memory (the row stays on disk). */
-static int hold(tw_dispatch *d, tstate *t, const tw_alert_row *r)
+/* Holds a row (metadata only, or with the text and body of h, which it then owns): an ordered
+ * target's queue takes it at the tail (rows come in id order), the others' wait in the heap until
+ * due. 0 when out of memory (the row stays on disk; h is the caller's still). */
+static int hold(tw_dispatch *d, tstate *t, const tw_alert_row *r, handed *h)
 {
     entry *e = entry_meta(t, r);
     if (!e || !ids_add(d, e->id)) {
         free(e);
         return 0;
+    }
+    if (h) {
+        e->hand = h;
+        e->rule = h->rule;
+        e->event_id = h->event_id;
+        e->idem_key = h->idem_key;
+        e->body = h->body;
+        e->body_len = h->body_len;
     }
     if (t->ordered) {
         if (t->tail)
@@ -782,7 +899,7 @@ static int scan_row(void *ctx, const tw_alert_row *row)
     tstate *t = tstate_for(d, row->target);
     if (!t)
         return 0; /* out of memory: it is found again at the next start */
-    if (t->spilled || t->held >= TW_OUTBOX_WINDOW || ids_has(d, row->id) || !hold(d, t, row))
+    if (t->spilled || t->held >= TW_OUTBOX_WINDOW || ids_has(d, row->id) || !hold(d, t, row, NULL))
         t->spilled = 1;
     return 0;
 }
@@ -801,6 +918,47 @@ static void scan_new(tw_dispatch *d)
     }
 }
 
+/* Rows the writer handed over, taken while they follow max_id without a gap; a gap is filled by a
+ * scan of the store, which also reads the rows after it. */
+static void take_handed(tw_dispatch *d)
+{
+    pthread_mutex_lock(&d->lock);
+    handed *h = d->handed;
+    d->handed = NULL;
+    d->handed_tail = &d->handed;
+    pthread_mutex_unlock(&d->lock);
+    int gap = 0;
+    for (handed *next; h; h = next) {
+        next = h->next;
+        h->next = NULL;
+        if (h->id <= d->max_id) { /* read by a scan already */
+            handed_free(h);
+            continue;
+        }
+        if (gap || h->id != d->max_id + 1) {
+            gap = 1;
+            handed_free(h);
+            continue;
+        }
+        d->max_id = h->id;
+        tstate *t = tstate_for(d, h->target);
+        if (!t) { /* out of memory: it is found again at the next start */
+            handed_free(h);
+            continue;
+        }
+        tw_alert_row row = {h->id, h->target, "", "", "", "", 0, h->created_ms, h->next_ms, h->attempts, "", 0};
+        handed *keep = h->keep_body ? h : NULL;
+        if (t->spilled || t->held >= TW_OUTBOX_WINDOW || ids_has(d, h->id) || !hold(d, t, &row, keep)) {
+            t->spilled = 1;
+            handed_free(h);
+        } else if (!keep) {
+            handed_free(h);
+        }
+    }
+    if (gap)
+        scan_new(d);
+}
+
 typedef struct page_ctx {
     tw_dispatch *d;
     tstate *t;
@@ -816,7 +974,7 @@ static int page_row(void *ctx, const tw_alert_row *row)
         p->full = 1;
         return 1;
     }
-    if (!hold(p->d, p->t, row)) {
+    if (!hold(p->d, p->t, row, NULL)) {
         p->full = 1;
         return 1;
     }
@@ -1010,16 +1168,34 @@ static int64_t schedule(tw_dispatch *d, int64_t now)
     return wait < 0 ? 0 : wait;
 }
 
+/* Records the transfers curl finished; 1 when there were any. */
+static int curl_done(tw_dispatch *d)
+{
+    CURLMsg *msg;
+    int left, finished = 0;
+    while ((msg = curl_multi_info_read(d->multi, &left)))
+        if (msg->msg == CURLMSG_DONE) {
+            http_done(d, msg->easy_handle, msg->data.result);
+            finished = 1;
+        }
+    return finished;
+}
+
 static void *dispatch_main(void *arg)
 {
     tw_dispatch *d = arg;
     for (;;) {
         int64_t now = tw__now_ms();
+        take_handed(d);
         if (d->new_rows || now >= d->next_scan) {
             d->new_rows = 0;
             scan_new(d);
             d->next_scan = now + SCAN_EVERY_MS;
         }
+        /* Completions first: schedule() then sees the slots they freed, and starts the next
+         * deliveries in this same turn. */
+        curl_done(d);
+        local_done(d);
         uint64_t recorded = tw__outbox_recorded_seq(d->ob);
         release_finished(d, recorded);
         pthread_mutex_lock(&d->lock);
@@ -1040,18 +1216,36 @@ static void *dispatch_main(void *arg)
         tw_gauge_set(d->depth_gauge, (uint64_t)tw__outbox_depth(d->ob));
         refresh_gauges(d, now);
         int running = 0;
-        curl_multi_perform(d->multi, &running);
-        CURLMsg *msg;
-        int left, finished = 0;
-        while ((msg = curl_multi_info_read(d->multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                http_done(d, msg->easy_handle, msg->data.result);
-                finished = 1;
+        if (d->curl_due >= 0 && tw__now_ms() >= d->curl_due) {
+            d->curl_due = -1;
+            curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        /* A transfer that ended at once (refused) frees a slot that schedule() has not seen yet: go
+         * round again at once instead of sleeping until the next socket event or timeout. Local
+         * deliveries that finish from here on wake the loop (wakefd). */
+        if (curl_done(d) || local_done(d) || d->new_rows)
+            wait = 0;
+        if (wait > 1000)
+            wait = 1000;
+        if (d->curl_due >= 0) {
+            int64_t c = d->curl_due - tw__now_ms();
+            wait = c < 0 ? 0 : c < wait ? c : wait;
+        }
+        struct epoll_event evs[64];
+        int n = epoll_wait(d->epfd, evs, 64, (int)wait);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == d->wakefd) {
+                uint64_t v;
+                if (read(d->wakefd, &v, sizeof v) < 0) {
+                    /* nothing to read: another turn took it */
+                }
+                continue;
             }
-        finished |= local_done(d);
-        /* A completion frees a slot that schedule() has not seen yet: go round again at once
-         * instead of sleeping until the next socket event or timeout. */
-        curl_multi_poll(d->multi, NULL, 0, finished || d->new_rows ? 0 : (int)(wait > 1000 ? 1000 : wait), NULL);
+            uint32_t ev = evs[i].events;
+            int mask = (ev & EPOLLIN ? CURL_CSELECT_IN : 0) | (ev & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (ev & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(d->multi, evs[i].data.fd, mask, &running);
+        }
     }
     return NULL;
 }
@@ -1081,6 +1275,14 @@ static void free_all(tw_dispatch *d)
     TW_VEC_FREE(&d->finishing);
 }
 
+static void close_fds(tw_dispatch *d)
+{
+    if (d->epfd >= 0)
+        close(d->epfd);
+    if (d->wakefd >= 0)
+        close(d->wakefd);
+}
+
 tw_status tw__dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *snaps, tw_metrics *m,
                             tw_dispatch **out, tw_error *err)
 {
@@ -1102,14 +1304,31 @@ tw_status tw__dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *
         free(d);
         return rc;
     }
+    d->curl_due = -1;
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wev = {.events = EPOLLIN, .data.fd = d->wakefd};
+    if (d->epfd < 0 || d->wakefd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &wev)) {
+        rc = tw__err(err, TW_ESYS, "cannot start deliveries: %s", strerror(errno));
+        close_fds(d);
+        tw_store_close(d->rd);
+        free(d);
+        return rc;
+    }
     if (!(d->multi = curl_multi_init())) {
+        close_fds(d);
         tw_store_close(d->rd);
         free(d);
         return tw__err(err, TW_ENOMEM, "cannot start curl");
     }
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->jobs_cond, NULL);
+    d->handed_tail = &d->handed;
     /* Everything accepted before this start (a crash, a stop) is delivered first, paged in by the
      * loop: nothing is read here but the highest id and the targets with rows, so that a large
      * backlog does not hold up the start (the listener opens after this returns). */
@@ -1140,6 +1359,7 @@ tw_status tw__dispatch_start(const char *data_dir, tw_outbox *ob, tw_snapshots *
 fail:
     free_all(d);
     curl_multi_cleanup(d->multi);
+    close_fds(d);
     tw_store_close(d->rd);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->jobs_cond);
@@ -1149,11 +1369,47 @@ fail:
 
 void tw__dispatch_enqueue(tw_dispatch *d, const tw_alert_row *rows, size_t n)
 {
-    (void)rows;
     if (!n)
         return;
-    d->new_rows = 1; /* read from the store, in id order, by the loop: nothing is copied here */
-    curl_multi_wakeup(d->multi);
+    uint64_t refused, dropped;
+    tw__outbox_cap_counts(d->ob, &refused, &dropped);
+    handed *first = NULL, **tail = &first;
+    int all = 1;
+    for (size_t i = 0; i < n && all; i++) {
+        const tw_alert_row *r = &rows[i];
+        size_t lt = strlen(r->target) + 1, lr = strlen(r->rule) + 1, le = strlen(r->event_id) + 1,
+               lk = strlen(r->idem_key) + 1;
+        int keep = !r->may_drop;
+        size_t size = sizeof(handed) + lt + (keep ? lr + le + lk + r->body_len + 1 : 0);
+        handed *h = NULL;
+        if (atomic_fetch_add(&d->handed_bytes, size) + size > HANDED_BYTES_MAX || !(h = malloc(size))) {
+            atomic_fetch_sub(&d->handed_bytes, size);
+            all = 0; /* this row and the rest are read from the store */
+            break;
+        }
+        *h = (handed){.bytes = &d->handed_bytes, .size = size, .id = r->id, .created_ms = r->created_ms,
+                      .next_ms = r->next_ms, .attempts = r->attempts, .dropped = dropped, .keep_body = keep};
+        char *p = h->text;
+        h->target = memcpy(p, r->target, lt), p += lt;
+        if (keep) {
+            h->rule = memcpy(p, r->rule, lr), p += lr;
+            h->event_id = memcpy(p, r->event_id, le), p += le;
+            h->idem_key = memcpy(p, r->idem_key, lk), p += lk;
+            h->body = memcpy(p, r->body, r->body_len);
+            p[r->body_len] = '\0';
+            h->body_len = r->body_len;
+        }
+        *tail = h;
+        tail = &h->next;
+    }
+    pthread_mutex_lock(&d->lock);
+    *d->handed_tail = first;
+    if (first)
+        d->handed_tail = tail;
+    pthread_mutex_unlock(&d->lock);
+    if (!all)
+        d->new_rows = 1; /* read from the store, in id order, by the loop */
+    wake(d);
 }
 
 size_t tw__dispatch_pending(tw_dispatch *d)
@@ -1170,7 +1426,7 @@ void tw__dispatch_stop(tw_dispatch *d, int64_t drain_ms)
     d->stopping = 1;
     d->drain_until = tw__now_ms() + drain_ms;
     pthread_mutex_unlock(&d->lock);
-    curl_multi_wakeup(d->multi);
+    wake(d);
     pthread_join(d->thread, NULL);
     /* Abandon what is still in flight or queued: it stays in the outbox and resumes at the next start
      * (a delivery cut short may be repeated then: duplicates are allowed, losses are not). */
@@ -1198,8 +1454,15 @@ void tw__dispatch_stop(tw_dispatch *d, int64_t drain_ms)
         free(j);
     }
     local_done(d); /* finished while draining: record them, or they would be delivered twice */
+    for (handed *h = d->handed, *n; h; h = n) {
+        n = h->next;
+        handed_free(h);
+    }
     free_all(d);
+    while (d->nidle)
+        curl_easy_cleanup(d->idle[--d->nidle]);
     curl_multi_cleanup(d->multi);
+    close_fds(d);
     tw_store_close(d->rd);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->jobs_cond);

@@ -26,6 +26,7 @@ typedef struct tw_alert_row {
     int64_t created_ms, next_ms;
     uint32_t attempts;
     const char *last_error;
+    int may_drop;                  /* created by the writer for a target with a drop_oldest cap */
 } tw_alert_row;
 
 typedef struct tw_storm_row {

@@ -67,7 +67,8 @@ static tw_status keep_row(created *c, const tw_alert_row *r) { return TW_VEC_PUS
 static tw_status put_alert(tw_outbox *ob, const tw_new_alert *a, int64_t now, created *c, size_t *suppressed,
                            tw_error *err)
 {
-    tw_alert_row row = {0, a->target, a->rule, a->event_id, a->idem_key, a->body, a->body_len, now, now, 0, ""};
+    tw_alert_row row = {0, a->target, a->rule, a->event_id, a->idem_key, a->body, a->body_len, now, now, 0, "",
+                        a->max_pending > 0 && a->when_full == TW_WHEN_FULL_DROP_OLDEST};
     if (a->dead_reason)
         return tw__store_insert_dead(ob->st, &row, a->dead_reason, "", now, err);
     if (a->storm_key) {

@@ -376,7 +376,7 @@ TW_TEST(store_pages_rows_without_bodies)
     REQUIRE(tw__store_begin(st, &err) == TW_OK);
     for (int i = 0; i < 50; i++) {
         /* due times run backwards: by due time the last rows come first */
-        tw_alert_row r = {0, i % 2 ? "a" : "b", "r", "e", "k", "{\"x\":1}", 7, 1000, 10000 - i, 0, ""};
+        tw_alert_row r = {0, i % 2 ? "a" : "b", "r", "e", "k", "{\"x\":1}", 7, 1000, 10000 - i, 0, "", 0};
         REQUIRE(tw__store_insert_alert(st, &r, &err) == TW_OK);
     }
     REQUIRE(tw__store_commit(st, &err) == TW_OK);
