@@ -8,6 +8,8 @@
  *                                            second of event time from 2026-01-01; prints JSON
  *   archive_pg who DSN|PATH SEED QUERIES      who(instance) on QUERIES instances (picked from SEED);
  *                                            prints JSON with latencies
+ *   archive_pg resource|principal ...         the same with query --resource INSTANCE / query --who
+ *                                            USER (newest 100 events, as the CLI's default limit)
  * A DSN ("host=..." or "postgresql://...") opens PostgreSQL, anything else is a SQLite file.
  */
 #include <stdint.h>
@@ -125,7 +127,7 @@ static int count_row(void *ud, const tw_archive_row *r)
 int main(int argc, char **argv)
 {
     if (argc != 5) {
-        fprintf(stderr, "usage: archive_pg insert DSN|PATH FIRST COUNT | who DSN|PATH TOTAL QUERIES\n");
+        fprintf(stderr, "usage: archive_pg insert DSN|PATH FIRST COUNT | who|resource|principal DSN|PATH SEED QUERIES\n");
         return 2;
     }
     tw_archive *a;
@@ -156,19 +158,39 @@ int main(int argc, char **argv)
         tw_archive_close(a);
         return 0;
     }
-    if (strcmp(argv[1], "who") == 0) {
+    int mode = strcmp(argv[1], "who") == 0 ? 1 : strcmp(argv[1], "resource") == 0 ? 2 : strcmp(argv[1], "principal") == 0 ? 3 : 0;
+    if (mode) {
         if (open_archive(argv[2], 1, &a))
             return 1;
         double *lat = calloc(y ? y : 1, sizeof *lat);
         size_t rows = 0, empty = 0;
-        char res[64];
+        char res[96];
         double c0 = cpu();
         for (uint64_t q = 0; q < y; q++) {
-            snprintf(res, sizeof res, "i-%017llx", (unsigned long long)(mix(q + x) % INSTANCES));
             size_t n = 0;
+            tw_status s;
             double t0 = now();
-            if (tw_archive_who(a, res, 0, 0, count_row, &n, &err)) {
-                fprintf(stderr, "archive_pg: who %s: %s\n", res, err.msg);
+            if (mode == 3) {
+                /* query --who: a principal's newest 100 events (each of the 200 users has 1/200 of all) */
+                snprintf(res, sizeof res, "arn:aws:iam::123456789012:user/user%u", (unsigned)(mix(q + x) % 200));
+                tw_archive_query aq = {0};
+                aq.who = res;
+                aq.limit = 100;
+                s = tw_archive_find(a, &aq, count_row, &n, NULL, 0, &err);
+            } else {
+                snprintf(res, sizeof res, "i-%017llx", (unsigned long long)(mix(q + x) % INSTANCES));
+                if (mode == 1) {
+                    s = tw_archive_who(a, res, 0, 0, count_row, &n, &err);
+                } else {
+                    /* query --resource: every event naming the instance, read-only ones too (limit 100) */
+                    tw_archive_query aq = {0};
+                    aq.resource = res;
+                    aq.limit = 100;
+                    s = tw_archive_find(a, &aq, count_row, &n, NULL, 0, &err);
+                }
+            }
+            if (s) {
+                fprintf(stderr, "archive_pg: %s %s: %s\n", argv[1], res, err.msg);
                 return 1;
             }
             lat[q] = (now() - t0) * 1000;

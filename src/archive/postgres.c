@@ -933,6 +933,12 @@ static void pg_close(tw__archive_backend *b)
     pg *p = (pg *)b;
     if (!p)
         return;
+    /* the rows of the batches since the last merge: merged now, or a handle's last up to 63 batches
+     * (every run of `trailwatch ingest`) would stay a row each per bucket */
+    if (p->c && !p->readonly && p->merge_batches > 1 && PQstatus(p->c) == CONNECTION_OK) {
+        tw_error merr;
+        merge_postings(p, p->merge_lo, p->merge_hi, &merr);
+    }
     if (p->c)
         PQfinish(p->c);
     tw__codec_free(p->codec);

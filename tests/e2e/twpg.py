@@ -42,11 +42,18 @@ def _stop_leftovers():
 class Postgres:
     """One server. `dsn` connects over TCP to the database `trailwatch` as the superuser `tw`."""
 
-    def __init__(self, fast=True):
+    def __init__(self, fast=True, keep_dir=None):
+        """keep_dir: a folder kept between runs (benchmarks: a large data set built once); the
+        server's data directory is reused when it is there, and stop() leaves it."""
         self.bin = bindir()
         if not self.bin:
             raise RuntimeError("PostgreSQL is not installed (scripts/setup-deps installs postgresql)")
-        self.dir = tempfile.mkdtemp(prefix="tw-pg-")
+        self.keep = keep_dir is not None
+        if self.keep:
+            os.makedirs(keep_dir, exist_ok=True)
+            self.dir = os.path.abspath(keep_dir)
+        else:
+            self.dir = tempfile.mkdtemp(prefix="tw-pg-")
         self.data = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "pg.log")
         self.port = twtest.free_port()
@@ -72,18 +79,29 @@ class Postgres:
         return p
 
     def start(self):
+        fresh = not os.path.exists(os.path.join(self.data, "PG_VERSION"))
+        if fresh:
+            self._initdb()
+        opts = self._opts()
+        self._run("pg_ctl", "-D", self.data, "-l", self.log_path, "-w", "-t", "120", "-o", " ".join(opts), "start",
+                  timeout=180)
+        _running.add(self)
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+        if fresh:
+            self.psql("CREATE DATABASE trailwatch", db="postgres")
+        return self
+
+    def _initdb(self):
         self._run("initdb", "-D", self.data, "-U", "tw", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+
+    def _opts(self):
         opts = ["-c listen_addresses=127.0.0.1", "-p %d" % self.port, "-k %s" % self.dir,
                 "-c max_connections=60", "-c shared_buffers=128MB", "-c log_min_messages=warning"]
         if self.fast:
             # Tests only: a crash of the test's own server loses nothing anyone needs.
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        self._run("pg_ctl", "-D", self.data, "-l", self.log_path, "-w", "-t", "60", "-o", " ".join(opts), "start")
-        _running.add(self)
-        with open(os.path.join(self.data, "postmaster.pid")) as f:
-            self.pid = int(f.readline())
-        self.psql("CREATE DATABASE trailwatch", db="postgres")
-        return self
+        return opts
 
     @property
     def dsn(self):
@@ -109,13 +127,16 @@ class Postgres:
     def stop(self):
         if self in _running:
             _running.discard(self)
-            p = self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "-t", "30", "stop", check=False)
+            # a kept data set is shut down cleanly (no crash recovery at the next start)
+            p = self._run("pg_ctl", "-D", self.data, "-m", "fast" if self.keep else "immediate", "-w", "-t", "120",
+                          "stop", check=False)
             if p.returncode != 0 and self.pid:
                 try:
                     os.kill(self.pid, 9)
                 except OSError:
                     pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def start(test, fast=True):
