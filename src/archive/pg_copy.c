@@ -123,3 +123,22 @@ tw_status tw__pg_copy_finish(tw__pg_copy *c, const char **data, size_t *len)
     *len = c->buf.len;
     return tw_buf_error(&c->buf);
 }
+
+/* An element of a text[] literal: "..." with " and \ escaped (the value cleaned as COPY cleans it). */
+void tw__pg_array_text(tw_buf *b, const char *s)
+{
+    tw_buf tmp = TW_BUF_INIT;
+    size_t n = strlen(s);
+    if (!tw__pg_text_ok(s, n)) {
+        tw__pg_text_clean(&tmp, s, n);
+        s = tmp.data ? tmp.data : "";
+    }
+    tw__buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            tw__buf_putc(b, '\\');
+        tw__buf_putc(b, *s);
+    }
+    tw__buf_putc(b, '"');
+    tw__buf_free(&tmp);
+}

@@ -41,5 +41,8 @@ tw_status tw__pg_copy_finish(tw__pg_copy *c, const char **data, size_t *len);
 int tw__pg_text_ok(const char *s, size_t n);
 /* Appends s with each invalid byte and NUL replaced by U+FFFD (the form tw__pg_copy_text stores). */
 tw_status tw__pg_text_clean(tw_buf *out, const char *s, size_t n);
+/* Appends s as an element of a text[] literal: "..." with " and \ escaped, cleaned as
+ * tw__pg_text_clean cleans it (so that it matches the value COPY stored). */
+void tw__pg_array_text(tw_buf *b, const char *s);
 
 #endif

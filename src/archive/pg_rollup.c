@@ -90,25 +90,6 @@ static int cnt_cmp(const void *a, const void *b)
     return strcmp(x->v, y->v);
 }
 
-/* An element of a text[] literal, cleaned as COPY cleans the events' columns (so groups match). */
-static void array_text(tw_buf *b, const char *s)
-{
-    tw_buf tmp = TW_BUF_INIT;
-    size_t n = strlen(s);
-    if (!tw__pg_text_ok(s, n)) {
-        tw__pg_text_clean(&tmp, s, n);
-        s = tmp.data ? tmp.data : "";
-    }
-    tw__buf_putc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            tw__buf_putc(b, '\\');
-        tw__buf_putc(b, *s);
-    }
-    tw__buf_putc(b, '"');
-    tw__buf_free(&tmp);
-}
-
 tw_status tw__pg_rollup_put(PGconn *c, const tw__arch_rec *recs, const int64_t *keys, size_t n, tw_error *err)
 {
     cnt *v = malloc((n ? n : 1) * TW_ROLL_DIMS * sizeof *v);
@@ -143,7 +124,7 @@ tw_status tw__pg_rollup_put(PGconn *c, const tw__arch_rec *recs, const int64_t *
         tw__buf_printf(&arr[0], "%s%" PRId64, sep, v[i].m);
         tw__buf_printf(&arr[1], "%s%d", sep, v[i].dim);
         tw__buf_puts(&arr[2], sep);
-        array_text(&arr[2], v[i].v);
+        tw__pg_array_text(&arr[2], v[i].v);
         tw__buf_printf(&arr[3], "%s%" PRIu64, sep, v[i].n);
     }
     for (int a = 0; a < 4; a++)

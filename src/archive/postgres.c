@@ -235,25 +235,6 @@ static tw_status ensure_days(pg *p, const tw__arch_rec *recs, size_t n, tw_error
     return TW_OK;
 }
 
-/* An element of a text[] literal: "..." with " and \ escaped (the value cleaned as COPY cleans it). */
-static void array_text(tw_buf *b, const char *s)
-{
-    tw_buf tmp = TW_BUF_INIT;
-    size_t n = strlen(s);
-    if (!tw__pg_text_ok(s, n)) {
-        tw__pg_text_clean(&tmp, s, n);
-        s = tmp.data ? tmp.data : "";
-    }
-    tw__buf_putc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            tw__buf_putc(b, '\\');
-        tw__buf_putc(b, *s);
-    }
-    tw__buf_putc(b, '"');
-    tw__buf_free(&tmp);
-}
-
 static tw_status grow_batch(pg *p, size_t n, tw_error *err)
 {
     if (n <= p->batch_cap)
@@ -322,7 +303,7 @@ static tw_status find_stored(pg *p, const tw__arch_rec *recs, size_t n, uint64_t
             continue; /* nothing stored in its second yet */
         const char *sep = m++ ? "," : "";
         tw__buf_puts(ids, sep);
-        array_text(ids, recs[i].id);
+        tw__pg_array_text(ids, recs[i].id);
         tw__buf_printf(lo, "%s%" PRId64, sep, lo_k);
         tw__buf_printf(ix, "%s%zu", sep, i);
     }
