@@ -408,37 +408,58 @@ static void process_file(tw_folder *f, const char *path)
     }
     tw_event_reader *rd = NULL;
     tw_error err;
-    tw_status rc = tw_event_reader_open(path, &f->lim, &rd, &err);
-    size_t n = 0;
-    int records = 1;
-    while (!rc) {
-        const char *json;
-        size_t len;
-        tw_event_where w;
-        tw_status got = tw_event_reader_next(rd, &json, &len, &w, &err);
-        if (w.format != TW_FORMAT_RECORDS) {
-            /* Not {"Records":[...]}: not a CloudTrail log file. Read to the end all the same: only a
-             * file read completely may be marked done. */
-            records = 0;
-            if (got == TW_EGZIP || got == TW_EIO)
-                rc = got;
-            if (got || json)
-                continue;
-            break;
+    tw_status rc;
+    size_t n;
+    int records;
+    for (int attempt = 0;; attempt++) {
+        rc = tw_event_reader_open(path, &f->lim, &rd, &err);
+        n = 0;
+        records = 1;
+        while (!rc) {
+            const char *json;
+            size_t len;
+            tw_event_where w;
+            tw_status got = tw_event_reader_next(rd, &json, &len, &w, &err);
+            if (w.format != TW_FORMAT_RECORDS) {
+                /* Not {"Records":[...]}: not a CloudTrail log file. Read to the end all the same: only a
+                 * file read completely may be marked done. */
+                records = 0;
+                if (got == TW_EGZIP || got == TW_EIO)
+                    rc = got;
+                if (got || json)
+                    continue;
+                break;
+            }
+            if ((rc = got) || !json)
+                break;
+            if (n == f->capitems && (rc = grow_items(f))) {
+                tw__err(&err, rc, "out of memory reading the file");
+                break;
+            }
+            f->items[n] = (tw_ingest_item){json, len, TW_EVENT_CLOUDTRAIL};
+            f->where[n++] = w;
         }
-        if ((rc = got) || !json)
-            break;
-        if (n == f->capitems && (rc = grow_items(f))) {
-            tw__err(&err, rc, "out of memory reading the file");
-            break;
+        if (rc) {
+            file_failed(f, path, size, mtime, rc, err.msg);
+            tw_event_reader_free(rd);
+            return;
         }
-        f->items[n] = (tw_ingest_item){json, len, TW_EVENT_CLOUDTRAIL};
-        f->where[n++] = w;
-    }
-    if (rc) {
-        file_failed(f, path, size, mtime, rc, err.msg);
+        /* The size and time were taken before the read: a file written meanwhile (created empty,
+         * then filled) was read as it is now, and must not be marked done as it was before. */
+        struct stat now;
+        if (stat(path, &now) == 0 && now.st_size == size &&
+            (int64_t)now.st_mtim.tv_sec * 1000000000 + now.st_mtim.tv_nsec == mtime)
+            break;
         tw_event_reader_free(rd);
-        return;
+        rd = NULL;
+        if (stat(path, &now) != 0)
+            return; /* gone */
+        size = now.st_size;
+        mtime = (int64_t)now.st_mtim.tv_sec * 1000000000 + now.st_mtim.tv_nsec;
+        if (attempt == 2) {
+            file_failed(f, path, size, mtime, TW_EIO, "the file kept changing while it was read");
+            return;
+        }
     }
     if (!records)
         n = 0;
