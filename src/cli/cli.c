@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "trailwatch/rulefile.h"
 #include "trailwatch/yaml.h"
@@ -92,4 +93,11 @@ int tw_cli_read_yaml(const char *path, const tw_limits *lim, tw_json_doc **doc, 
         rc = tw_yaml_parse(text, len, lim, doc, err);
     free(text);
     return rc;
+}
+
+int64_t tw_cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -101,6 +101,8 @@ void tw_cli_time(int64_t ms, char *out, size_t cap);
 void tw_cli_json_string(FILE *f, const char *s, size_t n);
 /* The same for a NUL-terminated string. */
 void tw_cli_json_str(FILE *f, const char *s);
+/* The wall clock in milliseconds since the epoch (where --since and retention count from). */
+int64_t tw_cli_now_ms(void);
 /* A CSV field to f, quoted when needed. */
 void tw_cli_csv_field(FILE *f, const char *s);
 

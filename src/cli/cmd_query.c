@@ -61,13 +61,6 @@ double tw_cli_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- --sigma ---- */
 
 typedef struct sigma_scan {
@@ -239,7 +232,7 @@ static int query(int argc, char **argv, char **sigma)
             tw_cli_error_status("--since", &err);
             return TW_EXIT_USAGE;
         }
-        q.from_ms = now_ms() - d;
+        q.from_ms = tw_cli_now_ms() - d;
     }
     if ((from && tw_archive_parse_time(from, &q.from_ms, &err)) || (to && tw_archive_parse_time(to, &q.to_ms, &err))) {
         tw_cli_error_status(from && err.msg[1] && strstr(err.msg, from) ? "--from" : "--to", &err);

@@ -55,13 +55,6 @@ static void usage(FILE *f)
 
 /* ---- times ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the run ---- */
 
 typedef struct rule_count {
@@ -451,7 +444,7 @@ int tw_cmd_replay(int argc, char **argv)
     int ex = parse_args(argc, argv, &o);
     if (ex)
         goto out;
-    int64_t from = 0, to = now_ms(), age = 0, wait_ms = 60000;
+    int64_t from = 0, to = tw_cli_now_ms(), age = 0, wait_ms = 60000;
     const char *bad = o.since && tw_archive_parse_duration(o.since, &age, &err) ? "--since"
                       : o.wait && tw_archive_parse_duration(o.wait, &wait_ms, &err) ? "--wait"
                       : o.from && tw_archive_parse_time(o.from, &from, &err)        ? "--from"

@@ -402,25 +402,6 @@ static int heap_push(tw_dispatch *d, entry *e)
     return 1;
 }
 
-static entry *heap_pop(tw_dispatch *d)
-{
-    entry *top = d->heap[0];
-    d->heap[0] = d->heap[--d->nheap];
-    d->heap[0]->heap_pos = 0;
-    for (size_t i = 0;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < d->nheap && before(d->heap[l], d->heap[m]))
-            m = l;
-        if (r < d->nheap && before(d->heap[r], d->heap[m]))
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(d, i, m);
-        i = m;
-    }
-    return top;
-}
-
 static void heap_remove(tw_dispatch *d, size_t i)
 {
     d->nheap--;
@@ -443,6 +424,14 @@ static void heap_remove(tw_dispatch *d, size_t i)
         heap_swap(d, i, m);
         i = m;
     }
+}
+
+/* The earliest entry, taken off the heap. */
+static entry *heap_pop(tw_dispatch *d)
+{
+    entry *top = d->heap[0];
+    heap_remove(d, 0);
+    return top;
 }
 
 /* ---- targets ---- */
