@@ -379,9 +379,11 @@ class Server:
     def jsonl(self, rel):
         """The JSON lines of a file target's output ([] when it does not exist yet)."""
         try:
-            data = self.read(rel).decode("utf-8")
+            data = self.read(rel)
         except FileNotFoundError:
             return []
+        # Only whole lines: the target may be writing the last one while it is read.
+        data = data[:data.rfind(b"\n") + 1].decode("utf-8")
         return [json.loads(l) for l in data.splitlines() if l.strip()]
 
     # -- process --
