@@ -24,6 +24,7 @@ void tw__bset_free(tw__bset *s)
         tw__regex_free(s->regex[i]);
     free(s->regex);
     free(s->root_of);
+    free(s->rewalk);
     free(s->atoms);
     free(s->nodes);
     free(s->kids);

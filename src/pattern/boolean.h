@@ -77,11 +77,14 @@ typedef struct tw__bset {
     uint32_t *root_of;          /* rule index -> its root node, TW_NONE for pattern rules */
     tw__batom_c *atoms;
     tw__bnode *nodes;           /* atom and node indexes absolute */
+    uint32_t nnodes;
     uint32_t *kids;
     uint32_t ncaptures;
     uint32_t *capture_field;    /* capture id -> deep field id */
     uint32_t nregex;
     struct tw__regex **regex;   /* compiled for the matchers (owned) */
+    uint8_t *rewalk;            /* rule index -> its program reads a field the gate trie does not
+                                   record: a candidate event is walked again (gate.c; NULL: no gate) */
 } tw__bset;
 
 void tw__bset_free(tw__bset *s);

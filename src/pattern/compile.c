@@ -305,6 +305,25 @@ static uint32_t coarse_field(const char *path, size_t len)
     return 0;
 }
 
+/* Whether the path goes through one of CloudTrail's free-form payload objects, which can be large and
+ * which an event is otherwise walked past without looking (skipped): an anchor there makes every
+ * event's payload walked, key by key. */
+static uint32_t payload_field(const char *path, size_t len)
+{
+    static const char *const payload[] = {"requestParameters", "responseElements", "additionalEventData",
+                                          "serviceEventDetails", "resources", NULL};
+    for (size_t a = 0; a < len;) {
+        size_t b = a;
+        while (b < len && path[b] != '.')
+            b++;
+        for (size_t i = 0; payload[i]; i++)
+            if (strlen(payload[i]) == b - a && memcmp(payload[i], path + a, b - a) == 0)
+                return 1;
+        a = b + 1;
+    }
+    return 0;
+}
+
 /* Adds the trie nodes and edges of a field path; returns the field id (its deep reading for Sigma). */
 static uint32_t field_for(cstate *c, const char *path, size_t len, int deep)
 {
@@ -354,6 +373,8 @@ static uint32_t field_for(cstate *c, const char *path, size_t len, int deep)
     fld.node = ids[nb - 1];
     fld.deep = deep != 0;
     fld.coarse = coarse_field(path, len);
+    fld.payload = payload_field(path, len);
+    fld.top = nb == 3 && bound[1] == 6 && memcmp(path, "detail", 6) == 0;
     VEC_PUSH(c->fields_v, fld, fail);
     free(bound);
     free(ids);
@@ -434,6 +455,18 @@ static int own_regex(cstate *c, tw__matcher *m)
     }
     VEC_PUSH(c->regexes, re, fail);
     m->re = re;
+    /* The literal every match contains, kept as a one-segment wc for anchor_key. */
+    char *lit = tw__arena_alloc(&c->rs->arena, m->len + 1);
+    const char **seg = tw__arena_alloc(&c->rs->arena, sizeof *seg);
+    uint32_t *seglen = tw__arena_alloc(&c->rs->arena, sizeof *seglen);
+    if (!lit || !seg || !seglen)
+        return 0;
+    size_t n = tw__regex_literal(m->s, m->len, (m->flags & TW_MF_RE_I) != 0, lit);
+    if (n) {
+        seg[0] = lit;
+        seglen[0] = (uint32_t)n;
+        m->wc = (tw__wildcard){1, seg, seglen};
+    }
     return 1;
 fail:
     tw__regex_free(re);
@@ -513,6 +546,14 @@ static int anchor_key(const tw__matcher *m, uint32_t *tag, const char **key, uin
         }
         return 0;
     }
+    case TW_M_REGEX:
+        /* the text every match contains (own_regex); the expression is run on the candidates */
+        if (m->wc.nseg != 1)
+            return 0;
+        *tag = m->flags & TW_MF_RE_I ? TW_TAG_CONTAINS_EIC : TW_TAG_CONTAINS;
+        *key = m->wc.seg[0];
+        *klen = m->wc.seglen[0];
+        return 1;
     default:
         return 0;
     }
@@ -835,6 +876,8 @@ static tw_status choose_anchors(cstate *c)
             cost[i] = pred_cost(c, p);
             if (cj->boolean && rs->fields[p->field].coarse)
                 cost[i] *= 16;
+            if (cj->boolean && rs->fields[p->field].payload)
+                cost[i] *= 8;
         }
         /* insertion sort by cost: conjunctions are short */
         for (uint32_t i = 1; i < cj->npred; i++) {
@@ -1079,7 +1122,15 @@ static tw_status build_index(cstate *c)
             i = j;
             continue;
         }
-        rs->fields[t->field].tags |= 1u << t->tag;
+        tw__field *tf = &rs->fields[t->field];
+        if (t->tag == TW_TAG_EXACT || t->tag == TW_TAG_EIC) {
+            uint32_t *mm = tf->klens[t->tag == TW_TAG_EIC];
+            if (!(tf->tags & (1u << t->tag)) || t->klen < mm[0])
+                mm[0] = t->klen;
+            if (!(tf->tags & (1u << t->tag)) || t->klen > mm[1])
+                mm[1] = t->klen;
+        }
+        tf->tags |= 1u << t->tag;
         if (t->tag == TW_TAG_CIDR) {
             /* Distinct (family, bits) per field; few, so a linear check is enough. */
             tw__field *f = &rs->fields[t->field];
@@ -1413,6 +1464,7 @@ tw_status tw_ruleset_build(tw_ruleset_builder *b, tw_ruleset **out, tw_error *er
     if (booleans) {
         tw__bset *bs = c.rs->bset;
         bs->nregex = c.regexes.n;
+        bs->nnodes = c.bnodes.n;
         TAKE(bs->atoms, c.batoms);
         TAKE(bs->nodes, c.bnodes);
         TAKE(bs->kids, c.bkids);
@@ -1435,6 +1487,12 @@ tw_status tw_ruleset_build(tw_ruleset_builder *b, tw_ruleset **out, tw_error *er
         goto out;
     c.rs->nalways = c.always_v.n;
     TAKE(c.rs->always, c.always_v);
+    for (uint32_t f = 0; f < c.rs->nfields; f++) {
+        tw__field *fld = &c.rs->fields[f];
+        fld->probed = fld->tags || fld->nscan || fld->ac != TW_NONE || fld->ac_eic != TW_NONE;
+    }
+    if (tw__ruleset_build_gate(c.rs))
+        goto nomem;
     c.rs->memory += sizeof *c.rs + c.rs->arena.total + (b->n + 1) * sizeof(char *);
     *out = c.rs;
     c.rs = NULL;
@@ -1456,6 +1514,8 @@ void tw_ruleset_free(tw_ruleset *rs)
     free(rs->nodes);
     free(rs->trans);
     free(rs->kids);
+    free(rs->gnodes);
+    free(rs->gkids);
     free(rs->keypool);
     free(rs->fields);
     free(rs->lens);

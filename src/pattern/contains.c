@@ -7,8 +7,18 @@
 int tw__ac_build(tw__ac *ac, tw__affix_key *keys, size_t n)
 {
     memset(ac, 0, sizeof *ac);
-    if (!tw__affix_build(&ac->trie, keys, n, 0))
+    if (n == 1 && keys[0].len) {
+        if (!(ac->one = malloc(keys[0].len)))
+            return 0;
+        memcpy(ac->one, keys[0].bytes, keys[0].len);
+        ac->onelen = keys[0].len;
+        ac->oneval = keys[0].value;
+    }
+    if (!tw__affix_build(&ac->trie, keys, n, 0)) {
+        free(ac->one);
+        ac->one = NULL;
         return 0;
+    }
     const tw__affix *t = &ac->trie;
     ac->fail = calloc(t->nnodes, sizeof *ac->fail);
     ac->out = malloc(t->nnodes * sizeof *ac->out);
@@ -50,12 +60,14 @@ void tw__ac_free(tw__ac *ac)
     tw__affix_free(&ac->trie);
     free(ac->fail);
     free(ac->out);
+    free(ac->one);
     ac->fail = ac->out = NULL;
+    ac->one = NULL;
 }
 
 size_t tw__ac_memory(const tw__ac *ac)
 {
-    return tw__affix_memory(&ac->trie) + (size_t)ac->trie.nnodes * 2 * sizeof(uint32_t);
+    return tw__affix_memory(&ac->trie) + (size_t)ac->trie.nnodes * 2 * sizeof(uint32_t) + ac->onelen;
 }
 
 void tw__ac_scan(const tw__ac *ac, const char *s, size_t len, tw__affix_fn fn, void *ctx)
@@ -63,6 +75,14 @@ void tw__ac_scan(const tw__ac *ac, const char *s, size_t len, tw__affix_fn fn, v
     const tw__affix *t = &ac->trie;
     if (!t->nnodes)
         return;
+    if (ac->one) { /* every occurrence, overlapping ones too, as the automaton reports them */
+        for (const char *p = s, *end = s + len, *q; (size_t)(end - p) >= ac->onelen; p = q + 1) {
+            if (!(q = memmem(p, (size_t)(end - p), ac->one, ac->onelen)))
+                break;
+            fn(ctx, ac->oneval);
+        }
+        return;
+    }
     uint32_t node = 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t c = (uint8_t)s[i];

@@ -15,6 +15,9 @@ typedef struct tw__ac {
     uint32_t *fail;               /* node -> longest proper suffix that is also a trie node */
     uint32_t *out;                /* node -> next node on its fail chain holding a value, or UINT32_MAX */
     uint8_t starts[256];          /* 1: a key starts with this byte (at the root, others are skipped) */
+    uint8_t *one;                 /* the key when there is only one (a Sigma field usually has one
+                                     contains value): found by memmem, faster than byte steps */
+    uint32_t onelen, oneval;
 } tw__ac;
 
 /* Builds the automaton of keys (their order is changed). Returns 0 when out of memory. */

@@ -15,6 +15,8 @@ tw_status tw_matcher_new(const tw_ruleset *rs, tw_matcher **out)
     if (!m)
         return TW_ENOMEM;
     m->rs = rs;
+    m->nodes = rs->nodes;
+    m->kids = rs->kids;
     size_t nf = rs->nfields + 1, nc = rs->nconjs + 1, nr = rs->nrules + 1, np = rs->npreds + 1;
     for (int i = 0; i < 2; i++) {
         m->head[i] = calloc(nf, sizeof(uint32_t));
@@ -155,18 +157,23 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
     /* A deep (Sigma) field compares numbers and booleans by their JSON text too. */
     if (v->type == TW_JSON_STRING ||
         (fld->deep && (v->type == TW_JSON_NUMBER || v->type == TW_JSON_TRUE || v->type == TW_JSON_FALSE))) {
-        if (tags & (1u << TW_TAG_EXACT))
+        if ((tags & (1u << TW_TAG_EXACT)) && v->len >= fld->klens[0][0] && v->len <= fld->klens[0][1])
             add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EXACT, v->s, v->len));
         if (tags & (1u << TW_TAG_PREFIX))
             probe_affix(m, f, TW_TAG_PREFIX, v->s, v->len);
         if (tags & (1u << TW_TAG_SUFFIX))
             probe_affix(m, f, TW_TAG_SUFFIX, v->s, v->len);
-        if ((tags & (1u << TW_TAG_EIC | 1u << TW_TAG_PREFIX_EIC | 1u << TW_TAG_SUFFIX_EIC)) || fld->ac_eic != TW_NONE) {
+        /* Simple case folding keeps a character's UTF-8 length within a third to one and a half of
+         * it (Kelvin sign: 3 bytes to 1; U+023A: 2 to 3): only values that may fold to the length
+         * of some key are folded and looked up. */
+        int eic = (tags & (1u << TW_TAG_EIC)) && (uint64_t)v->len * 3 / 2 >= fld->klens[1][0] &&
+                  ((uint64_t)v->len + 2) / 3 <= fld->klens[1][1];
+        if (eic || (tags & (1u << TW_TAG_PREFIX_EIC | 1u << TW_TAG_SUFFIX_EIC)) || fld->ac_eic != TW_NONE) {
             uint32_t flen;
             const char *fs = tw__value_fold(v, &m->scratch, &flen);
             if (!fs)
                 return 0;
-            if (tags & (1u << TW_TAG_EIC))
+            if (eic && flen >= fld->klens[1][0] && flen <= fld->klens[1][1])
                 add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EIC, fs, flen));
             if (tags & (1u << TW_TAG_PREFIX_EIC))
                 probe_affix(m, f, TW_TAG_PREFIX_EIC, fs, flen);
@@ -327,31 +334,29 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, tw_match_result *res,
-                   tw_error *err)
+/* Starts the event, walks it (through the gate trie when `gated`) and files the candidate
+ * conjunctions of the values recorded. */
+static tw_status find_candidates(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, int gated,
+                                 int *is_record, tw_error *err)
 {
     const tw_ruleset *rs = m->rs;
-    res->rules = m->result;
-    res->count = 0;
-    res->kind = TW_EVENT_ENVELOPE;
-    res->id = NULL;
-    res->id_len = 0;
-    if (len > rs->lim.event_max)
-        return tw__err(err, TW_ETOOBIG, "event of %zu bytes exceeds the limit of %zu bytes", len,
-                       rs->lim.event_max);
     next_generation(m);
-    int is_record = 0;
-    tw_status rc = tw__walk_event(m, json, len, kind, &is_record, err);
+    m->gated = gated;
+    m->nodes = gated ? rs->gnodes : rs->nodes;
+    m->kids = gated ? rs->gkids : rs->kids;
+    tw_status rc = tw__walk_event(m, json, len, kind, is_record, err);
     if (rc)
         return rc;
-    uint32_t interp = is_record ? 1 : 0;
+    uint32_t interp = *is_record ? 1 : 0;
     m->last_interp = interp;
     for (uint32_t t = 0; t < m->ntouched[interp]; t++) {
         uint32_t f = m->touched[interp][t];
         const tw__field *fld = &rs->fields[f];
+        if (!fld->probed)
+            continue;
         int heads_ns = (fld->tags & (1u << TW_TAG_NS)) != 0;
         /* a deep field's objects and arrays are read now only when anchors look at its values */
-        if (fld->deep && (fld->tags || fld->nscan || fld->ac != TW_NONE || fld->ac_eic != TW_NONE))
+        if (fld->deep)
             tw__deep_expand(m, f, interp);
         for (uint32_t vi = m->head[interp][f]; vi; vi = m->vals[vi].next) {
             if (!probe(m, f, &m->vals[vi]))
@@ -367,6 +372,37 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
             m->cands[m->ncands++] = c;
         }
     }
+    return TW_OK;
+}
+
+tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, tw_match_result *res,
+                   tw_error *err)
+{
+    const tw_ruleset *rs = m->rs;
+    res->rules = m->result;
+    res->count = 0;
+    res->kind = TW_EVENT_ENVELOPE;
+    res->id = NULL;
+    res->id_len = 0;
+    if (len > rs->lim.event_max)
+        return tw__err(err, TW_ETOOBIG, "event of %zu bytes exceeds the limit of %zu bytes", len,
+                       rs->lim.event_max);
+    int is_record = 0;
+    tw_status rc = find_candidates(m, json, len, kind, rs->gnodes != NULL, &is_record, err);
+    if (rc)
+        return rc;
+    if (m->gated) {
+        /* A candidate boolean rule's program reads fields the gate did not record: walk the event
+         * again, through the whole trie, and start over from there. */
+        for (uint32_t i = 0; i < m->ncands; i++)
+            if (rs->conjs[m->cands[i]].boolean && rs->bset->rewalk[rs->conjs[m->cands[i]].rule]) {
+                m->rewalks++;
+                if ((rc = find_candidates(m, json, len, kind, 0, &is_record, err)))
+                    return rc;
+                break;
+            }
+    }
+    uint32_t interp = is_record ? 1 : 0;
     for (uint32_t i = 0; i < m->ncands; i++) {
         uint32_t c = m->cands[i], r = rs->conjs[c].rule;
         if (m->rule_gen[r] == m->gen)
@@ -411,3 +447,5 @@ tw_status tw_match(tw_matcher *m, const char *json, size_t len, tw_event_kind ki
     res->id_len = id->len;
     return TW_OK;
 }
+
+size_t tw__matcher_rewalks(const tw_matcher *m) { return m->rewalks; }

@@ -42,6 +42,10 @@ typedef struct tw__capture {
 
 struct tw_matcher {
     const tw_ruleset *rs;
+    const tw__node *nodes;     /* the trie this walk records through: rs->nodes, or the gate's */
+    const tw__kid *kids;
+    int gated;                 /* this event's values were recorded through the gate trie only */
+    size_t rewalks;            /* events walked again past the gate (for tests) */
     uint32_t gen;
 
     tw__value *vals;           /* recorded values (index 0 unused: links are index + 1) */
@@ -58,7 +62,8 @@ struct tw_matcher {
     uint32_t *pred_mark;       /* per predicate: gen << 1 | holds, this event's memo (one word: one miss) */
     uint32_t *bool_gen;        /* per rule: gen when its boolean program was evaluated (NULL: none) */
     uint32_t deep_node;        /* the node whose object or array is recorded whole for its deep field */
-    uint32_t *deep_gen[2];     /* per field and reading: gen when its objects and arrays were expanded */
+    uint32_t *deep_gen[2];     /* per field and reading: gen | TW_DEEP_PENDING when objects or arrays
+                                  wait to be expanded, gen once they were */
     uint32_t last_interp;      /* reading of the last event matched (captures) */
     uint32_t *chosen;
     size_t steps;
@@ -79,7 +84,18 @@ int tw__pred_possible(tw_matcher *m, uint32_t pid, uint32_t interp);
 
 /* Records the scalars inside the objects and arrays a deep field holds (once per event; walk.c).
  * 0 when out of memory or over the values limit (then the field's values are incomplete). */
-int tw__deep_expand(tw_matcher *m, uint32_t f, uint32_t interp);
+int tw__deep_expand_pending(tw_matcher *m, uint32_t f, uint32_t interp);
+
+/* deep_gen[i][f] is gen | TW_DEEP_PENDING while objects or arrays of f wait to be expanded (walk.c
+ * sets it when it records one): most fields hold none, and then expanding costs one compare. */
+#define TW_DEEP_PENDING 0x80000000u
+
+static inline int tw__deep_expand(tw_matcher *m, uint32_t f, uint32_t interp)
+{
+    if (m->deep_gen[interp][f] != (m->gen | TW_DEEP_PENDING))
+        return 1;
+    return tw__deep_expand_pending(m, f, interp);
+}
 
 /* Walks the event's root object, recording values (walk.c). Sets *is_record. */
 tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_kind kind, int *is_record,

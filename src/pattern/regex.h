@@ -38,4 +38,10 @@ void tw__regex_free(tw__regex *re);
  * is set if not NULL). scratch holds the per-call match data (a per-event arena: nothing is malloc'd). */
 int tw__regex_match(const tw__regex *re, const char *s, size_t len, tw_arena *scratch, int *limited);
 
+/* The longest run of bytes (at least 2) that every match of the expression contains, lower-cased
+ * when caseless (ASCII only), written to out (room for len bytes); its length, or 0 when there is
+ * none or the expression uses something this reading does not follow (regex_lit.c). A value without
+ * the run cannot match: the rule set files the expression under it as a contains key. */
+size_t tw__regex_literal(const char *pat, size_t len, int caseless, char *out);
+
 #endif

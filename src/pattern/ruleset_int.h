@@ -103,8 +103,15 @@ typedef struct tw__field {
                                        string anchors, by their JSON text */
     uint32_t coarse;                /* a CloudTrail field of few distinct values (eventSource, type):
                                        a poor anchor for boolean rules (compile.c choose_anchors) */
+    uint32_t payload;               /* under requestParameters, responseElements, ...: a dear anchor for
+                                       boolean rules (walking every event's payload; gate.c) */
+    uint32_t top;                   /* "detail.<key>": a top-level key of a CloudTrail record */
     uint32_t tags;                  /* bit per tag present for this field */
+    uint32_t klens[2][2];           /* shortest and longest key of TW_TAG_EXACT [0] and TW_TAG_EIC [1]:
+                                       a value of no such length is not looked up (nor folded) */
     uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
+    uint32_t probed;                /* tags, scans or contains keys: its values find candidates (the
+                                       others are only read by candidates' tests) */
 } tw__field;
 
 typedef struct tw__pred {
@@ -180,6 +187,9 @@ struct tw_ruleset {
     tw__kid *kids;                  /* per node, contiguous (tw__node.kid_off) */
     char *keypool;
     uint32_t detail_node;           /* node of "detail" (TW_NONE if no rule looks inside detail) */
+    tw__node *gnodes;               /* the gate trie (gate.c): the same node ids, only the fields that
+                                       find candidates; NULL when it would be the whole trie */
+    tw__kid *gkids;
 
     uint32_t nfields;
     tw__field *fields;
@@ -214,27 +224,35 @@ struct tw_ruleset {
     size_t memory;
 };
 
+/* Builds the gate trie of a built rule set (gate.c); TW_ENOMEM when out of memory. */
+tw_status tw__ruleset_build_gate(tw_ruleset *rs);
+/* For tests: drops the gate, so that every event is walked through the whole trie (gate.c). */
+void tw__ruleset_drop_gate(tw_ruleset *rs);
+/* For tests: how many events the matcher walked a second time, past the gate (execute.c). */
+size_t tw__matcher_rewalks(const tw_matcher *m);
+
 /* Trie step through the hash table (nodes with more than TW_NODE_KIDS_MAX edges). */
 uint32_t tw__ruleset_child_hashed(const tw_ruleset *rs, uint32_t from, const char *key, size_t len);
 
-/* Trie step: the child of `from` for the object key, or TW_NONE. Inline: the walk calls it for
- * every key on a named path, and most are turned away by the first test. */
-static inline uint32_t tw__ruleset_child(const tw_ruleset *rs, uint32_t from, const char *key, size_t len)
+/* Trie step: the child of `from` for the object key, or TW_NONE, in the trie of `nodes` and `kids`
+ * (the whole trie, or the gate's: gate.c). Inline: the walk calls it for every key on a named path,
+ * and most are turned away by the first test. */
+static inline uint32_t tw__trie_child(const tw_ruleset *rs, const tw__node *nodes, const tw__kid *kids, uint32_t from,
+                                      const char *key, size_t len)
 {
-    const tw__node *n = &rs->nodes[from];
+    const tw__node *n = &nodes[from];
     if (!(n->keylens & ((uint64_t)1 << (len < 63 ? len : 63))) || !(n->keysig & ((uint64_t)1 << tw__key_sig(key, len))))
         return TW_NONE;
     if (n->nkids > TW_NODE_KIDS_MAX)
         return tw__ruleset_child_hashed(rs, from, key, len);
     uint64_t head = tw__key_head(key, len);
-    const tw__kid *k = rs->kids + n->kid_off;
+    const tw__kid *k = kids + n->kid_off;
     for (uint32_t i = 0; i < n->nkids; i++)
         if (k[i].klen == len && k[i].head == head &&
             (len <= 8 || memcmp(rs->keypool + k[i].koff + 8, key + 8, len - 8) == 0))
             return k[i].to;
     return TW_NONE;
 }
-
 
 static inline uint64_t tw__trans_hash(uint32_t from, const char *key, size_t len)
 {

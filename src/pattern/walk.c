@@ -64,7 +64,7 @@ static int add_value(tw_matcher *m, uint32_t f, uint8_t type, const char *s, uin
  * unless it lies inside an object or array recorded whole for that deep field (walk_deep). */
 static int record(tw_matcher *m, uint32_t node, uint8_t type, const char *s, uint32_t len, uint32_t elem)
 {
-    const tw__node *n = &m->rs->nodes[node];
+    const tw__node *n = &m->nodes[node];
     if (n->field != TW_NONE && !add_value(m, n->field, type, s, len, elem))
         return 0;
     if (n->dfield != TW_NONE && m->deep_node != node && !add_value(m, n->dfield, type, s, len, 0))
@@ -193,7 +193,7 @@ static const char *deep(tw_matcher *m, const char *p, const char *end, uint32_t 
 static const char *walk_deep(tw_matcher *m, const char *p, const char *end, uint32_t node, uint32_t elem,
                              unsigned depth)
 {
-    const tw__node *n = &m->rs->nodes[node];
+    const tw__node *n = &m->nodes[node];
     const char *q;
     if (n->field == TW_NONE && !n->has_children) {
         q = tw__json_skip(p, end, m->rs->lim.json_depth - depth, &m->lexerr);
@@ -205,15 +205,14 @@ static const char *walk_deep(tw_matcher *m, const char *p, const char *end, uint
     }
     if (!q || !add_value(m, n->dfield, *p == '{' ? TW_JSON_OBJECT : TW_JSON_ARRAY, p, (uint32_t)(q - p), 0))
         return NULL;
+    m->deep_gen[m->interp][n->dfield] = m->gen | TW_DEEP_PENDING;
     return q;
 }
 
-int tw__deep_expand(tw_matcher *m, uint32_t f, uint32_t interp)
+int tw__deep_expand_pending(tw_matcher *m, uint32_t f, uint32_t interp)
 {
-    if (m->deep_gen[interp][f] == m->gen)
-        return 1;
     m->deep_gen[interp][f] = m->gen;
-    if (m->head_gen[interp][f] != m->gen)
+    if (m->head_gen[interp][f] != m->gen) /* over the values limit: nothing was recorded */
         return 1;
     uint32_t saved = m->interp;
     int ok = 1;
@@ -258,7 +257,7 @@ static const char *walk_object(tw_matcher *m, const char *p, const char *end, ui
         const char *close = lex_str(m, p, end, &key, &klen);
         if (!close)
             return NULL;
-        uint32_t child = tw__ruleset_child(m->rs, node, key, klen);
+        uint32_t child = tw__trie_child(m->rs, m->nodes, m->kids, node, key, klen);
         p = tw__lex_ws(close + 1, end);
         if (p >= end || *p != ':')
             return lex_fail(m, p, TW_EJSON, "expected ':' after object key");
@@ -285,7 +284,7 @@ static const char *walk_array(tw_matcher *m, const char *p, const char *end, uin
                               unsigned depth)
 {
     uint32_t array = ++m->narrays;
-    int constrains = m->rs->nodes[node].has_children != 0;
+    int constrains = m->nodes[node].has_children != 0;
     p = tw__lex_ws(p + 1, end);
     if (p < end && *p == ']')
         return p + 1;
@@ -314,7 +313,7 @@ static const char *walk_array(tw_matcher *m, const char *p, const char *end, uin
 static const char *walk(tw_matcher *m, const char *p, const char *end, uint32_t node, uint32_t elem,
                         unsigned depth)
 {
-    const tw__node *n = &m->rs->nodes[node];
+    const tw__node *n = &m->nodes[node];
     if (p >= end)
         return lex_fail(m, p, TW_EJSON, "unexpected end of input (expected a value)");
     if (n->dfield != TW_NONE && m->deep_node != node && (*p == '{' || *p == '['))
@@ -498,9 +497,9 @@ tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_k
         const char *close = lex_str(m, p, end, &key, &klen);
         if (!close)
             return walk_failed(m, json, err);
-        uint32_t env = kind != TW_EVENT_CLOUDTRAIL ? tw__ruleset_child(rs, 0, key, klen) : TW_NONE;
+        uint32_t env = kind != TW_EVENT_CLOUDTRAIL ? tw__trie_child(rs, m->nodes, m->kids, 0, key, klen) : TW_NONE;
         uint32_t rec = kind != TW_EVENT_ENVELOPE && rs->detail_node != TW_NONE
-                           ? tw__ruleset_child(rs, rs->detail_node, key, klen)
+                           ? tw__trie_child(rs, m->nodes, m->kids, rs->detail_node, key, klen)
                            : TW_NONE;
         int ci = capture_index(key, klen);
         p = tw__lex_ws(close + 1, end);
@@ -549,11 +548,13 @@ tw_status tw__walk_event(tw_matcher *m, const char *json, size_t len, tw_event_k
         return walk_failed(m, json, err);
     }
 done:
-    if (capture && rs->detail_node != TW_NONE && rs->nodes[rs->detail_node].dfield != TW_NONE) {
+    if (capture && rs->detail_node != TW_NONE && m->nodes[rs->detail_node].dfield != TW_NONE) {
         /* Sigma keywords over a raw record: the whole record, read as "detail" */
         m->interp = TW_INTERP_RECORD;
-        if (!add_value(m, rs->nodes[rs->detail_node].dfield, TW_JSON_OBJECT, root, (uint32_t)(p - root), 0))
+        uint32_t df = m->nodes[rs->detail_node].dfield;
+        if (!add_value(m, df, TW_JSON_OBJECT, root, (uint32_t)(p - root), 0))
             return walk_failed(m, json, err);
+        m->deep_gen[TW_INTERP_RECORD][df] = m->gen | TW_DEEP_PENDING;
     }
     p = tw__lex_ws(p, end);
     if (p != end)

@@ -17,6 +17,7 @@
 #include "../../fuzz/fuzz_json_body.h"
 #include "../../fuzz/fuzz_pattern_body.h"
 #include "../../fuzz/fuzz_reader_body.h"
+#include "../../fuzz/fuzz_regex_lit_body.h"
 #include "../../fuzz/fuzz_sigma_body.h"
 #include "../../fuzz/fuzz_sigma_cond_body.h"
 #include "../../fuzz/fuzz_sigv4_body.h"
@@ -182,6 +183,13 @@ TW_TEST(fuzz_sigma_cond_regressions)
     fuzz_sigma_cond_init();
     replay("fuzz_sigma_cond", fuzz_sigma_cond_check);
     fuzz_sigma_cond_fini();
+}
+
+TW_TEST(fuzz_regex_lit_regressions)
+{
+    fuzz_regex_lit_init();
+    replay("fuzz_regex_lit", fuzz_regex_lit_check);
+    fuzz_regex_lit_fini();
 }
 
 TW_TEST_MAIN()

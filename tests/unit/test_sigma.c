@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "pattern/boolean.h"
 #include "pattern/pattern_int.h"
+#include "pattern/regex.h"
+#include "pattern/ruleset_int.h"
 #include "sigma/sigma_int.h"
 #include "trailwatch/trailwatch.h"
 #include "tw_test.h"
@@ -89,6 +92,174 @@ static const char *cond(const char *text)
     }
     tw__arena_free(&a);
     return out;
+}
+
+/* The literal every match of a regex contains ("" when none is read), and a subject it must match. */
+static void literal_is(const char *re, int caseless, const char *want)
+{
+    char out[256];
+    size_t n = tw__regex_literal(re, strlen(re), caseless, out);
+    out[n] = '\0';
+    if (strcmp(out, want) != 0) {
+        TW_FAIL_("regex %s: literal \"%s\", expected \"%s\"", re, out, want);
+    }
+}
+
+TW_TEST(regex_literals_are_what_every_match_contains)
+{
+    literal_is(".+:assumed-role/aws:.+", 0, ":assumed-role/aws:");
+    literal_is("^arn:aws:iam::[0-9]{12}:root$", 0, "arn:aws:iam::");
+    literal_is("AKIA[A-Z0-9]{16}", 0, "AKIA");
+    literal_is("abcd?", 0, "abc");                 /* d is optional */
+    literal_is("abcd*", 0, "abc");
+    literal_is("abcd{0,2}x", 0, "abc");            /* a brace quantifier drops the character too */
+    literal_is("ab+cd", 0, "ab");                  /* b at least once: runs "ab" and "cd", the first kept */
+    literal_is("xyzab+cdefgh", 0, "cdefgh");       /* the longer run */
+    literal_is("xyzab+c", 0, "xyzab");
+    literal_is("Get(Object|Bucket)Acl", 0, "Get");    /* a group is skipped, its alternation too */
+    literal_is("(?:abc)?defg", 0, "defg");
+    literal_is("a|bcd", 0, "");                    /* top-level alternation: nothing is required */
+    literal_is("(?i)powershell", 0, "");           /* an option setting changes what follows */
+    literal_is("\\x41BCD", 0, "");                 /* an escape with an argument: give up */
+    literal_is("\\d+\\.exe", 0, ".exe");          /* escaped punctuation is literal */
+    literal_is("[a-z]+Policy", 0, "Policy");
+    literal_is("[]x]+Policy", 0, "Policy");        /* ']' first in a class is literal */
+    literal_is("PowerShell", 1, "powershell");      /* caseless: folded */
+    literal_is("caf\xc3\xa9?s", 0, "caf");          /* a quantified 2-byte character goes whole */
+    literal_is("ab", 0, "ab");
+    literal_is("a", 0, "");                        /* one byte is not worth an index key */
+    literal_is("x{", 0, "");                       /* a brace that is no quantifier: give up */
+    literal_is("abc)", 0, "");
+}
+
+/* Sigma rules (a folder or a text) and three pattern rules on fields they use, in one rule set. */
+static tw_ruleset *sigma_ruleset(const char *dir, const char *text)
+{
+    tw_limits lim;
+    tw_limits_default(&lim);
+    tw_sigma *s = NULL;
+    tw_ruleset_builder *b = NULL;
+    tw_ruleset *rs = NULL;
+    tw_error err;
+    size_t nerr = 0;
+    if (tw_sigma_new(&lim, &s) || tw_ruleset_builder_new(&lim, &b))
+        goto out;
+    if (dir ? tw_sigma_load_path(s, dir, &nerr, NULL, NULL, &err)
+            : tw_sigma_load_text(s, "t.yml", text, strlen(text), &nerr, NULL, NULL, &err))
+        goto out;
+    const char *pats[] = {"{\"detail\":{\"eventName\":[\"ConsoleLogin\"]}}",
+                          "{\"detail\":{\"userIdentity\":{\"type\":[\"Root\"]}}}",
+                          "{\"source\":[{\"prefix\":\"aws.s\"}]}"};
+    for (size_t i = 0; i < 3; i++) {
+        tw_pattern *p = NULL;
+        char name[8];
+        snprintf(name, sizeof name, "p%zu", i);
+        if (tw_pattern_parse(pats[i], strlen(pats[i]), &lim, &p, &err) ||
+            tw_ruleset_builder_add(b, name, p, NULL, &err))
+            goto out;
+    }
+    if (!tw_sigma_add(s, b, &nerr, NULL, NULL, &err))
+        tw_ruleset_build(b, &rs, &err);
+out:
+    tw_ruleset_builder_free(b);
+    tw_sigma_free(s);
+    return rs;
+}
+
+/* The gate (pattern/gate.c) walks most events only through the fields that find candidates; a
+ * candidate Sigma rule reading more has its event walked again. Over the recorded CloudTrail data,
+ * every event must match the same rules as with the whole trie, and most must not be walked twice. */
+TW_TEST(the_gate_changes_no_match)
+{
+    const char *shared = tw_test_shared_dir();
+    REQUIRE(shared);
+    char dir[1200], data[1200];
+    snprintf(dir, sizeof dir, "%s/data/rules/sigma-cloudtrail", shared);
+    snprintf(data, sizeof data, "%s/data/cloudtrail/recorded.jsonl.gz", shared);
+    tw_ruleset *gated = sigma_ruleset(dir, NULL), *full = sigma_ruleset(dir, NULL);
+    REQUIRE(gated && full);
+    CHECK(gated->gnodes != NULL);
+    tw__ruleset_drop_gate(full);
+    tw_matcher *mg = NULL, *mf = NULL;
+    tw_event_reader *rd = NULL;
+    tw_limits lim;
+    tw_limits_default(&lim);
+    tw_error err;
+    REQUIRE(tw_matcher_new(gated, &mg) == TW_OK && tw_matcher_new(full, &mf) == TW_OK);
+    REQUIRE(tw_event_reader_open(data, &lim, &rd, &err) == TW_OK);
+    size_t events = 0, sigma_matches = 0, differ = 0;
+    for (;;) {
+        const char *json;
+        size_t len;
+        tw_event_where w;
+        if (tw_event_reader_next(rd, &json, &len, &w, &err) != TW_OK || !json)
+            break;
+        tw_match_result a, b;
+        tw_error ea, eb;
+        tw_status ra = tw_match(mg, json, len, TW_EVENT_AUTO, &a, &ea), rb = tw_match(mf, json, len, TW_EVENT_AUTO, &b, &eb);
+        events++;
+        int same = ra == rb && (ra || (a.count == b.count && memcmp(a.rules, b.rules, a.count * sizeof *a.rules) == 0));
+        if (!same && differ++ < 5)
+            printf("# line %lu: %zu rules with the gate, %zu without\n", w.line, a.count, b.count);
+        for (size_t i = 0; !ra && i < a.count; i++)
+            sigma_matches += a.rules[i] >= 3;
+    }
+    printf("# %zu events, %zu Sigma matches, %zu walked twice\n", events, sigma_matches, tw__matcher_rewalks(mg));
+    CHECK(events == 27608);
+    CHECK_EQ_INT((int)differ, 0);
+    CHECK(sigma_matches > 900);
+    CHECK(tw__matcher_rewalks(mg) * 10 < events);
+    CHECK_EQ_INT((int)tw__matcher_rewalks(mf), 0);
+    tw_event_reader_free(rd);
+    tw_matcher_free(mg);
+    tw_matcher_free(mf);
+    tw_ruleset_free(gated);
+    tw_ruleset_free(full);
+}
+
+/* A rule without anchors is a candidate for every event: the gate records its fields instead of
+ * walking every event twice; a rule reading a field beyond the gate has its events walked again. */
+TW_TEST(a_rule_without_anchors_keeps_the_gate)
+{
+    const char *text = "title: deep\nname: deep\nlogsource: {product: aws, service: cloudtrail}\n"
+                       "detection:\n  sel:\n    eventName: StopLogging\n    requestParameters.name: trail-1\n"
+                       "  condition: sel\n---\n"
+                       "title: not the cli\nname: nocli\nlogsource: {product: aws, service: cloudtrail}\n"
+                       "detection:\n  cli:\n    userAgent|contains: aws-cli\n  condition: not cli\n";
+    tw_ruleset *rs = sigma_ruleset(NULL, text);
+    REQUIRE(rs);
+    CHECK(rs->gnodes != NULL);
+    tw_matcher *m = NULL;
+    REQUIRE(tw_matcher_new(rs, &m) == TW_OK);
+    const char *ev[] = {
+        "{\"eventVersion\":\"1.08\",\"eventSource\":\"cloudtrail.amazonaws.com\",\"eventName\":\"StopLogging\","
+        "\"userAgent\":\"aws-cli/2.15\",\"requestParameters\":{\"name\":\"trail-1\"}}",
+        "{\"eventVersion\":\"1.08\",\"eventSource\":\"cloudtrail.amazonaws.com\",\"eventName\":\"StopLogging\","
+        "\"userAgent\":\"console.amazonaws.com\",\"requestParameters\":{\"name\":\"trail-2\"}}",
+        "{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"GetObject\","
+        "\"userAgent\":\"console.amazonaws.com\",\"requestParameters\":{\"name\":\"trail-1\"}}",
+        "{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"GetObject\","
+        "\"userAgent\":\"aws-cli/2.15\"}",
+    };
+    const char *want[] = {"deep", "nocli", "nocli", NULL};
+    const size_t rewalks[] = {1, 2, 2, 2};
+    for (size_t i = 0; i < 4; i++) {
+        tw_match_result res;
+        tw_error err;
+        REQUIRE(tw_match(m, ev[i], strlen(ev[i]), TW_EVENT_AUTO, &res, &err) == TW_OK);
+        size_t nsigma = 0;
+        const char *name = "";
+        for (size_t k = 0; k < res.count; k++)
+            if (res.rules[k] >= 3) {
+                nsigma++;
+                name = tw_ruleset_name(rs, res.rules[k]);
+            }
+        CHECK_EQ_INT((int)nsigma, want[i] != NULL);
+        CHECK_EQ_STR(name, want[i] ? want[i] : "");
+        CHECK_EQ_INT((int)tw__matcher_rewalks(m), (int)rewalks[i]);
+    }
+    tw_matcher_free(m);
+    tw_ruleset_free(rs);
 }
 
 TW_TEST(conditions_parse_with_sigma_precedence)

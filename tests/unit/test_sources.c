@@ -72,25 +72,6 @@ static char *fixture(const char *name, size_t *len)
     return read_all(path, len);
 }
 
-/* The shared data folder: $TW_SHARED_DIR, ../shared, /work/shared (as tests/e2e/twtest.py). */
-static const char *shared_dir(void)
-{
-    static char found[1024];
-    const char *cands[] = {getenv("TW_SHARED_DIR"), "../shared", "/work/shared"};
-    for (size_t i = 0; i < 3; i++) {
-        char probe[1100];
-        struct stat st;
-        if (!cands[i] || !*cands[i])
-            continue;
-        snprintf(probe, sizeof probe, "%s/data", cands[i]);
-        if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
-            snprintf(found, sizeof found, "%s", cands[i]);
-            return found;
-        }
-    }
-    return NULL;
-}
-
 static uint64_t counter(tw_metrics *m, const char *name, const char *labels)
 {
     tw_counter *c = tw__metrics_counter(m, name, "test", labels);
@@ -363,7 +344,7 @@ TW_TEST(firehose_eventbridge_gzip_body) { check_fixture_request("eventbridge-req
 /* The AWS doc's own sample request: the awslogs record is one CloudTrail record, "hello world" not. */
 TW_TEST(firehose_aws_sample_request)
 {
-    const char *shared = shared_dir();
+    const char *shared = tw_test_shared_dir();
     REQUIRE(shared);
     char path[1200];
     snprintf(path, sizeof path, "%s/reference/samples/firehose-http-request-body.json", shared);
@@ -636,7 +617,7 @@ TW_TEST(ingest_array_records_gzip)
                               "\"message\":\"an event must be a JSON object\"}]}");
     tw__buf_free(&r.body);
     /* a real CloudTrail log file, gzip recognised by its magic (no Content-Encoding) */
-    const char *shared = shared_dir();
+    const char *shared = tw_test_shared_dir();
     REQUIRE(shared);
     char path[1200];
     snprintf(path, sizeof path,
@@ -834,7 +815,7 @@ typedef struct tree {
 static int make_tree(tree *t)
 {
     memset(t, 0, sizeof *t);
-    const char *shared = shared_dir();
+    const char *shared = tw_test_shared_dir();
     if (!shared)
         return -1;
     char base[1100], tmpl[] = "/tmp/tw-folder-XXXXXX";
@@ -1135,7 +1116,7 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
  * cost per file must leave the engine most of the 10 s budget. */
 TW_TEST(folder_whole_shared_layout)
 {
-    const char *shared = shared_dir();
+    const char *shared = tw_test_shared_dir();
     REQUIRE(shared);
     char base[1100];
     snprintf(base, sizeof base, "%s/data/cloudtrail/s3-layout", shared);

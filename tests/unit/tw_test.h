@@ -74,6 +74,27 @@ static int tw_failed_now_;
             TW_FAIL_("%s == \"%s\" does not contain \"%s\"", #hay, h_ ? h_ : "(null)", n_); \
     } while (0)
 
+/* The shared data folder (../shared/data's parent): $TW_SHARED_DIR, ../shared, /work/shared (as
+ * tests/e2e/twtest.py), or NULL when none has a data/ folder. */
+#include <sys/stat.h>
+static __attribute__((unused)) const char *tw_test_shared_dir(void)
+{
+    static char found[1024];
+    const char *cands[] = {getenv("TW_SHARED_DIR"), "../shared", "/work/shared"};
+    for (size_t i = 0; i < 3; i++) {
+        char probe[1100];
+        struct stat st;
+        if (!cands[i] || !*cands[i])
+            continue;
+        snprintf(probe, sizeof probe, "%s/data", cands[i]);
+        if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(found, sizeof found, "%s", cands[i]);
+            return found;
+        }
+    }
+    return NULL;
+}
+
 #define TW_TEST_MAIN()                                                                    \
     int main(int argc, char **argv)                                                       \
     {                                                                                     \
