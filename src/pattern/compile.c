@@ -1129,6 +1129,10 @@ static tw_status build_index(cstate *c)
                 mm[0] = t->klen;
             if (!(tf->tags & (1u << t->tag)) || t->klen > mm[1])
                 mm[1] = t->klen;
+        } else if (t->tag >= TW_TAG_PREFIX && t->tag <= TW_TAG_SUFFIX_EIC) {
+            uint32_t *mn = &tf->amin[t->tag - TW_TAG_PREFIX];
+            if (!(tf->tags & (1u << t->tag)) || t->klen < *mn)
+                *mn = t->klen;
         }
         tf->tags |= 1u << t->tag;
         if (t->tag == TW_TAG_CIDR) {
@@ -1228,30 +1232,20 @@ static tw_status build_trie(cstate *c)
         if (!dup)
             rs->trans[slot] = e;
     }
-    /* The same edges as per-node lists (counted, then placed), for nodes with few children. */
-    uint32_t nkids = 0;
+    /* The same edges as per-node tables (counted, then placed), for nodes with few children. */
     for (uint32_t i = 0; i < rs->nnodes; i++)
         rs->nodes[i].nkids = 0;
     for (uint32_t s = 0; s <= rs->trans_mask; s++)
         if (rs->trans[s].hash)
             rs->nodes[rs->trans[s].from].nkids++;
-    for (uint32_t i = 0; i < rs->nnodes; i++) {
-        rs->nodes[i].kid_off = nkids;
-        if (rs->nodes[i].nkids <= TW_NODE_KIDS_MAX)
-            nkids += rs->nodes[i].nkids;
-        rs->nodes[i].nkids = 0;
-    }
-    if (!(rs->kids = calloc(nkids + 1, sizeof *rs->kids)))
+    uint32_t nkids = tw__kids_layout(rs->nodes, rs->nnodes);
+    if (!(rs->kids = malloc((nkids + 1) * sizeof *rs->kids)))
         return oom(c);
+    tw__kids_empty(rs->kids, nkids + 1);
     for (uint32_t s = 0; s <= rs->trans_mask; s++) {
         const tw__trans *t = &rs->trans[s];
-        if (!t->hash)
-            continue;
-        tw__node *n = &rs->nodes[t->from];
-        uint32_t end = n + 1 < rs->nodes + rs->nnodes ? n[1].kid_off : nkids;
-        if (n->kid_off + n->nkids < end) /* else more than TW_NODE_KIDS_MAX: hashed */
-            rs->kids[n->kid_off + n->nkids] = (tw__kid){tw__key_head(pool + t->koff, t->klen), t->klen, t->koff, t->to};
-        n->nkids++;
+        if (t->hash)
+            tw__kids_put(rs->nodes, rs->kids, t->from, pool, t->koff, t->klen, t->to);
     }
     rs->memory += size * sizeof *rs->trans + (nkids + 1) * sizeof *rs->kids + c->keypool.cap;
     if (!(rs->keypool = tw__buf_detach(&c->keypool, NULL)))

@@ -159,25 +159,27 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
         (fld->deep && (v->type == TW_JSON_NUMBER || v->type == TW_JSON_TRUE || v->type == TW_JSON_FALSE))) {
         if ((tags & (1u << TW_TAG_EXACT)) && v->len >= fld->klens[0][0] && v->len <= fld->klens[0][1])
             add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EXACT, v->s, v->len));
-        if (tags & (1u << TW_TAG_PREFIX))
+        if ((tags & (1u << TW_TAG_PREFIX)) && v->len >= fld->amin[0])
             probe_affix(m, f, TW_TAG_PREFIX, v->s, v->len);
-        if (tags & (1u << TW_TAG_SUFFIX))
+        if ((tags & (1u << TW_TAG_SUFFIX)) && v->len >= fld->amin[1])
             probe_affix(m, f, TW_TAG_SUFFIX, v->s, v->len);
         /* Simple case folding keeps a character's UTF-8 length within a third to one and a half of
          * it (Kelvin sign: 3 bytes to 1; U+023A: 2 to 3): only values that may fold to the length
          * of some key are folded and looked up. */
-        int eic = (tags & (1u << TW_TAG_EIC)) && (uint64_t)v->len * 3 / 2 >= fld->klens[1][0] &&
-                  ((uint64_t)v->len + 2) / 3 <= fld->klens[1][1];
-        if (eic || (tags & (1u << TW_TAG_PREFIX_EIC | 1u << TW_TAG_SUFFIX_EIC)) || fld->ac_eic != TW_NONE) {
+        uint64_t most = (uint64_t)v->len * 3 / 2;
+        int eic = (tags & (1u << TW_TAG_EIC)) && most >= fld->klens[1][0] && ((uint64_t)v->len + 2) / 3 <= fld->klens[1][1];
+        int peic = (tags & (1u << TW_TAG_PREFIX_EIC)) && most >= fld->amin[2];
+        int seic = (tags & (1u << TW_TAG_SUFFIX_EIC)) && most >= fld->amin[3];
+        if (eic || peic || seic || fld->ac_eic != TW_NONE) {
             uint32_t flen;
             const char *fs = tw__value_fold(v, &m->scratch, &flen);
             if (!fs)
                 return 0;
             if (eic && flen >= fld->klens[1][0] && flen <= fld->klens[1][1])
                 add_candidates(m, tw__ruleset_anchor(rs, 0, f, TW_TAG_EIC, fs, flen));
-            if (tags & (1u << TW_TAG_PREFIX_EIC))
+            if (peic)
                 probe_affix(m, f, TW_TAG_PREFIX_EIC, fs, flen);
-            if (tags & (1u << TW_TAG_SUFFIX_EIC))
+            if (seic)
                 probe_affix(m, f, TW_TAG_SUFFIX_EIC, fs, flen);
             if (fld->ac_eic != TW_NONE)
                 tw__ac_scan(&rs->acs[fld->ac_eic], fs, flen, on_affix, m);

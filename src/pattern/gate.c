@@ -103,38 +103,30 @@ static tw_status cut(tw_ruleset *rs, const uint8_t *need, const uint8_t *live)
         return TW_ENOMEM;
     for (uint32_t i = 0; i < rs->nnodes; i++) {
         const tw__node *n = &rs->nodes[i];
-        g[i] = (tw__node){n->field != TW_NONE && need[n->field] ? n->field : TW_NONE,
-                          n->dfield != TW_NONE && need[n->dfield] ? n->dfield : TW_NONE,
-                          0, 0, 0, 0, 0};
-    }
-    for (uint32_t s = 0; s <= rs->trans_mask; s++)
-        if (rs->trans[s].hash && live[rs->trans[s].to])
-            g[rs->trans[s].from].nkids++;
-    uint32_t nkids = 0;
-    for (uint32_t i = 0; i < rs->nnodes; i++) {
-        g[i].kid_off = nkids;
-        if (g[i].nkids <= TW_NODE_KIDS_MAX)
-            nkids += g[i].nkids;
-        g[i].nkids = 0;
-    }
-    tw__kid *kids = calloc(nkids + 1, sizeof *kids);
-    if (!kids) {
-        free(g);
-        return TW_ENOMEM;
+        g[i] = (tw__node){.field = n->field != TW_NONE && need[n->field] ? n->field : TW_NONE,
+                          .dfield = n->dfield != TW_NONE && need[n->dfield] ? n->dfield : TW_NONE};
     }
     for (uint32_t s = 0; s <= rs->trans_mask; s++) {
         const tw__trans *t = &rs->trans[s];
         if (!t->hash || !live[t->to])
             continue;
         tw__node *n = &g[t->from];
-        const char *key = rs->keypool + t->koff;
+        n->nkids++;
         n->has_children = 1;
         n->keylens |= (uint64_t)1 << (t->klen < 63 ? t->klen : 63);
-        n->keysig |= (uint64_t)1 << tw__key_sig(key, t->klen);
-        uint32_t end = t->from + 1 < rs->nnodes ? g[t->from + 1].kid_off : nkids;
-        if (n->kid_off + n->nkids < end) /* else more than TW_NODE_KIDS_MAX: the full hash table */
-            kids[n->kid_off + n->nkids] = (tw__kid){tw__key_head(key, t->klen), t->klen, t->koff, t->to};
-        n->nkids++;
+        n->keysig |= (uint64_t)1 << tw__key_sig(rs->keypool + t->koff, t->klen);
+    }
+    uint32_t nkids = tw__kids_layout(g, rs->nnodes);
+    tw__kid *kids = malloc((nkids + 1) * sizeof *kids);
+    if (!kids) {
+        free(g);
+        return TW_ENOMEM;
+    }
+    tw__kids_empty(kids, nkids + 1);
+    for (uint32_t s = 0; s <= rs->trans_mask; s++) {
+        const tw__trans *t = &rs->trans[s];
+        if (t->hash && live[t->to])
+            tw__kids_put(g, kids, t->from, rs->keypool, t->koff, t->klen, t->to);
     }
     rs->gnodes = g;
     rs->gkids = kids;

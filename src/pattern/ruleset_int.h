@@ -31,21 +31,32 @@ typedef struct tw__node {
     uint32_t dfield;          /* Sigma's deep field of the same path, or TW_NONE: it records the
                                  node's scalars and every scalar below an object or array there, plus
                                  one object/array value marking presence (Sigma's value shapes) */
-    uint32_t has_children;    /* some field path continues below */
+    uint16_t has_children;    /* some field path continues below */
+    uint16_t kmask;           /* its edge table has kmask + 1 slots (see tw__kid) */
     uint64_t keylens;         /* bit n: a child key of n bytes exists (bit 63: 63 or more) */
     uint64_t keysig;          /* bit tw__key_sig(key): a child key with that signature exists */
     uint32_t kid_off, nkids;  /* its edges in rs->kids, when nkids <= TW_NODE_KIDS_MAX (else hashed) */
 } tw__node;
 
-/* A node's edges as a list compared by length and first 8 bytes: for the few keys a node has, a
- * scan costs less than hashing every key an event spells (most are turned away by the length). */
+/* A node's edges as a small open-addressing table indexed by the key's signature (which the filter
+ * computes anyway), compared by length and first 8 bytes: one or two probes, where a list scan went
+ * through half the keys of a wide node (a record's top level) for every key an event spells. Nodes
+ * with more edges use the rule set's hash table of all edges. */
 #define TW_NODE_KIDS_MAX 24u
 
 typedef struct tw__kid {
     uint64_t head;            /* the key's first 8 bytes, zero-padded */
     uint32_t klen, koff;      /* key bytes in keypool */
-    uint32_t to;
+    uint32_t to;              /* TW_NONE: an empty slot */
 } tw__kid;
+
+/* Edge tables (kids.c). tw__kids_layout: with nodes[i].nkids counted, places each table (kid_off,
+ * kmask) and returns the slots needed; the caller fills them with tw__kids_empty and then puts every
+ * edge with tw__kids_put (edges of nodes over TW_NODE_KIDS_MAX are not put: they are hashed). */
+uint32_t tw__kids_layout(tw__node *nodes, uint32_t nnodes);
+void tw__kids_empty(tw__kid *kids, uint32_t n);
+void tw__kids_put(const tw__node *nodes, tw__kid *kids, uint32_t from, const char *keypool, uint32_t koff,
+                  uint32_t klen, uint32_t to);
 
 /* The first 8 bytes of a key, zero-padded (the tw__kid.head form). */
 static inline uint64_t tw__key_head(const char *k, size_t len)
@@ -109,6 +120,7 @@ typedef struct tw__field {
     uint32_t tags;                  /* bit per tag present for this field */
     uint32_t klens[2][2];           /* shortest and longest key of TW_TAG_EXACT [0] and TW_TAG_EIC [1]:
                                        a value of no such length is not looked up (nor folded) */
+    uint32_t amin[4];               /* shortest key of each affix tag (TW_TAG_PREFIX + i) */
     uint32_t scan_off, nscan;       /* anchors that are tested, not looked up (rs->scans) */
     uint32_t probed;                /* tags, scans or contains keys: its values find candidates (the
                                        others are only read by candidates' tests) */
@@ -247,11 +259,13 @@ static inline uint32_t tw__trie_child(const tw_ruleset *rs, const tw__node *node
         return tw__ruleset_child_hashed(rs, from, key, len);
     uint64_t head = tw__key_head(key, len);
     const tw__kid *k = kids + n->kid_off;
-    for (uint32_t i = 0; i < n->nkids; i++)
+    for (uint32_t i = tw__key_sig(key, len) & n->kmask;; i = (i + 1) & n->kmask) {
+        if (k[i].to == TW_NONE)
+            return TW_NONE;
         if (k[i].klen == len && k[i].head == head &&
             (len <= 8 || memcmp(rs->keypool + k[i].koff + 8, key + 8, len - 8) == 0))
             return k[i].to;
-    return TW_NONE;
+    }
 }
 
 static inline uint64_t tw__trans_hash(uint32_t from, const char *key, size_t len)

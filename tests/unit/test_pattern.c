@@ -313,6 +313,46 @@ TW_TEST(keys_by_length_and_bytes)
     NO(pat, ev);
 }
 
+/* A node's edges are a small table by key signature: a record's top-level keys share signatures
+ * (eventName, eventType, eventTime: 9 bytes from 'e' to 'e'); each must still find its own edge, at
+ * every table size, and no near miss may. */
+TW_TEST(wide_nodes_find_each_key)
+{
+    static const char *const keys[] = {"eventName", "eventType", "eventTime", "awsRegion", "requestID", "errorCode",
+                                       "eventVersion", "userIdentity", "eventSource", "sourceIPAddress", "userAgent",
+                                       "requestParameters", "responseElements", "eventID", "readOnly",
+                                       "managementEvent", "recipientAccountId", "eventCategory", "tlsDetails",
+                                       "errorMessage", "apiVersion", "sharedEventID", "vpcEndpointId", "resources"};
+    size_t sizes[] = {1, 3, 12, 24};
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+        size_t nk = sizes[z];
+        for (size_t want = 0; want < nk; want++) {
+            /* rule: every one of the nk keys present, key `want` equal to "v" */
+            char pat[2048], all[2048], miss[2048];
+            size_t n = (size_t)snprintf(pat, sizeof pat, "{\"o\":{");
+            size_t a = (size_t)snprintf(all, sizeof all, "{\"o\":{");
+            size_t b = (size_t)snprintf(miss, sizeof miss, "{\"o\":{");
+            for (size_t i = 0; i < nk; i++) {
+                n += (size_t)snprintf(pat + n, sizeof pat - n, "%s\"%s\":[%s]", i ? "," : "", keys[i],
+                                      i == want ? "\"v\"" : "{\"exists\":true}");
+                a += (size_t)snprintf(all + a, sizeof all - a, "%s\"%s\":\"v\"", i ? "," : "", keys[i]);
+                /* the wanted key spelled with its last byte changed: same length, same first byte */
+                char k[64];
+                snprintf(k, sizeof k, "%s", keys[i]);
+                if (i == want)
+                    k[strlen(k) - 1] = 'X';
+                b += (size_t)snprintf(miss + b, sizeof miss - b, "%s\"%s\":\"v\"", i ? "," : "", k);
+            }
+            snprintf(pat + n, sizeof pat - n, "}}");
+            snprintf(all + a, sizeof all - a, "}}");
+            snprintf(miss + b, sizeof miss - b, "}}");
+            if (match(pat, all) != 1 || match(pat, miss) != 0) {
+                TW_FAIL_("%zu keys, wanted %s: all %d, near miss %d", nk, keys[want], match(pat, all), match(pat, miss));
+            }
+        }
+    }
+}
+
 TW_TEST(many_rules_report_all_matches_in_order)
 {
     tw_ruleset_builder *b;
