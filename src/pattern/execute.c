@@ -148,6 +148,20 @@ static void probe_cidr(tw_matcher *m, uint32_t f, tw__value *v)
     }
 }
 
+/* Whether s is all ASCII (folding keeps its length), 8 bytes at a time. */
+static inline int ascii(const char *s, uint32_t len)
+{
+    uint64_t any = 0, w;
+    uint32_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        any |= w;
+    }
+    for (; i < len; i++)
+        any |= (unsigned char)s[i];
+    return !(any & 0x8080808080808080ULL);
+}
+
 /* Files every conjunction anchored on a matcher that accepts value v of field f as a candidate. */
 static int probe(tw_matcher *m, uint32_t f, tw__value *v)
 {
@@ -167,7 +181,9 @@ static int probe(tw_matcher *m, uint32_t f, tw__value *v)
          * it (Kelvin sign: 3 bytes to 1; U+023A: 2 to 3): only values that may fold to the length
          * of some key are folded and looked up. */
         uint64_t most = (uint64_t)v->len * 3 / 2;
-        int eic = (tags & (1u << TW_TAG_EIC)) && most >= fld->klens[1][0] && ((uint64_t)v->len + 2) / 3 <= fld->klens[1][1];
+        int eic = (tags & (1u << TW_TAG_EIC)) &&
+                  ((v->len >= fld->klens[1][0] && v->len <= fld->klens[1][1]) ||
+                   (most >= fld->klens[1][0] && ((uint64_t)v->len + 2) / 3 <= fld->klens[1][1] && !ascii(v->s, v->len)));
         int peic = (tags & (1u << TW_TAG_PREFIX_EIC)) && most >= fld->amin[2];
         int seic = (tags & (1u << TW_TAG_SUFFIX_EIC)) && most >= fld->amin[3];
         if (eic || peic || seic || fld->ac_eic != TW_NONE) {

@@ -44,11 +44,14 @@ static int add_value(tw_matcher *m, uint32_t f, uint8_t type, const char *s, uin
     uint32_t i = m->interp;
     uint32_t idx = m->nvals++;
     tw__value *v = &m->vals[idx];
-    memset(v, 0, sizeof *v);
+    /* num, fold and ip are read only once their flag says they were computed: not cleared */
     v->s = s;
     v->len = len;
     v->type = type;
     v->interp = (uint8_t)i;
+    v->have_num = 0;
+    v->have_fold = 0;
+    v->ip_family = 0;
     v->elem = elem;
     if (m->head_gen[i][f] != m->gen) {
         m->head_gen[i][f] = m->gen;
