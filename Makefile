@@ -75,6 +75,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all
 	@$(MAKE) --no-print-directory clang
+	@$(MAKE) --no-print-directory -f fuzz/Makefile
 	@python3 tests/run.py
 
 clang:
