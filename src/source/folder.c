@@ -10,14 +10,15 @@
  * counted as rejected and marked done, so it is not read again until it changes.
  *
  * Files read one after another are committed together (a job: up to PENDING_FILES files or a
- * batch of records), and a second thread submits each job while this one reads the next files: one
- * transaction and one fsync for many small files, and reading overlaps committing. A commit per
+ * batch of records), and submitter threads submit the jobs while this one reads the next files: one
+ * transaction and one fsync for many small files, and reading overlaps committing. At most
+ * JOBS_AHEAD + SUBMITTERS jobs (PENDING_BYTES of text each) are read and not yet committed. A commit per
  * file, each waited for, is what made a folder of small files slow on a busy machine (3,872 files:
  * 17 s at load 9). A file is still marked done in the transaction that holds its last records, and
  * everything read is committed before the thread waits for news (idle means committed).
  *
  * One thread does the walk, inotify and retries, so that state needs no lock; the jobs handed to
- * the submitter are under jlock; stop and idle are atomics shared with the server's thread.
+ * the submitters are under jlock; stop and idle are atomics shared with the server's thread.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,8 +49,13 @@
 #define DEPTH_MAX      32          /* AWSLogs/<org>/<account>/CloudTrail/<region>/Y/M/D is 8 deep */
 #define WATCH_MASK     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MOVE_SELF | IN_ONLYDIR)
 #define PENDING_FILES  256         /* files read but not yet committed (one commit marks them all) */
-#define PENDING_BYTES  (16u << 20) /* record text they hold until that commit */
-#define JOBS_AHEAD     2           /* jobs waiting for the submitter: reading stays this far ahead */
+#define PENDING_BYTES  (8u << 20)  /* record text they hold until that commit */
+#define JOBS_AHEAD     2           /* jobs waiting for a submitter: reading stays this far ahead */
+/* Several submitters: one job's engine work overlaps another's commit (its fsync and the writer),
+ * and their jobs can share one group commit; on a busy machine they also hold more of its CPU
+ * (bench/README.md, "Folder ingest"). Files stay committed with their own records; only the order
+ * in which neighbouring jobs' alerts commit may swap. */
+#define SUBMITTERS     3
 
 typedef struct watched {
     int wd;
@@ -112,15 +118,19 @@ struct tw_folder {
     job *spare;                    /* reaped jobs, for reuse */
     size_t inflight;               /* jobs handed over and not reaped */
 
-    /* the submitter thread: jobs to submit and jobs done, under jlock */
-    pthread_t submitter;
-    int submitter_started;
+    /* the submitter threads: jobs to submit and jobs done, under jlock */
+    struct submitter {
+        struct tw_folder *f;
+        pthread_t thread;
+        job *submitting;           /* under jlock */
+        tw_src_batch b;            /* this submitter's own */
+    } sub[SUBMITTERS];
+    size_t nsub;                   /* started */
     pthread_mutex_t jlock;
     pthread_cond_t jcond;          /* a job handed over, a job done, or the end */
-    job *todo, **todo_tail, *submitting, *done;
+    job *todo, **todo_tail, *done;
     size_t ntodo;
     int sub_stop;
-    tw_src_batch b;                /* the submitter's own */
     tw_counter *m_processed, *m_done, *m_rejected, *m_failed, *m_records, *m_failing;
 };
 
@@ -239,10 +249,9 @@ static void job_free(job *j)
     free(j);
 }
 
-/* The submitter thread's work: the job's records in batches, the last one with the files' marks. */
-static void submit_job(tw_folder *f, job *j)
+/* A submitter thread's work: the job's records in batches, the last one with the files' marks. */
+static void submit_job(tw_folder *f, tw_src_batch *b, job *j)
 {
-    tw_src_batch *b = &f->b;
     tw_status rc = TW_OK;
     for (size_t i = 0; i < j->items.n && !rc; i++)
         rc = tw__src_add(b, j->items.v[i].json, j->items.v[i].len, TW_EVENT_CLOUDTRAIL, &j->where.v[i]);
@@ -279,7 +288,8 @@ static void submit_job(tw_folder *f, job *j)
 
 static void *submitter_main(void *arg)
 {
-    tw_folder *f = arg;
+    struct submitter *me = arg;
+    tw_folder *f = me->f;
     pthread_mutex_lock(&f->jlock);
     for (;;) {
         while (!f->todo && !f->sub_stop)
@@ -290,11 +300,11 @@ static void *submitter_main(void *arg)
         if (!(f->todo = j->next))
             f->todo_tail = &f->todo;
         f->ntodo--;
-        f->submitting = j;
+        me->submitting = j;
         pthread_mutex_unlock(&f->jlock);
-        submit_job(f, j);
+        submit_job(f, &me->b, j);
         pthread_mutex_lock(&f->jlock);
-        f->submitting = NULL;
+        me->submitting = NULL;
         j->next = f->done;
         f->done = j;
         pthread_cond_broadcast(&f->jcond);
@@ -303,12 +313,20 @@ static void *submitter_main(void *arg)
     return NULL;
 }
 
+static int submitting(const tw_folder *f)
+{
+    for (size_t i = 0; i < SUBMITTERS; i++)
+        if (f->sub[i].submitting)
+            return 1;
+    return 0;
+}
+
 /* Takes the submitted jobs back (all: waits until nothing is left to submit): a file whose commit
  * failed is retried later, one that was committed leaves the retry list. */
 static void reap(tw_folder *f, int all)
 {
     pthread_mutex_lock(&f->jlock);
-    while (all && (f->todo || f->submitting))
+    while (all && (f->todo || submitting(f)))
         pthread_cond_wait(&f->jcond, &f->jlock);
     job *d = f->done;
     f->done = NULL;
@@ -373,9 +391,11 @@ static int handed_over(tw_folder *f, const char *path, uint64_t hash)
 {
     int found = 0;
     pthread_mutex_lock(&f->jlock);
-    const job *lists[] = {f->todo, f->submitting, f->done};
-    for (size_t l = 0; l < 3 && !found; l++)
-        for (const job *j = lists[l]; j && !found; j = l == 1 ? NULL : j->next)
+    const job *lists[2 + SUBMITTERS] = {f->todo, f->done};
+    for (size_t i = 0; i < SUBMITTERS; i++)
+        lists[2 + i] = f->sub[i].submitting;
+    for (size_t l = 0; l < 2 + SUBMITTERS && !found; l++)
+        for (const job *j = lists[l]; j && !found; j = l >= 2 ? NULL : j->next)
             for (size_t i = 0; i < j->npend && !found; i++)
                 found = j->pend[i].hash == hash && strcmp(j->pend[i].path, path) == 0;
     pthread_mutex_unlock(&f->jlock);
@@ -785,13 +805,14 @@ static void folder_free(tw_folder *f)
         free(f->queue[i]);
     for (size_t i = 0; i < f->nretries; i++)
         free(f->retries[i].path);
-    if (f->submitter_started) {
+    if (f->nsub) {
         /* what was handed over is submitted first (it fails at once when the engine is stopping) */
         pthread_mutex_lock(&f->jlock);
         f->sub_stop = 1;
         pthread_cond_broadcast(&f->jcond);
         pthread_mutex_unlock(&f->jlock);
-        pthread_join(f->submitter, NULL);
+        for (size_t i = 0; i < f->nsub; i++)
+            pthread_join(f->sub[i].thread, NULL);
     }
     pthread_mutex_destroy(&f->jlock);
     pthread_cond_destroy(&f->jcond);
@@ -809,7 +830,8 @@ static void folder_free(tw_folder *f)
     free(f->retries);
     free(f->items);
     free(f->where);
-    tw__src_batch_free(&f->b);
+    for (size_t i = 0; i < SUBMITTERS; i++)
+        tw__src_batch_free(&f->sub[i].b);
     free(f->root);
     free(f);
 }
@@ -836,8 +858,9 @@ tw_status tw__folder_start(tw_engine *e, tw_metrics *m, const char *path, int wa
                      f->root ? "not a directory" : strerror(errno));
         goto fail;
     }
-    if ((rc = tw__src_batch_init(&f->b, e, m, "folder", err)))
-        goto fail;
+    for (size_t i = 0; i < SUBMITTERS; i++)
+        if ((rc = tw__src_batch_init(&f->sub[i].b, e, m, "folder", err)))
+            goto fail;
     if ((f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
         rc = tw__err(err, TW_ESYS, "folder %s: eventfd: %s", path, strerror(errno));
         goto fail;
@@ -854,12 +877,14 @@ tw_status tw__folder_start(tw_engine *e, tw_metrics *m, const char *path, int wa
                                       "CloudTrail records read from log files in the folder.", "");
     f->m_failing = tw__metrics_gauge(m, "trailwatch_folder_files_failing",
                                     "Log files that could not be read completely and wait for a change.", "");
-    int prc = pthread_create(&f->submitter, NULL, submitter_main, f);
-    if (prc) {
-        rc = tw__err(err, TW_ESYS, "folder %s: cannot start its thread: %s", path, strerror(prc));
-        goto fail;
+    int prc = 0;
+    for (; f->nsub < SUBMITTERS; f->nsub++) {
+        f->sub[f->nsub].f = f;
+        if ((prc = pthread_create(&f->sub[f->nsub].thread, NULL, submitter_main, &f->sub[f->nsub]))) {
+            rc = tw__err(err, TW_ESYS, "folder %s: cannot start its thread: %s", path, strerror(prc));
+            goto fail;
+        }
     }
-    f->submitter_started = 1;
     prc = pthread_create(&f->thread, NULL, folder_main, f);
     if (prc) {
         rc = tw__err(err, TW_ESYS, "folder %s: cannot start its thread: %s", path, strerror(prc));
