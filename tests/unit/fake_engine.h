@@ -34,7 +34,12 @@ typedef struct fake_mark {
     int64_t size, mtime;
     size_t items_before;        /* items submitted up to the file's last record */
     size_t commit;              /* which submit marked it (1-based) */
+    size_t stream;              /* which submitting thread marked it (0-based, in order of first submit) */
+    size_t stream_before;       /* items that thread submitted up to the file's last record */
 } fake_mark;
+
+/* Sources may submit from several threads (the folder's submitters): each thread's items in order. */
+#define FAKE_STREAMS 16
 
 struct tw_engine {
     pthread_mutex_t lock;
@@ -47,6 +52,8 @@ struct tw_engine {
     size_t capitems;
     fake_mark *marks;
     size_t nmarks, capmarks;
+    pthread_t stream_thread[FAKE_STREAMS];
+    size_t stream_items[FAKE_STREAMS], nstreams;
     char last_source[32];
 };
 
@@ -63,7 +70,7 @@ static inline void fake_reset_items(tw_engine *e)
     pthread_mutex_lock(&e->lock);
     for (size_t i = 0; i < e->nitems && e->items; i++)
         free(e->items[i].json);
-    e->nitems = e->submits = e->max_batch = 0;
+    e->nitems = e->submits = e->max_batch = e->nstreams = 0;
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -98,6 +105,17 @@ tw_status tw__engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n,
         return TW_EDB;
     }
     e->submits++;
+    size_t k = 0;
+    while (k < e->nstreams && !pthread_equal(e->stream_thread[k], pthread_self()))
+        k++;
+    if (k == e->nstreams && k < FAKE_STREAMS) {
+        e->stream_thread[k] = pthread_self();
+        e->stream_items[k] = 0;
+        e->nstreams++;
+    }
+    if (k == FAKE_STREAMS)
+        abort(); /* more submitting threads than a source has */
+    e->stream_items[k] += n;
     if (n > e->max_batch)
         e->max_batch = n;
     snprintf(e->last_source, sizeof e->last_source, "%s", o && o->source ? o->source : "");
@@ -137,7 +155,8 @@ tw_status tw__engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n,
             e->capmarks = e->capmarks ? e->capmarks * 2 : 256;
             e->marks = realloc(e->marks, e->capmarks * sizeof *e->marks);
         }
-        e->marks[e->nmarks++] = (fake_mark){strdup(o->file_path), o->file_size, o->file_mtime, e->nitems, e->submits};
+        e->marks[e->nmarks++] = (fake_mark){strdup(o->file_path), o->file_size, o->file_mtime, e->nitems, e->submits,
+                                            k, e->stream_items[k]};
     }
     /* Several files in one call (the folder source): in order, each one's records before the next's. */
     size_t after = 0;
@@ -150,7 +169,7 @@ tw_status tw__engine_submit(tw_engine *e, const tw_ingest_item *items, size_t n,
         }
         after -= (size_t)o->files[i].records;
         e->marks[e->nmarks++] = (fake_mark){strdup(o->files[i].path), o->files[i].size, o->files[i].mtime,
-                                            e->nitems - after, e->submits};
+                                            e->nitems - after, e->submits, k, e->stream_items[k] - after};
     }
     pthread_mutex_unlock(&e->lock);
     return TW_OK;
