@@ -13,6 +13,7 @@
 
 #include "cluster/cluster_int.h"
 #include "common/err.h"
+#include "common/thread.h"
 #include "outbox/store.h"
 #include "telemetry/log.h"
 
@@ -140,6 +141,7 @@ static void process(fetcher *f, natsMsgList *list, tw_ingest_item *items, tw_ing
 
 static void *fetch_main(void *arg)
 {
+    tw__thread_name("tw-fetch");
     fetcher *f = arg;
     tw_cluster *c = f->c;
     tw_ingest_item *items = malloc(c->fetch_batch * sizeof *items);

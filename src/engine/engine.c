@@ -1,4 +1,5 @@
 /* engine/engine.c: events -> (wrap, dedup, match, render) -> one durable commit -> results. */
+#include "common/thread.h"
 #include "engine/engine.h"
 
 #include <openssl/evp.h>
@@ -867,6 +868,7 @@ static void sigma_tick(tw_engine *e, int64_t now, int64_t *last_log)
 
 static void *storm_main(void *arg)
 {
+    tw__thread_name("tw-storm");
     tw_engine *e = arg;
     int64_t last_log = 0, last_sigma_log = 0;
     pthread_mutex_lock(&e->storm_lock);

@@ -1,4 +1,5 @@
 /* outbox/dispatch.c: the delivery loop: due alerts -> per-target queues -> curl multi / workers. */
+#include "common/thread.h"
 #include "outbox/dispatch.h"
 
 #include <curl/curl.h>
@@ -762,6 +763,7 @@ static void http_done(tw_dispatch *d, CURL *h, CURLcode code)
 
 static void *worker_main(void *arg)
 {
+    tw__thread_name("tw-deliver");
     tw_dispatch *d = arg;
     pthread_mutex_lock(&d->lock);
     for (;;) {
@@ -1172,6 +1174,7 @@ static int curl_done(tw_dispatch *d)
 
 static void *dispatch_main(void *arg)
 {
+    tw__thread_name("tw-dispatch");
     tw_dispatch *d = arg;
     for (;;) {
         int64_t now = tw__now_ms();

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/thread.h"
 #include "common/vec.h"
 #include "outbox/outbox.h"
 #include "telemetry/log.h"
@@ -378,6 +379,7 @@ static void prune_seen(tw_outbox *ob, int64_t now)
 
 static void *writer_main(void *arg)
 {
+    tw__thread_name("tw-outbox");
     tw_outbox *ob = arg;
     pthread_mutex_lock(&ob->lock);
     for (;;) {

@@ -1,4 +1,5 @@
 /* server/archiver.c: accepted events -> bounded queue -> writer thread -> tw_archive (see archiver.h). */
+#include "common/thread.h"
 #include "server/archiver.h"
 
 #include <pthread.h>
@@ -189,6 +190,7 @@ static void set_failing(tw__archiver *a, int failing)
 
 static void *writer_main(void *arg)
 {
+    tw__thread_name("tw-archive");
     tw__archiver *a = arg;
     int64_t next_prune = 0, failed_until = 0;
     int failing = 0;               /* the writer's copy of a->failing */

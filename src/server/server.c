@@ -9,6 +9,7 @@
 
 #include "cluster/cluster.h"
 #include "common/err.h"
+#include "common/thread.h"
 #include "config/config_int.h"
 #include "outbox/dispatch.h"
 #include "outbox/outbox.h"
@@ -90,6 +91,7 @@ static void submit_lines(tw_server *s, tw_ingest_item *items, size_t n)
 
 static void *stdin_main(void *arg)
 {
+    tw__thread_name("tw-stdin");
     tw_server *s = arg;
     tw_snapshot *snap = tw__snapshot_acquire(&s->snaps);
     size_t max = snap->cfg->lim.line_max;

@@ -38,6 +38,7 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/thread.h"
 #include "common/vec.h"
 #include "telemetry/log.h"
 #include "source/batch.h"
@@ -288,6 +289,7 @@ static void submit_job(tw_folder *f, tw_src_batch *b, job *j)
 
 static void *submitter_main(void *arg)
 {
+    tw__thread_name("tw-submit");
     struct submitter *me = arg;
     tw_folder *f = me->f;
     pthread_mutex_lock(&f->jlock);
@@ -743,6 +745,7 @@ static int64_t run_retries(tw_folder *f)
 
 static void *folder_main(void *arg)
 {
+    tw__thread_name("tw-folder");
     tw_folder *f = arg;
     if (f->watch && (f->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
         tw__log(TW_LOG_WARN, "folder: inotify unavailable, rescanning every minute instead", "error", strerror(errno),

@@ -1,4 +1,5 @@
 /* source/http_pool.c: worker threads for handlers, and the reaper of connections past their deadline. */
+#include "common/thread.h"
 #include "source/http_pool.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ int64_t tw__http_mono_ms(void)
 
 static void *worker_main(void *arg)
 {
+    tw__thread_name("tw-http");
     tw__http_pool *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -86,6 +88,7 @@ static void reap(tw__http_pool *p)
 
 static void *reaper_main(void *arg)
 {
+    tw__thread_name("tw-http-reap");
     tw__http_pool *p = arg;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {

@@ -1,4 +1,5 @@
 /* source/s3src.c: poll a CloudTrail bucket: discover streams, list in key order, fetch in parallel. */
+#include "common/thread.h"
 #include "source/s3src.h"
 
 #include <errno.h>
@@ -265,6 +266,7 @@ typedef struct worker_arg {
 
 static void *worker_main(void *arg)
 {
+    tw__thread_name("tw-s3-fetch");
     worker_arg *wa = arg;
     tw_s3src *s = wa->s;
     tw_src_batch *b = &s->batches[wa->index];
@@ -385,6 +387,7 @@ static void run_verify(tw_s3src *s);
 
 static void *s3_main(void *arg)
 {
+    tw__thread_name("tw-s3");
     tw_s3src *s = arg;
     unsigned polls = 0;
     while (!stopping(s)) {

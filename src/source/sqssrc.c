@@ -1,4 +1,5 @@
 /* source/sqssrc.c: receive notifications, read the files they announce, then delete the message. */
+#include "common/thread.h"
 #include "source/sqssrc.h"
 
 #include <pthread.h>
@@ -85,6 +86,7 @@ static void untrack(tw_sqssrc *s, int slot)
 
 static void *heartbeat_main(void *arg)
 {
+    tw__thread_name("tw-sqs-beat");
     tw_sqssrc *s = arg;
     int64_t every = (int64_t)s->visibility_s * 1000 / 3;
     pthread_mutex_lock(&s->lock);
@@ -171,6 +173,7 @@ static int handle(tw_sqssrc *s, tw_src_batch *b, const tw_sqs_msg *msg)
 
 static void *worker_main(void *arg)
 {
+    tw__thread_name("tw-sqs");
     worker_arg *wa = arg;
     tw_sqssrc *s = wa->s;
     tw_src_batch *b = &s->batches[wa->index];

@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/thread.h"
 #include "json/json_int.h"
 #include "json/skip.h"
 #include "outbox/store.h"
@@ -123,6 +124,7 @@ static void flush(tw__counts *c)
 
 static void *writer(void *arg)
 {
+    tw__thread_name("tw-counts");
     tw__counts *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {

@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/thread.h"
 #include "json/json_int.h"
 #include "outbox/store.h"
 #include "web/web_int.h"
@@ -253,6 +254,7 @@ static void wake_parked(tw__live *l, int only_pings)
 
 static void *ticker_main(void *arg)
 {
+    tw__thread_name("tw-live");
     tw__live *l = arg;
     pthread_mutex_lock(&l->lock);
     while (!l->closing) {

@@ -265,6 +265,74 @@ TW_TEST(seen_ids_are_forgotten_while_running)
     free(dir);
 }
 
+static int sql_exec(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/trailwatch.db", dir);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+typedef struct loaded {
+    int n;
+    char ids[8][16];
+    int64_t at[8];
+} loaded;
+
+static void load_one(void *ctx, const char *id, int64_t at)
+{
+    loaded *l = ctx;
+    if (l->n < 8) {
+        snprintf(l->ids[l->n], sizeof l->ids[0], "%s", id);
+        l->at[l->n++] = at;
+    }
+}
+
+/* Version 4 keeps event ids in the order they came (a table with a rowid) instead of under the ids
+ * (WITHOUT ROWID, keyed by the id): a version 3 file keeps its ids in the window and their times. */
+TW_TEST(seen_ids_survive_the_move_to_version_4)
+{
+    char *dir = tmpdir();
+    tw_outbox_hooks hooks = {NULL, NULL};
+    tw_outbox *ob;
+    tw_error err;
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    tw__outbox_stop(ob);
+    /* back to version 3's shape, with ids whose order is not their time order */
+    REQUIRE(sql_exec(dir, "DROP TABLE seen;"
+                          "CREATE TABLE seen(event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID;"
+                          "CREATE INDEX seen_at ON seen(at_ms);"
+                          "INSERT INTO seen VALUES ('a-old', 1000), ('b-new', 9000000000000), ('c-mid', 8000000000000),"
+                          " ('d-old', 2000);"
+                          "UPDATE meta SET v = '3' WHERE k = 'schema';") == SQLITE_OK);
+    REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
+    CHECK_EQ_INT(sql_count(dir, "SELECT v FROM meta WHERE k = 'schema'"), 4);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 4);
+    /* a rowid table now, its rows in time order */
+    CHECK_EQ_INT(sql_count(dir, "SELECT rowid FROM seen WHERE event_id = 'd-old'"), 2);
+    CHECK_EQ_INT(sql_count(dir, "SELECT rowid FROM seen WHERE event_id = 'b-new'"), 4);
+    loaded l = {0};
+    REQUIRE(tw__outbox_load_seen(ob, 5000, load_one, &l, &err) == TW_OK);
+    CHECK_EQ_INT(l.n, 2);
+    CHECK_EQ_STR(l.ids[0], "c-mid");
+    CHECK_EQ_INT(l.at[0], 8000000000000LL);
+    CHECK_EQ_STR(l.ids[1], "b-new");
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 2); /* the rest is pruned */
+    /* new ids go after them; an id remembered again (its dedup set forgot it) is one more row */
+    const char *ids[] = {"e-next", "c-mid"};
+    tw_commit_batch b = {.seen = ids, .nseen = 2, .now_ms = 9000000000001LL};
+    REQUIRE(tw__outbox_commit(ob, &b, &err) == TW_OK);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 4);
+    CHECK_EQ_INT(sql_count(dir, "SELECT max(rowid) FROM seen WHERE event_id = 'c-mid'"), 6);
+    tw__outbox_stop(ob);
+    rmrf(dir);
+    free(dir);
+}
+
 TW_TEST(depth_counts_committed_rows_only)
 {
     char *dir = tmpdir();
