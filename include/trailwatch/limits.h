@@ -118,6 +118,12 @@ extern "C" {
  * read when sent); the rest wait in SQLite and are paged in by due time. Enough to keep a target's
  * deliveries in flight fed between pages. */
 #define TW_OUTBOX_WINDOW            1024u
+/* The outbox's WAL, in 4 KB pages: past TW_OUTBOX_CKPT_PAGES (16 MB) a thread of its own copies it
+ * into the database, so that the writer's commits do not wait for that copy and its fsync; past
+ * TW_OUTBOX_WAL_MAX_PAGES (64 MB: that thread cannot keep up, or fails) the writer copies it itself,
+ * so the file stays bounded. */
+#define TW_OUTBOX_CKPT_PAGES        4000
+#define TW_OUTBOX_WAL_MAX_PAGES     16000
 
 typedef struct tw_limits {
     size_t event_max;        /* bytes of one event's JSON text */

@@ -140,6 +140,8 @@ static const char schema_v4[] =
 struct tw_store {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT_];
+    void (*on_wal)(void *ctx, int pages);
+    void *on_wal_ctx;
     char path[4096];
 };
 
@@ -239,12 +241,12 @@ tw_status tw_store_open(const char *data_dir, tw_store **out, tw_error *err)
     }
     sqlite3_busy_timeout(st->db, 10000);
     char *msg = NULL;
-    /* Alerts are inserted and deleted within seconds: a 16 MB WAL between checkpoints writes a page
-     * to the database once for many commits that changed it (a third fewer bytes written on a folder
-     * of 30,000 alerts), a bigger cache keeps a large commit from spilling pages into the WAL before
+    /* Alerts are inserted and deleted within seconds: a 16 MB WAL between checkpoints
+     * (TW_OUTBOX_CKPT_PAGES, below) writes a page to the database once for many commits that changed
+     * it (a third fewer bytes written on a folder of 30,000 alerts), a bigger cache keeps a large commit from spilling pages into the WAL before
      * it ends, and mmap reads pages without a pread each (a third of the read calls). */
     if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
-                     "PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-8192; PRAGMA mmap_size=67108864;", NULL,
+                     "PRAGMA cache_size=-8192; PRAGMA mmap_size=67108864;", NULL,
                      NULL, &msg) ||
         sqlite3_exec(st->db, schema, NULL, NULL, &msg)) {
         rc = tw__err(err, TW_EDB, "%s: cannot set up the database: %s", st->path, msg ? msg : "?");
@@ -253,11 +255,42 @@ tw_status tw_store_open(const char *data_dir, tw_store **out, tw_error *err)
     }
     if ((rc = migrate(st, err)))
         goto fail;
+    sqlite3_wal_autocheckpoint(st->db, TW_OUTBOX_CKPT_PAGES);
     *out = st;
     return TW_OK;
 fail:
     tw_store_close(st);
     return rc;
+}
+
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    tw_store *st = ctx;
+    st->on_wal(st->on_wal_ctx, pages);
+    if (pages >= TW_OUTBOX_WAL_MAX_PAGES)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL); /* as SQLite's own */
+    return SQLITE_OK;
+}
+
+void tw__store_on_wal(tw_store *st, void (*fn)(void *ctx, int pages), void *ctx)
+{
+    st->on_wal = fn;
+    st->on_wal_ctx = ctx;
+    if (fn)
+        sqlite3_wal_hook(st->db, wal_hook, st);
+    else
+        sqlite3_wal_autocheckpoint(st->db, TW_OUTBOX_CKPT_PAGES);
+}
+
+tw_status tw__store_checkpoint(tw_store *st, int *left, tw_error *err)
+{
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (left)
+        *left = log > done ? log - done : 0;
+    if (rc == SQLITE_BUSY) /* another checkpoint is running: it copies the same pages */
+        return TW_OK;
+    return rc == SQLITE_OK ? TW_OK : dberr(st, err, "checkpoint");
 }
 
 void tw_store_close(tw_store *st)

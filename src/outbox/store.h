@@ -6,8 +6,8 @@
  * are borrowed for the callback's duration.
  *
  * Tables: outbox (alerts waiting for delivery), outbox_count (how many per target, kept by triggers),
- * dead (dead letters), seen (CloudTrail eventIDs for deduplication), files (CloudTrail log files
- * done), storm (open storm-control windows).
+ * dead (dead letters), seen (CloudTrail eventIDs for deduplication, in the order they came), files
+ * (CloudTrail log files done), storm (open storm-control windows).
  * WAL journal, synchronous=FULL: a commit is on disk (fsync) when tw__store_commit returns.
  */
 #ifndef TW_OUTBOX_STORE_H
@@ -36,6 +36,14 @@ typedef struct tw_storm_row {
     const char *event;             /* the latest suppressed event (text) */
     size_t event_len;
 } tw_storm_row;
+
+/* After each commit of this connection, fn(ctx, pages in the WAL); past TW_OUTBOX_WAL_MAX_PAGES the
+ * connection also checkpoints itself (PASSIVE), as SQLite's own automatic checkpoint would. Replaces
+ * the automatic checkpoint of this connection. */
+void tw__store_on_wal(tw_store *st, void (*fn)(void *ctx, int pages), void *ctx);
+/* Copies what it can of the WAL into the database without waiting for readers or the writer
+ * (SQLITE_CHECKPOINT_PASSIVE); *left: WAL pages not copied yet (may be NULL). */
+tw_status tw__store_checkpoint(tw_store *st, int *left, tw_error *err);
 
 tw_status tw__store_begin(tw_store *st, tw_error *err);
 tw_status tw__store_commit(tw_store *st, tw_error *err);

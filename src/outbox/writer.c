@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/thread.h"
 #include "common/vec.h"
+#include "outbox/checkpoint.h"
 #include "outbox/outbox.h"
 #include "telemetry/log.h"
 
@@ -33,6 +34,7 @@ typedef struct waiter {
 
 struct tw_outbox {
     tw_store *st;
+    tw_ckpt *ckpt;                 /* copies the WAL into the database beside the commits */
     tw_outbox_hooks hooks;
     pthread_t thread;
     pthread_mutex_t lock;          /* the queues below */
@@ -439,6 +441,12 @@ tw_status tw__outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, t
         return tw__err(err, TW_ENOMEM, "out of memory starting the outbox");
     }
     refresh_depth(ob);
+    if ((rc = tw__ckpt_start(data_dir, ob->st, &ob->ckpt, err))) {
+        tw_store_close(ob->st);
+        free(ob->data_dir);
+        free(ob);
+        return rc;
+    }
     if (hooks)
         ob->hooks = *hooks;
     ob->waiters_tail = &ob->waiters;
@@ -450,6 +458,7 @@ tw_status tw__outbox_start(const char *data_dir, const tw_outbox_hooks *hooks, t
     pthread_cond_init(&ob->wake, NULL);
     pthread_cond_init(&ob->done, NULL);
     if (pthread_create(&ob->thread, NULL, writer_main, ob)) {
+        tw__ckpt_stop(ob->ckpt);
         tw_store_close(ob->st);
         pthread_mutex_destroy(&ob->lock);
         pthread_mutex_destroy(&ob->db);
@@ -473,8 +482,9 @@ void tw__outbox_stop(tw_outbox *ob)
     pthread_cond_signal(&ob->wake);
     pthread_mutex_unlock(&ob->lock);
     pthread_join(ob->thread, NULL);
-    tw_store_close(ob->st);
+    tw__ckpt_stop(ob->ckpt);
     tw_store_close(ob->rst);
+    tw_store_close(ob->st); /* the last connection: it checkpoints and removes the WAL */
     pthread_mutex_destroy(&ob->lock);
     pthread_mutex_destroy(&ob->db);
     pthread_mutex_destroy(&ob->rlock);

@@ -2,8 +2,10 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "outbox/checkpoint.h"
 #include "outbox/dispatch.h"
 #include "outbox/outbox.h"
 #include "outbox/store.h"
@@ -431,6 +433,55 @@ TW_TEST(cap_reject_refuses_the_whole_batch_and_drop_oldest_dead_letters)
     CHECK_EQ_INT(tw__outbox_recorded_seq(ob), s2);
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM outbox WHERE target = 't1'"), 0);
     tw__outbox_stop(ob);
+    rmrf(dir);
+    free(dir);
+}
+
+static long long file_size(const char *dir, const char *name)
+{
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* The WAL is copied into the database by the checkpoint thread, not by the commits: commits of 48 MB
+ * of alerts leave a WAL of about TW_OUTBOX_CKPT_PAGES (16 MB) that is reused, where the writer alone
+ * (its automatic checkpoint replaced, its own only past TW_OUTBOX_WAL_MAX_PAGES, 64 MB) would grow it
+ * past 48 MB. */
+TW_TEST(the_checkpoint_thread_keeps_the_wal_small)
+{
+    char *dir = tmpdir();
+    tw_store *st;
+    tw_ckpt *ck;
+    tw_error err;
+    REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
+    REQUIRE(tw__ckpt_start(dir, st, &ck, &err) == TW_OK);
+    static char body[8000];
+    memset(body, 'x', sizeof body);
+    long long wal_max = 0;
+    for (int c = 0; c < 60; c++) {
+        REQUIRE(tw__store_begin(st, &err) == TW_OK);
+        for (int i = 0; i < 100; i++) {
+            tw_alert_row r = {0, "t", "r", "e", "k", body, sizeof body, 1000, 1000, 0, "", 0};
+            REQUIRE(tw__store_insert_alert(st, &r, &err) == TW_OK);
+        }
+        REQUIRE(tw__store_commit(st, &err) == TW_OK);
+        long long w = file_size(dir, "trailwatch.db-wal");
+        if (w > wal_max)
+            wal_max = w;
+        if (c % 10 == 9)
+            usleep(20 * 1000); /* a moment for the checkpoint, as between a server's commits */
+    }
+    CHECK(tw__ckpt_count(ck) >= 1);
+    CHECK(wal_max > 0);
+    CHECK(wal_max < 40LL * 1024 * 1024);
+    tw__ckpt_stop(ck);
+    int64_t n = 0;
+    CHECK_EQ_INT(tw__store_target_count(st, "t", &n, &err), TW_OK);
+    CHECK_EQ_INT(n, 6000);
+    tw_store_close(st);
+    CHECK_EQ_INT(file_size(dir, "trailwatch.db-wal"), -1); /* the last connection removed it */
     rmrf(dir);
     free(dir);
 }
