@@ -47,6 +47,10 @@ tw_status tw_event_reader_fd(int fd, const tw_limits *lim, tw_event_reader **out
  * event text returned by next stays valid until the reader is freed, not only until the next call. */
 tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *lim, tw_event_reader **out,
                                  tw_error *err);
+/* Reads another file (path, or "-") with the buffers of r, which forgets the input it had (and closes
+ * it if it opened it): a folder of many small files costs no allocation per file. On an error r is
+ * unchanged. TW_EINVAL for a reader made by tw_event_reader_buffer. */
+tw_status tw_event_reader_reopen(tw_event_reader *r, const char *path, tw_error *err);
 void tw_event_reader_free(tw_event_reader *r);
 
 /* The next event's JSON text. TW_OK with *json set; TW_OK with *json == NULL at the end; an error for

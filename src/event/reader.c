@@ -16,6 +16,7 @@ struct tw_event_reader {
     tw_limits lim;
     tw_input in;
     int fd, own_fd;
+    int of_memory;              /* made by tw_event_reader_buffer: its buffers are the input */
     int detected;
     tw_event_format fmt;
     int input_done;
@@ -75,6 +76,46 @@ tw_status tw_event_reader_open(const char *path, const tw_limits *lim, tw_event_
     return TW_OK;
 }
 
+/* A document buffer above this is freed rather than kept for the next file (a large file once should
+ * not hold its size for the rest of the run). */
+#define KEEP_DOC_MAX (4u << 20)
+
+tw_status tw_event_reader_reopen(tw_event_reader *r, const char *path, tw_error *err)
+{
+    if (r->of_memory)
+        return tw__err(err, TW_EINVAL, "a reader of memory cannot read %s", path);
+    int fd = 0;
+    if (strcmp(path, "-") != 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return tw__err(err, TW_EIO, "%s: %s", path, strerror(errno));
+    }
+    tw_limits lim = r->lim;
+    char *buf = r->buf;
+    size_t cap = r->cap;
+    tw_buf doc = r->doc;
+    unsigned char *raw = r->in.raw;
+    r->in.raw = NULL;
+    tw__input_free(&r->in);
+    if (r->own_fd)
+        close(r->fd);
+    if (doc.cap > KEEP_DOC_MAX) {
+        tw__buf_free(&doc);
+        tw__buf_init(&doc, lim.file_max);
+    }
+    tw_buf_reset(&doc);
+    memset(r, 0, sizeof *r);
+    r->lim = lim;
+    r->buf = buf;
+    r->cap = cap;
+    r->doc = doc;
+    tw__input_init(&r->in, fd);
+    r->in.raw = raw;
+    r->fd = fd;
+    r->own_fd = fd != 0;
+    return TW_OK;
+}
+
 void tw_event_reader_free(tw_event_reader *r)
 {
     if (!r)
@@ -103,10 +144,13 @@ static void read_more(tw_event_reader *r)
     if (rc) {
         r->pending = rc;
         r->input_done = 1;
-        return;
-    }
-    if (got == 0)
+    } else if (got == 0) {
         r->input_done = 1;
+    }
+    if (r->input_done && r->own_fd) { /* nothing more is read: a reader kept for reopen holds no file */
+        close(r->fd);
+        r->own_fd = 0;
+    }
 }
 
 static int is_blank(const char *s, size_t n)
@@ -425,6 +469,7 @@ tw_status tw_event_reader_buffer(const char *buf, size_t len, const tw_limits *l
         if (end - p >= 9 && memcmp(p, "\"Records\"", 9) == 0)
             r->fmt = TW_FORMAT_RECORDS;
     }
+    r->of_memory = 1;
     if (r->fmt == TW_FORMAT_LINES) {
         r->buf = text;
         r->len = r->cap = n;

@@ -103,6 +103,7 @@ struct tw_folder {
 
     /* the thread's own */
     tw_limits lim;
+    tw_event_reader *rd;           /* reopened for each file: its buffers serve every file */
     int ino;
     watched *dirs;
     size_t ndirs, capdirs;
@@ -434,7 +435,8 @@ static void process_file(tw_folder *f, const char *path)
     size_t n;
     int records;
     for (int attempt = 0;; attempt++) {
-        rc = tw_event_reader_open(path, &f->lim, &rd, &err);
+        rc = f->rd ? tw_event_reader_reopen(f->rd, path, &err) : tw_event_reader_open(path, &f->lim, &f->rd, &err);
+        rd = f->rd;
         n = 0;
         records = 1;
         while (!rc) {
@@ -463,7 +465,6 @@ static void process_file(tw_folder *f, const char *path)
         }
         if (rc) {
             file_failed(f, path, size, mtime, rc, err.msg);
-            tw_event_reader_free(rd);
             return;
         }
         /* The size and time were taken before the read: a file written meanwhile (created empty,
@@ -472,8 +473,6 @@ static void process_file(tw_folder *f, const char *path)
         if (stat(path, &now) == 0 && now.st_size == size &&
             (int64_t)now.st_mtim.tv_sec * 1000000000 + now.st_mtim.tv_nsec == mtime)
             break;
-        tw_event_reader_free(rd);
-        rd = NULL;
         if (stat(path, &now) != 0)
             return; /* gone */
         size = now.st_size;
@@ -489,13 +488,12 @@ static void process_file(tw_folder *f, const char *path)
     for (size_t i = 0; i < n; i++)
         bytes += f->items[i].len;
     /* The records' text is copied out of the reader, whose buffers (line_max + a read chunk, far more
-     * than a small log file needs) are freed now rather than held by every pending file. */
+     * than a small log file needs) serve the next file rather than being held by every pending one. */
     char *copy = strdup(path), *text = malloc(bytes ? bytes : 1);
     if (!copy || !text) {
         free(copy);
         free(text);
         file_failed(f, path, size, mtime, TW_ENOMEM, "out of memory");
-        tw_event_reader_free(rd);
         return;
     }
     for (size_t i = 0, at = 0; i < n; i++) {
@@ -503,7 +501,6 @@ static void process_file(tw_folder *f, const char *path)
         f->items[i].json = text + at;
         at += f->items[i].len;
     }
-    tw_event_reader_free(rd);
     /* The files before go first when this one would overflow the batch, the pending list or its
      * bytes: a commit then holds whole files, except a file larger than a batch. */
     job *j = f->cur;
@@ -833,6 +830,7 @@ static void folder_free(tw_folder *f)
     free(f->retries);
     free(f->items);
     free(f->where);
+    tw_event_reader_free(f->rd);
     for (size_t i = 0; i < SUBMITTERS; i++)
         tw__src_batch_free(&f->sub[i].b);
     free(f->root);

@@ -294,6 +294,89 @@ TW_TEST(reader_buffer_formats_and_lifetime)
     tw_event_reader_free(r);
 }
 
+static void put_file(const char *path, const char *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (fp) {
+        fwrite(data, 1, len, fp);
+        fclose(fp);
+    }
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* One reader for many files (the folder source): each file reads as if opened afresh, whatever the
+ * one before was (gzip or not, a document or lines, broken), and a file read to its end is closed. */
+TW_TEST(reader_reopen_reads_each_file_afresh)
+{
+    char dir[] = "/tmp/tw-reopen-XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char p[4][64];
+    for (int i = 0; i < 4; i++)
+        snprintf(p[i], sizeof p[i], "%s/%d", dir, i);
+    size_t len;
+    const char *doc = "{\"Records\":[{\"a\":1},{\"b\":2}]}";
+    char *z = gz(doc, strlen(doc), &len);
+    put_file(p[0], z, len);
+    put_file(p[1], "{\"c\":3}\n{\"d\":4}\n{\"e\":5}\n", 24);
+    put_file(p[2], z, len - 4); /* truncated gzip */
+    free(z);
+    put_file(p[3], "[{\"f\":6}]", 9);
+    static const size_t want[] = {2, 3, 2, 1};
+    static const tw_event_format formats[] = {TW_FORMAT_RECORDS, TW_FORMAT_LINES, TW_FORMAT_RECORDS, TW_FORMAT_ARRAY};
+    static const char *const first[] = {"{\"a\":1}", "{\"c\":3}", "{\"a\":1}", "{\"f\":6}"};
+    int fds = open_fds();
+    tw_event_reader *r = NULL;
+    tw_error err;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 4; i++) {
+            if (!r)
+                REQUIRE(tw_event_reader_open(p[i], NULL, &r, &err) == TW_OK);
+            else
+                REQUIRE(tw_event_reader_reopen(r, p[i], &err) == TW_OK);
+            const char *ev, *ev0 = NULL;
+            size_t n = 0, l, l0 = 0;
+            tw_event_where w = {0};
+            tw_status rc;
+            while ((rc = tw_event_reader_next(r, &ev, &l, &w, &err)) == TW_OK && ev) {
+                if (!n++) {
+                    ev0 = ev;
+                    l0 = l;
+                }
+            }
+            CHECK_EQ_INT(rc, i == 2 ? TW_EGZIP : TW_OK);
+            CHECK_EQ_INT(n, want[i]);
+            CHECK_EQ_INT(w.format, formats[i]);
+            CHECK(ev0 && l0 == strlen(first[i]) && memcmp(ev0, first[i], l0) == 0);
+            CHECK_EQ_INT(open_fds(), fds); /* read to its end (or its break): closed */
+        }
+    /* a path that cannot be opened leaves the reader as it was, ready for the next */
+    CHECK_EQ_INT(tw_event_reader_reopen(r, "/nonexistent/tw-file", &err), TW_EIO);
+    CHECK_CONTAINS(err.msg, "/nonexistent/tw-file");
+    REQUIRE(tw_event_reader_reopen(r, p[1], &err) == TW_OK);
+    const char *ev;
+    size_t l;
+    tw_event_where w;
+    CHECK(tw_event_reader_next(r, &ev, &l, &w, &err) == TW_OK && ev && l == 7 && memcmp(ev, "{\"c\":3}", 7) == 0);
+    tw_event_reader_free(r);
+    CHECK_EQ_INT(open_fds(), fds); /* freed in the middle of a file: closed */
+    REQUIRE(tw_event_reader_buffer("{}", 2, NULL, &r, &err) == TW_OK);
+    CHECK_EQ_INT(tw_event_reader_reopen(r, p[0], &err), TW_EINVAL);
+    tw_event_reader_free(r);
+    for (int i = 0; i < 4; i++)
+        unlink(p[i]);
+    rmdir(dir);
+}
+
 /* ---- Firehose ---- */
 
 static void check_fixture_request(const char *file, const char *headers_encoding)
