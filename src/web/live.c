@@ -20,9 +20,14 @@
 #define PING_EVERY_MS 15000
 
 typedef struct frame {
-    char *text;                    /* "id: ...\nevent: alert\ndata: {...}\n\n" */
+    char *mem;                     /* the allocation text is in (freed with the frame) */
+    const char *text;              /* "id: ...\nevent: alert\ndata: {...}\n\n" */
     size_t len;
 } frame;
+
+/* Room left before a frame for its "id: EPOCH-SEQ\n" line (24 + 20 + 6 bytes at most), written under
+ * the lock into the same allocation: a frame is built and kept without a second copy. */
+#define HEAD_ROOM 64
 
 typedef struct sub sub;
 
@@ -87,7 +92,7 @@ void tw__live_free(tw__live *l)
         return;
     tw__live_close(l);
     for (uint64_t s = l->first; s < l->next; s++)
-        free(l->ring[s % TW_WEB_LIVE_RING].text);
+        free(l->ring[s % TW_WEB_LIVE_RING].mem);
     pthread_cond_destroy(&l->cond);
     pthread_mutex_destroy(&l->lock);
     free(l);
@@ -148,7 +153,12 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
     tw_buf b = TW_BUF_INIT;
     tw__buf_init(&b, TW_WEB_LIVE_EVENT_MAX * 2);
     /* The id is filled in under the lock; everything else is built outside it. */
-    tw_status rc = tw__buf_printf(&b, "event: alert\ndata: {\"received\":%lld,\"rules\":[", (long long)now_ms);
+    static const char room[HEAD_ROOM];
+    tw_status rc = tw__buf_reserve(&b, HEAD_ROOM + (len <= TW_WEB_LIVE_EVENT_MAX ? len : 0) + 512);
+    if (!rc)
+        rc = tw__buf_append(&b, room, sizeof room);
+    if (!rc)
+        rc = tw__buf_printf(&b, "event: alert\ndata: {\"received\":%lld,\"rules\":[", (long long)now_ms);
     for (size_t i = 0; !rc && i < nrules; i++) {
         const tw_rule_cfg *r = &cfg->rules[rules[i]];
         rc = tw__buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
@@ -179,30 +189,30 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
         tw__buf_free(&b);
         return;
     }
+    size_t blen;
+    char *mem = tw__buf_detach(&b, &blen);
+    if (!mem)
+        return;
     pthread_mutex_lock(&l->lock);
     uint64_t seq = l->next;
-    char head[64];
-    int hl = snprintf(head, sizeof head, "id: %s-%llu\n", l->epoch, (unsigned long long)seq);
-    char *text = malloc((size_t)hl + b.len + 1);
-    if (text) {
-        memcpy(text, head, (size_t)hl);
-        memcpy(text + hl, b.data, b.len + 1);
-        size_t flen = (size_t)hl + b.len;
-        while (l->next - l->first >= TW_WEB_LIVE_RING ||
-               (l->next > l->first && l->bytes + flen > TW_WEB_LIVE_RING_BYTES)) {
-            frame *old = &l->ring[l->first % TW_WEB_LIVE_RING];
-            l->bytes -= old->len;
-            free(old->text);
-            old->text = NULL;
-            l->first++;
-        }
-        l->ring[seq % TW_WEB_LIVE_RING] = (frame){text, flen};
-        l->bytes += flen;
-        l->next++;
-        pthread_cond_broadcast(&l->cond);
+    char head[HEAD_ROOM];
+    size_t hl = (size_t)snprintf(head, sizeof head, "id: %s-%llu\n", l->epoch, (unsigned long long)seq);
+    char *text = mem + HEAD_ROOM - hl;
+    memcpy(text, head, hl);
+    size_t flen = blen - HEAD_ROOM + hl;
+    while (l->next - l->first >= TW_WEB_LIVE_RING ||
+           (l->next > l->first && l->bytes + flen > TW_WEB_LIVE_RING_BYTES)) {
+        frame *old = &l->ring[l->first % TW_WEB_LIVE_RING];
+        l->bytes -= old->len;
+        free(old->mem);
+        old->mem = NULL;
+        l->first++;
     }
+    l->ring[seq % TW_WEB_LIVE_RING] = (frame){mem, text, flen};
+    l->bytes += flen;
+    l->next++;
+    pthread_cond_broadcast(&l->cond);
     pthread_mutex_unlock(&l->lock);
-    tw__buf_free(&b);
     wake_parked(l, 0);
 }
 
