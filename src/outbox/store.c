@@ -243,11 +243,11 @@ tw_status tw_store_open(const char *data_dir, tw_store **out, tw_error *err)
     char *msg = NULL;
     /* Alerts are inserted and deleted within seconds: a 16 MB WAL between checkpoints
      * (TW_OUTBOX_CKPT_PAGES, below) writes a page to the database once for many commits that changed
-     * it (a third fewer bytes written on a folder of 30,000 alerts), a bigger cache keeps a large commit from spilling pages into the WAL before
-     * it ends, and mmap reads pages without a pread each (a third of the read calls). */
+     * it (a third fewer bytes written on a folder of 30,000 alerts), a bigger cache keeps a large
+     * commit from spilling pages into the WAL before it ends, and mmap reads pages without a pread
+     * each (a third of the read calls). */
     if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
-                     "PRAGMA cache_size=-8192; PRAGMA mmap_size=67108864;", NULL,
-                     NULL, &msg) ||
+                     "PRAGMA cache_size=-8192; PRAGMA mmap_size=67108864;", NULL, NULL, &msg) ||
         sqlite3_exec(st->db, schema, NULL, NULL, &msg)) {
         rc = tw__err(err, TW_EDB, "%s: cannot set up the database: %s", st->path, msg ? msg : "?");
         sqlite3_free(msg);
