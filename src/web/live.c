@@ -193,6 +193,10 @@ void tw__live_publish(tw__live *l, const tw_config *cfg, const char *event, size
     char *mem = tw__buf_detach(&b, &blen);
     if (!mem)
         return;
+    /* The ring keeps up to TW_WEB_LIVE_RING frames: each at its size, not the buffer's doubled one. */
+    char *fit = realloc(mem, blen + 1);
+    if (fit)
+        mem = fit;
     pthread_mutex_lock(&l->lock);
     uint64_t seq = l->next;
     char head[HEAD_ROOM];
