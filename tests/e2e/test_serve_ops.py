@@ -41,6 +41,21 @@ class OpsCase(unittest.TestCase):
 
 
 class TestHealthAndMetrics(OpsCase):
+    def test_threads_are_named_for_top(self):
+        # docs/GUIDE.md sends an operator to `top -H`: each part of the server shows under its name
+        srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
+        task = "/proc/%d/task" % srv.proc.pid
+        names = set()
+        for tid in os.listdir(task):
+            try:
+                with open(os.path.join(task, tid, "comm")) as f:
+                    names.add(f.read().strip())
+            except OSError:
+                pass  # a thread that ended meanwhile
+        for want in ("tw-outbox", "tw-checkpoint", "tw-dispatch", "tw-deliver", "tw-archive", "tw-http",
+                     "tw-storm"):
+            self.assertIn(want, names)
+
     def test_healthz(self):
         srv = Server(self, hook_config(self.rcv.url("/hook"))).start()
         st, hd, data = srv.request("GET", "/healthz")
