@@ -5,7 +5,7 @@
  * write connection; the dispatcher and `trailwatch dlq` open their own). Rows handed to callbacks
  * are borrowed for the callback's duration.
  *
- * Tables: outbox (alerts waiting for delivery), outbox_count (how many per target, kept by triggers),
+ * Tables: outbox (alerts waiting for delivery), outbox_count (how many per target, kept in each write),
  * dead (dead letters), seen (CloudTrail eventIDs for deduplication, in the order they came), files
  * (CloudTrail log files done), storm (open storm-control windows).
  * WAL journal, synchronous=FULL: a commit is on disk (fsync) when tw__store_commit returns.
@@ -82,7 +82,7 @@ tw_status tw__store_target_count(tw_store *st, const char *target, int64_t *n, t
 /* Moves the n oldest alerts of a target to the dead letters with reason (the cap's drop_oldest). */
 tw_status tw__store_drop_oldest(tw_store *st, const char *target, int64_t n, const char *reason, int64_t failed_ms,
                                 tw_error *err);
-/* Alerts pending in all (from the per-target counts the triggers keep: cheap at any size). */
+/* Alerts pending in all (from the per-target counts every write keeps: cheap at any size). */
 tw_status tw__store_depth(tw_store *st, int64_t *n, tw_error *err);
 typedef void (*tw_target_count_fn)(void *ctx, const char *target, int64_t n);
 /* Alerts pending per target, for targets with any. */

@@ -312,7 +312,7 @@ TW_TEST(seen_ids_survive_the_move_to_version_4)
                           " ('d-old', 2000);"
                           "UPDATE meta SET v = '3' WHERE k = 'schema';") == SQLITE_OK);
     REQUIRE(tw__outbox_start(dir, &hooks, &ob, &err) == TW_OK);
-    CHECK_EQ_INT(sql_count(dir, "SELECT v FROM meta WHERE k = 'schema'"), 4);
+    CHECK_EQ_INT(sql_count(dir, "SELECT v FROM meta WHERE k = 'schema'"), 5); /* and on to the newest */
     CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM seen"), 4);
     /* a rowid table now, its rows in time order */
     CHECK_EQ_INT(sql_count(dir, "SELECT rowid FROM seen WHERE event_id = 'd-old'"), 2);
@@ -482,6 +482,68 @@ TW_TEST(the_checkpoint_thread_keeps_the_wal_small)
     CHECK_EQ_INT(n, 6000);
     tw_store_close(st);
     CHECK_EQ_INT(file_size(dir, "trailwatch.db-wal"), -1); /* the last connection removed it */
+    rmrf(dir);
+    free(dir);
+}
+
+/* outbox_count (the depth, the caps) against the rows themselves, per target. */
+static void check_counts_true(const char *dir)
+{
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM (SELECT target, count(*) AS k FROM outbox GROUP BY target)"
+                                " FULL JOIN outbox_count USING (target) WHERE coalesce(k, 0) != coalesce(n, 0)"),
+                 0);
+}
+
+/* The store keeps outbox_count itself (schema 5, no triggers): every way a row comes or goes, inside
+ * the transaction, read back before its commit, undone by a rollback. */
+TW_TEST(outbox_counts_follow_every_change)
+{
+    char *dir = tmpdir();
+    tw_store *st;
+    tw_error err;
+    REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
+    CHECK_EQ_INT(sql_count(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 0);
+    int64_t ids[8], n = -1;
+    REQUIRE(tw__store_begin(st, &err) == TW_OK);
+    for (int i = 0; i < 8; i++) {
+        tw_alert_row r = {0, i < 5 ? "a" : "b", "r", "e", "k", "{}", 2, 1000, 1000, 0, "", 0};
+        REQUIRE(tw__store_insert_alert(st, &r, &err) == TW_OK);
+        ids[i] = r.id;
+    }
+    CHECK_EQ_INT(tw__store_target_count(st, "a", &n, &err), TW_OK); /* before the commit */
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(tw__store_delete_alert(st, ids[0], &err), TW_OK);                     /* delivered */
+    CHECK_EQ_INT(tw__store_delete_alert(st, ids[0], &err), TW_OK);                     /* gone already */
+    CHECK_EQ_INT(tw__store_kill(st, ids[5], 3, "HTTP 400", "", 2000, &err), TW_OK);    /* dead letter */
+    CHECK_EQ_INT(tw__store_drop_oldest(st, "a", 2, "dropped", 2000, &err), TW_OK);     /* a cap */
+    CHECK_EQ_INT(tw__store_target_count(st, "a", &n, &err), TW_OK);
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(tw__store_depth(st, &n, &err), TW_OK);
+    CHECK_EQ_INT(n, 4);
+    REQUIRE(tw__store_commit(st, &err) == TW_OK);
+    check_counts_true(dir);
+    CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 'b'"), 2);
+    /* a rolled-back transaction leaves the counts as they were */
+    REQUIRE(tw__store_begin(st, &err) == TW_OK);
+    tw_alert_row r = {0, "a", "r", "e", "k", "{}", 2, 1000, 1000, 0, "", 0};
+    REQUIRE(tw__store_insert_alert(st, &r, &err) == TW_OK);
+    CHECK_EQ_INT(tw__store_delete_alert(st, ids[6], &err), TW_OK);
+    tw__store_rollback(st);
+    CHECK_EQ_INT(tw__store_depth(st, &n, &err), TW_OK); /* read at once, outside a transaction */
+    CHECK_EQ_INT(n, 4);
+    REQUIRE(tw__store_begin(st, &err) == TW_OK);
+    REQUIRE(tw__store_commit(st, &err) == TW_OK);
+    check_counts_true(dir);
+    /* dead letters back into the outbox: one by id, then the rest of a target's */
+    size_t moved = 0;
+    CHECK_EQ_INT(tw_dlq_redrive(st, 2, NULL, &moved, &err), TW_OK); /* the cap's first: ids[1] ("a") */
+    CHECK_EQ_INT(moved, 1);
+    CHECK_EQ_INT(tw_dlq_redrive(st, 0, "b", &moved, &err), TW_OK); /* the kill's: ids[5] */
+    CHECK_EQ_INT(moved, 1);
+    check_counts_true(dir);
+    CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 'a'"), 3);
+    CHECK_EQ_INT(sql_count(dir, "SELECT n FROM outbox_count WHERE target = 'b'"), 3);
+    tw_store_close(st);
     rmrf(dir);
     free(dir);
 }
