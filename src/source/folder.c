@@ -405,6 +405,14 @@ static int handed_over(tw_folder *f, const char *path, uint64_t hash)
     return found;
 }
 
+/* A reader that stopped before the end of its file is freed (and the file closed) rather than kept:
+ * failures are rare, and a folder that then stays quiet must not hold the file open. */
+static void drop_reader(tw_folder *f)
+{
+    tw_event_reader_free(f->rd);
+    f->rd = NULL;
+}
+
 /* Reads all of the file's records and queues them with the file; flush_pending commits them (a file
  * with more records than a batch is submitted in several, the last one marking it done). */
 static void process_file(tw_folder *f, const char *path)
@@ -465,6 +473,7 @@ static void process_file(tw_folder *f, const char *path)
         }
         if (rc) {
             file_failed(f, path, size, mtime, rc, err.msg);
+            drop_reader(f); /* stopped before the end: its file is still open */
             return;
         }
         /* The size and time were taken before the read: a file written meanwhile (created empty,
@@ -479,6 +488,7 @@ static void process_file(tw_folder *f, const char *path)
         mtime = (int64_t)now.st_mtim.tv_sec * 1000000000 + now.st_mtim.tv_nsec;
         if (attempt == 2) {
             file_failed(f, path, size, mtime, TW_EIO, "the file kept changing while it was read");
+            drop_reader(f);
             return;
         }
     }

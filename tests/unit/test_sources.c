@@ -1174,6 +1174,25 @@ TW_TEST(folder_small_files_share_commits)
     rm_tree(root);
 }
 
+/* Descriptors of this process open on a file under dir (the folder's reader must not keep one). */
+static int fds_under(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char link[300], target[1024];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
+        ssize_t k = readlink(link, target, sizeof target - 1);
+        if (k > 0) {
+            target[k] = '\0';
+            n += strncmp(target, dir, strlen(dir)) == 0 && target[strlen(dir)] == '/';
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 TW_TEST(folder_watch_new_files_and_truncated_gzip)
 {
     tree t;
@@ -1216,6 +1235,8 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
     expect += t.records[0];
     WAIT_UNTIL(fake_count(&v.e) == expect && marked(&v.e, p3), 10000);
     CHECK(marked(&v.e, p3));
+    WAIT_UNTIL(tw__folder_idle(f), 10000);
+    CHECK_EQ_INT(fds_under(t.root), 0); /* the reader is kept for the next file, its file is closed */
 
     /* A truncated .json.gz: nothing submitted, not marked; completed later, it is processed. */
     char p4[500];
@@ -1225,6 +1246,8 @@ TW_TEST(folder_watch_new_files_and_truncated_gzip)
     CHECK_EQ_INT(files_metric(v.m, "failed"), 1);
     CHECK(!marked(&v.e, p4));
     CHECK_EQ_INT(fake_count(&v.e), expect);
+    WAIT_UNTIL(tw__folder_idle(f), 10000);
+    CHECK_EQ_INT(fds_under(t.root), 0); /* one reader serves every file; none stays open */
     if (fake_count(&v.e) != expect)
         dump_marks(&v.e, t.root);
     tw_counter *failing = tw__metrics_gauge(v.m, "trailwatch_folder_files_failing", "test", "");
