@@ -227,10 +227,16 @@ static int schema_version(tw_store *st)
     return v;
 }
 
-/* Brings an older database up to SCHEMA_VERSION in one transaction (another process may race). */
+/* Brings an older database up to SCHEMA_VERSION in one transaction (another process may race). A
+ * newer one is refused: its tables may be kept in ways this build does not know (schema 5's counts
+ * have no triggers), so writing to it would corrupt them. */
 static tw_status migrate(tw_store *st, tw_error *err)
 {
-    if (schema_version(st) >= SCHEMA_VERSION)
+    int v = schema_version(st);
+    if (v > SCHEMA_VERSION)
+        return tw__err(err, TW_EINVAL, "%s: written by a newer trailwatch (outbox schema %d; this one knows up "
+                       "to %d): run that version, or move the data directory aside", st->path, v, SCHEMA_VERSION);
+    if (v == SCHEMA_VERSION)
         return TW_OK;
     char *msg = NULL;
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg))

@@ -335,6 +335,23 @@ TW_TEST(seen_ids_survive_the_move_to_version_4)
     free(dir);
 }
 
+/* A data directory written by a newer trailwatch is refused with a message, and left as it was. */
+TW_TEST(a_newer_schema_is_refused)
+{
+    char *dir = tmpdir();
+    tw_store *st;
+    tw_error err;
+    REQUIRE(tw_store_open(dir, &st, &err) == TW_OK);
+    tw_store_close(st);
+    REQUIRE(sql_exec(dir, "UPDATE meta SET v = '99' WHERE k = 'schema'") == SQLITE_OK);
+    CHECK_EQ_INT(tw_store_open(dir, &st, &err), TW_EINVAL);
+    CHECK_CONTAINS(err.msg, "newer trailwatch (outbox schema 99");
+    CHECK_CONTAINS(err.msg, "trailwatch.db");
+    CHECK_EQ_INT(sql_count(dir, "SELECT v FROM meta WHERE k = 'schema'"), 99);
+    rmrf(dir);
+    free(dir);
+}
+
 TW_TEST(depth_counts_committed_rows_only)
 {
     char *dir = tmpdir();
