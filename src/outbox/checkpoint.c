@@ -15,7 +15,7 @@ struct tw_ckpt {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    int want, stopping;
+    int want, running, stopping;
     _Atomic uint64_t count;
 };
 
@@ -45,6 +45,7 @@ static void *ckpt_main(void *arg)
             continue;
         }
         c->want = 0;
+        c->running = 1;
         pthread_mutex_unlock(&c->lock);
         tw_error err;
         if (tw__store_checkpoint(c->st, NULL, &err)) {
@@ -57,6 +58,7 @@ static void *ckpt_main(void *arg)
         }
         c->count++;
         pthread_mutex_lock(&c->lock);
+        c->running = 0;
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
@@ -89,6 +91,14 @@ tw_status tw__ckpt_start(const char *data_dir, tw_store *writer, tw_ckpt **out, 
 }
 
 uint64_t tw__ckpt_count(tw_ckpt *c) { return c ? c->count : 0; }
+
+int tw__ckpt_idle(tw_ckpt *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int idle = !c->want && !c->running;
+    pthread_mutex_unlock(&c->lock);
+    return idle;
+}
 
 void tw__ckpt_stop(tw_ckpt *c)
 {

@@ -19,8 +19,9 @@ typedef struct tw_ckpt tw_ckpt;
 
 /* Opens a second connection to data_dir's database and hooks the writer's commits. */
 tw_status tw__ckpt_start(const char *data_dir, tw_store *writer, tw_ckpt **out, tw_error *err);
-/* Checkpoints run so far (tests). */
+/* Checkpoints run so far, and whether none is asked for or running (tests). */
 uint64_t tw__ckpt_count(tw_ckpt *c);
+int tw__ckpt_idle(tw_ckpt *c);
 /* Stops the thread and closes its connection; the writer's store checkpoints on its own again. */
 void tw__ckpt_stop(tw_ckpt *c);
 
