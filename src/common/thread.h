@@ -10,15 +10,13 @@
 #define TW_COMMON_THREAD_H
 
 #include <pthread.h>
+#include <stdio.h>
 
 /* Names the calling thread; name is at most 15 bytes (the kernel's limit) or is cut there. */
 static inline void tw__thread_name(const char *name)
 {
     char cut[16];
-    size_t i = 0;
-    for (; name[i] && i < sizeof cut - 1; i++)
-        cut[i] = name[i];
-    cut[i] = '\0';
+    snprintf(cut, sizeof cut, "%s", name);
     (void)pthread_setname_np(pthread_self(), cut); /* a name is a convenience: failing costs nothing */
 }
 

@@ -48,7 +48,7 @@ static void *ckpt_main(void *arg)
         c->running = 1;
         pthread_mutex_unlock(&c->lock);
         tw_error err;
-        if (tw__store_checkpoint(c->st, NULL, &err)) {
+        if (tw__store_checkpoint(c->st, &err)) {
             /* The writer checkpoints itself past TW_OUTBOX_WAL_MAX_PAGES: nothing is lost by waiting. */
             int64_t now = tw__now_ms();
             if (now >= next_report) {

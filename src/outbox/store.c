@@ -169,7 +169,6 @@ struct tw_store {
     void (*on_wal)(void *ctx, int pages);
     void *on_wal_ctx;
     TW_VEC(count_delta) counts;    /* one per target the connection has written (few: the targets) */
-    size_t last;                   /* the entry found last (a batch's alerts mostly share a target) */
     char path[4096];
 };
 
@@ -317,12 +316,9 @@ void tw__store_on_wal(tw_store *st, void (*fn)(void *ctx, int pages), void *ctx)
         sqlite3_wal_autocheckpoint(st->db, TW_OUTBOX_CKPT_PAGES);
 }
 
-tw_status tw__store_checkpoint(tw_store *st, int *left, tw_error *err)
+tw_status tw__store_checkpoint(tw_store *st, tw_error *err)
 {
-    int log = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    if (left)
-        *left = log > done ? log - done : 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc == SQLITE_BUSY) /* another checkpoint is running: it copies the same pages */
         return TW_OK;
     return rc == SQLITE_OK ? TW_OK : dberr(st, err, "checkpoint");
@@ -372,14 +368,9 @@ static void counts_clear(tw_store *st)
 
 static tw_status count_add(tw_store *st, const char *target, int64_t n, tw_error *err)
 {
-    if (st->last < st->counts.n && strcmp(st->counts.v[st->last].target, target) == 0) {
-        st->counts.v[st->last].n += n;
-        return TW_OK;
-    }
     for (size_t i = 0; i < st->counts.n; i++)
         if (strcmp(st->counts.v[i].target, target) == 0) {
             st->counts.v[i].n += n;
-            st->last = i;
             return TW_OK;
         }
     char *copy = strdup(target);
@@ -389,7 +380,6 @@ static tw_status count_add(tw_store *st, const char *target, int64_t n, tw_error
         return tw__err(err, TW_ENOMEM, "out of memory counting the outbox");
     }
     *c = (count_delta){copy, n};
-    st->last = st->counts.n - 1;
     return TW_OK;
 }
 
@@ -938,15 +928,21 @@ tw_status tw_dlq_redrive(tw_store *st, int64_t id, const char *target, size_t *m
     tw_status rc = tw__store_begin(st, err);
     if (rc)
         return rc;
+    /* the counts first: the rows they count are still in dead */
     sqlite3_stmt *s = stmt(st, S_REDRIVE_COUNT, err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, id);
-        bind_text(s, 2, target);
-        rc = run(st, s, err, "redrive dead letters");
-    }
-    if (!s || rc || !(s = stmt(st, S_DLQ_REDRIVE_COPY, err))) {
+    if (!s) {
         tw__store_rollback(st);
-        return rc ? rc : TW_EDB;
+        return TW_EDB;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    bind_text(s, 2, target);
+    if ((rc = run(st, s, err, "redrive dead letters"))) {
+        tw__store_rollback(st);
+        return rc;
+    }
+    if (!(s = stmt(st, S_DLQ_REDRIVE_COPY, err))) {
+        tw__store_rollback(st);
+        return TW_EDB;
     }
     sqlite3_bind_int64(s, 1, id);
     bind_text(s, 2, target);

@@ -42,8 +42,8 @@ typedef struct tw_storm_row {
  * the automatic checkpoint of this connection. */
 void tw__store_on_wal(tw_store *st, void (*fn)(void *ctx, int pages), void *ctx);
 /* Copies what it can of the WAL into the database without waiting for readers or the writer
- * (SQLITE_CHECKPOINT_PASSIVE); *left: WAL pages not copied yet (may be NULL). */
-tw_status tw__store_checkpoint(tw_store *st, int *left, tw_error *err);
+ * (SQLITE_CHECKPOINT_PASSIVE). */
+tw_status tw__store_checkpoint(tw_store *st, tw_error *err);
 
 tw_status tw__store_begin(tw_store *st, tw_error *err);
 tw_status tw__store_commit(tw_store *st, tw_error *err);
